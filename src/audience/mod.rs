@@ -1,0 +1,3 @@
+//! Subscribers: domain types, tokens, CSV import and export.
+
+pub mod tokens;

@@ -1,0 +1,178 @@
+//! Command-line definitions (clap derive only; no logic here).
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gazette",
+    version,
+    about = "Turn Markdown blog posts into newsletter emails and send them to subscribers",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Configuration file [default: ./gazette.toml, or $GAZETTE_CONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Database URL (overrides $GAZETTE_DATABASE_URL and [database] url)
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// SMTP URL (overrides $GAZETTE_SMTP_URL and [smtp] url)
+    #[arg(long, global = true, value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// More log output (-v, -vv)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented gazette.toml, an example post and the built-in templates
+    Init {
+        /// Directory to initialise [default: .]
+        dir: Option<PathBuf>,
+    },
+    /// List and check posts
+    #[command(subcommand)]
+    Posts(PostsCommand),
+    /// Render an email exactly as it would be sent
+    #[command(subcommand)]
+    Preview(PreviewCommand),
+    /// Database maintenance
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Manage subscribers
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+    /// Serve the subscribe, confirm and unsubscribe pages
+    Serve {
+        /// Address to listen on [default: [web] listen, or 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PostsCommand {
+    /// List every post with its slug, date and status
+    List {
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate every post and template
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Html,
+    Text,
+    Eml,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// What to print
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: Format,
+    /// Write to FILE instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// First day of the digest window (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Last day of the digest window, inclusive (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PreviewCommand {
+    /// The email for one post
+    Post {
+        slug: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// The digest of a date window
+    Digest {
+        #[command(flatten)]
+        window: WindowArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the database if needed and apply pending migrations
+    Migrate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Active,
+    Unsubscribed,
+    Bounced,
+    Complained,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Add a subscriber (pending and sent a confirmation email unless --confirmed)
+    Add {
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Active at once, no confirmation email
+        #[arg(long)]
+        confirmed: bool,
+    },
+    /// Unsubscribe an address
+    Unsubscribe { email: String },
+    /// Erase a subscriber's personal data (the address stays blocked from re-import)
+    Remove { email: String },
+    /// List subscribers
+    List {
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count subscribers per status
+    Count {
+        /// Print a JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import subscribers from a CSV file (Mailchimp, Substack, Buttondown, listmonk, plain)
+    Import {
+        file: PathBuf,
+        /// Import new addresses as active (they consented elsewhere)
+        #[arg(long)]
+        confirmed: bool,
+        /// Report what would change, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export subscribers as CSV
+    Export {
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+    },
+}

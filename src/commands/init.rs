@@ -1,0 +1,95 @@
+//! `gazette init [DIR]`: a commented config, an example post and copies of
+//! the built-in templates. Existing files are never overwritten.
+
+use std::path::Path;
+
+use super::write_atomic;
+use crate::error::{Error, Result};
+use crate::render::BUILTIN;
+
+pub const CONFIG_TEMPLATE: &str = r#"# Gazette configuration. Environment variables override this file and
+# command-line flags override both.
+
+[newsletter]
+# Shown in subjects, headers and page titles.
+title = "My Newsletter"
+# The sender. Use an address on a domain you control.
+from = "My Newsletter <news@example.com>"
+# Where replies go (optional).
+# reply_to = "me@example.com"
+# A post's link is {base_url}/{slug}/ unless its front matter sets `url`.
+base_url = "https://example.com/blog"
+# Where Gazette's own pages (confirm, unsubscribe) are reachable. Use https
+# in production: one-click unsubscribe (RFC 8058) needs it.
+public_url = "http://127.0.0.1:8080"
+# Printed in every footer (CAN-SPAM requires a postal address).
+postal_address = "My Newsletter, 1 Example Street, Springfield"
+# Adds a mailto: to List-Unsubscribe (optional).
+# unsubscribe_mailto = "unsubscribe@example.com"
+
+[database]
+# Created and migrated on first use. Env: GAZETTE_DATABASE_URL
+url = "sqlite://gazette.db"
+
+[smtp]
+# Unset: messages are written as .eml files to ./outbox/.
+# A local catcher (Mailpit, MailHog, MailDev): smtp://localhost:1025
+# STARTTLS: smtp://user@host:587?tls=required   Implicit TLS: smtps://user@host:465
+# Env: GAZETTE_SMTP_URL; the password from GAZETTE_SMTP_PASSWORD.
+# url = "smtp://localhost:1025"
+# concurrency = 4        # parallel connections
+# rate = 0               # messages per second, 0 = unlimited
+# retry_delay = "30s"    # doubles with each attempt
+# max_attempts = 5
+# timeout = "30s"
+
+[web]
+# listen = "127.0.0.1:8080"
+# subscribe_limit = 10   # subscribe requests per minute per IP, 0 = off
+# trust_proxy = false    # honour X-Forwarded-For
+# confirm_ttl = "7d"     # how long confirmation links work
+
+[digest]
+# first_window_days = 7  # the first digest covers this many days
+"#;
+
+pub const EXAMPLE_POST: &str = r#"+++
+title = "Hello, subscribers"
+date = 2026-01-01
+summary = "The first post of this newsletter: what it is about and how often it arrives."
+tags = ["meta"]
++++
+
+This is an example post. Write posts as Markdown files in `posts/`, with
+front matter in TOML (between `+++` lines) or YAML (between `---` lines).
+
+<!-- more -->
+
+Run `gazette posts list` to see every post, and `gazette preview post
+hello-subscribers` to see this one as an email.
+"#;
+
+pub fn run(dir: Option<&Path>) -> Result<()> {
+    let dir = dir.unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files: Vec<(String, &str)> = vec![
+        ("gazette.toml".into(), CONFIG_TEMPLATE),
+        ("posts/hello-subscribers.md".into(), EXAMPLE_POST),
+    ];
+    for (name, src) in BUILTIN {
+        files.push((format!("templates/{name}"), src));
+    }
+    for (rel, content) in files {
+        let path = dir.join(&rel);
+        if path.exists() {
+            eprintln!("kept     {} (exists)", path.display());
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        write_atomic(&path, content.as_bytes())?;
+        eprintln!("created  {}", path.display());
+    }
+    Ok(())
+}

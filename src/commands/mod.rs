@@ -1,0 +1,141 @@
+//! One module per command group; each turns CLI arguments into calls on the
+//! library and prints the result.
+
+pub mod db;
+pub mod init;
+pub mod posts;
+pub mod preview;
+pub mod serve;
+pub mod subscribers;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::cli::Cli;
+use crate::config::{self, Overrides, Settings};
+use crate::content::{self, Catalog};
+use crate::error::{Error, Result};
+
+/// What every command needs: where the config is and how to load it.
+pub struct Ctx {
+    pub config_path: PathBuf,
+    pub env: HashMap<String, String>,
+    pub overrides: Overrides,
+    pub quiet: bool,
+}
+
+impl Ctx {
+    pub fn new(cli: &Cli, env: HashMap<String, String>) -> Self {
+        Ctx {
+            config_path: config::resolve_config_path(cli.config.as_deref(), &env),
+            overrides: Overrides {
+                database_url: cli.database_url.clone(),
+                smtp_url: cli.smtp_url.clone(),
+            },
+            env,
+            quiet: cli.quiet,
+        }
+    }
+
+    pub fn settings(&self) -> Result<Settings> {
+        config::load(&self.config_path, &self.env, &self.overrides)
+    }
+
+    /// The current time; `GAZETTE_NOW` (RFC 3339) pins it for tests and demos.
+    pub fn now(&self) -> Result<DateTime<Utc>> {
+        match self.env.get("GAZETTE_NOW").filter(|s| !s.is_empty()) {
+            Some(s) => content::parse_date(s)
+                .map(|(d, _)| d.with_timezone(&Utc))
+                .ok_or_else(|| Error::msg(format!("GAZETTE_NOW: invalid date {s:?}"))),
+            None => Ok(Utc::now()),
+        }
+    }
+}
+
+/// Load the posts and print the problems of the bad ones (they never hide
+/// the good ones).
+pub fn load_posts(settings: &Settings) -> Catalog {
+    let catalog = content::load_dir(&settings.posts_dir, &settings.newsletter.base_url);
+    for e in &catalog.errors {
+        eprintln!("{e}");
+    }
+    catalog
+}
+
+/// Write `bytes` to `path` atomically (temp file + rename) or to stdout.
+pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
+    match path {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes)
+                .and_then(|_| out.flush())
+                .map_err(|e| Error::msg(format!("writing to standard output: {e}")))
+        }
+        Some(p) => write_atomic(p, bytes),
+    }
+}
+
+/// Write a file so that readers see either nothing or all of it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::file(path, "not a file name"))?
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// The digest window from `--since`/`--until` (both inclusive days), with
+/// `default_days` back from now when `--since` is absent.
+pub fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+    now: DateTime<Utc>,
+    default_days: i64,
+) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let parse = |flag: &str, s: &str| {
+        content::parse_date(s)
+            .map(|(d, date_only)| (d.with_timezone(&Utc), date_only))
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "--{flag}: invalid date {s:?} (expected YYYY-MM-DD or RFC 3339)"
+                ))
+            })
+    };
+    let until = match until {
+        Some(s) => {
+            let (d, date_only) = parse("until", s)?;
+            if date_only {
+                d + Duration::days(1)
+            } else {
+                d
+            }
+        }
+        None => now,
+    };
+    let since = match since {
+        Some(s) => parse("since", s)?.0,
+        None => until - Duration::days(default_days),
+    };
+    if since >= until {
+        return Err(Error::usage("--since must be before --until"));
+    }
+    Ok((since, until))
+}

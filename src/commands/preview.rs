@@ -1,0 +1,75 @@
+use super::{load_posts, window, write_output, Ctx};
+use crate::cli::{Format, OutputArgs, PreviewCommand};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::render::{self, message, Prepared, Recipient, Templates};
+
+/// The recipient shown in previews.
+pub fn preview_recipient(settings: &Settings) -> Recipient {
+    Recipient {
+        email: "reader@example.com".into(),
+        name: Some("Reader".into()),
+        unsubscribe_url: format!("{}/unsubscribe/preview", settings.newsletter.public_url),
+        confirm_url: Some(format!("{}/confirm/preview", settings.newsletter.public_url)),
+    }
+}
+
+pub fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
+    let settings = ctx.settings()?;
+    let now = ctx.now()?;
+    let templates = Templates::load(Some(&settings.templates_dir))?;
+    let catalog = load_posts(&settings);
+    let (prepared, out) = match cmd {
+        PreviewCommand::Post { slug, out } => {
+            let post = catalog.find(&slug).ok_or_else(|| {
+                Error::msg(format!(
+                    "no post with slug {slug:?} in {} (see `gazette posts list`)",
+                    settings.posts_dir.display()
+                ))
+            })?;
+            if !post.is_published(now) {
+                eprintln!(
+                    "note: {} is {} and would not be sent",
+                    post.slug,
+                    post.status(now).as_str()
+                );
+            }
+            (render::prepare_post(&templates, &settings.newsletter, post)?, out)
+        }
+        PreviewCommand::Digest { window: w, out } => {
+            let (since, until) = window(
+                w.since.as_deref(),
+                w.until.as_deref(),
+                now,
+                settings.digest.first_window_days as i64,
+            )?;
+            let posts = catalog.window(since, until, now);
+            if posts.is_empty() {
+                eprintln!(
+                    "no published posts from {} to {}: nothing to preview (set --since/--until)",
+                    since.format("%Y-%m-%d %H:%M UTC"),
+                    until.format("%Y-%m-%d %H:%M UTC")
+                );
+                return Ok(());
+            }
+            (
+                render::prepare_digest(&templates, &settings.newsletter, &posts, since, until)?,
+                out,
+            )
+        }
+    };
+    emit(&settings, &prepared, &out)
+}
+
+fn emit(settings: &Settings, prepared: &Prepared, out: &OutputArgs) -> Result<()> {
+    let r = preview_recipient(settings);
+    let bytes = match out.format {
+        Format::Html => prepared.personalize(&r).html.into_bytes(),
+        Format::Text => prepared.personalize(&r).text.into_bytes(),
+        Format::Eml => {
+            let id = message::new_message_id(&settings.newsletter);
+            message::build(&settings.newsletter, prepared, &r, id)?.formatted()
+        }
+    };
+    write_output(out.output.as_deref(), &bytes)
+}

@@ -1,0 +1,58 @@
+//! Gazette: a newsletter publisher for blogs written in Markdown.
+//!
+//! Data flows one way: posts (content) → render → campaign → queue → mailer.
+//! Subscribers and the web endpoints meet that line only at the store.
+
+pub mod audience;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod content;
+pub mod delivery;
+pub mod error;
+pub mod render;
+pub mod store;
+pub mod web;
+
+pub use error::{Error, Result};
+
+use cli::{Cli, Command};
+
+/// Run one CLI invocation.
+pub fn run(cli: Cli) -> Result<()> {
+    init_logging(&cli);
+    let env = config::process_env();
+    let ctx = commands::Ctx::new(&cli, env);
+    match cli.command {
+        Command::Init { dir } => commands::init::run(dir.as_deref()),
+        Command::Posts(cmd) => commands::posts::run(&ctx, cmd),
+        Command::Preview(cmd) => commands::preview::run(&ctx, cmd),
+        Command::Db(cmd) => runtime()?.block_on(commands::db::run(&ctx, cmd)),
+        Command::Subscribers(cmd) => runtime()?.block_on(commands::subscribers::run(&ctx, cmd)),
+        Command::Serve { listen } => runtime()?.block_on(commands::serve::run(&ctx, listen)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::msg(format!("starting the async runtime: {e}")))
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAZETTE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("gazette={level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

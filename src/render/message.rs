@@ -1,0 +1,170 @@
+//! MIME messages: multipart/alternative (text + HTML) with the headers a
+//! newsletter needs, built by lettre (which encodes non-ASCII headers).
+
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::Message;
+
+use super::headers::clean_header_text;
+use super::{Personal, Prepared, Recipient};
+use crate::config::Newsletter;
+use crate::error::{Error, Result};
+
+/// A fresh Message-ID on the sender's domain: `<random@domain>`.
+pub fn new_message_id(nl: &Newsletter) -> String {
+    format!("<{}@{}>", crate::audience::tokens::random_hex(16), nl.from.email.domain())
+}
+
+/// The recipient's mailbox, with a display name cleaned of control characters.
+pub fn recipient_mailbox(r: &Recipient) -> Result<Mailbox> {
+    let email = r
+        .email
+        .parse()
+        .map_err(|_| Error::msg(format!("invalid recipient address {:?}", r.email)))?;
+    let name = r
+        .name
+        .as_deref()
+        .map(clean_header_text)
+        .filter(|n| !n.is_empty());
+    Ok(Mailbox::new(name, email))
+}
+
+fn raw(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), clean_header_text(&value))
+}
+
+/// Build the complete message for one recipient.
+pub fn build(nl: &Newsletter, prepared: &Prepared, r: &Recipient, message_id: String) -> Result<Message> {
+    let personal: Personal = prepared.personalize(r);
+    let mut b = Message::builder()
+        .from(nl.from.clone())
+        .to(recipient_mailbox(r)?)
+        .subject(clean_header_text(&personal.subject))
+        .date_now()
+        .message_id(Some(message_id));
+    if let Some(reply_to) = &nl.reply_to {
+        b = b.reply_to(reply_to.clone());
+    }
+    if prepared.email_kind().is_campaign() {
+        let mut unsub = format!("<{}>", r.unsubscribe_url);
+        if let Some(mailto) = &nl.unsubscribe_mailto {
+            let addr = mailto
+                .parse::<Mailbox>()
+                .map(|m| m.email.to_string())
+                .unwrap_or_else(|_| mailto.clone());
+            unsub.push_str(&format!(", <mailto:{addr}?subject=unsubscribe>"));
+        }
+        b = b
+            .raw_header(raw("List-Unsubscribe", unsub))
+            .raw_header(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()))
+            .raw_header(raw(
+                "List-Id",
+                format!("{} <{}>", nl.title, nl.list_id),
+            ))
+            .raw_header(raw("Precedence", "bulk".into()));
+    }
+    let message = b.multipart(MultiPart::alternative_plain_html(personal.text, personal.html))?;
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::EmailKind;
+
+    fn newsletter(title: &str) -> Newsletter {
+        Newsletter {
+            title: title.into(),
+            from: "Ann <news@example.com>".parse().unwrap(),
+            reply_to: Some("ann@example.com".parse().unwrap()),
+            base_url: "https://example.com/blog".into(),
+            public_url: "https://news.example.com".into(),
+            postal_address: "1 Main St".into(),
+            unsubscribe_mailto: Some("unsub@example.com".into()),
+            list_id: "notes.example.com".into(),
+        }
+    }
+
+    fn prepared(subject: &str) -> Prepared {
+        Prepared {
+            subject: subject.into(),
+            html: "<p>Hi \u{E000}name\u{E001}</p>".into(),
+            text: "Hi \u{E000}name\u{E001}".into(),
+            kind: EmailKind::Post.name().into(),
+        }
+    }
+
+    fn recipient(name: &str) -> Recipient {
+        Recipient {
+            email: "reader@example.org".into(),
+            name: Some(name.into()),
+            unsubscribe_url: "https://news.example.com/unsubscribe/tok".into(),
+            confirm_url: None,
+        }
+    }
+
+    fn headers_of(raw: &str) -> &str {
+        raw.split("\r\n\r\n").next().unwrap()
+    }
+
+    #[test]
+    fn header_injection_in_subject_and_name_is_neutralised() {
+        let nl = newsletter("Notes");
+        let p = prepared("Hello\r\nBcc: victim@example.net");
+        let r = recipient("Eve\r\nBcc: x@example.net");
+        let msg = build(&nl, &p, &r, "<id@example.com>".into()).unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        let headers = headers_of(&raw);
+        assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "{headers}");
+        assert!(headers.contains("Subject: Hello Bcc: victim@example.net"), "{headers}");
+        // Every header line is a header or a folded continuation.
+        for line in headers.split("\r\n") {
+            assert!(line.starts_with(' ') || line.starts_with('\t') || line.contains(": "), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_subject_and_name_are_encoded() {
+        let nl = newsletter("Grüße");
+        let p = prepared("Über café ☕");
+        let r = recipient("Zoë");
+        let msg = build(&nl, &p, &r, "<id@example.com>".into()).unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        let headers = headers_of(&raw);
+        assert!(headers.is_ascii(), "{headers}");
+        assert!(headers.contains("Subject: =?utf-8?"), "{headers}");
+        assert!(headers.contains("To: =?utf-8?"), "{headers}");
+    }
+
+    #[test]
+    fn campaign_headers_present() {
+        let nl = newsletter("Notes");
+        let msg = build(&nl, &prepared("S"), &recipient("R"), "<id@example.com>".into()).unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        let h = headers_of(&raw).replace("\r\n ", " ");
+        for needle in [
+            "From: Ann <news@example.com>",
+            "Reply-To: ann@example.com",
+            "To: R <reader@example.org>",
+            "Message-ID: <id@example.com>",
+            "MIME-Version: 1.0",
+            "Date: ",
+            "List-Unsubscribe: <https://news.example.com/unsubscribe/tok>, <mailto:unsub@example.com?subject=unsubscribe>",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "List-Id: Notes <notes.example.com>",
+            "Precedence: bulk",
+            "Content-Type: multipart/alternative",
+        ] {
+            assert!(h.contains(needle), "missing {needle:?} in\n{h}");
+        }
+        assert!(raw.contains("Hi R"));
+    }
+
+    #[test]
+    fn personal_values_are_escaped_in_html_only() {
+        let p = prepared("S");
+        let out = p.personalize(&recipient("<b>Bob</b>"));
+        assert_eq!(out.html, "<p>Hi &lt;b&gt;Bob&lt;/b&gt;</p>");
+        assert_eq!(out.text, "Hi <b>Bob</b>");
+    }
+}
