@@ -1,0 +1,5 @@
+//! One integration-test binary: the real `gazette` binary, real files,
+//! real SQLite, real HTTP on 127.0.0.1.
+
+mod helpers;
+mod content_cli;
