@@ -111,8 +111,14 @@ pub fn parse(path: &Path, split: &Split<'_>) -> Result<Map<String, Value>> {
 
 fn yaml_message(e: &serde_saphyr::Error) -> String {
     // The Display form may carry a location and a snippet; keep the first line.
+    // (its positions are relative to the front matter, so drop them).
     let s = e.to_string();
-    s.lines().next().unwrap_or("syntax error").trim().to_string()
+    let first = s.lines().next().unwrap_or("syntax error").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((_, msg)) => msg.to_string(),
+        None => first.to_string(),
+    }
 }
 
 fn toml_to_json(v: toml::Value) -> Value {

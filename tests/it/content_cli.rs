@@ -61,7 +61,7 @@ fn posts_check_reports_each_bad_input_with_path_and_line() {
         ("bad-date.md", b"+++\ntitle = \"T\"\ndate = \"31/12/2026\"\n+++\n", "bad-date.md:3: invalid date"),
         ("open.md", b"+++\ntitle = \"T\"\ndate = 2026-01-01\n", "open.md:1: unterminated front matter"),
         ("bad-toml.md", b"+++\ntitle = \"T\ndate = 2026-01-01\n+++\n", "bad-toml.md:2: invalid TOML front matter"),
-        ("bad-yaml.md", b"---\ntitle: T\ndate: 2026-01-01\ntags: [a\n---\n", "bad-yaml.md:"),
+        ("bad-yaml.md", b"---\ntitle: T\ndate: 2026-01-01\ntags: [a\n---\n", "bad-yaml.md:4: invalid YAML front matter: unclosed bracket"),
         ("latin1.md", b"+++\ntitle = \"T\"\ndate = 2026-01-01\n+++\ncaf\xe9\n", "latin1.md:5: not valid UTF-8"),
     ];
     for (name, content, needle) in cases {
