@@ -1,3 +1,175 @@
-//! Subscribers: domain types, tokens, CSV import and export.
+//! Subscribers: domain types (parse, don't validate), tokens, CSV import
+//! and export.
 
+pub mod csvio;
+pub mod optin;
 pub mod tokens;
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A validated, normalised email address: trimmed, domain lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberEmail(String);
+
+impl SubscriberEmail {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("email address is empty".into());
+        }
+        if s.len() > 254 {
+            return Err("email address is longer than 254 characters".into());
+        }
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(format!("{s:?} is not a valid email address"));
+        }
+        let (local, domain) = s
+            .rsplit_once('@')
+            .ok_or_else(|| format!("{s:?} is not a valid email address (no @)"))?;
+        let normalised = format!("{local}@{}", domain.to_lowercase());
+        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+            return Err(format!("{s:?} is not a valid email address (bad domain)"));
+        }
+        normalised
+            .parse::<lettre::Address>()
+            .map_err(|_| format!("{s:?} is not a valid email address"))?;
+        Ok(SubscriberEmail(normalised))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-insensitive identity of the address.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl fmt::Display for SubscriberEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Active,
+    Unsubscribed,
+    Bounced,
+    Complained,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Active,
+        Status::Unsubscribed,
+        Status::Bounced,
+        Status::Complained,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Active => "active",
+            Status::Unsubscribed => "unsubscribed",
+            Status::Bounced => "bounced",
+            Status::Complained => "complained",
+        }
+    }
+
+    /// Unsubscribed, bounced and complained addresses are never made active
+    /// by an import.
+    pub fn is_opted_out(self) -> bool {
+        matches!(self, Status::Unsubscribed | Status::Bounced | Status::Complained)
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown status {s:?}"))
+    }
+}
+
+impl From<crate::cli::StatusArg> for Status {
+    fn from(s: crate::cli::StatusArg) -> Self {
+        use crate::cli::StatusArg as A;
+        match s {
+            A::Pending => Status::Pending,
+            A::Active => Status::Active,
+            A::Unsubscribed => Status::Unsubscribed,
+            A::Bounced => Status::Bounced,
+            A::Complained => Status::Complained,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Cli,
+    Import,
+    Web,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cli => "cli",
+            Source::Import => "import",
+            Source::Web => "web",
+        }
+    }
+}
+
+/// A subscriber as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Subscriber {
+    #[serde(skip)]
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: Status,
+    pub source: String,
+    pub attributes: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub unsub_token: String,
+}
+
+/// RFC 3339 with second precision, as export writes and import reads.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_domain_lowercased() {
+        let e = SubscriberEmail::parse("  Ann.Lee@Example.COM ").unwrap();
+        assert_eq!(e.as_str(), "Ann.Lee@example.com");
+        assert_eq!(e.key(), "ann.lee@example.com");
+    }
+
+    #[test]
+    fn invalid_emails_are_rejected() {
+        for bad in ["", "plain", "a@", "@b.c", "a b@c.d", "a@b", "a@b.c\r\nBcc: x@y.z", "a@.com"] {
+            assert!(SubscriberEmail::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

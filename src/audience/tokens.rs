@@ -30,6 +30,17 @@ pub fn issue() -> Issued {
     }
 }
 
+/// A token whose verifier the store keeps in clear, because it goes into
+/// every email (unsubscribe links): `(selector, verifier)`.
+pub fn issue_plain() -> (String, String) {
+    (random_hex(9), random_hex(16))
+}
+
+/// Constant-time comparison of two verifiers.
+pub fn verify_plain(given: &str, stored: &str) -> bool {
+    given.len() == stored.len() && bool::from(given.as_bytes().ct_eq(stored.as_bytes()))
+}
+
 pub fn hash(verifier: &str) -> String {
     hex::encode(Sha256::digest(verifier.as_bytes()))
 }

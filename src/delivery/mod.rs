@@ -1,0 +1,4 @@
+//! Delivery: the mailer over lettre's transports (SMTP, or the outbox
+//! folder when no SMTP server is configured).
+
+pub mod mailer;

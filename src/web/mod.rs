@@ -1,0 +1,340 @@
+//! The public web endpoints: subscribe, confirm, unsubscribe (RFC 8058
+//! one-click included) and healthz. HTML or JSON by `Accept`.
+
+pub mod ratelimit;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use tera::Context;
+
+use crate::audience::optin::{Optin, Outcome};
+use crate::audience::{Source, SubscriberEmail};
+use crate::render::{self, Templates};
+use crate::store::Confirmed;
+use ratelimit::RateLimiter;
+
+/// Request bodies larger than this get 413.
+pub const MAX_BODY: usize = 16 * 1024;
+
+pub struct AppState {
+    pub optin: Optin,
+    pub templates: Arc<Templates>,
+    pub limiter: RateLimiter,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/subscribe", post(subscribe))
+        .route("/confirm/{token}", get(confirm))
+        .route("/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("application/json") && !accept.contains("text/html") {
+        return true;
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    ct.starts_with("application/json") && !accept.contains("text/html")
+}
+
+/// A page (or JSON document) with a status code.
+fn reply(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+) -> Response {
+    if wants_json(headers) {
+        let body = if status.is_success() {
+            serde_json::json!({ "status": "ok", "message": message })
+        } else {
+            serde_json::json!({ "error": message })
+        };
+        return (status, axum::Json(body)).into_response();
+    }
+    let mut ctx = Context::new();
+    ctx.insert("heading", heading);
+    ctx.insert("message", message);
+    page(state, status, "message.html", &ctx)
+}
+
+fn page(state: &AppState, status: StatusCode, name: &str, ctx: &Context) -> Response {
+    match render::render_page(&state.templates, &state.optin.settings.newsletter, name, ctx) {
+        Ok(html) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("rendering web/{name}: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+fn internal(state: &AppState, headers: &HeaderMap, e: crate::Error) -> Response {
+    tracing::error!("{e}");
+    reply(
+        state,
+        headers,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Something went wrong on our side. Please try again in a minute.",
+    )
+}
+
+async fn index(State(state): State<Arc<AppState>>) -> Response {
+    page(&state, StatusCode::OK, "index.html", &Context::new())
+}
+
+#[derive(Deserialize)]
+struct SubscribeBody {
+    email: Option<String>,
+    name: Option<String>,
+}
+
+fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if state.optin.settings.web.trust_proxy {
+        // The proxy appends the address it saw; take the last one.
+        if let Some(ip) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .next_back()
+        {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+async fn subscribe(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ip = client_ip(&state, &headers, peer);
+    if let Err(retry_after) = state.limiter.check(ip) {
+        let mut r = reply(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "Too many subscribe requests from your address. Please try again later.",
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&retry_after.to_string()).expect("digits"),
+        );
+        return r;
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let parsed: Result<SubscribeBody, String> = if is_json {
+        serde_json::from_slice(&body).map_err(|e| format!("invalid JSON body: {e}"))
+    } else {
+        let mut b = SubscribeBody { email: None, name: None };
+        for (k, v) in url::form_urlencoded::parse(&body) {
+            match &*k {
+                "email" => b.email = Some(v.into_owned()),
+                "name" => b.name = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        Ok(b)
+    };
+    let body = match parsed {
+        Ok(b) => b,
+        Err(m) => return reply(&state, &headers, StatusCode::BAD_REQUEST, "Bad request", &m),
+    };
+    let email = match SubscriberEmail::parse(body.email.as_deref().unwrap_or("")) {
+        Ok(e) => e,
+        Err(m) => {
+            return reply(
+                &state,
+                &headers,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Please check your address",
+                &m,
+            )
+        }
+    };
+    let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let name = name.map(|n| n.chars().take(200).collect::<String>());
+    let result = state
+        .optin
+        .subscribe(&email, name.as_deref(), false, Source::Web, chrono::Utc::now(), true)
+        .await;
+    match result {
+        // The same answer whatever the address's state: nobody can probe
+        // who subscribes.
+        Ok(Outcome::ConfirmationSent)
+        | Ok(Outcome::RecentlySent)
+        | Ok(Outcome::AlreadyActive)
+        | Ok(Outcome::Activated)
+        | Ok(Outcome::OptedOut(_)) => reply(
+            &state,
+            &headers,
+            StatusCode::OK,
+            "Check your inbox",
+            &format!(
+                "If {email} can receive {}, a confirmation link is on its way to it. Open it to start your subscription.",
+                state.optin.settings.newsletter.title
+            ),
+        ),
+        Err(e) => internal(&state, &headers, e),
+    }
+}
+
+async fn confirm(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    match state.optin.store.confirm(&token, chrono::Utc::now()).await {
+        Ok(Confirmed::Activated(_)) => reply(
+            &state,
+            &headers,
+            StatusCode::OK,
+            "You are subscribed",
+            &format!(
+                "Thank you for confirming. The next issue of {} will reach you by email.",
+                state.optin.settings.newsletter.title
+            ),
+        ),
+        Ok(Confirmed::Expired) => reply(
+            &state,
+            &headers,
+            StatusCode::GONE,
+            "This link has expired",
+            "This confirmation link has expired. Subscribe again to get a new one.",
+        ),
+        Ok(Confirmed::Unknown) => reply(
+            &state,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "Unknown link",
+            "This confirmation link is not valid or was already used.",
+        ),
+        Err(e) => internal(&state, &headers, e),
+    }
+}
+
+async fn unsubscribe_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    match state.optin.store.by_unsubscribe_token(&token).await {
+        Ok(Some(sub)) => {
+            if wants_json(&headers) {
+                return (
+                    StatusCode::OK,
+                    axum::Json(serde_json::json!({ "status": sub.status.as_str() })),
+                )
+                    .into_response();
+            }
+            let mut ctx = Context::new();
+            ctx.insert("email", &sub.email);
+            ctx.insert("action", &token);
+            page(&state, StatusCode::OK, "unsubscribe.html", &ctx)
+        }
+        Ok(None) => unknown_unsubscribe(&state, &headers),
+        Err(e) => internal(&state, &headers, e),
+    }
+}
+
+fn unknown_unsubscribe(state: &AppState, headers: &HeaderMap) -> Response {
+    reply(
+        state,
+        headers,
+        StatusCode::NOT_FOUND,
+        "Unknown link",
+        "This unsubscribe link is not valid.",
+    )
+}
+
+/// Unsubscribes at once. Accepts RFC 8058's `List-Unsubscribe=One-Click`
+/// body with no cookie, session or CSRF token: mailbox providers call it.
+async fn unsubscribe(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let store = &state.optin.store;
+    let sub = match store.by_unsubscribe_token(&token).await {
+        Ok(Some(sub)) => sub,
+        Ok(None) => return unknown_unsubscribe(&state, &headers),
+        Err(e) => return internal(&state, &headers, e),
+    };
+    if let Err(e) = store.unsubscribe(sub.id, chrono::Utc::now()).await {
+        return internal(&state, &headers, e);
+    }
+    reply(
+        &state,
+        &headers,
+        StatusCode::OK,
+        "You are unsubscribed",
+        &format!(
+            "{} will not send you any more email. Sorry to see you go.",
+            state.optin.settings.newsletter.title
+        ),
+    )
+}
+
+async fn healthz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match state.optin.store.ping().await {
+        Ok(()) if wants_json(&headers) => {
+            (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ok" }))).into_response()
+        }
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!("healthz: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({ "error": "database unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
