@@ -3,3 +3,5 @@
 
 mod helpers;
 mod content_cli;
+mod http;
+mod web;
