@@ -137,7 +137,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Erased subscribers leave no trace in free pages.
+            .pragma("secure_delete", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(60))
@@ -365,6 +367,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // Old copies of the row's pages live on in the WAL until a checkpoint.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
         Ok(deleted.rows_affected() > 0)
     }
 

@@ -4,4 +4,5 @@
 mod helpers;
 mod content_cli;
 mod http;
+mod subscribers_cli;
 mod web;
