@@ -11,11 +11,11 @@ CREATE TABLE subscribers (
     created_at       TEXT NOT NULL,
     confirmed_at     TEXT,
     unsubscribed_at  TEXT,
-    -- unsubscribe token: selector (looked up) and verifier (compared in constant time)
-    unsub_selector   TEXT NOT NULL UNIQUE,
+    -- Tokens are "{id in hex}.{verifier}": the id finds the row, the
+    -- 128-bit random verifier is compared in constant time.
+    -- Unsubscribe verifier (it goes into every email, so it is kept):
     unsub_verifier   TEXT NOT NULL,
-    -- double opt-in: only a hash of the verifier is kept
-    confirm_selector TEXT UNIQUE,
+    -- double opt-in: only a SHA-256 hash of the verifier is kept
     confirm_hash     TEXT,
     confirm_expires_at TEXT,
     confirm_sent_at  TEXT

@@ -1,6 +1,7 @@
-//! Unguessable tokens. A token is `selector.verifier`: the selector finds the
-//! row, the verifier (128 bits) is stored only as a SHA-256 hash and compared
-//! in constant time. Neither part contains the email address.
+//! Unguessable tokens. A token is `ID.VERIFIER`: the subscriber's id (hex)
+//! finds the row, the 128-bit random verifier is compared in constant time
+//! (confirmation verifiers are stored only as SHA-256 hashes). Neither part
+//! contains the email address.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -12,44 +13,35 @@ pub fn random_hex(n: usize) -> String {
     hex::encode(buf)
 }
 
-/// A newly issued token: what goes into the link and what the store keeps.
-#[derive(Debug, Clone)]
-pub struct Issued {
-    pub token: String,
-    pub selector: String,
-    pub verifier_hash: String,
+/// A new random verifier (128 bits, hex).
+pub fn verifier() -> String {
+    random_hex(16)
 }
 
-pub fn issue() -> Issued {
-    let selector = random_hex(9);
-    let verifier = random_hex(16);
-    Issued {
-        token: format!("{selector}.{verifier}"),
-        verifier_hash: hash(&verifier),
-        selector,
-    }
+/// `n` verifiers from one read of the OS random source.
+pub fn verifiers(n: usize) -> Vec<String> {
+    let mut buf = vec![0u8; n * 16];
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    buf.chunks_exact(16).map(hex::encode).collect()
 }
 
-/// A token whose verifier the store keeps in clear, because it goes into
-/// every email (unsubscribe links): `(selector, verifier)`.
-pub fn issue_plain() -> (String, String) {
-    (random_hex(9), random_hex(16))
-}
-
-/// Constant-time comparison of two verifiers.
-pub fn verify_plain(given: &str, stored: &str) -> bool {
-    given.len() == stored.len() && bool::from(given.as_bytes().ct_eq(stored.as_bytes()))
+/// The token for a subscriber id and a verifier.
+pub fn token(id: i64, verifier: &str) -> String {
+    format!("{id:x}.{verifier}")
 }
 
 pub fn hash(verifier: &str) -> String {
     hex::encode(Sha256::digest(verifier.as_bytes()))
 }
 
-/// Split a token from a URL into (selector, verifier) if well-formed.
-pub fn split(token: &str) -> Option<(&str, &str)> {
-    let (s, v) = token.split_once('.')?;
-    let ok = |x: &str, len: usize| x.len() == len && x.bytes().all(|b| b.is_ascii_hexdigit());
-    (ok(s, 18) && ok(v, 32)).then_some((s, v))
+/// Split a token from a URL into (id, verifier) if well-formed.
+pub fn split(token: &str) -> Option<(i64, &str)> {
+    let (id, v) = token.split_once('.')?;
+    if id.is_empty() || id.len() > 15 || !id.bytes().all(|b| b.is_ascii_hexdigit()) || v.len() != 32 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let id = i64::from_str_radix(id, 16).ok()?;
+    Some((id, v))
 }
 
 /// Constant-time check of `verifier` against a stored hash.
@@ -58,21 +50,31 @@ pub fn verify(verifier: &str, stored_hash: &str) -> bool {
     computed.as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
+/// Constant-time comparison of two verifiers.
+pub fn verify_plain(given: &str, stored: &str) -> bool {
+    given.len() == stored.len() && bool::from(given.as_bytes().ct_eq(stored.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn issued_tokens_verify_and_tampering_fails() {
-        let t = issue();
-        let (s, v) = split(&t.token).unwrap();
-        assert_eq!(s, t.selector);
-        assert!(verify(v, &t.verifier_hash));
-        let mut bad = v.to_string();
+    fn tokens_verify_and_tampering_fails() {
+        let v = verifier();
+        let t = token(42, &v);
+        let (id, got) = split(&t).unwrap();
+        assert_eq!((id, got), (42, v.as_str()));
+        assert!(verify(got, &hash(&v)));
+        assert!(verify_plain(got, &v));
+        let mut bad = v.clone();
         bad.replace_range(0..1, if &v[0..1] == "0" { "1" } else { "0" });
-        assert!(!verify(&bad, &t.verifier_hash));
+        assert!(!verify(&bad, &hash(&v)));
+        assert!(!verify_plain(&bad, &v));
         assert!(split("nodot").is_none());
         assert!(split("zz.zz").is_none());
-        assert_ne!(issue().token, t.token);
+        assert!(split(&format!("-1.{v}")).is_none());
+        assert_ne!(verifier(), v);
+        assert_eq!(verifiers(3).len(), 3);
     }
 }
