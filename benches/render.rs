@@ -31,7 +31,12 @@ fn post(i: usize) -> Post {
         1 + (i % 12),
         1 + (i % 28)
     );
-    parse_post(std::path::Path::new(&format!("posts/p{i}.md")), &text, "https://example.com/blog").unwrap()
+    parse_post(
+        std::path::Path::new(&format!("posts/p{i}.md")),
+        &text,
+        "https://example.com/blog",
+    )
+    .unwrap()
 }
 
 fn time<T>(label: &str, iters: u32, mut f: impl FnMut() -> T) -> Duration {
@@ -42,7 +47,10 @@ fn time<T>(label: &str, iters: u32, mut f: impl FnMut() -> T) -> Duration {
         black_box(f());
     }
     let per = start.elapsed() / iters;
-    println!("{label:<58} {:>12.3?} per iteration ({iters} iterations)", per);
+    println!(
+        "{label:<58} {:>12.3?} per iteration ({iters} iterations)",
+        per
+    );
     per
 }
 
@@ -57,13 +65,17 @@ fn main() {
     time("parse 1,000 posts (front matter + summary)", 5, || {
         (0..1000).map(post).count()
     });
-    time("digest of 1,000 posts: render + inline CSS (once)", 5, || {
-        render::prepare_digest(&templates, &nl, &refs, since, until).unwrap()
-    });
+    time(
+        "digest of 1,000 posts: render + inline CSS (once)",
+        5,
+        || render::prepare_digest(&templates, &nl, &refs, since, until).unwrap(),
+    );
     let one = &posts[0];
-    time("post email: Markdown + render + inline CSS (once)", 50, || {
-        render::prepare_post(&templates, &nl, one).unwrap()
-    });
+    time(
+        "post email: Markdown + render + inline CSS (once)",
+        50,
+        || render::prepare_post(&templates, &nl, one).unwrap(),
+    );
     let prepared = render::prepare_post(&templates, &nl, one).unwrap();
     let size = prepared.html.len() + prepared.text.len();
     let mut n = 0u64;
@@ -72,19 +84,27 @@ fn main() {
         prepared.personalize(&Recipient {
             email: format!("reader{n}@example.org"),
             name: Some("Reader".into()),
-            unsubscribe_url: format!("https://news.example.com/unsubscribe/{n:018x}.0123456789abcdef0123456789abcdef"),
+            unsubscribe_url: format!(
+                "https://news.example.com/unsubscribe/{n:018x}.0123456789abcdef0123456789abcdef"
+            ),
             confirm_url: None,
         })
     });
-    time("per recipient: personalise + build MIME + format", 20_000, || {
-        n += 1;
-        let r = Recipient {
+    time(
+        "per recipient: personalise + build MIME + format",
+        20_000,
+        || {
+            n += 1;
+            let r = Recipient {
             email: format!("reader{n}@example.org"),
             name: Some("Reader".into()),
             unsubscribe_url: format!("https://news.example.com/unsubscribe/{n:018x}.0123456789abcdef0123456789abcdef"),
             confirm_url: None,
         };
-        message::build(&nl, &prepared, &r, format!("<{n}@example.com>")).unwrap().formatted()
-    });
+            message::build(&nl, &prepared, &r, format!("<{n}@example.com>"))
+                .unwrap()
+                .formatted()
+        },
+    );
     println!("(prepared post: {size} bytes of HTML + text)");
 }

@@ -186,17 +186,18 @@ pub fn load(path: &Path, env: &HashMap<String, String>, flags: &Overrides) -> Re
 
 /// Turn a TOML error into `path:line: message`.
 pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
-    let line = e
-        .span()
-        .map(|s| line_of_offset(text, s.start))
-        .unwrap_or(1);
+    let line = e.span().map(|s| line_of_offset(text, s.start)).unwrap_or(1);
     Error::at(path, line, e.message().trim().to_string())
 }
 
 /// 1-based line number of a byte offset.
 pub fn line_of_offset(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
-    text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Line of `key = ` inside `[section]` in a TOML text (1 when not found).
@@ -230,7 +231,11 @@ fn validate(
     flags: &Overrides,
 ) -> Result<Settings> {
     let at = |section: &str, key: &str, msg: String| {
-        Error::at(path, key_line(text, section, key), format!("{section}.{key}: {msg}"))
+        Error::at(
+            path,
+            key_line(text, section, key),
+            format!("{section}.{key}: {msg}"),
+        )
     };
     let missing = |key: &str| {
         Error::at(
@@ -248,8 +253,7 @@ fn validate(
         return Err(at("newsletter", "title", "must not be empty".into()));
     }
     let from_s = n.from.ok_or_else(|| missing("from"))?;
-    let from: Mailbox = parse_mailbox(&from_s)
-        .map_err(|m| at("newsletter", "from", m))?;
+    let from: Mailbox = parse_mailbox(&from_s).map_err(|m| at("newsletter", "from", m))?;
     let reply_to = match n.reply_to.filter(|s| !s.trim().is_empty()) {
         Some(s) => Some(parse_mailbox(&s).map_err(|m| at("newsletter", "reply_to", m))?),
         None => None,
@@ -259,8 +263,7 @@ fn validate(
     let public_url = n
         .public_url
         .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
-    let public_url =
-        check_http_url(&public_url).map_err(|m| at("newsletter", "public_url", m))?;
+    let public_url = check_http_url(&public_url).map_err(|m| at("newsletter", "public_url", m))?;
     let postal_address = n.postal_address.ok_or_else(|| missing("postal_address"))?;
     if postal_address.trim().is_empty() {
         return Err(at(
@@ -275,7 +278,11 @@ fn validate(
     }
     let list_id = match n.list_id {
         Some(l) => {
-            if l.is_empty() || !l.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+            if l.is_empty()
+                || !l
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+            {
                 return Err(at(
                     "newsletter",
                     "list_id",
@@ -332,7 +339,7 @@ fn validate(
         Some(r) if r < 0.0 || !r.is_finite() => {
             return Err(at("smtp", "rate", "must be a positive number".into()))
         }
-        Some(r) if r == 0.0 => None,
+        Some(0.0) => None,
         other => other,
     };
     let retry_delay = parse_duration(s.retry_delay.as_deref().unwrap_or("30s"))
@@ -407,7 +414,11 @@ fn check_http_url(s: &str) -> std::result::Result<String, String> {
 
 fn default_list_id(title: &str, domain: &str) -> String {
     let slug = crate::content::slugify(title);
-    let slug = if slug.is_empty() { "newsletter".into() } else { slug };
+    let slug = if slug.is_empty() {
+        "newsletter".into()
+    } else {
+        slug
+    };
     let slug: String = slug
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -465,7 +476,10 @@ postal_address = "1 Main St"
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gazette.toml");
         std::fs::write(&path, text).unwrap();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         load(&path, &env, &flags)
     }
 
@@ -485,8 +499,12 @@ postal_address = "1 Main St"
         let text = format!("{MINIMAL}\n[smtp]\nurl = \"smtp://file:25\"\n");
         let s = load_str(&text, &[], Overrides::default()).unwrap();
         assert_eq!(s.smtp.url.as_deref(), Some("smtp://file:25"));
-        let s = load_str(&text, &[("GAZETTE_SMTP_URL", "smtp://env:25")], Overrides::default())
-            .unwrap();
+        let s = load_str(
+            &text,
+            &[("GAZETTE_SMTP_URL", "smtp://env:25")],
+            Overrides::default(),
+        )
+        .unwrap();
         assert_eq!(s.smtp.url.as_deref(), Some("smtp://env:25"));
         let flags = Overrides {
             smtp_url: Some("smtp://flag:25".into()),
@@ -499,7 +517,9 @@ postal_address = "1 Main St"
     #[test]
     fn unknown_key_names_line_and_key() {
         let text = format!("{MINIMAL}\n[smtp]\nurll = \"x\"\n");
-        let e = load_str(&text, &[], Overrides::default()).unwrap_err().to_string();
+        let e = load_str(&text, &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("gazette.toml:9:"), "{e}");
         assert!(e.contains("urll"), "{e}");
     }
@@ -507,29 +527,43 @@ postal_address = "1 Main St"
     #[test]
     fn invalid_value_names_line_and_key() {
         let text = MINIMAL.replace("Ann <news@example.com>", "not an address");
-        let e = load_str(&text, &[], Overrides::default()).unwrap_err().to_string();
+        let e = load_str(&text, &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("gazette.toml:4: newsletter.from:"), "{e}");
     }
 
     #[test]
     fn missing_required_key() {
         let text = MINIMAL.replace("title = \"Notes\"\n", "");
-        let e = load_str(&text, &[], Overrides::default()).unwrap_err().to_string();
+        let e = load_str(&text, &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("newsletter.title: missing"), "{e}");
     }
 
     #[test]
     fn missing_file_is_clear() {
-        let e = load(Path::new("/nonexistent/gazette.toml"), &HashMap::new(), &Overrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("/nonexistent/gazette.toml: configuration file not found"), "{e}");
+        let e = load(
+            Path::new("/nonexistent/gazette.toml"),
+            &HashMap::new(),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("/nonexistent/gazette.toml: configuration file not found"),
+            "{e}"
+        );
     }
 
     #[test]
     fn durations() {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert_eq!(parse_duration("15").unwrap(), Duration::from_secs(15));
         assert!(parse_duration("soon").is_err());
     }

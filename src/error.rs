@@ -110,7 +110,11 @@ impl std::error::Error for Error {}
 /// Collapse a multi-line message (as TOML or Tera produce) into one line.
 fn one_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for part in s.split(['\n', '\r']).map(str::trim).filter(|p| !p.is_empty()) {
+    for part in s
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         if !out.is_empty() {
             out.push_str("; ");
         }

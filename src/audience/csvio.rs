@@ -89,7 +89,11 @@ impl<R: Read> ImportReader<R> {
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { h };
+                let h = if i == 0 {
+                    h.trim_start_matches('\u{feff}')
+                } else {
+                    h
+                };
                 h.trim().to_string()
             })
             .collect();
@@ -193,7 +197,11 @@ impl<R: Read> ImportReader<R> {
         let email = email.ok_or_else(|| bad("no email address".into()))?;
         let email = SubscriberEmail::parse(email).map_err(bad)?;
         if name.is_none() {
-            let joined = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            let joined = [first, last]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
             if !joined.is_empty() {
                 name = Some(joined);
             }
@@ -227,7 +235,10 @@ pub struct CrlfToLf<R> {
 
 impl<R: Read> CrlfToLf<R> {
     pub fn new(inner: R) -> Self {
-        CrlfToLf { inner, pending_cr: false }
+        CrlfToLf {
+            inner,
+            pending_cr: false,
+        }
     }
 }
 
@@ -388,7 +399,9 @@ mod tests {
             }
         }
         let mut out = String::new();
-        CrlfToLf::new(Tiny(b"a\r\nb\rc\r\n\r")).read_to_string(&mut out).unwrap();
+        CrlfToLf::new(Tiny(b"a\r\nb\rc\r\n\r"))
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "a\nb\rc\n\r");
     }
 

@@ -88,7 +88,10 @@ impl Status {
     /// Unsubscribed, bounced and complained addresses are never made active
     /// by an import.
     pub fn is_opted_out(self) -> bool {
-        matches!(self, Status::Unsubscribed | Status::Bounced | Status::Complained)
+        matches!(
+            self,
+            Status::Unsubscribed | Status::Bounced | Status::Complained
+        )
     }
 }
 
@@ -168,7 +171,16 @@ mod tests {
 
     #[test]
     fn invalid_emails_are_rejected() {
-        for bad in ["", "plain", "a@", "@b.c", "a b@c.d", "a@b", "a@b.c\r\nBcc: x@y.z", "a@.com"] {
+        for bad in [
+            "",
+            "plain",
+            "a@",
+            "@b.c",
+            "a b@c.d",
+            "a@b",
+            "a@b.c\r\nBcc: x@y.z",
+            "a@.com",
+        ] {
             assert!(SubscriberEmail::parse(bad).is_err(), "{bad:?}");
         }
     }

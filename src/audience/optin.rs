@@ -52,7 +52,9 @@ impl Optin {
         now: DateTime<Utc>,
         background: bool,
     ) -> Result<Outcome> {
-        let name = name.map(crate::render::headers::clean_header_text).filter(|n| !n.is_empty());
+        let name = name
+            .map(crate::render::headers::clean_header_text)
+            .filter(|n| !n.is_empty());
         let added = self
             .store
             .add(email, name.as_deref(), confirmed, source, now)
@@ -82,7 +84,10 @@ impl Optin {
             email: sub.email.clone(),
             name: sub.name.clone(),
             unsubscribe_url: String::new(),
-            confirm_url: Some(format!("{}/confirm/{token}", self.settings.newsletter.public_url)),
+            confirm_url: Some(format!(
+                "{}/confirm/{token}",
+                self.settings.newsletter.public_url
+            )),
         };
         if background {
             let this = self.clone();

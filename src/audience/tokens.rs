@@ -37,7 +37,12 @@ pub fn hash(verifier: &str) -> String {
 /// Split a token from a URL into (id, verifier) if well-formed.
 pub fn split(token: &str) -> Option<(i64, &str)> {
     let (id, v) = token.split_once('.')?;
-    if id.is_empty() || id.len() > 15 || !id.bytes().all(|b| b.is_ascii_hexdigit()) || v.len() != 32 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if id.is_empty()
+        || id.len() > 15
+        || !id.bytes().all(|b| b.is_ascii_hexdigit())
+        || v.len() != 32
+        || !v.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return None;
     }
     let id = i64::from_str_radix(id, 16).ok()?;

@@ -10,7 +10,10 @@ pub fn preview_recipient(settings: &Settings) -> Recipient {
         email: "reader@example.com".into(),
         name: Some("Reader".into()),
         unsubscribe_url: format!("{}/unsubscribe/preview", settings.newsletter.public_url),
-        confirm_url: Some(format!("{}/confirm/preview", settings.newsletter.public_url)),
+        confirm_url: Some(format!(
+            "{}/confirm/preview",
+            settings.newsletter.public_url
+        )),
     }
 }
 
@@ -34,7 +37,10 @@ pub fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
                     post.status(now).as_str()
                 );
             }
-            (render::prepare_post(&templates, &settings.newsletter, post)?, out)
+            (
+                render::prepare_post(&templates, &settings.newsletter, post)?,
+                out,
+            )
         }
         PreviewCommand::Digest { window: w, out } => {
             let (since, until) = window(

@@ -15,7 +15,11 @@ pub fn optin(settings: &Settings, store: Store, templates: &Templates) -> Result
     Ok(Optin {
         store,
         mailer: Mailer::from_settings(settings)?,
-        confirm: Arc::new(render::prepare_confirm(templates, &settings.newsletter, ttl_days)?),
+        confirm: Arc::new(render::prepare_confirm(
+            templates,
+            &settings.newsletter,
+            ttl_days,
+        )?),
         settings: Arc::new(settings.clone()),
     })
 }
@@ -29,7 +33,9 @@ pub async fn run(ctx: &Ctx, listen: Option<String>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| Error::msg(format!("--listen {addr}: {}", crate::error::io_reason(&e))))?;
-    let local = listener.local_addr().map_err(|e| Error::msg(e.to_string()))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::msg(e.to_string()))?;
     tracing::info!(
         "serving on http://{local} (public URL {}), confirmation emails through {}",
         settings.newsletter.public_url,

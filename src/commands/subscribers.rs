@@ -33,7 +33,11 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
     let store = ctx.store(&settings).await?;
     let now = ctx.now()?;
     let result = match cmd {
-        SubscribersCommand::Add { email, name, confirmed } => {
+        SubscribersCommand::Add {
+            email,
+            name,
+            confirmed,
+        } => {
             let email = parse_email(&email)?;
             let templates = Templates::load(Some(&settings.templates_dir))?;
             let optin = super::serve::optin(&settings, store.clone(), &templates)?;
@@ -66,7 +70,11 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                 .await?
                 .ok_or_else(|| Error::msg(format!("no subscriber {email}")))?;
             store.unsubscribe(sub.id, now).await?;
-            let after = store.get(&email).await?.map(|s| s.status).unwrap_or(sub.status);
+            let after = store
+                .get(&email)
+                .await?
+                .map(|s| s.status)
+                .unwrap_or(sub.status);
             println!("{email}: {}", after.as_str());
             Ok(())
         }
@@ -112,7 +120,10 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                             s.status.as_str(),
                             format_time(&s.created_at),
                             s.email,
-                            s.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+                            s.name
+                                .as_deref()
+                                .map(|n| format!(" ({n})"))
+                                .unwrap_or_default()
                         )
                         .map_err(stdout_err)?;
                     }
@@ -121,7 +132,8 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                 })
                 .await?;
             if json {
-                out.write_all(if first { b"]\n" } else { b"\n]\n" }).map_err(stdout_err)?;
+                out.write_all(if first { b"]\n" } else { b"\n]\n" })
+                    .map_err(stdout_err)?;
             }
             out.flush().map_err(stdout_err)
         }
@@ -143,9 +155,11 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             }
             Ok(())
         }
-        SubscribersCommand::Import { file, confirmed, dry_run } => {
-            import(&store, &file, confirmed, dry_run, now, ctx.quiet).await
-        }
+        SubscribersCommand::Import {
+            file,
+            confirmed,
+            dry_run,
+        } => import(&store, &file, confirmed, dry_run, now, ctx.quiet).await,
         SubscribersCommand::Export { output, status } => {
             let status = status.map(Status::from);
             match output {
@@ -169,13 +183,18 @@ fn stdout_err(e: std::io::Error) -> Error {
     Error::msg(format!("writing to standard output: {e}"))
 }
 
-async fn export<W: Write>(store: &crate::store::Store, status: Option<Status>, out: W) -> Result<W> {
+async fn export<W: Write>(
+    store: &crate::store::Store,
+    status: Option<Status>,
+    out: W,
+) -> Result<W> {
     let csv_err = |e: csv::Error| Error::msg(format!("writing CSV: {e}"));
     let mut w = ExportWriter::new(out).map_err(csv_err)?;
     store
         .for_each(status, |s| w.write(&s).map_err(csv_err))
         .await?;
-    w.finish().map_err(|e| Error::msg(format!("writing CSV: {e}")))
+    w.finish()
+        .map_err(|e| Error::msg(format!("writing CSV: {e}")))
 }
 
 async fn import(
@@ -228,7 +247,10 @@ async fn import(
     if bad > 0 {
         return Err(Error::file(
             path,
-            format!("{bad} invalid row{} not imported (see above)", if bad == 1 { "" } else { "s" }),
+            format!(
+                "{bad} invalid row{} not imported (see above)",
+                if bad == 1 { "" } else { "s" }
+            ),
         ));
     }
     Ok(())

@@ -22,8 +22,6 @@ pub struct Split<'a> {
     /// 1-based line of the first front-matter line.
     pub front_line: usize,
     pub body: &'a str,
-    /// 1-based line where the body starts.
-    pub body_line: usize,
 }
 
 /// Split `text` into front matter and body.
@@ -34,16 +32,13 @@ pub fn split<'a>(path: &Path, text: &'a str) -> Result<Split<'a>> {
     let (format, fence) = match first {
         "+++" => (Format::Toml, "+++"),
         "---" => (Format::Yaml, "---"),
-        _ => {
-            return Err(Error::at(
-                path,
-                1,
-                "missing front matter: the file must start with a `+++` (TOML) or `---` (YAML) line",
-            ))
-        }
+        _ => return Err(Error::at(
+            path,
+            1,
+            "missing front matter: the file must start with a `+++` (TOML) or `---` (YAML) line",
+        )),
     };
     let mut offset = first_end;
-    let mut line_no = 2;
     for line in text[first_end..].split_inclusive('\n') {
         let t = line.trim_end();
         if t == fence || (format == Format::Yaml && t == "...") {
@@ -53,11 +48,9 @@ pub fn split<'a>(path: &Path, text: &'a str) -> Result<Split<'a>> {
                 front: &text[first_end..offset],
                 front_line: 2,
                 body: &text[body_start..],
-                body_line: line_no + 1,
             });
         }
         offset += line.len();
-        line_no += 1;
     }
     Err(Error::at(
         path,

@@ -102,11 +102,7 @@ pub fn to_text(markdown: &str, base: &Url) -> String {
                     _ => out.push_str("- "),
                 }
             }
-            Event::End(TagEnd::Item) => {
-                if !out.ends_with('\n') {
-                    newline(&mut out, quote);
-                }
-            }
+            Event::End(TagEnd::Item) if !out.ends_with('\n') => newline(&mut out, quote),
             Event::Start(Tag::Link { dest_url, .. }) => {
                 links.push(absolutize(dest_url, base).to_string());
             }
@@ -232,10 +228,10 @@ pub fn plain_text(markdown: &str, first_paragraph: bool) -> String {
             Event::End(TagEnd::FootnoteDefinition) | Event::End(TagEnd::CodeBlock) => {
                 skip_depth = skip_depth.saturating_sub(1)
             }
-            Event::Text(t) | Event::Code(t) if skip_depth == 0 => {
-                if !first_paragraph || in_paragraph {
-                    out.push_str(&t)
-                }
+            Event::Text(t) | Event::Code(t)
+                if skip_depth == 0 && (!first_paragraph || in_paragraph) =>
+            {
+                out.push_str(&t)
             }
             Event::SoftBreak | Event::HardBreak if skip_depth == 0 => out.push(' '),
             _ => {}
@@ -282,14 +278,32 @@ mod tests {
             "[a](other/) [b](/about) [c](../x/) [d](#top) ![i](img/p.png) [e](https://x.org/) [m](mailto:a@b.c) [p](//cdn.example.net/x.js)",
             &base(),
         );
-        assert!(html.contains(r#"href="https://example.com/blog/my-post/other/""#), "{html}");
-        assert!(html.contains(r#"href="https://example.com/about""#), "{html}");
-        assert!(html.contains(r#"href="https://example.com/blog/x/""#), "{html}");
-        assert!(html.contains(r#"href="https://example.com/blog/my-post/#top""#), "{html}");
-        assert!(html.contains(r#"src="https://example.com/blog/my-post/img/p.png""#), "{html}");
+        assert!(
+            html.contains(r#"href="https://example.com/blog/my-post/other/""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="https://example.com/about""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="https://example.com/blog/x/""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="https://example.com/blog/my-post/#top""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"src="https://example.com/blog/my-post/img/p.png""#),
+            "{html}"
+        );
         assert!(html.contains(r#"href="https://x.org/""#));
         assert!(html.contains(r#"href="mailto:a@b.c""#));
-        assert!(html.contains(r#"href="https://cdn.example.net/x.js""#), "{html}");
+        assert!(
+            html.contains(r#"href="https://cdn.example.net/x.js""#),
+            "{html}"
+        );
     }
 
     #[test]
@@ -310,7 +324,10 @@ mod tests {
             "# Title\n\nSee [docs](guide/) now.\n\n- one\n- two\n\n```go\nfunc main() {}\n```\n\n> quoted\n",
             &base(),
         );
-        assert!(t.contains("Title\n\nSee docs <https://example.com/blog/my-post/guide/> now."), "{t}");
+        assert!(
+            t.contains("Title\n\nSee docs <https://example.com/blog/my-post/guide/> now."),
+            "{t}"
+        );
         assert!(t.contains("- one\n- two"), "{t}");
         assert!(t.contains("    func main() {}"), "{t}");
         assert!(t.contains("> quoted"), "{t}");

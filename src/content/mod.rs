@@ -199,7 +199,11 @@ pub fn load_file(path: &Path, base_url: &str) -> Result<Post> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = e.as_bytes()[..valid]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         Error::at(path, line, "not valid UTF-8 (posts must be UTF-8 text)")
     })?;
     parse_post(path, &text, base_url)
@@ -249,7 +253,10 @@ pub fn parse_post(path: &Path, text: &str, base_url: &str) -> Result<Post> {
         Some(Value::String(s)) => {
             let slug = slugify(&s);
             if slug.is_empty() {
-                return Err(err("slug", format!("`slug` {s:?} has no letters or digits")));
+                return Err(err(
+                    "slug",
+                    format!("`slug` {s:?} has no letters or digits"),
+                ));
             }
             slug
         }
@@ -281,7 +288,9 @@ pub fn parse_post(path: &Path, text: &str, base_url: &str) -> Result<Post> {
     Url::parse(&url).map_err(|e| err("url", format!("invalid post URL {url:?}: {e}")))?;
 
     let mut tags = match map.remove("tags") {
-        Some(v) => string_list(&v).ok_or_else(|| err("tags", "`tags` must be a list of strings".into()))?,
+        Some(v) => {
+            string_list(&v).ok_or_else(|| err("tags", "`tags` must be a list of strings".into()))?
+        }
         None => Vec::new(),
     };
     // Zola keeps tags under [taxonomies].
@@ -349,12 +358,20 @@ pub fn parse_date(s: &str) -> Option<(DateTime<FixedOffset>, bool)> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some((dt, false));
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M %z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%d %H:%M %z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
             return Some((dt, false));
         }
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some((Utc.from_utc_datetime(&dt).fixed_offset(), false));
         }
@@ -383,7 +400,10 @@ pub fn slugify(s: &str) -> String {
 /// The slug of a file: its stem (or folder name for `index.md`) with a
 /// leading `YYYY-MM-DD-` removed, as Jekyll and Zola do.
 pub fn slug_from_path(path: &Path) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
     let stem = if stem == "index" {
         path.parent()
             .and_then(|p| p.file_name())
@@ -436,7 +456,11 @@ mod tests {
 
     #[test]
     fn toml_datetime_value() {
-        let p = parse("a.md", "+++\ntitle = \"T\"\ndate = 2026-03-01T10:30:00+02:00\n+++\n").unwrap();
+        let p = parse(
+            "a.md",
+            "+++\ntitle = \"T\"\ndate = 2026-03-01T10:30:00+02:00\n+++\n",
+        )
+        .unwrap();
         assert_eq!(p.date.to_rfc3339(), "2026-03-01T10:30:00+02:00");
         assert!(!p.date_only);
     }
@@ -455,53 +479,91 @@ mod tests {
         assert_eq!(p.tags, vec!["a", "b"]);
         assert!(!p.draft);
         assert_eq!(p.extra["author"], "Ann");
-        let p = parse("posts/y.md", "---\ntitle: T\ndate: 2026-03-02\nexcerpt: Ex\n---\n").unwrap();
+        let p = parse(
+            "posts/y.md",
+            "---\ntitle: T\ndate: 2026-03-02\nexcerpt: Ex\n---\n",
+        )
+        .unwrap();
         assert_eq!(p.summary, "Ex");
         assert_eq!(p.slug, "y");
     }
 
     #[test]
     fn absolute_url_in_front_matter_is_kept() {
-        let p = parse("a.md", "+++\ntitle = \"T\"\ndate = 2026-01-01\nurl = \"https://other.org/p\"\n+++\n").unwrap();
+        let p = parse(
+            "a.md",
+            "+++\ntitle = \"T\"\ndate = 2026-01-01\nurl = \"https://other.org/p\"\n+++\n",
+        )
+        .unwrap();
         assert_eq!(p.url, "https://other.org/p");
     }
 
     #[test]
     fn summary_fallback_from_body() {
-        let p = parse("a.md", "+++\ntitle = \"T\"\ndate = 2026-01-01\n+++\nIntro **bold**.\n\nMore.\n").unwrap();
+        let p = parse(
+            "a.md",
+            "+++\ntitle = \"T\"\ndate = 2026-01-01\n+++\nIntro **bold**.\n\nMore.\n",
+        )
+        .unwrap();
         assert_eq!(p.summary, "Intro bold.");
     }
 
     #[test]
     fn missing_title_and_date() {
-        let e = parse("p.md", "+++\ndate = 2026-01-01\n+++\n").unwrap_err().to_string();
+        let e = parse("p.md", "+++\ndate = 2026-01-01\n+++\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "p.md:1: missing required field `title`");
-        let e = parse("p.md", "---\ntitle: T\n---\n").unwrap_err().to_string();
+        let e = parse("p.md", "---\ntitle: T\n---\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "p.md:1: missing required field `date`");
     }
 
     #[test]
     fn invalid_date_names_its_line() {
-        let e = parse("p.md", "+++\ntitle = \"T\"\ndate = \"yesterday\"\n+++\n").unwrap_err().to_string();
+        let e = parse("p.md", "+++\ntitle = \"T\"\ndate = \"yesterday\"\n+++\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("p.md:3: invalid date \"yesterday\""), "{e}");
-        let e = parse("p.md", "---\ntitle: T\ndate: 2026-13-45\n---\n").unwrap_err().to_string();
+        let e = parse("p.md", "---\ntitle: T\ndate: 2026-13-45\n---\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("p.md:3: invalid date"), "{e}");
     }
 
     #[test]
     fn unterminated_front_matter() {
-        let e = parse("p.md", "+++\ntitle = \"T\"\n").unwrap_err().to_string();
-        assert_eq!(e, "p.md:1: unterminated front matter: no closing `+++` line");
+        let e = parse("p.md", "+++\ntitle = \"T\"\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "p.md:1: unterminated front matter: no closing `+++` line"
+        );
         let e = parse("p.md", "---\ntitle: T\n").unwrap_err().to_string();
         assert!(e.contains("unterminated"), "{e}");
     }
 
     #[test]
     fn invalid_toml_and_yaml_name_lines() {
-        let e = parse("p.md", "+++\ntitle = \"T\"\ndate = 2026-01-01\noops = = 3\n+++\n").unwrap_err().to_string();
+        let e = parse(
+            "p.md",
+            "+++\ntitle = \"T\"\ndate = 2026-01-01\noops = = 3\n+++\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("p.md:4: invalid TOML front matter"), "{e}");
-        let e = parse("p.md", "---\ntitle: T\ndate: 2026-01-01\ntags: [a, b\n---\n").unwrap_err().to_string();
-        assert!(e.starts_with("p.md:") && e.contains("invalid YAML front matter"), "{e}");
+        let e = parse(
+            "p.md",
+            "---\ntitle: T\ndate: 2026-01-01\ntags: [a, b\n---\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("p.md:") && e.contains("invalid YAML front matter"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -512,7 +574,11 @@ mod tests {
 
     #[test]
     fn bom_is_accepted() {
-        let p = parse("a.md", "\u{feff}+++\ntitle = \"T\"\ndate = 2026-01-01\n+++\n").unwrap();
+        let p = parse(
+            "a.md",
+            "\u{feff}+++\ntitle = \"T\"\ndate = 2026-01-01\n+++\n",
+        )
+        .unwrap();
         assert_eq!(p.title, "T");
     }
 
@@ -520,7 +586,10 @@ mod tests {
     fn slugs() {
         assert_eq!(slugify("Hello, World!  Again"), "hello-world-again");
         assert_eq!(slugify("Rust's C"), "rusts-c");
-        assert_eq!(slug_from_path(Path::new("posts/2026-01-02-my-post.md")), "my-post");
+        assert_eq!(
+            slug_from_path(Path::new("posts/2026-01-02-my-post.md")),
+            "my-post"
+        );
         assert_eq!(slug_from_path(Path::new("posts/My Post.md")), "my-post");
         assert_eq!(slug_from_path(Path::new("posts/bundle/index.md")), "bundle");
     }
@@ -541,7 +610,11 @@ mod tests {
         assert_eq!(p.status(now), Status::Scheduled);
         let p = parse("a.md", "+++\ntitle = \"T\"\ndate = 2026-05-01\n+++\n").unwrap();
         assert_eq!(p.status(now), Status::Published);
-        let p = parse("a.md", "+++\ntitle = \"T\"\ndate = 2026-05-01\ndraft = true\n+++\n").unwrap();
+        let p = parse(
+            "a.md",
+            "+++\ntitle = \"T\"\ndate = 2026-05-01\ndraft = true\n+++\n",
+        )
+        .unwrap();
         assert_eq!(p.status(now), Status::Draft);
     }
 
@@ -549,17 +622,34 @@ mod tests {
     fn directory_loading_reports_bad_posts_and_duplicate_slugs() {
         let dir = tempfile::tempdir().unwrap();
         let w = |n: &str, t: &[u8]| std::fs::write(dir.path().join(n), t).unwrap();
-        w("a.md", b"+++\ntitle = \"A\"\ndate = 2026-01-01\nslug = \"same\"\n+++\n");
-        w("b.md", b"+++\ntitle = \"B\"\ndate = 2026-01-02\nslug = \"same\"\n+++\n");
+        w(
+            "a.md",
+            b"+++\ntitle = \"A\"\ndate = 2026-01-01\nslug = \"same\"\n+++\n",
+        );
+        w(
+            "b.md",
+            b"+++\ntitle = \"B\"\ndate = 2026-01-02\nslug = \"same\"\n+++\n",
+        );
         w("c.md", b"+++\ntitle = \"C\"\ndate = 2026-01-03\n+++\n");
-        w("bad.md", b"+++\ntitle = \"Bad\"\ndate = 2026-01-03\n+++\nok line\n\xff\xfe\n");
+        w(
+            "bad.md",
+            b"+++\ntitle = \"Bad\"\ndate = 2026-01-03\n+++\nok line\n\xff\xfe\n",
+        );
         w("notes.txt", b"ignored");
         let cat = load_dir(dir.path(), BASE);
         assert_eq!(cat.posts.len(), 1);
         assert_eq!(cat.posts[0].slug, "c");
         let errs: Vec<String> = cat.errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(errs.iter().any(|e| e.contains("bad.md:6: not valid UTF-8")), "{errs:?}");
-        assert_eq!(errs.iter().filter(|e| e.contains("duplicate slug \"same\"")).count(), 2);
+        assert!(
+            errs.iter().any(|e| e.contains("bad.md:6: not valid UTF-8")),
+            "{errs:?}"
+        );
+        assert_eq!(
+            errs.iter()
+                .filter(|e| e.contains("duplicate slug \"same\""))
+                .count(),
+            2
+        );
     }
 }

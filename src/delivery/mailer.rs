@@ -103,9 +103,17 @@ fn percent_decode(s: &str) -> String {
 
 /// Write one message as `outbox/<time>-<random>.eml`, atomically: a reader
 /// never sees a half-written file.
-pub fn write_outbox(dir: &std::path::Path, message: &Message) -> std::result::Result<PathBuf, SendError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| SendError::Temporary(format!("{}: {}", dir.display(), crate::error::io_reason(&e))))?;
+pub fn write_outbox(
+    dir: &std::path::Path,
+    message: &Message,
+) -> std::result::Result<PathBuf, SendError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        SendError::Temporary(format!(
+            "{}: {}",
+            dir.display(),
+            crate::error::io_reason(&e)
+        ))
+    })?;
     let name = format!(
         "{}-{}.eml",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),

@@ -12,7 +12,11 @@ use crate::error::{Error, Result};
 
 /// A fresh Message-ID on the sender's domain: `<random@domain>`.
 pub fn new_message_id(nl: &Newsletter) -> String {
-    format!("<{}@{}>", crate::audience::tokens::random_hex(16), nl.from.email.domain())
+    format!(
+        "<{}@{}>",
+        crate::audience::tokens::random_hex(16),
+        nl.from.email.domain()
+    )
 }
 
 /// The recipient's mailbox, with a display name cleaned of control characters.
@@ -30,11 +34,19 @@ pub fn recipient_mailbox(r: &Recipient) -> Result<Mailbox> {
 }
 
 fn raw(name: &'static str, value: String) -> HeaderValue {
-    HeaderValue::new(HeaderName::new_from_ascii_str(name), clean_header_text(&value))
+    HeaderValue::new(
+        HeaderName::new_from_ascii_str(name),
+        clean_header_text(&value),
+    )
 }
 
 /// Build the complete message for one recipient.
-pub fn build(nl: &Newsletter, prepared: &Prepared, r: &Recipient, message_id: String) -> Result<Message> {
+pub fn build(
+    nl: &Newsletter,
+    prepared: &Prepared,
+    r: &Recipient,
+    message_id: String,
+) -> Result<Message> {
     let personal: Personal = prepared.personalize(r);
     let mut b = Message::builder()
         .from(nl.from.clone())
@@ -56,14 +68,17 @@ pub fn build(nl: &Newsletter, prepared: &Prepared, r: &Recipient, message_id: St
         }
         b = b
             .raw_header(raw("List-Unsubscribe", unsub))
-            .raw_header(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()))
             .raw_header(raw(
-                "List-Id",
-                format!("{} <{}>", nl.title, nl.list_id),
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".into(),
             ))
+            .raw_header(raw("List-Id", format!("{} <{}>", nl.title, nl.list_id)))
             .raw_header(raw("Precedence", "bulk".into()));
     }
-    let message = b.multipart(MultiPart::alternative_plain_html(personal.text, personal.html))?;
+    let message = b.multipart(MultiPart::alternative_plain_html(
+        personal.text,
+        personal.html,
+    ))?;
     Ok(message)
 }
 
@@ -116,10 +131,16 @@ mod tests {
         let raw = String::from_utf8(msg.formatted()).unwrap();
         let headers = headers_of(&raw);
         assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "{headers}");
-        assert!(headers.contains("Subject: Hello Bcc: victim@example.net"), "{headers}");
+        assert!(
+            headers.contains("Subject: Hello Bcc: victim@example.net"),
+            "{headers}"
+        );
         // Every header line is a header or a folded continuation.
         for line in headers.split("\r\n") {
-            assert!(line.starts_with(' ') || line.starts_with('\t') || line.contains(": "), "{line:?}");
+            assert!(
+                line.starts_with(' ') || line.starts_with('\t') || line.contains(": "),
+                "{line:?}"
+            );
         }
     }
 
@@ -139,7 +160,13 @@ mod tests {
     #[test]
     fn campaign_headers_present() {
         let nl = newsletter("Notes");
-        let msg = build(&nl, &prepared("S"), &recipient("R"), "<id@example.com>".into()).unwrap();
+        let msg = build(
+            &nl,
+            &prepared("S"),
+            &recipient("R"),
+            "<id@example.com>".into(),
+        )
+        .unwrap();
         let raw = String::from_utf8(msg.formatted()).unwrap();
         let h = headers_of(&raw).replace("\r\n ", " ");
         for needle in [

@@ -19,18 +19,54 @@ use crate::error::{Error, Result};
 
 /// Templates compiled into the binary, by name (their path under `templates/`).
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("email/base.html", include_str!("../../templates/email/base.html")),
-    ("email/base.txt", include_str!("../../templates/email/base.txt")),
-    ("email/post.html", include_str!("../../templates/email/post.html")),
-    ("email/post.txt", include_str!("../../templates/email/post.txt")),
-    ("email/digest.html", include_str!("../../templates/email/digest.html")),
-    ("email/digest.txt", include_str!("../../templates/email/digest.txt")),
-    ("email/confirm.html", include_str!("../../templates/email/confirm.html")),
-    ("email/confirm.txt", include_str!("../../templates/email/confirm.txt")),
-    ("web/base.html", include_str!("../../templates/web/base.html")),
-    ("web/index.html", include_str!("../../templates/web/index.html")),
-    ("web/message.html", include_str!("../../templates/web/message.html")),
-    ("web/unsubscribe.html", include_str!("../../templates/web/unsubscribe.html")),
+    (
+        "email/base.html",
+        include_str!("../../templates/email/base.html"),
+    ),
+    (
+        "email/base.txt",
+        include_str!("../../templates/email/base.txt"),
+    ),
+    (
+        "email/post.html",
+        include_str!("../../templates/email/post.html"),
+    ),
+    (
+        "email/post.txt",
+        include_str!("../../templates/email/post.txt"),
+    ),
+    (
+        "email/digest.html",
+        include_str!("../../templates/email/digest.html"),
+    ),
+    (
+        "email/digest.txt",
+        include_str!("../../templates/email/digest.txt"),
+    ),
+    (
+        "email/confirm.html",
+        include_str!("../../templates/email/confirm.html"),
+    ),
+    (
+        "email/confirm.txt",
+        include_str!("../../templates/email/confirm.txt"),
+    ),
+    (
+        "web/base.html",
+        include_str!("../../templates/web/base.html"),
+    ),
+    (
+        "web/index.html",
+        include_str!("../../templates/web/index.html"),
+    ),
+    (
+        "web/message.html",
+        include_str!("../../templates/web/message.html"),
+    ),
+    (
+        "web/unsubscribe.html",
+        include_str!("../../templates/web/unsubscribe.html"),
+    ),
 ];
 
 /// The kinds of email Gazette renders; each has an `.html` and a `.txt` template.
@@ -78,7 +114,10 @@ impl Templates {
             .map(|(name, src)| {
                 (
                     name.to_string(),
-                    (PathBuf::from(format!("(built-in) templates/{name}")), src.to_string()),
+                    (
+                        PathBuf::from(format!("(built-in) templates/{name}")),
+                        src.to_string(),
+                    ),
                 )
             })
             .collect();
@@ -182,7 +221,11 @@ fn template_error(sources: &BTreeMap<String, (PathBuf, String)>, e: &tera::Error
         .and_then(|r| r.split('`').next())
     {
         let (path, line) = find_variable(sources, name, var).unwrap_or((path.clone(), 1));
-        return Error::at(path, line, format!("template uses undefined variable `{var}`"));
+        return Error::at(
+            path,
+            line,
+            format!("template uses undefined variable `{var}`"),
+        );
     }
     let line = 1;
     let _ = source;
@@ -218,7 +261,11 @@ fn find_variable(
 }
 
 fn flatten(s: &str) -> String {
-    s.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+    s.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Private-use characters that mark a per-recipient slot in rendered output.
@@ -420,7 +467,12 @@ fn email_context(nl: &Newsletter, subject: &str) -> Context {
 }
 
 /// Render `email/{kind}.html` and `.txt` once and inline the CSS.
-fn prepare(templates: &Templates, kind: EmailKind, subject: String, ctx: &Context) -> Result<Prepared> {
+fn prepare(
+    templates: &Templates,
+    kind: EmailKind,
+    subject: String,
+    ctx: &Context,
+) -> Result<Prepared> {
     let html = templates.render(&format!("email/{}.html", kind.name()), ctx)?;
     let text = templates.render(&format!("email/{}.txt", kind.name()), ctx)?;
     let html = inline_css(&html).map_err(|e| {
@@ -525,7 +577,12 @@ pub fn prepare_confirm(templates: &Templates, nl: &Newsletter, ttl_days: u64) ->
 }
 
 /// Render a web page template with the shared context plus `extra`.
-pub fn render_page(templates: &Templates, nl: &Newsletter, name: &str, extra: &Context) -> Result<String> {
+pub fn render_page(
+    templates: &Templates,
+    nl: &Newsletter,
+    name: &str,
+    extra: &Context,
+) -> Result<String> {
     let mut ctx = base_context(nl);
     ctx.extend(extra.clone());
     templates.render(&format!("web/{name}"), &ctx)

@@ -23,7 +23,9 @@ pub fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 #[derive(Clone)]
@@ -203,7 +205,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Added> {
         let verifier = tokens::verifier();
-        let status = if active { Status::Active } else { Status::Pending };
+        let status = if active {
+            Status::Active
+        } else {
+            Status::Pending
+        };
         let now_s = ts(now);
         let row: SubscriberRow = sqlx::query_as(concat!(
             "INSERT INTO subscribers (email, email_key, name, status, source, created_at, confirmed_at, unsub_verifier)
@@ -233,7 +239,12 @@ impl Store {
 
     /// Make a pending (or opted-out) subscriber active without a
     /// confirmation email: an explicit operator decision.
-    pub async fn activate(&self, id: i64, email: &SubscriberEmail, now: DateTime<Utc>) -> Result<()> {
+    pub async fn activate(
+        &self,
+        id: i64,
+        email: &SubscriberEmail,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE subscribers SET status = 'active', confirmed_at = ?2, unsubscribed_at = NULL,
@@ -516,8 +527,16 @@ impl Import {
                 .bind(r.source.as_str())
                 .bind(serde_json::to_string(&r.attributes).expect("JSON"))
                 .bind(r.created_at.map(ts).unwrap_or_else(|| now_s.clone()))
-                .bind(r.confirmed_at.map(ts).or_else(|| active.then(|| now_s.clone())))
-                .bind(r.unsubscribed_at.map(ts).or_else(|| out.then(|| now_s.clone())))
+                .bind(
+                    r.confirmed_at
+                        .map(ts)
+                        .or_else(|| active.then(|| now_s.clone())),
+                )
+                .bind(
+                    r.unsubscribed_at
+                        .map(ts)
+                        .or_else(|| out.then(|| now_s.clone())),
+                )
                 .bind(ver);
         }
         let done = q.execute(&mut *self.tx).await?;

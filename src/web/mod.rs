@@ -35,7 +35,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(index))
         .route("/subscribe", post(subscribe))
         .route("/confirm/{token}", get(confirm))
-        .route("/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route(
+            "/unsubscribe/{token}",
+            get(unsubscribe_page).post(unsubscribe),
+        )
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -93,7 +96,12 @@ fn reply(
 }
 
 fn page(state: &AppState, status: StatusCode, name: &str, ctx: &Context) -> Response {
-    match render::render_page(&state.templates, &state.optin.settings.newsletter, name, ctx) {
+    match render::render_page(
+        &state.templates,
+        &state.optin.settings.newsletter,
+        name,
+        ctx,
+    ) {
         Ok(html) => (
             status,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -173,7 +181,10 @@ async fn subscribe(
     let parsed: Result<SubscribeBody, String> = if is_json {
         serde_json::from_slice(&body).map_err(|e| format!("invalid JSON body: {e}"))
     } else {
-        let mut b = SubscribeBody { email: None, name: None };
+        let mut b = SubscribeBody {
+            email: None,
+            name: None,
+        };
         for (k, v) in url::form_urlencoded::parse(&body) {
             match &*k {
                 "email" => b.email = Some(v.into_owned()),
@@ -199,11 +210,22 @@ async fn subscribe(
             )
         }
     };
-    let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let name = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
     let name = name.map(|n| n.chars().take(200).collect::<String>());
     let result = state
         .optin
-        .subscribe(&email, name.as_deref(), false, Source::Web, chrono::Utc::now(), true)
+        .subscribe(
+            &email,
+            name.as_deref(),
+            false,
+            Source::Web,
+            chrono::Utc::now(),
+            true,
+        )
         .await;
     match result {
         // The same answer whatever the address's state: nobody can probe
@@ -324,9 +346,11 @@ async fn unsubscribe(
 
 async fn healthz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     match state.optin.store.ping().await {
-        Ok(()) if wants_json(&headers) => {
-            (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ok" }))).into_response()
-        }
+        Ok(()) if wants_json(&headers) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "status": "ok" })),
+        )
+            .into_response(),
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => {
             tracing::error!("healthz: {e}");

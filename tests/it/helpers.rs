@@ -76,7 +76,13 @@ impl Run {
     }
     #[track_caller]
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code(), 0, "stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
     /// Exit 1 with one clear line and never a panic or backtrace.
@@ -84,8 +90,14 @@ impl Run {
     pub fn fails_with(&self, needle: &str) -> &Self {
         let err = self.stderr();
         assert_eq!(self.code(), 1, "stdout:\n{}\nstderr:\n{err}", self.stdout());
-        assert!(err.contains(needle), "expected {needle:?} in stderr:\n{err}");
-        assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+        assert!(
+            err.contains(needle),
+            "expected {needle:?} in stderr:\n{err}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{err}"
+        );
         self
     }
 }

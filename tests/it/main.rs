@@ -1,8 +1,8 @@
 //! One integration-test binary: the real `gazette` binary, real files,
 //! real SQLite, real HTTP on 127.0.0.1.
 
-mod helpers;
 mod content_cli;
+mod helpers;
 mod http;
 mod subscribers_cli;
 mod web;

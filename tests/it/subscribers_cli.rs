@@ -11,7 +11,11 @@ fn export(p: &Project) -> String {
 fn list_json(p: &Project) -> Vec<serde_json::Value> {
     let out = p.run(&["subscribers", "list", "--json"]);
     out.ok();
-    serde_json::from_str::<serde_json::Value>(&out.stdout()).unwrap().as_array().unwrap().clone()
+    serde_json::from_str::<serde_json::Value>(&out.stdout())
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn status_of(p: &Project, email: &str) -> String {
@@ -28,11 +32,19 @@ fn add_unsubscribe_remove_list_count() {
     p.run(&["db", "migrate"]).ok();
     let out = p.run(&["subscribers", "add", " Ann@EXAMPLE.com ", "--name", "Ann"]);
     out.ok();
-    assert!(out.stdout().contains("pending; confirmation email sent"), "{}", out.stdout());
-    let eml: Vec<_> = std::fs::read_dir(p.path().join("outbox")).unwrap().collect();
+    assert!(
+        out.stdout().contains("pending; confirmation email sent"),
+        "{}",
+        out.stdout()
+    );
+    let eml: Vec<_> = std::fs::read_dir(p.path().join("outbox"))
+        .unwrap()
+        .collect();
     assert_eq!(eml.len(), 1, "the confirmation email is in the outbox");
-    p.run(&["subscribers", "add", "bob@example.com", "--confirmed"]).ok();
-    p.run(&["subscribers", "add", "nope"]).fails_with("not a valid email address");
+    p.run(&["subscribers", "add", "bob@example.com", "--confirmed"])
+        .ok();
+    p.run(&["subscribers", "add", "nope"])
+        .fails_with("not a valid email address");
 
     let list = list_json(&p);
     assert_eq!(list.len(), 2);
@@ -43,18 +55,35 @@ fn add_unsubscribe_remove_list_count() {
         assert!(list.iter().all(|s| s.get(key).is_some()), "{key}");
     }
     let active = p.run(&["subscribers", "list", "--status", "active", "--json"]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&active.stdout()).unwrap().as_array().unwrap().len(), 1);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&active.stdout())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
-    p.run(&["subscribers", "unsubscribe", "BOB@example.com"]).ok();
+    p.run(&["subscribers", "unsubscribe", "BOB@example.com"])
+        .ok();
     assert_eq!(status_of(&p, "bob@example.com"), "unsubscribed");
-    p.run(&["subscribers", "unsubscribe", "bob@example.com"]).ok();
+    p.run(&["subscribers", "unsubscribe", "bob@example.com"])
+        .ok();
     // An operator cannot force an opted-out address back.
-    p.run(&["subscribers", "add", "bob@example.com", "--confirmed"]).fails_with("is unsubscribed");
+    p.run(&["subscribers", "add", "bob@example.com", "--confirmed"])
+        .fails_with("is unsubscribed");
 
     let count = p.run(&["subscribers", "count", "--json"]);
     count.ok();
     let c: serde_json::Value = serde_json::from_str(&count.stdout()).unwrap();
-    assert_eq!((c["pending"].as_i64(), c["unsubscribed"].as_i64(), c["total"].as_i64()), (Some(1), Some(1), Some(2)));
+    assert_eq!(
+        (
+            c["pending"].as_i64(),
+            c["unsubscribed"].as_i64(),
+            c["total"].as_i64()
+        ),
+        (Some(1), Some(1), Some(2))
+    );
 
     p.run(&["subscribers", "remove", "ann@example.com"]).ok();
     assert_eq!(status_of(&p, "ann@example.com"), "absent");
@@ -62,7 +91,10 @@ fn add_unsubscribe_remove_list_count() {
     for f in ["gazette.db", "gazette.db-wal"] {
         let bytes = std::fs::read(p.path().join(f)).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes).to_lowercase();
-        assert!(!text.contains("ann@example.com"), "{f} still holds the erased address");
+        assert!(
+            !text.contains("ann@example.com"),
+            "{f} still holds the erased address"
+        );
     }
     // The erased address is never re-added by an import.
     p.write("again.csv", "email,name\nann@example.com,Ann\n");
@@ -82,7 +114,11 @@ fn imports_common_export_formats_with_bad_rows() {
     );
     let out = p.run(&["subscribers", "import", "mailchimp.csv", "--confirmed"]);
     out.fails_with("mailchimp.csv:3: \"not-an-email\" is not a valid email address");
-    assert!(out.stdout().contains("2 valid rows: 1 new"), "{}", out.stdout());
+    assert!(
+        out.stdout().contains("2 valid rows: 1 new"),
+        "{}",
+        out.stdout()
+    );
     let list = list_json(&p);
     assert_eq!(list.len(), 1, "duplicates in another case merge");
     assert_eq!(list[0]["name"], "Ann Lee");
@@ -90,16 +126,29 @@ fn imports_common_export_formats_with_bad_rows() {
     assert_eq!(list[0]["status"], "active");
 
     // Substack: email plus other columns kept as attributes.
-    p.write("substack.csv", "email,active_subscription,created_at\nsub@example.com,false,2026-01-02T03:04:05Z\n");
+    p.write(
+        "substack.csv",
+        "email,active_subscription,created_at\nsub@example.com,false,2026-01-02T03:04:05Z\n",
+    );
     p.run(&["subscribers", "import", "substack.csv"]).ok();
-    let s = list_json(&p).into_iter().find(|s| s["email"] == "sub@example.com").unwrap();
-    assert_eq!(s["status"], "pending", "without --confirmed imports are pending");
+    let s = list_json(&p)
+        .into_iter()
+        .find(|s| s["email"] == "sub@example.com")
+        .unwrap();
+    assert_eq!(
+        s["status"], "pending",
+        "without --confirmed imports are pending"
+    );
     assert_eq!(s["attributes"]["active_subscription"], "false");
     assert_eq!(s["created_at"], "2026-01-02T03:04:05Z");
 
     // Buttondown: email and subscriber_type.
-    p.write("buttondown.csv", "email,subscriber_type,notes\nbd@example.com,unsubscribed,left\nbd2@example.com,regular,\n");
-    p.run(&["subscribers", "import", "buttondown.csv", "--confirmed"]).ok();
+    p.write(
+        "buttondown.csv",
+        "email,subscriber_type,notes\nbd@example.com,unsubscribed,left\nbd2@example.com,regular,\n",
+    );
+    p.run(&["subscribers", "import", "buttondown.csv", "--confirmed"])
+        .ok();
     assert_eq!(status_of(&p, "bd@example.com"), "unsubscribed");
     assert_eq!(status_of(&p, "bd2@example.com"), "active");
 
@@ -110,7 +159,10 @@ fn imports_common_export_formats_with_bad_rows() {
     );
     let out = p.run(&["subscribers", "import", "listmonk.csv", "--confirmed"]);
     out.fails_with("listmonk.csv:5:");
-    let lm = list_json(&p).into_iter().find(|s| s["email"] == "lm@example.com").unwrap();
+    let lm = list_json(&p)
+        .into_iter()
+        .find(|s| s["email"] == "lm@example.com")
+        .unwrap();
     assert_eq!(lm["name"], "Lee, Ann");
     assert_eq!(lm["attributes"]["city"], "Oslo");
     assert_eq!(status_of(&p, "lm2@example.com"), "active");
@@ -122,27 +174,43 @@ fn imports_common_export_formats_with_bad_rows() {
 
     // No email column at all.
     p.write("nocol.csv", "name,city\nA,B\n");
-    p.run(&["subscribers", "import", "nocol.csv"]).fails_with("nocol.csv: line 1: no email column");
+    p.run(&["subscribers", "import", "nocol.csv"])
+        .fails_with("nocol.csv: line 1: no email column");
 }
 
 #[test]
 fn reimport_changes_nothing_and_opted_out_stay_out() {
     let p = Project::new();
     p.write("list.csv", "email,name\na@example.com,A\nb@example.com,B\n");
-    p.run(&["subscribers", "import", "list.csv", "--confirmed"]).ok();
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
     p.run(&["subscribers", "unsubscribe", "b@example.com"]).ok();
     let before = export(&p);
     let out = p.run(&["subscribers", "import", "list.csv", "--confirmed"]);
     out.ok();
-    assert!(out.stdout().contains("0 new, 0 updated, 2 unchanged"), "{}", out.stdout());
+    assert!(
+        out.stdout().contains("0 new, 0 updated, 2 unchanged"),
+        "{}",
+        out.stdout()
+    );
     assert_eq!(export(&p), before);
     assert_eq!(status_of(&p, "b@example.com"), "unsubscribed");
 
     // A dry run reports and changes nothing.
     p.write("more.csv", "email\nnew@example.com\n");
-    let out = p.run(&["subscribers", "import", "more.csv", "--confirmed", "--dry-run"]);
+    let out = p.run(&[
+        "subscribers",
+        "import",
+        "more.csv",
+        "--confirmed",
+        "--dry-run",
+    ]);
     out.ok();
-    assert!(out.stdout().contains("dry run") && out.stdout().contains("1 new"), "{}", out.stdout());
+    assert!(
+        out.stdout().contains("dry run") && out.stdout().contains("1 new"),
+        "{}",
+        out.stdout()
+    );
     assert_eq!(export(&p), before);
 }
 
@@ -153,7 +221,8 @@ fn export_then_import_round_trips() {
         "list.csv",
         "email,name,city\na@example.com,\"Lee, A\",Oslo\nb@example.com,,\nc@example.com,Cé \"Q\",Rome\n",
     );
-    p.run(&["subscribers", "import", "list.csv", "--confirmed"]).ok();
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
     p.run(&["subscribers", "add", "p@example.com"]).ok();
     p.run(&["subscribers", "unsubscribe", "b@example.com"]).ok();
     p.run(&["subscribers", "export", "-o", "backup.csv"]).ok();

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gazette::audience::SubscriberEmail;
 use gazette::audience::Status;
+use gazette::audience::SubscriberEmail;
 use gazette::config;
 use gazette::render::Templates;
 use gazette::store::Store;
@@ -34,7 +34,11 @@ pub fn spawn_app(extra_config: &str) -> App {
     let path = dir.path().join("gazette.toml");
     std::fs::write(&path, cfg).unwrap();
     let settings = config::load(&path, &Default::default(), &Default::default()).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (addr, store) = rt.block_on(async {
         let store = Store::open(&settings.database_url).await.unwrap();
         let templates = Templates::load(None).unwrap();
@@ -49,13 +53,24 @@ pub fn spawn_app(extra_config: &str) -> App {
         tokio::spawn(web::serve(listener, state, std::future::pending()));
         (addr, store)
     });
-    App { addr, store, outbox: settings.outbox_dir.clone(), _dir: dir, _rt: rt }
+    App {
+        addr,
+        store,
+        outbox: settings.outbox_dir.clone(),
+        _dir: dir,
+        _rt: rt,
+    }
 }
 
 impl App {
     pub fn outbox_files(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&self.outbox)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -76,25 +91,44 @@ impl App {
 
     pub fn status_of(&self, email: &str) -> Option<Status> {
         let e = SubscriberEmail::parse(email).unwrap();
-        self._rt.block_on(self.store.get(&e)).unwrap().map(|s| s.status)
+        self._rt
+            .block_on(self.store.get(&e))
+            .unwrap()
+            .map(|s| s.status)
     }
 
     pub fn unsub_token(&self, email: &str) -> String {
         let e = SubscriberEmail::parse(email).unwrap();
-        self._rt.block_on(self.store.get(&e)).unwrap().unwrap().unsub_token
+        self._rt
+            .block_on(self.store.get(&e))
+            .unwrap()
+            .unwrap()
+            .unsub_token
     }
 
     pub fn count(&self) -> i64 {
-        self._rt.block_on(self.store.counts()).unwrap().iter().map(|(_, n)| n).sum()
+        self._rt
+            .block_on(self.store.counts())
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum()
     }
 }
 
 fn link_path(email: &str, prefix: &str) -> String {
-    let start = email.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in:\n{email}"));
+    let start = email
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in:\n{email}"));
     let rest = &email[start + prefix.len()..];
-    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '/' || c == ':' || c == '-')).unwrap();
+    let end = rest
+        .find(|c: char| {
+            !(c.is_ascii_alphanumeric() || c == '.' || c == '/' || c == ':' || c == '-')
+        })
+        .unwrap();
     let url = &rest[..end];
-    url.trim_start_matches("https://news.example.com").to_string()
+    url.trim_start_matches("https://news.example.com")
+        .to_string()
 }
 
 #[test]
@@ -102,17 +136,32 @@ fn subscribe_confirm_then_one_click_unsubscribe() {
     let app = spawn_app("");
     let page = http::get(app.addr, "/");
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("<form method=\"post\" action=\"subscribe\">"));
+    assert!(page
+        .body
+        .contains("<form method=\"post\" action=\"subscribe\">"));
     assert!(page.body.contains("<label for=\"email\">"));
 
-    let r = http::post_form(app.addr, "/subscribe", "email=Reader%40Example.org&name=Rea+Der");
+    let r = http::post_form(
+        app.addr,
+        "/subscribe",
+        "email=Reader%40Example.org&name=Rea+Der",
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(app.status_of("reader@example.org"), Some(Status::Pending));
 
     let mail = app.wait_for_email(1);
-    assert!(mail.contains("To: \"Rea Der\" <Reader@example.org>"), "{mail}");
-    assert!(mail.contains("Subject: Confirm your subscription to Test Notes"), "{mail}");
-    assert!(!mail.contains("List-Unsubscribe"), "a confirmation is not list mail");
+    assert!(
+        mail.contains("To: \"Rea Der\" <Reader@example.org>"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Subject: Confirm your subscription to Test Notes"),
+        "{mail}"
+    );
+    assert!(
+        !mail.contains("List-Unsubscribe"),
+        "a confirmation is not list mail"
+    );
     let confirm = link_path(&mail, "https://news.example.com/confirm/");
     let confirm = format!("/confirm/{confirm}");
     let r = http::get(app.addr, &confirm);
@@ -125,19 +174,35 @@ fn subscribe_confirm_then_one_click_unsubscribe() {
     let token = app.unsub_token("reader@example.org");
     let page = http::get(app.addr, &format!("/unsubscribe/{token}"));
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("<button type=\"submit\">Unsubscribe</button>"));
+    assert!(page
+        .body
+        .contains("<button type=\"submit\">Unsubscribe</button>"));
     // RFC 8058 one-click: no cookie, no CSRF token.
-    let r = http::post_form(app.addr, &format!("/unsubscribe/{token}"), "List-Unsubscribe=One-Click");
+    let r = http::post_form(
+        app.addr,
+        &format!("/unsubscribe/{token}"),
+        "List-Unsubscribe=One-Click",
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(app.status_of("reader@example.org"), Some(Status::Unsubscribed));
+    assert_eq!(
+        app.status_of("reader@example.org"),
+        Some(Status::Unsubscribed)
+    );
     // Twice is fine.
-    let r = http::post_form(app.addr, &format!("/unsubscribe/{token}"), "List-Unsubscribe=One-Click");
+    let r = http::post_form(
+        app.addr,
+        &format!("/unsubscribe/{token}"),
+        "List-Unsubscribe=One-Click",
+    );
     assert_eq!(r.status, 200);
     // A tampered token is unknown.
     let mut bad = token.clone();
     let last = bad.pop().unwrap();
     bad.push(if last == '0' { '1' } else { '0' });
-    assert_eq!(http::post_form(app.addr, &format!("/unsubscribe/{bad}"), "").status, 404);
+    assert_eq!(
+        http::post_form(app.addr, &format!("/unsubscribe/{bad}"), "").status,
+        404
+    );
     assert_eq!(http::get(app.addr, "/unsubscribe/not-a-token").status, 404);
 }
 
@@ -145,17 +210,44 @@ fn subscribe_confirm_then_one_click_unsubscribe() {
 fn same_answer_for_new_pending_and_active_and_one_email_per_ten_minutes() {
     let app = spawn_app("");
     let body = |r: http::Response| (r.status, r.body);
-    let first = body(http::post_form(app.addr, "/subscribe", "email=a%40example.org"));
+    let first = body(http::post_form(
+        app.addr,
+        "/subscribe",
+        "email=a%40example.org",
+    ));
     app.wait_for_email(1);
-    let again = body(http::post_form(app.addr, "/subscribe", "email=a%40example.org"));
+    let again = body(http::post_form(
+        app.addr,
+        "/subscribe",
+        "email=a%40example.org",
+    ));
     assert_eq!(first, again);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(app.outbox_files().len(), 1, "a pending address gets at most one email per 10 minutes");
+    assert_eq!(
+        app.outbox_files().len(),
+        1,
+        "a pending address gets at most one email per 10 minutes"
+    );
     // Active addresses get the same answer and no email.
-    app._rt.block_on(app.store.add(&SubscriberEmail::parse("b@example.org").unwrap(), None, true, gazette::audience::Source::Cli, chrono::Utc::now())).unwrap();
-    let active = body(http::post_form(app.addr, "/subscribe", "email=b%40example.org"));
+    app._rt
+        .block_on(app.store.add(
+            &SubscriberEmail::parse("b@example.org").unwrap(),
+            None,
+            true,
+            gazette::audience::Source::Cli,
+            chrono::Utc::now(),
+        ))
+        .unwrap();
+    let active = body(http::post_form(
+        app.addr,
+        "/subscribe",
+        "email=b%40example.org",
+    ));
     assert_eq!(active.0, 200);
-    assert_eq!(active.1.replace("b@example.org", "X"), first.1.replace("a@example.org", "X"));
+    assert_eq!(
+        active.1.replace("b@example.org", "X"),
+        first.1.replace("a@example.org", "X")
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(app.outbox_files().len(), 1);
 }
@@ -165,17 +257,38 @@ fn bad_input_is_answered_clearly() {
     let app = spawn_app("");
     let r = http::post_json(app.addr, "/subscribe", r#"{"email": "nope"}"#);
     assert_eq!(r.status, 422);
-    assert!(r.json()["error"].as_str().unwrap().contains("not a valid email"));
-    let r = http::post_form(app.addr, "/subscribe", "email=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a valid email"));
+    let r = http::post_form(
+        app.addr,
+        "/subscribe",
+        "email=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    );
     assert_eq!(r.status, 422);
-    assert!(!r.body.contains("<script>alert"), "user input must be escaped:\n{}", r.body);
+    assert!(
+        !r.body.contains("<script>alert"),
+        "user input must be escaped:\n{}",
+        r.body
+    );
     assert!(r.body.contains("&lt;script&gt;"));
     let big = format!("email=a%40example.org&name={}", "x".repeat(20 * 1024));
     assert_eq!(http::post_form(app.addr, "/subscribe", &big).status, 413);
-    let r = http::post_json(app.addr, "/subscribe", r#"{"email": "j@example.org", "name": "J"}"#);
+    let r = http::post_json(
+        app.addr,
+        "/subscribe",
+        r#"{"email": "j@example.org", "name": "J"}"#,
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "ok");
-    let r = http::request(app.addr, "GET", "/confirm/0123", &[("Accept", "application/json")], b"");
+    let r = http::request(
+        app.addr,
+        "GET",
+        "/confirm/0123",
+        &[("Accept", "application/json")],
+        b"",
+    );
     assert_eq!(r.status, 404);
     assert!(r.json()["error"].is_string());
     let r = http::get(app.addr, "/healthz");
@@ -198,18 +311,42 @@ fn confirmation_links_expire() {
 fn rate_limit_per_client_ip() {
     let app = spawn_app("[web]\nsubscribe_limit = 3\n");
     for i in 0..3 {
-        assert_eq!(http::post_form(app.addr, "/subscribe", &format!("email=r{i}%40example.org")).status, 200);
+        assert_eq!(
+            http::post_form(app.addr, "/subscribe", &format!("email=r{i}%40example.org")).status,
+            200
+        );
     }
     let r = http::post_form(app.addr, "/subscribe", "email=r9%40example.org");
     assert_eq!(r.status, 429);
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait));
     // X-Forwarded-For is ignored unless trust_proxy is on.
-    let r = http::request(app.addr, "POST", "/subscribe", &[("Content-Type", "application/x-www-form-urlencoded"), ("X-Forwarded-For", "203.0.113.7")], b"email=x%40example.org");
+    let r = http::request(
+        app.addr,
+        "POST",
+        "/subscribe",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Forwarded-For", "203.0.113.7"),
+        ],
+        b"email=x%40example.org",
+    );
     assert_eq!(r.status, 429);
 
     let app = spawn_app("[web]\nsubscribe_limit = 1\ntrust_proxy = true\n");
-    let from = |ip: &str, e: &str| http::request(app.addr, "POST", "/subscribe", &[("Content-Type", "application/x-www-form-urlencoded"), ("X-Forwarded-For", ip)], format!("email={e}%40example.org").as_bytes()).status;
+    let from = |ip: &str, e: &str| {
+        http::request(
+            app.addr,
+            "POST",
+            "/subscribe",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Forwarded-For", ip),
+            ],
+            format!("email={e}%40example.org").as_bytes(),
+        )
+        .status
+    };
     assert_eq!(from("203.0.113.7", "p1"), 200);
     assert_eq!(from("203.0.113.8", "p2"), 200);
     assert_eq!(from("203.0.113.7", "p3"), 429);
@@ -220,7 +357,11 @@ fn two_hundred_concurrent_subscribes_lose_nothing() {
     let app = spawn_app("[web]\nsubscribe_limit = 0\n");
     let addr = app.addr;
     let handles: Vec<_> = (0..200)
-        .map(|i| std::thread::spawn(move || http::post_form(addr, "/subscribe", &format!("email=c{i}%40example.org")).status))
+        .map(|i| {
+            std::thread::spawn(move || {
+                http::post_form(addr, "/subscribe", &format!("email=c{i}%40example.org")).status
+            })
+        })
         .collect();
     let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
