@@ -50,6 +50,12 @@ pub enum Command {
     /// Manage subscribers
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
+    /// Send a post or a digest to every active subscriber
+    #[command(subcommand)]
+    Send(SendCommand),
+    /// List, inspect, pause, resume and cancel campaigns
+    #[command(subcommand)]
+    Campaigns(CampaignsCommand),
     /// Serve the subscribe, confirm and unsubscribe pages
     Serve {
         /// Address to listen on [default: [web] listen, or 127.0.0.1:8080]
@@ -175,4 +181,58 @@ pub enum SubscribersCommand {
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Send a test of exactly this message to one address (not recorded as a campaign)
+    #[arg(long, value_name = "EMAIL")]
+    pub to: Option<String>,
+    /// Render everything and report recipients and sizes; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Send even if this post was already sent
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SendCommand {
+    /// Send one post as its own email
+    Post {
+        slug: String,
+        #[command(flatten)]
+        args: SendArgs,
+    },
+    /// Send a digest of the posts not yet in a digest (or of --since/--until)
+    Digest {
+        #[command(flatten)]
+        window: WindowArgs,
+        #[command(flatten)]
+        args: SendArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignsCommand {
+    /// List campaigns
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one campaign
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a campaign (a running sender stops after the messages in flight)
+    Pause { id: i64 },
+    /// Continue a paused or interrupted campaign in the foreground
+    Resume { id: i64 },
+    /// Cancel a campaign: nothing more is sent
+    Cancel { id: i64 },
 }

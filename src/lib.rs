@@ -29,6 +29,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Preview(cmd) => commands::preview::run(&ctx, cmd),
         Command::Db(cmd) => runtime()?.block_on(commands::db::run(&ctx, cmd)),
         Command::Subscribers(cmd) => runtime()?.block_on(commands::subscribers::run(&ctx, cmd)),
+        Command::Send(cmd) => runtime()?.block_on(commands::send::run(&ctx, cmd)),
+        Command::Campaigns(cmd) => runtime()?.block_on(commands::campaigns::run(&ctx, cmd)),
         Command::Serve { listen } => runtime()?.block_on(commands::serve::run(&ctx, listen)),
     }
 }
@@ -52,6 +54,7 @@ fn init_logging(cli: &Cli) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .try_init();

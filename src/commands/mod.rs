@@ -1,10 +1,12 @@
 //! One module per command group; each turns CLI arguments into calls on the
 //! library and prints the result.
 
+pub mod campaigns;
 pub mod db;
 pub mod init;
 pub mod posts;
 pub mod preview;
+pub mod send;
 pub mod serve;
 pub mod subscribers;
 

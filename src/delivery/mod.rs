@@ -2,3 +2,4 @@
 //! folder when no SMTP server is configured).
 
 pub mod mailer;
+pub mod queue;

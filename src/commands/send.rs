@@ -1,0 +1,290 @@
+//! `gazette send post|digest`: render once, create the campaign with one
+//! delivery per active subscriber, and run it to its end in the foreground.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::preview::preview_recipient;
+use super::{load_posts, window, Ctx};
+use crate::audience::SubscriberEmail;
+use crate::cli::{SendArgs, SendCommand};
+use crate::config::Settings;
+use crate::content::Post;
+use crate::delivery::mailer::Mailer;
+use crate::delivery::queue::{self, Finish, Options, Progress};
+use crate::error::{Error, Result};
+use crate::render::{self, message, Prepared, Recipient, Templates};
+use crate::store::Store;
+
+/// The posts of the default digest window: published, in no earlier digest,
+/// dated after the previous digest's newest post; the first digest covers
+/// the last `first_window_days`.
+pub async fn default_digest<'a>(
+    store: &Store,
+    posts: &'a [Post],
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<(Vec<&'a Post>, DateTime<Utc>)> {
+    let (seen, newest) = store.digest_history().await?;
+    let since = match newest {
+        Some(n) => n,
+        None => now - chrono::Duration::days(settings.digest.first_window_days as i64),
+    };
+    let chosen = posts
+        .iter()
+        .filter(|p| p.is_published(now) && !seen.contains(&p.slug))
+        .filter(|p| {
+            let d = p.date.with_timezone(&Utc);
+            if newest.is_some() {
+                d > since
+            } else {
+                d >= since
+            }
+        })
+        .collect();
+    Ok((chosen, since))
+}
+
+pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
+    let settings = ctx.settings()?;
+    let now = ctx.now()?;
+    let templates = Templates::load(Some(&settings.templates_dir))?;
+    let catalog = load_posts(&settings);
+    let store = ctx.store(&settings).await?;
+    let nl = &settings.newsletter;
+    let (prepared, posts, args, title) = match cmd {
+        SendCommand::Post { slug, args } => {
+            let post = catalog.find(&slug).ok_or_else(|| {
+                Error::msg(format!("no post with slug {slug:?} (see `gazette posts list`)"))
+            })?;
+            if !post.is_published(now) {
+                return Err(Error::msg(format!(
+                    "{}: the post is {} and is not sent",
+                    post.path.display(),
+                    post.status(now).as_str()
+                )));
+            }
+            if args.to.is_none() && !args.dry_run && !args.force {
+                if let Some(id) = store.post_campaign(&post.slug).await? {
+                    return Err(Error::msg(format!(
+                        "post {slug:?} was already sent (campaign {id}); use --force to send it again"
+                    )));
+                }
+            }
+            let prepared = render::prepare_post(&templates, nl, post)?;
+            (prepared, vec![post], args, post.title.clone())
+        }
+        SendCommand::Digest { window: w, args } => {
+            let (posts, since, until) = if w.since.is_some() || w.until.is_some() {
+                let (since, until) = window(
+                    w.since.as_deref(),
+                    w.until.as_deref(),
+                    now,
+                    settings.digest.first_window_days as i64,
+                )?;
+                (catalog.window(since, until, now), since, until)
+            } else {
+                let (posts, since) = default_digest(&store, &catalog.posts, &settings, now).await?;
+                (posts, since, now)
+            };
+            if posts.is_empty() {
+                println!(
+                    "no new published posts since {}: no digest sent",
+                    since.format("%Y-%m-%d %H:%M UTC")
+                );
+                store.close().await;
+                return Ok(());
+            }
+            let prepared = render::prepare_digest(&templates, nl, &posts, since, until)?;
+            let title = prepared.subject.clone();
+            (prepared, posts, args, title)
+        }
+    };
+    let mailer = Mailer::from_settings(&settings)?;
+    let result = send(ctx, &settings, &store, &mailer, prepared, &posts, &args, &title).await;
+    store.close().await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    ctx: &Ctx,
+    settings: &Settings,
+    store: &Store,
+    mailer: &Mailer,
+    prepared: Prepared,
+    posts: &[&Post],
+    args: &SendArgs,
+    title: &str,
+) -> Result<()> {
+    let nl = &settings.newsletter;
+    if let Some(to) = &args.to {
+        let email = SubscriberEmail::parse(to).map_err(|m| Error::msg(format!("--to: {m}")))?;
+        let recipient = match store.get(&email).await? {
+            Some(s) => Recipient {
+                email: s.email,
+                name: s.name,
+                unsubscribe_url: format!("{}/unsubscribe/{}", nl.public_url, s.unsub_token),
+                confirm_url: None,
+            },
+            None => Recipient {
+                email: email.to_string(),
+                unsubscribe_url: format!("{}/unsubscribe/test", nl.public_url),
+                ..preview_recipient(settings)
+            },
+        };
+        let msg = message::build(nl, &prepared, &recipient, message::new_message_id(nl))?;
+        mailer
+            .send(&msg)
+            .await
+            .map_err(|e| Error::msg(format!("test send to {email} through {}: {e}", mailer.describe())))?;
+        println!("test message \"{}\" sent to {email} through {}", prepared.subject, mailer.describe());
+        return Ok(());
+    }
+    let active = store.active_count().await?;
+    if args.dry_run {
+        let sample = message::build(nl, &prepared, &preview_recipient(settings), message::new_message_id(nl))?;
+        println!(
+            "dry run: \"{}\" to {active} active subscriber{}; {} post{}; one message is {} bytes (HTML {} bytes, text {} bytes); nothing sent",
+            prepared.subject,
+            if active == 1 { "" } else { "s" },
+            posts.len(),
+            if posts.len() == 1 { "" } else { "s" },
+            sample.formatted().len(),
+            prepared.html.len(),
+            prepared.text.len()
+        );
+        return Ok(());
+    }
+    if active == 0 {
+        println!("no active subscribers: nothing sent");
+        return Ok(());
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::msg(
+                "refusing to send without confirmation: not on a terminal; pass --yes",
+            ));
+        }
+        eprint!("Send \"{title}\" to {active} active subscribers? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| Error::msg(format!("reading the answer: {e}")))?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            println!("nothing sent");
+            return Ok(());
+        }
+    }
+    warn_public_url(settings);
+    let post_dates: Vec<(String, DateTime<Utc>)> = posts
+        .iter()
+        .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))
+        .collect();
+    let (id, total) = store.create_campaign(&prepared, &post_dates, ctx.now()?).await?;
+    run_foreground(settings, store, mailer, id, total).await
+}
+
+fn warn_public_url(settings: &Settings) {
+    let u = &settings.newsletter.public_url;
+    let loopback = url::Url::parse(u)
+        .ok()
+        .and_then(|u| u.host_str().map(String::from))
+        .is_some_and(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]");
+    if !u.starts_with("https://") && !loopback {
+        tracing::warn!(
+            "newsletter.public_url {u} is not https: one-click unsubscribe (RFC 8058) needs an https URL"
+        );
+    }
+}
+
+/// Run campaign `id` to its end, with progress on stderr; Ctrl-C pauses.
+pub async fn run_foreground(
+    settings: &Settings,
+    store: &Store,
+    mailer: &Mailer,
+    id: i64,
+    total: i64,
+) -> Result<()> {
+    let opts = Options::from_settings(settings);
+    if mailer.is_outbox() {
+        println!(
+            "campaign {id}: writing {total} messages to {} (no SMTP server configured: set GAZETTE_SMTP_URL to send)",
+            mailer.describe()
+        );
+    } else {
+        println!("campaign {id}: sending to {total} recipients through {}", mailer.describe());
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signals = tokio::spawn(async move {
+        super::serve::shutdown_signal().await;
+        tracing::warn!("interrupted: finishing the messages in flight, then pausing");
+        let _ = stop_tx.send(true);
+    });
+    let progress = Arc::new(Progress::default());
+    let reporter = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                report(id, total, &progress, start, false);
+            }
+        })
+    };
+    let start = Instant::now();
+    let finish = queue::run(
+        store,
+        mailer,
+        Arc::new(settings.newsletter.clone()),
+        id,
+        opts,
+        progress.clone(),
+        stop_rx,
+    )
+    .await;
+    reporter.abort();
+    signals.abort();
+    let finish = finish?;
+    report(id, total, &progress, start, true);
+    let info = store.campaign(id).await?;
+    match finish {
+        Finish::Done => {
+            if let Some(c) = info {
+                println!(
+                    "campaign {id} done: {} sent, {} failed, {} skipped (unsubscribed meanwhile)",
+                    c.sent, c.failed, c.skipped
+                );
+            }
+            Ok(())
+        }
+        Finish::Paused => Err(Error::msg(format!(
+            "campaign {id} paused; `gazette campaigns resume {id}` continues it"
+        ))),
+        Finish::Cancelled => Err(Error::msg(format!("campaign {id} was cancelled"))),
+        Finish::Unreachable(e) => Err(Error::msg(format!(
+            "campaign {id} paused, {e}; nothing more was marked sent. Fix the server or smtp.url, then `gazette campaigns resume {id}`"
+        ))),
+    }
+}
+
+fn report(id: i64, total: i64, p: &Progress, start: Instant, last: bool) {
+    let sent = p.sent.load(Ordering::Relaxed);
+    let failed = p.failed.load(Ordering::Relaxed);
+    let skipped = p.skipped.load(Ordering::Relaxed);
+    let done = sent + failed + skipped;
+    let secs = start.elapsed().as_secs_f64().max(0.001);
+    let rate = sent as f64 / secs;
+    let remaining = (total as u64).saturating_sub(done);
+    let eta = if rate > 0.0 { remaining as f64 / rate } else { 0.0 };
+    tracing::info!(
+        "campaign {id}: {sent} sent, {failed} failed, {skipped} skipped, {remaining} remaining, {rate:.0} msg/s{}",
+        if last { format!(", {secs:.1}s") } else { format!(", ETA {eta:.0}s") }
+    );
+}

@@ -1,0 +1,400 @@
+//! Campaigns and the delivery queue (SQL only).
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{parse_ts, ts, Store};
+use crate::audience::{tokens, Status};
+use crate::error::{Error, Result};
+use crate::render::Prepared;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignStatus {
+    Queued,
+    Sending,
+    Paused,
+    Done,
+    Cancelled,
+    Failed,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignStatus::Queued => "queued",
+            CampaignStatus::Sending => "sending",
+            CampaignStatus::Paused => "paused",
+            CampaignStatus::Done => "done",
+            CampaignStatus::Cancelled => "cancelled",
+            CampaignStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for CampaignStatus {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "queued" => CampaignStatus::Queued,
+            "sending" => CampaignStatus::Sending,
+            "paused" => CampaignStatus::Paused,
+            "done" => CampaignStatus::Done,
+            "cancelled" => CampaignStatus::Cancelled,
+            "failed" => CampaignStatus::Failed,
+            _ => return Err(format!("unknown campaign status {s:?}")),
+        })
+    }
+}
+
+/// A campaign with its delivery counts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CampaignInfo {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub status: CampaignStatus,
+    pub total: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub pending: i64,
+    pub skipped: i64,
+    pub posts: Vec<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// One delivery ready to send.
+#[derive(Debug, Clone)]
+pub struct QueueItem {
+    pub delivery_id: i64,
+    pub attempts: i64,
+    /// `None` when the subscriber was erased since the campaign started.
+    pub recipient: Option<QueueRecipient>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueRecipient {
+    pub email: String,
+    pub name: Option<String>,
+    pub status: Status,
+    pub unsub_token: String,
+}
+
+/// The recorded result of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    Sent { message_id: String, at: DateTime<Utc> },
+    /// Try again at `next`; `attempts` is the new count.
+    Retry { reply: String, attempts: i64, next: DateTime<Utc> },
+    Failed { reply: String, attempts: i64 },
+    /// The recipient is no longer active (or was erased).
+    Skipped,
+}
+
+impl Store {
+    /// Create a campaign and, in the same transaction, one pending delivery
+    /// per active subscriber. Returns (id, recipients).
+    pub async fn create_campaign(
+        &self,
+        prepared: &Prepared,
+        posts: &[(String, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<(i64, i64)> {
+        let json = serde_json::to_string(prepared).expect("JSON");
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES (?1, ?2, ?3, 'queued', ?4) RETURNING id",
+        )
+        .bind(&prepared.kind)
+        .bind(&prepared.subject)
+        .bind(json)
+        .bind(ts(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        for (slug, date) in posts {
+            sqlx::query("INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)")
+                .bind(id)
+                .bind(slug)
+                .bind(ts(*date))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let total = sqlx::query(
+            "INSERT INTO deliveries (campaign_id, subscriber_id, status)
+             SELECT ?1, id, 'pending' FROM subscribers WHERE status = 'active' ORDER BY id",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as i64;
+        sqlx::query("UPDATE campaigns SET total = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(total)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((id, total))
+    }
+
+    pub async fn active_count(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = 'active'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The campaign (not cancelled) that already carried post `slug`, if any.
+    pub async fn post_campaign(&self, slug: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT c.id FROM campaigns c JOIN campaign_posts p ON p.campaign_id = c.id
+             WHERE c.kind = 'post' AND p.slug = ?1 AND c.status <> 'cancelled' ORDER BY c.id LIMIT 1",
+        )
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Posts carried by earlier digests (not cancelled), and the newest of
+    /// their dates.
+    pub async fn digest_history(&self) -> Result<(HashSet<String>, Option<DateTime<Utc>>)> {
+        let rows = sqlx::query(
+            "SELECT p.slug, p.post_date FROM campaign_posts p JOIN campaigns c ON c.id = p.campaign_id
+             WHERE c.kind = 'digest' AND c.status <> 'cancelled'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut slugs = HashSet::new();
+        let mut newest: Option<DateTime<Utc>> = None;
+        for r in rows {
+            let slug: String = r.try_get("slug")?;
+            let date: String = r.try_get("post_date")?;
+            if let Some(d) = parse_ts(&date) {
+                newest = Some(newest.map_or(d, |n| n.max(d)));
+            }
+            slugs.insert(slug);
+        }
+        Ok((slugs, newest))
+    }
+
+    pub async fn campaigns(&self) -> Result<Vec<CampaignInfo>> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM campaigns ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = self.campaign(id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn campaign(&self, id: i64) -> Result<Option<CampaignInfo>> {
+        let Some(row) = sqlx::query(
+            "SELECT id, kind, subject, status, total, last_error, created_at, started_at, finished_at FROM campaigns WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let counts = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE campaign_id = ?1 GROUP BY status",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut c = CampaignInfo {
+            id,
+            kind: row.try_get("kind")?,
+            subject: row.try_get("subject")?,
+            status: CampaignStatus::from_str(&row.try_get::<String, _>("status")?)
+                .map_err(Error::msg)?,
+            total: row.try_get("total")?,
+            sent: 0,
+            failed: 0,
+            pending: 0,
+            skipped: 0,
+            posts: sqlx::query_scalar(
+                "SELECT slug FROM campaign_posts WHERE campaign_id = ?1 ORDER BY post_date DESC",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?,
+            last_error: row.try_get("last_error")?,
+            created_at: row.try_get("created_at")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+        };
+        for r in counts {
+            let n: i64 = r.try_get("n")?;
+            match r.try_get::<String, _>("status")?.as_str() {
+                "sent" => c.sent = n,
+                "failed" => c.failed = n,
+                "pending" => c.pending = n,
+                "skipped" => c.skipped = n,
+                _ => {}
+            }
+        }
+        Ok(Some(c))
+    }
+
+    /// The rendered email a campaign sends.
+    pub async fn campaign_prepared(&self, id: i64) -> Result<Prepared> {
+        let json: String = sqlx::query_scalar("SELECT prepared FROM campaigns WHERE id = ?1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        serde_json::from_str(&json).map_err(|e| Error::msg(format!("campaign {id}: {e}")))
+    }
+
+    pub async fn campaign_status(&self, id: i64) -> Result<Option<CampaignStatus>> {
+        let s: Option<String> = sqlx::query_scalar("SELECT status FROM campaigns WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        s.map(|s| CampaignStatus::from_str(&s).map_err(Error::msg))
+            .transpose()
+    }
+
+    /// Set a campaign's status (`from`: only when it currently is one of
+    /// these). Returns whether it changed.
+    pub async fn set_campaign_status(
+        &self,
+        id: i64,
+        to: CampaignStatus,
+        from: &[CampaignStatus],
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let from_list: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let from_json = serde_json::to_string(&from_list).expect("JSON");
+        let done = sqlx::query(
+            "UPDATE campaigns SET status = ?2, last_error = ?3,
+                 started_at = CASE WHEN ?2 = 'sending' THEN COALESCE(started_at, ?4) ELSE started_at END,
+                 finished_at = CASE WHEN ?2 IN ('done', 'cancelled', 'failed') THEN ?4 ELSE NULL END
+             WHERE id = ?1 AND status IN (SELECT value FROM json_each(?5))",
+        )
+        .bind(id)
+        .bind(to.as_str())
+        .bind(error)
+        .bind(ts(now))
+        .bind(from_json)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Campaigns a crash or a signal left `sending`.
+    pub async fn campaigns_in(&self, status: CampaignStatus) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM campaigns WHERE status = ?1 ORDER BY id")
+                .bind(status.as_str())
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Up to `limit` pending deliveries due at `now`, with id > `after`.
+    pub async fn due_deliveries(
+        &self,
+        campaign: i64,
+        after: i64,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<QueueItem>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status, s.unsub_verifier
+             FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
+             WHERE d.campaign_id = ?1 AND d.status = 'pending' AND d.id > ?2
+               AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?3)
+             ORDER BY d.id LIMIT ?4",
+        )
+        .bind(campaign)
+        .bind(after)
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let sid: Option<i64> = r.try_get("sid")?;
+                let recipient = match sid {
+                    Some(sid) => Some(QueueRecipient {
+                        email: r.try_get("email")?,
+                        name: r.try_get("name")?,
+                        status: Status::from_str(&r.try_get::<String, _>("status")?)
+                            .unwrap_or(Status::Pending),
+                        unsub_token: tokens::token(sid, &r.try_get::<String, _>("unsub_verifier")?),
+                    }),
+                    None => None,
+                };
+                Ok(QueueItem {
+                    delivery_id: r.try_get("id")?,
+                    attempts: r.try_get("attempts")?,
+                    recipient,
+                })
+            })
+            .collect()
+    }
+
+    /// The earliest retry time among pending deliveries, and how many are pending.
+    pub async fn pending_summary(&self, campaign: i64) -> Result<(i64, Option<DateTime<Utc>>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(COALESCE(next_attempt_at, '')) AS next
+             FROM deliveries WHERE campaign_id = ?1 AND status = 'pending'",
+        )
+        .bind(campaign)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        let next: Option<String> = row.try_get("next")?;
+        let next = next.and_then(|s| if s.is_empty() { Some(DateTime::<Utc>::MIN_UTC) } else { parse_ts(&s) });
+        Ok((n, next))
+    }
+
+    /// Record a batch of outcomes in one transaction.
+    pub async fn record(&self, outcomes: &[(i64, Recorded)]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (id, o) in outcomes {
+            let q = match o {
+                Recorded::Sent { message_id, at } => sqlx::query(
+                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, message_id = ?2, sent_at = ?3, next_attempt_at = NULL WHERE id = ?1",
+                )
+                .bind(id)
+                .bind(message_id)
+                .bind(ts(*at)),
+                Recorded::Retry { reply, attempts, next } => sqlx::query(
+                    "UPDATE deliveries SET attempts = ?2, last_reply = ?3, next_attempt_at = ?4 WHERE id = ?1",
+                )
+                .bind(id)
+                .bind(attempts)
+                .bind(reply)
+                .bind(ts(*next)),
+                Recorded::Failed { reply, attempts } => sqlx::query(
+                    "UPDATE deliveries SET status = 'failed', attempts = ?2, last_reply = ?3, next_attempt_at = NULL WHERE id = ?1",
+                )
+                .bind(id)
+                .bind(attempts)
+                .bind(reply),
+                Recorded::Skipped => {
+                    sqlx::query("UPDATE deliveries SET status = 'skipped' WHERE id = ?1").bind(id)
+                }
+            };
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
