@@ -35,3 +35,6 @@ CREATE TABLE deliveries (
     last_reply      TEXT
 );
 CREATE INDEX deliveries_queue ON deliveries (campaign_id, status, id);
+
+-- The queue polls for addresses that left while a campaign runs.
+CREATE INDEX subscribers_unsubscribed_at ON subscribers (unsubscribed_at);

@@ -9,7 +9,15 @@ use crate::store::campaigns::{CampaignInfo, CampaignStatus as S};
 fn line(c: &CampaignInfo) -> String {
     format!(
         "{:>4}  {:<6} {:<9} total {:>7}  sent {:>7}  failed {:>5}  pending {:>7}  {}  {}",
-        c.id, c.kind, c.status.as_str(), c.total, c.sent, c.failed, c.pending, c.created_at, c.subject
+        c.id,
+        c.kind,
+        c.status.as_str(),
+        c.total,
+        c.sent,
+        c.failed,
+        c.pending,
+        c.created_at,
+        c.subject
     )
 }
 
@@ -20,10 +28,9 @@ pub async fn run(ctx: &Ctx, cmd: CampaignsCommand) -> Result<()> {
     let get = |id: i64| {
         let store = store.clone();
         async move {
-            store
-                .campaign(id)
-                .await?
-                .ok_or_else(|| Error::msg(format!("no campaign {id} (see `gazette campaigns list`)")))
+            store.campaign(id).await?.ok_or_else(|| {
+                Error::msg(format!("no campaign {id} (see `gazette campaigns list`)"))
+            })
         }
     };
     let result = match cmd {
@@ -53,29 +60,50 @@ pub async fn run(ctx: &Ctx, cmd: CampaignsCommand) -> Result<()> {
         }
         CampaignsCommand::Pause { id } => {
             let c = get(id).await?;
-            if store.set_campaign_status(id, S::Paused, &[S::Queued, S::Sending], None, now).await? {
+            if store
+                .set_campaign_status(id, S::Paused, &[S::Queued, S::Sending], None, now)
+                .await?
+            {
                 println!("campaign {id} paused");
                 Ok(())
             } else {
-                Err(Error::msg(format!("campaign {id} is {} and cannot be paused", c.status.as_str())))
+                Err(Error::msg(format!(
+                    "campaign {id} is {} and cannot be paused",
+                    c.status.as_str()
+                )))
             }
         }
         CampaignsCommand::Cancel { id } => {
             let c = get(id).await?;
             if store
-                .set_campaign_status(id, S::Cancelled, &[S::Queued, S::Sending, S::Paused], None, now)
+                .set_campaign_status(
+                    id,
+                    S::Cancelled,
+                    &[S::Queued, S::Sending, S::Paused],
+                    None,
+                    now,
+                )
                 .await?
             {
-                println!("campaign {id} cancelled; {} deliveries will not be sent", c.pending);
+                println!(
+                    "campaign {id} cancelled; {} deliveries will not be sent",
+                    c.pending
+                );
                 Ok(())
             } else {
-                Err(Error::msg(format!("campaign {id} is {} and cannot be cancelled", c.status.as_str())))
+                Err(Error::msg(format!(
+                    "campaign {id} is {} and cannot be cancelled",
+                    c.status.as_str()
+                )))
             }
         }
         CampaignsCommand::Resume { id } => {
             let c = get(id).await?;
             if !matches!(c.status, S::Paused | S::Sending | S::Queued) {
-                return Err(Error::msg(format!("campaign {id} is {} and cannot be resumed", c.status.as_str())));
+                return Err(Error::msg(format!(
+                    "campaign {id} is {} and cannot be resumed",
+                    c.status.as_str()
+                )));
             }
             let mailer = Mailer::from_settings(&settings)?;
             super::send::run_foreground(&settings, &store, &mailer, id, c.pending).await

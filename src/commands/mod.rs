@@ -51,7 +51,9 @@ impl Ctx {
         crate::store::Store::open(&settings.database_url).await
     }
 
-    /// The current time; `GAZETTE_NOW` (RFC 3339) pins it for tests and demos.
+    /// "Now" for deciding what is published (drafts, scheduled posts, digest
+    /// windows); `GAZETTE_NOW` (RFC 3339) pins it for tests and demos.
+    /// Records in the database always carry the real time.
     pub fn now(&self) -> Result<DateTime<Utc>> {
         match self.env.get("GAZETTE_NOW").filter(|s| !s.is_empty()) {
             Some(s) => content::parse_date(s)

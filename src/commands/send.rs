@@ -59,7 +59,9 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
     let (prepared, posts, args, title) = match cmd {
         SendCommand::Post { slug, args } => {
             let post = catalog.find(&slug).ok_or_else(|| {
-                Error::msg(format!("no post with slug {slug:?} (see `gazette posts list`)"))
+                Error::msg(format!(
+                    "no post with slug {slug:?} (see `gazette posts list`)"
+                ))
             })?;
             if !post.is_published(now) {
                 return Err(Error::msg(format!(
@@ -105,14 +107,16 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
         }
     };
     let mailer = Mailer::from_settings(&settings)?;
-    let result = send(ctx, &settings, &store, &mailer, prepared, &posts, &args, &title).await;
+    let result = send(
+        ctx, &settings, &store, &mailer, prepared, &posts, &args, &title,
+    )
+    .await;
     store.close().await;
     result
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn send(
-    ctx: &Ctx,
     settings: &Settings,
     store: &Store,
     mailer: &Mailer,
@@ -138,16 +142,27 @@ async fn send(
             },
         };
         let msg = message::build(nl, &prepared, &recipient, message::new_message_id(nl))?;
-        mailer
-            .send(&msg)
-            .await
-            .map_err(|e| Error::msg(format!("test send to {email} through {}: {e}", mailer.describe())))?;
-        println!("test message \"{}\" sent to {email} through {}", prepared.subject, mailer.describe());
+        mailer.send(&msg).await.map_err(|e| {
+            Error::msg(format!(
+                "test send to {email} through {}: {e}",
+                mailer.describe()
+            ))
+        })?;
+        println!(
+            "test message \"{}\" sent to {email} through {}",
+            prepared.subject,
+            mailer.describe()
+        );
         return Ok(());
     }
     let active = store.active_count().await?;
     if args.dry_run {
-        let sample = message::build(nl, &prepared, &preview_recipient(settings), message::new_message_id(nl))?;
+        let sample = message::build(
+            nl,
+            &prepared,
+            &preview_recipient(settings),
+            message::new_message_id(nl),
+        )?;
         println!(
             "dry run: \"{}\" to {active} active subscriber{}; {} post{}; one message is {} bytes (HTML {} bytes, text {} bytes); nothing sent",
             prepared.subject,
@@ -187,7 +202,9 @@ async fn send(
         .iter()
         .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))
         .collect();
-    let (id, total) = store.create_campaign(&prepared, &post_dates, ctx.now()?).await?;
+    let (id, total) = store
+        .create_campaign(&prepared, &post_dates, Utc::now())
+        .await?;
     run_foreground(settings, store, mailer, id, total).await
 }
 
@@ -219,7 +236,10 @@ pub async fn run_foreground(
             mailer.describe()
         );
     } else {
-        println!("campaign {id}: sending to {total} recipients through {}", mailer.describe());
+        println!(
+            "campaign {id}: sending to {total} recipients through {}",
+            mailer.describe()
+        );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(async move {
@@ -282,7 +302,11 @@ fn report(id: i64, total: i64, p: &Progress, start: Instant, last: bool) {
     let secs = start.elapsed().as_secs_f64().max(0.001);
     let rate = sent as f64 / secs;
     let remaining = (total as u64).saturating_sub(done);
-    let eta = if rate > 0.0 { remaining as f64 / rate } else { 0.0 };
+    let eta = if rate > 0.0 {
+        remaining as f64 / rate
+    } else {
+        0.0
+    };
     tracing::info!(
         "campaign {id}: {sent} sent, {failed} failed, {skipped} skipped, {remaining} remaining, {rate:.0} msg/s{}",
         if last { format!(", {secs:.1}s") } else { format!(", ETA {eta:.0}s") }

@@ -31,7 +31,8 @@ struct SubscriberJson<'a> {
 pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
     let settings = ctx.settings()?;
     let store = ctx.store(&settings).await?;
-    let now = ctx.now()?;
+    // Records carry the real time; GAZETTE_NOW only pins what is published.
+    let now = Utc::now();
     let result = match cmd {
         SubscribersCommand::Add {
             email,

@@ -116,17 +116,15 @@ impl Mailer {
             (true, None) => None,
             (false, Some(p)) => Some(Credentials::new(user, p)),
             (false, None) => {
-                return Err(bad("a user name but no password: set GAZETTE_SMTP_PASSWORD"))
-            }
-            (true, Some(_)) => {
                 return Err(bad(
-                    "GAZETTE_SMTP_PASSWORD is set but the URL has no user name (smtp://USER@host:port)",
+                    "a user name but no password: set GAZETTE_SMTP_PASSWORD",
                 ))
             }
+            (true, Some(_)) => return Err(bad(
+                "GAZETTE_SMTP_PASSWORD is set but the URL has no user name (smtp://USER@host:port)",
+            )),
         };
-        let hello = ClientId::Domain(
-            hostname_or(s.newsletter.from.email.domain()),
-        );
+        let hello = ClientId::Domain(hostname_or(s.newsletter.from.email.domain()));
         Ok(Mailer::Smtp(SmtpTarget {
             host,
             port,
@@ -154,7 +152,11 @@ impl Mailer {
         match self {
             Mailer::Outbox(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    SendError::Unreachable(format!("{}: {}", dir.display(), crate::error::io_reason(&e)))
+                    SendError::Unreachable(format!(
+                        "{}: {}",
+                        dir.display(),
+                        crate::error::io_reason(&e)
+                    ))
                 })?;
                 Ok(Connection::Outbox(dir.clone()))
             }
@@ -183,9 +185,8 @@ fn hostname_or(fallback: &str) -> String {
 impl SmtpTarget {
     async fn connect(&self) -> std::result::Result<AsyncSmtpConnection, SendError> {
         let unreachable = |e: String| SendError::Unreachable(format!("{}: {e}", self.display));
-        let tls_params = || {
-            TlsParameters::new(self.host.clone()).map_err(|e| unreachable(e.to_string()))
-        };
+        let tls_params =
+            || TlsParameters::new(self.host.clone()).map_err(|e| unreachable(e.to_string()));
         let mut conn = if self.tls == Tls::Implicit {
             // lettre opens implicit-TLS connections itself.
             AsyncSmtpConnection::connect_tokio1(
@@ -207,7 +208,8 @@ impl SmtpTarget {
             .map_err(|e| unreachable(crate::error::io_reason(&e)))?;
             // lettre writes the body and the final "." separately; without
             // TCP_NODELAY each message waits for a delayed ACK (~40 ms).
-            tcp.set_nodelay(true).map_err(|e| unreachable(e.to_string()))?;
+            tcp.set_nodelay(true)
+                .map_err(|e| unreachable(e.to_string()))?;
             let mut conn = tokio::time::timeout(
                 self.timeout,
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
@@ -233,7 +235,11 @@ impl SmtpTarget {
                 .await
                 .map_err(|e| {
                     if e.is_permanent() {
-                        SendError::Unreachable(format!("{}: authentication failed: {}", self.display, reason(&e)))
+                        SendError::Unreachable(format!(
+                            "{}: authentication failed: {}",
+                            self.display,
+                            reason(&e)
+                        ))
                     } else {
                         unreachable(reason(&e))
                     }
@@ -244,7 +250,11 @@ impl SmtpTarget {
 }
 
 impl Connection {
-    pub async fn send(&mut self, envelope: &Envelope, bytes: &[u8]) -> std::result::Result<(), SendError> {
+    pub async fn send(
+        &mut self,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> std::result::Result<(), SendError> {
         match self {
             Connection::Outbox(dir) => write_outbox(dir, bytes).map(|_| ()),
             Connection::Smtp(conn) => match conn.send(envelope, bytes).await {
@@ -296,7 +306,10 @@ fn percent_decode(s: &str) -> String {
 
 /// Write one message as `outbox/<time>-<random>.eml`, atomically: a reader
 /// never sees a half-written file.
-pub fn write_outbox(dir: &std::path::Path, bytes: &[u8]) -> std::result::Result<PathBuf, SendError> {
+pub fn write_outbox(
+    dir: &std::path::Path,
+    bytes: &[u8],
+) -> std::result::Result<PathBuf, SendError> {
     let name = format!(
         "{}-{}.eml",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),

@@ -91,7 +91,9 @@ impl Pacer {
     }
 
     async fn wait(&self) {
-        let Some(interval) = self.interval else { return };
+        let Some(interval) = self.interval else {
+            return;
+        };
         let slot = {
             let mut next = self.next.lock().await;
             let now = Instant::now();
@@ -115,7 +117,13 @@ struct Shared {
     unreachable: std::sync::Mutex<Option<String>>,
     stop: AtomicBool,
     consecutive_unreachable: AtomicU32,
+    /// Subscribers who unsubscribed while the campaign runs (polled every
+    /// `OPT_OUT_POLL`): they get nothing more from it.
+    opted_out: std::sync::RwLock<std::collections::HashSet<i64>>,
 }
+
+/// How often the queue looks for addresses that unsubscribed meanwhile.
+const OPT_OUT_POLL: Duration = Duration::from_millis(200);
 
 /// Run campaign `id` until it is done, paused, cancelled or the server is
 /// unreachable. `stop` turning true pauses it cleanly.
@@ -129,7 +137,11 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Result<Finish> {
     let now = Utc::now();
-    let allowed = [CampaignStatus::Queued, CampaignStatus::Sending, CampaignStatus::Paused];
+    let allowed = [
+        CampaignStatus::Queued,
+        CampaignStatus::Sending,
+        CampaignStatus::Paused,
+    ];
     if !store
         .set_campaign_status(id, CampaignStatus::Sending, &allowed, None, now)
         .await?
@@ -154,9 +166,39 @@ pub async fn run(
         unreachable: std::sync::Mutex::new(None),
         stop: AtomicBool::new(false),
         consecutive_unreachable: AtomicU32::new(0),
+        opted_out: Default::default(),
     });
+    // Rows fetched in a batch carry the status of that moment; this keeps
+    // later unsubscribes visible to the senders.
+    let poller = {
+        let shared = shared.clone();
+        let since = now - chrono::Duration::seconds(5);
+        tokio::spawn(async move {
+            loop {
+                if let Ok(ids) = shared.store.unsubscribed_since(since).await {
+                    shared
+                        .opted_out
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(ids);
+                }
+                tokio::time::sleep(OPT_OUT_POLL).await;
+            }
+        })
+    };
+    let result = run_passes(store, &shared, id, &mut stop).await;
+    poller.abort();
+    result
+}
+
+async fn run_passes(
+    store: &Store,
+    shared: &Arc<Shared>,
+    id: i64,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Finish> {
     loop {
-        let finish = pass(&shared, id, &mut stop).await?;
+        let finish = pass(shared, id, stop).await?;
         if let Some(f) = finish {
             return conclude(store, id, f).await;
         }
@@ -281,7 +323,12 @@ async fn pass(
     writer
         .await
         .map_err(|e| Error::msg(format!("outcome writer: {e}")))??;
-    if let Some(e) = shared.unreachable.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(e) = shared
+        .unreachable
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
         return Ok(Some(Finish::Unreachable(e)));
     }
     Ok(finish)
@@ -319,10 +366,28 @@ async fn worker(
 }
 
 /// Send one delivery; `None` when the server could not be reached.
-async fn deliver(shared: &Shared, conn: &mut Option<Connection>, item: &QueueItem) -> Option<Recorded> {
-    let Some(r) = item.recipient.as_ref().filter(|r| r.status == Status::Active) else {
+async fn deliver(
+    shared: &Shared,
+    conn: &mut Option<Connection>,
+    item: &QueueItem,
+) -> Option<Recorded> {
+    let Some(r) = item
+        .recipient
+        .as_ref()
+        .filter(|r| r.status == Status::Active)
+    else {
         return Some(Recorded::Skipped);
     };
+    let left = |r: &crate::store::campaigns::QueueRecipient| {
+        shared
+            .opted_out
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&r.subscriber_id)
+    };
+    if left(r) {
+        return Some(Recorded::Skipped);
+    }
     let nl = &shared.newsletter;
     let recipient = Recipient {
         email: r.email.clone(),
@@ -346,15 +411,22 @@ async fn deliver(shared: &Shared, conn: &mut Option<Connection>, item: &QueueIte
         match shared.mailer.connect().await {
             Ok(c) => *conn = Some(c),
             Err(e) => {
-                let n = shared.consecutive_unreachable.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = shared
+                    .consecutive_unreachable
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
                 // A few failed connects in a row: the server is down.
                 if n >= shared.opts.concurrency.max(3) {
-                    *shared.unreachable.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                    *shared.unreachable.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(e.to_string());
                     shared.stop.store(true, Ordering::Relaxed);
                 }
                 return None;
             }
         }
+    }
+    if left(r) {
+        return Some(Recorded::Skipped);
     }
     let c = conn.as_mut().expect("connected above");
     let result = c.send(msg.envelope(), &bytes).await;

@@ -80,6 +80,7 @@ pub struct QueueItem {
 
 #[derive(Debug, Clone)]
 pub struct QueueRecipient {
+    pub subscriber_id: i64,
     pub email: String,
     pub name: Option<String>,
     pub status: Status,
@@ -89,10 +90,20 @@ pub struct QueueRecipient {
 /// The recorded result of one delivery attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
-    Sent { message_id: String, at: DateTime<Utc> },
+    Sent {
+        message_id: String,
+        at: DateTime<Utc>,
+    },
     /// Try again at `next`; `attempts` is the new count.
-    Retry { reply: String, attempts: i64, next: DateTime<Utc> },
-    Failed { reply: String, attempts: i64 },
+    Retry {
+        reply: String,
+        attempts: i64,
+        next: DateTime<Utc>,
+    },
+    Failed {
+        reply: String,
+        attempts: i64,
+    },
     /// The recipient is no longer active (or was erased).
     Skipped,
 }
@@ -118,12 +129,14 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         for (slug, date) in posts {
-            sqlx::query("INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)")
-                .bind(id)
-                .bind(slug)
-                .bind(ts(*date))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)",
+            )
+            .bind(id)
+            .bind(slug)
+            .bind(ts(*date))
+            .execute(&mut *tx)
+            .await?;
         }
         let total = sqlx::query(
             "INSERT INTO deliveries (campaign_id, subscriber_id, status)
@@ -329,6 +342,7 @@ impl Store {
                 let sid: Option<i64> = r.try_get("sid")?;
                 let recipient = match sid {
                     Some(sid) => Some(QueueRecipient {
+                        subscriber_id: sid,
                         email: r.try_get("email")?,
                         name: r.try_get("name")?,
                         status: Status::from_str(&r.try_get::<String, _>("status")?)
@@ -346,6 +360,16 @@ impl Store {
             .collect()
     }
 
+    /// Subscribers who unsubscribed at or after `since`.
+    pub async fn unsubscribed_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM subscribers WHERE unsubscribed_at >= ?1")
+                .bind(ts(since))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// The earliest retry time among pending deliveries, and how many are pending.
     pub async fn pending_summary(&self, campaign: i64) -> Result<(i64, Option<DateTime<Utc>>)> {
         let row = sqlx::query(
@@ -357,7 +381,13 @@ impl Store {
         .await?;
         let n: i64 = row.try_get("n")?;
         let next: Option<String> = row.try_get("next")?;
-        let next = next.and_then(|s| if s.is_empty() { Some(DateTime::<Utc>::MIN_UTC) } else { parse_ts(&s) });
+        let next = next.and_then(|s| {
+            if s.is_empty() {
+                Some(DateTime::<Utc>::MIN_UTC)
+            } else {
+                parse_ts(&s)
+            }
+        });
         Ok((n, next))
     }
 

@@ -2,7 +2,9 @@
 //! real SQLite, real HTTP on 127.0.0.1.
 
 mod content_cli;
+mod delivery;
 mod helpers;
 mod http;
+mod smtp;
 mod subscribers_cli;
 mod web;

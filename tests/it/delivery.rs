@@ -1,0 +1,411 @@
+//! Campaigns through the real binary against an in-process SMTP server.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::Project;
+use crate::http::decode_qp;
+use crate::smtp::{Script, SmtpServer};
+
+fn project_with(n: usize, smtp_extra: &str) -> Project {
+    let p = Project::with_config(&format!(
+        "{}\n[smtp]\nretry_delay = \"100ms\"\n{smtp_extra}\n",
+        crate::helpers::CONFIG.replace("http://127.0.0.1:9", "https://news.example.com")
+    ));
+    p.post(
+        "2026-11-20-first",
+        "First post",
+        "2026-11-20",
+        "Hello [there](there/).\n",
+    );
+    p.write(
+        "posts/second.md",
+        "---\ntitle: Second\ndate: 2026-11-22\nsummary: Two.\n---\nBody two.\n",
+    );
+    let mut csv = String::from("email,name\n");
+    for i in 0..n {
+        csv.push_str(&format!("user{i}@example.org,User {i}\n"));
+    }
+    p.write("list.csv", csv);
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
+    p
+}
+
+fn campaign(p: &Project, id: i64) -> serde_json::Value {
+    let out = p.run(&["campaigns", "show", &id.to_string(), "--json"]);
+    out.ok();
+    serde_json::from_str(&out.stdout()).unwrap()
+}
+
+fn subscribers(p: &Project) -> Vec<serde_json::Value> {
+    let out = p.run(&["subscribers", "list", "--json"]);
+    serde_json::from_str::<serde_json::Value>(&out.stdout())
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn unfolded_headers(data: &str) -> String {
+    data.split("\r\n\r\n").next().unwrap().replace("\r\n ", " ")
+}
+
+#[test]
+fn digest_reaches_every_active_subscriber_with_list_headers() {
+    let smtp = SmtpServer::start(Script::default());
+    let p = project_with(5, "");
+    p.run(&["subscribers", "unsubscribe", "user4@example.org"])
+        .ok();
+    let out = p.run(&["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
+    out.ok();
+    let got = smtp.received();
+    assert_eq!(got.len(), 4, "{}", out.stderr());
+    let per = smtp.per_recipient();
+    for i in 0..4 {
+        assert_eq!(per.get(&format!("user{i}@example.org")), Some(&1));
+    }
+    assert!(!per.contains_key("user4@example.org"));
+    let c = campaign(&p, 1);
+    assert_eq!(
+        (
+            c["status"].as_str(),
+            c["sent"].as_i64(),
+            c["pending"].as_i64(),
+            c["kind"].as_str()
+        ),
+        (Some("done"), Some(4), Some(0), Some("digest"))
+    );
+    for key in [
+        "id",
+        "kind",
+        "subject",
+        "status",
+        "total",
+        "sent",
+        "failed",
+        "pending",
+        "created_at",
+    ] {
+        assert!(c.get(key).is_some(), "{key}");
+    }
+
+    let m = got.iter().find(|m| m.to == ["user0@example.org"]).unwrap();
+    assert_eq!(m.from, "news@example.com");
+    let h = unfolded_headers(&m.data);
+    for needle in [
+        "From: \"Test Notes\" <news@example.com>",
+        "To: \"User 0\" <user0@example.org>",
+        "Subject: Test Notes: 2 new posts",
+        "MIME-Version: 1.0",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "List-Id: Test Notes <test-notes.example.com>",
+        "Precedence: bulk",
+        "Content-Type: multipart/alternative",
+    ] {
+        assert!(h.contains(needle), "missing {needle:?} in\n{h}");
+    }
+    assert!(h.contains("Date: "));
+    let mid = h.lines().find(|l| l.starts_with("Message-ID: <")).unwrap();
+    assert!(mid.ends_with("@example.com>"), "{mid}");
+    // The personal unsubscribe link works against the token of this subscriber.
+    let unsub = h
+        .lines()
+        .find(|l| l.starts_with("List-Unsubscribe: "))
+        .unwrap();
+    let token = unsub
+        .trim_start_matches("List-Unsubscribe: <https://news.example.com/unsubscribe/")
+        .trim_end_matches('>');
+    assert!(token.contains('.') && token.len() > 32, "{unsub}");
+    let body = decode_qp(&m.data);
+    assert!(
+        body.contains(&format!("https://news.example.com/unsubscribe/{token}")),
+        "footer link"
+    );
+    assert!(body.contains("Content-Type: text/plain; charset=utf-8"));
+    assert!(body.contains("Content-Type: text/html; charset=utf-8"));
+    assert!(body.contains("user0@example.org"));
+    // Newest first, "Read more" links.
+    let second = body
+        .find("Read more: https://example.com/blog/second/")
+        .unwrap();
+    let first = body
+        .find("Read more: https://example.com/blog/first/")
+        .unwrap();
+    assert!(second < first);
+
+    // The same digest is not sent again.
+    let again = p.run(&["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
+    again.ok();
+    assert!(
+        again.stdout().contains("no digest sent"),
+        "{}",
+        again.stdout()
+    );
+    assert_eq!(smtp.received().len(), 4);
+}
+
+#[test]
+fn message_equals_preview_but_for_recipient_fields() {
+    let smtp = SmtpServer::start(Script::default());
+    let p = project_with(1, "");
+    p.run(&["--smtp-url", &smtp.url(), "send", "post", "first", "--yes"])
+        .ok();
+    let sent = decode_qp(&smtp.received()[0].data);
+    let preview = decode_qp(
+        &p.run(&["preview", "post", "first", "--format", "eml"])
+            .stdout(),
+    );
+    let text_of = |eml: &str| {
+        let start = eml.find("Content-Type: text/plain").unwrap();
+        let rest = &eml[start..];
+        let body_start = rest.find("\r\n\r\n").unwrap() + 4;
+        let end = rest.find("\r\n--").unwrap();
+        rest[body_start..end].to_string()
+    };
+    let token_url = |s: &str| {
+        let i = s.find("https://news.example.com/unsubscribe/").unwrap();
+        let end = s[i..]
+            .find(|c: char| c.is_whitespace() || c == '>' || c == '"')
+            .unwrap();
+        s[i..i + end].to_string()
+    };
+    let sent_text = text_of(&sent);
+    let preview_text = text_of(&preview)
+        .replace("reader@example.com", "user0@example.org")
+        .replace(&token_url(&preview), &token_url(&sent));
+    assert_eq!(sent_text, preview_text);
+}
+
+#[test]
+fn temporary_failures_are_retried_and_permanent_ones_are_not() {
+    let mut script = Script::default();
+    script.temp_fail.insert("user1@example.org".into(), 2);
+    script.reject.push("user2@example.org".into());
+    let smtp = SmtpServer::start(script);
+    let p = project_with(4, "");
+    let out = p.run(&["--smtp-url", &smtp.url(), "send", "post", "first", "--yes"]);
+    out.ok();
+    let per = smtp.per_recipient();
+    assert_eq!(
+        per.get("user1@example.org"),
+        Some(&1),
+        "451 retried, then delivered"
+    );
+    assert_eq!(per.get("user2@example.org"), None);
+    let attempts = smtp.state.lock().unwrap().rcpt_attempts.clone();
+    assert_eq!(attempts["user1@example.org"], 3);
+    assert_eq!(attempts["user2@example.org"], 1, "a 5xx is never retried");
+    let c = campaign(&p, 1);
+    assert_eq!(
+        (
+            c["sent"].as_i64(),
+            c["failed"].as_i64(),
+            c["status"].as_str()
+        ),
+        (Some(3), Some(1), Some("done"))
+    );
+}
+
+#[test]
+fn dropped_connections_are_resumed_and_nothing_is_lost() {
+    let script = Script {
+        drop_at: vec![3, 7],
+        ..Default::default()
+    };
+    let smtp = SmtpServer::start(script);
+    let p = project_with(10, "concurrency = 2");
+    p.run(&["--smtp-url", &smtp.url(), "send", "digest", "--yes"])
+        .ok();
+    let per = smtp.per_recipient();
+    for i in 0..10 {
+        assert_eq!(
+            per.get(&format!("user{i}@example.org")),
+            Some(&1),
+            "user{i}"
+        );
+    }
+    assert!(smtp.state.lock().unwrap().connections >= 3);
+    assert_eq!(campaign(&p, 1)["sent"].as_i64(), Some(10));
+}
+
+#[test]
+fn unreachable_server_pauses_and_marks_nothing_sent() {
+    // A port with nobody listening (bound, then closed).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let p = project_with(3, "");
+    let url = format!("smtp://{addr}");
+    let out = p.run(&["--smtp-url", &url, "send", "digest", "--yes"]);
+    out.fails_with("campaign 1 paused");
+    assert!(out.stderr().contains("unreachable"), "{}", out.stderr());
+    let c = campaign(&p, 1);
+    assert_eq!(
+        (
+            c["status"].as_str(),
+            c["sent"].as_i64(),
+            c["pending"].as_i64()
+        ),
+        (Some("paused"), Some(0), Some(3))
+    );
+    // Once the server is back, resume finishes it.
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let smtp = SmtpServer::serve(listener, Script::default());
+    p.run(&["--smtp-url", &url, "campaigns", "resume", "1"])
+        .ok();
+    assert_eq!(smtp.received().len(), 3);
+    assert_eq!(campaign(&p, 1)["status"], "done");
+}
+
+#[test]
+fn killed_campaign_resumes_with_nobody_skipped() {
+    let smtp = SmtpServer::start(Script {
+        delay: Duration::from_millis(5),
+        ..Default::default()
+    });
+    let n = 400;
+    let p = project_with(n, "");
+    let mut child = p
+        .cmd()
+        .args(["--smtp-url", &smtp.url(), "send", "digest", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while smtp.received().len() < n / 3 {
+        assert!(Instant::now() < deadline, "sending never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = smtp.received().len();
+    assert!(before < n, "killed too late to test anything");
+    p.run(&["--smtp-url", &smtp.url(), "campaigns", "resume", "1"])
+        .ok();
+    let per = smtp.per_recipient();
+    for i in 0..n {
+        assert!(
+            per.get(&format!("user{i}@example.org"))
+                .is_some_and(|&c| c >= 1),
+            "user{i} skipped"
+        );
+    }
+    let duplicates: usize = per.values().map(|c| c - 1).sum();
+    assert!(
+        duplicates <= 45,
+        "{duplicates} duplicates exceed the documented bound"
+    );
+    let c = campaign(&p, 1);
+    assert_eq!(
+        (c["status"].as_str(), c["sent"].as_i64()),
+        (Some("done"), Some(n as i64))
+    );
+}
+
+#[test]
+fn unsubscribing_during_a_campaign_is_honoured() {
+    let smtp = SmtpServer::start(Script {
+        delay: Duration::from_millis(20),
+        ..Default::default()
+    });
+    let n = 60;
+    let p = project_with(n, "concurrency = 1");
+    let mut child = p
+        .cmd()
+        .args(["--smtp-url", &smtp.url(), "send", "digest", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while smtp.received().is_empty() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    p.run(&["subscribers", "unsubscribe", "user59@example.org"])
+        .ok();
+    assert!(child.wait().unwrap().success());
+    assert!(!smtp.per_recipient().contains_key("user59@example.org"));
+    let c = campaign(&p, 1);
+    assert_eq!(
+        (c["sent"].as_i64(), c["skipped"].as_i64()),
+        (Some(n as i64 - 1), Some(1))
+    );
+    let _ = subscribers(&p);
+}
+
+#[test]
+fn dry_run_test_send_and_confirmation_rules() {
+    let smtp = SmtpServer::start(Script::default());
+    let p = project_with(2, "");
+    let out = p.run(&[
+        "--smtp-url",
+        &smtp.url(),
+        "send",
+        "post",
+        "first",
+        "--dry-run",
+    ]);
+    out.ok();
+    assert!(
+        out.stdout().contains("to 2 active subscribers"),
+        "{}",
+        out.stdout()
+    );
+    assert!(smtp.received().is_empty());
+    // No terminal and no --yes: refuse.
+    p.run(&["--smtp-url", &smtp.url(), "send", "post", "first"])
+        .fails_with("pass --yes");
+    assert!(smtp.received().is_empty());
+    // A test send goes to one address and is recorded nowhere.
+    p.run(&[
+        "--smtp-url",
+        &smtp.url(),
+        "send",
+        "post",
+        "first",
+        "--to",
+        "me@example.net",
+    ])
+    .ok();
+    assert_eq!(smtp.received().len(), 1);
+    assert_eq!(smtp.received()[0].to, ["me@example.net"]);
+    let list = p.run(&["campaigns", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&list.stdout())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    // Sent once; again only with --force.
+    p.run(&["--smtp-url", &smtp.url(), "send", "post", "first", "--yes"])
+        .ok();
+    p.run(&["--smtp-url", &smtp.url(), "send", "post", "first", "--yes"])
+        .fails_with("already sent");
+    p.run(&[
+        "--smtp-url",
+        &smtp.url(),
+        "send",
+        "post",
+        "first",
+        "--yes",
+        "--force",
+    ])
+    .ok();
+    assert_eq!(smtp.received().len(), 5);
+}
+
+#[test]
+fn outbox_is_the_default_without_smtp() {
+    let p = project_with(3, "");
+    let out = p.run(&["send", "digest", "--yes"]);
+    out.ok();
+    assert!(out.stdout().contains("outbox"), "{}", out.stdout());
+    let files: Vec<_> = std::fs::read_dir(p.path().join("outbox"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 3);
+}

@@ -1,0 +1,172 @@
+//! A small SMTP server for tests: real sockets on 127.0.0.1, a thread per
+//! connection, scripted replies (451, 550, dropped connections, slowness).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+#[derive(Default)]
+pub struct Script {
+    /// Recipient → how many times to answer 451 before accepting.
+    pub temp_fail: HashMap<String, u32>,
+    /// Recipients always refused with 550.
+    pub reject: Vec<String>,
+    /// Drop the connection instead of answering the end of DATA for the
+    /// message numbers in this list (1-based, counted over all connections).
+    pub drop_at: Vec<usize>,
+    /// Wait this long before accepting each message.
+    pub delay: Duration,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub received: Vec<Received>,
+    pub rcpt_attempts: HashMap<String, u32>,
+    pub data_count: usize,
+    pub connections: usize,
+}
+
+pub struct SmtpServer {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<State>>,
+}
+
+impl SmtpServer {
+    pub fn start(script: Script) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::serve(listener, script)
+    }
+
+    /// Serve on an already bound listener (to start a server on a port
+    /// that clients were told about earlier).
+    pub fn serve(listener: TcpListener, script: Script) -> Self {
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let script = Arc::new(Mutex::new(script));
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (st, script) = (st.clone(), script.clone());
+                std::thread::spawn(move || {
+                    let _ = session(stream, &st, &script);
+                });
+            }
+        });
+        SmtpServer { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// How many messages each recipient received.
+    pub fn per_recipient(&self) -> HashMap<String, usize> {
+        let mut m = HashMap::new();
+        for r in self.received() {
+            for t in r.to {
+                *m.entry(t).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+}
+
+fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> std::io::Result<()> {
+    state.lock().unwrap().connections += 1;
+    let mut w = stream.try_clone()?;
+    let mut r = BufReader::new(stream);
+    w.write_all(b"220 test.local ESMTP test server\r\n")?;
+    let (mut from, mut to) = (String::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let cmd = line.trim_end().to_string();
+        let upper = cmd.to_ascii_uppercase();
+        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            w.write_all(b"250-test.local\r\n250 8BITMIME\r\n")?;
+        } else if upper.starts_with("MAIL FROM:") {
+            from = addr_of(&cmd[10..]);
+            to.clear();
+            w.write_all(b"250 OK\r\n")?;
+        } else if upper.starts_with("RCPT TO:") {
+            let rcpt = addr_of(&cmd[8..]);
+            let reply: &[u8] = {
+                let mut st = state.lock().unwrap();
+                *st.rcpt_attempts.entry(rcpt.clone()).or_insert(0) += 1;
+                let mut sc = script.lock().unwrap();
+                if sc.reject.contains(&rcpt) {
+                    b"550 5.1.1 No such user\r\n"
+                } else if let Some(n) = sc.temp_fail.get_mut(&rcpt).filter(|n| **n > 0) {
+                    *n -= 1;
+                    b"451 4.7.1 Try again later\r\n"
+                } else {
+                    to.push(rcpt);
+                    b"250 OK\r\n"
+                }
+            };
+            w.write_all(reply)?;
+        } else if upper == "DATA" {
+            w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                let l = line.strip_prefix('.').unwrap_or(&line);
+                data.push_str(l);
+            }
+            let (n, delay, drop) = {
+                let mut st = state.lock().unwrap();
+                st.data_count += 1;
+                let sc = script.lock().unwrap();
+                (st.data_count, sc.delay, sc.drop_at.contains(&st.data_count))
+            };
+            let _ = n;
+            if drop {
+                // Vanish without answering: the client cannot know.
+                return Ok(());
+            }
+            std::thread::sleep(delay);
+            state.lock().unwrap().received.push(Received {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+            });
+            w.write_all(b"250 2.0.0 Queued\r\n")?;
+        } else if upper == "RSET" || upper == "NOOP" {
+            w.write_all(b"250 OK\r\n")?;
+        } else if upper == "QUIT" {
+            w.write_all(b"221 Bye\r\n")?;
+            return Ok(());
+        } else {
+            w.write_all(b"502 Command not implemented\r\n")?;
+        }
+    }
+}
+
+fn addr_of(s: &str) -> String {
+    let s = s.trim();
+    let s = s.split_whitespace().next().unwrap_or("");
+    s.trim_start_matches('<').trim_end_matches('>').to_string()
+}
