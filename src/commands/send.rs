@@ -107,10 +107,7 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
         }
     };
     let mailer = Mailer::from_settings(&settings)?;
-    let result = send(
-        ctx, &settings, &store, &mailer, prepared, &posts, &args, &title,
-    )
-    .await;
+    let result = send(&settings, &store, &mailer, prepared, &posts, &args, &title).await;
     store.close().await;
     result
 }
