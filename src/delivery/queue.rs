@@ -110,6 +110,8 @@ struct Shared {
     mailer: Mailer,
     newsletter: Arc<Newsletter>,
     prepared: Prepared,
+    /// The parts transfer-encoded once for the whole campaign.
+    encoded: crate::render::Encoded,
     opts: Options,
     pacer: Pacer,
     progress: Arc<Progress>,
@@ -155,11 +157,13 @@ pub async fn run(
             status.as_str()
         )));
     }
+    let prepared = store.campaign_prepared(id).await?;
     let shared = Arc::new(Shared {
         store: store.clone(),
         mailer: mailer.clone(),
         newsletter,
-        prepared: store.campaign_prepared(id).await?,
+        encoded: prepared.encode(),
+        prepared,
         pacer: Pacer::new(opts.rate),
         opts,
         progress,
@@ -396,7 +400,13 @@ async fn deliver(
         confirm_url: None,
     };
     let message_id = message::new_message_id(nl);
-    let msg = match message::build(nl, &shared.prepared, &recipient, message_id.clone()) {
+    let msg = match message::build_encoded(
+        nl,
+        &shared.prepared,
+        &shared.encoded,
+        &recipient,
+        message_id.clone(),
+    ) {
         Ok(m) => m,
         Err(e) => {
             return Some(Recorded::Failed {

@@ -1,12 +1,12 @@
 //! MIME messages: multipart/alternative (text + HTML) with the headers a
 //! newsletter needs, built by lettre (which encodes non-ASCII headers).
 
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 use super::headers::clean_header_text;
-use super::{Personal, Prepared, Recipient};
+use super::{Encoded, Prepared, Recipient};
 use crate::config::Newsletter;
 use crate::error::{Error, Result};
 
@@ -47,11 +47,22 @@ pub fn build(
     r: &Recipient,
     message_id: String,
 ) -> Result<Message> {
-    let personal: Personal = prepared.personalize(r);
+    build_encoded(nl, prepared, &prepared.encode(), r, message_id)
+}
+
+/// Build the message for one recipient from parts encoded once per campaign.
+pub fn build_encoded(
+    nl: &Newsletter,
+    prepared: &Prepared,
+    encoded: &Encoded,
+    r: &Recipient,
+    message_id: String,
+) -> Result<Message> {
+    let (html, text) = encoded.personalize(r);
     let mut b = Message::builder()
         .from(nl.from.clone())
         .to(recipient_mailbox(r)?)
-        .subject(clean_header_text(&personal.subject))
+        .subject(clean_header_text(&prepared.subject))
         .date_now()
         .message_id(Some(message_id));
     if let Some(reply_to) = &nl.reply_to {
@@ -75,10 +86,19 @@ pub fn build(
             .raw_header(raw("List-Id", format!("{} <{}>", nl.title, nl.list_id)))
             .raw_header(raw("Precedence", "bulk".into()));
     }
-    let message = b.multipart(MultiPart::alternative_plain_html(
-        personal.text,
-        personal.html,
-    ))?;
+    let part = |ct: ContentType, body: String| {
+        SinglePart::builder()
+            .header(ct)
+            .body(Body::dangerous_pre_encoded(
+                body.into_bytes(),
+                ContentTransferEncoding::QuotedPrintable,
+            ))
+    };
+    let message = b.multipart(
+        MultiPart::alternative()
+            .singlepart(part(ContentType::TEXT_PLAIN, text))
+            .singlepart(part(ContentType::TEXT_HTML, html)),
+    )?;
     Ok(message)
 }
 
@@ -184,7 +204,36 @@ mod tests {
         ] {
             assert!(h.contains(needle), "missing {needle:?} in\n{h}");
         }
-        assert!(raw.contains("Hi R"));
+        assert!(raw.contains("Hi=20=\r\nR=\r\n"), "{raw}");
+    }
+
+    #[test]
+    fn encoded_parts_decode_to_the_personalised_text() {
+        let long = "x".repeat(200);
+        let p = Prepared {
+            subject: "S".into(),
+            html: format!("<p>{long} caf\u{e9} \u{E000}name\u{E001}</p>\n<a href=\"\u{E000}unsubscribe_url\u{E001}\">u</a>\n"),
+            text: format!("Hi \u{E000}name\u{E001},\n{long}\n"),
+            kind: EmailKind::Post.name().into(),
+        };
+        let r = Recipient {
+            name: Some(format!("Zo\u{eb} <{long}>")),
+            ..recipient("x")
+        };
+        let (html, text) = p.encode().personalize(&r);
+        for part in [&html, &text] {
+            assert!(part.is_ascii());
+            assert!(part.split("\r\n").all(|l| l.len() <= 76), "{part}");
+        }
+        let decode = |s: &str| {
+            String::from_utf8(
+                quoted_printable::decode(s, quoted_printable::ParseMode::Strict).unwrap(),
+            )
+            .unwrap()
+        };
+        let want = p.personalize(&r);
+        assert_eq!(decode(&html), want.html.replace('\n', "\r\n"));
+        assert_eq!(decode(&text), want.text.replace('\n', "\r\n"));
     }
 
     #[test]

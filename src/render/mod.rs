@@ -339,6 +339,88 @@ impl Prepared {
     }
 }
 
+/// A prepared email with both parts already quoted-printable encoded, once
+/// per campaign; slots sit on lines of their own (between soft line breaks)
+/// so a recipient's values can be encoded and dropped in without
+/// re-encoding the whole body.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub html: String,
+    pub text: String,
+}
+
+impl Prepared {
+    pub fn encode(&self) -> Encoded {
+        Encoded {
+            html: qp_template(&self.html),
+            text: qp_template(&self.text),
+        }
+    }
+}
+
+impl Encoded {
+    /// The transfer-encoded (HTML, text) parts for one recipient.
+    pub fn personalize(&self, r: &Recipient) -> (String, String) {
+        (
+            fill_encoded(&self.html, r, true),
+            fill_encoded(&self.text, r, false),
+        )
+    }
+}
+
+fn qp(s: &str) -> String {
+    let crlf;
+    let s = if s.contains('\n') && !s.contains("\r\n") {
+        crlf = s.replace('\n', "\r\n");
+        &crlf
+    } else {
+        s
+    };
+    quoted_printable::encode_to_str(s)
+}
+
+fn qp_template(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 11 / 10);
+    let mut rest = s;
+    while let Some(i) = rest.find(SLOT_OPEN) {
+        let after = &rest[i + SLOT_OPEN.len_utf8()..];
+        let Some(j) = after.find(SLOT_CLOSE) else {
+            break;
+        };
+        out.push_str(&qp(&rest[..i]));
+        out.push_str("=\r\n");
+        out.push(SLOT_OPEN);
+        out.push_str(&after[..j]);
+        out.push(SLOT_CLOSE);
+        out.push_str("=\r\n");
+        rest = &after[j + SLOT_CLOSE.len_utf8()..];
+    }
+    out.push_str(&qp(rest));
+    out
+}
+
+fn fill_encoded(s: &str, r: &Recipient, html: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 256);
+    let mut rest = s;
+    while let Some(i) = rest.find(SLOT_OPEN) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + SLOT_OPEN.len_utf8()..];
+        let Some(j) = after.find(SLOT_CLOSE) else {
+            rest = after;
+            continue;
+        };
+        let value = r.value(&after[..j]);
+        if html {
+            out.push_str(&qp(&escape_html(value)));
+        } else {
+            out.push_str(&qp(value));
+        }
+        rest = &after[j + SLOT_CLOSE.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn fill(s: &str, r: &Recipient, html: bool) -> String {
     let mut out = String::with_capacity(s.len() + 256);
     let mut rest = s;
