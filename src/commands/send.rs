@@ -304,8 +304,23 @@ fn report(id: i64, total: i64, p: &Progress, start: Instant, last: bool) {
     } else {
         0.0
     };
+    let tail = if last {
+        let q = |x: f64| {
+            p.latency
+                .quantile(x)
+                .map(|d| format!("{:.2} ms", d.as_secs_f64() * 1e3))
+                .unwrap_or_else(|| "-".into())
+        };
+        format!(
+            ", {secs:.1}s; per-message latency p50 {} p90 {} p99 {}",
+            q(0.5),
+            q(0.9),
+            q(0.99)
+        )
+    } else {
+        format!(", ETA {eta:.0}s")
+    };
     tracing::info!(
-        "campaign {id}: {sent} sent, {failed} failed, {skipped} skipped, {remaining} remaining, {rate:.0} msg/s{}",
-        if last { format!(", {secs:.1}s") } else { format!(", ETA {eta:.0}s") }
+        "campaign {id}: {sent} sent, {failed} failed, {skipped} skipped, {remaining} remaining, {rate:.0} msg/s{tail}"
     );
 }

@@ -74,6 +74,58 @@ pub struct Progress {
     pub failed: std::sync::atomic::AtomicU64,
     pub retried: std::sync::atomic::AtomicU64,
     pub skipped: std::sync::atomic::AtomicU64,
+    /// Time to hand one message to the server (SMTP transaction).
+    pub latency: Histogram,
+}
+
+/// A fixed-size latency histogram: buckets growing by 10% from 1 µs, so
+/// memory does not grow with the audience.
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: Vec<std::sync::atomic::AtomicU64>,
+}
+
+const BUCKETS: usize = 200;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: (0..BUCKETS).map(|_| Default::default()).collect(),
+        }
+    }
+}
+
+impl Histogram {
+    fn bucket(us: f64) -> usize {
+        ((us.max(1.0).ln() / 1.1f64.ln()) as usize).min(BUCKETS - 1)
+    }
+
+    pub fn record(&self, d: Duration) {
+        let b = Self::bucket(d.as_secs_f64() * 1e6);
+        self.buckets[b].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The `q` quantile (0..1), as the upper edge of its bucket.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let target = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= target {
+                return Some(Duration::from_secs_f64(1.1f64.powi(i as i32 + 1) / 1e6));
+            }
+        }
+        None
+    }
 }
 
 /// A smooth rate limit shared by all connections.
@@ -439,7 +491,9 @@ async fn deliver(
         return Some(Recorded::Skipped);
     }
     let c = conn.as_mut().expect("connected above");
+    let started = Instant::now();
     let result = c.send(msg.envelope(), &bytes).await;
+    shared.progress.latency.record(started.elapsed());
     shared.consecutive_unreachable.store(0, Ordering::Relaxed);
     let attempts = item.attempts + 1;
     let retry_at = |delay: Duration| {
@@ -503,5 +557,23 @@ async fn write_outcomes(store: Store, mut rx: mpsc::Receiver<(i64, Recorded)>) -
         if closed {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles() {
+        let h = Histogram::default();
+        for us in 1..=100u64 {
+            h.record(Duration::from_micros(us * 10));
+        }
+        let p50 = h.quantile(0.5).unwrap().as_secs_f64() * 1e6;
+        let p99 = h.quantile(0.99).unwrap().as_secs_f64() * 1e6;
+        assert!((500.0..=560.0).contains(&p50), "{p50}");
+        assert!((990.0..=1100.0).contains(&p99), "{p99}");
+        assert!(Histogram::default().quantile(0.5).is_none());
     }
 }

@@ -391,20 +391,20 @@ impl Store {
         Ok((n, next))
     }
 
-    /// Record a batch of outcomes in one transaction.
+    /// Record a batch of outcomes in one transaction. Sent messages (the
+    /// common case) are written by one statement for the whole batch.
     pub async fn record(&self, outcomes: &[(i64, Recorded)]) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
+        let mut sent = Vec::new();
         let mut tx = self.pool.begin().await?;
         for (id, o) in outcomes {
             let q = match o {
-                Recorded::Sent { message_id, at } => sqlx::query(
-                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, message_id = ?2, sent_at = ?3, next_attempt_at = NULL WHERE id = ?1",
-                )
-                .bind(id)
-                .bind(message_id)
-                .bind(ts(*at)),
+                Recorded::Sent { message_id, at } => {
+                    sent.push(serde_json::json!({ "id": id, "m": message_id, "t": ts(*at) }));
+                    continue;
+                }
                 Recorded::Retry { reply, attempts, next } => sqlx::query(
                     "UPDATE deliveries SET attempts = ?2, last_reply = ?3, next_attempt_at = ?4 WHERE id = ?1",
                 )
@@ -423,6 +423,16 @@ impl Store {
                 }
             };
             q.execute(&mut *tx).await?;
+        }
+        if !sent.is_empty() {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, next_attempt_at = NULL,
+                     message_id = v.value ->> 'm', sent_at = v.value ->> 't'
+                 FROM json_each(?1) AS v WHERE deliveries.id = v.value ->> 'id'",
+            )
+            .bind(serde_json::Value::Array(sent).to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
