@@ -27,8 +27,17 @@ pub struct Cli {
     /// Only errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Log format: text, or json for log shippers
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +65,17 @@ pub enum Command {
     /// List, inspect, pause, resume and cancel campaigns
     #[command(subcommand)]
     Campaigns(CampaignsCommand),
+    /// Run everything in one process: web pages, new posts, the digest schedule, the queue
+    Worker {
+        /// Address to listen on [default: [web] listen, or 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// What the worker will do next: next digest, posts waiting, campaigns in progress
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the subscribe, confirm and unsubscribe pages
     Serve {
         /// Address to listen on [default: [web] listen, or 127.0.0.1:8080]

@@ -27,7 +27,24 @@ struct RawConfig {
     digest: RawDigest,
     #[serde(default)]
     paths: RawPaths,
+    #[serde(default)]
+    publish: RawPublish,
+    #[serde(default)]
+    worker: RawWorker,
     secret: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorker {
+    poll_interval: Option<String>,
+    grace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +91,8 @@ struct RawWeb {
 struct RawDigest {
     first_window_days: Option<u32>,
     subject: Option<String>,
+    schedule: Option<String>,
+    timezone: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +115,8 @@ pub struct Settings {
     pub smtp: Smtp,
     pub web: Web,
     pub digest: Digest,
+    pub publish: PublishMode,
+    pub worker: WorkerSettings,
     pub posts_dir: PathBuf,
     pub templates_dir: PathBuf,
     pub outbox_dir: PathBuf,
@@ -143,6 +164,32 @@ pub struct Digest {
     pub first_window_days: u32,
     /// Tera expression for the digest subject; default "{title} digest: N new posts".
     pub subject: Option<String>,
+    /// When the worker sends the digest.
+    pub schedule: crate::schedule::Schedule,
+}
+
+/// What the worker does when a post is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishMode {
+    /// The post waits for the next digest.
+    Digest,
+    /// Each new post is sent as its own campaign.
+    Email,
+    Both,
+}
+
+impl PublishMode {
+    pub fn emails_posts(self) -> bool {
+        matches!(self, PublishMode::Email | PublishMode::Both)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// How often the posts folder is scanned (besides file notifications).
+    pub poll_interval: Duration,
+    /// How long messages in flight may take to finish on SIGTERM.
+    pub grace: Duration,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -352,6 +399,29 @@ fn validate(
     let confirm_ttl = parse_duration(w.confirm_ttl.as_deref().unwrap_or("7d"))
         .map_err(|m| at("web", "confirm_ttl", m))?;
 
+    let schedule = crate::schedule::Schedule::parse(
+        raw.digest.schedule.as_deref().unwrap_or("0 9 * * MON"),
+        raw.digest.timezone.as_deref().unwrap_or("UTC"),
+    )
+    .map_err(|(key, m)| at("digest", key, m))?;
+    let publish = match raw.publish.mode.as_deref().unwrap_or("digest") {
+        "digest" => PublishMode::Digest,
+        "email" => PublishMode::Email,
+        "both" => PublishMode::Both,
+        other => {
+            return Err(at(
+                "publish",
+                "mode",
+                format!("{other:?} is not one of \"digest\", \"email\", \"both\""),
+            ))
+        }
+    };
+    let poll_interval = parse_duration(raw.worker.poll_interval.as_deref().unwrap_or("5s"))
+        .map_err(|m| at("worker", "poll_interval", m))?
+        .max(std::time::Duration::from_millis(100));
+    let grace = parse_duration(raw.worker.grace.as_deref().unwrap_or("10s"))
+        .map_err(|m| at("worker", "grace", m))?;
+
     let p = raw.paths;
     let join = |p: Option<String>, d: &str| root.join(p.unwrap_or_else(|| d.to_string()));
 
@@ -386,6 +456,12 @@ fn validate(
         digest: Digest {
             first_window_days: raw.digest.first_window_days.unwrap_or(7),
             subject: raw.digest.subject,
+            schedule,
+        },
+        publish,
+        worker: WorkerSettings {
+            poll_interval,
+            grace,
         },
         posts_dir: join(p.posts, "posts"),
         templates_dir: join(p.templates, "templates"),

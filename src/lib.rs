@@ -11,8 +11,10 @@ pub mod content;
 pub mod delivery;
 pub mod error;
 pub mod render;
+pub mod schedule;
 pub mod store;
 pub mod web;
+pub mod worker;
 
 pub use error::{Error, Result};
 
@@ -32,6 +34,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Send(cmd) => runtime(Some(1))?.block_on(commands::send::run(&ctx, cmd)),
         Command::Campaigns(cmd) => runtime(Some(1))?.block_on(commands::campaigns::run(&ctx, cmd)),
         Command::Serve { listen } => runtime(None)?.block_on(commands::serve::run(&ctx, listen)),
+        Command::Worker { listen } => {
+            let settings = ctx.settings()?;
+            runtime(None)?.block_on(worker::run(settings, listen))
+        }
+        Command::Status { json } => runtime(None)?.block_on(commands::status::run(&ctx, json)),
     }
 }
 
@@ -59,11 +66,15 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GAZETTE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("gazette={level},warn")));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    let _ = match cli.log_format {
+        cli::LogFormat::Json => builder.json().try_init(),
+        cli::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .without_time()
+            .try_init(),
+    };
 }

@@ -14,40 +14,12 @@ use crate::audience::SubscriberEmail;
 use crate::cli::{SendArgs, SendCommand};
 use crate::config::Settings;
 use crate::content::Post;
+use crate::delivery::campaign::default_digest;
 use crate::delivery::mailer::Mailer;
 use crate::delivery::queue::{self, Finish, Options, Progress};
 use crate::error::{Error, Result};
 use crate::render::{self, message, Prepared, Recipient, Templates};
 use crate::store::Store;
-
-/// The posts of the default digest window: published, in no earlier digest,
-/// dated after the previous digest's newest post; the first digest covers
-/// the last `first_window_days`.
-pub async fn default_digest<'a>(
-    store: &Store,
-    posts: &'a [Post],
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> Result<(Vec<&'a Post>, DateTime<Utc>)> {
-    let (seen, newest) = store.digest_history().await?;
-    let since = match newest {
-        Some(n) => n,
-        None => now - chrono::Duration::days(settings.digest.first_window_days as i64),
-    };
-    let chosen = posts
-        .iter()
-        .filter(|p| p.is_published(now) && !seen.contains(&p.slug))
-        .filter(|p| {
-            let d = p.date.with_timezone(&Utc);
-            if newest.is_some() {
-                d > since
-            } else {
-                d >= since
-            }
-        })
-        .collect();
-    Ok((chosen, since))
-}
 
 pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
     let settings = ctx.settings()?;
@@ -241,7 +213,7 @@ pub async fn run_foreground(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(async move {
         super::serve::shutdown_signal().await;
-        tracing::warn!("interrupted: finishing the messages in flight, then pausing");
+        tracing::warn!("interrupted: finishing the messages in flight, then stopping");
         let _ = stop_tx.send(true);
     });
     let progress = Arc::new(Progress::default());
@@ -281,6 +253,9 @@ pub async fn run_foreground(
             }
             Ok(())
         }
+        Finish::Interrupted => Err(Error::msg(format!(
+            "campaign {id} interrupted after the messages in flight; `gazette campaigns resume {id}` (or the worker) continues it"
+        ))),
         Finish::Paused => Err(Error::msg(format!(
             "campaign {id} paused; `gazette campaigns resume {id}` continues it"
         ))),

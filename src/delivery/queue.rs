@@ -60,7 +60,10 @@ impl Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
     Done,
-    /// Stopped by a signal or `campaigns pause`; `campaigns resume` continues.
+    /// Stopped by a signal: the campaign stays `sending`, so the worker (or
+    /// `campaigns resume`) continues it.
+    Interrupted,
+    /// Paused by `campaigns pause`; `campaigns resume` continues it.
     Paused,
     Cancelled,
     /// The server could not be reached; the campaign is paused.
@@ -273,9 +276,14 @@ async fn run_passes(
         );
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = stop.wait_for(|s| *s) => return conclude(store, id, Finish::Paused).await,
+            _ = stopped(stop) => return conclude(store, id, Finish::Interrupted).await,
         }
     }
+}
+
+/// Resolves when `stop` turns true (without holding its lock across awaits).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn conclude(store: &Store, id: i64, finish: Finish) -> Result<Finish> {
@@ -287,11 +295,9 @@ async fn conclude(store: &Store, id: i64, finish: Finish) -> Result<Finish> {
                 .set_campaign_status(id, CampaignStatus::Done, &sending, None, now)
                 .await?;
         }
-        Finish::Paused => {
-            store
-                .set_campaign_status(id, CampaignStatus::Paused, &sending, None, now)
-                .await?;
-        }
+        // `campaigns pause` already set the status; an interrupted campaign
+        // stays `sending` for whoever runs the queue next.
+        Finish::Paused | Finish::Interrupted => {}
         Finish::Unreachable(e) => {
             store
                 .set_campaign_status(id, CampaignStatus::Paused, &sending, Some(e), now)
@@ -330,7 +336,7 @@ async fn pass(
     let mut finish = None;
     'produce: loop {
         if *stop.borrow() {
-            finish = Some(Finish::Paused);
+            finish = Some(Finish::Interrupted);
             break;
         }
         if last_check.elapsed() > Duration::from_secs(1) {
@@ -361,8 +367,8 @@ async fn pass(
             }
             tokio::select! {
                 r = work_tx.send(item) => if r.is_err() { break 'produce },
-                _ = stop.wait_for(|s| *s) => {
-                    finish = Some(Finish::Paused);
+                _ = stopped(stop) => {
+                    finish = Some(Finish::Interrupted);
                     break 'produce;
                 }
             }

@@ -40,6 +40,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -361,4 +362,78 @@ async fn healthz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
                 .into_response()
         }
     }
+}
+
+/// Prometheus text format, read from the database at each scrape (so the
+/// figures survive restarts and cover every process using the database).
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match metrics_text(&state.optin.store).await {
+        Ok(body) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("metrics: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+pub async fn metrics_text(store: &crate::store::Store) -> crate::Result<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let deliveries = store.delivery_counts().await?;
+    for (name, status, help) in [
+        (
+            "gazette_messages_sent_total",
+            "sent",
+            "Messages accepted by the SMTP server (or written to the outbox).",
+        ),
+        (
+            "gazette_messages_failed_total",
+            "failed",
+            "Messages that failed for good.",
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for kind in ["post", "digest"] {
+            let n: i64 = deliveries
+                .iter()
+                .filter(|(k, s, _)| k == kind && s == status)
+                .map(|(_, _, n)| n)
+                .sum();
+            let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gazette_queue_depth Deliveries waiting in campaigns that are sending.\n# TYPE gazette_queue_depth gauge\ngazette_queue_depth {}",
+        store.queue_depth().await?
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gazette_subscribers Subscribers by status.\n# TYPE gazette_subscribers gauge"
+    );
+    for (status, n) in store.counts().await? {
+        let _ = writeln!(
+            out,
+            "gazette_subscribers{{status=\"{}\"}} {n}",
+            status.as_str()
+        );
+    }
+    let last = store
+        .last_digest_sent()
+        .await?
+        .map(|t| t.timestamp())
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "# HELP gazette_last_digest_timestamp_seconds When the last digest campaign finished (0: never).\n# TYPE gazette_last_digest_timestamp_seconds gauge\ngazette_last_digest_timestamp_seconds {last}"
+    );
+    Ok(out)
 }

@@ -1,0 +1,60 @@
+//! Starting campaigns: what goes into a digest, and creating the campaign
+//! rows for a post or a digest (shared by `gazette send` and the worker).
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Settings;
+use crate::content::Post;
+use crate::error::Result;
+use crate::render::{self, Templates};
+use crate::store::Store;
+
+/// The posts of the default digest window: published, in no earlier digest,
+/// dated after the previous digest's newest post; the first digest covers
+/// the last `first_window_days`.
+pub async fn default_digest<'a>(
+    store: &Store,
+    posts: &'a [Post],
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<(Vec<&'a Post>, DateTime<Utc>)> {
+    let (seen, newest) = store.digest_history().await?;
+    let since = match newest {
+        Some(n) => n,
+        None => now - chrono::Duration::days(settings.digest.first_window_days as i64),
+    };
+    let chosen = posts
+        .iter()
+        .filter(|p| p.is_published(now) && !seen.contains(&p.slug))
+        .filter(|p| {
+            let d = p.date.with_timezone(&Utc);
+            if newest.is_some() {
+                d > since
+            } else {
+                d >= since
+            }
+        })
+        .collect();
+    Ok((chosen, since))
+}
+
+/// Render and create the campaign for `posts` (one post, or a digest).
+/// Returns (campaign id, recipients).
+pub async fn create(
+    store: &Store,
+    settings: &Settings,
+    templates: &Templates,
+    posts: &[&Post],
+    digest_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<(i64, i64)> {
+    let nl = &settings.newsletter;
+    let prepared = match digest_window {
+        Some((since, until)) => render::prepare_digest(templates, nl, posts, since, until)?,
+        None => render::prepare_post(templates, nl, posts[0])?,
+    };
+    let dates: Vec<(String, DateTime<Utc>)> = posts
+        .iter()
+        .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))
+        .collect();
+    store.create_campaign(&prepared, &dates, Utc::now()).await
+}
