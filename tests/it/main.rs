@@ -9,3 +9,4 @@ mod http;
 mod smtp;
 mod subscribers_cli;
 mod web;
+mod worker;
