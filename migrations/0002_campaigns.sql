@@ -9,6 +9,9 @@ CREATE TABLE campaigns (
     status       TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'paused', 'done', 'cancelled', 'failed')),
     total        INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
+    -- set every second by the process sending the campaign: another
+    -- process never runs it at the same time
+    heartbeat_at TEXT,
     created_at   TEXT NOT NULL,
     started_at   TEXT,
     finished_at  TEXT

@@ -90,7 +90,6 @@ struct RawWeb {
 #[serde(deny_unknown_fields)]
 struct RawDigest {
     first_window_days: Option<u32>,
-    subject: Option<String>,
     schedule: Option<String>,
     timezone: Option<String>,
 }
@@ -162,8 +161,6 @@ pub struct Web {
 #[derive(Debug, Clone)]
 pub struct Digest {
     pub first_window_days: u32,
-    /// Tera expression for the digest subject; default "{title} digest: N new posts".
-    pub subject: Option<String>,
     /// When the worker sends the digest.
     pub schedule: crate::schedule::Schedule,
 }
@@ -455,7 +452,6 @@ fn validate(
         },
         digest: Digest {
             first_window_days: raw.digest.first_window_days.unwrap_or(7),
-            subject: raw.digest.subject,
             schedule,
         },
         publish,

@@ -247,6 +247,9 @@ impl Worker {
                         progress.sent.load(std::sync::atomic::Ordering::Relaxed),
                         progress.failed.load(std::sync::atomic::Ordering::Relaxed)
                     ),
+                    Ok(Finish::Busy) => {
+                        tracing::debug!("campaign {id}: another process is sending it")
+                    }
                     Ok(Finish::Interrupted) => {
                         tracing::info!("campaign {id}: stopped; it continues at the next start")
                     }

@@ -253,6 +253,10 @@ pub async fn run_foreground(
             }
             Ok(())
         }
+        Finish::Busy => Err(Error::msg(format!(
+            "campaign {id} is being sent by another process (a worker?); if that process died, try again in {} seconds",
+            queue::CLAIM_STALE.as_secs()
+        ))),
         Finish::Interrupted => Err(Error::msg(format!(
             "campaign {id} interrupted after the messages in flight; `gazette campaigns resume {id}` (or the worker) continues it"
         ))),

@@ -20,8 +20,13 @@ use crate::audience::Status;
 use crate::config::Newsletter;
 use crate::error::{Error, Result};
 use crate::render::{message, Prepared, Recipient};
-use crate::store::campaigns::{CampaignStatus, QueueItem, Recorded};
+use crate::store::campaigns::{CampaignStatus, ClaimRefused, QueueItem, Recorded};
 use crate::store::Store;
+
+/// How often the sending process renews its claim on a campaign.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A claim older than this belongs to a process that died.
+pub const CLAIM_STALE: Duration = Duration::from_secs(5);
 
 /// Deliveries read from the store at a time.
 pub const FETCH_BATCH: i64 = 500;
@@ -60,6 +65,8 @@ impl Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
     Done,
+    /// Another process is sending this campaign; nothing was done.
+    Busy,
     /// Stopped by a signal: the campaign stays `sending`, so the worker (or
     /// `campaigns resume`) continues it.
     Interrupted,
@@ -194,24 +201,49 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Result<Finish> {
     let now = Utc::now();
-    let allowed = [
-        CampaignStatus::Queued,
-        CampaignStatus::Sending,
-        CampaignStatus::Paused,
-    ];
-    if !store
-        .set_campaign_status(id, CampaignStatus::Sending, &allowed, None, now)
-        .await?
-    {
-        let status = store
-            .campaign_status(id)
-            .await?
-            .ok_or_else(|| Error::msg(format!("no campaign {id}")))?;
-        return Err(Error::msg(format!(
-            "campaign {id} is {} and cannot be sent",
-            status.as_str()
-        )));
+    match store.claim_campaign(id, now, CLAIM_STALE).await? {
+        Ok(()) => {}
+        Err(ClaimRefused::Busy) => return Ok(Finish::Busy),
+        Err(ClaimRefused::Unknown) => return Err(Error::msg(format!("no campaign {id}"))),
+        Err(ClaimRefused::Finished(s)) => {
+            return Err(Error::msg(format!(
+                "campaign {id} is {} and cannot be sent",
+                s.as_str()
+            )))
+        }
     }
+    // Keep the claim alive while this process sends.
+    let beat = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                if let Err(e) = store.heartbeat(id, Utc::now()).await {
+                    tracing::warn!("campaign {id}: heartbeat: {e}");
+                }
+            }
+        })
+    };
+    let result = run_claimed(
+        store, mailer, newsletter, id, opts, progress, &mut stop, now,
+    )
+    .await;
+    beat.abort();
+    store.release_campaign(id).await?;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_claimed(
+    store: &Store,
+    mailer: &Mailer,
+    newsletter: Arc<Newsletter>,
+    id: i64,
+    opts: Options,
+    progress: Arc<Progress>,
+    stop: &mut watch::Receiver<bool>,
+    now: chrono::DateTime<Utc>,
+) -> Result<Finish> {
     let prepared = store.campaign_prepared(id).await?;
     let shared = Arc::new(Shared {
         store: store.clone(),
@@ -245,7 +277,7 @@ pub async fn run(
             }
         })
     };
-    let result = run_passes(store, &shared, id, &mut stop).await;
+    let result = run_passes(store, &shared, id, stop).await;
     poller.abort();
     result
 }
@@ -297,7 +329,7 @@ async fn conclude(store: &Store, id: i64, finish: Finish) -> Result<Finish> {
         }
         // `campaigns pause` already set the status; an interrupted campaign
         // stays `sending` for whoever runs the queue next.
-        Finish::Paused | Finish::Interrupted => {}
+        Finish::Paused | Finish::Interrupted | Finish::Busy => {}
         Finish::Unreachable(e) => {
             store
                 .set_campaign_status(id, CampaignStatus::Paused, &sending, Some(e), now)

@@ -50,6 +50,15 @@ impl FromStr for CampaignStatus {
     }
 }
 
+/// Why a campaign could not be taken for sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRefused {
+    Unknown,
+    Finished(CampaignStatus),
+    /// Another process is sending it right now.
+    Busy,
+}
+
 /// A campaign with its delivery counts.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CampaignInfo {
@@ -304,6 +313,58 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Take campaign `id` for sending: status `sending` and a fresh
+    /// heartbeat, unless another process's heartbeat is younger than
+    /// `stale`. `Err` names why not.
+    pub async fn claim_campaign(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        stale: std::time::Duration,
+    ) -> Result<std::result::Result<(), ClaimRefused>> {
+        let stale_before = now - chrono::Duration::from_std(stale).unwrap_or_default();
+        let done = sqlx::query(
+            "UPDATE campaigns SET status = 'sending', heartbeat_at = ?2, last_error = NULL,
+                 started_at = COALESCE(started_at, ?2), finished_at = NULL
+             WHERE id = ?1 AND status IN ('queued', 'sending', 'paused')
+               AND (heartbeat_at IS NULL OR heartbeat_at < ?3)",
+        )
+        .bind(id)
+        .bind(ts(now))
+        .bind(ts(stale_before))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        Ok(Err(match self.campaign_status(id).await? {
+            None => ClaimRefused::Unknown,
+            Some(
+                s @ (CampaignStatus::Done | CampaignStatus::Cancelled | CampaignStatus::Failed),
+            ) => ClaimRefused::Finished(s),
+            Some(_) => ClaimRefused::Busy,
+        }))
+    }
+
+    /// Keep the claim on a campaign alive.
+    pub async fn heartbeat(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE campaigns SET heartbeat_at = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Give up the claim (the process stops sending it).
+    pub async fn release_campaign(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE campaigns SET heartbeat_at = NULL WHERE id = ?1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Campaigns a crash or a signal left `sending`.

@@ -3,7 +3,7 @@
 
 Starts MailDev on free loopback ports, drives the real `gazette` binary
 against it (import, send post, send digest, the web subscribe -> confirm ->
-unsubscribe flow), reads every caught message back through MailDev's REST
+unsubscribe flow through `gazette worker`), reads every caught message back through MailDev's REST
 API and checks it with Python's own MIME parser (an independent reader of
 what lettre wrote).
 
@@ -236,7 +236,7 @@ class CatcherSuite(unittest.TestCase):
 
     def test_3_subscribe_confirm_unsubscribe_over_the_web(self):
         server = subprocess.Popen(
-            [GAZETTE, "serve", "--listen", f"127.0.0.1:{self.project.web}"],
+            [GAZETTE, "worker", "--listen", f"127.0.0.1:{self.project.web}"],
             cwd=self.project.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={k: v for k, v in os.environ.items() if not k.startswith("GAZETTE_")},
         )

@@ -281,8 +281,20 @@ fn killed_campaign_resumes_with_nobody_skipped() {
     child.wait().unwrap();
     let before = smtp.received().len();
     assert!(before < n, "killed too late to test anything");
+    // The dead process's claim on the campaign expires after a few seconds;
+    // until then resume refuses, so two processes never send it at once.
     p.run(&["--smtp-url", &smtp.url(), "campaigns", "resume", "1"])
-        .ok();
+        .fails_with("is being sent by another process");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = p.run(&["--smtp-url", &smtp.url(), "campaigns", "resume", "1"]);
+        if r.code() == 0 {
+            break;
+        }
+        r.fails_with("is being sent by another process");
+        assert!(Instant::now() < deadline, "the claim never expired");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let per = smtp.per_recipient();
     for i in 0..n {
         assert!(
