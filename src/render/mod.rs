@@ -379,70 +379,79 @@ fn qp(s: &str) -> String {
     quoted_printable::encode_to_str(s)
 }
 
-fn qp_template(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 11 / 10);
+/// Walk `s`: text between slots goes through `text`, each slot's key
+/// through `slot`. A slot opener without a closer is text.
+fn walk_slots(
+    s: &str,
+    out: &mut String,
+    mut text: impl FnMut(&str, &mut String),
+    mut slot: impl FnMut(&str, &mut String),
+) {
     let mut rest = s;
     while let Some(i) = rest.find(SLOT_OPEN) {
         let after = &rest[i + SLOT_OPEN.len_utf8()..];
         let Some(j) = after.find(SLOT_CLOSE) else {
             break;
         };
-        out.push_str(&qp(&rest[..i]));
-        out.push_str("=\r\n");
-        out.push(SLOT_OPEN);
-        out.push_str(&after[..j]);
-        out.push(SLOT_CLOSE);
-        out.push_str("=\r\n");
+        text(&rest[..i], out);
+        slot(&after[..j], out);
         rest = &after[j + SLOT_CLOSE.len_utf8()..];
     }
-    out.push_str(&qp(rest));
+    text(rest, out);
+}
+
+/// Quoted-printable encode a template, each slot on a line of its own.
+fn qp_template(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 11 / 10);
+    walk_slots(
+        s,
+        &mut out,
+        |t, out| out.push_str(&qp(t)),
+        |key, out| {
+            out.push_str("=\r\n");
+            out.push(SLOT_OPEN);
+            out.push_str(key);
+            out.push(SLOT_CLOSE);
+            out.push_str("=\r\n");
+        },
+    );
     out
 }
 
+/// Fill the slots of an encoded template with encoded values.
 fn fill_encoded(s: &str, r: &Recipient, html: bool) -> String {
     let mut out = String::with_capacity(s.len() + 256);
-    let mut rest = s;
-    while let Some(i) = rest.find(SLOT_OPEN) {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + SLOT_OPEN.len_utf8()..];
-        let Some(j) = after.find(SLOT_CLOSE) else {
-            rest = after;
-            continue;
-        };
-        let value = r.value(&after[..j]);
-        if html {
-            out.push_str(&qp(&escape_html(value)));
-        } else {
-            out.push_str(&qp(value));
-        }
-        rest = &after[j + SLOT_CLOSE.len_utf8()..];
-    }
-    out.push_str(rest);
+    walk_slots(
+        s,
+        &mut out,
+        |t, out| out.push_str(t),
+        |key, out| {
+            let value = r.value(key);
+            out.push_str(&qp(&if html {
+                escape_html(value)
+            } else {
+                value.to_string()
+            }));
+        },
+    );
     out
 }
 
+/// Fill the slots of a rendered (not encoded) email.
 fn fill(s: &str, r: &Recipient, html: bool) -> String {
     let mut out = String::with_capacity(s.len() + 256);
-    let mut rest = s;
-    while let Some(i) = rest.find(SLOT_OPEN) {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + SLOT_OPEN.len_utf8()..];
-        match after.find(SLOT_CLOSE) {
-            Some(j) => {
-                let value = r.value(&after[..j]);
-                if html {
-                    escape_html_into(value, &mut out);
-                } else {
-                    out.push_str(value);
-                }
-                rest = &after[j + SLOT_CLOSE.len_utf8()..];
+    walk_slots(
+        s,
+        &mut out,
+        |t, out| out.push_str(t),
+        |key, out| {
+            if html {
+                escape_html_into(r.value(key), out)
+            } else {
+                out.push_str(r.value(key))
             }
-            None => {
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
+        },
+    );
     out
 }
 

@@ -288,7 +288,8 @@ impl Store {
     }
 
     /// Set a campaign's status (`from`: only when it currently is one of
-    /// these). Returns whether it changed.
+    /// these). Returns whether it changed. (Sending starts by
+    /// `claim_campaign`.)
     pub async fn set_campaign_status(
         &self,
         id: i64,
@@ -301,7 +302,6 @@ impl Store {
         let from_json = serde_json::to_string(&from_list).expect("JSON");
         let done = sqlx::query(
             "UPDATE campaigns SET status = ?2, last_error = ?3,
-                 started_at = CASE WHEN ?2 = 'sending' THEN COALESCE(started_at, ?4) ELSE started_at END,
                  finished_at = CASE WHEN ?2 IN ('done', 'cancelled', 'failed') THEN ?4 ELSE NULL END
              WHERE id = ?1 AND status IN (SELECT value FROM json_each(?5))",
         )
