@@ -28,7 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { dir } => commands::init::run(dir.as_deref()),
         Command::Posts(cmd) => commands::posts::run(&ctx, cmd),
-        Command::Preview(cmd) => commands::preview::run(&ctx, cmd),
+        Command::Preview(cmd) => runtime(None)?.block_on(commands::preview::run(&ctx, cmd)),
         Command::Db(cmd) => runtime(None)?.block_on(commands::db::run(&ctx, cmd)),
         Command::Subscribers(cmd) => runtime(None)?.block_on(commands::subscribers::run(&ctx, cmd)),
         Command::Send(cmd) => runtime(Some(1))?.block_on(commands::send::run(&ctx, cmd)),

@@ -1,6 +1,7 @@
 use super::{load_posts, window, write_output, Ctx};
 use crate::cli::{Format, OutputArgs, PreviewCommand};
 use crate::config::Settings;
+use crate::delivery::campaign::default_digest;
 use crate::error::{Error, Result};
 use crate::render::{self, message, Prepared, Recipient, Templates};
 
@@ -17,7 +18,7 @@ pub fn preview_recipient(settings: &Settings) -> Recipient {
     }
 }
 
-pub fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
+pub async fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
     let settings = ctx.settings()?;
     let now = ctx.now()?;
     let templates = Templates::load(Some(&settings.templates_dir))?;
@@ -43,13 +44,22 @@ pub fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
             )
         }
         PreviewCommand::Digest { window: w, out } => {
-            let (since, until) = window(
-                w.since.as_deref(),
-                w.until.as_deref(),
-                now,
-                settings.digest.first_window_days as i64,
-            )?;
-            let posts = catalog.window(since, until, now);
+            let (posts, since, until) = if w.since.is_some() || w.until.is_some() {
+                let (since, until) = window(
+                    w.since.as_deref(),
+                    w.until.as_deref(),
+                    now,
+                    settings.digest.first_window_days as i64,
+                )?;
+                (catalog.window(since, until, now), since, until)
+            } else {
+                // What `gazette send digest` would send now: the posts no
+                // earlier digest carried.
+                let store = crate::store::Store::open(&settings.database_url).await?;
+                let (posts, since) = default_digest(&store, &catalog.posts, &settings, now).await?;
+                store.close().await;
+                (posts, since, now)
+            };
             if posts.is_empty() {
                 eprintln!(
                     "no published posts from {} to {}: nothing to preview (set --since/--until)",

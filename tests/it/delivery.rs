@@ -142,6 +142,19 @@ fn digest_reaches_every_active_subscriber_with_list_headers() {
         again.stdout()
     );
     assert_eq!(smtp.received().len(), 4);
+    // Preview shows what the next digest would carry: only newer posts.
+    let preview = p.run(&["preview", "digest", "--format", "text"]);
+    preview.ok();
+    assert!(preview.stdout().is_empty() && preview.stderr().contains("nothing to preview"));
+    p.post("third", "Third", "2026-11-23", "Three.");
+    let preview = p.run(&["preview", "digest", "--format", "text"]);
+    preview.ok();
+    assert!(
+        preview.stdout().contains("1 new post"),
+        "{}",
+        preview.stdout()
+    );
+    assert!(preview.stdout().contains("Third") && !preview.stdout().contains("Second"));
 }
 
 #[test]
