@@ -20,6 +20,7 @@ fn newsletter() -> Newsletter {
         postal_address: "1 Example Street, Berlin".into(),
         unsubscribe_mailto: None,
         list_id: "systems-notes.example.com".into(),
+        dkim: None,
     }
 }
 

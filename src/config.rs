@@ -29,9 +29,21 @@ struct RawConfig {
     paths: RawPaths,
     #[serde(default)]
     publish: RawPublish,
+    dkim: Option<RawDkim>,
     #[serde(default)]
     worker: RawWorker,
     secret: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDkim {
+    domain: Option<String>,
+    selector: Option<String>,
+    private_key_path: Option<String>,
+    /// "rsa" (PKCS#1 PEM) or "ed25519" (base64 of the 32-byte seed);
+    /// default: from the key file.
+    algorithm: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,6 +147,8 @@ pub struct Newsletter {
     pub postal_address: String,
     pub unsubscribe_mailto: Option<String>,
     pub list_id: String,
+    /// DKIM signing of every message, when `[dkim]` is configured.
+    pub dkim: Option<std::sync::Arc<lettre::message::dkim::DkimConfig>>,
 }
 
 #[derive(Debug, Clone)]
@@ -419,6 +433,16 @@ fn validate(
     let grace = parse_duration(raw.worker.grace.as_deref().unwrap_or("10s"))
         .map_err(|m| at("worker", "grace", m))?;
 
+    let root_for_key = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let dkim = match raw.dkim {
+        None => None,
+        Some(d) => Some(std::sync::Arc::new(dkim_config(d, &root_for_key, &at)?)),
+    };
+
     let p = raw.paths;
     let join = |p: Option<String>, d: &str| root.join(p.unwrap_or_else(|| d.to_string()));
 
@@ -433,6 +457,7 @@ fn validate(
             postal_address: postal_address.trim().to_string(),
             unsubscribe_mailto,
             list_id,
+            dkim,
         },
         database_url,
         smtp: Smtp {
@@ -465,6 +490,80 @@ fn validate(
         secret: env_get("GAZETTE_SECRET").or(raw.secret),
         root,
     })
+}
+
+/// Headers every DKIM signature covers (absent ones are signed as absent,
+/// so they cannot be added later). Not Content-Type: lettre writes the
+/// multipart's Content-Type after signing, so its hash would not cover it
+/// while a verifier's would (the MailDev suite verifies signatures).
+const DKIM_HEADERS: &[&str] = &[
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "MIME-Version",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Id",
+];
+
+fn dkim_config(
+    d: RawDkim,
+    root: &Path,
+    at: &dyn Fn(&str, &str, String) -> Error,
+) -> Result<lettre::message::dkim::DkimConfig> {
+    use lettre::message::dkim::{
+        DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+        DkimSigningKey,
+    };
+    use lettre::message::header::HeaderName;
+    let need = |v: Option<String>, key: &str| {
+        v.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+            at(
+                "dkim",
+                key,
+                "missing (required when [dkim] is present)".into(),
+            )
+        })
+    };
+    let domain = need(d.domain, "domain")?;
+    let selector = need(d.selector, "selector")?;
+    let key_path = root.join(need(d.private_key_path, "private_key_path")?);
+    let key = std::fs::read_to_string(&key_path).map_err(|e| Error::io(&key_path, e))?;
+    let algorithm = match d.algorithm.as_deref() {
+        Some("rsa") => DkimSigningAlgorithm::Rsa,
+        Some("ed25519") => DkimSigningAlgorithm::Ed25519,
+        Some(other) => {
+            return Err(at(
+                "dkim",
+                "algorithm",
+                format!("{other:?} is not \"rsa\" or \"ed25519\""),
+            ))
+        }
+        None if key.contains("-----BEGIN") => DkimSigningAlgorithm::Rsa,
+        None => DkimSigningAlgorithm::Ed25519,
+    };
+    let signing = DkimSigningKey::new(key.trim(), algorithm).map_err(|e| {
+        Error::file(
+            &key_path,
+            format!("not a usable DKIM key ({e}): RSA keys must be PKCS#1 PEM (BEGIN RSA PRIVATE KEY), Ed25519 keys the base64 of the 32-byte seed"),
+        )
+    })?;
+    Ok(DkimConfig::new(
+        selector,
+        domain,
+        signing,
+        DKIM_HEADERS
+            .iter()
+            .map(|h| HeaderName::new_from_ascii_str(h))
+            .collect(),
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
+    ))
 }
 
 fn parse_mailbox(s: &str) -> std::result::Result<Mailbox, String> {

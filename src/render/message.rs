@@ -94,11 +94,14 @@ pub fn build_encoded(
                 ContentTransferEncoding::QuotedPrintable,
             ))
     };
-    let message = b.multipart(
+    let mut message = b.multipart(
         MultiPart::alternative()
             .singlepart(part(ContentType::TEXT_PLAIN, text))
             .singlepart(part(ContentType::TEXT_HTML, html)),
     )?;
+    if let Some(dkim) = &nl.dkim {
+        message.sign(dkim);
+    }
     Ok(message)
 }
 
@@ -117,6 +120,7 @@ mod tests {
             postal_address: "1 Main St".into(),
             unsubscribe_mailto: Some("unsub@example.com".into()),
             list_id: "notes.example.com".into(),
+            dkim: None,
         }
     }
 

@@ -13,8 +13,10 @@ what lettre wrote).
 Uses only the standard library. Traffic goes to 127.0.0.1 only.
 """
 
+import base64
 import email
 import email.policy
+import hashlib
 import json
 import os
 import re
@@ -39,6 +41,51 @@ SUBSCRIBERS = [
     ("li@example.org", "李 小龍"),
     ("plain@example.org", "Plain Name"),
 ]
+
+
+DKIM_SEED = bytes(range(32))
+
+
+def dkim_verify(raw):
+    """Verify an ed25519-sha256 DKIM signature with relaxed/relaxed
+    canonicalization (RFC 6376, RFC 8463), independently of lettre."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    head, body = raw.split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    headers = []  # (name, raw "name:value" with folding)
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and headers:
+            headers[-1] = (headers[-1][0], headers[-1][1] + b"\r\n" + line)
+        else:
+            headers.append((line.split(b":", 1)[0].strip().lower(), line))
+
+    def relaxed(h):
+        name, value = h.split(b":", 1)
+        value = re.sub(rb"[ \t]+", b" ", re.sub(rb"\r\n([ \t])", rb"\1", value)).strip()
+        return name.strip().lower() + b":" + value
+
+    sig = next(h for n, h in headers if n == b"dkim-signature")
+    tags = {k.strip(): v for k, v in (t.split(b"=", 1) for t in re.sub(rb"\s+", b"", sig.split(b":", 1)[1]).split(b";") if t)}
+    assert tags[b"a"] == b"ed25519-sha256" and tags[b"c"] == b"relaxed/relaxed", tags
+    # Body hash.
+    blines = [re.sub(rb"[ \t]+", b" ", l).rstrip(b" \t") for l in body.split(b"\r\n")]
+    while blines and blines[-1] == b"":
+        blines.pop()
+    canon_body = b"".join(l + b"\r\n" for l in blines)
+    assert base64.b64encode(hashlib.sha256(canon_body).digest()) == tags[b"bh"], "body hash mismatch"
+    # Header hash: the signed headers, then the signature header without b=.
+    data = b""
+    for name in tags[b"h"].lower().split(b":"):
+        found = [h for n, h in headers if n == name]
+        if found:
+            data += relaxed(found[-1]) + b"\r\n"
+    name, value = relaxed(sig).split(b":", 1)
+    unsigned = name + b":" + re.sub(rb"((?:^|;)\s*b=)[^;]*", rb"\1", value)
+    data += unsigned
+    public = Ed25519PrivateKey.from_private_bytes(DKIM_SEED).public_key()
+    public.verify(base64.b64decode(tags[b"b"]), hashlib.sha256(data).digest())
+    return tags[b"h"].lower().split(b":")
 
 
 def free_port():
@@ -130,7 +177,13 @@ url = "smtp://127.0.0.1:{catcher.smtp}"
 retry_delay = "200ms"
 [web]
 subscribe_limit = 0
+[dkim]
+domain = "example.com"
+selector = "e2e"
+private_key_path = "dkim.key"
 """)
+        with open(os.path.join(self.dir, "dkim.key"), "w") as f:
+            f.write(base64.b64encode(DKIM_SEED).decode() + "\n")
         with open(os.path.join(self.dir, "list.csv"), "w", encoding="utf-8") as f:
             f.write("email,name\n" + "".join(f"{e},{n}\n" for e, n in SUBSCRIBERS))
 
@@ -202,6 +255,9 @@ class CatcherSuite(unittest.TestCase):
         self.assertIn("1 Rue de l'Exemple, 75001 Paris</p>", body["html"])
         self.assertIn(to.addr_spec, body["plain"])
         self.assertNotIn("<style", body["html"])
+        signed = dkim_verify(raw)
+        self.assertIn(b"list-unsubscribe", signed)
+        self.assertIn(b"list-unsubscribe-post", signed)
         return to.addr_spec, m.group(1), body
 
     def test_1_send_post(self):

@@ -434,3 +434,56 @@ fn outbox_is_the_default_without_smtp() {
         .collect();
     assert_eq!(files.len(), 3);
 }
+
+#[test]
+fn dkim_signature_covers_the_list_unsubscribe_headers() {
+    let smtp = SmtpServer::start(Script::default());
+    let p = project_with(1, "");
+    let mut cfg = std::fs::read_to_string(p.path().join("gazette.toml")).unwrap();
+    cfg.push_str("\n[dkim]\ndomain = \"example.com\"\nselector = \"news2026\"\nprivate_key_path = \"dkim.key\"\n");
+    std::fs::write(p.path().join("gazette.toml"), &cfg).unwrap();
+    // An Ed25519 key: the base64 of a 32-byte seed.
+    p.write("dkim.key", "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\n");
+    p.run(&["--smtp-url", &smtp.url(), "send", "post", "first", "--yes"])
+        .ok();
+    let data = &smtp.received()[0].data;
+    let h = unfolded_headers(data);
+    let sig = h
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("dkim-signature:"))
+        .unwrap_or_else(|| panic!("no DKIM-Signature in\n{h}"));
+    let sig: String = sig.split_whitespace().collect();
+    for needle in [
+        "a=ed25519-sha256",
+        "d=example.com",
+        "s=news2026",
+        "c=relaxed/relaxed",
+    ] {
+        assert!(sig.contains(needle), "{needle} missing in {sig}");
+    }
+    let signed = sig
+        .split(';')
+        .find_map(|t| t.strip_prefix("h="))
+        .unwrap()
+        .to_ascii_lowercase();
+    let signed: Vec<&str> = signed.split(':').collect();
+    for header in [
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    ] {
+        assert!(signed.contains(&header), "{header} not signed: {signed:?}");
+    }
+
+    // A key that cannot be used is one clear error naming the file.
+    p.write(
+        "dkim.key",
+        "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n",
+    );
+    p.run(&["send", "post", "first", "--dry-run"])
+        .fails_with("dkim.key: not a usable DKIM key");
+}
