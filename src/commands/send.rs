@@ -217,13 +217,40 @@ pub async fn run_foreground(
         let _ = stop_tx.send(true);
     });
     let progress = Arc::new(Progress::default());
+    // On a terminal a progress bar; otherwise a log line every few seconds.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total.max(0) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} sent or settled, {msg} [{elapsed_precise}, ETA {eta}]",
+            )
+            .expect("valid template"),
+        );
+        bar
+    });
     let reporter = {
         let progress = progress.clone();
+        let bar = bar.clone();
         tokio::spawn(async move {
             let start = Instant::now();
             loop {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                report(id, total, &progress, start, false);
+                match &bar {
+                    Some(bar) => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        let sent = progress.sent.load(Ordering::Relaxed);
+                        let failed = progress.failed.load(Ordering::Relaxed);
+                        let skipped = progress.skipped.load(Ordering::Relaxed);
+                        bar.set_position(sent + failed + skipped);
+                        bar.set_message(format!(
+                            "{sent} sent, {failed} failed, {:.0} msg/s",
+                            sent as f64 / start.elapsed().as_secs_f64().max(0.001)
+                        ));
+                    }
+                    None => {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        report(id, total, &progress, start, false);
+                    }
+                }
             }
         })
     };
@@ -239,6 +266,9 @@ pub async fn run_foreground(
     )
     .await;
     reporter.abort();
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
     signals.abort();
     let finish = finish?;
     report(id, total, &progress, start, true);
