@@ -304,6 +304,7 @@ fn report(id: i64, total: i64, p: &Progress, start: Instant, last: bool) {
     let sent = p.sent.load(Ordering::Relaxed);
     let failed = p.failed.load(Ordering::Relaxed);
     let skipped = p.skipped.load(Ordering::Relaxed);
+    let retried = p.retried.load(Ordering::Relaxed);
     let done = sent + failed + skipped;
     let secs = start.elapsed().as_secs_f64().max(0.001);
     let rate = sent as f64 / secs;
@@ -330,6 +331,6 @@ fn report(id: i64, total: i64, p: &Progress, start: Instant, last: bool) {
         format!(", ETA {eta:.0}s")
     };
     tracing::info!(
-        "campaign {id}: {sent} sent, {failed} failed, {skipped} skipped, {remaining} remaining, {rate:.0} msg/s{tail}"
+        "campaign {id}: {sent} sent, {failed} failed, {skipped} skipped, {retried} temporary failures to retry, {remaining} remaining, {rate:.0} msg/s{tail}"
     );
 }

@@ -197,7 +197,7 @@ fn template_error(sources: &BTreeMap<String, (PathBuf, String)>, e: &tera::Error
     let Some(name) = name else {
         return Error::msg(format!("template error: {}", flatten(&full)));
     };
-    let (path, source) = &sources[name];
+    let (path, _) = &sources[name];
     // Parse errors carry "--> line:col".
     if let Some(i) = full.find("--> ") {
         let rest = &full[i + 4..];
@@ -227,9 +227,7 @@ fn template_error(sources: &BTreeMap<String, (PathBuf, String)>, e: &tera::Error
             format!("template uses undefined variable `{var}`"),
         );
     }
-    let line = 1;
-    let _ = source;
-    Error::at(path, line, format!("template error: {}", flatten(&detail)))
+    Error::at(path, 1, format!("template error: {}", flatten(&detail)))
 }
 
 /// Find the line using `var`, in `name` or the templates it extends.

@@ -136,13 +136,12 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
                 let l = line.strip_prefix('.').unwrap_or(&line);
                 data.push_str(l);
             }
-            let (n, delay, drop) = {
+            let (delay, drop) = {
                 let mut st = state.lock().unwrap();
                 st.data_count += 1;
                 let sc = script.lock().unwrap();
-                (st.data_count, sc.delay, sc.drop_at.contains(&st.data_count))
+                (sc.delay, sc.drop_at.contains(&st.data_count))
             };
-            let _ = n;
             if drop {
                 // Vanish without answering: the client cannot know.
                 return Ok(());
