@@ -15,7 +15,7 @@ use crate::content;
 use crate::delivery::campaign;
 use crate::delivery::mailer::Mailer;
 use crate::delivery::queue::{self, Finish, Options, Progress};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::render::Templates;
 use crate::store::campaigns::CampaignStatus;
 use crate::store::{ts, Store};
@@ -305,20 +305,8 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
     );
 
     // The web endpoints.
-    let templates = Templates::load(Some(&settings.templates_dir))?;
-    let optin = crate::commands::serve::optin(&settings, store.clone(), &templates)?;
-    let addr = listen.unwrap_or_else(|| settings.web.listen.clone());
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|e| Error::msg(format!("--listen {addr}: {}", crate::error::io_reason(&e))))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::msg(e.to_string()))?;
-    let state = Arc::new(crate::web::AppState {
-        optin,
-        templates: Arc::new(templates),
-        limiter: crate::web::ratelimit::RateLimiter::new(settings.web.subscribe_limit),
-    });
+    let (listener, local, state) =
+        crate::commands::serve::bind_web(&settings, store.clone(), listen).await?;
     let mut web_stop = stop_rx.clone();
     let web = tokio::spawn(crate::web::serve(listener, state, async move {
         let _ = web_stop.wait_for(|s| *s).await;

@@ -150,6 +150,29 @@ impl Drop for AtomicFile {
     }
 }
 
+/// The posts of a digest and its window: `--since`/`--until` when given,
+/// else what the next digest carries (posts no earlier digest carried).
+pub async fn digest_posts<'a>(
+    store: &crate::store::Store,
+    catalog: &'a Catalog,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    w: &crate::cli::WindowArgs,
+) -> Result<(Vec<&'a crate::content::Post>, DateTime<Utc>, DateTime<Utc>)> {
+    if w.since.is_some() || w.until.is_some() {
+        let (since, until) = window(
+            w.since.as_deref(),
+            w.until.as_deref(),
+            now,
+            settings.digest.first_window_days as i64,
+        )?;
+        return Ok((catalog.window(since, until, now), since, until));
+    }
+    let (posts, since) =
+        crate::delivery::campaign::default_digest(store, &catalog.posts, settings, now).await?;
+    Ok((posts, since, now))
+}
+
 /// The digest window from `--since`/`--until` (both inclusive days), with
 /// `default_days` back from now when `--since` is absent.
 pub fn window(

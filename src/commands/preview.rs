@@ -1,7 +1,6 @@
-use super::{load_posts, window, write_output, Ctx};
+use super::{digest_posts, load_posts, write_output, Ctx};
 use crate::cli::{Format, OutputArgs, PreviewCommand};
 use crate::config::Settings;
-use crate::delivery::campaign::default_digest;
 use crate::error::{Error, Result};
 use crate::render::{self, message, Prepared, Recipient, Templates};
 
@@ -44,22 +43,9 @@ pub async fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
             )
         }
         PreviewCommand::Digest { window: w, out } => {
-            let (posts, since, until) = if w.since.is_some() || w.until.is_some() {
-                let (since, until) = window(
-                    w.since.as_deref(),
-                    w.until.as_deref(),
-                    now,
-                    settings.digest.first_window_days as i64,
-                )?;
-                (catalog.window(since, until, now), since, until)
-            } else {
-                // What `gazette send digest` would send now: the posts no
-                // earlier digest carried.
-                let store = crate::store::Store::open(&settings.database_url).await?;
-                let (posts, since) = default_digest(&store, &catalog.posts, &settings, now).await?;
-                store.close().await;
-                (posts, since, now)
-            };
+            let store = crate::store::Store::open(&settings.database_url).await?;
+            let (posts, since, until) = digest_posts(&store, &catalog, &settings, now, &w).await?;
+            store.close().await;
             if posts.is_empty() {
                 eprintln!(
                     "no published posts from {} to {}: nothing to preview (set --since/--until)",

@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::preview::preview_recipient;
-use super::{load_posts, window, Ctx};
+use super::{digest_posts, load_posts, Ctx};
 use crate::audience::SubscriberEmail;
 use crate::cli::{SendArgs, SendCommand};
 use crate::config::Settings;
 use crate::content::Post;
-use crate::delivery::campaign::default_digest;
 use crate::delivery::mailer::Mailer;
 use crate::delivery::queue::{self, Finish, Options, Progress};
 use crate::error::{Error, Result};
@@ -53,18 +52,7 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
             (prepared, vec![post], args, post.title.clone())
         }
         SendCommand::Digest { window: w, args } => {
-            let (posts, since, until) = if w.since.is_some() || w.until.is_some() {
-                let (since, until) = window(
-                    w.since.as_deref(),
-                    w.until.as_deref(),
-                    now,
-                    settings.digest.first_window_days as i64,
-                )?;
-                (catalog.window(since, until, now), since, until)
-            } else {
-                let (posts, since) = default_digest(&store, &catalog.posts, &settings, now).await?;
-                (posts, since, now)
-            };
+            let (posts, since, until) = digest_posts(&store, &catalog, &settings, now, &w).await?;
             if posts.is_empty() {
                 println!(
                     "no new published posts since {}: no digest sent",

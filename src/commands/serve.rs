@@ -24,11 +24,15 @@ pub fn optin(settings: &Settings, store: Store, templates: &Templates) -> Result
     })
 }
 
-pub async fn run(ctx: &Ctx, listen: Option<String>) -> Result<()> {
-    let settings = ctx.settings()?;
+/// The web endpoints' state, and a listener bound to `listen` (default
+/// `[web] listen`): what `serve` and `worker` share.
+pub async fn bind_web(
+    settings: &Settings,
+    store: Store,
+    listen: Option<String>,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr, Arc<AppState>)> {
     let templates = Templates::load(Some(&settings.templates_dir))?;
-    let store = ctx.store(&settings).await?;
-    let optin = optin(&settings, store.clone(), &templates)?;
+    let optin = optin(settings, store, &templates)?;
     let addr = listen.unwrap_or_else(|| settings.web.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -36,16 +40,23 @@ pub async fn run(ctx: &Ctx, listen: Option<String>) -> Result<()> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::msg(e.to_string()))?;
-    tracing::info!(
-        "serving on http://{local} (public URL {}), confirmation emails through {}",
-        settings.newsletter.public_url,
-        optin.mailer.describe()
-    );
     let state = Arc::new(AppState {
         optin,
         templates: Arc::new(templates),
         limiter: RateLimiter::new(settings.web.subscribe_limit),
     });
+    Ok((listener, local, state))
+}
+
+pub async fn run(ctx: &Ctx, listen: Option<String>) -> Result<()> {
+    let settings = ctx.settings()?;
+    let store = ctx.store(&settings).await?;
+    let (listener, local, state) = bind_web(&settings, store.clone(), listen).await?;
+    tracing::info!(
+        "serving on http://{local} (public URL {}), confirmation emails through {}",
+        settings.newsletter.public_url,
+        state.optin.mailer.describe()
+    );
     web::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| Error::msg(format!("server: {e}")))?;
