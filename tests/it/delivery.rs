@@ -278,18 +278,8 @@ fn killed_campaign_resumes_with_nobody_skipped() {
     });
     let n = 400;
     let p = project_with(n, "");
-    let mut child = p
-        .cmd()
-        .args(["--smtp-url", &smtp.url(), "send", "digest", "--yes"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while smtp.received().len() < n / 3 {
-        assert!(Instant::now() < deadline, "sending never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = p.spawn(&["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
+    smtp.wait_for(n / 3);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before = smtp.received().len();
@@ -336,18 +326,8 @@ fn unsubscribing_during_a_campaign_is_honoured() {
     });
     let n = 60;
     let p = project_with(n, "concurrency = 1");
-    let mut child = p
-        .cmd()
-        .args(["--smtp-url", &smtp.url(), "send", "digest", "--yes"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while smtp.received().is_empty() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = p.spawn(&["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
+    smtp.wait_for(1);
     p.run(&["subscribers", "unsubscribe", "user59@example.org"])
         .ok();
     assert!(child.wait().unwrap().success());

@@ -73,6 +73,20 @@ impl SmtpServer {
         self.state.lock().unwrap().received.clone()
     }
 
+    /// Wait until at least `n` messages arrived (30 s at most).
+    #[track_caller]
+    pub fn wait_for(&self, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.received().len() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {n} messages arrived",
+                self.received().len()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// How many messages each recipient received.
     pub fn per_recipient(&self) -> HashMap<String, usize> {
         let mut m = HashMap::new();

@@ -240,18 +240,6 @@ async fn digest_mode_does_not_mail_posts_one_by_one() {
     assert!(s.campaign_ids().await.is_empty());
 }
 
-fn wait_received(smtp: &SmtpServer, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while smtp.received().len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} messages arrived",
-            smtp.received().len()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn sigterm(child: &std::process::Child) {
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -280,17 +268,10 @@ fn sigterm_mid_campaign_records_outcomes_and_a_restart_completes_it() {
     p.run(&["subscribers", "import", "list.csv", "--confirmed"])
         .ok();
     p.post("p", "P", "2026-11-22", "Body.");
-    let quiet = || std::process::Stdio::null();
 
     // `send` stopped by SIGTERM leaves the campaign to the worker.
-    let send = p
-        .cmd()
-        .args(["send", "digest", "--yes"])
-        .stdout(quiet())
-        .stderr(quiet())
-        .spawn()
-        .unwrap();
-    wait_received(&smtp, 10);
+    let send = p.spawn(&["send", "digest", "--yes"]);
+    smtp.wait_for(10);
     sigterm(&send);
     let out = send.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -306,15 +287,9 @@ fn sigterm_mid_campaign_records_outcomes_and_a_restart_completes_it() {
     );
 
     // The worker resumes it; SIGTERM stops it cleanly with exit code 0.
-    let worker = p
-        .cmd()
-        .args(["worker", "--listen", "127.0.0.1:0"])
-        .stdout(quiet())
-        .stderr(quiet())
-        .spawn()
-        .unwrap();
+    let worker = p.spawn(&["worker", "--listen", "127.0.0.1:0"]);
     let before = smtp.received().len();
-    wait_received(&smtp, before + 20);
+    smtp.wait_for(before + 20);
     sigterm(&worker);
     let out = worker.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -329,14 +304,8 @@ fn sigterm_mid_campaign_records_outcomes_and_a_restart_completes_it() {
     );
 
     // A restart completes it; nobody skipped, nobody twice.
-    let mut worker = p
-        .cmd()
-        .args(["worker", "--listen", "127.0.0.1:0"])
-        .stdout(quiet())
-        .stderr(quiet())
-        .spawn()
-        .unwrap();
-    wait_received(&smtp, n);
+    let mut worker = p.spawn(&["worker", "--listen", "127.0.0.1:0"]);
+    smtp.wait_for(n);
     let deadline = Instant::now() + Duration::from_secs(20);
     while show(&p)["status"] != "done" {
         assert!(Instant::now() < deadline);
