@@ -89,6 +89,7 @@ fn main() {
                 "https://news.example.com/unsubscribe/{n:018x}.0123456789abcdef0123456789abcdef"
             ),
             confirm_url: None,
+            attributes: None,
         })
     });
     time(
@@ -101,6 +102,7 @@ fn main() {
             name: Some("Reader".into()),
             unsubscribe_url: format!("https://news.example.com/unsubscribe/{n:018x}.0123456789abcdef0123456789abcdef"),
             confirm_url: None,
+            attributes: None,
         };
             message::build(&nl, &prepared, &r, format!("<{n}@example.com>"))
                 .unwrap()
@@ -120,6 +122,7 @@ fn main() {
                     "https://news.example.com/unsubscribe/{n:x}.0123456789abcdef0123456789abcdef"
                 ),
                 confirm_url: None,
+                attributes: None,
             };
             message::build_encoded(&nl, &prepared, &encoded, &r, format!("<{n}@example.com>"))
                 .unwrap()

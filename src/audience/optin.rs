@@ -88,6 +88,7 @@ impl Optin {
                 "{}/confirm/{token}",
                 self.settings.newsletter.public_url
             )),
+            attributes: sub.attributes.as_object().cloned(),
         };
         if background {
             let this = self.clone();

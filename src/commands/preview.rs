@@ -14,6 +14,7 @@ pub fn preview_recipient(settings: &Settings) -> Recipient {
             "{}/confirm/preview",
             settings.newsletter.public_url
         )),
+        attributes: None,
     }
 }
 

@@ -91,6 +91,7 @@ async fn send(
                 name: s.name,
                 unsubscribe_url: format!("{}/unsubscribe/{}", nl.public_url, s.unsub_token),
                 confirm_url: None,
+                attributes: s.attributes.as_object().cloned(),
             },
             None => Recipient {
                 email: email.to_string(),

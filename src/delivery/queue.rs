@@ -174,6 +174,8 @@ struct Shared {
     prepared: Prepared,
     /// The parts transfer-encoded once for the whole campaign.
     encoded: crate::render::Encoded,
+    /// The email has `attribute(...)` slots: read recipients' attributes.
+    uses_attributes: bool,
     opts: Options,
     pacer: Pacer,
     progress: Arc<Progress>,
@@ -250,6 +252,7 @@ async fn run_claimed(
         mailer: mailer.clone(),
         newsletter,
         encoded: prepared.encode(),
+        uses_attributes: crate::render::uses_attributes(&prepared),
         prepared,
         pacer: Pacer::new(opts.rate),
         opts,
@@ -488,6 +491,13 @@ async fn deliver(
         name: r.name.clone(),
         unsubscribe_url: format!("{}/unsubscribe/{}", nl.public_url, r.unsub_token),
         confirm_url: None,
+        attributes: if shared.uses_attributes {
+            r.attributes
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok())
+        } else {
+            None
+        },
     };
     let message_id = message::new_message_id(nl);
     let msg = match message::build_encoded(

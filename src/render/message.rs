@@ -139,6 +139,7 @@ mod tests {
             name: Some(name.into()),
             unsubscribe_url: "https://news.example.com/unsubscribe/tok".into(),
             confirm_url: None,
+            attributes: None,
         }
     }
 

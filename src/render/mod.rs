@@ -133,6 +133,7 @@ impl Templates {
         }
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html", ".htm", ".xml"]);
+        tera.register_function("attribute", attribute_function);
         tera.add_raw_templates(sources.iter().map(|(n, (_, s))| (n.as_str(), s.as_str())))
             .map_err(|e| template_error(&sources, &e))?;
         Ok(Templates { tera, sources })
@@ -286,18 +287,67 @@ pub struct Recipient {
     pub name: Option<String>,
     pub unsubscribe_url: String,
     pub confirm_url: Option<String>,
+    /// The subscriber's free-form attributes (for `attribute(name=...)`).
+    pub attributes: Option<Map<String, Value>>,
+}
+
+/// Separates an attribute slot's name from its default.
+const ATTR_DEFAULT: char = '\u{1F}';
+
+/// `{{ attribute(name="city", default="there") }}` in a template: the
+/// recipient's attribute, filled in per recipient like the other slots.
+fn attribute_function(args: &std::collections::HashMap<String, Value>) -> tera::Result<Value> {
+    let name = args
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| tera::Error::msg("attribute() needs name=\"...\""))?;
+    let default = match args.get("default") {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    if name.contains([SLOT_OPEN, SLOT_CLOSE, ATTR_DEFAULT])
+        || default.contains([SLOT_OPEN, SLOT_CLOSE])
+    {
+        return Err(tera::Error::msg("attribute(): invalid characters"));
+    }
+    Ok(Value::String(slot(&format!(
+        "attr:{name}{ATTR_DEFAULT}{default}"
+    ))))
 }
 
 impl Recipient {
-    fn value(&self, key: &str) -> &str {
+    fn value(&self, key: &str) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
         match key {
-            "email" => &self.email,
-            "name" => self.name.as_deref().unwrap_or(""),
-            "unsubscribe_url" => &self.unsubscribe_url,
-            "confirm_url" => self.confirm_url.as_deref().unwrap_or(""),
-            _ => "",
+            "email" => Cow::Borrowed(&self.email),
+            "name" => Cow::Borrowed(self.name.as_deref().unwrap_or("")),
+            "unsubscribe_url" => Cow::Borrowed(&self.unsubscribe_url),
+            "confirm_url" => Cow::Borrowed(self.confirm_url.as_deref().unwrap_or("")),
+            _ => {
+                let Some((name, default)) = key
+                    .strip_prefix("attr:")
+                    .and_then(|k| k.split_once(ATTR_DEFAULT))
+                else {
+                    return Cow::Borrowed("");
+                };
+                match self.attributes.as_ref().and_then(|a| a.get(name)) {
+                    Some(Value::String(s)) if !s.is_empty() => Cow::Owned(s.clone()),
+                    Some(Value::Null) | Some(Value::String(_)) | None => {
+                        Cow::Owned(default.to_string())
+                    }
+                    Some(v) => Cow::Owned(v.to_string()),
+                }
+            }
         }
     }
+}
+
+/// Whether a rendered email uses attribute slots (so recipients' attributes
+/// need to be read at all).
+pub fn uses_attributes(prepared: &Prepared) -> bool {
+    let needle = format!("{SLOT_OPEN}attr:");
+    prepared.html.contains(&needle) || prepared.text.contains(&needle)
 }
 
 /// An email rendered once for a whole campaign: CSS inlined, Markdown done,
@@ -426,9 +476,9 @@ fn fill_encoded(s: &str, r: &Recipient, html: bool) -> String {
         |key, out| {
             let value = r.value(key);
             out.push_str(&qp(&if html {
-                escape_html(value)
+                escape_html(&value)
             } else {
-                value.to_string()
+                value.into_owned()
             }));
         },
     );
@@ -444,9 +494,9 @@ fn fill(s: &str, r: &Recipient, html: bool) -> String {
         |t, out| out.push_str(t),
         |key, out| {
             if html {
-                escape_html_into(r.value(key), out)
+                escape_html_into(&r.value(key), out)
             } else {
-                out.push_str(r.value(key))
+                out.push_str(&r.value(key))
             }
         },
     );

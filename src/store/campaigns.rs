@@ -94,6 +94,8 @@ pub struct QueueRecipient {
     pub name: Option<String>,
     pub status: Status,
     pub unsub_token: String,
+    /// The attributes as stored (JSON text), parsed only when used.
+    pub attributes: Option<String>,
 }
 
 /// The recorded result of one delivery attempt.
@@ -386,7 +388,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<QueueItem>> {
         let rows = sqlx::query(
-            "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status, s.unsub_verifier
+            "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status, s.unsub_verifier, s.attributes
              FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
              WHERE d.campaign_id = ?1 AND d.status = 'pending' AND d.id > ?2
                AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?3)
@@ -409,6 +411,7 @@ impl Store {
                         status: Status::from_str(&r.try_get::<String, _>("status")?)
                             .unwrap_or(Status::Pending),
                         unsub_token: tokens::token(sid, &r.try_get::<String, _>("unsub_verifier")?),
+                        attributes: r.try_get("attributes")?,
                     }),
                     None => None,
                 };

@@ -467,3 +467,34 @@ fn dkim_signature_covers_the_list_unsubscribe_headers() {
     p.run(&["send", "post", "first", "--dry-run"])
         .fails_with("dkim.key: not a usable DKIM key");
 }
+
+#[test]
+fn templates_can_use_subscriber_attributes() {
+    let smtp = SmtpServer::start(Script::default());
+    let p = project_with(0, "");
+    p.write(
+        "attrs.csv",
+        "email,name,city\nosl@example.org,O,Oslo\nnone@example.org,N,\n",
+    );
+    p.run(&["subscribers", "import", "attrs.csv", "--confirmed"])
+        .ok();
+    p.write(
+        "templates/email/post.txt",
+        "{% extends \"email/base.txt\" %}\n{% block content %}Greetings to {{ attribute(name=\"city\", default=\"everywhere\") }}!{% endblock content %}\n",
+    );
+    p.run(&["--smtp-url", &smtp.url(), "send", "post", "first", "--yes"])
+        .ok();
+    let body_for = |to: &str| {
+        let m = smtp.received().into_iter().find(|m| m.to == [to]).unwrap();
+        decode_qp(&m.data)
+    };
+    assert!(body_for("osl@example.org").contains("Greetings to Oslo!"));
+    assert!(body_for("none@example.org").contains("Greetings to everywhere!"));
+    // Preview shows the default.
+    let out = p.run(&["preview", "post", "first", "--format", "text"]);
+    assert!(
+        out.stdout().contains("Greetings to everywhere!"),
+        "{}",
+        out.stdout()
+    );
+}
