@@ -32,7 +32,6 @@ struct RawConfig {
     dkim: Option<RawDkim>,
     #[serde(default)]
     worker: RawWorker,
-    secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,8 +130,6 @@ pub struct Settings {
     pub posts_dir: PathBuf,
     pub templates_dir: PathBuf,
     pub outbox_dir: PathBuf,
-    /// Secret for signing; from `GAZETTE_SECRET` or the file's `secret`.
-    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -487,7 +484,6 @@ fn validate(
         posts_dir: join(p.posts, "posts"),
         templates_dir: join(p.templates, "templates"),
         outbox_dir: join(p.outbox, "outbox"),
-        secret: env_get("GAZETTE_SECRET").or(raw.secret),
         root,
     })
 }
