@@ -40,6 +40,19 @@ fn post(i: usize) -> Post {
     .unwrap()
 }
 
+/// The recipient number `n` of a benchmark campaign.
+fn reader(n: u64) -> Recipient {
+    Recipient {
+        email: format!("reader{n}@example.org"),
+        name: Some("Reader".into()),
+        unsubscribe_url: format!(
+            "https://news.example.com/unsubscribe/{n:x}.0123456789abcdef0123456789abcdef"
+        ),
+        confirm_url: None,
+        attributes: None,
+    }
+}
+
 fn time<T>(label: &str, iters: u32, mut f: impl FnMut() -> T) -> Duration {
     // Warm up once.
     black_box(f());
@@ -82,28 +95,14 @@ fn main() {
     let mut n = 0u64;
     time("per recipient: personalise HTML + text", 20_000, || {
         n += 1;
-        prepared.personalize(&Recipient {
-            email: format!("reader{n}@example.org"),
-            name: Some("Reader".into()),
-            unsubscribe_url: format!(
-                "https://news.example.com/unsubscribe/{n:018x}.0123456789abcdef0123456789abcdef"
-            ),
-            confirm_url: None,
-            attributes: None,
-        })
+        prepared.personalize(&reader(n))
     });
     time(
         "per recipient: personalise + build MIME + format",
         20_000,
         || {
             n += 1;
-            let r = Recipient {
-            email: format!("reader{n}@example.org"),
-            name: Some("Reader".into()),
-            unsubscribe_url: format!("https://news.example.com/unsubscribe/{n:018x}.0123456789abcdef0123456789abcdef"),
-            confirm_url: None,
-            attributes: None,
-        };
+            let r = reader(n);
             message::build(&nl, &prepared, &r, format!("<{n}@example.com>"))
                 .unwrap()
                 .formatted()
@@ -115,15 +114,7 @@ fn main() {
         20_000,
         || {
             n += 1;
-            let r = Recipient {
-                email: format!("reader{n}@example.org"),
-                name: Some("Reader".into()),
-                unsubscribe_url: format!(
-                    "https://news.example.com/unsubscribe/{n:x}.0123456789abcdef0123456789abcdef"
-                ),
-                confirm_url: None,
-                attributes: None,
-            };
+            let r = reader(n);
             message::build_encoded(&nl, &prepared, &encoded, &r, format!("<{n}@example.com>"))
                 .unwrap()
                 .formatted()
