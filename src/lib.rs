@@ -13,6 +13,7 @@ pub mod error;
 pub mod render;
 pub mod schedule;
 pub mod store;
+pub mod util;
 pub mod web;
 pub mod worker;
 

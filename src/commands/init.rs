@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use super::write_atomic;
 use crate::error::{Error, Result};
 use crate::render::BUILTIN;
 
@@ -88,7 +87,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        write_atomic(&path, content.as_bytes())?;
+        crate::util::fs::write_atomic(&path, content.as_bytes())
+            .map_err(|e| Error::io(&path, e))?;
         eprintln!("created  {}", path.display());
     }
     Ok(())

@@ -5,18 +5,15 @@ use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, 
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
-use super::headers::clean_header_text;
 use super::{Encoded, Prepared, Recipient};
 use crate::config::Newsletter;
 use crate::error::{Error, Result};
+use crate::util::ids::random_hex;
+use crate::util::text::clean_header_text;
 
 /// A fresh Message-ID on the sender's domain: `<random@domain>`.
 pub fn new_message_id(nl: &Newsletter) -> String {
-    format!(
-        "<{}@{}>",
-        crate::audience::tokens::random_hex(16),
-        nl.from.email.domain()
-    )
+    format!("<{}@{}>", random_hex(16), nl.from.email.domain())
 }
 
 /// The recipient's mailbox, with a display name cleaned of control characters.

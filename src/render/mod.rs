@@ -622,9 +622,10 @@ fn prepare(
         Error::file(path, format!("inlining CSS: {e}"))
     })?;
     Ok(Prepared {
-        subject: headers::clean_header_text(&subject),
+        subject: crate::util::text::clean_header_text(&subject),
         html,
-        text: normalize_text(&text),
+        // Trim trailing spaces and runs of blank lines that template tags leave.
+        text: crate::util::text::squeeze_blank_lines(&text, &[]),
         kind: kind.name().to_string(),
     })
 }
@@ -636,26 +637,6 @@ pub fn inline_css(html: &str) -> std::result::Result<String, String> {
         .load_remote_stylesheets(false)
         .build();
     inliner.inline(html).map_err(|e| e.to_string())
-}
-
-/// Trim trailing spaces and runs of blank lines that template tags leave.
-fn normalize_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut blanks = 0;
-    for line in s.trim().lines() {
-        let line = line.trim_end();
-        if line.is_empty() {
-            blanks += 1;
-            if blanks > 1 {
-                continue;
-            }
-        } else {
-            blanks = 0;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
 }
 
 pub fn post_subject(nl: &Newsletter, post: &Post) -> String {
