@@ -86,7 +86,7 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
             let mut out = std::io::stdout().lock();
             out.write_all(bytes)
                 .and_then(|_| out.flush())
-                .map_err(|e| Error::msg(format!("writing to standard output: {e}")))
+                .map_err(Error::Output)
         }
         Some(p) => crate::util::fs::write_atomic(p, bytes).map_err(|e| Error::io(p, e)),
     }

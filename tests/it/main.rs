@@ -1,11 +1,13 @@
 //! One integration-test binary: the real `gazette` binary, real files,
 //! real SQLite, real HTTP on 127.0.0.1.
 
+mod architecture;
 mod catcher;
 mod content_cli;
 mod delivery;
 mod helpers;
 mod http;
+mod output;
 mod smtp;
 mod subscribers_cli;
 mod web;
