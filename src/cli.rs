@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::audience::Status;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gazette",
@@ -255,4 +257,17 @@ pub enum CampaignsCommand {
     Resume { id: i64 },
     /// Cancel a campaign: nothing more is sent
     Cancel { id: i64 },
+}
+
+impl From<StatusArg> for Status {
+    fn from(s: StatusArg) -> Self {
+        use StatusArg as A;
+        match s {
+            A::Pending => Status::Pending,
+            A::Active => Status::Active,
+            A::Unsubscribed => Status::Unsubscribed,
+            A::Bounced => Status::Bounced,
+            A::Complained => Status::Complained,
+        }
+    }
 }

@@ -30,6 +30,11 @@ pub struct Recipient {
     pub attributes: Option<Map<String, Value>>,
 }
 
+/// The one-click unsubscribe link of a token (RFC 8058's target).
+pub fn unsubscribe_url(nl: &crate::config::Newsletter, token: &str) -> String {
+    format!("{}/unsubscribe/{token}", nl.public_url)
+}
+
 /// Separates an attribute slot's name from its default.
 const ATTR_DEFAULT: char = '\u{1F}';
 
@@ -58,6 +63,23 @@ pub(super) fn attribute_function(
 }
 
 impl Recipient {
+    /// A subscriber as a recipient: their unsubscribe link is
+    /// `{public_url}/unsubscribe/{token}`.
+    pub fn new(
+        nl: &crate::config::Newsletter,
+        email: impl Into<String>,
+        name: Option<String>,
+        unsubscribe_token: &str,
+    ) -> Self {
+        Recipient {
+            email: email.into(),
+            name,
+            unsubscribe_url: unsubscribe_url(nl, unsubscribe_token),
+            confirm_url: None,
+            attributes: None,
+        }
+    }
+
     fn value(&self, key: &str) -> std::borrow::Cow<'_, str> {
         use std::borrow::Cow;
         match key {
