@@ -68,6 +68,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let settings = ctx.settings()?;
             runtime(None)?.block_on(worker::run(settings, listen))
         }
+        Command::Completions { shell } => commands::shell::completions(shell),
+        Command::Man { dir } => commands::shell::man(&dir),
         Command::Status { json } => runtime(None)?.block_on(commands::status::run(&ctx, json)),
     }
 }

@@ -8,6 +8,7 @@ pub mod posts;
 pub mod preview;
 pub mod send;
 pub mod serve;
+pub mod shell;
 pub mod status;
 pub mod subscribers;
 
