@@ -3,6 +3,7 @@
 
 mod architecture;
 mod catcher;
+mod config_docs;
 mod content_cli;
 mod delivery;
 mod helpers;
