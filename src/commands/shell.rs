@@ -37,7 +37,10 @@ pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
 }
 
 fn collect(cmd: &clap::Command, name: &str, pages: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
-    let cmd = cmd.clone().name(name.to_string()).bin_name(name.replace('-', " "));
+    let cmd = cmd
+        .clone()
+        .name(name.to_string())
+        .bin_name(name.replace('-', " "));
     let mut page = Vec::new();
     clap_mangen::Man::new(cmd.clone())
         .date("2026-11-25")
@@ -78,7 +81,11 @@ mod tests {
         cmd.build();
         let mut missing = Vec::new();
         walk(&cmd, "gazette", &mut missing);
-        assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+        assert!(
+            missing.is_empty(),
+            "without help text:\n{}",
+            missing.join("\n")
+        );
     }
 
     /// `docs/man/` holds the pages `gazette man` writes today (regenerate

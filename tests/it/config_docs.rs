@@ -33,8 +33,11 @@ fn keys(toml: &str) -> BTreeSet<String> {
 
 /// The ```toml block of the README's "## Configuration" section.
 fn readme_keys() -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = &readme[readme.find("\n## Configuration").expect("README has ## Configuration")..];
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme
+        .find("\n## Configuration")
+        .expect("README has ## Configuration")..];
     let start = section.find("```toml").expect("a ```toml block") + 7;
     let end = start + section[start..].find("```").unwrap();
     keys(&section[start..end])
@@ -47,8 +50,14 @@ fn readme_init_and_code_agree_on_every_key() {
     assert!(documented.len() > 30, "{documented:?}");
     let not_written: Vec<_> = documented.difference(&written).collect();
     let not_documented: Vec<_> = written.difference(&documented).collect();
-    assert!(not_written.is_empty(), "in the README but not written by `gazette init`: {not_written:?}");
-    assert!(not_documented.is_empty(), "written by `gazette init` but not in the README: {not_documented:?}");
+    assert!(
+        not_written.is_empty(),
+        "in the README but not written by `gazette init`: {not_written:?}"
+    );
+    assert!(
+        not_documented.is_empty(),
+        "written by `gazette init` but not in the README: {not_documented:?}"
+    );
 
     // Every documented key is one the code reads: an unknown key would be
     // refused as "unknown field" (a wrong value type is fine here).
@@ -62,7 +71,11 @@ fn readme_init_and_code_agree_on_every_key() {
         };
         std::fs::write(p.path().join("gazette.toml"), cfg).unwrap();
         let out = p.run(&["posts", "list"]);
-        assert!(!out.stderr().contains("unknown field"), "{key}: {}", out.stderr());
+        assert!(
+            !out.stderr().contains("unknown field"),
+            "{key}: {}",
+            out.stderr()
+        );
     }
 }
 
@@ -71,6 +84,11 @@ fn init_writes_a_config_that_loads() {
     let p = Project::new();
     let dir = p.path().join("fresh");
     p.run(&["init", dir.to_str().unwrap()]).ok();
-    let out = p.run(&["--config", dir.join("gazette.toml").to_str().unwrap(), "posts", "check"]);
+    let out = p.run(&[
+        "--config",
+        dir.join("gazette.toml").to_str().unwrap(),
+        "posts",
+        "check",
+    ]);
     out.ok();
 }

@@ -6,6 +6,7 @@ mod catcher;
 mod config_docs;
 mod content_cli;
 mod delivery;
+mod deploy;
 mod helpers;
 mod http;
 mod output;
