@@ -56,6 +56,7 @@ struct RawPublish {
 struct RawWorker {
     poll_interval: Option<String>,
     grace: Option<String>,
+    unreachable_retry: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +199,9 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// How long messages in flight may take to finish on SIGTERM.
     pub grace: Duration,
+    /// The first wait before retrying a campaign paused because the server
+    /// was unreachable (doubling up to an hour).
+    pub unreachable_retry: Duration,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -429,6 +433,9 @@ fn validate(
         .max(std::time::Duration::from_millis(100));
     let grace = parse_duration(raw.worker.grace.as_deref().unwrap_or("10s"))
         .map_err(|m| at("worker", "grace", m))?;
+    let unreachable_retry = parse_duration(raw.worker.unreachable_retry.as_deref().unwrap_or("1m"))
+        .map_err(|m| at("worker", "unreachable_retry", m))?
+        .max(std::time::Duration::from_millis(100));
 
     let root_for_key = path
         .parent()
@@ -480,6 +487,7 @@ fn validate(
         worker: WorkerSettings {
             poll_interval,
             grace,
+            unreachable_retry,
         },
         posts_dir: join(p.posts, "posts"),
         templates_dir: join(p.templates, "templates"),

@@ -1,6 +1,7 @@
 //! One error type for the whole program. Every variant renders as a single
 //! line that names the file, line or field it is about; `exit_code` maps it
-//! to the process exit status (1 for bad input or failures, 2 for usage).
+//! to the process exit status (1 for bad input or failures, 2 for usage,
+//! 75 for "try again later").
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,9 @@ pub enum Error {
     Msg(String),
     /// Several errors found in one pass (e.g. `posts check`).
     Many(Vec<Error>),
+    /// A temporary failure (the mail server unreachable, the database
+    /// busy): exit code 75 (EX_TEMPFAIL), so scripts can try again later.
+    TryLater(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -57,6 +61,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
+            Error::TryLater(_) => 75,
             _ => 1,
         }
     }
@@ -91,7 +96,7 @@ impl fmt::Display for Error {
             Error::File { path, message } => {
                 write!(f, "{}: {}", path.display(), one_line(message))
             }
-            Error::Usage(m) | Error::Msg(m) => f.write_str(&one_line(m)),
+            Error::Usage(m) | Error::Msg(m) | Error::TryLater(m) => f.write_str(&one_line(m)),
             Error::Many(errors) => {
                 for (i, e) in errors.iter().enumerate() {
                     if i > 0 {
