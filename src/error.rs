@@ -1,6 +1,7 @@
 //! One error type for the whole program. Every variant renders as a single
 //! line that names the file, line or field it is about; `exit_code` maps it
-//! to the process exit status (1 for bad input or failures, 2 for usage).
+//! to the process exit status (1 for bad input or failures, 2 for usage,
+//! 75 for "try again later").
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,10 @@ pub enum Error {
     /// A message could not be built (an address or header lettre refused).
     #[error("building message: {}", one_line(&.0.to_string()))]
     Message(#[source] lettre::error::Error),
+    /// A temporary failure (the mail server unreachable, the database
+    /// busy): exit code 75 (EX_TEMPFAIL), so scripts can try again later.
+    #[error("{}", one_line(.0))]
+    TryLater(String),
 }
 
 /// EX_TEMPFAIL: the failure is temporary; the same command may succeed later.
@@ -84,6 +89,7 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Database(e) if is_busy(e) => EXIT_TRY_LATER,
+            Error::TryLater(_) => EXIT_TRY_LATER,
             Error::Many(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(1),
             _ => 1,
         }

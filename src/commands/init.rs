@@ -63,6 +63,7 @@ url = "sqlite://gazette.db"
 [worker]
 # poll_interval = "5s"   # how often posts/ is scanned besides file notifications
 # grace = "10s"          # on SIGTERM, how long messages in flight may take
+# unreachable_retry = "1m"  # retry a campaign paused on an unreachable server (doubles up to 1h)
 
 # Sign every message with DKIM (optional; uncomment the section to enable).
 # [dkim]

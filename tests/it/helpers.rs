@@ -141,8 +141,24 @@ impl Run {
     /// Exit 1 with one clear line and never a panic or backtrace.
     #[track_caller]
     pub fn fails_with(&self, needle: &str) -> &Self {
+        self.fails_with_code(1, needle)
+    }
+
+    /// Exit 75 (EX_TEMPFAIL: try again later) with one clear line.
+    #[track_caller]
+    pub fn fails_later_with(&self, needle: &str) -> &Self {
+        self.fails_with_code(75, needle)
+    }
+
+    #[track_caller]
+    pub fn fails_with_code(&self, code: i32, needle: &str) -> &Self {
         let err = self.stderr();
-        assert_eq!(self.code(), 1, "stdout:\n{}\nstderr:\n{err}", self.stdout());
+        assert_eq!(
+            self.code(),
+            code,
+            "stdout:\n{}\nstderr:\n{err}",
+            self.stdout()
+        );
         assert!(
             err.contains(needle),
             "expected {needle:?} in stderr:\n{err}"

@@ -7,6 +7,7 @@ mod config_docs;
 mod content_cli;
 mod delivery;
 mod deploy;
+mod faults;
 mod helpers;
 mod http;
 mod output;
