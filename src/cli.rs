@@ -200,6 +200,9 @@ pub enum SubscribersCommand {
         output: Option<PathBuf>,
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// Cells exactly as stored: no `'` before values a spreadsheet would run as formulas
+        #[arg(long)]
+        raw: bool,
     },
 }
 

@@ -94,6 +94,8 @@ struct RawWeb {
     listen: Option<String>,
     subscribe_limit: Option<u32>,
     trust_proxy: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
+    admin_listen: Option<String>,
     confirm_ttl: Option<String>,
 }
 
@@ -165,7 +167,15 @@ pub struct Smtp {
 pub struct Web {
     pub listen: String,
     pub subscribe_limit: u32,
+    /// `trust_proxy = true`: an alias for trusting loopback proxies (it
+    /// adds them to `trusted_proxies`).
     pub trust_proxy: bool,
+    /// Peers whose `X-Forwarded-For` is believed (`trusted_proxies`).
+    pub trusted_proxies: Vec<crate::web::proxies::Cidr>,
+    /// The operators' listener (`/metrics`); `None` when set to "".
+    pub admin_listen: Option<String>,
+    /// `GAZETTE_ADMIN_TOKEN`: the bearer token of the admin listener.
+    pub admin_token: Option<crate::web::admin::AdminToken>,
     pub confirm_ttl: Duration,
 }
 
@@ -385,6 +395,8 @@ fn validate(
                 format!("{u:?} is not an smtp:// or smtps:// URL"),
             ));
         }
+        check_smtp_auth(u, env_get("GAZETTE_SMTP_PASSWORD").is_some())
+            .map_err(|m| at("smtp", "url", m))?;
     }
     let concurrency = s.concurrency.unwrap_or(4);
     if concurrency == 0 {
@@ -406,6 +418,15 @@ fn validate(
     let w = raw.web;
     let confirm_ttl = parse_duration(w.confirm_ttl.as_deref().unwrap_or("7d"))
         .map_err(|m| at("web", "confirm_ttl", m))?;
+    let trust_proxy = w.trust_proxy.unwrap_or(false);
+    let trusted_proxies = crate::web::proxies::parse_list(
+        w.trusted_proxies.as_deref().unwrap_or_default(),
+        trust_proxy,
+    )
+    .map_err(|m| at("web", "trusted_proxies", m))?;
+    let admin_listen = env_get("GAZETTE_ADMIN_LISTEN")
+        .or(w.admin_listen)
+        .unwrap_or_else(|| "127.0.0.1:8081".to_string());
 
     let schedule = crate::schedule::Schedule::parse(
         raw.digest.schedule.as_deref().unwrap_or("0 9 * * MON"),
@@ -469,7 +490,10 @@ fn validate(
         web: Web {
             listen: w.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             subscribe_limit: w.subscribe_limit.unwrap_or(10),
-            trust_proxy: w.trust_proxy.unwrap_or(false),
+            trust_proxy,
+            trusted_proxies,
+            admin_listen: Some(admin_listen).filter(|a| !a.trim().is_empty()),
+            admin_token: env_get("GAZETTE_ADMIN_TOKEN").map(crate::web::admin::AdminToken::new),
             confirm_ttl,
         },
         digest: Digest {
@@ -625,6 +649,49 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         _ => return Err(format!("{s:?} is not a duration (e.g. 30s, 10m, 2h, 7d)")),
     };
     Ok(Duration::from_secs(secs))
+}
+
+/// AUTH never goes over a plain connection: credentials (a user name in the
+/// URL) need `smtps://` or `?tls=required`, unless the host is loopback or
+/// the URL says `insecure_auth=true`. The password comes only from
+/// `GAZETTE_SMTP_PASSWORD`, never from the URL (which lands in files,
+/// shell histories and process lists).
+fn check_smtp_auth(raw: &str, password_in_env: bool) -> std::result::Result<(), String> {
+    let u = url::Url::parse(raw).map_err(|e| format!("not a valid URL ({e})"))?;
+    if u.password().is_some() {
+        return Err(
+            "a password in the URL is not accepted: use smtp://USER@host and set GAZETTE_SMTP_PASSWORD"
+                .into(),
+        );
+    }
+    if u.username().is_empty() && !password_in_env {
+        return Ok(());
+    }
+    let query = |k: &str| {
+        u.query_pairs()
+            .find(|(q, _)| q == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    let insecure = match query("insecure_auth").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(format!("insecure_auth={other} (expected true or false)")),
+    };
+    let tls = u.scheme() == "smtps" || query("tls").as_deref() == Some("required");
+    let loopback = match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if tls || loopback || insecure {
+        return Ok(());
+    }
+    let host = u.host_str().unwrap_or("");
+    Err(format!(
+        "credentials would be sent in clear to {host}: use smtps:// or ?tls=required \
+         (or ?insecure_auth=true if you accept that)"
+    ))
 }
 
 #[cfg(test)]

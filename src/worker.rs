@@ -307,8 +307,9 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
     // The web endpoints.
     let (listener, local, state) =
         crate::commands::serve::bind_web(&settings, store.clone(), listen).await?;
+    let admin = crate::commands::serve::bind_admin(&settings, store.clone()).await?;
     let mut web_stop = stop_rx.clone();
-    let web = tokio::spawn(crate::web::serve(listener, state, async move {
+    let web = tokio::spawn(crate::web::serve_all(listener, state, admin, async move {
         let _ = web_stop.wait_for(|s| *s).await;
     }));
     tracing::info!(

@@ -7,7 +7,7 @@ use crate::delivery::mailer::Mailer;
 use crate::error::{Error, Result};
 use crate::render::{self, Templates};
 use crate::store::Store;
-use crate::web::{self, ratelimit::RateLimiter, AppState};
+use crate::web::{self, admin, ratelimit::RateLimiter, AppState};
 
 /// Everything the opt-in flow needs, built from settings.
 pub fn optin(settings: &Settings, store: Store, templates: &Templates) -> Result<Optin> {
@@ -48,16 +48,49 @@ pub async fn bind_web(
     Ok((listener, local, state))
 }
 
+/// The admin listener (`[web] admin_listen`), or `None` when it is off.
+/// Refuses a listener reachable beyond loopback without
+/// `GAZETTE_ADMIN_TOKEN`.
+pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web::AdminBinding>> {
+    let Some(addr) = &settings.web.admin_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Error::msg(format!(
+            "[web] admin_listen {addr}: {}",
+            crate::error::io_reason(&e)
+        ))
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::msg(e.to_string()))?;
+    admin::check_exposure(local, settings.web.admin_token.as_ref()).map_err(Error::msg)?;
+    tracing::info!(
+        "admin endpoints (/metrics) on http://{local}{}",
+        if settings.web.admin_token.is_some() {
+            ", bearer token required"
+        } else {
+            ""
+        }
+    );
+    let state = Arc::new(admin::AdminState {
+        store,
+        token: settings.web.admin_token.clone(),
+    });
+    Ok(Some((listener, state)))
+}
+
 pub async fn run(ctx: &Ctx, listen: Option<String>) -> Result<()> {
     let settings = ctx.settings()?;
     let store = ctx.store(&settings).await?;
     let (listener, local, state) = bind_web(&settings, store.clone(), listen).await?;
+    let admin = bind_admin(&settings, store.clone()).await?;
     tracing::info!(
         "serving on http://{local} (public URL {}), confirmation emails through {}",
         settings.newsletter.public_url,
         state.optin.mailer.describe()
     );
-    web::serve(listener, state, shutdown_signal())
+    web::serve_all(listener, state, admin, shutdown_signal())
         .await
         .map_err(|e| Error::msg(format!("server: {e}")))?;
     store.close().await;

@@ -161,16 +161,20 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             confirmed,
             dry_run,
         } => import(&store, &file, confirmed, dry_run, now, ctx.quiet).await,
-        SubscribersCommand::Export { output, status } => {
+        SubscribersCommand::Export {
+            output,
+            status,
+            raw,
+        } => {
             let status = status.map(Status::from);
             match output {
                 Some(path) => {
                     let file = AtomicFile::create(&path)?;
-                    let file = export(&store, status, file).await?;
+                    let file = export(&store, status, raw, file).await?;
                     file.commit()
                 }
                 None => {
-                    let _stdout = export(&store, status, std::io::stdout().lock()).await?;
+                    let _stdout = export(&store, status, raw, std::io::stdout().lock()).await?;
                     Ok(())
                 }
             }
@@ -187,10 +191,11 @@ fn stdout_err(e: std::io::Error) -> Error {
 async fn export<W: Write>(
     store: &crate::store::Store,
     status: Option<Status>,
+    raw: bool,
     out: W,
 ) -> Result<W> {
     let csv_err = |e: csv::Error| Error::msg(format!("writing CSV: {e}"));
-    let mut w = ExportWriter::new(out).map_err(csv_err)?;
+    let mut w = ExportWriter::with_raw(out, raw).map_err(csv_err)?;
     store
         .for_each(status, |s| w.write(&s).map_err(csv_err))
         .await?;

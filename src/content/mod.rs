@@ -3,6 +3,7 @@
 
 pub mod frontmatter;
 pub mod markdown;
+mod sanity;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -286,6 +287,7 @@ pub fn parse_post(path: &Path, text: &str, base_url: &str) -> Result<Post> {
         None => format!("{base_url}/{slug}/"),
     };
     Url::parse(&url).map_err(|e| err("url", format!("invalid post URL {url:?}: {e}")))?;
+    sanity::check(&url, &date).map_err(|(key, m)| err(key, m))?;
 
     let mut tags = match map.remove("tags") {
         Some(v) => {
