@@ -227,6 +227,9 @@ pub enum SubscribersCommand {
         /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// Cells exactly as stored: no `'` before values a spreadsheet would run as formulas
+        #[arg(long)]
+        raw: bool,
     },
 }
 

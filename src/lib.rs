@@ -32,6 +32,7 @@
 //! Exceptions (`from -> to`: why):
 //! - none
 
+pub mod app;
 pub mod audience;
 pub mod cli;
 pub mod commands;
@@ -39,6 +40,7 @@ pub mod config;
 pub mod content;
 pub mod delivery;
 pub mod error;
+pub mod optin;
 pub mod render;
 pub mod schedule;
 pub mod store;

@@ -2,7 +2,6 @@
 //! and export.
 
 pub mod csvio;
-pub mod optin;
 pub mod tokens;
 
 use std::fmt;

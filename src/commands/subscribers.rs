@@ -5,10 +5,10 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::audience::csvio::{ExportWriter, ImportReader};
-use crate::audience::optin::Outcome;
 use crate::audience::{format_time, Source, Status, SubscriberEmail};
 use crate::cli::SubscribersCommand;
 use crate::error::{Error, Result};
+use crate::optin::Outcome;
 use crate::render::Templates;
 use crate::store::IMPORT_BATCH;
 use crate::util::fs::AtomicFile;
@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
         } => {
             let email = parse_email(&email)?;
             let templates = Templates::load(Some(&settings.templates_dir))?;
-            let optin = super::serve::optin(&settings, store.clone(), &templates)?;
+            let optin = crate::app::optin(&settings, store.clone(), &templates)?;
             let outcome = optin
                 .subscribe(&email, name.as_deref(), confirmed, Source::Cli, now, false)
                 .await?;
@@ -162,16 +162,20 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             confirmed,
             dry_run,
         } => import(&store, &file, confirmed, dry_run, now, ctx.quiet).await,
-        SubscribersCommand::Export { output, status } => {
+        SubscribersCommand::Export {
+            output,
+            status,
+            raw,
+        } => {
             let status = status.map(Status::from);
             match output {
                 Some(path) => {
                     let file = AtomicFile::create(&path).map_err(|e| Error::io(&path, e))?;
-                    let file = export(&store, status, file).await?;
+                    let file = export(&store, status, raw, file).await?;
                     file.commit().map_err(|e| Error::io(&path, e))
                 }
                 None => {
-                    let _stdout = export(&store, status, std::io::stdout().lock()).await?;
+                    let _stdout = export(&store, status, raw, std::io::stdout().lock()).await?;
                     Ok(())
                 }
             }
@@ -188,10 +192,11 @@ fn stdout_err(e: std::io::Error) -> Error {
 async fn export<W: Write>(
     store: &crate::store::Store,
     status: Option<Status>,
+    raw: bool,
     out: W,
 ) -> Result<W> {
     let csv_err = |e: csv::Error| Error::msg(format!("writing CSV: {e}"));
-    let mut w = ExportWriter::new(out).map_err(csv_err)?;
+    let mut w = ExportWriter::with_raw(out, raw).map_err(csv_err)?;
     store
         .for_each(status, |s| w.write(&s).map_err(csv_err))
         .await?;
