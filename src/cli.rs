@@ -170,6 +170,13 @@ pub enum SubscribersCommand {
     Unsubscribe { email: String },
     /// Erase a subscriber's personal data (the address stays blocked from re-import)
     Remove { email: String },
+    /// Show everything kept about one address: the row, attributes, deliveries, bounces
+    Show {
+        email: String,
+        /// Print a JSON object
+        #[arg(long)]
+        json: bool,
+    },
     /// List subscribers
     List {
         #[arg(long, value_enum)]
@@ -184,15 +191,18 @@ pub enum SubscribersCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Import subscribers from a CSV file (Mailchimp, Substack, Buttondown, listmonk, plain)
+    /// Import subscribers from a CSV export (Mailchimp, Substack, Ghost, Buttondown, listmonk, Kit, beehiiv, plain)
     Import {
         file: PathBuf,
-        /// Import new addresses as active (they consented elsewhere)
+        /// Rows the other tool held as subscribed (or, in a plain file, rows without a status) become active
         #[arg(long)]
         confirmed: bool,
         /// Report what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print the report as a JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// Export subscribers as CSV
     Export {
