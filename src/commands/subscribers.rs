@@ -12,7 +12,7 @@ use crate::audience::optin::Outcome;
 use crate::audience::{format_time, Source, Status, SubscriberEmail};
 use crate::cli::SubscribersCommand;
 use crate::error::{Error, Result};
-use crate::render::Templates;
+use crate::render::{self, ConfirmOrigin, Templates};
 use crate::util::fs::AtomicFile;
 
 fn parse_email(s: &str) -> Result<SubscriberEmail> {
@@ -51,7 +51,16 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                 )));
             }
             let templates = Templates::load(Some(&settings.templates_dir))?;
-            let optin = super::serve::optin(&settings, store.clone(), &templates)?;
+            let mut optin = super::serve::optin(&settings, store.clone(), &templates)?;
+            // The confirmation email says the address was added, not entered
+            // on the subscribe page.
+            let ttl_days = settings.web.confirm_ttl.as_secs().div_ceil(86400);
+            optin.confirm = std::sync::Arc::new(render::prepare_confirm_for(
+                &templates,
+                &settings.newsletter,
+                ttl_days,
+                ConfirmOrigin::Added,
+            )?);
             let outcome = optin
                 .subscribe(&email, name.as_deref(), confirmed, Source::Cli, now, false)
                 .await?;

@@ -6,6 +6,8 @@ mod content_cli;
 mod delivery;
 mod helpers;
 mod http;
+mod imports;
+mod people;
 mod smtp;
 mod subscribers_cli;
 mod web;
