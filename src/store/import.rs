@@ -156,30 +156,48 @@ impl Import {
     }
 
     /// Count the status each row will have. Into an empty list that is the
-    /// row's own (an address twice in one file is counted twice); otherwise the stored addresses of the batch are read
-    /// first (one indexed query per batch) to apply the merge rule.
+    /// row's own (an address twice in one file is counted twice); otherwise
+    /// SQLite applies the merge rule to the stored addresses of the batch
+    /// and returns at most five counts (one indexed lookup per row).
     async fn count_outcomes(&mut self, rows: &[&ImportRow]) -> Result<()> {
-        let mut existing: Vec<Option<Status>> = vec![None; rows.len()];
-        if self.count_before > 0 {
-            let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
-            let keys = serde_json::to_string(&keys).expect("JSON");
-            let found = sqlx::query(
-                "SELECT CAST(k.key AS INTEGER) AS i, s.status FROM json_each(?1) AS k
-                 JOIN subscribers s ON s.email_key = k.value",
-            )
-            .bind(keys)
+        if self.count_before == 0 {
+            for r in rows {
+                self.stats.became[status_index(r.status)] += 1;
+            }
+            return Ok(());
+        }
+        let mut batch = String::with_capacity(rows.len() * 48);
+        batch.push('[');
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                batch.push(',');
+            }
+            // Keys are valid addresses: no quotes, backslashes or controls.
+            batch.push_str("[\"");
+            batch.push_str(&r.key);
+            batch.push_str("\",\"");
+            batch.push_str(r.status.as_str());
+            batch.push_str("\"]");
+        }
+        batch.push(']');
+        let sql = format!(
+            "WITH b(k, st) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?1))
+             SELECT CASE WHEN s.status IN {OPTED_OUT} THEN s.status
+                         WHEN b.st IN {OPTED_OUT} THEN b.st
+                         WHEN b.st = 'active' THEN 'active'
+                         ELSE COALESCE(s.status, b.st) END AS became, COUNT(*) AS n
+             FROM b LEFT JOIN subscribers s ON s.email_key = b.k GROUP BY became"
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(batch)
             .fetch_all(&mut *self.tx)
             .await?;
-            for f in found {
-                let i: i64 = f.try_get("i")?;
-                let status: &str = f.try_get("status")?;
-                if let Some(slot) = existing.get_mut(i as usize) {
-                    *slot = Status::from_str(status).ok();
-                }
+        for f in found {
+            let status: &str = f.try_get("became")?;
+            let n: i64 = f.try_get("n")?;
+            if let Ok(s) = Status::from_str(status) {
+                self.stats.became[status_index(s)] += n as u64;
             }
-        }
-        for (r, e) in rows.iter().zip(existing) {
-            self.stats.became[status_index(merged_status(e, r.status))] += 1;
         }
         Ok(())
     }
