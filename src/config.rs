@@ -32,6 +32,8 @@ struct RawConfig {
     dkim: Option<RawDkim>,
     #[serde(default)]
     worker: RawWorker,
+    #[serde(default)]
+    bounces: crate::bounce::settings::RawBounces,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +132,7 @@ pub struct Settings {
     pub posts_dir: PathBuf,
     pub templates_dir: PathBuf,
     pub outbox_dir: PathBuf,
+    pub bounces: crate::bounce::settings::Bounces,
 }
 
 #[derive(Debug, Clone)]
@@ -484,6 +487,8 @@ fn validate(
         posts_dir: join(p.posts, "posts"),
         templates_dir: join(p.templates, "templates"),
         outbox_dir: join(p.outbox, "outbox"),
+        bounces: crate::bounce::settings::resolve(raw.bounces, env_get)
+            .map_err(|(key, m)| at("bounces", key, m))?,
         root,
     })
 }

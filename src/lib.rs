@@ -4,6 +4,7 @@
 //! Subscribers and the web endpoints meet that line only at the store.
 
 pub mod audience;
+pub mod bounce;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let settings = ctx.settings()?;
             runtime(None)?.block_on(worker::run(settings, listen))
         }
+        Command::Bounces(cmd) => runtime(None)?.block_on(commands::bounces::run(&ctx, cmd)),
         Command::Status { json } => runtime(None)?.block_on(commands::status::run(&ctx, json)),
     }
 }
