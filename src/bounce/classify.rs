@@ -133,7 +133,6 @@ const PHRASES: &[(&str, Verdict)] = &[
     ("invalid recipient", v(Class::Hard, "userunknown")),
     ("invalid mailbox", v(Class::Hard, "userunknown")),
     ("mailbox not found", v(Class::Hard, "userunknown")),
-    ("mailbox unavailable", v(Class::Hard, "userunknown")),
     ("wasn't found at", v(Class::Hard, "userunknown")),
     ("not our customer", v(Class::Hard, "userunknown")),
     ("host not found", v(Class::Hard, "hostunknown")),
@@ -153,6 +152,10 @@ const PHRASES: &[(&str, Verdict)] = &[
     ("blocked", v(Class::Blocked, "blocked")),
     ("dmarc", v(Class::Blocked, "policy")),
     ("policy", v(Class::Blocked, "policy")),
+    ("relay access denied", v(Class::Blocked, "norelaying")),
+    // RFC 5321's wording for any 550: "mailbox not found, no access, or
+    // command rejected for policy reasons". Not proof the address is dead.
+    ("mailbox unavailable", v(Class::Soft, "filtered")),
     ("timed out", v(Class::Soft, "expired")),
     ("retry timeout exceeded", v(Class::Soft, "expired")),
 ];
@@ -170,7 +173,7 @@ pub fn by_text(text: &str) -> Option<Verdict> {
 fn by_status(e: Enhanced) -> Option<Verdict> {
     Some(match (e.class, e.subject, e.detail) {
         (2, _, _) => v(Class::None, "delivered"),
-        (5, 1, 1) | (5, 1, 10) | (5, 1, 0) => v(Class::Hard, "userunknown"),
+        (5, 1, 1) | (5, 1, 10) => v(Class::Hard, "userunknown"),
         (5, 1, 2) | (5, 4, 4) => v(Class::Hard, "hostunknown"),
         (5, 1, 6) => v(Class::Hard, "hasmoved"),
         (5, 2, 1) => v(Class::Hard, "suspend"),
@@ -187,7 +190,11 @@ fn by_status(e: Enhanced) -> Option<Verdict> {
 /// status code decides; otherwise the wording does; otherwise the class
 /// of the codes (4xx soft, 5xx hard).
 pub fn classify(code: Option<u16>, status: Option<Enhanced>, text: &str) -> Verdict {
-    let status = status.or_else(|| Enhanced::find(text));
+    // A generic status (5.0.0) gives way to a specific one in the text.
+    let status = match status {
+        Some(s) if s.is_specific() => Some(s),
+        other => Enhanced::find(text).filter(Enhanced::is_specific).or(other),
+    };
     let code = code.or_else(|| find_code(text));
     if let Some(verdict) = status.filter(Enhanced::is_specific).and_then(by_status) {
         return verdict;

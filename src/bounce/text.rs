@@ -201,9 +201,23 @@ pub fn from_text(msg: &Message, source: &str) -> Vec<Record> {
     }
     if out.is_empty() {
         // The address is only in X-Failed-Recipients: classify the notice.
-        for addr in failed_header {
+        for addr in &failed_header {
             let verdict = classify::classify(None, None, &notice);
-            out.push(record(source, verdict, &addr, &notice));
+            out.push(record(source, verdict, addr, &notice));
+        }
+    }
+    if out.is_empty() {
+        // A failure notice in words we do not know: the address it names
+        // failed for a reason we cannot tell, which counts as soft.
+        let unknown = Verdict {
+            class: Class::Soft,
+            reason: "undefined",
+        };
+        if let Some((_, addr)) = addresses_in(&notice)
+            .into_iter()
+            .find(|(_, a)| !is_system(a) && !skip.iter().any(|s| s.eq_ignore_ascii_case(a)))
+        {
+            out.push(record(source, unknown, &addr, &notice));
         }
     }
     out

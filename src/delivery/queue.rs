@@ -43,6 +43,8 @@ pub struct Options {
     pub rate: Option<f64>,
     pub retry_delay: Duration,
     pub max_attempts: u32,
+    /// VERP sender and what a rejection does to the subscriber (bounces).
+    pub bounces: crate::bounce::Policy,
 }
 
 impl Options {
@@ -52,6 +54,7 @@ impl Options {
             rate: s.smtp.rate,
             retry_delay: s.smtp.retry_delay,
             max_attempts: s.smtp.max_attempts,
+            bounces: s.bounces.policy.clone(),
         }
     }
 
@@ -447,6 +450,14 @@ async fn worker(
             // Nothing was sent and nothing is recorded (unreachable).
             continue;
         };
+        // bounces: a final SMTP rejection is a bounce for the subscriber.
+        if let Recorded::Failed { reply, .. } = &recorded {
+            let (store, policy) = (&shared.store, &shared.opts.bounces);
+            let done = store.record_smtp_failure(item.delivery_id, reply, policy, Utc::now());
+            if let Err(e) = done.await {
+                tracing::warn!("delivery {}: recording the bounce: {e}", item.delivery_id);
+            }
+        }
         match &recorded {
             Recorded::Sent { .. } => shared.progress.sent.fetch_add(1, Ordering::Relaxed),
             Recorded::Failed { .. } => shared.progress.failed.fetch_add(1, Ordering::Relaxed),
@@ -540,7 +551,13 @@ async fn deliver(
     }
     let c = conn.as_mut().expect("connected above");
     let started = Instant::now();
-    let result = c.send(msg.envelope(), &bytes).await;
+    // bounces: VERP envelope sender when `[bounces] address` is set.
+    let envelope = crate::bounce::verp::envelope(
+        shared.opts.bounces.address.as_ref(),
+        msg.envelope(),
+        &message_id,
+    );
+    let result = c.send(&envelope, &bytes).await;
     shared.progress.latency.record(started.elapsed());
     shared.consecutive_unreachable.store(0, Ordering::Relaxed);
     let attempts = item.attempts + 1;
