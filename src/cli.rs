@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::audience::Status;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gazette",
@@ -73,8 +75,20 @@ pub enum Command {
     },
     /// What the worker will do next: next digest, posts waiting, campaigns in progress
     Status {
+        /// Print one JSON object instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script (e.g. `gazette completions bash > /etc/bash_completion.d/gazette`)
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (gazette.1, gazette-send.1, …) into DIR
+    Man {
+        /// Directory to write the pages into (created if missing)
+        dir: PathBuf,
     },
     /// Bounces and complaints: read returned mail, show the log
     #[command(subcommand)]
@@ -130,6 +144,7 @@ pub struct WindowArgs {
 pub enum PreviewCommand {
     /// The email for one post
     Post {
+        /// The post's slug (see `gazette posts list`)
         slug: String,
         #[command(flatten)]
         out: OutputArgs,
@@ -147,6 +162,7 @@ pub enum PreviewCommand {
 pub enum BouncesCommand {
     /// Read returned messages (.eml files, Maildir folders, mbox files) and print one record per recipient; change nothing
     Scan {
+        /// .eml files, Maildir folders (cur/, new/), mbox files or folders of messages
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
         /// Print a JSON array
@@ -155,6 +171,7 @@ pub enum BouncesCommand {
     },
     /// Read returned messages and record them: hard bounces and complaints stop mail at once, soft ones count
     Process {
+        /// .eml files, Maildir folders (cur/, new/), mbox files or folders of messages
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
@@ -188,7 +205,9 @@ pub enum StatusArg {
 pub enum SubscribersCommand {
     /// Add a subscriber (pending and sent a confirmation email unless --confirmed)
     Add {
+        /// The address to add
         email: String,
+        /// The subscriber's name (used in greetings and the To: header)
         #[arg(long)]
         name: Option<String>,
         /// Active at once, no confirmation email
@@ -196,13 +215,23 @@ pub enum SubscribersCommand {
         confirmed: bool,
     },
     /// Unsubscribe an address
-    Unsubscribe { email: String },
+    Unsubscribe {
+        /// The address to unsubscribe
+        email: String,
+    },
     /// Make a bounced or complained address active again (the operator's explicit decision)
-    Reactivate { email: String },
+    Reactivate {
+        /// The bounced or complained address
+        email: String,
+    },
     /// Erase a subscriber's personal data (the address stays blocked from re-import)
-    Remove { email: String },
+    Remove {
+        /// The address whose data is erased
+        email: String,
+    },
     /// List subscribers
     List {
+        /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
         /// Print a JSON array
@@ -217,6 +246,7 @@ pub enum SubscribersCommand {
     },
     /// Import subscribers from a CSV file (Mailchimp, Substack, Buttondown, listmonk, plain)
     Import {
+        /// The CSV file (its format is recognised by its columns)
         file: PathBuf,
         /// Import new addresses as active (they consented elsewhere)
         #[arg(long)]
@@ -227,8 +257,10 @@ pub enum SubscribersCommand {
     },
     /// Export subscribers as CSV
     Export {
+        /// Write to FILE instead of standard output
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
     },
@@ -254,6 +286,7 @@ pub struct SendArgs {
 pub enum SendCommand {
     /// Send one post as its own email
     Post {
+        /// The post's slug (see `gazette posts list`)
         slug: String,
         #[command(flatten)]
         args: SendArgs,
@@ -271,19 +304,44 @@ pub enum SendCommand {
 pub enum CampaignsCommand {
     /// List campaigns
     List {
+        /// Print a JSON array
         #[arg(long)]
         json: bool,
     },
     /// Show one campaign
     Show {
+        /// The campaign's number (see `gazette campaigns list`)
         id: i64,
+        /// Print one JSON object
         #[arg(long)]
         json: bool,
     },
     /// Pause a campaign (a running sender stops after the messages in flight)
-    Pause { id: i64 },
+    Pause {
+        /// The campaign's number
+        id: i64,
+    },
     /// Continue a paused or interrupted campaign in the foreground
-    Resume { id: i64 },
+    Resume {
+        /// The campaign's number
+        id: i64,
+    },
     /// Cancel a campaign: nothing more is sent
-    Cancel { id: i64 },
+    Cancel {
+        /// The campaign's number
+        id: i64,
+    },
+}
+
+impl From<StatusArg> for Status {
+    fn from(s: StatusArg) -> Self {
+        use StatusArg as A;
+        match s {
+            A::Pending => Status::Pending,
+            A::Active => Status::Active,
+            A::Unsubscribed => Status::Unsubscribed,
+            A::Bounced => Status::Bounced,
+            A::Complained => Status::Complained,
+        }
+    }
 }

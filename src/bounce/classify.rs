@@ -219,7 +219,8 @@ pub fn classify(code: Option<u16>, status: Option<Enhanced>, text: &str) -> Verd
 /// code: a broken connection says nothing about the address.
 pub fn classify_reply(reply: &str) -> Option<(Verdict, Option<Enhanced>)> {
     let code = find_code(reply)?;
-    if code < 400 {
+    // 421 closes the session: about the server, not the address.
+    if code < 400 || code == 421 {
         return None;
     }
     let status = Enhanced::find(reply);

@@ -5,7 +5,6 @@
 
 pub mod classify;
 pub mod dsn;
-pub mod settings;
 pub mod source;
 pub mod text;
 pub mod verp;
@@ -14,7 +13,6 @@ use mail_parser::{MessageParser, MimeHeaders};
 use serde::Serialize;
 
 pub use classify::{classify_reply, Class, Enhanced, Verdict};
-pub use settings::Policy;
 
 /// What a returned message means for its recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::Ctx;
 use crate::audience::{Status, SubscriberEmail};
-use crate::bounce::{self, source::RawMessage, Policy, Record};
+use crate::bounce::{self, source::RawMessage, Record};
 use crate::cli::BouncesCommand;
+use crate::config::BouncePolicy as Policy;
 use crate::error::{Error, Result};
 use crate::store::bounces::Applied;
 use crate::store::Store;
@@ -167,7 +168,7 @@ async fn list(ctx: &Ctx, json: bool, since: Option<&str>) -> Result<()> {
     let since = match since {
         None => None,
         Some(s) => Some(
-            crate::content::parse_date(s)
+            crate::util::time::parse_date(s)
                 .map(|(d, _)| d.with_timezone(&Utc))
                 .ok_or_else(|| {
                     Error::usage(format!(

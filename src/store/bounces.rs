@@ -5,7 +5,8 @@ use sqlx::Row;
 
 use super::{parse_ts, ts, Store};
 use crate::audience::{Status, SubscriberEmail};
-use crate::bounce::{Kind, Policy, Record};
+use crate::bounce::{Kind, Record};
+use crate::config::BouncePolicy as Policy;
 use crate::error::Result;
 
 /// Who a bounce is about, once looked up.

@@ -14,6 +14,7 @@ use sqlx::{Row, SqlitePool};
 
 pub mod bounces;
 pub mod campaigns;
+pub mod claims;
 pub mod worker;
 
 use crate::audience::{tokens, Source, Status, Subscriber, SubscriberEmail};

@@ -4,9 +4,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::util::time::parse_duration;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBounces {
+pub(super) struct RawBounces {
     address: Option<String>,
     soft_limit: Option<u32>,
     soft_window: Option<String>,
@@ -17,7 +19,7 @@ pub struct RawBounces {
 
 /// What bounces do to subscribers, shared by every path that records one.
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub struct BouncePolicy {
     /// VERP envelope sender base (`bounces@example.com`); `None` keeps the
     /// From address as the envelope sender.
     pub address: Option<lettre::Address>,
@@ -26,9 +28,9 @@ pub struct Policy {
     pub soft_window: Duration,
 }
 
-impl Default for Policy {
+impl Default for BouncePolicy {
     fn default() -> Self {
-        Policy {
+        BouncePolicy {
             address: None,
             soft_limit: 3,
             soft_window: Duration::from_secs(30 * 86_400),
@@ -38,7 +40,7 @@ impl Default for Policy {
 
 #[derive(Debug, Clone)]
 pub struct Bounces {
-    pub policy: Policy,
+    pub policy: BouncePolicy,
     /// `imaps://user@host/INBOX`; the password is GAZETTE_BOUNCES_PASSWORD.
     pub imap_url: Option<String>,
     pub imap_password: Option<String>,
@@ -49,7 +51,7 @@ pub struct Bounces {
 impl Default for Bounces {
     fn default() -> Self {
         Bounces {
-            policy: Policy::default(),
+            policy: BouncePolicy::default(),
             imap_url: None,
             imap_password: None,
             poll: Duration::from_secs(300),
@@ -59,7 +61,7 @@ impl Default for Bounces {
 }
 
 /// Validate the section. Errors are `(key, message)`.
-pub fn resolve(
+pub(super) fn resolve(
     raw: RawBounces,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Bounces, (&'static str, String)> {
@@ -86,7 +88,7 @@ pub fn resolve(
     }
     let dur = |key: &'static str, v: Option<String>, default: Duration| match v {
         None => Ok(default),
-        Some(s) => crate::config::parse_duration(&s).map_err(|m| (key, m)),
+        Some(s) => parse_duration(&s).map_err(|m| (key, m)),
     };
     let soft_window = dur("soft_window", raw.soft_window, d.policy.soft_window)?;
     let poll = dur("poll", raw.poll, d.poll)?.max(Duration::from_millis(200));
@@ -101,7 +103,7 @@ pub fn resolve(
         }
     }
     Ok(Bounces {
-        policy: Policy {
+        policy: BouncePolicy {
             address,
             soft_limit,
             soft_window,
