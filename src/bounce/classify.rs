@@ -276,14 +276,16 @@ mod tests {
             Class::Blocked
         );
         assert_eq!(
-            class("permanent error (550): Requested action not taken: mailbox unavailable"),
-            Class::Hard
+            class("550 Requested action not taken: mailbox unavailable"),
+            Class::Soft
         );
         assert_eq!(
             class("permanent error (554): rejected: listed at zen.spamhaus.org"),
             Class::Blocked
         );
         assert!(classify_reply("connection lost: broken pipe").is_none());
+        assert!(classify_reply("421 4.3.2 Service shutting down").is_none());
+        assert_eq!(class("452 4.2.2 Over quota"), Class::Soft);
     }
 
     #[test]
