@@ -98,6 +98,9 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             println!("{email}: {}", after.as_str());
             Ok(())
         }
+        SubscribersCommand::Reactivate { email } => {
+            super::bounces::reactivate(&store, &parse_email(&email)?, now).await
+        }
         SubscribersCommand::Remove { email } => {
             let email = parse_email(&email)?;
             if store.erase(&email, now).await? {

@@ -5,6 +5,7 @@
 //! one validator per section with a locator that gives every error its
 //! `file:line`, `smtp_url` the SMTP URL and `dkim` the signing key.
 
+mod bounces;
 mod dkim;
 mod raw;
 mod smtp_url;
@@ -12,6 +13,7 @@ mod smtp_url;
 mod tests;
 mod validate;
 
+pub use bounces::{BouncePolicy, Bounces};
 pub use smtp_url::{is_loopback, SmtpEndpoint, SmtpTls};
 pub use validate::check_listen;
 
@@ -44,6 +46,7 @@ pub struct Settings {
     pub outbox_dir: PathBuf,
     /// Posts larger than this many bytes are refused (`[paths] max_post_size`).
     pub max_post_size: u64,
+    pub bounces: Bounces,
 }
 
 #[derive(Debug, Clone)]

@@ -23,6 +23,8 @@ pub(super) struct RawConfig {
     pub dkim: Option<RawDkim>,
     #[serde(default)]
     pub worker: RawWorker,
+    #[serde(default)]
+    pub bounces: super::bounces::RawBounces,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -182,6 +182,8 @@ pub(super) fn settings(
         templates_dir: paths.1,
         outbox_dir: paths.2,
         max_post_size: paths.3,
+        bounces: super::bounces::resolve(raw.bounces, env_get)
+            .map_err(|(key, m)| loc.at("bounces", key, m))?,
         root,
     })
 }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+pub mod bounces;
 pub mod campaigns;
 pub mod claims;
 pub mod worker;
