@@ -21,6 +21,7 @@ fn newsletter() -> Newsletter {
         unsubscribe_mailto: None,
         list_id: "systems-notes.example.com".into(),
         dkim: None,
+        reading: Default::default(),
     }
 }
 

@@ -24,6 +24,14 @@ pub fn optin(settings: &Settings, store: Store, templates: &Templates) -> Result
             &settings.newsletter,
             ttl_days,
         )?),
+        welcome: if settings.readers.welcome {
+            Some(Arc::new(render::prepare_welcome(
+                templates,
+                &settings.newsletter,
+            )?))
+        } else {
+            None
+        },
         settings: Arc::new(settings.clone()),
     })
 }

@@ -214,6 +214,22 @@ pub enum SubscribersCommand {
         #[arg(long)]
         confirmed: bool,
     },
+    /// Confirm a pending address on the person's behalf (as their confirmation link would); sends the welcome email
+    Confirm {
+        /// The pending address
+        email: String,
+    },
+    /// Set a reader's preferences: how often (each, digest, both) and which topics
+    Set {
+        /// The subscriber's address
+        email: String,
+        /// each (every post as its own email), digest, or both
+        #[arg(long)]
+        frequency: Option<String>,
+        /// Comma-separated tags (e.g. rust,go); an empty value means every post
+        #[arg(long)]
+        topics: Option<String>,
+    },
     /// Unsubscribe an address
     Unsubscribe {
         /// The address to unsubscribe
@@ -259,6 +275,9 @@ pub enum SubscribersCommand {
         /// Rows the other tool held as subscribed (or, in a plain file, rows without a status) become active
         #[arg(long)]
         confirmed: bool,
+        /// Send the welcome email to every address the import makes active
+        #[arg(long)]
+        welcome: bool,
         /// Report what would change, change nothing
         #[arg(long)]
         dry_run: bool,

@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::delivery::mailer::Mailer;
 use crate::error::{Error, Result};
 use crate::render::{message, Prepared, Recipient};
-use crate::store::{Added, Store};
+use crate::store::{Added, Confirmed, Store};
 
 /// A pending address asking again gets at most one email per this interval.
 pub const RESEND_INTERVAL: Duration = Duration::from_secs(600);
@@ -35,6 +35,8 @@ pub struct Optin {
     pub settings: std::sync::Arc<Settings>,
     /// The confirmation email, rendered once.
     pub confirm: std::sync::Arc<Prepared>,
+    /// The welcome email (`None`: `[welcome] enabled = false`).
+    pub welcome: Option<std::sync::Arc<Prepared>>,
 }
 
 impl Optin {
@@ -120,6 +122,68 @@ impl Optin {
         let recipient = self.recipient(sub, ws.confirm_name.clone(), token);
         self.dispatch(sub.id, recipient, background).await?;
         Ok(Outcome::ConfirmationSent)
+    }
+
+    /// Use a confirmation link: the reader becomes active and, the first
+    /// time ever, gets the welcome email.
+    pub async fn confirm(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+        background: bool,
+    ) -> Result<Confirmed> {
+        let confirmed = self.store.confirm(token, now).await?;
+        if let Confirmed::Activated(email) = &confirmed {
+            let email = SubscriberEmail::parse(email).map_err(Error::msg)?;
+            self.welcome(&email, background).await?;
+        }
+        Ok(confirmed)
+    }
+
+    /// Send the welcome email to an active reader unless they ever got one
+    /// (or welcome emails are off). Returns whether one was sent.
+    pub async fn welcome(&self, email: &SubscriberEmail, background: bool) -> Result<bool> {
+        let Some(prepared) = self.welcome.clone() else {
+            return Ok(false);
+        };
+        let Some(sub) = self.store.get(email).await? else {
+            return Ok(false);
+        };
+        if !self.store.claim_welcome(sub.id, Utc::now()).await? {
+            return Ok(false);
+        }
+        let nl = &self.settings.newsletter;
+        let recipient = Recipient {
+            email: sub.email.clone(),
+            name: sub.name.clone(),
+            unsubscribe_url: crate::render::slots::unsubscribe_url(nl, &sub.unsub_token),
+            confirm_url: None,
+            attributes: sub.attributes.as_object().cloned(),
+        };
+        let this = self.clone();
+        let send = async move {
+            let nl = &this.settings.newsletter;
+            let msg = message::build(nl, &prepared, &recipient, message::new_message_id(nl))?;
+            if let Err(e) = this.mailer.send(&msg).await {
+                this.store.release_welcome(sub.id).await?;
+                return Err(Error::msg(format!(
+                    "sending the welcome email to {} through {}: {e}",
+                    recipient.email,
+                    this.mailer.describe()
+                )));
+            }
+            Ok(())
+        };
+        if background {
+            tokio::spawn(async move {
+                if let Err(e) = send.await {
+                    tracing::error!("{e}");
+                }
+            });
+        } else {
+            send.await?;
+        }
+        Ok(true)
     }
 
     fn recipient(&self, sub: &Subscriber, name: Option<String>, token: &str) -> Recipient {

@@ -3,6 +3,7 @@
 
 pub mod csvio;
 pub mod import;
+pub mod prefs;
 pub mod tokens;
 
 use std::fmt;

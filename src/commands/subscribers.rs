@@ -4,6 +4,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 mod import;
+mod readers;
 mod show;
 
 use super::Ctx;
@@ -82,6 +83,24 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        SubscribersCommand::Confirm { email } => {
+            readers::confirm(&settings, &store, &parse_email(&email)?, now).await
+        }
+        SubscribersCommand::Set {
+            email,
+            frequency,
+            topics,
+        } => {
+            let email = parse_email(&email)?;
+            readers::set(
+                &settings,
+                &store,
+                &email,
+                frequency.as_deref(),
+                topics.as_deref(),
+            )
+            .await
         }
         SubscribersCommand::Unsubscribe { email } => {
             let email = parse_email(&email)?;
@@ -184,6 +203,7 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
         SubscribersCommand::Import {
             file,
             confirmed,
+            welcome,
             dry_run,
             json,
         } => {
@@ -193,7 +213,12 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                 json,
                 quiet: ctx.quiet,
             };
-            import::run(&store, &file, opts, now).await
+            import::run(&store, &file, opts, now).await?;
+            if dry_run {
+                Ok(())
+            } else {
+                readers::after_import(&settings, &store, welcome).await
+            }
         }
         SubscribersCommand::Export {
             output,

@@ -8,12 +8,14 @@
 mod bounces;
 mod dkim;
 mod raw;
+mod readers;
 mod smtp_url;
 #[cfg(test)]
 mod tests;
 mod validate;
 
 pub use bounces::{BouncePolicy, Bounces};
+pub use readers::{Readers, Reading};
 pub use smtp_url::{is_loopback, SmtpEndpoint, SmtpTls};
 pub use validate::check_listen;
 
@@ -47,6 +49,8 @@ pub struct Settings {
     /// Posts larger than this many bytes are refused (`[paths] max_post_size`).
     pub max_post_size: u64,
     pub bounces: Bounces,
+    /// Welcome email, topics, archive, digest subject.
+    pub readers: Readers,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +67,8 @@ pub struct Newsletter {
     pub list_id: String,
     /// DKIM signing of every message, when `[dkim]` is configured.
     pub dkim: Option<std::sync::Arc<lettre::message::dkim::DkimConfig>>,
+    /// Archive link, welcome and digest subjects.
+    pub reading: Reading,
 }
 
 #[derive(Debug, Clone)]

@@ -25,6 +25,12 @@ pub(super) struct RawConfig {
     pub worker: RawWorker,
     #[serde(default)]
     pub bounces: super::bounces::RawBounces,
+    #[serde(default)]
+    pub welcome: super::readers::RawWelcome,
+    #[serde(default)]
+    pub topics: toml::Table,
+    #[serde(default)]
+    pub archive: super::readers::RawArchive,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +105,7 @@ pub(super) struct RawDigest {
     pub first_window_days: Option<u32>,
     pub schedule: Option<String>,
     pub timezone: Option<String>,
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -152,8 +152,16 @@ pub(super) fn settings(
 ) -> Result<Settings> {
     let env_get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
     let root = config_root(loc.path);
+    let (readers, reading) = super::readers::resolve(
+        raw.welcome,
+        raw.topics,
+        raw.archive,
+        raw.digest.subject.clone(),
+    )
+    .map_err(|(section, key, m)| loc.at(section, &key, m))?;
     let newsletter = newsletter(loc, raw.newsletter)?;
     let newsletter = Newsletter {
+        reading,
         dkim: match raw.dkim {
             None => None,
             Some(d) => Some(std::sync::Arc::new(super::dkim::config(d, &root, loc)?)),
@@ -170,6 +178,7 @@ pub(super) fn settings(
     let smtp = smtp(loc, raw.smtp, flags, &env_get)?;
     let paths = paths(loc, raw.paths, &root)?;
     Ok(Settings {
+        readers,
         config_path: loc.path.to_path_buf(),
         newsletter,
         database_url,
@@ -253,6 +262,7 @@ fn newsletter(loc: &Locator<'_>, n: RawNewsletter) -> Result<Newsletter> {
         unsubscribe_mailto,
         list_id,
         dkim: None,
+        reading: Default::default(),
     })
 }
 

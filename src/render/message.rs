@@ -118,6 +118,7 @@ mod tests {
             unsubscribe_mailto: Some("unsub@example.com".into()),
             list_id: "notes.example.com".into(),
             dkim: None,
+            reading: Default::default(),
         }
     }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use prepare::{
     base_context, check, inline_css, post_subject, prepare_confirm, prepare_confirm_for,
-    prepare_digest, prepare_post, render_page, ConfirmOrigin, PostView, Prepared,
+    prepare_digest, prepare_post, prepare_welcome, render_page, ConfirmOrigin, PostView, Prepared,
 };
 pub use slots::{
     escape_html, escape_html_into, uses_attributes, Encoded, Personal, Recipient, RECIPIENT_SLOTS,
@@ -32,20 +32,29 @@ pub enum EmailKind {
     Post,
     Digest,
     Confirm,
+    /// Sent once to a new reader after the confirmation.
+    Welcome,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 3] = [EmailKind::Post, EmailKind::Digest, EmailKind::Confirm];
+    pub const ALL: [EmailKind; 4] = [
+        EmailKind::Post,
+        EmailKind::Digest,
+        EmailKind::Confirm,
+        EmailKind::Welcome,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             EmailKind::Post => "post",
             EmailKind::Digest => "digest",
             EmailKind::Confirm => "confirm",
+            EmailKind::Welcome => "welcome",
         }
     }
 
-    /// Campaign mail (post, digest) carries List-* headers; confirm does not.
+    /// Mail to subscribers (post, digest, welcome) carries List-* headers;
+    /// confirm does not.
     pub fn is_campaign(self) -> bool {
         !matches!(self, EmailKind::Confirm)
     }

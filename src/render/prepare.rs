@@ -76,6 +76,7 @@ struct NewsletterView<'a> {
     public_url: &'a str,
     postal_address: &'a str,
     from_name: &'a str,
+    archive: bool,
 }
 
 /// The context every email and page shares.
@@ -89,6 +90,7 @@ pub fn base_context(nl: &Newsletter) -> Context {
             public_url: &nl.public_url,
             postal_address: &nl.postal_address,
             from_name: nl.from.name.as_deref().unwrap_or(&nl.title),
+            archive: nl.reading.archive,
         },
     );
     ctx
@@ -104,7 +106,30 @@ fn email_context(nl: &Newsletter, subject: &str) -> Context {
     ctx.insert("recipient", &recipient);
     ctx.insert("unsubscribe_url", &slot("unsubscribe_url"));
     ctx.insert("confirm_url", &slot("confirm_url"));
+    ctx.insert("preferences_url", &slot("preferences_url"));
+    ctx.insert("archive_url", "");
     ctx
+}
+
+/// Campaign mail links to its copy in the web archive when there is one.
+fn archive_link(nl: &Newsletter, ctx: &mut Context) {
+    if nl.reading.archive {
+        ctx.insert("archive_url", &slot("archive_url"));
+    }
+}
+
+/// A subject template (`[digest] subject`, `[welcome] subject`) rendered
+/// with `ctx`.
+fn subject_template(template: &str, ctx: &Context) -> Result<String> {
+    tera::Tera::one_off(template, ctx, false).map_err(|e| {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg = s.to_string();
+            src = s.source();
+        }
+        Error::msg(format!("subject template: {msg}"))
+    })
 }
 
 /// Render `email/{kind}.html` and `.txt` once and inline the CSS.
@@ -141,8 +166,13 @@ pub fn inline_css(html: &str) -> std::result::Result<String, String> {
     inliner.inline(html).map_err(|e| e.to_string())
 }
 
+/// A post email's subject: the front matter's `subject`, or
+/// "{newsletter}: {title}".
 pub fn post_subject(nl: &Newsletter, post: &Post) -> String {
-    format!("{}: {}", nl.title, post.title)
+    match post.extra.get("subject").and_then(Value::as_str) {
+        Some(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => format!("{}: {}", nl.title, post.title),
+    }
 }
 
 /// Render the email for one post.
@@ -150,6 +180,7 @@ pub fn prepare_post(templates: &Templates, nl: &Newsletter, post: &Post) -> Resu
     let subject = post_subject(nl, post);
     let mut ctx = email_context(nl, &subject);
     ctx.insert("post", &PostView::new(post, true));
+    archive_link(nl, &mut ctx);
     prepare(templates, EmailKind::Post, subject, &ctx)
 }
 
@@ -169,13 +200,10 @@ pub fn prepare_digest(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Prepared> {
-    let subject = match posts.len() {
-        1 => format!("{}: {}", nl.title, posts[0].title),
-        n => format!("{}: {n} new posts", nl.title),
-    };
-    let mut ctx = email_context(nl, &subject);
+    let mut ctx = email_context(nl, "");
     let views: Vec<PostView<'_>> = posts.iter().map(|p| PostView::new(p, false)).collect();
     ctx.insert("posts", &views);
+    ctx.insert("count", &posts.len());
     // `until` is exclusive; show the last day it covers.
     let last_day = until - chrono::Duration::seconds(1);
     ctx.insert(
@@ -187,6 +215,13 @@ pub fn prepare_digest(
             until_display: last_day.format("%B %-d, %Y").to_string(),
         },
     );
+    let subject = match (&nl.reading.digest_subject, posts.len()) {
+        (Some(t), _) => subject_template(t, &ctx)?,
+        (None, 1) => format!("{}: {}", nl.title, posts[0].title),
+        (None, n) => format!("{}: {n} new posts", nl.title),
+    };
+    ctx.insert("subject", &subject);
+    archive_link(nl, &mut ctx);
     prepare(templates, EmailKind::Digest, subject, &ctx)
 }
 
@@ -223,6 +258,18 @@ pub fn prepare_confirm_for(
     prepare(templates, EmailKind::Confirm, subject, &ctx)
 }
 
+/// Render the welcome email sent once after a confirmation.
+pub fn prepare_welcome(templates: &Templates, nl: &Newsletter) -> Result<Prepared> {
+    let ctx = email_context(nl, "");
+    let subject = match &nl.reading.welcome_subject {
+        Some(t) => subject_template(t, &ctx)?,
+        None => format!("Welcome to {}", nl.title),
+    };
+    let mut ctx = ctx;
+    ctx.insert("subject", &subject);
+    prepare(templates, EmailKind::Welcome, subject, &ctx)
+}
+
 /// Render a web page template with the shared context plus `extra`.
 pub fn render_page(
     templates: &Templates,
@@ -252,6 +299,9 @@ pub fn check(templates: &Templates, nl: &Newsletter, sample: Option<&Post>) -> V
         errors.push(e);
     }
     if let Err(e) = prepare_digest(templates, nl, &[post], now - chrono::Duration::days(7), now) {
+        errors.push(e);
+    }
+    if let Err(e) = prepare_welcome(templates, nl) {
         errors.push(e);
     }
     for origin in [ConfirmOrigin::Web, ConfirmOrigin::Added] {

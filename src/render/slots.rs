@@ -13,7 +13,13 @@ const SLOT_CLOSE: char = '\u{E001}';
 /// Per-recipient values a template may use. They are filled in after the
 /// campaign is rendered once, so they are values, not conditions: `{% if
 /// recipient.name %}` sees the slot, not the name.
-pub const RECIPIENT_SLOTS: &[&str] = &["email", "name", "unsubscribe_url", "confirm_url"];
+pub const RECIPIENT_SLOTS: &[&str] = &[
+    "email",
+    "name",
+    "unsubscribe_url",
+    "confirm_url",
+    "preferences_url",
+];
 
 pub(super) fn slot(key: &str) -> String {
     format!("{SLOT_OPEN}{key}{SLOT_CLOSE}")
@@ -87,6 +93,13 @@ impl Recipient {
             "name" => Cow::Borrowed(self.name.as_deref().unwrap_or("")),
             "unsubscribe_url" => Cow::Borrowed(&self.unsubscribe_url),
             "confirm_url" => Cow::Borrowed(self.confirm_url.as_deref().unwrap_or("")),
+            // The preferences page takes the unsubscribe token.
+            "preferences_url" => match self.unsubscribe_url.rsplit_once("/unsubscribe/") {
+                Some((base, token)) => Cow::Owned(format!("{base}/preferences/{token}")),
+                None => Cow::Borrowed(""),
+            },
+            // Filled per campaign (`Prepared::for_campaign`), never per reader.
+            "archive_url" => Cow::Borrowed(""),
             _ => {
                 let Some((name, default)) = key
                     .strip_prefix("attr:")
@@ -104,6 +117,49 @@ impl Recipient {
             }
         }
     }
+}
+
+impl Prepared {
+    /// The email of campaign `id`: its "View in browser" link
+    /// (`archive_url`) points at `{public_url}/archive/{id}/{slug}`.
+    pub fn for_campaign(&self, id: i64, public_url: &str) -> Prepared {
+        let url = archive_url(public_url, id, &self.subject);
+        let mark = slot("archive_url");
+        Prepared {
+            html: self.html.replace(&mark, &escape_html(&url)),
+            text: self.text.replace(&mark, &url),
+            ..self.clone()
+        }
+    }
+
+    /// The email as a web page: the links and words meant for one reader
+    /// (between `<!--personal-->` marks) removed, the other slots empty.
+    pub fn public_html(&self) -> String {
+        let mut html = String::with_capacity(self.html.len());
+        let mut rest = self.html.as_str();
+        while let Some(i) = rest.find("<!--personal-->") {
+            html.push_str(&rest[..i]);
+            match rest[i..].find("<!--/personal-->") {
+                Some(j) => rest = &rest[i + j + "<!--/personal-->".len()..],
+                None => {
+                    rest = "";
+                }
+            }
+        }
+        html.push_str(rest);
+        fill(&html, &Recipient::default(), true)
+    }
+}
+
+/// Where campaign `id` is in the web archive.
+pub fn archive_url(public_url: &str, id: i64, subject: &str) -> String {
+    let slug = crate::util::text::slugify(subject);
+    let slug = if slug.is_empty() {
+        "issue".into()
+    } else {
+        slug
+    };
+    format!("{public_url}/archive/{id}/{slug}")
 }
 
 /// Whether a rendered email uses attribute slots (so recipients' attributes

@@ -45,6 +45,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/email/confirm.txt"),
     ),
     (
+        "email/welcome.html",
+        include_str!("../../templates/email/welcome.html"),
+    ),
+    (
+        "email/welcome.txt",
+        include_str!("../../templates/email/welcome.txt"),
+    ),
+    (
         "web/base.html",
         include_str!("../../templates/web/base.html"),
     ),

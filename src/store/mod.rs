@@ -67,6 +67,8 @@ mod optin;
 pub use optin::WebSubscription;
 pub mod import;
 pub mod people;
+pub mod readers;
+pub use readers::{ArchiveEntry, Audience};
 
 impl SubscriberRow {
     fn into_domain(self) -> Subscriber {

@@ -280,7 +280,7 @@ async fn confirm(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    match state.optin.store.confirm(&token, chrono::Utc::now()).await {
+    match state.optin.confirm(&token, chrono::Utc::now(), true).await {
         Ok(Confirmed::Activated(_)) => reply(
             &state,
             &headers,

@@ -1,0 +1,122 @@
+//! `subscribers confirm`, `subscribers set` and the welcome emails of an
+//! import.
+
+use chrono::{DateTime, Utc};
+
+use crate::audience::prefs::{parse_topics, Frequency};
+use crate::audience::{Status, SubscriberEmail};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::render::Templates;
+use crate::store::Store;
+
+fn optin(settings: &Settings, store: &Store) -> Result<crate::optin::Optin> {
+    let templates = Templates::load(Some(&settings.templates_dir))?;
+    crate::app::optin(settings, store.clone(), &templates)
+}
+
+/// Confirm a pending address as its confirmation link would, welcome
+/// email included.
+pub async fn confirm(
+    settings: &Settings,
+    store: &Store,
+    email: &SubscriberEmail,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let sub = store
+        .get(email)
+        .await?
+        .ok_or_else(|| Error::msg(format!("no subscriber {email}")))?;
+    match sub.status {
+        Status::Pending => {}
+        Status::Active => {
+            println!("{email}: already active");
+            return Ok(());
+        }
+        other => {
+            return Err(Error::msg(format!(
+                "{email} is {} and is not confirmed by an operator; they can subscribe again on the subscribe page",
+                other.as_str()
+            )))
+        }
+    }
+    store.activate(sub.id, email, now).await?;
+    let optin = optin(settings, store)?;
+    if optin.welcome(email, false).await? {
+        println!(
+            "{email}: active; welcome email sent through {}",
+            optin.mailer.describe()
+        );
+    } else {
+        println!("{email}: active");
+    }
+    Ok(())
+}
+
+/// Set a reader's frequency and topics.
+pub async fn set(
+    settings: &Settings,
+    store: &Store,
+    email: &SubscriberEmail,
+    frequency: Option<&str>,
+    topics: Option<&str>,
+) -> Result<()> {
+    let sub = store
+        .get(email)
+        .await?
+        .ok_or_else(|| Error::msg(format!("no subscriber {email}")))?;
+    let mut prefs = store.preferences(sub.id).await?;
+    if let Some(f) = frequency {
+        prefs.frequency =
+            Some(Frequency::parse(f).map_err(|m| Error::msg(format!("--frequency: {m}")))?);
+    }
+    if let Some(t) = topics {
+        let topics = parse_topics(t);
+        let known = &settings.readers.topics;
+        if let Some(bad) = topics.iter().find(|t| !known.iter().any(|(k, _)| k == *t)) {
+            if !known.is_empty() {
+                let list: Vec<&str> = known.iter().map(|(k, _)| k.as_str()).collect();
+                return Err(Error::msg(format!(
+                    "--topics: {bad:?} is not a topic of [topics] ({})",
+                    list.join(", ")
+                )));
+            }
+        }
+        prefs.topics = topics;
+    }
+    if frequency.is_none() && topics.is_none() {
+        return Err(Error::msg(
+            "nothing to set: give --frequency and/or --topics",
+        ));
+    }
+    store.set_preferences(sub.id, &prefs).await?;
+    let f = prefs.frequency.map_or("default", Frequency::as_str);
+    let t = if prefs.topics.is_empty() {
+        "all".to_string()
+    } else {
+        prefs.topics.join(",")
+    };
+    println!("{email}: frequency {f}, topics {t}");
+    Ok(())
+}
+
+/// After an import: welcome the addresses it made active (`--welcome`),
+/// or mark them so that none is ever welcomed.
+pub async fn after_import(settings: &Settings, store: &Store, welcome: bool) -> Result<()> {
+    let emails = store.imported_unwelcomed(welcome, Utc::now()).await?;
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let optin = optin(settings, store)?;
+    let mut sent = 0;
+    for e in emails {
+        let Ok(email) = SubscriberEmail::parse(&e) else {
+            continue;
+        };
+        if optin.welcome(&email, false).await? {
+            sent += 1;
+        }
+    }
+    eprintln!("welcome emails sent: {sent}");
+    Ok(())
+}

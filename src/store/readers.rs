@@ -1,0 +1,284 @@
+//! What readers choose (frequency, topics), the once-only welcome, the
+//! campaigns sent to a chosen audience, and the public archive.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{ts, Store};
+use crate::audience::prefs::{Frequency, Preferences};
+use crate::error::{Error, Result};
+use crate::render::Prepared;
+
+/// Who a campaign goes to (active subscribers only, always).
+#[derive(Debug, Clone)]
+pub enum Audience<'a> {
+    /// Readers whose frequency includes posts (`default` for those who
+    /// never chose) and whose topics, if any, meet `tags`.
+    Posts {
+        tags: &'a [String],
+        default: Frequency,
+    },
+    /// These subscribers (a digest's selection).
+    Ids(&'a [i64]),
+}
+
+/// One sent campaign in the archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveEntry {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    /// When it started sending (or was created).
+    pub sent_at: DateTime<Utc>,
+}
+
+/// Campaigns the archive shows: started, not cancelled, not a variant.
+const ARCHIVED: &str = "status NOT IN ('cancelled', 'queued') AND variant_of IS NULL";
+
+impl Store {
+    /// Claim the welcome email of subscriber `id`: true once per person,
+    /// however often it is asked (an atomic flag).
+    pub async fn claim_welcome(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE subscribers SET welcomed_at = ?2
+             WHERE id = ?1 AND welcomed_at IS NULL AND status = 'active'",
+        )
+        .bind(id)
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// The welcome email could not be sent: a later confirmation may try again.
+    pub async fn release_welcome(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE subscribers SET welcomed_at = NULL WHERE id = ?1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Active imported readers never welcomed: with `welcome`, their
+    /// addresses (to send it); without, they are marked as welcomed, so
+    /// an import never sends one later.
+    pub async fn imported_unwelcomed(
+        &self,
+        welcome: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        if welcome {
+            return Ok(sqlx::query_scalar(
+                "SELECT email FROM subscribers WHERE status = 'active' AND source = 'import'
+                 AND welcomed_at IS NULL ORDER BY id",
+            )
+            .fetch_all(&self.pool)
+            .await?);
+        }
+        sqlx::query(
+            "UPDATE subscribers SET welcomed_at = ?1 WHERE status = 'active' AND source = 'import'
+             AND welcomed_at IS NULL",
+        )
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(Vec::new())
+    }
+
+    pub async fn preferences(&self, id: i64) -> Result<Preferences> {
+        let row = sqlx::query("SELECT frequency, topics FROM subscribers WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(Preferences::default());
+        };
+        let f: Option<String> = row.try_get("frequency")?;
+        let t: Option<String> = row.try_get("topics")?;
+        Ok(Preferences {
+            frequency: f.as_deref().and_then(|f| Frequency::parse(f).ok()),
+            topics: t
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or_default(),
+        })
+    }
+
+    pub async fn set_preferences(&self, id: i64, p: &Preferences) -> Result<()> {
+        let topics = (!p.topics.is_empty()).then(|| serde_json::json!(p.topics).to_string());
+        sqlx::query("UPDATE subscribers SET frequency = ?2, topics = ?3 WHERE id = ?1")
+            .bind(id)
+            .bind(p.frequency.map(Frequency::as_str))
+            .bind(topics)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Active readers who get digests, with their topics (oldest first).
+    pub async fn digest_readers(&self, default: Frequency) -> Result<Vec<(i64, Vec<String>)>> {
+        let rows = sqlx::query(
+            "SELECT id, topics FROM subscribers WHERE status = 'active'
+             AND COALESCE(frequency, ?1) IN ('digest', 'both') ORDER BY id",
+        )
+        .bind(default.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let t: Option<String> = r.try_get("topics")?;
+                let topics = t
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .unwrap_or_default();
+                Ok((r.try_get("id")?, topics))
+            })
+            .collect()
+    }
+
+    /// Readers a post campaign for `tags` would reach.
+    pub async fn count_audience(&self, audience: &Audience<'_>) -> Result<i64> {
+        let (sql, a, b) = audience_sql(audience);
+        let sql = format!("SELECT COUNT(*) FROM subscribers WHERE {sql}");
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(a)
+            .bind(b)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Create a campaign for `audience`, in one transaction with its
+    /// deliveries, its "View in browser" link pointing at its archive page
+    /// under `public_url`. `variant_of`: the campaign of the whole digest
+    /// this one carries a selection of. Returns (id, recipients).
+    pub async fn create_campaign_for(
+        &self,
+        prepared: &Prepared,
+        posts: &[(String, DateTime<Utc>)],
+        audience: &Audience<'_>,
+        public_url: &str,
+        variant_of: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, i64)> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO campaigns (kind, subject, prepared, status, created_at, variant_of)
+             VALUES (?1, ?2, '', 'queued', ?3, ?4) RETURNING id",
+        )
+        .bind(prepared.kind.name())
+        .bind(&prepared.subject)
+        .bind(ts(now))
+        .bind(variant_of)
+        .fetch_one(&mut *tx)
+        .await?;
+        let link_id = variant_of.unwrap_or(id);
+        let json = serde_json::to_string(&prepared.for_campaign(link_id, public_url))
+            .map_err(|e| Error::msg(e.to_string()))?;
+        for (slug, date) in posts {
+            sqlx::query(
+                "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)",
+            )
+            .bind(id)
+            .bind(slug)
+            .bind(ts(*date))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (filter, a, b) = audience_sql(audience);
+        let sql = format!(
+            "INSERT INTO deliveries (campaign_id, subscriber_id, status)
+             SELECT ?3, id, 'pending' FROM subscribers WHERE {filter} ORDER BY id"
+        );
+        let total = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(a)
+            .bind(b)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64;
+        sqlx::query("UPDATE campaigns SET total = ?2, prepared = ?3 WHERE id = ?1")
+            .bind(id)
+            .bind(total)
+            .bind(json)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((id, total))
+    }
+
+    /// Archived campaigns, newest first: `limit` from `offset`, and how
+    /// many there are in all.
+    pub async fn archive(&self, offset: i64, limit: i64) -> Result<(Vec<ArchiveEntry>, i64)> {
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM campaigns WHERE {ARCHIVED}"
+        )))
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, kind, subject, COALESCE(started_at, created_at) AS at FROM campaigns
+             WHERE {ARCHIVED} ORDER BY at DESC, id DESC LIMIT ?1 OFFSET ?2"
+        )))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let entries = rows
+            .into_iter()
+            .map(|r| {
+                let at: String = r.try_get("at")?;
+                Ok(ArchiveEntry {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    subject: r.try_get("subject")?,
+                    sent_at: super::parse_ts(&at).unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((entries, total))
+    }
+
+    /// One archived campaign and its email.
+    pub async fn archived(&self, id: i64) -> Result<Option<(ArchiveEntry, Prepared)>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, kind, subject, prepared, COALESCE(started_at, created_at) AS at
+             FROM campaigns WHERE id = ?1 AND {ARCHIVED}"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let json: String = r.try_get("prepared")?;
+        let prepared: Prepared =
+            serde_json::from_str(&json).map_err(|e| Error::msg(format!("campaign {id}: {e}")))?;
+        let at: String = r.try_get("at")?;
+        Ok(Some((
+            ArchiveEntry {
+                id,
+                kind: r.try_get("kind")?,
+                subject: r.try_get("subject")?,
+                sent_at: super::parse_ts(&at).unwrap_or_default(),
+            },
+            prepared,
+        )))
+    }
+}
+
+/// The WHERE clause of an audience and its two bound values (?1, ?2).
+fn audience_sql(audience: &Audience<'_>) -> (&'static str, String, String) {
+    match audience {
+        Audience::Posts { tags, default } => (
+            "status = 'active' AND COALESCE(frequency, ?1) IN ('each', 'both')
+             AND (topics IS NULL OR topics = '[]' OR EXISTS (
+                 SELECT 1 FROM json_each(subscribers.topics) t
+                 WHERE t.value IN (SELECT lower(value) FROM json_each(?2))))",
+            default.as_str().to_string(),
+            serde_json::json!(tags).to_string(),
+        ),
+        Audience::Ids(ids) => (
+            "status = 'active' AND ?1 = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            String::new(),
+            serde_json::json!(ids).to_string(),
+        ),
+    }
+}
