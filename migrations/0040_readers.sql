@@ -11,3 +11,6 @@ UPDATE subscribers SET welcomed_at = COALESCE(confirmed_at, created_at) WHERE st
 -- A digest is sent once per distinct selection of posts (readers' topics):
 -- the campaign of the whole digest is the archived one; the others name it.
 ALTER TABLE campaigns ADD COLUMN variant_of INTEGER REFERENCES campaigns (id) ON DELETE SET NULL;
+-- The archive's and the feed's summary of an issue: the post's summary,
+-- or the titles of a digest's posts.
+ALTER TABLE campaigns ADD COLUMN summary TEXT;

@@ -154,7 +154,9 @@ async fn send(
         }
     }
     warn_public_url(settings);
-    let (id, total) = campaign::create(store, &prepared, posts).await?;
+    // An operator's send reaches every reader who did not choose otherwise.
+    let both = crate::audience::prefs::Frequency::Both;
+    let (id, total) = campaign::create(store, settings, &prepared, posts, None, both).await?;
     run_foreground(settings, store, mailer, id, total).await
 }
 

@@ -4,10 +4,12 @@
 
 use chrono::{DateTime, Utc};
 
+use super::selections;
+use crate::audience::prefs::Frequency;
 use crate::config::Settings;
 use crate::content::Post;
 use crate::error::Result;
-use crate::render::{self, Prepared, Templates};
+use crate::render::{self, EmailKind, Prepared, Templates};
 use crate::store::Store;
 
 /// The posts of the default digest window: published, in no earlier digest,
@@ -54,11 +56,22 @@ pub fn prepare(
 }
 
 /// Create the campaign that sends `prepared` (carrying `posts`), with one
-/// pending delivery per active subscriber. Returns (campaign id, recipients).
-pub async fn create(store: &Store, prepared: &Prepared, posts: &[&Post]) -> Result<(i64, i64)> {
-    let dates: Vec<(String, DateTime<Utc>)> = posts
-        .iter()
-        .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))
-        .collect();
-    store.create_campaign(prepared, &dates, Utc::now()).await
+/// pending delivery per active reader who wants it (`selections`; readers
+/// who never chose a frequency have `default`). A digest with its `window`
+/// is also sent as one variant per distinct selection of its posts.
+/// Returns (campaign id, recipients).
+pub async fn create(
+    store: &Store,
+    settings: &Settings,
+    prepared: &Prepared,
+    posts: &[&Post],
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    default: Frequency,
+) -> Result<(i64, i64)> {
+    match prepared.kind {
+        EmailKind::Post if posts.len() == 1 => {
+            selections::create_post(store, settings, prepared, posts[0], default).await
+        }
+        _ => selections::create_digest(store, settings, prepared, posts, window, default).await,
+    }
 }

@@ -12,5 +12,6 @@ pub mod pass;
 pub mod policy;
 pub mod progress;
 pub mod queue;
+pub mod selections;
 pub mod supervise;
 pub mod transport;

@@ -65,6 +65,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/web/message.html"),
     ),
     (
+        "web/preferences.html",
+        include_str!("../../templates/web/preferences.html"),
+    ),
+    (
+        "web/archive.html",
+        include_str!("../../templates/web/archive.html"),
+    ),
+    (
         "web/unsubscribe.html",
         include_str!("../../templates/web/unsubscribe.html"),
     ),

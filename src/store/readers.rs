@@ -28,6 +28,7 @@ pub struct ArchiveEntry {
     pub id: i64,
     pub kind: String,
     pub subject: String,
+    pub summary: String,
     /// When it started sending (or was created).
     pub sent_at: DateTime<Utc>,
 }
@@ -150,26 +151,27 @@ impl Store {
 
     /// Create a campaign for `audience`, in one transaction with its
     /// deliveries, its "View in browser" link pointing at its archive page
-    /// under `public_url`. `variant_of`: the campaign of the whole digest
+    /// under `public_url`, and `summary` for the archive. `variant_of`: the campaign of the whole digest
     /// this one carries a selection of. Returns (id, recipients).
     pub async fn create_campaign_for(
         &self,
         prepared: &Prepared,
         posts: &[(String, DateTime<Utc>)],
         audience: &Audience<'_>,
-        public_url: &str,
+        (public_url, summary): (&str, &str),
         variant_of: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO campaigns (kind, subject, prepared, status, created_at, variant_of)
-             VALUES (?1, ?2, '', 'queued', ?3, ?4) RETURNING id",
+            "INSERT INTO campaigns (kind, subject, prepared, status, created_at, variant_of, summary)
+             VALUES (?1, ?2, '', 'queued', ?3, ?4, ?5) RETURNING id",
         )
         .bind(prepared.kind.name())
         .bind(&prepared.subject)
         .bind(ts(now))
         .bind(variant_of)
+        .bind(summary)
         .fetch_one(&mut *tx)
         .await?;
         let link_id = variant_of.unwrap_or(id);
@@ -207,6 +209,17 @@ impl Store {
         Ok((id, total))
     }
 
+    /// The variants of a digest campaign, with their recipients.
+    pub async fn variants_of(&self, id: i64) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query("SELECT id, total FROM campaigns WHERE variant_of = ?1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("total")?)))
+            .collect()
+    }
+
     /// Archived campaigns, newest first: `limit` from `offset`, and how
     /// many there are in all.
     pub async fn archive(&self, offset: i64, limit: i64) -> Result<(Vec<ArchiveEntry>, i64)> {
@@ -216,7 +229,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, kind, subject, COALESCE(started_at, created_at) AS at FROM campaigns
+            "SELECT id, kind, subject, COALESCE(summary, '') AS summary, COALESCE(started_at, created_at) AS at FROM campaigns
              WHERE {ARCHIVED} ORDER BY at DESC, id DESC LIMIT ?1 OFFSET ?2"
         )))
         .bind(limit)
@@ -231,6 +244,7 @@ impl Store {
                     id: r.try_get("id")?,
                     kind: r.try_get("kind")?,
                     subject: r.try_get("subject")?,
+                    summary: r.try_get("summary")?,
                     sent_at: super::parse_ts(&at).unwrap_or_default(),
                 })
             })
@@ -241,7 +255,7 @@ impl Store {
     /// One archived campaign and its email.
     pub async fn archived(&self, id: i64) -> Result<Option<(ArchiveEntry, Prepared)>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, kind, subject, prepared, COALESCE(started_at, created_at) AS at
+            "SELECT id, kind, subject, COALESCE(summary, '') AS summary, prepared, COALESCE(started_at, created_at) AS at
              FROM campaigns WHERE id = ?1 AND {ARCHIVED}"
         )))
         .bind(id)
@@ -257,6 +271,7 @@ impl Store {
                 id,
                 kind: r.try_get("kind")?,
                 subject: r.try_get("subject")?,
+                summary: r.try_get("summary")?,
                 sent_at: super::parse_ts(&at).unwrap_or_default(),
             },
             prepared,

@@ -5,7 +5,9 @@
 //! (`headers.rs`).
 
 pub mod admin;
+pub mod archive;
 pub mod headers;
+pub mod preferences;
 pub mod proxies;
 pub mod ratelimit;
 
@@ -46,6 +48,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
+        .merge(preferences::routes())
+        .merge(archive::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(headers::add))
         .with_state(state)

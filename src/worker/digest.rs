@@ -38,7 +38,16 @@ impl Worker {
         }
         let window = Some((since, now));
         let prepared = campaign::prepare(&self.templates, &self.settings, &posts, window)?;
-        let (id, total) = campaign::create(&self.store, &prepared, &posts).await?;
+        let default = crate::delivery::selections::default_frequency(self.settings.publish);
+        let (id, total) = campaign::create(
+            &self.store,
+            &self.settings,
+            &prepared,
+            &posts,
+            window,
+            default,
+        )
+        .await?;
         self.store.set_digest_campaign(period, id).await?;
         tracing::info!(
             "campaign {id} started: digest of {} posts for {} to {total} subscribers",
@@ -46,6 +55,10 @@ impl Worker {
             ts(period)
         );
         self.campaigns.spawn(id, total).await;
+        // The digest's variants for readers of some topics.
+        for (v, n) in self.store.variants_of(id).await? {
+            self.campaigns.spawn(v, n).await;
+        }
         Ok(DigestTick::Sent {
             period,
             campaign: id,

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::Worker;
-use crate::delivery::campaign;
+use crate::delivery::{campaign, selections};
 use crate::error::Result;
 
 impl Worker {
@@ -29,7 +29,15 @@ impl Worker {
                 post.slug,
                 post.path.display()
             );
-            if !self.settings.publish.emails_posts() {
+            // `[publish] mode` is the default; a reader's choice wins.
+            let default = selections::default_frequency(self.settings.publish);
+            let audience = crate::store::Audience::Posts {
+                tags: &post.tags,
+                default,
+            };
+            if !self.settings.publish.emails_posts()
+                && self.store.count_audience(&audience).await? == 0
+            {
                 continue;
             }
             if let Some(id) = self.store.post_campaign(&post.slug).await? {
@@ -37,7 +45,15 @@ impl Worker {
                 continue;
             }
             let prepared = campaign::prepare(&self.templates, &self.settings, &[post], None)?;
-            let (id, total) = campaign::create(&self.store, &prepared, &[post]).await?;
+            let (id, total) = campaign::create(
+                &self.store,
+                &self.settings,
+                &prepared,
+                &[post],
+                None,
+                default,
+            )
+            .await?;
             self.store.set_seen_campaign(&post.slug, id).await?;
             tracing::info!(
                 "campaign {id} started: post {} to {total} subscribers",

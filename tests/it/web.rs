@@ -18,6 +18,7 @@ pub struct App {
     pub admin: Option<SocketAddr>,
     pub store: Store,
     pub outbox: PathBuf,
+    pub settings: config::Settings,
     _dir: tempfile::TempDir,
     _rt: tokio::runtime::Runtime,
 }
@@ -62,6 +63,7 @@ pub fn spawn_app(extra_config: &str) -> App {
         admin,
         store,
         outbox: settings.outbox_dir.clone(),
+        settings,
         _dir: dir,
         _rt: rt,
     }
