@@ -2,6 +2,7 @@
 //! one-click included) and healthz. HTML or JSON by `Accept`.
 
 pub mod ratelimit;
+pub mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(webhooks::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

@@ -18,4 +18,5 @@ mod smtp;
 mod smtp_script;
 mod subscribers_cli;
 mod web;
+mod webhooks;
 mod worker;
