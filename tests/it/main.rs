@@ -3,6 +3,7 @@
 
 mod architecture;
 mod bounces;
+mod bounces_imap;
 mod bounces_sisimai;
 mod bounces_smtp;
 mod catcher;
