@@ -118,6 +118,8 @@ pub async fn run(ctx: &Ctx, cmd: CampaignsCommand) -> Result<()> {
             super::send::run_foreground(&settings, &store, &mailer, id, c.pending).await
         }
     };
-    store.close().await;
+    // Bounded: after a database stall, connections may still wait on
+    // SQLite's busy timeout; the outcome is known, do not wait for them.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), store.close()).await;
     result
 }

@@ -129,6 +129,10 @@ impl AtomicFile {
             .map_err(|e| e.into_error())
             .and_then(|f| f.sync_all())
             .and_then(|_| std::fs::rename(&self.tmp, &self.path));
+        if result.is_err() {
+            // E.g. a full disk at the flush: leave no half-written file.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
         result.map_err(|e| Error::io(&self.path, e))
     }
 }

@@ -66,7 +66,9 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
     };
     let mailer = Mailer::from_settings(&settings)?;
     let result = send(&settings, &store, &mailer, prepared, &posts, &args, &title).await;
-    store.close().await;
+    // Bounded: after a database stall, connections may still wait on
+    // SQLite's busy timeout; the outcome is known, do not wait for them.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), store.close()).await;
     result
 }
 

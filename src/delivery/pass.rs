@@ -251,7 +251,15 @@ async fn deliver(
     };
     shared.progress.latency.record(started.elapsed());
     if policy::server_trouble(&reply) {
-        shared.server_trouble(format!("{}: {}", shared.connector.describe(), reply.text()));
+        let what = match &reply {
+            Reply::Refused(e) => e.clone(),
+            r => format!(
+                "{} does not answer: {}",
+                shared.connector.describe(),
+                r.text()
+            ),
+        };
+        shared.server_trouble(what);
     } else {
         shared.trouble.store(0, Ordering::Relaxed);
     }

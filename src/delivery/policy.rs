@@ -69,7 +69,7 @@ impl Reply {
             Reply::Code(code, text) => format!("{code} {text}"),
             Reply::Timeout(m) => format!("timed out: {m}"),
             Reply::Reset(m) => format!("connection lost: {m}"),
-            Reply::Refused(m) => format!("server unreachable: {m}"),
+            Reply::Refused(m) => m.clone(),
             Reply::Unsendable(m) => m.clone(),
         }
     }

@@ -3,6 +3,7 @@
 
 mod catcher;
 mod content_cli;
+mod crashes;
 mod delivery;
 mod faults;
 mod helpers;
