@@ -287,7 +287,7 @@ impl<R: Read> Read for CrlfToLf<R> {
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    crate::content::parse_date(s)
+    crate::util::time::parse_date(s)
         .map(|(d, _)| d.with_timezone(&Utc))
         .ok_or_else(|| format!("invalid date {s:?}"))
 }

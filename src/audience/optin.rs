@@ -53,7 +53,7 @@ impl Optin {
         background: bool,
     ) -> Result<Outcome> {
         let name = name
-            .map(crate::render::headers::clean_header_text)
+            .map(crate::util::text::clean_header_text)
             .filter(|n| !n.is_empty());
         let added = self
             .store

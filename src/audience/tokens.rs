@@ -6,22 +6,15 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// `n` random bytes from the OS, hex encoded.
-pub fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).expect("the operating system's random source failed");
-    hex::encode(buf)
-}
-
 /// A new random verifier (128 bits, hex).
 pub fn verifier() -> String {
-    random_hex(16)
+    crate::util::ids::random_hex(16)
 }
 
 /// `n` verifiers from one read of the OS random source.
 pub fn verifiers(n: usize) -> Vec<String> {
     let mut buf = vec![0u8; n * 16];
-    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    crate::util::ids::fill(&mut buf);
     buf.chunks_exact(16).map(hex::encode).collect()
 }
 

@@ -3,7 +3,7 @@ use std::io::Write;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::{AtomicFile, Ctx};
+use super::Ctx;
 use crate::audience::csvio::{ExportWriter, ImportReader};
 use crate::audience::optin::Outcome;
 use crate::audience::{format_time, Source, Status, SubscriberEmail};
@@ -11,6 +11,7 @@ use crate::cli::SubscribersCommand;
 use crate::error::{Error, Result};
 use crate::render::Templates;
 use crate::store::IMPORT_BATCH;
+use crate::util::fs::AtomicFile;
 
 fn parse_email(s: &str) -> Result<SubscriberEmail> {
     SubscriberEmail::parse(s).map_err(|m| Error::msg(format!("EMAIL: {m}")))
@@ -165,9 +166,9 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             let status = status.map(Status::from);
             match output {
                 Some(path) => {
-                    let file = AtomicFile::create(&path)?;
+                    let file = AtomicFile::create(&path).map_err(|e| Error::io(&path, e))?;
                     let file = export(&store, status, file).await?;
-                    file.commit()
+                    file.commit().map_err(|e| Error::io(&path, e))
                 }
                 None => {
                     let _stdout = export(&store, status, std::io::stdout().lock()).await?;
@@ -181,7 +182,7 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
 }
 
 fn stdout_err(e: std::io::Error) -> Error {
-    Error::msg(format!("writing to standard output: {e}"))
+    Error::Output(e)
 }
 
 async fn export<W: Write>(

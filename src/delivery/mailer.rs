@@ -14,7 +14,7 @@ use lettre::Message;
 
 use super::policy::{self, Reply, Verdict};
 use super::transport::{reason, Connector, OutboxTransport, SmtpTransport, Transport};
-use crate::config::Settings;
+use crate::config::{Settings, SmtpTls};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,51 +51,20 @@ impl Mailer {
         let Some(url) = &s.smtp.url else {
             return Ok(Mailer::Outbox(s.outbox_dir.clone()));
         };
-        let u = url::Url::parse(url)
-            .map_err(|e| Error::msg(format!("smtp.url: {url:?} is not a valid URL ({e})")))?;
-        let mut display = u.clone();
-        let _ = display.set_password(None);
-        let bad = |m: &str| Error::msg(format!("smtp.url {display}: {m}"));
-        let host = u.host_str().ok_or_else(|| bad("no host"))?.to_string();
-        let query_tls = u
-            .query_pairs()
-            .find(|(k, _)| k == "tls")
-            .map(|(_, v)| v.into_owned());
-        let tls = match (u.scheme(), query_tls.as_deref()) {
-            ("smtps", _) => Tls::Implicit,
-            ("smtp", Some("required")) => Tls::Required,
-            ("smtp", Some("opportunistic")) => Tls::Opportunistic,
-            ("smtp", None | Some("none")) => Tls::None,
-            ("smtp", Some(other)) => {
-                return Err(bad(&format!(
-                    "tls={other} (expected required, opportunistic or none)"
-                )))
-            }
-            _ => return Err(bad("the scheme must be smtp:// or smtps://")),
+        let Some(e) = &s.smtp.endpoint else {
+            return Err(Error::msg(format!("smtp.url {url:?} was not validated")));
         };
-        let port = u.port().unwrap_or(match tls {
-            Tls::Implicit => 465,
-            Tls::Required => 587,
-            _ => 25,
-        });
-        let user = percent_decode(u.username());
-        let password = s
-            .smtp
-            .password
+        let tls = match e.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::Opportunistic => Tls::Opportunistic,
+            SmtpTls::Required => Tls::Required,
+            SmtpTls::Implicit => Tls::Implicit,
+        };
+        let credentials = e
+            .credentials
             .clone()
-            .or_else(|| u.password().map(percent_decode));
-        let credentials = match (user.is_empty(), password) {
-            (true, None) => None,
-            (false, Some(p)) => Some(Credentials::new(user, p)),
-            (false, None) => {
-                return Err(bad(
-                    "a user name but no password: set GAZETTE_SMTP_PASSWORD",
-                ))
-            }
-            (true, Some(_)) => return Err(bad(
-                "GAZETTE_SMTP_PASSWORD is set but the URL has no user name (smtp://USER@host:port)",
-            )),
-        };
+            .map(|(user, password)| Credentials::new(user, password));
+        let (host, port, display) = (e.host.clone(), e.port, e.display.clone());
         let hello = ClientId::Domain(hostname_or(s.newsletter.from.email.domain()));
         Ok(Mailer::Smtp(SmtpTarget {
             host,
@@ -104,7 +73,7 @@ impl Mailer {
             credentials,
             timeout: s.smtp.timeout,
             hello,
-            display: display.to_string(),
+            display,
         }))
     }
 
@@ -256,11 +225,4 @@ impl SmtpTarget {
         }
         Ok(conn)
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("u={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }

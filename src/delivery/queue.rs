@@ -122,7 +122,7 @@ pub fn this_owner() -> ClaimOwner {
     ClaimOwner {
         host,
         pid: std::process::id() as i64,
-        id: crate::audience::tokens::random_hex(12),
+        id: crate::util::ids::random_hex(12),
     }
 }
 

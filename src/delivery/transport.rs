@@ -144,10 +144,10 @@ pub fn write_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<PathBuf, Stri
     let name = format!(
         "{}-{}.eml",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
-        crate::audience::tokens::random_hex(6)
+        crate::util::ids::random_hex(6)
     );
     let path = dir.join(name);
-    crate::commands::write_atomic(&path, bytes).map_err(|e| e.to_string())?;
+    crate::util::fs::write_atomic(&path, bytes).map_err(|e| crate::error::io_reason(&e))?;
     Ok(path)
 }
 

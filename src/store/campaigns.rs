@@ -169,7 +169,7 @@ impl Store {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES (?1, ?2, ?3, 'queued', ?4) RETURNING id",
         )
-        .bind(&prepared.kind)
+        .bind(prepared.kind.name())
         .bind(&prepared.subject)
         .bind(json)
         .bind(ts(now))

@@ -111,7 +111,11 @@ impl Worker {
     }
 
     fn catalog(&self) -> content::Catalog {
-        let c = content::load_dir(&self.settings.posts_dir, &self.settings.newsletter.base_url);
+        let c = content::load_dir(
+            &self.settings.posts_dir,
+            &self.settings.newsletter.base_url,
+            self.settings.max_post_size,
+        );
         for e in &c.errors {
             tracing::warn!("{e}");
         }

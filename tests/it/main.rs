@@ -1,13 +1,17 @@
 //! One integration-test binary: the real `gazette` binary, real files,
 //! real SQLite, real HTTP on 127.0.0.1.
 
+mod architecture;
 mod catcher;
+mod config_docs;
 mod content_cli;
 mod crashes;
 mod delivery;
+mod deploy;
 mod faults;
 mod helpers;
 mod http;
+mod output;
 mod smtp;
 mod subscribers_cli;
 mod web;

@@ -297,9 +297,10 @@ fn bad_input_is_answered_clearly() {
 
 #[test]
 fn confirmation_links_expire() {
-    let app = spawn_app("[web]\nconfirm_ttl = \"0s\"\n");
+    let app = spawn_app("[web]\nconfirm_ttl = \"1s\"\n");
     http::post_form(app.addr, "/subscribe", "email=late%40example.org");
     let mail = app.wait_for_email(1);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let token = link_path(&mail, "https://news.example.com/confirm/");
     let r = http::get(app.addr, &format!("/confirm/{token}"));
     assert_eq!(r.status, 410, "{}", r.body);
