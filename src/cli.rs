@@ -90,6 +90,9 @@ pub enum Command {
         /// Directory to write the pages into (created if missing)
         dir: PathBuf,
     },
+    /// Bounces and complaints: read returned mail, show the log
+    #[command(subcommand)]
+    Bounces(BouncesCommand),
     /// Serve the subscribe, confirm and unsubscribe pages
     Serve {
         /// Address to listen on [default: [web] listen, or 127.0.0.1:8080]
@@ -156,6 +159,34 @@ pub enum PreviewCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BouncesCommand {
+    /// Read returned messages (.eml files, Maildir folders, mbox files) and print one record per recipient; change nothing
+    Scan {
+        /// .eml files, Maildir folders (cur/, new/), mbox files or folders of messages
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read returned messages and record them: hard bounces and complaints stop mail at once, soft ones count
+    Process {
+        /// .eml files, Maildir folders (cur/, new/), mbox files or folders of messages
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Show the bounce log
+    List {
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+        /// Only bounces at or after this date (YYYY-MM-DD or RFC 3339)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Create the database if needed and apply pending migrations
     Migrate,
@@ -188,10 +219,23 @@ pub enum SubscribersCommand {
         /// The address to unsubscribe
         email: String,
     },
+    /// Make a bounced or complained address active again (the operator's explicit decision)
+    Reactivate {
+        /// The bounced or complained address
+        email: String,
+    },
     /// Erase a subscriber's personal data (the address stays blocked from re-import)
     Remove {
         /// The address whose data is erased
         email: String,
+    },
+    /// Show everything kept about one address: the row, attributes, deliveries, bounces
+    Show {
+        /// The address to show
+        email: String,
+        /// Print a JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// List subscribers
     List {
@@ -208,16 +252,19 @@ pub enum SubscribersCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Import subscribers from a CSV file (Mailchimp, Substack, Buttondown, listmonk, plain)
+    /// Import subscribers from a CSV export (Mailchimp, Substack, Ghost, Buttondown, listmonk, Kit, beehiiv, plain)
     Import {
         /// The CSV file (its format is recognised by its columns)
         file: PathBuf,
-        /// Import new addresses as active (they consented elsewhere)
+        /// Rows the other tool held as subscribed (or, in a plain file, rows without a status) become active
         #[arg(long)]
         confirmed: bool,
         /// Report what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print the report as a JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// Export subscribers as CSV
     Export {
@@ -227,6 +274,9 @@ pub enum SubscribersCommand {
         /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// Cells exactly as stored: no `'` before values a spreadsheet would run as formulas
+        #[arg(long)]
+        raw: bool,
     },
 }
 
