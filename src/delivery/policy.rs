@@ -266,7 +266,8 @@ mod tests {
         assert!(server_trouble(&r));
         assert_eq!(
             r.text(),
-            "server unreachable: 127.0.0.1:9: connection refused"
+            "127.0.0.1:9: connection refused",
+            "names the server"
         );
     }
 }

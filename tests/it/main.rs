@@ -20,5 +20,6 @@ mod people;
 mod smtp;
 mod smtp_script;
 mod subscribers_cli;
+mod transport;
 mod web;
 mod worker;
