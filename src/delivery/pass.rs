@@ -189,10 +189,6 @@ async fn sender(
 fn build(shared: &Shared, r: &QueueRecipient) -> Result<(lettre::Message, String), String> {
     let nl = &shared.newsletter;
     let recipient = Recipient {
-        email: r.email.clone(),
-        name: r.name.clone(),
-        unsubscribe_url: format!("{}/unsubscribe/{}", nl.public_url, r.unsub_token),
-        confirm_url: None,
         attributes: if shared.uses_attributes {
             r.attributes
                 .as_deref()
@@ -200,6 +196,7 @@ fn build(shared: &Shared, r: &QueueRecipient) -> Result<(lettre::Message, String
         } else {
             None
         },
+        ..Recipient::new(nl, r.email.clone(), r.name.clone(), &r.unsub_token)
     };
     let message_id = message::new_message_id(nl);
     message::build_encoded(

@@ -332,6 +332,8 @@ fn pause_and_cancel_stop_a_running_pass() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(campaign(&p, 1)["status"], "paused");
     let before = smtp.received().len();
+    // Slower, so that the cancel lands mid-run even on a loaded machine.
+    smtp.set(|s| s.delay = Duration::from_millis(60));
     let args = ["--smtp-url", &smtp.url(), "campaigns", "resume", "1"];
     let resume = spawn(&p, &args);
     smtp.wait_for(before + 20);

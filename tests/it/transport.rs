@@ -203,3 +203,105 @@ async fn a_signal_stops_the_run_and_records_what_was_in_flight() {
     assert_eq!(c.status, CampaignStatus::Sending, "left for a resume");
     assert_eq!(c.sent as usize, m.state.lock().unwrap().delivered.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_hosts_claim_is_taken_only_after_the_lease() {
+    let (s, id) = setup(5).await;
+    let now = chrono::Utc::now();
+    let elsewhere = ClaimOwner {
+        host: "another-host.example".into(),
+        pid: 4242,
+        id: "elsewhere".into(),
+    };
+    let dead = |_: i64| true; // would be dead here, but it is not our host
+    assert_eq!(
+        s.store
+            .claim_campaign(id, &elsewhere, now, queue::CLAIM_STALE, &dead)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    let me = queue::this_owner();
+    let refused = s
+        .store
+        .claim_campaign(
+            id,
+            &me,
+            now + chrono::Duration::seconds(4),
+            queue::CLAIM_STALE,
+            &dead,
+        )
+        .await
+        .unwrap();
+    let Err(gazette::store::campaigns::ClaimRefused::Busy(Some(holder))) = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(
+        holder.contains("4242") && holder.contains("another-host.example"),
+        "{holder}"
+    );
+    let later = now + chrono::Duration::seconds(6);
+    let taken = s
+        .store
+        .claim_campaign(id, &me, later, queue::CLAIM_STALE, &dead)
+        .await
+        .unwrap();
+    assert_eq!(taken, Ok(()), "after the lease");
+    // The old owner's writes are fenced off.
+    assert_eq!(
+        s.store.heartbeat(id, "elsewhere", later).await.unwrap(),
+        None
+    );
+    assert!(!s.store.record(id, "elsewhere", &[]).await.unwrap());
+    assert!(s.store.record(id, &me.id, &[]).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_picks_up_queued_and_due_unreachable_campaigns() {
+    let (s, id) = setup(5).await;
+    let now = chrono::Utc::now();
+    let settle = queue::CLAIM_STALE;
+    // Just created: `gazette send` is about to claim it itself.
+    assert!(s
+        .store
+        .campaigns_to_run(now, settle)
+        .await
+        .unwrap()
+        .is_empty());
+    let later = now + chrono::Duration::seconds(6);
+    assert_eq!(
+        s.store.campaigns_to_run(later, settle).await.unwrap(),
+        vec![(id, CampaignStatus::Queued)]
+    );
+    // Paused as unreachable: due at its retry time, not before.
+    let m = memory(vec![]);
+    m.state.lock().unwrap().refuse = Some("server unreachable: stub".into());
+    let (spec, _tx) = s.spec(&m);
+    let finish = within(queue::run(&spec, id, Arc::new(Progress::default()))).await;
+    assert!(matches!(finish.unwrap(), Finish::Unreachable { .. }));
+    let retry_at = s.store.campaign_retry_at(id).await.unwrap().unwrap();
+    let before = retry_at - chrono::Duration::seconds(1);
+    assert!(s
+        .store
+        .campaigns_to_run(before, settle)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.store.campaigns_to_run(retry_at, settle).await.unwrap(),
+        vec![(id, CampaignStatus::Paused)]
+    );
+    // Paused by hand: never retried on its own.
+    let paused = [CampaignStatus::Paused];
+    s.store
+        .set_campaign_status(id, CampaignStatus::Paused, &paused, None, now)
+        .await
+        .unwrap();
+    let much_later = retry_at + chrono::Duration::days(1);
+    assert!(s
+        .store
+        .campaigns_to_run(much_later, settle)
+        .await
+        .unwrap()
+        .is_empty());
+}
