@@ -351,3 +351,52 @@ fn pause_and_cancel_stop_a_running_pass() {
     finish_within(worker, Duration::from_secs(20)).0.ok();
     assert!(smtp.per_recipient().values().all(|&c| c == 1));
 }
+
+#[test]
+fn the_worker_takes_over_a_killed_send_and_obeys_cancel() {
+    let smtp = SmtpServer::start(Script {
+        delay: Duration::from_millis(40),
+        ..Default::default()
+    });
+    let p = project(400, "[worker]\npoll_interval = \"200ms\"");
+    let url = smtp.url();
+    let mut send = spawn(&p, &["--smtp-url", &url, "send", "digest", "--yes"]);
+    smtp.wait_for(20);
+    send.kill().unwrap(); // SIGKILL: the campaign stays `sending`
+    send.wait().unwrap();
+    let worker = spawn(
+        &p,
+        &["--smtp-url", &url, "worker", "--listen", "127.0.0.1:0"],
+    );
+    // The dead process's claim is taken over at once, not after the lease.
+    let killed_at = smtp.received().len();
+    let t = Instant::now();
+    smtp.wait_for(killed_at + 20);
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    p.run(&["campaigns", "cancel", "1"]).ok();
+    std::thread::sleep(Duration::from_millis(2000));
+    let settled = smtp.received().len();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(smtp.received().len(), settled, "nothing sent after cancel");
+    assert!(settled < 400 + DUPLICATE_BOUND);
+    let c = campaign(&p, 1);
+    assert_eq!(c["status"], "cancelled");
+    let distinct = smtp.per_recipient().len();
+    assert!(distinct < 400, "cancelled too late to test anything");
+    // What the killed process sent but never recorded is either sent
+    // again (a duplicate) or still pending: both within the bound.
+    let sent = c["sent"].as_u64().unwrap() as usize;
+    assert!(
+        sent <= distinct && distinct - sent <= DUPLICATE_BOUND,
+        "{sent} {distinct}"
+    );
+    assert!(settled - distinct <= DUPLICATE_BOUND);
+    sigterm(&worker);
+    let (out, _) = finish_within(worker, Duration::from_secs(20));
+    out.ok();
+    assert!(
+        out.stderr().contains("campaign 1 was cancelled"),
+        "{}",
+        out.stderr()
+    );
+}
