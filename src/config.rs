@@ -681,7 +681,13 @@ fn check_smtp_auth(raw: &str, password_in_env: bool) -> std::result::Result<(), 
     let loopback = match u.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        // smtp:// is not a "special" scheme: the url crate leaves IPv4
+        // hosts as text.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         None => false,
     };
     if tls || loopback || insecure {
