@@ -640,15 +640,18 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 10m, 2h, 7d)"))?;
-    let secs = match unit {
+    let per = match unit {
         "ms" => return Ok(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => return Err(format!("{s:?} is not a duration (e.g. 30s, 10m, 2h, 7d)")),
     };
-    Ok(Duration::from_secs(secs))
+    // Found by fuzzing: a huge number of days overflowed (a panic).
+    n.checked_mul(per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long a duration"))
 }
 
 /// AUTH never goes over a plain connection: credentials (a user name in the

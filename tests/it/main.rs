@@ -4,6 +4,7 @@
 mod catcher;
 mod content_cli;
 mod delivery;
+mod fuzz;
 mod helpers;
 mod http;
 mod security;
