@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::audience::Status;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gazette",
@@ -73,9 +75,24 @@ pub enum Command {
     },
     /// What the worker will do next: next digest, posts waiting, campaigns in progress
     Status {
+        /// Print one JSON object instead of text
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (e.g. `gazette completions bash > /etc/bash_completion.d/gazette`)
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (gazette.1, gazette-send.1, …) into DIR
+    Man {
+        /// Directory to write the pages into (created if missing)
+        dir: PathBuf,
+    },
+    /// Bounces and complaints: read returned mail, show the log
+    #[command(subcommand)]
+    Bounces(BouncesCommand),
     /// Serve the subscribe, confirm and unsubscribe pages
     Serve {
         /// Address to listen on [default: [web] listen, or 127.0.0.1:8080]
@@ -127,6 +144,7 @@ pub struct WindowArgs {
 pub enum PreviewCommand {
     /// The email for one post
     Post {
+        /// The post's slug (see `gazette posts list`)
         slug: String,
         #[command(flatten)]
         out: OutputArgs,
@@ -137,6 +155,34 @@ pub enum PreviewCommand {
         window: WindowArgs,
         #[command(flatten)]
         out: OutputArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BouncesCommand {
+    /// Read returned messages (.eml files, Maildir folders, mbox files) and print one record per recipient; change nothing
+    Scan {
+        /// .eml files, Maildir folders (cur/, new/), mbox files or folders of messages
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read returned messages and record them: hard bounces and complaints stop mail at once, soft ones count
+    Process {
+        /// .eml files, Maildir folders (cur/, new/), mbox files or folders of messages
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Show the bounce log
+    List {
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+        /// Only bounces at or after this date (YYYY-MM-DD or RFC 3339)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
     },
 }
 
@@ -159,7 +205,9 @@ pub enum StatusArg {
 pub enum SubscribersCommand {
     /// Add a subscriber (pending and sent a confirmation email unless --confirmed)
     Add {
+        /// The address to add
         email: String,
+        /// The subscriber's name (used in greetings and the To: header)
         #[arg(long)]
         name: Option<String>,
         /// Active at once, no confirmation email
@@ -167,11 +215,31 @@ pub enum SubscribersCommand {
         confirmed: bool,
     },
     /// Unsubscribe an address
-    Unsubscribe { email: String },
+    Unsubscribe {
+        /// The address to unsubscribe
+        email: String,
+    },
+    /// Make a bounced or complained address active again (the operator's explicit decision)
+    Reactivate {
+        /// The bounced or complained address
+        email: String,
+    },
     /// Erase a subscriber's personal data (the address stays blocked from re-import)
-    Remove { email: String },
+    Remove {
+        /// The address whose data is erased
+        email: String,
+    },
+    /// Show everything kept about one address: the row, attributes, deliveries, bounces
+    Show {
+        /// The address to show
+        email: String,
+        /// Print a JSON object
+        #[arg(long)]
+        json: bool,
+    },
     /// List subscribers
     List {
+        /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
         /// Print a JSON array
@@ -184,20 +252,26 @@ pub enum SubscribersCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Import subscribers from a CSV file (Mailchimp, Substack, Buttondown, listmonk, plain)
+    /// Import subscribers from a CSV export (Mailchimp, Substack, Ghost, Buttondown, listmonk, Kit, beehiiv, plain)
     Import {
+        /// The CSV file (its format is recognised by its columns)
         file: PathBuf,
-        /// Import new addresses as active (they consented elsewhere)
+        /// Rows the other tool held as subscribed (or, in a plain file, rows without a status) become active
         #[arg(long)]
         confirmed: bool,
         /// Report what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print the report as a JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// Export subscribers as CSV
     Export {
+        /// Write to FILE instead of standard output
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
         /// Cells exactly as stored: no `'` before values a spreadsheet would run as formulas
@@ -226,6 +300,7 @@ pub struct SendArgs {
 pub enum SendCommand {
     /// Send one post as its own email
     Post {
+        /// The post's slug (see `gazette posts list`)
         slug: String,
         #[command(flatten)]
         args: SendArgs,
@@ -243,19 +318,44 @@ pub enum SendCommand {
 pub enum CampaignsCommand {
     /// List campaigns
     List {
+        /// Print a JSON array
         #[arg(long)]
         json: bool,
     },
     /// Show one campaign
     Show {
+        /// The campaign's number (see `gazette campaigns list`)
         id: i64,
+        /// Print one JSON object
         #[arg(long)]
         json: bool,
     },
     /// Pause a campaign (a running sender stops after the messages in flight)
-    Pause { id: i64 },
+    Pause {
+        /// The campaign's number
+        id: i64,
+    },
     /// Continue a paused or interrupted campaign in the foreground
-    Resume { id: i64 },
+    Resume {
+        /// The campaign's number
+        id: i64,
+    },
     /// Cancel a campaign: nothing more is sent
-    Cancel { id: i64 },
+    Cancel {
+        /// The campaign's number
+        id: i64,
+    },
+}
+
+impl From<StatusArg> for Status {
+    fn from(s: StatusArg) -> Self {
+        use StatusArg as A;
+        match s {
+            A::Pending => Status::Pending,
+            A::Active => Status::Active,
+            A::Unsubscribed => Status::Unsubscribed,
+            A::Bounced => Status::Bounced,
+            A::Complained => Status::Complained,
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! and export.
 
 pub mod csvio;
-pub mod optin;
+pub mod import;
 pub mod tokens;
 
 use std::fmt;
@@ -30,6 +30,11 @@ impl SubscriberEmail {
         let (local, domain) = s
             .rsplit_once('@')
             .ok_or_else(|| format!("{s:?} is not a valid email address (no @)"))?;
+        if !is_dot_atom(local) {
+            return Err(format!(
+                "{s:?} is not a valid email address (the part before @ must be letters, digits and .!#$%&'*+/=?^_`{{|}}~- without quotes)"
+            ));
+        }
         let normalised = format!("{local}@{}", domain.to_lowercase());
         if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
             return Err(format!("{s:?} is not a valid email address (bad domain)"));
@@ -48,6 +53,45 @@ impl SubscriberEmail {
     pub fn key(&self) -> String {
         self.0.to_lowercase()
     }
+}
+
+/// RFC 5321's dot-atom local part (plus UTF-8, RFC 6531). A quoted local
+/// part (`"a@b"@example.com`) is valid RFC 5322 but the mailer cannot put it
+/// in an envelope, so it is refused everywhere an address comes in.
+fn is_dot_atom(local: &str) -> bool {
+    !local.is_empty()
+        && local.len() <= 64
+        && local.split('.').all(|atom| {
+            !atom.is_empty()
+                && atom.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c) || !c.is_ascii()
+                })
+        })
+}
+
+/// Names are capped as the subscribe form caps them.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A name as stored: one line (control characters become spaces) of at
+/// most `MAX_NAME_CHARS` characters, so no header built from it can
+/// exceed RFC 5322's line limits.
+pub fn cap_name(name: String) -> String {
+    let clean = name.len() <= MAX_NAME_CHARS
+        && !name
+            .chars()
+            .any(|c| c.is_control() || (c.is_whitespace() && c != ' '))
+        && !name.starts_with(' ')
+        && !name.ends_with(' ')
+        && !name.contains("  ");
+    if clean {
+        return name;
+    }
+    crate::util::text::clean_header_text(&name)
+        .chars()
+        .take(MAX_NAME_CHARS)
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 impl fmt::Display for SubscriberEmail {
@@ -105,19 +149,6 @@ impl FromStr for Status {
     }
 }
 
-impl From<crate::cli::StatusArg> for Status {
-    fn from(s: crate::cli::StatusArg) -> Self {
-        use crate::cli::StatusArg as A;
-        match s {
-            A::Pending => Status::Pending,
-            A::Active => Status::Active,
-            A::Unsubscribed => Status::Unsubscribed,
-            A::Bounced => Status::Bounced,
-            A::Complained => Status::Complained,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
@@ -170,6 +201,21 @@ mod tests {
     }
 
     #[test]
+    fn names_are_one_capped_line() {
+        assert_eq!(cap_name("Ann Lee".into()), "Ann Lee");
+        assert_eq!(cap_name("Ann\r\nBcc: x@y.z".into()), "Ann Bcc: x@y.z");
+        let long = cap_name("é".repeat(1_000_000));
+        assert_eq!(long.chars().count(), MAX_NAME_CHARS);
+        for ok in [
+            "o'neil+news@example.com",
+            "a.b-c_d@example.com",
+            "jörg@example.com",
+        ] {
+            assert!(SubscriberEmail::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
     fn invalid_emails_are_rejected() {
         for bad in [
             "",
@@ -180,6 +226,11 @@ mod tests {
             "a@b",
             "a@b.c\r\nBcc: x@y.z",
             "a@.com",
+            "\"a@b\"@example.com",
+            "\"john doe\"@example.com",
+            "a..b@example.com",
+            ".a@example.com",
+            "a\\b@example.com",
         ] {
             assert!(SubscriberEmail::parse(bad).is_err(), "{bad:?}");
         }

@@ -16,27 +16,20 @@ pub const SELECTOR_LEN: usize = 18;
 /// Hex digits in a verifier (128 bits).
 pub const VERIFIER_LEN: usize = 32;
 
-/// `n` random bytes from the OS, hex encoded.
-pub fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).expect("the operating system's random source failed");
-    hex::encode(buf)
-}
-
 /// A new random verifier (128 bits, hex).
 pub fn verifier() -> String {
-    random_hex(16)
+    crate::util::ids::random_hex(16)
 }
 
 /// A new random selector (72 bits, hex).
 pub fn selector() -> String {
-    random_hex(SELECTOR_LEN / 2)
+    crate::util::ids::random_hex(SELECTOR_LEN / 2)
 }
 
 /// `n` verifiers from one read of the OS random source.
 pub fn verifiers(n: usize) -> Vec<String> {
     let mut buf = vec![0u8; n * 16];
-    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    crate::util::ids::fill(&mut buf);
     buf.chunks_exact(16).map(hex::encode).collect()
 }
 

@@ -1,6 +1,7 @@
 //! One module per command group; each turns CLI arguments into calls on the
 //! library and prints the result.
 
+pub mod bounces;
 pub mod campaigns;
 pub mod db;
 pub mod init;
@@ -8,6 +9,7 @@ pub mod posts;
 pub mod preview;
 pub mod send;
 pub mod serve;
+pub mod shell;
 pub mod status;
 pub mod subscribers;
 
@@ -57,7 +59,7 @@ impl Ctx {
     /// Records in the database always carry the real time.
     pub fn now(&self) -> Result<DateTime<Utc>> {
         match self.env.get("GAZETTE_NOW").filter(|s| !s.is_empty()) {
-            Some(s) => content::parse_date(s)
+            Some(s) => crate::util::time::parse_date(s)
                 .map(|(d, _)| d.with_timezone(&Utc))
                 .ok_or_else(|| Error::msg(format!("GAZETTE_NOW: invalid date {s:?}"))),
             None => Ok(Utc::now()),
@@ -68,7 +70,11 @@ impl Ctx {
 /// Load the posts and print the problems of the bad ones (they never hide
 /// the good ones).
 pub fn load_posts(settings: &Settings) -> Catalog {
-    let catalog = content::load_dir(&settings.posts_dir, &settings.newsletter.base_url);
+    let catalog = content::load_dir(
+        &settings.posts_dir,
+        &settings.newsletter.base_url,
+        settings.max_post_size,
+    );
     for e in &catalog.errors {
         eprintln!("{e}");
     }
@@ -82,71 +88,9 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
             let mut out = std::io::stdout().lock();
             out.write_all(bytes)
                 .and_then(|_| out.flush())
-                .map_err(|e| Error::msg(format!("writing to standard output: {e}")))
+                .map_err(Error::Output)
         }
-        Some(p) => write_atomic(p, bytes),
-    }
-}
-
-/// Write a file so that readers see either nothing or all of it.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = AtomicFile::create(path)?;
-    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    f.commit()
-}
-
-/// A file written in place only when complete: writes go to a temporary
-/// file beside it, renamed over the target by `commit`.
-pub struct AtomicFile {
-    path: PathBuf,
-    tmp: PathBuf,
-    file: Option<std::io::BufWriter<std::fs::File>>,
-}
-
-impl AtomicFile {
-    pub fn create(path: &Path) -> Result<Self> {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .ok_or_else(|| Error::file(path, "not a file name"))?
-            .to_string_lossy();
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(path, e))?;
-        Ok(AtomicFile {
-            path: path.to_path_buf(),
-            tmp,
-            file: Some(std::io::BufWriter::new(file)),
-        })
-    }
-
-    pub fn commit(mut self) -> Result<()> {
-        let file = self.file.take().expect("not committed twice");
-        let result = file
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .and_then(|f| f.sync_all())
-            .and_then(|_| std::fs::rename(&self.tmp, &self.path));
-        result.map_err(|e| Error::io(&self.path, e))
-    }
-}
-
-impl Write for AtomicFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.as_mut().expect("open").write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.as_mut().expect("open").flush()
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.file.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        Some(p) => crate::util::fs::write_atomic(p, bytes).map_err(|e| Error::io(p, e)),
     }
 }
 
@@ -182,7 +126,7 @@ pub fn window(
     default_days: i64,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
     let parse = |flag: &str, s: &str| {
-        content::parse_date(s)
+        crate::util::time::parse_date(s)
             .map(|(d, date_only)| (d.with_timezone(&Utc), date_only))
             .ok_or_else(|| {
                 Error::usage(format!(

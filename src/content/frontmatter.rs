@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::config::line_of_offset;
 use crate::error::{Error, Result};
+use crate::util::text::line_of_offset;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -3,6 +3,8 @@
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 use url::Url;
 
+use crate::util::text::{collapse_whitespace, squeeze_blank_lines};
+
 pub const MORE_MARKER: &str = "<!-- more -->";
 /// Summaries are cut on a word boundary at about this many characters.
 pub const SUMMARY_CHARS: usize = 300;
@@ -50,124 +52,202 @@ pub fn to_html(markdown: &str, base: &Url) -> String {
 /// Render Markdown to readable plain text for the text/plain part: links
 /// as `text <url>`, lists with dashes, code blocks indented, footnotes last.
 pub fn to_text(markdown: &str, base: &Url) -> String {
-    let mut out = String::with_capacity(markdown.len());
-    let mut links: Vec<String> = Vec::new();
-    let mut list_stack: Vec<Option<u64>> = Vec::new();
-    let mut in_code = false;
-    let mut quote = 0usize;
-    let newline = |out: &mut String, quote: usize| {
-        out.push('\n');
-        for _ in 0..quote {
-            out.push_str("> ");
-        }
+    let mut w = TextWriter {
+        out: String::with_capacity(markdown.len()),
+        base,
+        links: Vec::new(),
+        list_stack: Vec::new(),
+        in_code: false,
+        quote: 0,
     };
     for event in Parser::new_ext(markdown, options()) {
         match event {
-            Event::Start(Tag::Heading { .. }) => {}
-            Event::End(TagEnd::Heading(_)) | Event::End(TagEnd::Paragraph) => {
-                newline(&mut out, quote);
-                newline(&mut out, quote);
-            }
-            Event::Start(Tag::BlockQuote(_)) => {
-                quote += 1;
-                out.push_str("> ");
-            }
-            Event::End(TagEnd::BlockQuote(_)) => {
-                quote = quote.saturating_sub(1);
-                newline(&mut out, quote);
-            }
-            Event::Start(Tag::CodeBlock(_)) => in_code = true,
-            Event::End(TagEnd::CodeBlock) => {
-                in_code = false;
-                newline(&mut out, quote);
-            }
-            Event::Start(Tag::List(start)) => list_stack.push(start),
-            Event::End(TagEnd::List(_)) => {
-                list_stack.pop();
-                if list_stack.is_empty() {
-                    newline(&mut out, quote);
-                }
-            }
-            Event::Start(Tag::Item) => {
-                let depth = list_stack.len().saturating_sub(1);
-                if !out.ends_with('\n') {
-                    newline(&mut out, quote);
-                }
-                out.push_str(&"  ".repeat(depth));
-                match list_stack.last_mut() {
-                    Some(Some(n)) => {
-                        out.push_str(&format!("{n}. "));
-                        *n += 1;
-                    }
-                    _ => out.push_str("- "),
-                }
-            }
-            Event::End(TagEnd::Item) if !out.ends_with('\n') => newline(&mut out, quote),
-            Event::Start(Tag::Link { dest_url, .. }) => {
-                links.push(absolutize(dest_url, base).to_string());
-            }
-            Event::End(TagEnd::Link) => {
-                if let Some(url) = links.pop() {
-                    out.push_str(&format!(" <{url}>"));
-                }
-            }
-            Event::Start(Tag::Image { dest_url, .. }) => {
-                out.push_str("[image: ");
-                links.push(absolutize(dest_url, base).to_string());
-            }
-            Event::End(TagEnd::Image) => {
-                if let Some(url) = links.pop() {
-                    out.push_str(&format!("] <{url}>"));
-                }
-            }
-            Event::Start(Tag::FootnoteDefinition(label)) => out.push_str(&format!("[{label}]: ")),
-            Event::FootnoteReference(label) => out.push_str(&format!("[{label}]")),
-            Event::TaskListMarker(done) => out.push_str(if done { "[x] " } else { "[ ] " }),
-            Event::Start(Tag::TableCell) => out.push_str("| "),
-            Event::End(TagEnd::TableCell) => out.push(' '),
-            Event::End(TagEnd::TableHead) | Event::End(TagEnd::TableRow) => {
-                out.push('|');
-                newline(&mut out, quote);
-            }
-            Event::End(TagEnd::Table) => newline(&mut out, quote),
-            Event::Rule => {
-                out.push_str("----");
-                newline(&mut out, quote);
-                newline(&mut out, quote);
-            }
-            Event::Text(t) => {
-                if in_code {
-                    for line in t.split_inclusive('\n') {
-                        out.push_str("    ");
-                        out.push_str(line);
-                    }
-                } else {
-                    out.push_str(&t);
-                }
-            }
-            Event::Code(t) => out.push_str(&t),
-            Event::SoftBreak => out.push(' '),
-            Event::HardBreak => newline(&mut out, quote),
-            _ => {}
+            Event::Start(tag) => w.start(tag),
+            Event::End(tag) => w.end(tag),
+            other => w.inline(other),
         }
     }
     // At most one blank line in a row, no trailing spaces.
-    let mut clean = String::with_capacity(out.len());
-    let mut blank = 0;
-    for line in out.lines() {
-        let line = line.trim_end();
-        if line.is_empty() || line == ">" {
-            blank += 1;
-            if blank > 1 {
-                continue;
-            }
-        } else {
-            blank = 0;
+    squeeze_blank_lines(&w.out, &[">"]).trim().to_string()
+}
+
+/// The state of `to_text` while it walks the events.
+struct TextWriter<'a> {
+    out: String,
+    base: &'a Url,
+    /// Targets of the links and images being written.
+    links: Vec<String>,
+    /// Open lists: the next number of an ordered list, `None` for bullets.
+    list_stack: Vec<Option<u64>>,
+    in_code: bool,
+    /// Block quote depth: every new line starts with this many `> `.
+    quote: usize,
+}
+
+impl TextWriter<'_> {
+    fn newline(&mut self) {
+        self.out.push('\n');
+        for _ in 0..self.quote {
+            self.out.push_str("> ");
         }
-        clean.push_str(line);
-        clean.push('\n');
     }
-    clean.trim().to_string()
+
+    fn start(&mut self, tag: Tag<'_>) {
+        match tag {
+            Tag::BlockQuote(_) => {
+                self.quote += 1;
+                self.out.push_str("> ");
+            }
+            Tag::CodeBlock(_) => self.in_code = true,
+            Tag::List(start) => self.list_stack.push(start),
+            Tag::Item => self.item(),
+            Tag::Link { dest_url, .. } => {
+                self.links.push(absolutize(dest_url, self.base).to_string());
+            }
+            Tag::Image { dest_url, .. } => {
+                self.out.push_str("[image: ");
+                self.links.push(absolutize(dest_url, self.base).to_string());
+            }
+            Tag::FootnoteDefinition(label) => self.out.push_str(&format!("[{label}]: ")),
+            Tag::TableCell => self.out.push_str("| "),
+            _ => {}
+        }
+    }
+
+    fn item(&mut self) {
+        let depth = self.list_stack.len().saturating_sub(1);
+        if !self.out.ends_with('\n') {
+            self.newline();
+        }
+        self.out.push_str(&"  ".repeat(depth));
+        match self.list_stack.last_mut() {
+            Some(Some(n)) => {
+                let marker = format!("{n}. ");
+                *n += 1;
+                self.out.push_str(&marker);
+            }
+            _ => self.out.push_str("- "),
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::Heading(_) | TagEnd::Paragraph => {
+                self.newline();
+                self.newline();
+            }
+            TagEnd::BlockQuote(_) => {
+                self.quote = self.quote.saturating_sub(1);
+                self.newline();
+            }
+            TagEnd::CodeBlock => {
+                self.in_code = false;
+                self.newline();
+            }
+            TagEnd::List(_) => {
+                self.list_stack.pop();
+                if self.list_stack.is_empty() {
+                    self.newline();
+                }
+            }
+            TagEnd::Item if !self.out.ends_with('\n') => self.newline(),
+            TagEnd::Link => {
+                if let Some(url) = self.links.pop() {
+                    self.out.push_str(&format!(" <{url}>"));
+                }
+            }
+            TagEnd::Image => {
+                if let Some(url) = self.links.pop() {
+                    self.out.push_str(&format!("] <{url}>"));
+                }
+            }
+            TagEnd::TableCell => self.out.push(' '),
+            TagEnd::TableHead | TagEnd::TableRow => {
+                self.out.push('|');
+                self.newline();
+            }
+            TagEnd::Table => self.newline(),
+            _ => {}
+        }
+    }
+
+    fn inline(&mut self, event: Event<'_>) {
+        match event {
+            Event::FootnoteReference(label) => self.out.push_str(&format!("[{label}]")),
+            Event::TaskListMarker(done) => self.out.push_str(if done { "[x] " } else { "[ ] " }),
+            Event::Rule => {
+                self.out.push_str("----");
+                self.newline();
+                self.newline();
+            }
+            Event::Text(t) if self.in_code => {
+                for line in t.split_inclusive('\n') {
+                    self.out.push_str("    ");
+                    self.out.push_str(line);
+                }
+            }
+            Event::Text(t) | Event::Code(t) => self.out.push_str(&t),
+            Event::SoftBreak => self.out.push(' '),
+            Event::HardBreak => self.newline(),
+            _ => {}
+        }
+    }
+}
+
+/// Elements nested deeper than this are refused: renderers downstream
+/// (the CSS inliner) recurse once per level.
+pub const MAX_NESTING: usize = 64;
+
+/// The byte offset of the first element nested deeper than `max` levels
+/// (Markdown blocks and inlines, and tags of raw HTML), if any.
+pub fn too_deep(markdown: &str, max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (event, range) in Parser::new_ext(markdown, options()).into_offset_iter() {
+        match event {
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Html(h) | Event::InlineHtml(h) => {
+                let (opened, closed) = html_tags(&h);
+                if depth + opened > max {
+                    return Some(range.start);
+                }
+                depth = (depth + opened).saturating_sub(closed);
+            }
+            _ => {}
+        }
+        if depth > max {
+            return Some(range.start);
+        }
+    }
+    None
+}
+
+/// Tags opened and closed in a fragment of raw HTML (void and
+/// self-closing elements count as neither).
+fn html_tags(html: &str) -> (usize, usize) {
+    const VOID: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr",
+    ];
+    let (mut opened, mut closed) = (0, 0);
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        if rest.starts_with('/') {
+            closed += 1;
+            continue;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let end = rest.find('>').unwrap_or(rest.len());
+        if !name.is_empty() && !VOID.contains(&name.as_str()) && !rest[..end].ends_with('/') {
+            opened += 1;
+        }
+    }
+    (opened, closed)
 }
 
 /// Make `dest` absolute against `base`; absolute URLs (any scheme) stay.
@@ -238,10 +318,6 @@ pub fn plain_text(markdown: &str, first_paragraph: bool) -> String {
         }
     }
     collapse_whitespace(&out)
-}
-
-pub fn collapse_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Cut `text` to at most about `max` characters on a word boundary, adding
@@ -353,6 +429,19 @@ mod tests {
         assert!(s.ends_with("lorem…"), "{s}");
         assert!(s.chars().count() <= SUMMARY_CHARS + 1);
         assert!(s.chars().count() > SUMMARY_CHARS - 10);
+    }
+
+    #[test]
+    fn deep_nesting_is_found() {
+        let deep = ">".repeat(10_000) + " x\n";
+        assert!(too_deep(&deep, MAX_NESTING).is_some());
+        let html = "<div>".repeat(500) + "x" + &"</div>".repeat(500);
+        assert!(too_deep(&html, MAX_NESTING).is_some());
+        let fine = "> quote\n>> deeper\n\n- a\n  - b\n    - c <br> <img src=x>\n";
+        assert_eq!(too_deep(fine, MAX_NESTING), None);
+        // Bounded depth also bounds to_text's work.
+        let ok = ">".repeat(MAX_NESTING / 2) + " x\n";
+        assert!(to_text(&ok, &base()).contains('x'));
     }
 
     #[test]

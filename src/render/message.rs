@@ -5,18 +5,15 @@ use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, 
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
-use super::headers::clean_header_text;
 use super::{Encoded, Prepared, Recipient};
 use crate::config::Newsletter;
 use crate::error::{Error, Result};
+use crate::util::ids::random_hex;
+use crate::util::text::clean_header_text;
 
 /// A fresh Message-ID on the sender's domain: `<random@domain>`.
 pub fn new_message_id(nl: &Newsletter) -> String {
-    format!(
-        "<{}@{}>",
-        crate::audience::tokens::random_hex(16),
-        nl.from.email.domain()
-    )
+    format!("<{}@{}>", random_hex(16), nl.from.email.domain())
 }
 
 /// The recipient's mailbox, with a display name cleaned of control characters.
@@ -129,7 +126,7 @@ mod tests {
             subject: subject.into(),
             html: "<p>Hi \u{E000}name\u{E001}</p>".into(),
             text: "Hi \u{E000}name\u{E001}".into(),
-            kind: EmailKind::Post.name().into(),
+            kind: EmailKind::Post,
         }
     }
 
@@ -219,7 +216,7 @@ mod tests {
             subject: "S".into(),
             html: format!("<p>{long} caf\u{e9} \u{E000}name\u{E001}</p>\n<a href=\"\u{E000}unsubscribe_url\u{E001}\">u</a>\n"),
             text: format!("Hi \u{E000}name\u{E001},\n{long}\n"),
-            kind: EmailKind::Post.name().into(),
+            kind: EmailKind::Post,
         };
         let r = Recipient {
             name: Some(format!("Zo\u{eb} <{long}>")),

@@ -17,33 +17,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::store::Store;
 
-/// The admin bearer token (`GAZETTE_ADMIN_TOKEN`). Never printed.
-#[derive(Clone)]
-pub struct AdminToken(String);
-
-impl AdminToken {
-    pub fn new(token: String) -> Self {
-        AdminToken(token)
-    }
-
-    /// Constant time whatever the lengths: both sides are hashed first.
-    pub fn matches(&self, given: &str) -> bool {
-        let a = Sha256::digest(self.0.as_bytes());
-        let b = Sha256::digest(given.as_bytes());
-        a.ct_eq(&b).into()
-    }
-}
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminToken(<redacted>)")
-    }
-}
+pub use crate::config::AdminToken;
 
 pub struct AdminState {
     pub store: Store,

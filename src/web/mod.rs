@@ -21,8 +21,8 @@ use axum::Router;
 use serde::Deserialize;
 use tera::Context;
 
-use crate::audience::optin::Optin;
 use crate::audience::{Source, SubscriberEmail};
+use crate::optin::Optin;
 use crate::render::{self, Templates};
 use crate::store::Confirmed;
 use ratelimit::RateLimiter;

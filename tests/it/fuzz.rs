@@ -294,10 +294,10 @@ fn tokens() {
 }
 
 fn check_duration_and_date(input: &str) {
-    if let Err(m) = gazette::config::parse_duration(input) {
+    if let Err(m) = gazette::util::time::parse_duration(input) {
         assert!(!m.is_empty());
     }
-    let _ = gazette::content::parse_date(input);
+    let _ = gazette::util::time::parse_date(input);
 }
 
 #[test]

@@ -1,14 +1,25 @@
 //! One integration-test binary: the real `gazette` binary, real files,
 //! real SQLite, real HTTP on 127.0.0.1.
 
+mod architecture;
+mod bounces;
+mod bounces_sisimai;
+mod bounces_smtp;
 mod catcher;
+mod config_docs;
 mod content_cli;
 mod delivery;
+mod deploy;
+mod faults;
 mod fuzz;
 mod helpers;
 mod http;
+mod imports;
+mod output;
+mod people;
 mod security;
 mod smtp;
+mod smtp_script;
 mod subscribers_cli;
 mod timing;
 mod web;

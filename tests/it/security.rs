@@ -259,13 +259,14 @@ fn smtp_credentials_never_travel_in_clear() {
         }
         crate::helpers::Run(c.output().unwrap())
     };
-    run("smtp://alice@mail.example.com:587", Some("secret"))
-        .fails_with("credentials would be sent in clear to mail.example.com");
+    run("smtp://alice@mail.example.com:587", Some("secret")).fails_with(
+        "mail.example.com:587: refusing to send the password over an unencrypted connection",
+    );
     run(
         "smtp://alice@mail.example.com:587?tls=opportunistic",
         Some("secret"),
     )
-    .fails_with("in clear");
+    .fails_with("unencrypted connection");
     let r = run(
         "smtp://alice:secret@mail.example.com:587?tls=required",
         None,
@@ -286,7 +287,8 @@ fn smtp_credentials_never_travel_in_clear() {
     run("smtp://alice@127.0.0.1:2525", Some("secret")).ok();
     run("smtp://alice@localhost:2525", Some("secret")).ok();
     run("smtp://alice@[::1]:2525", Some("secret")).ok();
-    run("smtp://alice@127.0.0.1.example.com:25", Some("secret")).fails_with("in clear");
+    run("smtp://alice@127.0.0.1.example.com:25", Some("secret"))
+        .fails_with("unencrypted connection");
     run("smtp://mail.example.com:25", None).ok();
 }
 
@@ -348,7 +350,7 @@ fn front_matter_urls_are_http_and_dates_sane() {
     );
     let r = p.run(&["posts", "check"]);
     r.fails_with("posts/js.md:4: `url` \"javascript:alert(8)\" must be an http(s) URL");
-    r.fails_with("posts/old.md:4: `date`");
+    r.fails_with("posts/old.md:4: date -0001-01-01 is out of range");
     let list = p.run(&["posts", "list", "--json"]);
     assert!(list.stdout().contains("Fine"), "{}", list.stdout());
     assert!(!list.stdout().contains("javascript"), "{}", list.stdout());

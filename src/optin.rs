@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Source, Status, Subscriber, SubscriberEmail};
+use crate::audience::{Source, Status, Subscriber, SubscriberEmail};
 use crate::config::Settings;
 use crate::delivery::mailer::Mailer;
 use crate::error::{Error, Result};
@@ -53,7 +53,7 @@ impl Optin {
         background: bool,
     ) -> Result<Outcome> {
         let name = name
-            .map(crate::render::headers::clean_header_text)
+            .map(crate::util::text::clean_header_text)
             .filter(|n| !n.is_empty());
         if source == Source::Web && !confirmed {
             return self

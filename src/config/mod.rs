@@ -1,0 +1,204 @@
+//! Configuration: `gazette.toml` + `GAZETTE_*` environment + flags, layered
+//! (flags > environment > file > defaults) and validated once into `Settings`.
+//!
+//! `raw` holds the file as written (serde, unknown keys refused), `validate`
+//! one validator per section with a locator that gives every error its
+//! `file:line`, `smtp_url` the SMTP URL and `dkim` the signing key.
+
+mod bounces;
+mod dkim;
+mod raw;
+mod smtp_url;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use bounces::{BouncePolicy, Bounces};
+pub use smtp_url::{is_loopback, SmtpEndpoint, SmtpTls};
+pub use validate::check_listen;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+
+use crate::error::{Error, Result};
+
+pub const CONFIG_FILE: &str = "gazette.toml";
+
+/// Fully validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file the settings came from.
+    pub config_path: PathBuf,
+    /// Directory that relative paths are resolved against.
+    pub root: PathBuf,
+    pub newsletter: Newsletter,
+    pub database_url: String,
+    pub smtp: Smtp,
+    pub web: Web,
+    pub digest: Digest,
+    pub publish: PublishMode,
+    pub worker: WorkerSettings,
+    pub posts_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub outbox_dir: PathBuf,
+    /// Posts larger than this many bytes are refused (`[paths] max_post_size`).
+    pub max_post_size: u64,
+    pub bounces: Bounces,
+}
+
+#[derive(Debug, Clone)]
+pub struct Newsletter {
+    pub title: String,
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    /// Without a trailing slash.
+    pub base_url: String,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub postal_address: String,
+    pub unsubscribe_mailto: Option<String>,
+    pub list_id: String,
+    /// DKIM signing of every message, when `[dkim]` is configured.
+    pub dkim: Option<std::sync::Arc<lettre::message::dkim::DkimConfig>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    /// `None`: write `.eml` files to the outbox folder.
+    pub url: Option<String>,
+    /// The parsed `url`.
+    pub endpoint: Option<SmtpEndpoint>,
+    pub password: Option<String>,
+    pub concurrency: u32,
+    /// Messages per second; `None` is unlimited.
+    pub rate: Option<f64>,
+    pub retry_delay: Duration,
+    pub max_attempts: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Web {
+    pub listen: String,
+    pub subscribe_limit: u32,
+    /// `trust_proxy = true`: an alias for trusting loopback proxies (it
+    /// adds them to `trusted_proxies`).
+    pub trust_proxy: bool,
+    /// Peers whose `X-Forwarded-For` is believed (`trusted_proxies`).
+    pub trusted_proxies: Vec<crate::util::net::Cidr>,
+    /// The operators' listener (`/metrics`); `None` when set to "".
+    pub admin_listen: Option<String>,
+    /// `GAZETTE_ADMIN_TOKEN`: the bearer token of the admin listener.
+    pub admin_token: Option<AdminToken>,
+    pub confirm_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub first_window_days: u32,
+    /// When the worker sends the digest.
+    pub schedule: crate::schedule::Schedule,
+}
+
+/// What the worker does when a post is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishMode {
+    /// The post waits for the next digest.
+    Digest,
+    /// Each new post is sent as its own campaign.
+    Email,
+    Both,
+}
+
+impl PublishMode {
+    pub fn emails_posts(self) -> bool {
+        matches!(self, PublishMode::Email | PublishMode::Both)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// How often the posts folder is scanned (besides file notifications).
+    pub poll_interval: Duration,
+    /// How long messages in flight may take to finish on SIGTERM.
+    pub grace: Duration,
+    /// The first wait before retrying a campaign paused because the server
+    /// was unreachable (doubling up to an hour).
+    pub unreachable_retry: Duration,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub smtp_url: Option<String>,
+}
+
+/// Where the configuration is read from.
+pub fn resolve_config_path(flag: Option<&Path>, env: &HashMap<String, String>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(p) = env.get("GAZETTE_CONFIG").filter(|s| !s.is_empty()) {
+        return PathBuf::from(p);
+    }
+    PathBuf::from(CONFIG_FILE)
+}
+
+/// The process environment as a map (the only place env vars are read).
+pub fn process_env() -> HashMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// Load and validate settings from `path`, the environment and overrides.
+pub fn load(path: &Path, env: &HashMap<String, String>, flags: &Overrides) -> Result<Settings> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::file(
+                path,
+                "configuration file not found (run `gazette init` to create one, or pass --config PATH)",
+            ))
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let raw: raw::RawConfig = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+    validate::settings(&validate::Locator { path, text: &text }, raw, env, flags)
+}
+
+/// Turn a TOML error into `path:line: message`.
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    let line = e
+        .span()
+        .map(|s| crate::util::text::line_of_offset(text, s.start))
+        .unwrap_or(1);
+    Error::at(path, line, e.message().trim().to_string())
+}
+
+/// The admin bearer token (`GAZETTE_ADMIN_TOKEN`). Never printed.
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn new(token: String) -> Self {
+        AdminToken(token)
+    }
+
+    /// Constant time whatever the lengths: both sides are hashed first.
+    pub fn matches(&self, given: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let a = Sha256::digest(self.0.as_bytes());
+        let b = Sha256::digest(given.as_bytes());
+        a.ct_eq(&b).into()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}

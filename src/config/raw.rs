@@ -1,0 +1,119 @@
+//! The configuration file as written: serde structs with every key optional
+//! and unknown keys refused. `validate` turns them into `Settings`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub newsletter: RawNewsletter,
+    #[serde(default)]
+    pub database: RawDatabase,
+    #[serde(default)]
+    pub smtp: RawSmtp,
+    #[serde(default)]
+    pub web: RawWeb,
+    #[serde(default)]
+    pub digest: RawDigest,
+    #[serde(default)]
+    pub paths: RawPaths,
+    #[serde(default)]
+    pub publish: RawPublish,
+    pub dkim: Option<RawDkim>,
+    #[serde(default)]
+    pub worker: RawWorker,
+    #[serde(default)]
+    pub bounces: super::bounces::RawBounces,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDkim {
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+    pub private_key_path: Option<String>,
+    /// "rsa" (PKCS#1 PEM) or "ed25519" (base64 of the 32-byte seed);
+    /// default: from the key file.
+    pub algorithm: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPublish {
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWorker {
+    pub poll_interval: Option<String>,
+    pub grace: Option<String>,
+    pub unreachable_retry: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNewsletter {
+    pub title: Option<String>,
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+    pub base_url: Option<String>,
+    pub public_url: Option<String>,
+    pub postal_address: Option<String>,
+    pub unsubscribe_mailto: Option<String>,
+    pub list_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDatabase {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSmtp {
+    pub url: Option<String>,
+    pub concurrency: Option<u32>,
+    pub rate: Option<f64>,
+    pub retry_delay: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWeb {
+    pub listen: Option<String>,
+    pub subscribe_limit: Option<u32>,
+    pub trust_proxy: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub admin_listen: Option<String>,
+    pub confirm_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDigest {
+    pub first_window_days: Option<u32>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPaths {
+    pub posts: Option<String>,
+    pub templates: Option<String>,
+    pub outbox: Option<String>,
+    pub max_post_size: Option<RawSize>,
+}
+
+/// A size: a number of bytes or a string such as "5MB".
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawSize {
+    Bytes(u64),
+    Text(String),
+}

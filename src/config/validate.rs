@@ -1,0 +1,507 @@
+//! One validator per section of the configuration. Every error names the
+//! file and line of the key it is about (or the environment variable or
+//! flag the value came from).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+
+use super::raw::{RawConfig, RawDatabase, RawNewsletter, RawPaths, RawSize, RawSmtp, RawWeb};
+use super::raw::{RawDigest, RawPublish, RawWorker};
+use super::smtp_url::SmtpEndpoint;
+use super::*;
+use crate::error::{Error, Result};
+use crate::util::text::{clean_header_text, slugify};
+use crate::util::time::parse_duration;
+
+/// Finds the line of a key in the configuration text, for errors.
+pub(super) struct Locator<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+impl Locator<'_> {
+    /// `path:line: section.key: msg`, at the line of `key` in `[section]`.
+    pub fn at(&self, section: &str, key: &str, msg: impl std::fmt::Display) -> Error {
+        Error::at(
+            self.path,
+            key_line(self.text, section, key),
+            format!("{section}.{key}: {msg}"),
+        )
+    }
+
+    /// A required key that is absent: the line of its section.
+    pub fn missing(&self, section: &str, key: &str) -> Error {
+        Error::at(
+            self.path,
+            key_line(self.text, section, ""),
+            format!("{section}.{key}: missing (required)"),
+        )
+    }
+
+    /// An error about a value that came from `origin`: the file's key, or an
+    /// environment variable or flag (named instead of a line).
+    fn origin(
+        &self,
+        origin: Origin,
+        section: &str,
+        key: &str,
+        msg: impl std::fmt::Display,
+    ) -> Error {
+        match origin {
+            Origin::File => self.at(section, key, msg),
+            Origin::Named(name) => Error::msg(format!("{name}: {msg}")),
+        }
+    }
+
+    /// A duration key within `min..=max`.
+    pub fn duration(
+        &self,
+        section: &str,
+        key: &str,
+        value: Option<&str>,
+        default: &str,
+        (min, max): (Duration, Duration),
+    ) -> Result<Duration> {
+        let d = parse_duration(value.unwrap_or(default)).map_err(|m| self.at(section, key, m))?;
+        if d < min || d > max {
+            return Err(self.at(
+                section,
+                key,
+                format!("must be between {} and {}", show(min), show(max)),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// A count key within `min..=max`.
+    pub fn count(
+        &self,
+        section: &str,
+        key: &str,
+        value: Option<u32>,
+        default: u32,
+        (min, max): (u32, u32),
+    ) -> Result<u32> {
+        let n = value.unwrap_or(default);
+        if n < min || n > max {
+            return Err(self.at(section, key, format!("must be between {min} and {max}")));
+        }
+        Ok(n)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Origin {
+    File,
+    Named(&'static str),
+}
+
+fn show(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        s if s % 86400 == 0 => format!("{}d", s / 86400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+const DAY: u64 = 86400;
+
+/// Line of `key = ` inside `[section]` in a TOML text (the section's line
+/// when `key` is empty; 1 when not found).
+pub(super) fn key_line(text: &str, section: &str, key: &str) -> usize {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            if current == section && key.is_empty() {
+                return i + 1;
+            }
+            continue;
+        }
+        if current == section && !key.is_empty() {
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return i + 1;
+                }
+            }
+        }
+    }
+    1
+}
+
+/// Every section, validated, with environment and flags applied.
+pub(super) fn settings(
+    loc: &Locator<'_>,
+    raw: RawConfig,
+    env: &HashMap<String, String>,
+    flags: &Overrides,
+) -> Result<Settings> {
+    let env_get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+    let root = config_root(loc.path);
+    let newsletter = newsletter(loc, raw.newsletter)?;
+    let newsletter = Newsletter {
+        dkim: match raw.dkim {
+            None => None,
+            Some(d) => Some(std::sync::Arc::new(super::dkim::config(d, &root, loc)?)),
+        },
+        ..newsletter
+    };
+    let database_url = database(
+        loc,
+        raw.database,
+        flags,
+        env_get("GAZETTE_DATABASE_URL"),
+        &root,
+    )?;
+    let smtp = smtp(loc, raw.smtp, flags, &env_get)?;
+    let paths = paths(loc, raw.paths, &root)?;
+    Ok(Settings {
+        config_path: loc.path.to_path_buf(),
+        newsletter,
+        database_url,
+        smtp,
+        web: web(loc, raw.web, &env_get)?,
+        digest: digest(loc, raw.digest)?,
+        publish: publish(loc, raw.publish)?,
+        worker: worker(loc, raw.worker)?,
+        posts_dir: paths.0,
+        templates_dir: paths.1,
+        outbox_dir: paths.2,
+        max_post_size: paths.3,
+        bounces: super::bounces::resolve(raw.bounces, env_get)
+            .map_err(|(key, m)| loc.at("bounces", key, m))?,
+        root,
+    })
+}
+
+/// The directory relative paths are resolved against: the config file's.
+fn config_root(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn newsletter(loc: &Locator<'_>, n: RawNewsletter) -> Result<Newsletter> {
+    let at = |key: &str, m: String| loc.at("newsletter", key, m);
+    let title = n.title.ok_or_else(|| loc.missing("newsletter", "title"))?;
+    let title = clean_header_text(&title);
+    if title.is_empty() {
+        return Err(at("title", "must not be empty".into()));
+    }
+    let from_s = n.from.ok_or_else(|| loc.missing("newsletter", "from"))?;
+    let from: Mailbox = parse_mailbox(&from_s).map_err(|m| at("from", m))?;
+    let reply_to = match n.reply_to.filter(|s| !s.trim().is_empty()) {
+        Some(s) => Some(parse_mailbox(&s).map_err(|m| at("reply_to", m))?),
+        None => None,
+    };
+    let base_url = n
+        .base_url
+        .ok_or_else(|| loc.missing("newsletter", "base_url"))?;
+    let base_url = check_http_url(&base_url).map_err(|m| at("base_url", m))?;
+    let public_url = n.public_url.as_deref().unwrap_or("http://127.0.0.1:8080");
+    let public_url = check_http_url(public_url).map_err(|m| at("public_url", m))?;
+    let postal_address = n
+        .postal_address
+        .ok_or_else(|| loc.missing("newsletter", "postal_address"))?;
+    if postal_address.trim().is_empty() {
+        return Err(at(
+            "postal_address",
+            "must not be empty (CAN-SPAM requires a postal address in every email)".into(),
+        ));
+    }
+    let unsubscribe_mailto = n.unsubscribe_mailto.filter(|s| !s.trim().is_empty());
+    if let Some(m) = &unsubscribe_mailto {
+        parse_mailbox(m).map_err(|e| at("unsubscribe_mailto", e))?;
+    }
+    let list_id = match n.list_id {
+        Some(l)
+            if l.is_empty()
+                || !l
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) =>
+        {
+            return Err(at(
+                "list_id",
+                "must be a dotted name of letters, digits and '-'".into(),
+            ))
+        }
+        Some(l) => l,
+        None => default_list_id(&title, from.email.domain()),
+    };
+    Ok(Newsletter {
+        title,
+        from,
+        reply_to,
+        base_url,
+        public_url,
+        postal_address: postal_address.trim().to_string(),
+        unsubscribe_mailto,
+        list_id,
+        dkim: None,
+    })
+}
+
+fn database(
+    loc: &Locator<'_>,
+    d: RawDatabase,
+    flags: &Overrides,
+    env: Option<String>,
+    root: &Path,
+) -> Result<String> {
+    let (url, origin) = match (&flags.database_url, env, d.url) {
+        (Some(f), _, _) => (f.clone(), Origin::Named("--database-url")),
+        (None, Some(e), _) => (e, Origin::Named("GAZETTE_DATABASE_URL")),
+        (None, None, Some(u)) => (u, Origin::File),
+        (None, None, None) => ("sqlite://gazette.db".to_string(), Origin::File),
+    };
+    if !url.starts_with("sqlite:") {
+        return Err(loc.origin(
+            origin,
+            "database",
+            "url",
+            format!("unsupported database URL {url:?} (only sqlite: is supported so far)"),
+        ));
+    }
+    Ok(resolve_sqlite_url(&url, root))
+}
+
+fn smtp(
+    loc: &Locator<'_>,
+    s: RawSmtp,
+    flags: &Overrides,
+    env_get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Smtp> {
+    let (url, origin) = match (&flags.smtp_url, env_get("GAZETTE_SMTP_URL"), s.url) {
+        (Some(f), _, _) => (Some(f.clone()), Origin::Named("--smtp-url")),
+        (None, Some(e), _) => (Some(e), Origin::Named("GAZETTE_SMTP_URL")),
+        (None, None, u) => (u, Origin::File),
+    };
+    let url = url.filter(|u| !u.trim().is_empty());
+    let password = env_get("GAZETTE_SMTP_PASSWORD");
+    let endpoint = match &url {
+        Some(u) => Some(
+            SmtpEndpoint::parse(u, password.clone())
+                .map_err(|m| loc.origin(origin, "smtp", "url", m))?,
+        ),
+        None => None,
+    };
+    let rate = match s.rate {
+        Some(r) if r < 0.0 || !r.is_finite() => {
+            return Err(loc.at("smtp", "rate", "must be a positive number"))
+        }
+        Some(0.0) => None,
+        other => other,
+    };
+    Ok(Smtp {
+        url,
+        endpoint,
+        password,
+        concurrency: loc.count("smtp", "concurrency", s.concurrency, 4, (1, 1000))?,
+        rate,
+        retry_delay: loc.duration(
+            "smtp",
+            "retry_delay",
+            s.retry_delay.as_deref(),
+            "30s",
+            (ms(0), secs(DAY)),
+        )?,
+        max_attempts: loc.count("smtp", "max_attempts", s.max_attempts, 5, (1, 100))?,
+        timeout: loc.duration(
+            "smtp",
+            "timeout",
+            s.timeout.as_deref(),
+            "30s",
+            (ms(100), secs(3600)),
+        )?,
+    })
+}
+
+fn web(loc: &Locator<'_>, w: RawWeb, env_get: &dyn Fn(&str) -> Option<String>) -> Result<Web> {
+    let listen = w.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    check_listen(&listen).map_err(|m| loc.at("web", "listen", m))?;
+    let trust_proxy = w.trust_proxy.unwrap_or(false);
+    let trusted_proxies = crate::util::net::parse_list(
+        w.trusted_proxies.as_deref().unwrap_or_default(),
+        trust_proxy,
+    )
+    .map_err(|m| loc.at("web", "trusted_proxies", m))?;
+    let (admin_listen, origin) = match (env_get("GAZETTE_ADMIN_LISTEN"), w.admin_listen) {
+        (Some(e), _) => (e, Origin::Named("GAZETTE_ADMIN_LISTEN")),
+        (None, Some(a)) => (a, Origin::File),
+        (None, None) => ("127.0.0.1:8081".to_string(), Origin::File),
+    };
+    let admin_listen = Some(admin_listen).filter(|a| !a.trim().is_empty());
+    if let Some(a) = &admin_listen {
+        check_listen(a).map_err(|m| loc.origin(origin, "web", "admin_listen", m))?;
+    }
+    Ok(Web {
+        listen,
+        subscribe_limit: w.subscribe_limit.unwrap_or(10),
+        trust_proxy,
+        trusted_proxies,
+        admin_listen,
+        admin_token: env_get("GAZETTE_ADMIN_TOKEN").map(AdminToken::new),
+        confirm_ttl: loc.duration(
+            "web",
+            "confirm_ttl",
+            w.confirm_ttl.as_deref(),
+            "7d",
+            (secs(1), secs(365 * DAY)),
+        )?,
+    })
+}
+
+/// `host:port` as a listener takes it (an IP address or a host name).
+pub fn check_listen(s: &str) -> std::result::Result<(), String> {
+    if s.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let bad = || format!("{s:?} is not an address to listen on (e.g. 127.0.0.1:8080)");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+    {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn digest(loc: &Locator<'_>, d: RawDigest) -> Result<Digest> {
+    let schedule = crate::schedule::Schedule::parse(
+        d.schedule.as_deref().unwrap_or("0 9 * * MON"),
+        d.timezone.as_deref().unwrap_or("UTC"),
+    )
+    .map_err(|(key, m)| loc.at("digest", key, m))?;
+    Ok(Digest {
+        first_window_days: loc.count(
+            "digest",
+            "first_window_days",
+            d.first_window_days,
+            7,
+            (1, 3650),
+        )?,
+        schedule,
+    })
+}
+
+fn publish(loc: &Locator<'_>, p: RawPublish) -> Result<PublishMode> {
+    match p.mode.as_deref().unwrap_or("digest") {
+        "digest" => Ok(PublishMode::Digest),
+        "email" => Ok(PublishMode::Email),
+        "both" => Ok(PublishMode::Both),
+        other => Err(loc.at(
+            "publish",
+            "mode",
+            format!("{other:?} is not one of \"digest\", \"email\", \"both\""),
+        )),
+    }
+}
+
+fn worker(loc: &Locator<'_>, w: RawWorker) -> Result<WorkerSettings> {
+    Ok(WorkerSettings {
+        poll_interval: loc.duration(
+            "worker",
+            "poll_interval",
+            w.poll_interval.as_deref(),
+            "5s",
+            (ms(100), secs(DAY)),
+        )?,
+        grace: loc.duration(
+            "worker",
+            "grace",
+            w.grace.as_deref(),
+            "10s",
+            (ms(0), secs(3600)),
+        )?,
+        unreachable_retry: loc.duration(
+            "worker",
+            "unreachable_retry",
+            w.unreachable_retry.as_deref(),
+            "1m",
+            (ms(100), secs(3600)),
+        )?,
+    })
+}
+
+/// Posts, templates and outbox folders, and the post size cap.
+fn paths(loc: &Locator<'_>, p: RawPaths, root: &Path) -> Result<(PathBuf, PathBuf, PathBuf, u64)> {
+    let join = |p: Option<String>, d: &str| root.join(p.unwrap_or_else(|| d.to_string()));
+    let max = match p.max_post_size {
+        None => 5 << 20,
+        Some(RawSize::Bytes(n)) => n,
+        Some(RawSize::Text(s)) => {
+            crate::util::text::parse_size(&s).map_err(|m| loc.at("paths", "max_post_size", m))?
+        }
+    };
+    if !(1024..=(1 << 30)).contains(&max) {
+        return Err(loc.at("paths", "max_post_size", "must be between 1KB and 1GB"));
+    }
+    Ok((
+        join(p.posts, "posts"),
+        join(p.templates, "templates"),
+        join(p.outbox, "outbox"),
+        max,
+    ))
+}
+
+pub(super) fn parse_mailbox(s: &str) -> std::result::Result<Mailbox, String> {
+    if s.contains(['\r', '\n']) {
+        return Err("must be on one line".into());
+    }
+    s.trim()
+        .parse::<Mailbox>()
+        .map_err(|_| format!("{s:?} is not a valid address (expected \"Name <user@example.com>\")"))
+}
+
+fn check_http_url(s: &str) -> std::result::Result<String, String> {
+    let u = url::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a valid URL ({e})"))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(format!("{s:?} must start with http:// or https://"));
+    }
+    Ok(s.trim().trim_end_matches('/').to_string())
+}
+
+fn default_list_id(title: &str, domain: &str) -> String {
+    let slug = slugify(title);
+    let slug = if slug.is_empty() {
+        "newsletter".into()
+    } else {
+        slug
+    };
+    let slug: String = slug
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("{slug}.{domain}")
+}
+
+/// `sqlite://rel.db` is resolved against the config directory, so the CLI and
+/// the worker started elsewhere find the same file.
+fn resolve_sqlite_url(url: &str, root: &Path) -> String {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if rest.starts_with('/') || rest.starts_with(":memory:") || root == Path::new(".") {
+        return url.to_string();
+    }
+    format!("sqlite://{}", root.join(rest).display())
+}
