@@ -4,9 +4,11 @@
 //! text converter. Arbitrary (and nearly valid) input never panics, never
 //! hangs, and every error names a line that exists.
 //!
-//! Cases per parser: `GAZETTE_FUZZ_CASES` (default 500; `.ci/run` sets
-//! 10000). A long run: `GAZETTE_FUZZ_SECONDS=600` runs each parser for ten
-//! minutes (one at a time: `cargo test --test it fuzz::tokens -- --nocapture`).
+//! Cases per parser: `GAZETTE_FUZZ_CASES` or `PROPTEST_CASES` (default 500;
+//! `scripts/test.sh`, hence `.ci/run`, sets `PROPTEST_CASES=10000`). A long
+//! run: `GAZETTE_FUZZ_SECONDS=600` runs each parser for ten minutes, e.g.
+//! `GAZETTE_FUZZ_SECONDS=600 cargo test --test it fuzz:: -- --test-threads=1 --nocapture`
+//! (or one parser: `fuzz::tokens`).
 //! An input that ever failed goes into that parser's `REGRESSIONS` list and
 //! is checked first, every run.
 
@@ -35,7 +37,9 @@ where
     for r in regressions {
         timed(name, r, check);
     }
-    let cases = env_u64("GAZETTE_FUZZ_CASES").unwrap_or(500) as u32;
+    let cases = env_u64("GAZETTE_FUZZ_CASES")
+        .or_else(|| env_u64("PROPTEST_CASES"))
+        .unwrap_or(500) as u32;
     let seconds = env_u64("GAZETTE_FUZZ_SECONDS");
     let (tx, rx) = mpsc::channel::<()>();
     let worker = std::thread::spawn(move || {

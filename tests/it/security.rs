@@ -31,10 +31,15 @@ pub fn free_addr() -> SocketAddr {
 
 /// Start `gazette serve` in `p` and wait (at most 30 s) until it answers.
 pub fn serve(p: &Project, env: &[(&str, &str)]) -> Server {
+    start(p, "serve", env)
+}
+
+/// Start `gazette COMMAND --listen …` (serve or worker).
+pub fn start(p: &Project, command: &str, env: &[(&str, &str)]) -> Server {
     let addr = free_addr();
     let admin = free_addr();
     let mut cmd = p.cmd();
-    cmd.args(["serve", "--listen", &addr.to_string()])
+    cmd.args([command, "--listen", &addr.to_string()])
         .env("GAZETTE_ADMIN_LISTEN", admin.to_string())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -190,6 +195,19 @@ fn metrics_live_on_the_admin_listener_only() {
     assert_eq!(ok.status, 200);
     assert!(ok.body.contains("gazette_queue_depth"));
     drop(s);
+
+    // The worker serves the same two listeners.
+    let w = start(&p, "worker", &[("GAZETTE_ADMIN_TOKEN", "w-token")]);
+    assert_eq!(http::get(w.addr, "/metrics").status, 404);
+    assert_eq!(get_auth(w.admin, "/metrics", None).status, 401);
+    let ok = get_auth(w.admin, "/metrics", Some("Bearer w-token"));
+    assert!(
+        ok.body
+            .contains("gazette_subscribers{status=\"pending\"} 1"),
+        "{}",
+        ok.body
+    );
+    drop(w);
 
     // Beyond loopback, no token: refuse to start.
     let out = p
