@@ -106,7 +106,14 @@ pub async fn serve_all(
             None => Ok(()),
         }
     };
+    let jobs = state.jobs.clone();
     tokio::try_join!(serve(listener, state, stopped(rx.clone())), admin)?;
+    // Subscriptions answered but still in the background finish first.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        jobs.acquire_many(MAX_JOBS as u32),
+    )
+    .await;
     Ok(())
 }
 
