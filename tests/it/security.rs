@@ -263,6 +263,26 @@ fn tokens_do_not_reveal_row_ids_and_old_links_work_in_their_exact_form() {
     assert!(page.body.contains("t1@example.org"));
     let current = http::get(s.addr, &format!("/unsubscribe/{}", sub.unsub_token));
     assert_eq!(current.status, 200);
+
+    // Rows from an import and from the CLI get random selectors too.
+    p.write("more.csv", "email\nimported@example.org\n");
+    p.run(&["subscribers", "import", "more.csv", "--confirmed"])
+        .ok();
+    p.run(&["subscribers", "add", "cli@example.org", "--confirmed"])
+        .ok();
+    let tokens: Vec<String> = rt.block_on(async {
+        let store = gazette::store::Store::open(&url).await.unwrap();
+        let mut out = vec![];
+        for a in ["imported@example.org", "cli@example.org"] {
+            let e = gazette::audience::SubscriberEmail::parse(a).unwrap();
+            out.push(store.get(&e).await.unwrap().unwrap().unsub_token);
+        }
+        out
+    });
+    for t in &tokens {
+        assert_eq!(t.split_once('.').unwrap().0.len(), 18, "{t}");
+        assert_eq!(http::get(s.addr, &format!("/unsubscribe/{t}")).status, 200);
+    }
 }
 
 #[test]
