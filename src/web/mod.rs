@@ -203,6 +203,29 @@ fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr 
     )
 }
 
+/// The form or JSON body of `POST /subscribe`.
+fn parse_subscribe_body(headers: &HeaderMap, body: &[u8]) -> Result<SubscribeBody, String> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"));
+    }
+    let mut b = SubscribeBody {
+        email: None,
+        name: None,
+    };
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match &*k {
+            "email" => b.email = Some(v.into_owned()),
+            "name" => b.name = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(b)
+}
+
 async fn subscribe(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -224,26 +247,7 @@ async fn subscribe(
         );
         return r;
     }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    let parsed: Result<SubscribeBody, String> = if is_json {
-        serde_json::from_slice(&body).map_err(|e| format!("invalid JSON body: {e}"))
-    } else {
-        let mut b = SubscribeBody {
-            email: None,
-            name: None,
-        };
-        for (k, v) in url::form_urlencoded::parse(&body) {
-            match &*k {
-                "email" => b.email = Some(v.into_owned()),
-                "name" => b.name = Some(v.into_owned()),
-                _ => {}
-            }
-        }
-        Ok(b)
-    };
+    let parsed = parse_subscribe_body(&headers, &body);
     let body = match parsed {
         Ok(b) => b,
         Err(m) => return reply(&state, &headers, StatusCode::BAD_REQUEST, "Bad request", &m),
