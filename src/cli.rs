@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::audience::Status;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gazette",
@@ -73,8 +75,20 @@ pub enum Command {
     },
     /// What the worker will do next: next digest, posts waiting, campaigns in progress
     Status {
+        /// Print one JSON object instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script (e.g. `gazette completions bash > /etc/bash_completion.d/gazette`)
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (gazette.1, gazette-send.1, …) into DIR
+    Man {
+        /// Directory to write the pages into (created if missing)
+        dir: PathBuf,
     },
     /// Serve the subscribe, confirm and unsubscribe pages
     Serve {
@@ -127,6 +141,7 @@ pub struct WindowArgs {
 pub enum PreviewCommand {
     /// The email for one post
     Post {
+        /// The post's slug (see `gazette posts list`)
         slug: String,
         #[command(flatten)]
         out: OutputArgs,
@@ -159,7 +174,9 @@ pub enum StatusArg {
 pub enum SubscribersCommand {
     /// Add a subscriber (pending and sent a confirmation email unless --confirmed)
     Add {
+        /// The address to add
         email: String,
+        /// The subscriber's name (used in greetings and the To: header)
         #[arg(long)]
         name: Option<String>,
         /// Active at once, no confirmation email
@@ -167,11 +184,18 @@ pub enum SubscribersCommand {
         confirmed: bool,
     },
     /// Unsubscribe an address
-    Unsubscribe { email: String },
+    Unsubscribe {
+        /// The address to unsubscribe
+        email: String,
+    },
     /// Erase a subscriber's personal data (the address stays blocked from re-import)
-    Remove { email: String },
+    Remove {
+        /// The address whose data is erased
+        email: String,
+    },
     /// Show everything kept about one address: the row, attributes, deliveries, bounces
     Show {
+        /// The address to show
         email: String,
         /// Print a JSON object
         #[arg(long)]
@@ -179,6 +203,7 @@ pub enum SubscribersCommand {
     },
     /// List subscribers
     List {
+        /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
         /// Print a JSON array
@@ -193,6 +218,7 @@ pub enum SubscribersCommand {
     },
     /// Import subscribers from a CSV export (Mailchimp, Substack, Ghost, Buttondown, listmonk, Kit, beehiiv, plain)
     Import {
+        /// The CSV file (its format is recognised by its columns)
         file: PathBuf,
         /// Rows the other tool held as subscribed (or, in a plain file, rows without a status) become active
         #[arg(long)]
@@ -206,8 +232,10 @@ pub enum SubscribersCommand {
     },
     /// Export subscribers as CSV
     Export {
+        /// Write to FILE instead of standard output
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
     },
@@ -233,6 +261,7 @@ pub struct SendArgs {
 pub enum SendCommand {
     /// Send one post as its own email
     Post {
+        /// The post's slug (see `gazette posts list`)
         slug: String,
         #[command(flatten)]
         args: SendArgs,
@@ -250,19 +279,44 @@ pub enum SendCommand {
 pub enum CampaignsCommand {
     /// List campaigns
     List {
+        /// Print a JSON array
         #[arg(long)]
         json: bool,
     },
     /// Show one campaign
     Show {
+        /// The campaign's number (see `gazette campaigns list`)
         id: i64,
+        /// Print one JSON object
         #[arg(long)]
         json: bool,
     },
     /// Pause a campaign (a running sender stops after the messages in flight)
-    Pause { id: i64 },
+    Pause {
+        /// The campaign's number
+        id: i64,
+    },
     /// Continue a paused or interrupted campaign in the foreground
-    Resume { id: i64 },
+    Resume {
+        /// The campaign's number
+        id: i64,
+    },
     /// Cancel a campaign: nothing more is sent
-    Cancel { id: i64 },
+    Cancel {
+        /// The campaign's number
+        id: i64,
+    },
+}
+
+impl From<StatusArg> for Status {
+    fn from(s: StatusArg) -> Self {
+        use StatusArg as A;
+        match s {
+            A::Pending => Status::Pending,
+            A::Active => Status::Active,
+            A::Unsubscribed => Status::Unsubscribed,
+            A::Bounced => Status::Bounced,
+            A::Complained => Status::Complained,
+        }
+    }
 }

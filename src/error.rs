@@ -1,27 +1,53 @@
 //! One error type for the whole program. Every variant renders as a single
 //! line that names the file, line or field it is about; `exit_code` maps it
-//! to the process exit status (1 for bad input or failures, 2 for usage).
+//! to the process exit status (1 for bad input or failures, 2 for usage,
+//! 75 for "try again later").
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A problem located in a file: `path:line: message`.
+    #[error("{}:{}: {}", path.display(), line, one_line(message))]
     At {
         path: PathBuf,
         line: usize,
         message: String,
     },
     /// A problem with a file as a whole: `path: message`.
+    #[error("{}: {}", path.display(), one_line(message))]
     File { path: PathBuf, message: String },
     /// A command-line usage error (exit code 2).
+    #[error("{}", one_line(.0))]
     Usage(String),
     /// Anything else, already phrased for the user.
+    #[error("{}", one_line(.0))]
     Msg(String),
     /// Several errors found in one pass (e.g. `posts check`).
+    #[error("{}", join_lines(.0))]
     Many(Vec<Error>),
+    /// The database refused or failed; the cause is kept (a locked database
+    /// is "try again later", exit code 75).
+    #[error("database: {}", one_line(&.0.to_string()))]
+    Database(#[source] sqlx::Error),
+    /// Applying the schema failed.
+    #[error("database migration: {}", one_line(&.0.to_string()))]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// Standard output could not be written (a closed pipe is not an error:
+    /// `main` exits 0 for it).
+    #[error("writing to standard output: {}", io_reason(.0))]
+    Output(#[source] std::io::Error),
+    /// A message could not be built (an address or header lettre refused).
+    #[error("building message: {}", one_line(&.0.to_string()))]
+    Message(#[source] lettre::error::Error),
+    /// A temporary failure (the mail server unreachable, the database
+    /// busy): exit code 75 (EX_TEMPFAIL), so scripts can try again later.
+    #[error("{}", one_line(.0))]
+    TryLater(String),
 }
+
+/// EX_TEMPFAIL: the failure is temporary; the same command may succeed later.
+pub const EXIT_TRY_LATER: i32 = 75;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -54,9 +80,17 @@ impl Error {
         Error::file(path, io_reason(&err))
     }
 
+    /// Standard output was closed by its reader (`gazette … | head`).
+    pub fn is_closed_output(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
+            Error::Database(e) if is_busy(e) => EXIT_TRY_LATER,
+            Error::TryLater(_) => EXIT_TRY_LATER,
+            Error::Many(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(1),
             _ => 1,
         }
     }
@@ -80,32 +114,23 @@ pub fn io_reason(err: &std::io::Error) -> String {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::At {
-                path,
-                line,
-                message,
-            } => write!(f, "{}:{}: {}", path.display(), line, one_line(message)),
-            Error::File { path, message } => {
-                write!(f, "{}: {}", path.display(), one_line(message))
-            }
-            Error::Usage(m) | Error::Msg(m) => f.write_str(&one_line(m)),
-            Error::Many(errors) => {
-                for (i, e) in errors.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("\n")?;
-                    }
-                    write!(f, "{e}")?;
-                }
-                Ok(())
-            }
-        }
-    }
+fn join_lines(errors: &[Error]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-impl std::error::Error for Error {}
+/// SQLite's "database is locked" / "busy" (another writer held the file
+/// past the busy timeout): worth trying again later.
+pub fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("5" | "6" | "517" | "262")),
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    }
+}
 
 /// Collapse a multi-line message (as TOML or Tera produce) into one line.
 fn one_line(s: &str) -> String {
@@ -125,18 +150,51 @@ fn one_line(s: &str) -> String {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Error::msg(format!("database: {e}"))
+        Error::Database(e)
     }
 }
 
 impl From<sqlx::migrate::MigrateError> for Error {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
-        Error::msg(format!("database migration: {e}"))
+        Error::Migrate(e)
     }
 }
 
 impl From<lettre::error::Error> for Error {
     fn from(e: lettre::error::Error) -> Self {
-        Error::msg(format!("building message: {e}"))
+        Error::Message(e)
     }
+}
+
+/// Exit cleanly when standard output goes away: `gazette … | head` ends
+/// with status 0 instead of a panic, and a full disk is one line of error
+/// with status 1. (`println!` panics on a failed write; this hook turns
+/// that panic into the exit the user expects, and any other panic into one
+/// line without a backtrace unless RUST_BACKTRACE asks for one.)
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(reason) = msg.strip_prefix("failed printing to stdout: ") {
+            if reason.contains("Broken pipe") {
+                std::process::exit(0);
+            }
+            let reason = reason.split(" (os error").next().unwrap_or(reason);
+            eprintln!("error: writing to standard output: {}", one_line(reason));
+            std::process::exit(1);
+        }
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            default(info);
+        } else {
+            eprintln!(
+                "error: internal error: {} (please report this)",
+                one_line(msg)
+            );
+        }
+    }));
 }

@@ -1,7 +1,36 @@
 //! Gazette: a newsletter publisher for blogs written in Markdown.
 //!
-//! Data flows one way: posts (content) → render → campaign → queue → mailer.
-//! Subscribers and the web endpoints meet that line only at the store.
+//! Data flows one way: posts (`content`) → `render` → campaign → queue →
+//! transport (`delivery`: SMTP or the outbox folder). Subscribers
+//! (`audience`), the web pages (`web`) and the operator commands sit beside
+//! that line and meet it at the `store`, the only code that speaks SQL; the
+//! `app` layer wires settings, store, mailer, opt-in and web for `serve`,
+//! `worker` and `send`.
+//!
+//! ## Layers, bottom to top
+//!
+//! A module uses modules of lower layers only: never one above it, never
+//! one beside it in its own layer. `tests/it/architecture.rs` reads this
+//! list and holds every `crate::` path in `src/` to it.
+//!
+//! 1. `error`, `util`, `schedule`: the error type; small shared helpers
+//!    (slugs, line numbers, header text, ids, atomic writes, durations and
+//!    dates); the cron schedule. They use nothing else of ours.
+//! 2. `config`: settings from the file, the environment and flags.
+//! 3. `content`: posts and their front matter, Markdown.
+//! 4. `render`: templates, prepared emails, per-recipient slots, MIME.
+//! 5. `audience`: subscriber domain types: addresses, statuses, tokens, CSV.
+//! 6. `store`: SQLite: subscribers, campaigns, deliveries, worker state.
+//! 7. `delivery`: campaigns, the queue, transports (SMTP, outbox).
+//! 8. `optin`: double opt-in: subscribe, confirmation emails, confirm.
+//! 9. `web`: the public pages and the admin listener's endpoints.
+//! 10. `app`: wiring of settings, store, mailer, opt-in, web and signals.
+//! 11. `worker`: the long-running process: schedule, posts watcher, queue.
+//! 12. `cli`: the command line as clap types.
+//! 13. `commands`: one module per command.
+//!
+//! Exceptions (`from -> to`: why):
+//! - none
 
 pub mod audience;
 pub mod cli;
@@ -39,6 +68,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let settings = ctx.settings()?;
             runtime(None)?.block_on(worker::run(settings, listen))
         }
+        Command::Completions { shell } => commands::shell::completions(shell),
+        Command::Man { dir } => commands::shell::man(&dir),
         Command::Status { json } => runtime(None)?.block_on(commands::status::run(&ctx, json)),
     }
 }

@@ -150,19 +150,6 @@ impl FromStr for Status {
     }
 }
 
-impl From<crate::cli::StatusArg> for Status {
-    fn from(s: crate::cli::StatusArg) -> Self {
-        use crate::cli::StatusArg as A;
-        match s {
-            A::Pending => Status::Pending,
-            A::Active => Status::Active,
-            A::Unsubscribed => Status::Unsubscribed,
-            A::Bounced => Status::Bounced,
-            A::Complained => Status::Complained,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {

@@ -61,9 +61,18 @@ pub async fn run(ctx: &Ctx, cmd: CampaignsCommand) -> Result<()> {
         CampaignsCommand::Pause { id } => {
             let c = get(id).await?;
             if store
-                .set_campaign_status(id, S::Paused, &[S::Queued, S::Sending], None, now)
+                .set_campaign_status(
+                    id,
+                    S::Paused,
+                    &[S::Queued, S::Sending, S::Paused],
+                    None,
+                    now,
+                )
                 .await?
             {
+                // A process sending it notices within a second and stops
+                // after the messages in flight; the worker no longer
+                // retries it on its own.
                 println!("campaign {id} paused");
                 Ok(())
             } else {

@@ -25,6 +25,8 @@ public_url = "http://127.0.0.1:8080"
 postal_address = "My Newsletter, 1 Example Street, Springfield"
 # Adds a mailto: to List-Unsubscribe (optional).
 # unsubscribe_mailto = "unsubscribe@example.com"
+# List-Id header; default: derived from the title and the sender's domain.
+# list_id = "my-newsletter.example.com"
 
 [database]
 # Created and migrated on first use. Env: GAZETTE_DATABASE_URL
@@ -50,6 +52,32 @@ url = "sqlite://gazette.db"
 
 [digest]
 # first_window_days = 7  # the first digest covers this many days
+# schedule = "0 9 * * MON"   # when the worker sends the digest (five-field cron)
+# timezone = "UTC"       # IANA name the schedule is read in, e.g. "Europe/Berlin"
+
+[publish]
+# What the worker does with a new post: "digest" (wait for the next digest),
+# "email" (send it as its own email) or "both".
+# mode = "digest"
+
+[worker]
+# poll_interval = "5s"   # how often posts/ is scanned besides file notifications
+# grace = "10s"          # on SIGTERM, how long messages in flight may take
+# unreachable_retry = "1m"  # retry a campaign paused on an unreachable server (doubles up to 1h)
+
+# Sign every message with DKIM (optional; uncomment the section to enable).
+# [dkim]
+# domain = "example.com"
+# selector = "news2026"
+# private_key_path = "dkim.key"  # RSA: PKCS#1 PEM; Ed25519: base64 of the 32-byte seed
+# algorithm = "rsa"      # or "ed25519"; default: from the key file
+
+[paths]
+# Relative to this file.
+# posts = "posts"
+# templates = "templates"
+# outbox = "outbox"
+# max_post_size = "5MB"  # larger post files are refused
 "#;
 
 pub const EXAMPLE_POST: &str = r#"+++

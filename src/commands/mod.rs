@@ -8,6 +8,7 @@ pub mod posts;
 pub mod preview;
 pub mod send;
 pub mod serve;
+pub mod shell;
 pub mod status;
 pub mod subscribers;
 
@@ -86,7 +87,7 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
             let mut out = std::io::stdout().lock();
             out.write_all(bytes)
                 .and_then(|_| out.flush())
-                .map_err(|e| Error::msg(format!("writing to standard output: {e}")))
+                .map_err(Error::Output)
         }
         Some(p) => crate::util::fs::write_atomic(p, bytes).map_err(|e| Error::io(p, e)),
     }

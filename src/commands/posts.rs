@@ -2,7 +2,7 @@ use serde::Serialize;
 
 use super::{load_posts, Ctx};
 use crate::cli::PostsCommand;
-use crate::content::Status;
+use crate::content::PostStatus;
 use crate::error::{Error, Result};
 use crate::render::{self, Templates};
 
@@ -11,7 +11,7 @@ struct PostJson<'a> {
     slug: &'a str,
     title: &'a str,
     date: String,
-    status: Status,
+    status: PostStatus,
     draft: bool,
     url: &'a str,
     summary: &'a str,

@@ -6,15 +6,10 @@ use crate::render::{self, message, Prepared, Recipient, Templates};
 
 /// The recipient shown in previews.
 pub fn preview_recipient(settings: &Settings) -> Recipient {
+    let nl = &settings.newsletter;
     Recipient {
-        email: "reader@example.com".into(),
-        name: Some("Reader".into()),
-        unsubscribe_url: format!("{}/unsubscribe/preview", settings.newsletter.public_url),
-        confirm_url: Some(format!(
-            "{}/confirm/preview",
-            settings.newsletter.public_url
-        )),
-        attributes: None,
+        confirm_url: Some(format!("{}/confirm/preview", nl.public_url)),
+        ..Recipient::new(nl, "reader@example.com", Some("Reader".into()), "preview")
     }
 }
 

@@ -2,11 +2,8 @@
 //! delivery per active subscriber, and run it to its end in the foreground.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 use super::preview::preview_recipient;
 use super::{digest_posts, load_posts, Ctx};
@@ -15,9 +12,11 @@ use crate::cli::{SendArgs, SendCommand};
 use crate::config::Settings;
 use crate::content::Post;
 use crate::delivery::mailer::Mailer;
-use crate::delivery::queue::{self, Finish, Options, Progress};
+use crate::delivery::progress::Style;
+use crate::delivery::queue::{Options, RunSpec};
+use crate::delivery::{campaign, supervise};
 use crate::error::{Error, Result};
-use crate::render::{self, message, Prepared, Recipient, Templates};
+use crate::render::{message, Prepared, Recipient, Templates};
 use crate::store::Store;
 
 pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
@@ -26,7 +25,6 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
     let templates = Templates::load(Some(&settings.templates_dir))?;
     let catalog = load_posts(&settings);
     let store = ctx.store(&settings).await?;
-    let nl = &settings.newsletter;
     let (prepared, posts, args, title) = match cmd {
         SendCommand::Post { slug, args } => {
             let post = catalog.find(&slug).ok_or_else(|| {
@@ -48,7 +46,7 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
                     )));
                 }
             }
-            let prepared = render::prepare_post(&templates, nl, post)?;
+            let prepared = campaign::prepare(&templates, &settings, &[post], None)?;
             (prepared, vec![post], args, post.title.clone())
         }
         SendCommand::Digest { window: w, args } => {
@@ -61,7 +59,7 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
                 store.close().await;
                 return Ok(());
             }
-            let prepared = render::prepare_digest(&templates, nl, &posts, since, until)?;
+            let prepared = campaign::prepare(&templates, &settings, &posts, Some((since, until)))?;
             let title = prepared.subject.clone();
             (prepared, posts, args, title)
         }
@@ -156,13 +154,7 @@ async fn send(
         }
     }
     warn_public_url(settings);
-    let post_dates: Vec<(String, DateTime<Utc>)> = posts
-        .iter()
-        .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))
-        .collect();
-    let (id, total) = store
-        .create_campaign(&prepared, &post_dates, Utc::now())
-        .await?;
+    let (id, total) = campaign::create(store, &prepared, posts).await?;
     run_foreground(settings, store, mailer, id, total).await
 }
 
@@ -179,7 +171,8 @@ fn warn_public_url(settings: &Settings) {
     }
 }
 
-/// Run campaign `id` to its end, with progress on stderr; Ctrl-C pauses.
+/// Run campaign `id` to its end, with progress on stderr; Ctrl-C stops it
+/// after the messages in flight.
 pub async fn run_foreground(
     settings: &Settings,
     store: &Store,
@@ -187,7 +180,6 @@ pub async fn run_foreground(
     id: i64,
     total: i64,
 ) -> Result<()> {
-    let opts = Options::from_settings(settings);
     if mailer.is_outbox() {
         println!(
             "campaign {id}: writing {total} messages to {} (no SMTP server configured: set GAZETTE_SMTP_URL to send)",
@@ -205,121 +197,22 @@ pub async fn run_foreground(
         tracing::warn!("interrupted: finishing the messages in flight, then stopping");
         let _ = stop_tx.send(true);
     });
-    let progress = Arc::new(Progress::default());
+    let spec = RunSpec {
+        store: store.clone(),
+        connector: Arc::new(mailer.clone()),
+        newsletter: Arc::new(settings.newsletter.clone()),
+        opts: Options::from_settings(settings),
+        stop: stop_rx,
+    };
     // On a terminal a progress bar; otherwise a log line every few seconds.
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(total.max(0) as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} sent or settled, {msg} [{elapsed_precise}, ETA {eta}]",
-            )
-            .expect("valid template"),
-        );
-        bar
-    });
-    let reporter = {
-        let progress = progress.clone();
-        let bar = bar.clone();
-        tokio::spawn(async move {
-            let start = Instant::now();
-            loop {
-                match &bar {
-                    Some(bar) => {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        let sent = progress.sent.load(Ordering::Relaxed);
-                        let failed = progress.failed.load(Ordering::Relaxed);
-                        let skipped = progress.skipped.load(Ordering::Relaxed);
-                        bar.set_position(sent + failed + skipped);
-                        bar.set_message(format!(
-                            "{sent} sent, {failed} failed, {:.0} msg/s",
-                            sent as f64 / start.elapsed().as_secs_f64().max(0.001)
-                        ));
-                    }
-                    None => {
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                        report(id, total, &progress, start, false);
-                    }
-                }
-            }
-        })
+    let style = if std::io::stderr().is_terminal() {
+        Style::Bar
+    } else {
+        Style::Log(Duration::from_secs(2))
     };
-    let start = Instant::now();
-    let finish = queue::run(
-        store,
-        mailer,
-        Arc::new(settings.newsletter.clone()),
-        id,
-        opts,
-        progress.clone(),
-        stop_rx,
-    )
-    .await;
-    reporter.abort();
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    let ran = supervise::run(&spec, id, total, style).await;
     signals.abort();
-    let finish = finish?;
-    report(id, total, &progress, start, true);
-    let info = store.campaign(id).await?;
-    match finish {
-        Finish::Done => {
-            if let Some(c) = info {
-                println!(
-                    "campaign {id} done: {} sent, {} failed, {} skipped (unsubscribed meanwhile)",
-                    c.sent, c.failed, c.skipped
-                );
-            }
-            Ok(())
-        }
-        Finish::Busy => Err(Error::msg(format!(
-            "campaign {id} is being sent by another process (a worker?); if that process died, try again in {} seconds",
-            queue::CLAIM_STALE.as_secs()
-        ))),
-        Finish::Interrupted => Err(Error::msg(format!(
-            "campaign {id} interrupted after the messages in flight; `gazette campaigns resume {id}` (or the worker) continues it"
-        ))),
-        Finish::Paused => Err(Error::msg(format!(
-            "campaign {id} paused; `gazette campaigns resume {id}` continues it"
-        ))),
-        Finish::Cancelled => Err(Error::msg(format!("campaign {id} was cancelled"))),
-        Finish::Unreachable(e) => Err(Error::msg(format!(
-            "campaign {id} paused, {e}; nothing more was marked sent. Fix the server or smtp.url, then `gazette campaigns resume {id}`"
-        ))),
-    }
-}
-
-fn report(id: i64, total: i64, p: &Progress, start: Instant, last: bool) {
-    let sent = p.sent.load(Ordering::Relaxed);
-    let failed = p.failed.load(Ordering::Relaxed);
-    let skipped = p.skipped.load(Ordering::Relaxed);
-    let retried = p.retried.load(Ordering::Relaxed);
-    let done = sent + failed + skipped;
-    let secs = start.elapsed().as_secs_f64().max(0.001);
-    let rate = sent as f64 / secs;
-    let remaining = (total as u64).saturating_sub(done);
-    let eta = if rate > 0.0 {
-        remaining as f64 / rate
-    } else {
-        0.0
-    };
-    let tail = if last {
-        let q = |x: f64| {
-            p.latency
-                .quantile(x)
-                .map(|d| format!("{:.2} ms", d.as_secs_f64() * 1e3))
-                .unwrap_or_else(|| "-".into())
-        };
-        format!(
-            ", {secs:.1}s; per-message latency p50 {} p90 {} p99 {}",
-            q(0.5),
-            q(0.9),
-            q(0.99)
-        )
-    } else {
-        format!(", ETA {eta:.0}s")
-    };
-    tracing::info!(
-        "campaign {id}: {sent} sent, {failed} failed, {skipped} skipped, {retried} temporary failures to retry, {remaining} remaining, {rate:.0} msg/s{tail}"
-    );
+    let line = ran?.outcome(id)?;
+    println!("{line}");
+    Ok(())
 }

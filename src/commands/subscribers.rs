@@ -212,7 +212,7 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
 }
 
 fn stdout_err(e: std::io::Error) -> Error {
-    Error::msg(format!("writing to standard output: {e}"))
+    Error::Output(e)
 }
 
 async fn export<W: Write>(

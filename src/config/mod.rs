@@ -114,6 +114,9 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// How long messages in flight may take to finish on SIGTERM.
     pub grace: Duration,
+    /// The first wait before retrying a campaign paused because the server
+    /// was unreachable (doubling up to an hour).
+    pub unreachable_retry: Duration,
 }
 
 /// Values given on the command line; they win over everything else.

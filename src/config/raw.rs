@@ -47,6 +47,7 @@ pub(super) struct RawPublish {
 pub(super) struct RawWorker {
     pub poll_interval: Option<String>,
     pub grace: Option<String>,
+    pub unreachable_retry: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

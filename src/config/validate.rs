@@ -411,6 +411,13 @@ fn worker(loc: &Locator<'_>, w: RawWorker) -> Result<WorkerSettings> {
             "10s",
             (ms(0), secs(3600)),
         )?,
+        unreachable_retry: loc.duration(
+            "worker",
+            "unreachable_retry",
+            w.unreachable_retry.as_deref(),
+            "1m",
+            (ms(100), secs(3600)),
+        )?,
     })
 }
 

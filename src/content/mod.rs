@@ -22,18 +22,18 @@ use crate::error::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum PostStatus {
     Draft,
     Scheduled,
     Published,
 }
 
-impl Status {
+impl PostStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Draft => "draft",
-            Status::Scheduled => "scheduled",
-            Status::Published => "published",
+            PostStatus::Draft => "draft",
+            PostStatus::Scheduled => "scheduled",
+            PostStatus::Published => "published",
         }
     }
 }
@@ -60,18 +60,18 @@ pub struct Post {
 }
 
 impl Post {
-    pub fn status(&self, now: DateTime<Utc>) -> Status {
+    pub fn status(&self, now: DateTime<Utc>) -> PostStatus {
         if self.draft {
-            Status::Draft
+            PostStatus::Draft
         } else if self.date.with_timezone(&Utc) > now {
-            Status::Scheduled
+            PostStatus::Scheduled
         } else {
-            Status::Published
+            PostStatus::Published
         }
     }
 
     pub fn is_published(&self, now: DateTime<Utc>) -> bool {
-        self.status(now) == Status::Published
+        self.status(now) == PostStatus::Published
     }
 
     /// The body as HTML, with relative links made absolute.

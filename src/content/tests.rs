@@ -183,15 +183,15 @@ fn dates() {
 fn status_draft_scheduled_published() {
     let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
     let p = parse("a.md", "+++\ntitle = \"T\"\ndate = 2026-07-01\n+++\n").unwrap();
-    assert_eq!(p.status(now), Status::Scheduled);
+    assert_eq!(p.status(now), PostStatus::Scheduled);
     let p = parse("a.md", "+++\ntitle = \"T\"\ndate = 2026-05-01\n+++\n").unwrap();
-    assert_eq!(p.status(now), Status::Published);
+    assert_eq!(p.status(now), PostStatus::Published);
     let p = parse(
         "a.md",
         "+++\ntitle = \"T\"\ndate = 2026-05-01\ndraft = true\n+++\n",
     )
     .unwrap();
-    assert_eq!(p.status(now), Status::Draft);
+    assert_eq!(p.status(now), PostStatus::Draft);
 }
 
 #[test]

@@ -1,12 +1,13 @@
-//! Starting campaigns: what goes into a digest, and creating the campaign
-//! rows for a post or a digest (shared by `gazette send` and the worker).
+//! Starting campaigns: what goes into a digest, rendering its email, and
+//! creating the campaign rows (the one place, for `gazette send` and the
+//! worker alike).
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
 use crate::content::Post;
 use crate::error::Result;
-use crate::render::{self, Templates};
+use crate::render::{self, Prepared, Templates};
 use crate::store::Store;
 
 /// The posts of the default digest window: published, in no earlier digest,
@@ -38,23 +39,26 @@ pub async fn default_digest<'a>(
     Ok((chosen, since))
 }
 
-/// Render and create the campaign for `posts` (one post, or a digest).
-/// Returns (campaign id, recipients).
-pub async fn create(
-    store: &Store,
-    settings: &Settings,
+/// Render the email for `posts`: one post, or a digest of the window.
+pub fn prepare(
     templates: &Templates,
+    settings: &Settings,
     posts: &[&Post],
     digest_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
-) -> Result<(i64, i64)> {
+) -> Result<Prepared> {
     let nl = &settings.newsletter;
-    let prepared = match digest_window {
-        Some((since, until)) => render::prepare_digest(templates, nl, posts, since, until)?,
-        None => render::prepare_post(templates, nl, posts[0])?,
-    };
+    match digest_window {
+        Some((since, until)) => render::prepare_digest(templates, nl, posts, since, until),
+        None => render::prepare_post(templates, nl, posts[0]),
+    }
+}
+
+/// Create the campaign that sends `prepared` (carrying `posts`), with one
+/// pending delivery per active subscriber. Returns (campaign id, recipients).
+pub async fn create(store: &Store, prepared: &Prepared, posts: &[&Post]) -> Result<(i64, i64)> {
     let dates: Vec<(String, DateTime<Utc>)> = posts
         .iter()
         .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))
         .collect();
-    store.create_campaign(&prepared, &dates, Utc::now()).await
+    store.create_campaign(prepared, &dates, Utc::now()).await
 }

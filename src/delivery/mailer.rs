@@ -1,43 +1,21 @@
 //! The mailer: SMTP connections that Gazette opens itself (TCP_NODELAY set,
-//! handed to lettre's `AsyncSmtpConnection`), or `.eml` files in the outbox
-//! folder when no SMTP server is configured.
+//! handed to lettre's `AsyncSmtpConnection`, every exchange bounded by
+//! `smtp.timeout`), or `.eml` files in the outbox folder when no SMTP server
+//! is configured. It is the production `Connector`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lettre::address::Envelope;
+use futures_util::future::BoxFuture;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Message;
 
+use super::policy::{self, Reply, Verdict};
+use super::transport::{reason, Connector, OutboxTransport, SmtpTransport, Transport};
 use crate::config::{Settings, SmtpTls};
 use crate::error::{Error, Result};
-
-/// Why a message was not sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendError {
-    /// The server refused for now (4xx): retry later.
-    Temporary(String),
-    /// The server refused for good (5xx): never retry for this recipient.
-    Permanent(String),
-    /// The connection broke or timed out while sending: the message may or
-    /// may not have arrived; retry on a new connection.
-    Connection(String),
-    /// No connection could be made: nothing was sent.
-    Unreachable(String),
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::Temporary(m) => write!(f, "temporary failure: {m}"),
-            SendError::Permanent(m) => write!(f, "permanent failure: {m}"),
-            SendError::Connection(m) => write!(f, "connection lost: {m}"),
-            SendError::Unreachable(m) => write!(f, "server unreachable: {m}"),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tls {
@@ -66,12 +44,6 @@ pub struct SmtpTarget {
 pub enum Mailer {
     Outbox(PathBuf),
     Smtp(SmtpTarget),
-}
-
-/// An open channel to send through: a connection, or the outbox folder.
-pub enum Connection {
-    Outbox(PathBuf),
-    Smtp(Box<AsyncSmtpConnection>),
 }
 
 impl Mailer {
@@ -116,30 +88,56 @@ impl Mailer {
         matches!(self, Mailer::Outbox(_))
     }
 
-    /// Open a connection (for the outbox: make sure the folder exists).
-    pub async fn connect(&self) -> std::result::Result<Connection, SendError> {
-        match self {
-            Mailer::Outbox(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    SendError::Unreachable(format!(
-                        "{}: {}",
-                        dir.display(),
-                        crate::error::io_reason(&e)
-                    ))
-                })?;
-                Ok(Connection::Outbox(dir.clone()))
-            }
-            Mailer::Smtp(t) => t.connect().await.map(|c| Connection::Smtp(Box::new(c))),
-        }
-    }
-
     /// Send one message on a connection of its own (for the occasional
     /// confirmation email; campaigns keep connections open).
-    pub async fn send(&self, message: &Message) -> std::result::Result<(), SendError> {
-        let mut conn = self.connect().await?;
-        let result = conn.send(message.envelope(), &message.formatted()).await;
+    pub async fn send(&self, message: &Message) -> std::result::Result<(), Reply> {
+        let mut conn = self.connect().await.map_err(Reply::Refused)?;
+        let reply = conn.send(message.envelope(), &message.formatted()).await;
         conn.close().await;
-        result
+        match policy::classify(&reply) {
+            Verdict::Sent => Ok(()),
+            _ => Err(reply),
+        }
+    }
+}
+
+impl Connector for Mailer {
+    fn connect(&self) -> BoxFuture<'_, std::result::Result<Box<dyn Transport>, String>> {
+        Box::pin(async move {
+            match self {
+                Mailer::Outbox(dir) => {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        format!("{}: {}", dir.display(), crate::error::io_reason(&e))
+                    })?;
+                    Ok(Box::new(OutboxTransport { dir: dir.clone() }) as Box<dyn Transport>)
+                }
+                Mailer::Smtp(t) => {
+                    let conn = t.connect().await?;
+                    Ok(Box::new(SmtpTransport {
+                        conn,
+                        timeout: t.timeout,
+                        broken: false,
+                    }) as Box<dyn Transport>)
+                }
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        Mailer::describe(self)
+    }
+
+    fn timeout(&self) -> Duration {
+        match self {
+            Mailer::Outbox(_) => Duration::from_secs(5),
+            Mailer::Smtp(t) => t.timeout,
+        }
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
     }
 }
 
@@ -152,132 +150,75 @@ fn hostname_or(fallback: &str) -> String {
 }
 
 impl SmtpTarget {
-    async fn connect(&self) -> std::result::Result<AsyncSmtpConnection, SendError> {
-        let unreachable = |e: String| SendError::Unreachable(format!("{}: {e}", self.display));
-        let tls_params =
-            || TlsParameters::new(self.host.clone()).map_err(|e| unreachable(e.to_string()));
+    /// Connect, greet, STARTTLS and log in, each step within the timeout.
+    /// `Err` names the server.
+    async fn connect(&self) -> std::result::Result<AsyncSmtpConnection, String> {
+        let named = |e: String| format!("{}: {e}", self.display);
+        let within = |what: &'static str| {
+            move |_| {
+                format!(
+                    "{what} (no answer within {})",
+                    super::transport::humantime(self.timeout)
+                )
+            }
+        };
+        let tls_params = || TlsParameters::new(self.host.clone()).map_err(|e| named(e.to_string()));
         let mut conn = if self.tls == Tls::Implicit {
             // lettre opens implicit-TLS connections itself.
-            AsyncSmtpConnection::connect_tokio1(
-                (self.host.as_str(), self.port),
-                Some(self.timeout),
-                &self.hello,
-                Some(tls_params()?),
-                None,
+            tokio::time::timeout(
+                self.timeout,
+                AsyncSmtpConnection::connect_tokio1(
+                    (self.host.as_str(), self.port),
+                    Some(self.timeout),
+                    &self.hello,
+                    Some(tls_params()?),
+                    None,
+                ),
             )
             .await
-            .map_err(|e| unreachable(reason(&e)))?
+            .map_err(within("no greeting"))
+            .map_err(named)?
+            .map_err(|e| named(reason(&e)))?
         } else {
             let tcp = tokio::time::timeout(
                 self.timeout,
                 tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
             )
             .await
-            .map_err(|_| unreachable("connect timed out".into()))?
-            .map_err(|e| unreachable(crate::error::io_reason(&e)))?;
+            .map_err(within("connect timed out"))
+            .map_err(named)?
+            .map_err(|e| named(crate::error::io_reason(&e)))?;
             // lettre writes the body and the final "." separately; without
             // TCP_NODELAY each message waits for a delayed ACK (~40 ms).
-            tcp.set_nodelay(true)
-                .map_err(|e| unreachable(e.to_string()))?;
+            tcp.set_nodelay(true).map_err(|e| named(e.to_string()))?;
             let mut conn = tokio::time::timeout(
                 self.timeout,
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
             )
             .await
-            .map_err(|_| unreachable("no greeting (timed out)".into()))?
-            .map_err(|e| unreachable(reason(&e)))?;
-            match self.tls {
-                Tls::Required => conn
-                    .starttls(tls_params()?, &self.hello)
+            .map_err(within("no greeting"))
+            .map_err(named)?
+            .map_err(|e| named(reason(&e)))?;
+            if self.tls == Tls::Required || (self.tls == Tls::Opportunistic && conn.can_starttls())
+            {
+                tokio::time::timeout(self.timeout, conn.starttls(tls_params()?, &self.hello))
                     .await
-                    .map_err(|e| unreachable(format!("STARTTLS: {}", reason(&e))))?,
-                Tls::Opportunistic if conn.can_starttls() => conn
-                    .starttls(tls_params()?, &self.hello)
-                    .await
-                    .map_err(|e| unreachable(format!("STARTTLS: {}", reason(&e))))?,
-                _ => {}
+                    .map_err(within("STARTTLS"))
+                    .map_err(named)?
+                    .map_err(|e| named(format!("STARTTLS: {}", reason(&e))))?;
             }
             conn
         };
         if let Some(creds) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
-                .await
-                .map_err(|e| {
-                    if e.is_permanent() {
-                        SendError::Unreachable(format!(
-                            "{}: authentication failed: {}",
-                            self.display,
-                            reason(&e)
-                        ))
-                    } else {
-                        unreachable(reason(&e))
-                    }
-                })?;
+            tokio::time::timeout(
+                self.timeout,
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], creds),
+            )
+            .await
+            .map_err(within("authentication"))
+            .map_err(named)?
+            .map_err(|e| named(format!("authentication failed: {}", reason(&e))))?;
         }
         Ok(conn)
     }
-}
-
-impl Connection {
-    pub async fn send(
-        &mut self,
-        envelope: &Envelope,
-        bytes: &[u8],
-    ) -> std::result::Result<(), SendError> {
-        match self {
-            Connection::Outbox(dir) => write_outbox(dir, bytes).map(|_| ()),
-            Connection::Smtp(conn) => match conn.send(envelope, bytes).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => Err(SendError::Permanent(reason(&e))),
-                Err(e) if e.is_transient() => Err(SendError::Temporary(reason(&e))),
-                Err(e) => Err(SendError::Connection(reason(&e))),
-            },
-        }
-    }
-
-    /// Whether the connection can carry another message.
-    pub fn is_usable(&self) -> bool {
-        match self {
-            Connection::Outbox(_) => true,
-            Connection::Smtp(c) => !c.has_broken(),
-        }
-    }
-
-    pub async fn close(self) {
-        if let Connection::Smtp(mut c) = self {
-            if !c.has_broken() {
-                let _ = c.quit().await;
-            }
-        }
-    }
-}
-
-fn reason(e: &lettre::transport::smtp::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        let more = inner.to_string();
-        if !s.contains(&more) {
-            s.push_str(": ");
-            s.push_str(&more);
-        }
-        src = inner.source();
-    }
-    s.replace(['\r', '\n'], " ")
-}
-
-/// Write one message as `outbox/<time>-<random>.eml`, atomically: a reader
-/// never sees a half-written file.
-pub fn write_outbox(
-    dir: &std::path::Path,
-    bytes: &[u8],
-) -> std::result::Result<PathBuf, SendError> {
-    let name = format!(
-        "{}-{}.eml",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
-        crate::util::ids::random_hex(6)
-    );
-    let path = dir.join(name);
-    crate::util::fs::write_atomic(&path, bytes).map_err(|e| SendError::Temporary(e.to_string()))?;
-    Ok(path)
 }

@@ -126,7 +126,7 @@ mod tests {
             subject: subject.into(),
             html: "<p>Hi \u{E000}name\u{E001}</p>".into(),
             text: "Hi \u{E000}name\u{E001}".into(),
-            kind: EmailKind::Post.name().into(),
+            kind: EmailKind::Post,
         }
     }
 
@@ -216,7 +216,7 @@ mod tests {
             subject: "S".into(),
             html: format!("<p>{long} caf\u{e9} \u{E000}name\u{E001}</p>\n<a href=\"\u{E000}unsubscribe_url\u{E001}\">u</a>\n"),
             text: format!("Hi \u{E000}name\u{E001},\n{long}\n"),
-            kind: EmailKind::Post.name().into(),
+            kind: EmailKind::Post,
         };
         let r = Recipient {
             name: Some(format!("Zo\u{eb} <{long}>")),

@@ -50,13 +50,49 @@ impl FromStr for CampaignStatus {
     }
 }
 
+/// Where one delivery stands: the one mapping to the database's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Sent,
+    Failed,
+    Skipped,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl FromStr for DeliveryStatus {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Skipped,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+        .ok_or_else(|| format!("unknown delivery status {s:?}"))
+    }
+}
+
 /// Why a campaign could not be taken for sending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimRefused {
     Unknown,
     Finished(CampaignStatus),
-    /// Another process is sending it right now.
-    Busy,
+    /// Another process is sending it right now (which one, if known).
+    Busy(Option<String>),
 }
 
 /// A campaign with its delivery counts.
@@ -133,7 +169,7 @@ impl Store {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES (?1, ?2, ?3, 'queued', ?4) RETURNING id",
         )
-        .bind(&prepared.kind)
+        .bind(prepared.kind.name())
         .bind(&prepared.subject)
         .bind(json)
         .bind(ts(now))
@@ -151,9 +187,10 @@ impl Store {
         }
         let total = sqlx::query(
             "INSERT INTO deliveries (campaign_id, subscriber_id, status)
-             SELECT ?1, id, 'pending' FROM subscribers WHERE status = 'active' ORDER BY id",
+             SELECT ?1, id, ?2 FROM subscribers WHERE status = 'active' ORDER BY id",
         )
         .bind(id)
+        .bind(DeliveryStatus::Pending.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected() as i64;
@@ -260,12 +297,12 @@ impl Store {
         };
         for r in counts {
             let n: i64 = r.try_get("n")?;
-            match r.try_get::<String, _>("status")?.as_str() {
-                "sent" => c.sent = n,
-                "failed" => c.failed = n,
-                "pending" => c.pending = n,
-                "skipped" => c.skipped = n,
-                _ => {}
+            match DeliveryStatus::from_str(&r.try_get::<String, _>("status")?) {
+                Ok(DeliveryStatus::Sent) => c.sent = n,
+                Ok(DeliveryStatus::Failed) => c.failed = n,
+                Ok(DeliveryStatus::Pending) => c.pending = n,
+                Ok(DeliveryStatus::Skipped) => c.skipped = n,
+                Err(_) => {}
             }
         }
         Ok(Some(c))
@@ -304,7 +341,8 @@ impl Store {
         let from_json = serde_json::to_string(&from_list).expect("JSON");
         let done = sqlx::query(
             "UPDATE campaigns SET status = ?2, last_error = ?3,
-                 finished_at = CASE WHEN ?2 IN ('done', 'cancelled', 'failed') THEN ?4 ELSE NULL END
+                 finished_at = CASE WHEN ?2 IN ('done', 'cancelled', 'failed') THEN ?4 ELSE NULL END,
+                 retry_at = NULL
              WHERE id = ?1 AND status IN (SELECT value FROM json_each(?5))",
         )
         .bind(id)
@@ -315,58 +353,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Take campaign `id` for sending: status `sending` and a fresh
-    /// heartbeat, unless another process's heartbeat is younger than
-    /// `stale`. `Err` names why not.
-    pub async fn claim_campaign(
-        &self,
-        id: i64,
-        now: DateTime<Utc>,
-        stale: std::time::Duration,
-    ) -> Result<std::result::Result<(), ClaimRefused>> {
-        let stale_before = now - chrono::Duration::from_std(stale).unwrap_or_default();
-        let done = sqlx::query(
-            "UPDATE campaigns SET status = 'sending', heartbeat_at = ?2, last_error = NULL,
-                 started_at = COALESCE(started_at, ?2), finished_at = NULL
-             WHERE id = ?1 AND status IN ('queued', 'sending', 'paused')
-               AND (heartbeat_at IS NULL OR heartbeat_at < ?3)",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .bind(ts(stale_before))
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            return Ok(Ok(()));
-        }
-        Ok(Err(match self.campaign_status(id).await? {
-            None => ClaimRefused::Unknown,
-            Some(
-                s @ (CampaignStatus::Done | CampaignStatus::Cancelled | CampaignStatus::Failed),
-            ) => ClaimRefused::Finished(s),
-            Some(_) => ClaimRefused::Busy,
-        }))
-    }
-
-    /// Keep the claim on a campaign alive.
-    pub async fn heartbeat(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE campaigns SET heartbeat_at = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(ts(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Give up the claim (the process stops sending it).
-    pub async fn release_campaign(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE campaigns SET heartbeat_at = NULL WHERE id = ?1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Campaigns a crash or a signal left `sending`.
@@ -390,7 +376,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status, s.unsub_verifier, s.attributes
              FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-             WHERE d.campaign_id = ?1 AND d.status = 'pending' AND d.id > ?2
+             WHERE d.campaign_id = ?1 AND d.status = ?5 AND d.id > ?2
                AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?3)
              ORDER BY d.id LIMIT ?4",
         )
@@ -398,6 +384,7 @@ impl Store {
         .bind(after)
         .bind(ts(now))
         .bind(limit)
+        .bind(DeliveryStatus::Pending.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -438,9 +425,10 @@ impl Store {
     pub async fn pending_summary(&self, campaign: i64) -> Result<(i64, Option<DateTime<Utc>>)> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, MIN(COALESCE(next_attempt_at, '')) AS next
-             FROM deliveries WHERE campaign_id = ?1 AND status = 'pending'",
+             FROM deliveries WHERE campaign_id = ?1 AND status = ?2",
         )
         .bind(campaign)
+        .bind(DeliveryStatus::Pending.as_str())
         .fetch_one(&self.pool)
         .await?;
         let n: i64 = row.try_get("n")?;
@@ -455,14 +443,32 @@ impl Store {
         Ok((n, next))
     }
 
-    /// Record a batch of outcomes in one transaction. Sent messages (the
-    /// common case) are written by one statement for the whole batch.
-    pub async fn record(&self, outcomes: &[(i64, Recorded)]) -> Result<()> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
+    /// Record a batch of outcomes of campaign `campaign` in one
+    /// transaction, fenced by the claim: nothing is written (and `false`
+    /// returned) when `claim` no longer holds the campaign. Sent messages
+    /// (the common case) are written by one statement for the whole batch.
+    pub async fn record(
+        &self,
+        campaign: i64,
+        claim: &str,
+        outcomes: &[(i64, Recorded)],
+    ) -> Result<bool> {
         let mut sent = Vec::new();
         let mut tx = self.pool.begin().await?;
+        // Taking the write lock first also renews the heartbeat.
+        let ours =
+            sqlx::query("UPDATE campaigns SET heartbeat_at = ?3 WHERE id = ?1 AND claim_id = ?2")
+                .bind(campaign)
+                .bind(claim)
+                .bind(ts(Utc::now()))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if !ours {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         for (id, o) in outcomes {
             let q = match o {
                 Recorded::Sent { message_id, at } => {
@@ -477,28 +483,32 @@ impl Store {
                 .bind(reply)
                 .bind(ts(*next)),
                 Recorded::Failed { reply, attempts } => sqlx::query(
-                    "UPDATE deliveries SET status = 'failed', attempts = ?2, last_reply = ?3, next_attempt_at = NULL WHERE id = ?1",
+                    "UPDATE deliveries SET status = ?4, attempts = ?2, last_reply = ?3, next_attempt_at = NULL WHERE id = ?1",
                 )
                 .bind(id)
                 .bind(attempts)
-                .bind(reply),
+                .bind(reply)
+                .bind(DeliveryStatus::Failed.as_str()),
                 Recorded::Skipped => {
-                    sqlx::query("UPDATE deliveries SET status = 'skipped' WHERE id = ?1").bind(id)
+                    sqlx::query("UPDATE deliveries SET status = ?2 WHERE id = ?1")
+                        .bind(id)
+                        .bind(DeliveryStatus::Skipped.as_str())
                 }
             };
             q.execute(&mut *tx).await?;
         }
         if !sent.is_empty() {
             sqlx::query(
-                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, next_attempt_at = NULL,
+                "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = NULL,
                      message_id = v.value ->> 'm', sent_at = v.value ->> 't'
                  FROM json_each(?1) AS v WHERE deliveries.id = v.value ->> 'id'",
             )
             .bind(serde_json::Value::Array(sent).to_string())
+            .bind(DeliveryStatus::Sent.as_str())
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 }

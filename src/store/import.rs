@@ -9,25 +9,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{key_hash, ts, Store};
-use crate::audience::{tokens, Source, Status, SubscriberEmail};
+pub use crate::audience::import::ImportRow;
+use crate::audience::{tokens, Status};
 use crate::error::Result;
-
-/// One valid row of an import file.
-#[derive(Debug, Clone)]
-pub struct ImportRow {
-    pub line: u64,
-    pub email: SubscriberEmail,
-    /// `email.key()`, computed once.
-    pub key: String,
-    pub name: Option<String>,
-    /// The status the file gives the row (before merging with a stored one).
-    pub status: Status,
-    pub source: Source,
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    pub created_at: Option<DateTime<Utc>>,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub unsubscribed_at: Option<DateTime<Utc>>,
-}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ImportStats {

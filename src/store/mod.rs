@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 pub mod campaigns;
+pub mod claims;
 pub mod worker;
 
 pub use import::{Import, ImportRow, ImportStats, IMPORT_BATCH};

@@ -67,9 +67,52 @@ impl Project {
             .unwrap()
     }
 
+    /// Run the binary to completion; a run longer than `RUN_TIMEOUT` is
+    /// killed and fails the test (a hang must never stall the suite).
     pub fn run(&self, args: &[&str]) -> Run {
-        Run(self.cmd().args(args).output().unwrap())
+        run_with_timeout(self.cmd().args(args), RUN_TIMEOUT)
     }
+}
+
+/// The longest a single command of the binary may take in a test.
+pub const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `cmd.output()`, killed (and the test failed) after `limit`.
+pub fn run_with_timeout(cmd: &mut Command, limit: std::time::Duration) -> Run {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Run(Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    })
 }
 
 pub struct Run(pub Output);
@@ -98,8 +141,24 @@ impl Run {
     /// Exit 1 with one clear line and never a panic or backtrace.
     #[track_caller]
     pub fn fails_with(&self, needle: &str) -> &Self {
+        self.fails_with_code(1, needle)
+    }
+
+    /// Exit 75 (EX_TEMPFAIL: try again later) with one clear line.
+    #[track_caller]
+    pub fn fails_later_with(&self, needle: &str) -> &Self {
+        self.fails_with_code(75, needle)
+    }
+
+    #[track_caller]
+    pub fn fails_with_code(&self, code: i32, needle: &str) -> &Self {
         let err = self.stderr();
-        assert_eq!(self.code(), 1, "stdout:\n{}\nstderr:\n{err}", self.stdout());
+        assert_eq!(
+            self.code(),
+            code,
+            "stdout:\n{}\nstderr:\n{err}",
+            self.stdout()
+        );
         assert!(
             err.contains(needle),
             "expected {needle:?} in stderr:\n{err}"

@@ -1,12 +1,17 @@
 //! One integration-test binary: the real `gazette` binary, real files,
 //! real SQLite, real HTTP on 127.0.0.1.
 
+mod architecture;
 mod catcher;
+mod config_docs;
 mod content_cli;
 mod delivery;
+mod deploy;
+mod faults;
 mod helpers;
 mod http;
 mod imports;
+mod output;
 mod people;
 mod smtp;
 mod subscribers_cli;

@@ -1,5 +1,9 @@
 //! A small SMTP server for tests: real sockets on 127.0.0.1, a thread per
-//! connection, scripted replies (451, 550, dropped connections, slowness).
+//! connection, scripted replies (451, 550, dropped connections, slowness)
+//! and scripted faults (a tarpit, 421 and 452 mid-session, a reset in the
+//! middle of DATA, a drop after the final `.`, replies slower than the
+//! client's timeout). The script can be changed while the server runs
+//! (`SmtpServer::script`), e.g. to make a broken server recover.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -25,6 +29,25 @@ pub struct Script {
     pub drop_at: Vec<usize>,
     /// Wait this long before accepting each message.
     pub delay: Duration,
+    /// Accept connections but never greet (the client times out).
+    pub tarpit: bool,
+    /// Every Nth message (1-based, over all connections) arrives, then the
+    /// connection drops before the reply: an ambiguous delivery.
+    pub drop_after_dot_every: usize,
+    /// Answer every Nth MAIL FROM with 421 and close the connection.
+    pub reply_421_every: usize,
+    /// Answer every Nth RCPT TO with 452 (too many recipients / no room).
+    pub reply_452_every: usize,
+    /// Close the connection in the middle of every Nth message's DATA
+    /// (nothing arrives).
+    pub reset_mid_data_every: usize,
+    /// Every Nth message arrives, then the reply comes after `slow_reply`.
+    pub slow_every: usize,
+    pub slow_reply: Duration,
+}
+
+fn nth(every: usize, n: usize) -> bool {
+    every > 0 && n.is_multiple_of(every)
 }
 
 #[derive(Default)]
@@ -33,11 +56,14 @@ pub struct State {
     pub rcpt_attempts: HashMap<String, u32>,
     pub data_count: usize,
     pub connections: usize,
+    pub mail_count: usize,
+    pub rcpt_count: usize,
 }
 
 pub struct SmtpServer {
     pub addr: SocketAddr,
     pub state: Arc<Mutex<State>>,
+    pub script: Arc<Mutex<Script>>,
 }
 
 impl SmtpServer {
@@ -52,17 +78,26 @@ impl SmtpServer {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let script = Arc::new(Mutex::new(script));
-        let st = state.clone();
+        let (st, sc) = (state.clone(), script.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let (st, script) = (st.clone(), script.clone());
+                let (st, script) = (st.clone(), sc.clone());
                 std::thread::spawn(move || {
                     let _ = session(stream, &st, &script);
                 });
             }
         });
-        SmtpServer { addr, state }
+        SmtpServer {
+            addr,
+            state,
+            script,
+        }
+    }
+
+    /// Change the script while the server runs.
+    pub fn set(&self, change: impl FnOnce(&mut Script)) {
+        change(&mut self.script.lock().unwrap());
     }
 
     pub fn url(&self) -> String {
@@ -103,6 +138,12 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
     state.lock().unwrap().connections += 1;
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
+    if script.lock().unwrap().tarpit {
+        // Hold the connection, say nothing, until the client gives up.
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut r, &mut sink);
+        return Ok(());
+    }
     w.write_all(b"220 test.local ESMTP test server\r\n")?;
     let (mut from, mut to) = (String::new(), Vec::new());
     let mut line = String::new();
@@ -116,6 +157,15 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
             w.write_all(b"250-test.local\r\n250 8BITMIME\r\n")?;
         } else if upper.starts_with("MAIL FROM:") {
+            let closing = {
+                let mut st = state.lock().unwrap();
+                st.mail_count += 1;
+                nth(script.lock().unwrap().reply_421_every, st.mail_count)
+            };
+            if closing {
+                w.write_all(b"421 4.3.2 Service shutting down, closing channel\r\n")?;
+                return Ok(());
+            }
             from = addr_of(&cmd[10..]);
             to.clear();
             w.write_all(b"250 OK\r\n")?;
@@ -124,8 +174,11 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
             let reply: &[u8] = {
                 let mut st = state.lock().unwrap();
                 *st.rcpt_attempts.entry(rcpt.clone()).or_insert(0) += 1;
+                st.rcpt_count += 1;
                 let mut sc = script.lock().unwrap();
-                if sc.reject.contains(&rcpt) {
+                if nth(sc.reply_452_every, st.rcpt_count) {
+                    b"452 4.5.3 Too many recipients\r\n"
+                } else if sc.reject.contains(&rcpt) {
                     b"550 5.1.1 No such user\r\n"
                 } else if let Some(n) = sc.temp_fail.get_mut(&rcpt).filter(|n| **n > 0) {
                     *n -= 1;
@@ -138,10 +191,25 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
             w.write_all(reply)?;
         } else if upper == "DATA" {
             w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")?;
+            let reset = {
+                let st = state.lock().unwrap();
+                nth(
+                    script.lock().unwrap().reset_mid_data_every,
+                    st.data_count + 1,
+                )
+            };
             let mut data = String::new();
+            let mut lines = 0;
             loop {
                 line.clear();
                 if r.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                lines += 1;
+                if reset && lines == 5 {
+                    // Counted as an attempt, never as a message.
+                    state.lock().unwrap().data_count += 1;
+                    let _ = w.shutdown(std::net::Shutdown::Both);
                     return Ok(());
                 }
                 if line == ".\r\n" || line == ".\n" {
@@ -150,11 +218,18 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
                 let l = line.strip_prefix('.').unwrap_or(&line);
                 data.push_str(l);
             }
-            let (delay, drop) = {
+            let (delay, drop, drop_after, slow) = {
                 let mut st = state.lock().unwrap();
                 st.data_count += 1;
+                let n = st.data_count;
                 let sc = script.lock().unwrap();
-                (sc.delay, sc.drop_at.contains(&st.data_count))
+                let slow = (nth(sc.slow_every, n)).then_some(sc.slow_reply);
+                (
+                    sc.delay,
+                    sc.drop_at.contains(&n),
+                    nth(sc.drop_after_dot_every, n),
+                    slow,
+                )
             };
             if drop {
                 // Vanish without answering: the client cannot know.
@@ -166,6 +241,14 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
                 to: to.clone(),
                 data,
             });
+            if drop_after {
+                // It arrived, but the client never hears so.
+                let _ = w.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+            if let Some(slow) = slow {
+                std::thread::sleep(slow);
+            }
             w.write_all(b"250 2.0.0 Queued\r\n")?;
         } else if upper == "RSET" || upper == "NOOP" {
             w.write_all(b"250 OK\r\n")?;

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests talk to
+# (scripts/setup/*.sh: the SMTP catcher and the other services), then runs
+# `cargo test` with nothing skipped. Extra arguments go to cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for setup in scripts/setup/*.sh; do
+  bash "$setup"
+done
+# Every suite runs: a missing service is a failure, not a skip.
+export GAZETTE_REQUIRE_ALL=1
+# The slow fault-injection cases and the long property runs.
+export GAZETTE_SLOW_TESTS=1
+export PROPTEST_CASES="${PROPTEST_CASES:-10000}"
+cargo test --locked "$@"

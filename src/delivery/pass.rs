@@ -1,0 +1,310 @@
+//! One pass over the deliveries due now: a producer streams them from the
+//! store, `concurrency` senders hand them to transports, one writer records
+//! outcomes in batches. All of it stops on the run's one `Cancel`: nothing
+//! new is taken once it fires, and what is in flight is given up
+//! `grace` (= `smtp.timeout` + ½ s) later, so a pass always ends within
+//! that time of its cause.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{mpsc, Mutex};
+
+use super::cancel::{Cancel, StopReason};
+use super::policy::{self, Reply, RetryPolicy};
+use super::progress::{Pacer, Progress};
+use super::transport::{Connector, Transport};
+use crate::audience::Status;
+use crate::config::Newsletter;
+use crate::render::{message, Encoded, Prepared, Recipient};
+use crate::store::campaigns::{QueueItem, QueueRecipient, Recorded};
+use crate::store::Store;
+
+/// Deliveries read from the store at a time.
+pub const FETCH_BATCH: i64 = 500;
+/// Outcomes written per transaction (at most).
+pub const OUTCOME_BATCH: usize = 25;
+/// Outcomes waiting for the writer (at most).
+pub const OUTCOME_CHANNEL: usize = 16;
+/// Outcomes are written at least this often.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// What the senders of one campaign run share.
+pub struct Shared {
+    pub id: i64,
+    /// The claim's random id: outcome writes are fenced by it.
+    pub claim: String,
+    pub store: Store,
+    pub connector: Arc<dyn Connector>,
+    pub newsletter: Arc<Newsletter>,
+    pub prepared: Prepared,
+    /// The parts transfer-encoded once for the whole campaign.
+    pub encoded: Encoded,
+    /// The email has `attribute(...)` slots: read recipients' attributes.
+    pub uses_attributes: bool,
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    pub pacer: Pacer,
+    pub progress: Arc<Progress>,
+    pub cancel: Cancel,
+    /// Subscribers who unsubscribed while the campaign runs.
+    pub opted_out: RwLock<HashSet<i64>>,
+    /// Connection-level failures in a row (no reply from the server).
+    pub trouble: AtomicU32,
+}
+
+impl Shared {
+    /// How long in-flight work may take after a stop.
+    pub fn grace(&self) -> Duration {
+        self.connector.timeout() + Duration::from_millis(500)
+    }
+
+    fn left(&self, r: &QueueRecipient) -> bool {
+        self.opted_out
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&r.subscriber_id)
+    }
+
+    /// Count a failure of the server as a whole; enough in a row (one per
+    /// connection, at least 3) mean it is unreachable: stop the run.
+    fn server_trouble(&self, what: String) {
+        let n = self.trouble.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= (self.concurrency as u32).max(3) && self.cancel.stop(StopReason::Unreachable(what))
+        {
+            tracing::debug!("campaign {}: {n} connection failures in a row", self.id);
+        }
+    }
+}
+
+/// Run one pass; returns when nothing more is due now or the run stopped.
+pub async fn run(shared: &Arc<Shared>) {
+    let (work_tx, work_rx) = mpsc::channel::<QueueItem>(shared.concurrency * 2);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let (out_tx, out_rx) = mpsc::channel::<(i64, Recorded)>(OUTCOME_CHANNEL);
+    let writer = tokio::spawn(write_outcomes(shared.clone(), out_rx));
+    let senders: Vec<_> = (0..shared.concurrency)
+        .map(|_| tokio::spawn(sender(shared.clone(), work_rx.clone(), out_tx.clone())))
+        .collect();
+    drop(out_tx);
+    produce(shared, work_tx).await;
+    for s in senders {
+        if let Err(e) = s.await {
+            shared
+                .cancel
+                .stop(StopReason::Store(format!("send task: {e}")));
+        }
+    }
+    if let Err(e) = writer.await {
+        shared
+            .cancel
+            .stop(StopReason::Store(format!("outcome writer: {e}")));
+    }
+}
+
+/// Stream due deliveries in id order to the senders.
+async fn produce(shared: &Shared, work: mpsc::Sender<QueueItem>) {
+    let cancel = &shared.cancel;
+    let mut after = 0;
+    loop {
+        let items = tokio::select! {
+            r = shared.store.due_deliveries(shared.id, after, Utc::now(), FETCH_BATCH) => r,
+            _ = cancel.stopped() => return,
+        };
+        let items = match items {
+            Ok(items) if items.is_empty() => return,
+            Ok(items) => items,
+            Err(e) => {
+                cancel.stop(StopReason::Store(format!("reading the queue: {e}")));
+                return;
+            }
+        };
+        after = items.last().map_or(after, |i| i.delivery_id);
+        for item in items {
+            tokio::select! {
+                r = work.send(item) => if r.is_err() { return },
+                _ = cancel.stopped() => return,
+            }
+        }
+    }
+}
+
+async fn sender(
+    shared: Arc<Shared>,
+    work: Arc<Mutex<mpsc::Receiver<QueueItem>>>,
+    out: mpsc::Sender<(i64, Recorded)>,
+) {
+    let mut conn: Option<Box<dyn Transport>> = None;
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = shared.cancel.stopped() => None,
+            item = async { work.lock().await.recv().await } => item,
+        };
+        let Some(item) = item else { break };
+        let Some(recorded) = deliver(&shared, &mut conn, &item).await else {
+            continue; // nothing sent, nothing to record
+        };
+        let counter = match &recorded {
+            Recorded::Sent { .. } => &shared.progress.sent,
+            Recorded::Failed { .. } => &shared.progress.failed,
+            Recorded::Retry { .. } => &shared.progress.retried,
+            Recorded::Skipped => &shared.progress.skipped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            r = out.send((item.delivery_id, recorded)) => if r.is_err() { break },
+            _ = shared.cancel.deadline(shared.grace()) => break,
+        }
+    }
+    if let Some(c) = conn {
+        tokio::select! {
+            _ = c.close() => {},
+            _ = shared.cancel.deadline(shared.grace()) => {},
+        }
+    }
+}
+
+/// Build a recipient's message; `Err` is recorded as a failure.
+fn build(shared: &Shared, r: &QueueRecipient) -> Result<(lettre::Message, String), String> {
+    let nl = &shared.newsletter;
+    let recipient = Recipient {
+        email: r.email.clone(),
+        name: r.name.clone(),
+        unsubscribe_url: format!("{}/unsubscribe/{}", nl.public_url, r.unsub_token),
+        confirm_url: None,
+        attributes: if shared.uses_attributes {
+            r.attributes
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok())
+        } else {
+            None
+        },
+    };
+    let message_id = message::new_message_id(nl);
+    message::build_encoded(
+        nl,
+        &shared.prepared,
+        &shared.encoded,
+        &recipient,
+        message_id.clone(),
+    )
+    .map(|m| (m, message_id))
+    .map_err(|e| e.to_string())
+}
+
+/// Send one delivery; `None` when nothing was sent (no connection, or the
+/// run stopped first).
+async fn deliver(
+    shared: &Shared,
+    conn: &mut Option<Box<dyn Transport>>,
+    item: &QueueItem,
+) -> Option<Recorded> {
+    let Some(r) = item
+        .recipient
+        .as_ref()
+        .filter(|r| r.status == Status::Active)
+    else {
+        return Some(Recorded::Skipped);
+    };
+    if shared.left(r) {
+        return Some(Recorded::Skipped);
+    }
+    let (msg, message_id) = match build(shared, r) {
+        Ok(m) => m,
+        Err(reply) => {
+            let attempts = item.attempts + 1;
+            return Some(Recorded::Failed { reply, attempts });
+        }
+    };
+    let bytes = msg.formatted();
+    tokio::select! {
+        _ = shared.pacer.wait() => {},
+        _ = shared.cancel.stopped() => return None,
+    }
+    if conn.as_ref().is_none_or(|c| !c.is_usable()) {
+        *conn = None;
+        let connected = tokio::select! {
+            c = shared.connector.connect() => c,
+            _ = shared.cancel.stopped() => return None,
+        };
+        match connected {
+            Ok(c) => *conn = Some(c),
+            Err(e) => {
+                shared.server_trouble(e);
+                return None;
+            }
+        }
+    }
+    if shared.left(r) {
+        return Some(Recorded::Skipped);
+    }
+    let c = conn.as_mut()?;
+    let started = Instant::now();
+    // Bounded by the transport's timeout; the deadline is a second guard.
+    let reply = tokio::select! {
+        reply = c.send(msg.envelope(), &bytes) => reply,
+        _ = shared.cancel.deadline(shared.grace()) => Reply::Timeout("stopped".into()),
+    };
+    shared.progress.latency.record(started.elapsed());
+    if policy::server_trouble(&reply) {
+        shared.server_trouble(format!("{}: {}", shared.connector.describe(), reply.text()));
+    } else {
+        shared.trouble.store(0, Ordering::Relaxed);
+    }
+    if policy::reconnect(&reply) {
+        *conn = None;
+    }
+    policy::decide(shared.retry, &reply, item.attempts, &message_id, Utc::now())
+}
+
+/// Write outcomes in batches: every `OUTCOME_BATCH` or `FLUSH_EVERY`, until
+/// the senders are done or the grace after a stop is over. A failed write
+/// or a lost claim stops the run.
+async fn write_outcomes(shared: Arc<Shared>, mut rx: mpsc::Receiver<(i64, Recorded)>) {
+    let grace = shared.grace();
+    let cancel = &shared.cancel;
+    let mut buf: Vec<(i64, Recorded)> = Vec::with_capacity(OUTCOME_BATCH);
+    loop {
+        let flush = tokio::time::sleep(FLUSH_EVERY);
+        tokio::pin!(flush);
+        let closed = loop {
+            tokio::select! {
+                item = rx.recv() => match item {
+                    Some(x) => {
+                        buf.push(x);
+                        if buf.len() >= OUTCOME_BATCH { break false; }
+                    }
+                    None => break true,
+                },
+                _ = &mut flush => break false,
+                _ = cancel.deadline(grace) => return,
+            }
+        };
+        if !buf.is_empty() {
+            let written = tokio::select! {
+                r = shared.store.record(shared.id, &shared.claim, &buf) => r,
+                _ = cancel.deadline(grace) => return,
+            };
+            match written {
+                Ok(true) => buf.clear(),
+                Ok(false) => {
+                    cancel.stop(StopReason::LostClaim(
+                        "another process took the campaign over".into(),
+                    ));
+                    return;
+                }
+                Err(e) => {
+                    cancel.stop(StopReason::Store(format!("recording outcomes: {e}")));
+                    return;
+                }
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The retry policy: a pure function from what the server answered (or how
+//! the connection failed) to what happens to the delivery. No I/O here, so
+//! every case is a unit test over a scripted reply.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::store::campaigns::Recorded;
+
+/// What one attempt to hand a message to the server came back with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The server answered with this code (the final reply of the
+    /// transaction, or the first refusal on the way).
+    Code(u16, String),
+    /// No answer within `smtp.timeout` while the message was being sent:
+    /// it may or may not have arrived.
+    Timeout(String),
+    /// The connection broke while the message was being sent.
+    Reset(String),
+    /// No connection could be made (refused, no greeting, TLS or login
+    /// failed, the outbox folder cannot be written): nothing was sent.
+    Refused(String),
+    /// The message cannot be sent by this client at all (e.g. a non-ASCII
+    /// address to a server without SMTPUTF8).
+    Unsendable(String),
+}
+
+/// The class of a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: delivered.
+    Sent,
+    /// 4xx about this message (450, 451, 452): retry after `retry_delay`,
+    /// doubling; failed after `max_attempts`.
+    Temporary,
+    /// 5xx: failed for good, never retried.
+    Permanent,
+    /// The server dropped the session (421, a reset, a timeout): reconnect
+    /// and retry at once. After a timeout or a reset following the final
+    /// `.` the message may have arrived: this is where duplicates come from.
+    Dropped,
+    /// The server cannot be reached: nothing was sent and nothing is
+    /// recorded; enough of these in a row pause the campaign.
+    Unreachable,
+}
+
+/// Classify a reply.
+pub fn classify(reply: &Reply) -> Verdict {
+    match reply {
+        Reply::Code(code, _) => match code {
+            200..=299 => Verdict::Sent,
+            // "Service not available, closing transmission channel".
+            421 => Verdict::Dropped,
+            400..=499 => Verdict::Temporary,
+            _ => Verdict::Permanent,
+        },
+        Reply::Timeout(_) | Reply::Reset(_) => Verdict::Dropped,
+        Reply::Refused(_) => Verdict::Unreachable,
+        Reply::Unsendable(_) => Verdict::Permanent,
+    }
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        match self {
+            Reply::Code(code, text) if text.starts_with(&code.to_string()) => text.clone(),
+            Reply::Code(code, text) => format!("{code} {text}"),
+            Reply::Timeout(m) => format!("timed out: {m}"),
+            Reply::Reset(m) => format!("connection lost: {m}"),
+            Reply::Refused(m) => format!("server unreachable: {m}"),
+            Reply::Unsendable(m) => m.clone(),
+        }
+    }
+}
+
+/// The retry settings the policy needs.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub retry_delay: Duration,
+    pub max_attempts: u32,
+}
+
+/// What to record for a delivery after `reply`, given the attempts made
+/// before this one. `None`: record nothing (the server was unreachable;
+/// the delivery stays due).
+pub fn decide(
+    policy: RetryPolicy,
+    reply: &Reply,
+    attempts_before: i64,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Option<Recorded> {
+    let attempts = attempts_before + 1;
+    let out_of_attempts = attempts >= policy.max_attempts.max(1) as i64;
+    Some(match classify(reply) {
+        Verdict::Sent => Recorded::Sent {
+            message_id: message_id.to_string(),
+            at: now,
+        },
+        Verdict::Unreachable => return None,
+        Verdict::Permanent => Recorded::Failed {
+            reply: reply.text(),
+            attempts,
+        },
+        Verdict::Temporary | Verdict::Dropped if out_of_attempts => Recorded::Failed {
+            reply: reply.text(),
+            attempts,
+        },
+        Verdict::Temporary => {
+            // retry_delay, doubling with each attempt.
+            let factor = 1u32 << (attempts - 1).clamp(0, 16) as u32;
+            let delay = policy.retry_delay.saturating_mul(factor);
+            Recorded::Retry {
+                reply: reply.text(),
+                attempts,
+                next: now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)),
+            }
+        }
+        Verdict::Dropped => Recorded::Retry {
+            reply: reply.text(),
+            attempts,
+            next: now,
+        },
+    })
+}
+
+/// Whether the connection must be dropped and a new one opened.
+pub fn reconnect(reply: &Reply) -> bool {
+    !matches!(classify(reply), Verdict::Sent)
+}
+
+/// Whether the reply says something about the server as a whole (counted
+/// towards "the server is unreachable") rather than about one message.
+pub fn server_trouble(reply: &Reply) -> bool {
+    matches!(classify(reply), Verdict::Dropped | Verdict::Unreachable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        retry_delay: Duration::from_secs(30),
+        max_attempts: 3,
+    };
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn code(c: u16) -> Reply {
+        Reply::Code(c, format!("{c} scripted"))
+    }
+
+    fn after(reply: &Reply, before: i64) -> Option<Recorded> {
+        decide(POLICY, reply, before, "<m@x>", now())
+    }
+
+    #[test]
+    fn replies_are_classified() {
+        let cases = [
+            (code(250), Verdict::Sent),
+            (code(421), Verdict::Dropped),
+            (code(450), Verdict::Temporary),
+            (code(451), Verdict::Temporary),
+            (code(452), Verdict::Temporary),
+            (code(550), Verdict::Permanent),
+            (code(552), Verdict::Permanent),
+            (code(554), Verdict::Permanent),
+            (Reply::Timeout("read".into()), Verdict::Dropped),
+            (Reply::Reset("broken pipe".into()), Verdict::Dropped),
+            (
+                Reply::Refused("connection refused".into()),
+                Verdict::Unreachable,
+            ),
+            (Reply::Unsendable("no SMTPUTF8".into()), Verdict::Permanent),
+        ];
+        for (reply, verdict) in cases {
+            assert_eq!(classify(&reply), verdict, "{reply:?}");
+        }
+    }
+
+    #[test]
+    fn sent_is_recorded_with_its_message_id() {
+        assert_eq!(
+            after(&code(250), 0),
+            Some(Recorded::Sent {
+                message_id: "<m@x>".into(),
+                at: now()
+            })
+        );
+        assert!(!reconnect(&code(250)));
+    }
+
+    #[test]
+    fn temporary_replies_back_off_then_fail() {
+        for c in [450, 451, 452] {
+            let Some(Recorded::Retry {
+                attempts,
+                next,
+                reply,
+            }) = after(&code(c), 0)
+            else {
+                panic!("{c} not retried")
+            };
+            assert_eq!((attempts, next), (1, now() + chrono::Duration::seconds(30)));
+            assert!(reply.starts_with(&c.to_string()), "{reply}");
+            let Some(Recorded::Retry { next, .. }) = after(&code(c), 1) else {
+                panic!()
+            };
+            assert_eq!(next, now() + chrono::Duration::seconds(60), "doubles");
+            assert!(
+                matches!(
+                    after(&code(c), 2),
+                    Some(Recorded::Failed { attempts: 3, .. })
+                ),
+                "{c}: failed after max_attempts"
+            );
+            assert!(reconnect(&code(c)) && !server_trouble(&code(c)));
+        }
+    }
+
+    #[test]
+    fn permanent_replies_fail_at_once() {
+        for c in [550, 552, 554] {
+            assert_eq!(
+                after(&code(c), 0),
+                Some(Recorded::Failed {
+                    reply: format!("{c} scripted"),
+                    attempts: 1
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn dropped_sessions_retry_at_once_on_a_new_connection() {
+        for r in [
+            code(421),
+            Reply::Timeout("no reply".into()),
+            Reply::Reset("reset by peer".into()),
+        ] {
+            assert_eq!(
+                after(&r, 0),
+                Some(Recorded::Retry {
+                    reply: r.text(),
+                    attempts: 1,
+                    next: now()
+                }),
+                "{r:?}"
+            );
+            assert!(reconnect(&r) && server_trouble(&r));
+            assert!(matches!(after(&r, 2), Some(Recorded::Failed { .. })));
+        }
+    }
+
+    #[test]
+    fn refused_records_nothing() {
+        let r = Reply::Refused("127.0.0.1:9: connection refused".into());
+        assert_eq!(after(&r, 0), None);
+        assert_eq!(after(&r, 10), None, "never fails a recipient");
+        assert!(server_trouble(&r));
+        assert_eq!(
+            r.text(),
+            "server unreachable: 127.0.0.1:9: connection refused"
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! Preparing emails: render a post, a digest or a confirmation once per
+//! campaign (Tera, then the CSS inlined), and render web pages.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tera::Context;
+
+use super::slots::slot;
+use super::{EmailKind, Templates};
+use crate::config::Newsletter;
+use crate::content::{markdown, Post};
+use crate::error::{Error, Result};
+
+/// An email rendered once for a whole campaign: CSS inlined, Markdown done,
+/// with slots for the per-recipient values.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Prepared {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    pub kind: EmailKind,
+}
+
+/// What templates see of a post.
+#[derive(Debug, Serialize)]
+pub struct PostView<'a> {
+    pub title: &'a str,
+    pub date: String,
+    pub date_display: String,
+    pub summary: &'a str,
+    pub slug: &'a str,
+    pub url: &'a str,
+    pub tags: &'a [String],
+    pub draft: bool,
+    pub extra: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl<'a> PostView<'a> {
+    pub fn new(post: &'a Post, with_body: bool) -> Self {
+        let (html, text) = if with_body {
+            let base = url::Url::parse(&post.url).expect("post URL validated on load");
+            (
+                Some(markdown::to_html(&post.body, &base)),
+                Some(markdown::to_text(&post.body, &base)),
+            )
+        } else {
+            (None, None)
+        };
+        PostView {
+            title: &post.title,
+            date: post.date_string(),
+            date_display: post.date_display(),
+            summary: &post.summary,
+            slug: &post.slug,
+            url: &post.url,
+            tags: &post.tags,
+            draft: post.draft,
+            extra: &post.extra,
+            html,
+            text,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct NewsletterView<'a> {
+    title: &'a str,
+    base_url: &'a str,
+    public_url: &'a str,
+    postal_address: &'a str,
+    from_name: &'a str,
+}
+
+/// The context every email and page shares.
+pub fn base_context(nl: &Newsletter) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert(
+        "newsletter",
+        &NewsletterView {
+            title: &nl.title,
+            base_url: &nl.base_url,
+            public_url: &nl.public_url,
+            postal_address: &nl.postal_address,
+            from_name: nl.from.name.as_deref().unwrap_or(&nl.title),
+        },
+    );
+    ctx
+}
+
+fn email_context(nl: &Newsletter, subject: &str) -> Context {
+    let mut ctx = base_context(nl);
+    ctx.insert("subject", subject);
+    let mut recipient = Map::new();
+    for key in ["email", "name"] {
+        recipient.insert(key.into(), Value::String(slot(key)));
+    }
+    ctx.insert("recipient", &recipient);
+    ctx.insert("unsubscribe_url", &slot("unsubscribe_url"));
+    ctx.insert("confirm_url", &slot("confirm_url"));
+    ctx
+}
+
+/// Render `email/{kind}.html` and `.txt` once and inline the CSS.
+fn prepare(
+    templates: &Templates,
+    kind: EmailKind,
+    subject: String,
+    ctx: &Context,
+) -> Result<Prepared> {
+    let html = templates.render(&format!("email/{}.html", kind.name()), ctx)?;
+    let text = templates.render(&format!("email/{}.txt", kind.name()), ctx)?;
+    let html = inline_css(&html).map_err(|e| {
+        let path = templates
+            .origin(&format!("email/{}.html", kind.name()))
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Error::file(path, format!("inlining CSS: {e}"))
+    })?;
+    Ok(Prepared {
+        subject: crate::util::text::clean_header_text(&subject),
+        html,
+        // Trim trailing spaces and runs of blank lines that template tags leave.
+        text: crate::util::text::squeeze_blank_lines(&text, &[]),
+        kind,
+    })
+}
+
+/// Move the `<style>` rules into `style=` attributes (Gmail and Outlook
+/// drop `<style>` blocks).
+pub fn inline_css(html: &str) -> std::result::Result<String, String> {
+    let inliner = css_inline::CSSInliner::options()
+        .load_remote_stylesheets(false)
+        .build();
+    inliner.inline(html).map_err(|e| e.to_string())
+}
+
+pub fn post_subject(nl: &Newsletter, post: &Post) -> String {
+    format!("{}: {}", nl.title, post.title)
+}
+
+/// Render the email for one post.
+pub fn prepare_post(templates: &Templates, nl: &Newsletter, post: &Post) -> Result<Prepared> {
+    let subject = post_subject(nl, post);
+    let mut ctx = email_context(nl, &subject);
+    ctx.insert("post", &PostView::new(post, true));
+    prepare(templates, EmailKind::Post, subject, &ctx)
+}
+
+#[derive(Serialize)]
+struct WindowView {
+    since: String,
+    until: String,
+    since_display: String,
+    until_display: String,
+}
+
+/// Render a digest of `posts` (newest first) covering `[since, until)`.
+pub fn prepare_digest(
+    templates: &Templates,
+    nl: &Newsletter,
+    posts: &[&Post],
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Prepared> {
+    let subject = match posts.len() {
+        1 => format!("{}: {}", nl.title, posts[0].title),
+        n => format!("{}: {n} new posts", nl.title),
+    };
+    let mut ctx = email_context(nl, &subject);
+    let views: Vec<PostView<'_>> = posts.iter().map(|p| PostView::new(p, false)).collect();
+    ctx.insert("posts", &views);
+    // `until` is exclusive; show the last day it covers.
+    let last_day = until - chrono::Duration::seconds(1);
+    ctx.insert(
+        "window",
+        &WindowView {
+            since: since.to_rfc3339(),
+            until: until.to_rfc3339(),
+            since_display: since.format("%B %-d, %Y").to_string(),
+            until_display: last_day.format("%B %-d, %Y").to_string(),
+        },
+    );
+    prepare(templates, EmailKind::Digest, subject, &ctx)
+}
+
+/// How an address came to be asked for confirmation: the template's
+/// `origin` ("web" or "added") picks the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmOrigin {
+    /// Entered on the subscribe page.
+    Web,
+    /// Added by an operator (`subscribers add`, or an imported pending row).
+    Added,
+}
+
+/// Render the double opt-in confirmation email for a web sign-up.
+pub fn prepare_confirm(templates: &Templates, nl: &Newsletter, ttl_days: u64) -> Result<Prepared> {
+    prepare_confirm_for(templates, nl, ttl_days, ConfirmOrigin::Web)
+}
+
+/// Render the double opt-in confirmation email for `origin`.
+pub fn prepare_confirm_for(
+    templates: &Templates,
+    nl: &Newsletter,
+    ttl_days: u64,
+    origin: ConfirmOrigin,
+) -> Result<Prepared> {
+    let subject = format!("Confirm your subscription to {}", nl.title);
+    let mut ctx = email_context(nl, &subject);
+    ctx.insert("confirm_ttl_days", &ttl_days);
+    let origin = match origin {
+        ConfirmOrigin::Web => "web",
+        ConfirmOrigin::Added => "added",
+    };
+    ctx.insert("origin", origin);
+    prepare(templates, EmailKind::Confirm, subject, &ctx)
+}
+
+/// Render a web page template with the shared context plus `extra`.
+pub fn render_page(
+    templates: &Templates,
+    nl: &Newsletter,
+    name: &str,
+    extra: &Context,
+) -> Result<String> {
+    let mut ctx = base_context(nl);
+    ctx.extend(extra.clone());
+    templates.render(&format!("web/{name}"), &ctx)
+}
+
+/// Render every template with sample data, so that syntax errors and
+/// undefined variables show up before anything is sent.
+pub fn check(templates: &Templates, nl: &Newsletter, sample: Option<&Post>) -> Vec<Error> {
+    let mut errors = Vec::new();
+    let fallback;
+    let post = match sample {
+        Some(p) => p,
+        None => {
+            fallback = sample_post(nl);
+            &fallback
+        }
+    };
+    let now = Utc::now();
+    if let Err(e) = prepare_post(templates, nl, post) {
+        errors.push(e);
+    }
+    if let Err(e) = prepare_digest(templates, nl, &[post], now - chrono::Duration::days(7), now) {
+        errors.push(e);
+    }
+    for origin in [ConfirmOrigin::Web, ConfirmOrigin::Added] {
+        if let Err(e) = prepare_confirm_for(templates, nl, 7, origin) {
+            errors.push(e);
+        }
+    }
+    let mut ctx = Context::new();
+    ctx.insert("heading", "Heading");
+    ctx.insert("message", "Message");
+    ctx.insert("email", "reader@example.com");
+    ctx.insert("action", "/unsubscribe/token");
+    for page in ["index.html", "message.html", "unsubscribe.html"] {
+        if let Err(e) = render_page(templates, nl, page, &ctx) {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+fn sample_post(nl: &Newsletter) -> Post {
+    Post {
+        path: PathBuf::from("sample.md"),
+        title: "Sample post".into(),
+        date: Utc::now().fixed_offset(),
+        date_only: false,
+        summary: "A sample summary.".into(),
+        slug: "sample-post".into(),
+        url: format!("{}/sample-post/", nl.base_url),
+        tags: vec!["sample".into()],
+        draft: false,
+        extra: Map::new(),
+        body: "A sample body with [a link](more/).".into(),
+    }
+}

@@ -1,0 +1,210 @@
+//! The long-running worker: the web endpoints, the post watcher
+//! (`posts`), the digest scheduler (`digest`) and campaign supervision
+//! (`campaigns`) in one tokio process.
+
+mod campaigns;
+mod digest;
+mod posts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+pub use campaigns::Campaigns;
+
+use crate::config::Settings;
+use crate::content;
+use crate::delivery::mailer::Mailer;
+use crate::delivery::queue::{Options, RunSpec};
+use crate::error::Result;
+use crate::render::Templates;
+use crate::store::{ts, Store};
+
+/// The time source, injectable so the scheduler is tested without sleeping.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// What a digest tick did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DigestTick {
+    /// No period is due.
+    NotDue,
+    /// The period's digest campaign started.
+    Sent {
+        period: DateTime<Utc>,
+        campaign: i64,
+    },
+    /// The period was due but had no new posts.
+    Empty { period: DateTime<Utc> },
+}
+
+pub struct Worker {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub mailer: Mailer,
+    templates: Arc<Templates>,
+    clock: Arc<dyn Clock>,
+    /// Digest periods at or before this were never the worker's to send.
+    baseline: DateTime<Utc>,
+    /// The campaigns this worker runs.
+    pub campaigns: Campaigns,
+}
+
+const BASELINE_KEY: &str = "digest_baseline";
+const POSTS_KEY: &str = "posts_initialized";
+
+impl Worker {
+    /// Set up; on the very first start, record the posts already published
+    /// as seen, so an archive is never blasted out.
+    pub async fn new(
+        settings: Arc<Settings>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Worker> {
+        let templates = Arc::new(Templates::load(Some(&settings.templates_dir))?);
+        let mailer = Mailer::from_settings(&settings)?;
+        let now = clock.now();
+        let baseline = store.state_init(BASELINE_KEY, &ts(now)).await?;
+        let baseline = DateTime::parse_from_rfc3339(&baseline)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or(now);
+        let campaigns = Campaigns::new(RunSpec {
+            store: store.clone(),
+            connector: Arc::new(mailer.clone()),
+            newsletter: Arc::new(settings.newsletter.clone()),
+            opts: Options::from_settings(&settings),
+            stop,
+        });
+        let worker = Worker {
+            settings,
+            store,
+            mailer,
+            templates,
+            clock,
+            baseline,
+            campaigns,
+        };
+        if worker.store.state(POSTS_KEY).await?.is_none() {
+            let catalog = worker.catalog();
+            let mut n = 0;
+            for p in catalog.posts.iter().filter(|p| p.is_published(now)) {
+                if worker.store.mark_seen(&p.slug, now).await? {
+                    n += 1;
+                }
+            }
+            worker.store.state_init(POSTS_KEY, &ts(now)).await?;
+            tracing::info!("first start: {n} published posts recorded as already seen (not sent)");
+        }
+        Ok(worker)
+    }
+
+    fn catalog(&self) -> content::Catalog {
+        let c = content::load_dir(
+            &self.settings.posts_dir,
+            &self.settings.newsletter.base_url,
+            self.settings.max_post_size,
+        );
+        for e in &c.errors {
+            tracing::warn!("{e}");
+        }
+        c
+    }
+}
+
+/// Run the worker until SIGTERM/SIGINT.
+pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
+    let settings = Arc::new(settings);
+    let store = Store::open(&settings.database_url).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = Arc::new(
+        Worker::new(
+            settings.clone(),
+            store.clone(),
+            Arc::new(SystemClock),
+            stop_rx.clone(),
+        )
+        .await?,
+    );
+
+    // The web endpoints.
+    let (listener, local, state) =
+        crate::commands::serve::bind_web(&settings, store.clone(), listen).await?;
+    let mut web_stop = stop_rx.clone();
+    let web = tokio::spawn(crate::web::serve(listener, state, async move {
+        let _ = web_stop.wait_for(|s| *s).await;
+    }));
+    tracing::info!(
+        "worker started: web on http://{local}, posts in {}, publish mode {:?}, digest {} through {}",
+        settings.posts_dir.display(),
+        settings.publish,
+        settings.digest.schedule.describe(),
+        worker.mailer.describe()
+    );
+
+    // Signals: the first stops gracefully, a second exits at once.
+    tokio::spawn(async move {
+        crate::commands::serve::shutdown_signal().await;
+        tracing::info!("stopping: no new deliveries; letting the messages in flight finish");
+        let _ = stop_tx.send(true);
+        crate::commands::serve::shutdown_signal().await;
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+
+    // File notifications, with polling as the fallback.
+    let (fs_tx, mut fs_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let _watcher = posts::watch_posts(&settings.posts_dir, fs_tx);
+
+    worker.campaigns.resume_due().await?;
+    let mut stop = stop_rx.clone();
+    loop {
+        if let Err(e) = worker.scan_posts().await {
+            tracing::error!("scanning posts: {e}");
+        }
+        if let Err(e) = worker.digest_tick().await {
+            tracing::error!("digest: {e}");
+        }
+        if let Err(e) = worker.campaigns.resume_due().await {
+            tracing::error!("queue: {e}");
+        }
+        let until_digest = worker
+            .next_digest()
+            .await
+            .ok()
+            .flatten()
+            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(settings.worker.poll_interval);
+        let wait = settings
+            .worker
+            .poll_interval
+            .min(until_digest + Duration::from_millis(50));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = fs_rx.recv() => {
+                // Let an editor finish writing before reading the file.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    let clean = worker.campaigns.finish(settings.worker.grace).await;
+    if !clean {
+        tracing::warn!("grace period over: stopped the messages still in flight");
+    }
+    let _ = web.await;
+    store.close().await;
+    tracing::info!("worker stopped");
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The layers of `src/lib.rs` hold: every `crate::` path in `src/` reaches
+//! only modules of lower layers (or a documented exception).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Layer of each top-level module, and the allowed exceptions, read from
+/// the module documentation of `src/lib.rs`.
+fn layers(lib: &str) -> (HashMap<String, usize>, Vec<(String, String)>) {
+    let mut layer = HashMap::new();
+    let mut exceptions = Vec::new();
+    for line in lib.lines().filter_map(|l| l.strip_prefix("//! ")) {
+        if let Some((n, rest)) = line.split_once(". ") {
+            if let Ok(n) = n.trim().parse::<usize>() {
+                let names = rest.split(':').next().unwrap_or("");
+                for name in names.split('`').skip(1).step_by(2) {
+                    layer.insert(name.to_string(), n);
+                }
+            }
+        }
+        if let Some(rest) = line.strip_prefix("- `") {
+            if let Some((from, to)) = rest.split('`').next().and_then(|e| e.split_once(" -> ")) {
+                exceptions.push((from.trim().to_string(), to.trim().to_string()));
+            }
+        }
+    }
+    (layer, exceptions)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The module a file belongs to: `src/config/validate.rs` → `config`.
+fn module_of(src: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// Every module a file reaches through `crate::`, with its line:
+/// `crate::a::b`, `crate::{a, b::c}`, and the root's re-exports
+/// (`crate::Error`, `crate::Result` are `error`'s).
+fn targets(text: &str) -> Vec<(String, usize)> {
+    let code: String = text
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with("//") {
+                String::new()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = Vec::new();
+    let line_of = |i: usize| code[..i].matches('\n').count() + 1;
+    for (i, _) in code.match_indices("crate::") {
+        if i > 0 && code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue; // e.g. `gazette_crate::`
+        }
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1;
+            let mut item = String::new();
+            let mut items = Vec::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 1 => items.push(std::mem::take(&mut item)),
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                if depth == 1 && c != ',' {
+                    item.push(c);
+                }
+            }
+            items.push(item);
+            for it in items {
+                let name: String = it
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    out.push((name, line_of(i)));
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            out.push((name, line_of(i)));
+        }
+    }
+    for (name, _) in out.iter_mut() {
+        if name == "Error" || name == "Result" {
+            *name = "error".into();
+        }
+    }
+    out
+}
+
+#[test]
+fn modules_reach_only_lower_layers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let (layer, exceptions) = layers(&lib);
+    assert!(
+        layer.len() >= 10,
+        "the layer list in src/lib.rs was not found: {layer:?}"
+    );
+    let mut problems = Vec::new();
+    // Every module lib.rs declares has a layer.
+    for line in lib.lines() {
+        if let Some(m) = line
+            .strip_prefix("pub mod ")
+            .or_else(|| line.strip_prefix("mod "))
+        {
+            let m = m.trim_end_matches(';').trim();
+            if !layer.contains_key(m) {
+                problems.push(format!("src/lib.rs: module `{m}` is in no layer"));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    for file in files {
+        let from = module_of(&src, &file);
+        if from == "lib" || from == "main" {
+            continue;
+        }
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let Some(&from_layer) = layer.get(&from) else {
+            problems.push(format!("{}: module `{from}` is in no layer", shown));
+            continue;
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (to, line) in targets(&text) {
+            if to == from {
+                continue;
+            }
+            let Some(&to_layer) = layer.get(&to) else {
+                problems.push(format!("{}:{line}: `crate::{to}` is in no layer", shown));
+                continue;
+            };
+            let allowed =
+                to_layer < from_layer || exceptions.iter().any(|(a, b)| *a == from && *b == to);
+            if !allowed {
+                let how = if to_layer == from_layer {
+                    "beside it"
+                } else {
+                    "above it"
+                };
+                problems.push(format!(
+                    "{}:{line}: `{from}` (layer {from_layer}) uses `{to}` (layer {to_layer}), {how}",
+                    shown
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "layering broken:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_path_reader_understands_groups_and_reexports() {
+    let t = targets("use crate::{config::Settings, store::{self, Store}};\nfn f() -> crate::Result<()> { crate::util::x() }\n// crate::web\n");
+    let names: Vec<&str> = t.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["config", "store", "error", "util"]);
+    assert_eq!(t[3].1, 2);
+}

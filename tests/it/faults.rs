@@ -1,0 +1,351 @@
+//! The fault-injection suite (issue 11): the real binary against a
+//! scriptable faulty SMTP server, at least 200 recipients at concurrency 4
+//! per fault. Each test bounds the command's time, checks that nothing is
+//! lost, that the database's counts equal what the server received, and
+//! that duplicates stay within the documented bound.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Project, Run};
+use crate::smtp::{Script, SmtpServer};
+
+/// `concurrency + OUTCOME_CHANNEL + OUTCOME_BATCH` at concurrency 4 (README).
+pub const DUPLICATE_BOUND: usize = 45;
+
+pub fn project(n: usize, extra: &str) -> Project {
+    let p = Project::with_config(&format!(
+        "{}\n[smtp]\nconcurrency = 4\nretry_delay = \"100ms\"\n{extra}\n",
+        crate::helpers::CONFIG
+    ));
+    p.post("first", "First", "2026-11-20", "Hello.\n");
+    let mut csv = String::with_capacity(n * 30);
+    csv.push_str("email\n");
+    for i in 0..n {
+        csv.push_str(&format!("user{i}@example.org\n"));
+    }
+    p.write("list.csv", csv);
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
+    p
+}
+
+/// A port nobody listens on (bound, then closed).
+pub fn free_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// Wait for `child` at most `limit`; a hung command fails the test.
+#[track_caller]
+pub fn finish_within(mut child: Child, limit: Duration) -> (Run, Duration) {
+    let start = Instant::now();
+    let out = reader(child.stdout.take().unwrap());
+    let err = reader(child.stderr.take().unwrap());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "still running after {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&err.join().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    (Run(output), start.elapsed())
+}
+
+pub fn spawn(p: &Project, args: &[&str]) -> Child {
+    p.cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Run the binary, at most `limit`.
+#[track_caller]
+pub fn run_within(p: &Project, args: &[&str], limit: Duration) -> (Run, Duration) {
+    finish_within(spawn(p, args), limit)
+}
+
+pub fn campaign(p: &Project, id: i64) -> serde_json::Value {
+    let out = p.run(&["campaigns", "show", &id.to_string(), "--json"]);
+    out.ok();
+    serde_json::from_str(&out.stdout()).unwrap()
+}
+
+/// Everyone got the campaign; the database counts what arrived; returns
+/// the number of duplicates.
+#[track_caller]
+pub fn all_delivered(p: &Project, id: i64, smtp: &SmtpServer, n: usize) -> usize {
+    let per: HashMap<String, usize> = smtp.per_recipient();
+    for i in 0..n {
+        assert!(
+            per.contains_key(&format!("user{i}@example.org")),
+            "user{i} never received it"
+        );
+    }
+    assert_eq!(per.len(), n, "messages to addresses nobody asked for");
+    let c = campaign(p, id);
+    assert_eq!(c["status"], "done", "{c}");
+    assert_eq!(c["sent"].as_u64(), Some(n as u64), "{c}");
+    assert_eq!(c["pending"].as_u64(), Some(0), "{c}");
+    let dups = smtp.received().len() - n;
+    assert!(dups <= DUPLICATE_BOUND, "{dups} duplicates");
+    dups
+}
+
+fn send(p: &Project, url: &str, limit: Duration) -> (Run, Duration) {
+    run_within(p, &["--smtp-url", url, "send", "digest", "--yes"], limit)
+}
+
+#[test]
+fn unreachable_or_silent_server_pauses_with_75_at_any_audience_size() {
+    let refused = format!("smtp://{}", free_port());
+    let tarpit = SmtpServer::start(Script {
+        tarpit: true,
+        ..Default::default()
+    });
+    for n in [16, 50, 200, 5000] {
+        let p = project(n, "timeout = \"1s\"");
+        for (i, url) in [&refused, &tarpit.url()].into_iter().enumerate() {
+            let args = [
+                "--smtp-url",
+                url,
+                "send",
+                "post",
+                "first",
+                "--yes",
+                "--force",
+            ];
+            let (out, took) = run_within(&p, &args, Duration::from_secs(30));
+            let id = i as i64 + 1;
+            out.fails_later_with(&format!("campaign {id} paused"));
+            let err = out.stderr();
+            assert!(err.contains(url.trim_start_matches("smtp://")), "{err}");
+            let why = if i == 0 {
+                "connection refused"
+            } else {
+                "no greeting"
+            };
+            assert!(err.to_lowercase().contains(why), "{err}");
+            // One timeout (1 s) for the connections, then a second at most.
+            assert!(took < Duration::from_secs(8), "{n}: took {took:?}");
+            eprintln!("{n} recipients, {url}: exit 75 after {took:?}");
+            let c = campaign(&p, id);
+            assert_eq!(c["status"], "paused", "{n}: {c}");
+            assert_eq!(c["sent"].as_u64(), Some(0));
+            assert_eq!(c["pending"].as_u64(), Some(n as u64));
+            assert!(c["last_error"]
+                .as_str()
+                .unwrap()
+                .contains(url.trim_start_matches("smtp://")));
+        }
+    }
+    assert!(tarpit.received().is_empty());
+}
+
+#[test]
+fn drop_after_the_final_dot_is_resent_within_the_bound() {
+    let smtp = SmtpServer::start(Script {
+        drop_after_dot_every: 25,
+        ..Default::default()
+    });
+    let p = project(200, "");
+    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    let dups = all_delivered(&p, 1, &smtp, 200);
+    // Each ambiguous delivery is sent again once: counted, resent, bounded.
+    assert!((1..=10).contains(&dups), "{dups} duplicates");
+}
+
+#[test]
+fn reply_421_mid_session_reconnects_and_loses_nothing() {
+    let smtp = SmtpServer::start(Script {
+        reply_421_every: 30,
+        ..Default::default()
+    });
+    let p = project(200, "");
+    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    assert_eq!(all_delivered(&p, 1, &smtp, 200), 0, "421 is not ambiguous");
+    assert!(smtp.state.lock().unwrap().connections > 4);
+}
+
+#[test]
+fn reply_452_is_retried_later() {
+    let smtp = SmtpServer::start(Script {
+        reply_452_every: 20,
+        ..Default::default()
+    });
+    let p = project(200, "");
+    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    assert_eq!(all_delivered(&p, 1, &smtp, 200), 0);
+    let attempts = smtp.state.lock().unwrap().rcpt_attempts.clone();
+    assert!(attempts.values().any(|&a| a >= 2), "some were retried");
+}
+
+#[test]
+fn reset_in_the_middle_of_data_is_resent_once() {
+    let smtp = SmtpServer::start(Script {
+        reset_mid_data_every: 25,
+        ..Default::default()
+    });
+    let p = project(200, "");
+    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    assert_eq!(all_delivered(&p, 1, &smtp, 200), 0, "nothing arrived twice");
+}
+
+#[test]
+fn replies_slower_than_the_timeout_pause_then_resume_within_the_bound() {
+    // Some slow replies: those messages are resent, the campaign finishes.
+    let smtp = SmtpServer::start(Script {
+        slow_every: 40,
+        slow_reply: Duration::from_millis(1500),
+        ..Default::default()
+    });
+    let p = project(200, "timeout = \"1s\"");
+    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    let dups = all_delivered(&p, 1, &smtp, 200);
+    assert!((1..=5).contains(&dups), "{dups}");
+
+    // Every reply slow: the server is as good as down. Pause in bounded
+    // time, exit 75; resume once it is fast again.
+    let smtp = SmtpServer::start(Script {
+        slow_every: 1,
+        slow_reply: Duration::from_secs(3),
+        ..Default::default()
+    });
+    let p = project(200, "timeout = \"1s\"");
+    let (out, took) = send(&p, &smtp.url(), Duration::from_secs(30));
+    out.fails_later_with("campaign 1 paused");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let c = campaign(&p, 1);
+    assert_eq!(
+        (c["status"].as_str(), c["sent"].as_u64()),
+        (Some("paused"), Some(0))
+    );
+    assert!(smtp.received().len() <= 4, "one per connection at most");
+    smtp.set(|s| s.slow_every = 0);
+    let args = ["--smtp-url", &smtp.url(), "campaigns", "resume", "1"];
+    run_within(&p, &args, Duration::from_secs(60)).0.ok();
+    all_delivered(&p, 1, &smtp, 200);
+}
+
+fn sigterm(child: &Child) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn worker_finishes_by_itself_when_the_server_recovers() {
+    let addr = free_port();
+    let url = format!("smtp://{addr}");
+    let p = project(
+        200,
+        "timeout = \"1s\"\n[worker]\nunreachable_retry = \"300ms\"\npoll_interval = \"100ms\"",
+    );
+    let (out, _) = send(&p, &url, Duration::from_secs(30));
+    out.fails_later_with("campaign 1 paused");
+    let worker = spawn(
+        &p,
+        &["--smtp-url", &url, "worker", "--listen", "127.0.0.1:0"],
+    );
+    // Down for a while: the worker keeps trying with backoff.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(campaign(&p, 1)["status"], "paused");
+    let smtp = SmtpServer::serve(
+        std::net::TcpListener::bind(addr).unwrap(),
+        Script::default(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while campaign(&p, 1)["status"] != "done" {
+        assert!(Instant::now() < deadline, "the worker never finished it");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sigterm(&worker);
+    let (out, _) = finish_within(worker, Duration::from_secs(20));
+    out.ok();
+    assert_eq!(all_delivered(&p, 1, &smtp, 200), 0);
+    let log = out.stderr();
+    assert!(log.contains("campaign 1: retrying (try 2)"), "{log}");
+    assert!(log.contains("campaign 1: retrying (try 3)"), "{log}");
+}
+
+#[test]
+fn pause_and_cancel_stop_a_running_pass() {
+    let smtp = SmtpServer::start(Script {
+        delay: Duration::from_millis(20),
+        ..Default::default()
+    });
+    let p = project(400, "");
+    let send = spawn(&p, &["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
+    smtp.wait_for(20);
+    p.run(&["campaigns", "pause", "1"]).ok();
+    let paused_at = Instant::now();
+    let (out, _) = finish_within(send, Duration::from_secs(10));
+    assert!(paused_at.elapsed() < Duration::from_secs(3));
+    out.fails_with("campaign 1 paused");
+    let c = campaign(&p, 1);
+    assert_eq!(c["status"], "paused");
+    assert_eq!(c["sent"].as_u64().unwrap() as usize, smtp.received().len());
+
+    // The worker does not retry a campaign paused by hand; resumed by
+    // hand, it runs in the worker until cancelled.
+    let worker = spawn(
+        &p,
+        &[
+            "--smtp-url",
+            &smtp.url(),
+            "worker",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(campaign(&p, 1)["status"], "paused");
+    let before = smtp.received().len();
+    let args = ["--smtp-url", &smtp.url(), "campaigns", "resume", "1"];
+    let resume = spawn(&p, &args);
+    smtp.wait_for(before + 20);
+    p.run(&["campaigns", "cancel", "1"]).ok();
+    let (out, _) = finish_within(resume, Duration::from_secs(10));
+    out.fails_with("campaign 1 was cancelled");
+    let settled = smtp.received().len();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(smtp.received().len(), settled, "nothing sent after cancel");
+    let c = campaign(&p, 1);
+    assert_eq!(c["status"], "cancelled");
+    assert_eq!(c["sent"].as_u64().unwrap() as usize, settled);
+    assert!(settled < 400);
+    sigterm(&worker);
+    finish_within(worker, Duration::from_secs(20)).0.ok();
+    assert!(smtp.per_recipient().values().all(|&c| c == 1));
+}
