@@ -317,17 +317,32 @@ fn huge_imported_names_are_capped_and_headers_stay_short() {
         199,
         "200, trailing space trimmed"
     );
+    let long = "x".repeat(5000);
+    p.run(&[
+        "subscribers",
+        "add",
+        "cli@example.com",
+        "--name",
+        &long,
+        "--confirmed",
+    ])
+    .ok();
+    let out = p.run(&["subscribers", "show", "cli@example.com", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(
+        v["name"].as_str().unwrap().len(),
+        200,
+        "the CLI caps names too"
+    );
     p.post("hello", "Hello", "2026-11-01", "Body text.");
     p.run(&["send", "post", "hello", "--yes"]).ok();
-    let eml = std::fs::read_dir(p.path().join("outbox"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let text = std::fs::read_to_string(eml).unwrap();
-    for line in text.split("\r\n") {
-        assert!(line.len() <= 998, "a line of {} bytes", line.len());
+    let mut all = String::new();
+    for eml in std::fs::read_dir(p.path().join("outbox")).unwrap() {
+        let text = std::fs::read_to_string(eml.unwrap().path()).unwrap();
+        for line in text.split("\r\n") {
+            assert!(line.len() <= 998, "a line of {} bytes", line.len());
+        }
+        all.push_str(&text);
     }
-    assert!(text.contains("big@example.com"));
+    assert!(all.contains("<big@example.com>") && all.contains("<cli@example.com>"));
 }
