@@ -90,6 +90,9 @@ pub enum Command {
         /// Directory to write the pages into (created if missing)
         dir: PathBuf,
     },
+    /// Bounces and complaints: read returned mail, show the log
+    #[command(subcommand)]
+    Bounces(BouncesCommand),
     /// Serve the subscribe, confirm and unsubscribe pages
     Serve {
         /// Address to listen on [default: [web] listen, or 127.0.0.1:8080]
@@ -156,6 +159,34 @@ pub enum PreviewCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BouncesCommand {
+    /// Read returned messages (.eml files, Maildir folders, mbox files) and print one record per recipient; change nothing
+    Scan {
+        /// .eml files, Maildir folders (cur/, new/), mbox files or folders of messages
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read returned messages and record them: hard bounces and complaints stop mail at once, soft ones count
+    Process {
+        /// .eml files, Maildir folders (cur/, new/), mbox files or folders of messages
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Show the bounce log
+    List {
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+        /// Only bounces at or after this date (YYYY-MM-DD or RFC 3339)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Create the database if needed and apply pending migrations
     Migrate,
@@ -186,6 +217,11 @@ pub enum SubscribersCommand {
     /// Unsubscribe an address
     Unsubscribe {
         /// The address to unsubscribe
+        email: String,
+    },
+    /// Make a bounced or complained address active again (the operator's explicit decision)
+    Reactivate {
+        /// The bounced or complained address
         email: String,
     },
     /// Erase a subscriber's personal data (the address stays blocked from re-import)
@@ -238,6 +274,9 @@ pub enum SubscribersCommand {
         /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// Cells exactly as stored: no `'` before values a spreadsheet would run as formulas
+        #[arg(long)]
+        raw: bool,
     },
 }
 

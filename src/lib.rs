@@ -19,7 +19,8 @@
 //! 2. `config`: settings from the file, the environment and flags.
 //! 3. `content`: posts and their front matter, Markdown.
 //! 4. `render`: templates, prepared emails, per-recipient slots, MIME.
-//! 5. `audience`: subscriber domain types: addresses, statuses, tokens, CSV.
+//! 5. `audience`, `bounce`: subscriber domain types: addresses, statuses, tokens,
+//!    CSV; returned mail (DSNs, ARF, plain-text bounces) read and classified.
 //! 6. `store`: SQLite: subscribers, campaigns, deliveries, worker state.
 //! 7. `delivery`: campaigns, the queue, transports (SMTP, outbox).
 //! 8. `optin`: double opt-in: subscribe, confirmation emails, confirm.
@@ -32,13 +33,16 @@
 //! Exceptions (`from -> to`: why):
 //! - none
 
+pub mod app;
 pub mod audience;
+pub mod bounce;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod content;
 pub mod delivery;
 pub mod error;
+pub mod optin;
 pub mod render;
 pub mod schedule;
 pub mod store;
@@ -70,6 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Completions { shell } => commands::shell::completions(shell),
         Command::Man { dir } => commands::shell::man(&dir),
+        Command::Bounces(cmd) => runtime(None)?.block_on(commands::bounces::run(&ctx, cmd)),
         Command::Status { json } => runtime(None)?.block_on(commands::status::run(&ctx, json)),
     }
 }

@@ -85,15 +85,32 @@ impl<R: Read> Read for CrlfToLf<R> {
 /// Writes subscribers as CSV in the export format.
 pub struct ExportWriter<W: Write> {
     writer: csv::Writer<W>,
+    raw: bool,
+}
+
+/// A cell a spreadsheet would run as a formula (OWASP's list: `=`, `+`,
+/// `-`, `@`, tab, carriage return) gets a leading `'`, which spreadsheets
+/// show as text.
+pub fn defuse_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
 }
 
 impl<W: Write> ExportWriter<W> {
+    /// An export safe to open in a spreadsheet (see [`defuse_formula`]).
     pub fn new(out: W) -> csv::Result<Self> {
+        Self::with_raw(out, false)
+    }
+
+    /// `raw`: cells exactly as stored (`subscribers export --raw`).
+    pub fn with_raw(out: W, raw: bool) -> csv::Result<Self> {
         let mut writer = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
             .from_writer(out);
         writer.write_record(EXPORT_HEADER)?;
-        Ok(ExportWriter { writer })
+        Ok(ExportWriter { writer, raw })
     }
 
     pub fn write(&mut self, s: &Subscriber) -> csv::Result<()> {
@@ -102,7 +119,7 @@ impl<W: Write> ExportWriter<W> {
             Value::Object(m) if m.is_empty() => String::new(),
             v => v.to_string(),
         };
-        self.writer.write_record([
+        let cells = [
             s.email.as_str(),
             s.name.as_deref().unwrap_or(""),
             s.status.as_str(),
@@ -111,7 +128,13 @@ impl<W: Write> ExportWriter<W> {
             &opt(&s.unsubscribed_at),
             &s.source,
             &attributes,
-        ])
+        ];
+        if self.raw {
+            self.writer.write_record(cells)
+        } else {
+            self.writer
+                .write_record(cells.map(defuse_formula).iter().map(|c| c.as_bytes()))
+        }
     }
 
     pub fn finish(mut self) -> std::io::Result<W> {

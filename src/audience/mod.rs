@@ -3,7 +3,6 @@
 
 pub mod csvio;
 pub mod import;
-pub mod optin;
 pub mod tokens;
 
 use std::fmt;

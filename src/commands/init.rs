@@ -78,6 +78,15 @@ url = "sqlite://gazette.db"
 # templates = "templates"
 # outbox = "outbox"
 # max_post_size = "5MB"  # larger post files are refused
+
+# Bounces and complaints (optional; uncomment to enable VERP and the mailbox).
+# [bounces]
+# address = "bounces@example.com"  # envelope sender bounces+{id}@example.com
+# soft_limit = 3         # soft bounces within soft_window that stop mail to an address
+# soft_window = "30d"
+# imap_url = "imaps://user@mail.example.com/INBOX"  # password: GAZETTE_BOUNCES_PASSWORD
+# poll = "5m"
+# processed_folder = "Gazette/Processed"
 "#;
 
 pub const EXAMPLE_POST: &str = r#"+++

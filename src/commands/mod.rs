@@ -1,6 +1,7 @@
 //! One module per command group; each turns CLI arguments into calls on the
 //! library and prints the result.
 
+pub mod bounces;
 pub mod campaigns;
 pub mod db;
 pub mod init;

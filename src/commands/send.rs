@@ -193,7 +193,7 @@ pub async fn run_foreground(
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(async move {
-        super::serve::shutdown_signal().await;
+        crate::app::shutdown_signal().await;
         tracing::warn!("interrupted: finishing the messages in flight, then stopping");
         let _ = stop_tx.send(true);
     });

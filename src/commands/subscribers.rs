@@ -8,10 +8,10 @@ mod show;
 
 use super::Ctx;
 use crate::audience::csvio::ExportWriter;
-use crate::audience::optin::Outcome;
 use crate::audience::{cap_name, format_time, Source, Status, SubscriberEmail};
 use crate::cli::SubscribersCommand;
 use crate::error::{Error, Result};
+use crate::optin::Outcome;
 use crate::render::{self, ConfirmOrigin, Templates};
 use crate::util::fs::AtomicFile;
 
@@ -51,7 +51,7 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                 )));
             }
             let templates = Templates::load(Some(&settings.templates_dir))?;
-            let mut optin = super::serve::optin(&settings, store.clone(), &templates)?;
+            let mut optin = crate::app::optin(&settings, store.clone(), &templates)?;
             // The confirmation email says the address was added, not entered
             // on the subscribe page.
             let ttl_days = settings.web.confirm_ttl.as_secs().div_ceil(86400);
@@ -99,6 +99,9 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                 .unwrap_or(sub.status);
             println!("{email}: {}", after.as_str());
             Ok(())
+        }
+        SubscribersCommand::Reactivate { email } => {
+            super::bounces::reactivate(&store, &parse_email(&email)?, now).await
         }
         SubscribersCommand::Remove { email } => {
             let email = parse_email(&email)?;
@@ -194,16 +197,20 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             };
             import::run(&store, &file, opts, now).await
         }
-        SubscribersCommand::Export { output, status } => {
+        SubscribersCommand::Export {
+            output,
+            status,
+            raw,
+        } => {
             let status = status.map(Status::from);
             match output {
                 Some(path) => {
                     let file = AtomicFile::create(&path).map_err(|e| Error::io(&path, e))?;
-                    let file = export(&store, status, file).await?;
+                    let file = export(&store, status, raw, file).await?;
                     file.commit().map_err(|e| Error::io(&path, e))
                 }
                 None => {
-                    let _stdout = export(&store, status, std::io::stdout().lock()).await?;
+                    let _stdout = export(&store, status, raw, std::io::stdout().lock()).await?;
                     Ok(())
                 }
             }
@@ -220,10 +227,11 @@ fn stdout_err(e: std::io::Error) -> Error {
 async fn export<W: Write>(
     store: &crate::store::Store,
     status: Option<Status>,
+    raw: bool,
     out: W,
 ) -> Result<W> {
     let csv_err = |e: csv::Error| Error::msg(format!("writing CSV: {e}"));
-    let mut w = ExportWriter::new(out).map_err(csv_err)?;
+    let mut w = ExportWriter::with_raw(out, raw).map_err(csv_err)?;
     store
         .for_each(status, |s| w.write(&s).map_err(csv_err))
         .await?;

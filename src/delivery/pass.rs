@@ -54,6 +54,8 @@ pub struct Shared {
     pub opted_out: RwLock<HashSet<i64>>,
     /// Connection-level failures in a row (no reply from the server).
     pub trouble: AtomicU32,
+    /// VERP sender and what a rejection does to the subscriber (bounces).
+    pub bounces: crate::config::BouncePolicy,
 }
 
 impl Shared {
@@ -148,6 +150,18 @@ async fn sender(
         let Some(recorded) = deliver(&shared, &mut conn, &item).await else {
             continue; // nothing sent, nothing to record
         };
+        // bounces: a final SMTP rejection is a bounce for the subscriber.
+        if let Recorded::Failed { reply, .. } = &recorded {
+            let done = shared.store.record_smtp_failure(
+                item.delivery_id,
+                reply,
+                &shared.bounces,
+                Utc::now(),
+            );
+            if let Err(e) = done.await {
+                tracing::warn!("delivery {}: recording the bounce: {e}", item.delivery_id);
+            }
+        }
         let counter = match &recorded {
             Recorded::Sent { .. } => &shared.progress.sent,
             Recorded::Failed { .. } => &shared.progress.failed,
@@ -243,10 +257,13 @@ async fn deliver(
         return Some(Recorded::Skipped);
     }
     let c = conn.as_mut()?;
+    // bounces: VERP envelope sender when `[bounces] address` is set.
+    let envelope =
+        crate::bounce::verp::envelope(shared.bounces.address.as_ref(), msg.envelope(), &message_id);
     let started = Instant::now();
     // Bounded by the transport's timeout; the deadline is a second guard.
     let reply = tokio::select! {
-        reply = c.send(msg.envelope(), &bytes) => reply,
+        reply = c.send(&envelope, &bytes) => reply,
         _ = shared.cancel.deadline(shared.grace()) => Reply::Timeout("stopped".into()),
     };
     shared.progress.latency.record(started.elapsed());

@@ -44,6 +44,8 @@ pub struct Options {
     /// The first wait before the worker retries a campaign paused because
     /// the server was unreachable; doubles up to an hour.
     pub unreachable_retry: Duration,
+    /// VERP sender and what a rejection does to the subscriber (bounces).
+    pub bounces: crate::config::BouncePolicy,
 }
 
 impl Options {
@@ -54,6 +56,7 @@ impl Options {
             retry_delay: s.smtp.retry_delay,
             max_attempts: s.smtp.max_attempts,
             unreachable_retry: s.worker.unreachable_retry,
+            bounces: s.bounces.policy.clone(),
         }
     }
 
@@ -192,6 +195,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         cancel: cancel.clone(),
         opted_out: Default::default(),
         trouble: Default::default(),
+        bounces: spec.opts.bounces.clone(),
     });
     let guard = tokio::spawn(guard(shared.clone()));
     let poller = tokio::spawn(poll_opt_outs(shared.clone()));

@@ -190,6 +190,11 @@ pub fn prepare_digest(
     prepare(templates, EmailKind::Digest, subject, &ctx)
 }
 
+/// Render the double opt-in confirmation email.
+pub fn prepare_confirm(templates: &Templates, nl: &Newsletter, ttl_days: u64) -> Result<Prepared> {
+    prepare_confirm_for(templates, nl, ttl_days, ConfirmOrigin::Web)
+}
+
 /// How an address came to be asked for confirmation: the template's
 /// `origin` ("web" or "added") picks the words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,11 +203,6 @@ pub enum ConfirmOrigin {
     Web,
     /// Added by an operator (`subscribers add`, or an imported pending row).
     Added,
-}
-
-/// Render the double opt-in confirmation email for a web sign-up.
-pub fn prepare_confirm(templates: &Templates, nl: &Newsletter, ttl_days: u64) -> Result<Prepared> {
-    prepare_confirm_for(templates, nl, ttl_days, ConfirmOrigin::Web)
 }
 
 /// Render the double opt-in confirmation email for `origin`.

@@ -12,13 +12,14 @@ use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+pub mod bounces;
 pub mod campaigns;
 pub mod claims;
 pub mod worker;
 
 pub use import::{Import, ImportRow, ImportStats, IMPORT_BATCH};
 
-use crate::audience::{tokens, Source, Status, Subscriber, SubscriberEmail};
+use crate::audience::{tokens, Status, Subscriber, SubscriberEmail};
 use crate::error::{Error, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -51,16 +52,19 @@ struct SubscriberRow {
     confirmed_at: Option<String>,
     unsubscribed_at: Option<String>,
     unsub_verifier: String,
+    selector: Option<String>,
 }
 
 macro_rules! subscriber_columns {
     () => {
         "id, email, name, status, source, attributes, created_at, \
-         confirmed_at, unsubscribed_at, unsub_verifier"
+         confirmed_at, unsubscribed_at, unsub_verifier, selector"
     };
 }
 
-// After the macro above, so that they can use it.
+// After the macro, which they use.
+mod optin;
+pub use optin::WebSubscription;
 pub mod import;
 pub mod people;
 
@@ -77,7 +81,7 @@ impl SubscriberRow {
             created_at: parse_ts(&self.created_at).unwrap_or_default(),
             confirmed_at: self.confirmed_at.as_deref().and_then(parse_ts),
             unsubscribed_at: self.unsubscribed_at.as_deref().and_then(parse_ts),
-            unsub_token: tokens::token(self.id, &self.unsub_verifier),
+            unsub_token: tokens::row_token(self.id, self.selector.as_deref(), &self.unsub_verifier),
         }
     }
 }
@@ -184,170 +188,6 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(n > 0)
-    }
-
-    /// Add an address, or return the existing row (whose status is kept;
-    /// a missing name is filled in). `active` adds it confirmed.
-    pub async fn add(
-        &self,
-        email: &SubscriberEmail,
-        name: Option<&str>,
-        active: bool,
-        source: Source,
-        now: DateTime<Utc>,
-    ) -> Result<Added> {
-        let verifier = tokens::verifier();
-        let status = if active {
-            Status::Active
-        } else {
-            Status::Pending
-        };
-        let now_s = ts(now);
-        let row: SubscriberRow = sqlx::query_as(concat!(
-            "INSERT INTO subscribers (email, email_key, name, status, source, created_at, confirmed_at, unsub_verifier)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (email_key) DO UPDATE SET name = COALESCE(subscribers.name, excluded.name)
-             RETURNING ",
-            subscriber_columns!()
-        ))
-        .bind(email.as_str())
-        .bind(email.key())
-        .bind(name)
-        .bind(status.as_str())
-        .bind(source.as_str())
-        .bind(&now_s)
-        .bind(active.then(|| now_s.clone()))
-        .bind(&verifier)
-        .fetch_one(&self.pool)
-        .await?;
-        let created = row.unsub_verifier == verifier;
-        let s = row.into_domain();
-        if created {
-            Ok(Added::Created(s))
-        } else {
-            Ok(Added::Existing(s))
-        }
-    }
-
-    /// Make a pending (or opted-out) subscriber active without a
-    /// confirmation email: an explicit operator decision.
-    pub async fn activate(
-        &self,
-        id: i64,
-        email: &SubscriberEmail,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE subscribers SET status = 'active', confirmed_at = ?2, unsubscribed_at = NULL,
-             confirm_hash = NULL, confirm_expires_at = NULL WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM suppressions WHERE email_hash = ?1")
-            .bind(email_hash(email))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Claim the right to send a confirmation email: store a fresh token
-    /// unless one was sent less than `min_interval` ago or the subscriber is
-    /// already active. Returns the token to put in the link.
-    pub async fn claim_confirmation(
-        &self,
-        id: i64,
-        now: DateTime<Utc>,
-        ttl: Duration,
-        min_interval: Duration,
-    ) -> Result<Option<String>> {
-        let verifier = tokens::verifier();
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
-        let threshold = now - chrono::Duration::from_std(min_interval).unwrap_or_default();
-        let done = sqlx::query(
-            "UPDATE subscribers SET confirm_hash = ?2, confirm_expires_at = ?3, confirm_sent_at = ?4
-             WHERE id = ?1 AND status <> 'active' AND (confirm_sent_at IS NULL OR confirm_sent_at <= ?5)",
-        )
-        .bind(id)
-        .bind(tokens::hash(&verifier))
-        .bind(ts(expires))
-        .bind(ts(now))
-        .bind(ts(threshold))
-        .execute(&self.pool)
-        .await?;
-        Ok((done.rows_affected() == 1).then(|| tokens::token(id, &verifier)))
-    }
-
-    /// The confirmation email could not be sent: allow a new one at once.
-    pub async fn release_confirmation(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE subscribers SET confirm_sent_at = NULL WHERE id = ?1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Confirm a double opt-in token.
-    pub async fn confirm(&self, token: &str, now: DateTime<Utc>) -> Result<Confirmed> {
-        let Some((id, verifier)) = tokens::split(token) else {
-            return Ok(Confirmed::Unknown);
-        };
-        let row = sqlx::query(
-            "SELECT email, confirm_hash, confirm_expires_at FROM subscribers WHERE id = ?1 AND confirm_hash IS NOT NULL",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(Confirmed::Unknown);
-        };
-        let hash: String = row.try_get("confirm_hash")?;
-        if !tokens::verify(verifier, &hash) {
-            return Ok(Confirmed::Unknown);
-        }
-        let expires: String = row.try_get("confirm_expires_at")?;
-        if parse_ts(&expires).is_none_or(|e| e <= now) {
-            return Ok(Confirmed::Expired);
-        }
-        let email: String = row.try_get("email")?;
-        let parsed = SubscriberEmail::parse(&email).map_err(Error::msg)?;
-        self.activate(id, &parsed, now).await?;
-        Ok(Confirmed::Activated(email))
-    }
-
-    /// The subscriber an unsubscribe token belongs to.
-    pub async fn by_unsubscribe_token(&self, token: &str) -> Result<Option<Subscriber>> {
-        let Some((id, verifier)) = tokens::split(token) else {
-            return Ok(None);
-        };
-        let row: Option<SubscriberRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            subscriber_columns!(),
-            " FROM subscribers WHERE id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row
-            .filter(|r| tokens::verify_plain(verifier, &r.unsub_verifier))
-            .map(SubscriberRow::into_domain))
-    }
-
-    /// Unsubscribe by id; idempotent. Bounced and complained stay as they are.
-    pub async fn unsubscribe(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2,
-             confirm_hash = NULL, confirm_expires_at = NULL
-             WHERE id = ?1 AND status IN ('pending', 'active')",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     pub async fn counts(&self) -> Result<Vec<(Status, i64)>> {

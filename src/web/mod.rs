@@ -1,6 +1,12 @@
 //! The public web endpoints: subscribe, confirm, unsubscribe (RFC 8058
-//! one-click included) and healthz. HTML or JSON by `Accept`.
+//! one-click included) and healthz. HTML or JSON by `Accept`. Nothing
+//! else: operator endpoints (`/metrics`) live on the admin listener
+//! (`admin.rs`). Every response carries the security headers
+//! (`headers.rs`).
 
+pub mod admin;
+pub mod headers;
+pub mod proxies;
 pub mod ratelimit;
 
 use std::net::{IpAddr, SocketAddr};
@@ -15,8 +21,8 @@ use axum::Router;
 use serde::Deserialize;
 use tera::Context;
 
-use crate::audience::optin::{Optin, Outcome};
 use crate::audience::{Source, SubscriberEmail};
+use crate::optin::{Optin, Outcome};
 use crate::render::{self, Templates};
 use crate::store::Confirmed;
 use ratelimit::RateLimiter;
@@ -27,7 +33,7 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub struct AppState {
     pub optin: Optin,
     pub templates: Arc<Templates>,
-    pub limiter: RateLimiter,
+    pub limiter: Arc<RateLimiter>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -40,8 +46,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(headers::add))
         .with_state(state)
 }
 
@@ -57,6 +63,35 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// The admin listener and its state, when `[web] admin_listen` is set.
+pub type AdminBinding = (tokio::net::TcpListener, Arc<admin::AdminState>);
+
+/// Serve the public router on `listener` and, when bound, the admin router
+/// on its own listener, until `shutdown` resolves.
+pub async fn serve_all(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    admin: Option<AdminBinding>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let admin = async {
+        match admin {
+            Some((l, st)) => admin::serve(l, st, stopped(rx.clone())).await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(serve(listener, state, stopped(rx.clone())), admin)?;
+    Ok(())
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -138,20 +173,11 @@ struct SubscribeBody {
 }
 
 fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if state.optin.settings.web.trust_proxy {
-        // The proxy appends the address it saw; take the last one.
-        if let Some(ip) = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back()
-        {
-            return ip;
-        }
-    }
-    peer.ip()
+    proxies::client_ip(
+        peer.ip(),
+        headers,
+        &state.optin.settings.web.trusted_proxies,
+    )
 }
 
 async fn subscribe(
@@ -362,78 +388,4 @@ async fn healthz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
                 .into_response()
         }
     }
-}
-
-/// Prometheus text format, read from the database at each scrape (so the
-/// figures survive restarts and cover every process using the database).
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    match metrics_text(&state.optin.store).await {
-        Ok(body) => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!("metrics: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
-        }
-    }
-}
-
-pub async fn metrics_text(store: &crate::store::Store) -> crate::Result<String> {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let deliveries = store.delivery_counts().await?;
-    for (name, status, help) in [
-        (
-            "gazette_messages_sent_total",
-            "sent",
-            "Messages accepted by the SMTP server (or written to the outbox).",
-        ),
-        (
-            "gazette_messages_failed_total",
-            "failed",
-            "Messages that failed for good.",
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for kind in ["post", "digest"] {
-            let n: i64 = deliveries
-                .iter()
-                .filter(|(k, s, _)| k == kind && s == status)
-                .map(|(_, _, n)| n)
-                .sum();
-            let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP gazette_queue_depth Deliveries waiting in campaigns that are sending.\n# TYPE gazette_queue_depth gauge\ngazette_queue_depth {}",
-        store.queue_depth().await?
-    );
-    let _ = writeln!(
-        out,
-        "# HELP gazette_subscribers Subscribers by status.\n# TYPE gazette_subscribers gauge"
-    );
-    for (status, n) in store.counts().await? {
-        let _ = writeln!(
-            out,
-            "gazette_subscribers{{status=\"{}\"}} {n}",
-            status.as_str()
-        );
-    }
-    let last = store
-        .last_digest_sent()
-        .await?
-        .map(|t| t.timestamp())
-        .unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "# HELP gazette_last_digest_timestamp_seconds When the last digest campaign finished (0: never).\n# TYPE gazette_last_digest_timestamp_seconds gauge\ngazette_last_digest_timestamp_seconds {last}"
-    );
-    Ok(out)
 }

@@ -139,10 +139,10 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
     );
 
     // The web endpoints.
-    let (listener, local, state) =
-        crate::commands::serve::bind_web(&settings, store.clone(), listen).await?;
+    let (listener, local, state) = crate::app::bind_web(&settings, store.clone(), listen).await?;
+    let admin = crate::app::bind_admin(&settings, store.clone()).await?;
     let mut web_stop = stop_rx.clone();
-    let web = tokio::spawn(crate::web::serve(listener, state, async move {
+    let web = tokio::spawn(crate::web::serve_all(listener, state, admin, async move {
         let _ = web_stop.wait_for(|s| *s).await;
     }));
     tracing::info!(
@@ -155,10 +155,10 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
 
     // Signals: the first stops gracefully, a second exits at once.
     tokio::spawn(async move {
-        crate::commands::serve::shutdown_signal().await;
+        crate::app::shutdown_signal().await;
         tracing::info!("stopping: no new deliveries; letting the messages in flight finish");
         let _ = stop_tx.send(true);
-        crate::commands::serve::shutdown_signal().await;
+        crate::app::shutdown_signal().await;
         tracing::warn!("second signal: exiting now");
         std::process::exit(130);
     });

@@ -2,6 +2,9 @@
 //! real SQLite, real HTTP on 127.0.0.1.
 
 mod architecture;
+mod bounces;
+mod bounces_sisimai;
+mod bounces_smtp;
 mod catcher;
 mod config_docs;
 mod content_cli;
@@ -14,6 +17,7 @@ mod imports;
 mod output;
 mod people;
 mod smtp;
+mod smtp_script;
 mod subscribers_cli;
 mod web;
 mod worker;

@@ -17,6 +17,23 @@ pub use time::parse_time;
 use super::csvio::CrlfToLf;
 use super::{cap_name, Source, Status, SubscriberEmail};
 
+/// One valid row of an import file.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub line: u64,
+    pub email: SubscriberEmail,
+    /// `email.key()`, computed once.
+    pub key: String,
+    pub name: Option<String>,
+    /// The status the file gives the row (before merging with a stored one).
+    pub status: Status,
+    pub source: Source,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
 /// What a column means, decided once from the header and the format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
@@ -82,23 +99,6 @@ fn classify(format: Format, h: &str) -> Column {
         "subscription status" if format == Format::Listmonk => C::ListStatus,
         _ => C::Other,
     }
-}
-
-/// One valid row of an import file.
-#[derive(Debug, Clone)]
-pub struct ImportRow {
-    pub line: u64,
-    pub email: SubscriberEmail,
-    /// `email.key()`, computed once.
-    pub key: String,
-    pub name: Option<String>,
-    /// The status the file gives the row (before merging with a stored one).
-    pub status: Status,
-    pub source: Source,
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    pub created_at: Option<DateTime<Utc>>,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub unsubscribed_at: Option<DateTime<Utc>>,
 }
 
 /// A row that could not be imported.

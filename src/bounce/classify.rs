@@ -1,0 +1,298 @@
+//! Classifying a failure from what a server said: the SMTP reply code, the
+//! enhanced status code (RFC 3463) and the reply text.
+
+/// What a failure means for the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The address does not work: stop mailing it at once.
+    Hard,
+    /// A temporary or mailbox-side problem: counted, `soft_limit` of them
+    /// within `soft_window` stop mailing the address.
+    Soft,
+    /// The receiving system refused the sender or the content (policy,
+    /// spam, reputation): about the campaign, not the subscriber.
+    Blocked,
+    /// Not a delivery failure.
+    None,
+}
+
+/// A classification: the class and a short reason word (in the spirit of
+/// Sisimai's reasons: userunknown, hostunknown, mailboxfull, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub class: Class,
+    pub reason: &'static str,
+}
+
+const fn v(class: Class, reason: &'static str) -> Verdict {
+    Verdict { class, reason }
+}
+
+/// An enhanced status code `class.subject.detail` (e.g. 5.1.1, 5.1.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enhanced {
+    pub class: u8,
+    pub subject: u16,
+    pub detail: u16,
+}
+
+impl std::fmt::Display for Enhanced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+impl Enhanced {
+    /// Parse exactly `c.s.d` (surrounding text not allowed).
+    pub fn parse(s: &str) -> Option<Enhanced> {
+        let mut it = s.trim().split('.');
+        let class: u8 = it.next()?.parse().ok()?;
+        let subject: u16 = it.next()?.parse().ok()?;
+        let detail: u16 = it.next()?.parse().ok()?;
+        if it.next().is_some() || !matches!(class, 2 | 4 | 5) || subject > 999 || detail > 999 {
+            return None;
+        }
+        Some(Enhanced {
+            class,
+            subject,
+            detail,
+        })
+    }
+
+    /// The first enhanced status code in a text (a whole word).
+    pub fn find(text: &str) -> Option<Enhanced> {
+        text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .map(|w| w.trim_end_matches('.'))
+            .find_map(Enhanced::parse)
+    }
+
+    /// Whether it says more than "success / temporary / permanent".
+    fn is_specific(&self) -> bool {
+        self.subject != 0 || self.detail != 0
+    }
+}
+
+/// The first three-digit SMTP reply code in a text (2xx, 4xx or 5xx), as
+/// lettre reports it ("permanent error (550): …") or as servers quote it.
+pub fn find_code(text: &str) -> Option<u16> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + 3 <= bytes.len() {
+        let w = &bytes[i..i + 3];
+        let before_ok = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.');
+        let after_ok = bytes
+            .get(i + 3)
+            .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'.'));
+        if before_ok
+            && after_ok
+            && matches!(w[0], b'2' | b'4' | b'5')
+            && w[1].is_ascii_digit()
+            && w[2].is_ascii_digit()
+        {
+            return std::str::from_utf8(w).ok()?.parse().ok();
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Phrases (lowercase) and what they mean, checked in this order: the
+/// first match wins, so the mailbox-side soft reasons come before the
+/// generic "rejected" wording of blocks.
+const PHRASES: &[(&str, Verdict)] = &[
+    ("mailbox full", v(Class::Soft, "mailboxfull")),
+    ("mailbox is full", v(Class::Soft, "mailboxfull")),
+    ("over quota", v(Class::Soft, "mailboxfull")),
+    ("quota exceeded", v(Class::Soft, "mailboxfull")),
+    ("exceeded storage", v(Class::Soft, "mailboxfull")),
+    ("insufficient storage", v(Class::Soft, "mailboxfull")),
+    ("out of storage", v(Class::Soft, "mailboxfull")),
+    ("message too large", v(Class::Soft, "mesgtoolarge")),
+    ("message too big", v(Class::Soft, "mesgtoolarge")),
+    ("message size exceeds", v(Class::Soft, "mesgtoolarge")),
+    ("size limit", v(Class::Soft, "mesgtoolarge")),
+    ("user unknown", v(Class::Hard, "userunknown")),
+    ("unknown user", v(Class::Hard, "userunknown")),
+    ("no such user", v(Class::Hard, "userunknown")),
+    ("no such mailbox", v(Class::Hard, "userunknown")),
+    ("unknown recipient", v(Class::Hard, "userunknown")),
+    ("recipient unknown", v(Class::Hard, "userunknown")),
+    ("recipient not found", v(Class::Hard, "userunknown")),
+    ("recipientnotfound", v(Class::Hard, "userunknown")),
+    (
+        "recipient name is not recognized",
+        v(Class::Hard, "userunknown"),
+    ),
+    ("address not found", v(Class::Hard, "userunknown")),
+    (
+        "account that you tried to reach does not exist",
+        v(Class::Hard, "userunknown"),
+    ),
+    ("does not exist", v(Class::Hard, "userunknown")),
+    ("doesn't have a", v(Class::Hard, "userunknown")),
+    ("invalid recipient", v(Class::Hard, "userunknown")),
+    ("invalid mailbox", v(Class::Hard, "userunknown")),
+    ("mailbox not found", v(Class::Hard, "userunknown")),
+    ("wasn't found at", v(Class::Hard, "userunknown")),
+    ("not our customer", v(Class::Hard, "userunknown")),
+    ("host not found", v(Class::Hard, "hostunknown")),
+    ("host unknown", v(Class::Hard, "hostunknown")),
+    ("domain not found", v(Class::Hard, "hostunknown")),
+    ("no mx", v(Class::Hard, "hostunknown")),
+    ("name or service not known", v(Class::Hard, "hostunknown")),
+    ("account disabled", v(Class::Hard, "suspend")),
+    ("account has been disabled", v(Class::Hard, "suspend")),
+    ("mailbox disabled", v(Class::Hard, "suspend")),
+    ("account is inactive", v(Class::Hard, "suspend")),
+    ("spam", v(Class::Blocked, "spam")),
+    ("blacklist", v(Class::Blocked, "blocked")),
+    ("blocklist", v(Class::Blocked, "blocked")),
+    ("listed at", v(Class::Blocked, "blocked")),
+    ("reputation", v(Class::Blocked, "blocked")),
+    ("blocked", v(Class::Blocked, "blocked")),
+    ("dmarc", v(Class::Blocked, "policy")),
+    ("policy", v(Class::Blocked, "policy")),
+    ("relay access denied", v(Class::Blocked, "norelaying")),
+    // RFC 5321's wording for any 550: "mailbox not found, no access, or
+    // command rejected for policy reasons". Not proof the address is dead.
+    ("mailbox unavailable", v(Class::Soft, "filtered")),
+    ("timed out", v(Class::Soft, "expired")),
+    ("retry timeout exceeded", v(Class::Soft, "expired")),
+];
+
+/// What a phrase in `text` says, if any.
+pub fn by_text(text: &str) -> Option<Verdict> {
+    let lower = text.to_ascii_lowercase();
+    PHRASES
+        .iter()
+        .find(|(p, _)| lower.contains(p))
+        .map(|(_, verdict)| *verdict)
+}
+
+/// What a specific enhanced status code says.
+fn by_status(e: Enhanced) -> Option<Verdict> {
+    Some(match (e.class, e.subject, e.detail) {
+        (2, _, _) => v(Class::None, "delivered"),
+        (5, 1, 1) | (5, 1, 10) => v(Class::Hard, "userunknown"),
+        (5, 1, 2) | (5, 4, 4) => v(Class::Hard, "hostunknown"),
+        (5, 1, 6) => v(Class::Hard, "hasmoved"),
+        (5, 2, 1) => v(Class::Hard, "suspend"),
+        (_, 2, 2) => v(Class::Soft, "mailboxfull"),
+        (_, 3, 4) | (_, 2, 3) => v(Class::Soft, "mesgtoolarge"),
+        (_, 7, _) => v(Class::Blocked, "blocked"),
+        (_, 4, 7) => v(Class::Soft, "expired"),
+        _ => return None,
+    })
+}
+
+/// Classify a failure. `code` is the SMTP reply code, `status` the
+/// enhanced status code, `text` everything the server said. A specific
+/// status code decides; otherwise the wording does; otherwise the class
+/// of the codes (4xx soft, 5xx hard).
+pub fn classify(code: Option<u16>, status: Option<Enhanced>, text: &str) -> Verdict {
+    // A generic status (5.0.0) gives way to a specific one in the text.
+    let status = match status {
+        Some(s) if s.is_specific() => Some(s),
+        other => Enhanced::find(text).filter(Enhanced::is_specific).or(other),
+    };
+    let code = code.or_else(|| find_code(text));
+    if let Some(verdict) = status.filter(Enhanced::is_specific).and_then(by_status) {
+        return verdict;
+    }
+    if let Some(verdict) = by_text(text) {
+        return verdict;
+    }
+    let class = status
+        .map(|s| s.class as u16)
+        .or(code.map(|c| c / 100))
+        .unwrap_or(0);
+    match class {
+        2 => v(Class::None, "delivered"),
+        4 => v(Class::Soft, "undefined"),
+        5 => v(Class::Hard, "undefined"),
+        _ => v(Class::None, "undefined"),
+    }
+}
+
+/// Classify an SMTP reply as Gazette's mailer reports it (lettre's
+/// "permanent error (550): 5.1.1 …"). `None` when it holds no reply
+/// code: a broken connection says nothing about the address.
+pub fn classify_reply(reply: &str) -> Option<(Verdict, Option<Enhanced>)> {
+    let code = find_code(reply)?;
+    // 421 closes the session: about the server, not the address.
+    if code < 400 || code == 421 {
+        return None;
+    }
+    let status = Enhanced::find(reply);
+    Some((classify(Some(code), status, reply), status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(reply: &str) -> Class {
+        classify_reply(reply).map(|(v, _)| v.class).unwrap()
+    }
+
+    #[test]
+    fn enhanced_codes() {
+        assert_eq!(Enhanced::parse("5.1.10").unwrap().to_string(), "5.1.10");
+        assert!(Enhanced::parse("1.2.3").is_none());
+        assert!(Enhanced::parse("192.0.2.1").is_none());
+        assert_eq!(
+            Enhanced::find("host 192.0.2.1 said: 550 5.2.2 full")
+                .unwrap()
+                .to_string(),
+            "5.2.2"
+        );
+        assert_eq!(find_code("permanent error (552): 5.2.2 full"), Some(552));
+        assert_eq!(find_code("port 2525 and 5.1.1"), None);
+    }
+
+    #[test]
+    fn the_issue_s_table() {
+        for hard in ["5.1.1", "5.1.2", "5.4.4", "5.2.1", "5.1.6"] {
+            assert_eq!(
+                class(&format!("permanent error (550): {hard} nope")),
+                Class::Hard
+            );
+        }
+        assert_eq!(
+            class("permanent error (552): 5.2.2 Mailbox full"),
+            Class::Soft
+        );
+        assert_eq!(
+            class("permanent error (552): Message size exceeds fixed limit"),
+            Class::Soft
+        );
+        assert_eq!(class("transient error (451): 4.3.0 try again"), Class::Soft);
+        assert_eq!(
+            class("permanent error (554): 5.7.1 Message rejected as spam"),
+            Class::Blocked
+        );
+        assert_eq!(
+            class("permanent error (550): 5.7.26 DMARC policy"),
+            Class::Blocked
+        );
+        assert_eq!(
+            class("550 Requested action not taken: mailbox unavailable"),
+            Class::Soft
+        );
+        assert_eq!(
+            class("permanent error (554): rejected: listed at zen.spamhaus.org"),
+            Class::Blocked
+        );
+        assert!(classify_reply("connection lost: broken pipe").is_none());
+        assert!(classify_reply("421 4.3.2 Service shutting down").is_none());
+        assert_eq!(class("452 4.2.2 Over quota"), Class::Soft);
+    }
+
+    #[test]
+    fn wording_decides_over_a_generic_status() {
+        let verdict = classify(None, Enhanced::parse("5.0.0"), "550 mailbox is full");
+        assert_eq!(verdict, v(Class::Soft, "mailboxfull"));
+        let verdict = classify(None, Enhanced::parse("5.0.0"), "550-'Unknown user x@y'");
+        assert_eq!(verdict, v(Class::Hard, "userunknown"));
+    }
+}

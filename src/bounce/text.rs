@@ -1,0 +1,241 @@
+//! Bounces without a machine-readable report: the failed address and the
+//! reason are in the text (Exim, qmail, older Exchange and Gmail, Yahoo,
+//! …), and auto-replies.
+
+use mail_parser::Message;
+
+use super::classify::{self, Class, Verdict};
+use super::dsn::{addresses_in, clean_address};
+use super::{squash, Enhanced, Record};
+
+/// Lines that start the returned copy of the original message.
+const COPY_MARKERS: &[&str] = &[
+    "below this line is a copy of the message",
+    "this is a copy of the message",
+    "original message",
+    "original message follows",
+    "header of the original message",
+    "undelivered message follows",
+    "returned message follows",
+    "message headers follow",
+    "content-type: message/rfc822",
+    "content-type: text/rfc822-headers",
+];
+
+/// The human-readable notice: the first text part, without the copy of
+/// the original message.
+pub fn notice(msg: &Message) -> String {
+    let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+    let mut out = String::with_capacity(body.len());
+    for line in body.lines() {
+        let lower = line.trim().to_ascii_lowercase();
+        if COPY_MARKERS.iter().any(|m| lower.contains(m)) {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The text about `addr` in a notice: from the address to the next
+/// address (or the end of its paragraph); when that says nothing more,
+/// the following paragraph too (Gmail puts the reason there).
+pub fn segment_for(notice: &str, addr: &str) -> String {
+    let found = addresses_in(notice);
+    let Some(pos) = found.iter().position(|(_, a)| a.eq_ignore_ascii_case(addr)) else {
+        return String::new();
+    };
+    let start = found[pos].0;
+    let rest = &notice[start..];
+    let para_end = rest.find("\n\n").or_else(|| rest.find("\n\r\n"));
+    let next_addr = found.get(pos + 1).map(|(i, _)| i - start);
+    let end = match (para_end, next_addr) {
+        (Some(p), Some(n)) => p.min(n),
+        (p, n) => p.or(n).unwrap_or(rest.len()),
+    };
+    let mut seg = rest[..end].to_string();
+    if seg.trim().len() <= addr.len() + 40 && para_end.is_some_and(|p| p == end) {
+        // The address stands alone: the reason follows.
+        let after = rest[end..].trim_start();
+        let next_end = after.find("\n\n").unwrap_or(after.len());
+        let next_para = &after[..next_end];
+        if addresses_in(next_para).is_empty() {
+            seg.push(' ');
+            seg.push_str(next_para);
+        }
+    }
+    seg
+}
+
+fn header_text(msg: &Message, name: &str) -> String {
+    msg.header_raw(name)
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// Whether the message presents itself as a delivery failure notice.
+pub fn looks_like_bounce(msg: &Message) -> bool {
+    let from = msg
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let subject = msg.subject().unwrap_or_default().to_ascii_lowercase();
+    from.starts_with("mailer-daemon@")
+        || from.starts_with("postmaster@")
+        || from.starts_with("microsoftexchange")
+        || msg.header_raw("X-Failed-Recipients").is_some()
+        || [
+            "undeliver",
+            "delivery status notification",
+            "failure notice",
+            "returned mail",
+            "mail delivery failed",
+            "delivery failure",
+            "undelivered mail",
+            "delivery has failed",
+            "could not be delivered",
+            "delayed mail",
+        ]
+        .iter()
+        .any(|s| subject.contains(s))
+}
+
+/// An automatic reply (out of office, vacation) rather than a failure.
+pub fn is_auto_reply(msg: &Message) -> bool {
+    let auto = header_text(msg, "Auto-Submitted");
+    let subject = msg.subject().unwrap_or_default().to_ascii_lowercase();
+    !looks_like_bounce(msg)
+        && (auto.contains("auto-replied")
+            || msg.header_raw("X-Autoreply").is_some()
+            || msg.header_raw("X-Autorespond").is_some()
+            || header_text(msg, "Precedence").contains("auto_reply")
+            || [
+                "out of office",
+                "automatic reply",
+                "auto-reply",
+                "autoreply",
+                "vacation",
+            ]
+            .iter()
+            .any(|s| subject.contains(s)))
+}
+
+/// Addresses that are not the failed recipient: the bounce's own
+/// participants and mail system accounts.
+fn excluded(msg: &Message) -> Vec<String> {
+    let mut out = Vec::new();
+    for list in [msg.from(), msg.to(), msg.reply_to(), msg.sender()]
+        .into_iter()
+        .flatten()
+    {
+        out.extend(
+            list.iter()
+                .filter_map(|a| a.address())
+                .filter_map(clean_address),
+        );
+    }
+    for h in [
+        "Delivered-To",
+        "X-Original-To",
+        "Envelope-To",
+        "Return-Path",
+    ] {
+        if let Some(v) = msg.header_raw(h) {
+            out.extend(addresses_in(v).into_iter().map(|(_, a)| a));
+        }
+    }
+    out
+}
+
+fn is_system(addr: &str) -> bool {
+    let local = addr
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    [
+        "mailer-daemon",
+        "postmaster",
+        "root",
+        "abuse",
+        "noreply",
+        "no-reply",
+    ]
+    .contains(&local.as_str())
+}
+
+/// Failures found in the text of a bounce that has no report part.
+pub fn from_text(msg: &Message, source: &str) -> Vec<Record> {
+    if !looks_like_bounce(msg) {
+        return Vec::new();
+    }
+    let notice = notice(msg);
+    let skip = excluded(msg);
+    let failed_header: Vec<String> = msg
+        .header_raw("X-Failed-Recipients")
+        .map(|v| addresses_in(v).into_iter().map(|(_, a)| a).collect())
+        .unwrap_or_default();
+    let delayed = is_delay_warning(msg, &notice);
+    let mut out = Vec::new();
+    for (_, addr) in addresses_in(&notice) {
+        if is_system(&addr) || skip.iter().any(|s| s.eq_ignore_ascii_case(&addr)) {
+            continue;
+        }
+        let seg = segment_for(&notice, &addr);
+        let verdict = if delayed {
+            Verdict {
+                class: Class::Soft,
+                reason: "delayed",
+            }
+        } else {
+            classify::classify(None, None, &seg)
+        };
+        let listed = failed_header.iter().any(|f| f.eq_ignore_ascii_case(&addr));
+        if verdict.class == Class::None && !listed {
+            continue;
+        }
+        out.push(record(source, verdict, &addr, &seg));
+    }
+    if out.is_empty() {
+        // The address is only in X-Failed-Recipients: classify the notice.
+        for addr in &failed_header {
+            let verdict = classify::classify(None, None, &notice);
+            out.push(record(source, verdict, addr, &notice));
+        }
+    }
+    if out.is_empty() {
+        // A failure notice in words we do not know: the address it names
+        // failed for a reason we cannot tell, which counts as soft.
+        let unknown = Verdict {
+            class: Class::Soft,
+            reason: "undefined",
+        };
+        if let Some((_, addr)) = addresses_in(&notice)
+            .into_iter()
+            .find(|(_, a)| !is_system(a) && !skip.iter().any(|s| s.eq_ignore_ascii_case(a)))
+        {
+            out.push(record(source, unknown, &addr, &notice));
+        }
+    }
+    out
+}
+
+fn record(source: &str, verdict: Verdict, addr: &str, seg: &str) -> Record {
+    let mut r = Record::from_verdict(source, verdict);
+    r.recipient = Some(addr.to_string());
+    r.status = Enhanced::find(seg).map(|e| e.to_string());
+    r.diagnostic = Some(squash(seg)).filter(|d| !d.is_empty());
+    r
+}
+
+fn is_delay_warning(msg: &Message, notice: &str) -> bool {
+    let subject = msg.subject().unwrap_or_default().to_ascii_lowercase();
+    let lower = notice.to_ascii_lowercase();
+    subject.contains("delay")
+        || lower.contains("this is a warning only")
+        || lower.contains("will be retried")
+        || lower.contains("still trying")
+}

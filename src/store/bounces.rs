@@ -1,0 +1,338 @@
+//! The bounce log and what bounces do to subscribers.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{parse_ts, ts, Store};
+use crate::audience::{Status, SubscriberEmail};
+use crate::bounce::{Kind, Record};
+use crate::config::BouncePolicy as Policy;
+use crate::error::Result;
+
+/// Who a bounce is about, once looked up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    pub campaign_id: Option<i64>,
+    pub subscriber_id: Option<i64>,
+    /// The subscriber's address (when the report did not name it).
+    pub email: Option<String>,
+}
+
+/// What recording a bounce did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Already recorded (the same event seen before).
+    Duplicate,
+    /// Nobody to record it for: the address is not a subscriber.
+    Unknown,
+    /// Recorded; `Some` when the subscriber's status changed.
+    Recorded(Option<Status>),
+}
+
+/// One row of the bounce log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BounceRow {
+    pub id: i64,
+    pub subscriber: Option<String>,
+    pub subscriber_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub kind: String,
+    pub blocked: bool,
+    pub status: Option<String>,
+    pub reason: String,
+    pub diagnostic: Option<String>,
+    pub source: String,
+    pub created_at: String,
+}
+
+/// Bounce counts of one campaign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BounceCounts {
+    pub hard: i64,
+    pub soft: i64,
+    pub blocked: i64,
+    pub complaints: i64,
+}
+
+impl Store {
+    /// Open an existing database read-only, without migrating or creating
+    /// it (for `bounces scan`, which changes nothing).
+    pub async fn open_existing_read_only(url: &str) -> Result<Store> {
+        use std::str::FromStr;
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .map_err(|e| crate::Error::msg(format!("database URL {url:?}: {e}")))?
+            .create_if_missing(false)
+            .read_only(true);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(|e| crate::Error::msg(format!("opening database {url}: {e}")))?;
+        Ok(Store { pool })
+    }
+
+    /// Find the delivery a returned message is about (VERP token or
+    /// Message-ID, most reliable first), else the subscriber by address.
+    pub async fn attribute(&self, refs: &[String], recipient: Option<&str>) -> Result<Attribution> {
+        for r in refs {
+            // Message-IDs are "<{token}@domain>": a range on the index.
+            let row = sqlx::query(
+                "SELECT d.campaign_id, d.subscriber_id, s.email FROM deliveries d
+                 LEFT JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.message_id > ?1 AND d.message_id < ?2 LIMIT 1",
+            )
+            .bind(format!("<{r}@"))
+            .bind(format!("<{r}A"))
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return Ok(Attribution {
+                    campaign_id: row.try_get("campaign_id")?,
+                    subscriber_id: row.try_get("subscriber_id")?,
+                    email: row.try_get("email")?,
+                });
+            }
+        }
+        let Some(email) = recipient.and_then(|r| SubscriberEmail::parse(r).ok()) else {
+            return Ok(Attribution::default());
+        };
+        let row = sqlx::query("SELECT id, email FROM subscribers WHERE email_key = ?1")
+            .bind(email.key())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Attribution {
+                campaign_id: None,
+                subscriber_id: row.try_get("id")?,
+                email: row.try_get("email")?,
+            },
+            None => Attribution::default(),
+        })
+    }
+
+    /// The delivery's campaign and subscriber.
+    pub async fn delivery_owner(&self, delivery_id: i64) -> Result<Attribution> {
+        let row = sqlx::query(
+            "SELECT d.campaign_id, d.subscriber_id, s.email FROM deliveries d
+             LEFT JOIN subscribers s ON s.id = d.subscriber_id WHERE d.id = ?1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Attribution {
+                campaign_id: row.try_get("campaign_id")?,
+                subscriber_id: row.try_get("subscriber_id")?,
+                email: row.try_get("email")?,
+            },
+            None => Attribution::default(),
+        })
+    }
+
+    /// Record a bounce (once per `event_key`) and apply its consequence:
+    /// hard → `bounced`; `soft_limit` soft bounces within `soft_window` →
+    /// `bounced`; complaint → `complained`. Blocked refusals and `none`
+    /// are logged only.
+    pub async fn record_bounce(
+        &self,
+        event_key: &str,
+        r: &Record,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        if r.subscriber_id.is_none() && r.campaign_id.is_none() {
+            return Ok(Applied::Unknown);
+        }
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO bounces (event_key, subscriber_id, campaign_id, kind, blocked, status, reason, diagnostic, source, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (event_key) DO NOTHING",
+        )
+        .bind(event_key)
+        .bind(r.subscriber_id)
+        .bind(r.campaign_id)
+        .bind(r.kind.as_str())
+        .bind(r.blocked)
+        .bind(&r.status)
+        .bind(&r.reason)
+        .bind(&r.diagnostic)
+        .bind(&r.source)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(Applied::Duplicate);
+        }
+        let Some(sub) = r.subscriber_id else {
+            tx.commit().await?;
+            return Ok(Applied::Recorded(None));
+        };
+        let new_status = match (r.kind, r.blocked) {
+            (Kind::Hard, false) => Some(Status::Bounced),
+            (Kind::Complaint, _) => Some(Status::Complained),
+            (Kind::Soft, false) => {
+                let since =
+                    now - chrono::Duration::from_std(policy.soft_window).unwrap_or_default();
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
+                     WHERE b.subscriber_id = ?1 AND b.kind = 'soft' AND b.blocked = 0
+                       AND b.created_at >= ?2 AND b.created_at > COALESCE(s.bounces_reset_at, '')",
+                )
+                .bind(sub)
+                .bind(ts(since))
+                .fetch_one(&mut *tx)
+                .await?;
+                (n >= policy.soft_limit as i64).then_some(Status::Bounced)
+            }
+            _ => None,
+        };
+        let mut changed = None;
+        if let Some(status) = new_status {
+            // Complaints override everything but themselves; bounces only
+            // stop addresses that still get mail.
+            let from = if status == Status::Complained {
+                "('pending', 'active', 'unsubscribed', 'bounced')"
+            } else {
+                "('pending', 'active')"
+            };
+            let sql = format!(
+                "UPDATE subscribers SET status = ?2, unsubscribed_at = COALESCE(unsubscribed_at, ?3),
+                 confirm_hash = NULL, confirm_expires_at = NULL WHERE id = ?1 AND status IN {from}"
+            );
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(sub)
+                .bind(status.as_str())
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() > 0 {
+                changed = Some(status);
+            }
+        }
+        tx.commit().await?;
+        Ok(Applied::Recorded(changed))
+    }
+
+    /// A synchronous rejection (5xx at RCPT or after DATA, or 4xx after
+    /// every retry) of a campaign delivery, recorded like a returned message.
+    pub async fn record_smtp_failure(
+        &self,
+        delivery_id: i64,
+        reply: &str,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let Some((verdict, status)) = crate::bounce::classify_reply(reply) else {
+            return Ok(Applied::Unknown);
+        };
+        let owner = self.delivery_owner(delivery_id).await?;
+        let mut r = Record::from_verdict("smtp", verdict);
+        r.recipient = owner.email;
+        r.status = status.map(|s| s.to_string());
+        r.diagnostic = Some(reply.chars().take(600).collect());
+        r.campaign_id = owner.campaign_id;
+        r.subscriber_id = owner.subscriber_id;
+        self.record_bounce(&format!("smtp:{delivery_id}"), &r, policy, now)
+            .await
+    }
+
+    /// Make a bounced or complained subscriber active again (the operator's
+    /// explicit decision); earlier soft bounces stop counting. Returns the
+    /// status it had, or `None` when the address is unknown.
+    pub async fn reactivate(
+        &self,
+        email: &SubscriberEmail,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Status>> {
+        let row = sqlx::query("SELECT status FROM subscribers WHERE email_key = ?1")
+            .bind(email.key())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let before: String = row.try_get("status")?;
+        let before: Status = before.parse().unwrap_or(Status::Pending);
+        if matches!(before, Status::Bounced | Status::Complained) {
+            sqlx::query(
+                "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, bounces_reset_at = ?2
+                 WHERE email_key = ?1 AND status IN ('bounced', 'complained')",
+            )
+            .bind(email.key())
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(Some(before))
+    }
+
+    /// The bounce log, newest last; `since` limits it to rows at or after.
+    pub async fn bounces(&self, since: Option<DateTime<Utc>>) -> Result<Vec<BounceRow>> {
+        let rows = sqlx::query(
+            "SELECT b.id, s.email, b.subscriber_id, b.campaign_id, b.kind, b.blocked, b.status,
+                    b.reason, b.diagnostic, b.source, b.created_at
+             FROM bounces b LEFT JOIN subscribers s ON s.id = b.subscriber_id
+             WHERE b.created_at >= ?1 ORDER BY b.created_at, b.id",
+        )
+        .bind(since.map(ts).unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(BounceRow {
+                    id: r.try_get("id")?,
+                    subscriber: r.try_get("email")?,
+                    subscriber_id: r.try_get("subscriber_id")?,
+                    campaign_id: r.try_get("campaign_id")?,
+                    kind: r.try_get("kind")?,
+                    blocked: r.try_get("blocked")?,
+                    status: r.try_get("status")?,
+                    reason: r.try_get("reason")?,
+                    diagnostic: r.try_get("diagnostic")?,
+                    source: r.try_get("source")?,
+                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)
+                        .map(super::ts)
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Bounce and complaint counts per campaign (campaigns without any are
+    /// left out).
+    pub async fn bounce_counts(&self) -> Result<Vec<(i64, BounceCounts)>> {
+        let rows = sqlx::query(
+            "SELECT campaign_id,
+                    SUM(kind = 'hard' AND blocked = 0) AS hard,
+                    SUM(kind = 'soft' AND blocked = 0) AS soft,
+                    SUM(blocked <> 0) AS blocked,
+                    SUM(kind = 'complaint') AS complaints
+             FROM bounces WHERE campaign_id IS NOT NULL GROUP BY campaign_id ORDER BY campaign_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("campaign_id")?,
+                    BounceCounts {
+                        hard: r.try_get("hard")?,
+                        soft: r.try_get("soft")?,
+                        blocked: r.try_get("blocked")?,
+                        complaints: r.try_get("complaints")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Bounce and complaint counts of one campaign.
+    pub async fn campaign_bounce_counts(&self, campaign_id: i64) -> Result<BounceCounts> {
+        Ok(self
+            .bounce_counts()
+            .await?
+            .into_iter()
+            .find(|(id, _)| *id == campaign_id)
+            .map(|(_, c)| c)
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,318 @@
+//! Bounces and complaints through the real binary: the corpus of returned
+//! messages, `bounces process` and its consequences, `bounces list`,
+//! `subscribers reactivate`, and imports that never undo a bounce.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Project, Run};
+
+/// Run the binary with a deadline: a hung command fails the test.
+pub fn run_timeout(p: &Project, args: &[&str], secs: u64) -> Run {
+    let mut child = p
+        .cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return Run(child.wait_with_output().unwrap());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "gazette {args:?} did not finish in {secs}s\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn gz(p: &Project, args: &[&str]) -> Run {
+    run_timeout(p, args, 60)
+}
+
+/// The folder of returned messages (README.md and expected.tsv beside it).
+pub fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bounces/corpus")
+}
+
+/// (file, recipient, kind, origin) from the corpus manifest.
+pub fn expected() -> Vec<(String, String, String, String)> {
+    std::fs::read_to_string(corpus().join("../expected.tsv"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].into(), f[1].into(), f[2].into(), f[3].into())
+        })
+        .collect()
+}
+
+pub fn scan_json(p: &Project, paths: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["bounces", "scan", "--json"];
+    args.extend(paths);
+    let out = gz(p, &args);
+    out.ok();
+    serde_json::from_str::<serde_json::Value>(&out.stdout())
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn file_of(source: &str) -> String {
+    Path::new(source.split('#').next().unwrap())
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn corpus_gives_the_right_recipient_and_kind_for_every_message() {
+    let p = Project::new();
+    let dir = corpus();
+    let records = scan_json(&p, &[dir.to_str().unwrap()]);
+    let mut got: Vec<(String, String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                file_of(r["source"].as_str().unwrap()),
+                r["recipient"].as_str().unwrap_or("-").to_ascii_lowercase(),
+                r["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut want: Vec<(String, String, String)> = expected()
+        .into_iter()
+        .map(|(f, r, k, _)| (f, r, k))
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    // Every message gives at least one record, with the fields of the contract.
+    let files = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "eml")
+        })
+        .count();
+    assert!(files >= 30, "{files} messages in the corpus");
+    for r in &records {
+        for key in [
+            "source",
+            "kind",
+            "recipient",
+            "status",
+            "reason",
+            "diagnostic",
+            "campaign_id",
+            "subscriber_id",
+        ] {
+            assert!(r.get(key).is_some(), "{key} missing in {r}");
+        }
+    }
+}
+
+#[test]
+fn maildir_and_mbox_are_read_like_single_files() {
+    let p = Project::new();
+    let dir = corpus();
+    let names = ["postfix-01.eml", "arf-01.eml", "vacation-01.eml"];
+    let mut mbox = String::new();
+    for n in names {
+        let text = std::fs::read_to_string(dir.join(n)).unwrap();
+        mbox.push_str("From MAILER-DAEMON Mon Nov 23 12:00:00 2026\n");
+        // mbox quoting of body lines that start with "From ".
+        for line in text.lines() {
+            if line.starts_with("From ") {
+                mbox.push('>');
+            }
+            mbox.push_str(line);
+            mbox.push('\n');
+        }
+        mbox.push('\n');
+    }
+    p.write("box.mbox", &mbox);
+    for (i, n) in names.iter().enumerate() {
+        let sub = if i == 0 { "cur" } else { "new" };
+        p.write(
+            &format!("Maildir/{sub}/{i}.host:2,"),
+            std::fs::read(dir.join(n)).unwrap(),
+        );
+    }
+    let from_mbox = scan_json(&p, &["box.mbox"]);
+    let from_maildir = scan_json(&p, &["Maildir"]);
+    let kinds = |v: &[serde_json::Value]| {
+        let mut k: Vec<(String, String)> = v
+            .iter()
+            .map(|r| {
+                (
+                    r["recipient"].as_str().unwrap_or("-").to_string(),
+                    r["kind"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(from_mbox.len(), 4, "postfix-01 reports two recipients");
+    assert_eq!(kinds(&from_mbox), kinds(&from_maildir));
+    assert!(from_mbox[0]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("box.mbox#1"));
+    gz(&p, &["bounces", "scan", "missing-folder"]).fails_with("missing-folder");
+}
+
+fn status_of(p: &Project, email: &str) -> String {
+    let out = gz(p, &["subscribers", "list", "--json"]);
+    out.ok();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["email"].as_str() == Some(email))
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{email} not listed"))
+}
+
+fn import(p: &Project, emails: &[&str]) {
+    let mut csv = String::from("email\n");
+    for e in emails {
+        csv.push_str(e);
+        csv.push('\n');
+    }
+    p.write("list.csv", csv);
+    gz(p, &["subscribers", "import", "list.csv", "--confirmed"]).ok();
+}
+
+#[test]
+fn process_applies_hard_soft_and_complaints_once() {
+    let p = Project::new();
+    let hard = "userunknown@example.co.jp"; // postfix-01: 5.1.1
+    let complained = "user@example.com"; // arf-01
+    let soft = "full.box@example.net"; // postfix-mailboxfull-01: 5.2.2
+    let blocked = "kijitora@aol.example.jp"; // yahoo-policy-01: 5.7.9
+    let away = "holiday.reader@example.net"; // vacation-01
+    import(
+        &p,
+        &[
+            hard,
+            complained,
+            soft,
+            blocked,
+            away,
+            "bystander@example.org",
+        ],
+    );
+    // scan changes nothing, but attributes what it can.
+    let dir = corpus();
+    let scanned = scan_json(&p, &[dir.join("postfix-01.eml").to_str().unwrap()]);
+    assert!(scanned.iter().any(|r| r["subscriber_id"].is_i64()));
+    assert_eq!(status_of(&p, hard), "active");
+
+    let files: Vec<String> = [
+        "postfix-01.eml",
+        "arf-01.eml",
+        "postfix-mailboxfull-01.eml",
+        "yahoo-policy-01.eml",
+        "vacation-01.eml",
+    ]
+    .iter()
+    .map(|f| dir.join(f).to_string_lossy().into_owned())
+    .collect();
+    let mut args = vec!["bounces", "process"];
+    args.extend(files.iter().map(String::as_str));
+    let out = gz(&p, &args);
+    out.ok();
+    assert!(
+        out.stdout().contains("subscriber is now bounced"),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(status_of(&p, hard), "bounced");
+    assert_eq!(status_of(&p, complained), "complained");
+    assert_eq!(status_of(&p, soft), "active", "one soft bounce only counts");
+    assert_eq!(
+        status_of(&p, blocked),
+        "active",
+        "a block is about the sender"
+    );
+    assert_eq!(status_of(&p, away), "active", "an auto-reply is no bounce");
+    assert_eq!(status_of(&p, "bystander@example.org"), "active");
+
+    // Processing the same messages again records nothing twice.
+    let again = gz(&p, &args);
+    again.ok();
+    assert!(
+        again.stdout().contains("already recorded"),
+        "{}",
+        again.stdout()
+    );
+    let list = gz(&p, &["bounces", "list", "--json"]);
+    list.ok();
+    let rows: serde_json::Value = serde_json::from_str(&list.stdout()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    let soft_rows = rows.iter().filter(|r| r["subscriber"] == soft).count();
+    assert_eq!(soft_rows, 1);
+    let blocked_row = rows.iter().find(|r| r["subscriber"] == blocked).unwrap();
+    assert_eq!(blocked_row["blocked"], true);
+    assert_eq!(blocked_row["status"], "5.7.9");
+    let text = gz(&p, &["bounces", "list"]);
+    assert!(text.ok().stdout().contains(hard));
+    let future = gz(&p, &["bounces", "list", "--json", "--since", "2999-01-01"]);
+    assert_eq!(future.ok().stdout().trim(), "[]");
+    let bad = gz(&p, &["bounces", "list", "--since", "yesterday"]);
+    assert_eq!(bad.code(), 2, "{}", bad.stderr());
+}
+
+#[test]
+fn bounced_and_complained_stay_out_until_reactivated() {
+    let p = Project::new();
+    let hard = "userunknown@example.co.jp";
+    let complained = "user@example.com";
+    import(&p, &[hard, complained, "left@example.org"]);
+    gz(&p, &["subscribers", "unsubscribe", "left@example.org"]).ok();
+    let dir = corpus();
+    gz(
+        &p,
+        &[
+            "bounces",
+            "process",
+            dir.join("postfix-01.eml").to_str().unwrap(),
+            dir.join("arf-01.eml").to_str().unwrap(),
+        ],
+    )
+    .ok();
+    // Neither an import nor `subscribers add` brings them back.
+    import(&p, &[hard, complained]);
+    assert_eq!(status_of(&p, hard), "bounced");
+    assert_eq!(status_of(&p, complained), "complained");
+    gz(&p, &["subscribers", "add", hard, "--confirmed"]).fails_with("bounced");
+    let listed = gz(
+        &p,
+        &["subscribers", "list", "--status", "bounced", "--json"],
+    );
+    assert!(listed.ok().stdout().contains(hard));
+    // The operator's explicit way back.
+    gz(&p, &["subscribers", "reactivate", hard]).ok();
+    gz(&p, &["subscribers", "reactivate", complained]).ok();
+    assert_eq!(status_of(&p, hard), "active");
+    assert_eq!(status_of(&p, complained), "active");
+    gz(&p, &["subscribers", "reactivate", "left@example.org"]).fails_with("unsubscribed");
+    gz(&p, &["subscribers", "reactivate", "nobody@example.org"]).fails_with("no subscriber");
+}
