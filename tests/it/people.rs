@@ -168,6 +168,7 @@ fn show_tells_everything_and_remove_erases_it() {
         !text.contains(&message_id.to_lowercase()),
         "the Message-ID is kept"
     );
+    assert_eq!(bounce_rows(&p), 0, "the bounce log forgets the person");
     assert!(show(&p, "keep@example.com")["deliveries"][0]["message_id"].is_string());
 }
 
