@@ -148,6 +148,21 @@ fn mailchimp_subscribed_unsubscribed_and_cleaned_exports() {
 }
 
 #[test]
+fn mailchimp_non_subscribed_contacts_never_become_active() {
+    // Same columns as the subscribed export; only the file name differs.
+    let p = Project::new();
+    let src = std::path::Path::new(FIXTURES).join("mailchimp_subscribed.csv");
+    let name = "nonsubscribed_members_export_2f1a.csv";
+    std::fs::copy(src, p.path().join(name)).unwrap();
+    let r = import_json(&p, name, &[]);
+    assert_eq!(
+        r["format_name"],
+        "Mailchimp (non-subscribed export: never opted in, kept pending)"
+    );
+    assert_eq!(counts(&r), [0, 3, 0, 0, 0, 0, 0], "{r}");
+}
+
+#[test]
 fn substack_export() {
     check(Expect {
         file: "substack.csv",
