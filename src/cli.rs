@@ -229,6 +229,14 @@ pub enum SubscribersCommand {
         /// The address whose data is erased
         email: String,
     },
+    /// Show everything kept about one address: the row, attributes, deliveries, bounces
+    Show {
+        /// The address to show
+        email: String,
+        /// Print a JSON object
+        #[arg(long)]
+        json: bool,
+    },
     /// List subscribers
     List {
         /// Only subscribers in this state
@@ -244,16 +252,19 @@ pub enum SubscribersCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Import subscribers from a CSV file (Mailchimp, Substack, Buttondown, listmonk, plain)
+    /// Import subscribers from a CSV export (Mailchimp, Substack, Ghost, Buttondown, listmonk, Kit, beehiiv, plain)
     Import {
         /// The CSV file (its format is recognised by its columns)
         file: PathBuf,
-        /// Import new addresses as active (they consented elsewhere)
+        /// Rows the other tool held as subscribed (or, in a plain file, rows without a status) become active
         #[arg(long)]
         confirmed: bool,
         /// Report what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print the report as a JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// Export subscribers as CSV
     Export {
@@ -263,6 +274,9 @@ pub enum SubscribersCommand {
         /// Only subscribers in this state
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// Cells exactly as stored: no `'` before values a spreadsheet would run as formulas
+        #[arg(long)]
+        raw: bool,
     },
 }
 

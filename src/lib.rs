@@ -33,6 +33,7 @@
 //! Exceptions (`from -> to`: why):
 //! - none
 
+pub mod app;
 pub mod audience;
 pub mod bounce;
 pub mod cli;
@@ -41,6 +42,7 @@ pub mod config;
 pub mod content;
 pub mod delivery;
 pub mod error;
+pub mod optin;
 pub mod render;
 pub mod schedule;
 pub mod store;

@@ -2,7 +2,7 @@
 //! and export.
 
 pub mod csvio;
-pub mod optin;
+pub mod import;
 pub mod tokens;
 
 use std::fmt;
@@ -30,6 +30,11 @@ impl SubscriberEmail {
         let (local, domain) = s
             .rsplit_once('@')
             .ok_or_else(|| format!("{s:?} is not a valid email address (no @)"))?;
+        if !is_dot_atom(local) {
+            return Err(format!(
+                "{s:?} is not a valid email address (the part before @ must be letters, digits and .!#$%&'*+/=?^_`{{|}}~- without quotes)"
+            ));
+        }
         let normalised = format!("{local}@{}", domain.to_lowercase());
         if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
             return Err(format!("{s:?} is not a valid email address (bad domain)"));
@@ -48,6 +53,56 @@ impl SubscriberEmail {
     pub fn key(&self) -> String {
         self.0.to_lowercase()
     }
+}
+
+/// RFC 5321's dot-atom local part (plus UTF-8, RFC 6531). A quoted local
+/// part (`"a@b"@example.com`) is valid RFC 5322 but the mailer cannot put it
+/// in an envelope, so it is refused everywhere an address comes in.
+fn is_dot_atom(local: &str) -> bool {
+    let b = local.as_bytes();
+    if b.is_empty() || b.len() > 64 || b[0] == b'.' || b[b.len() - 1] == b'.' {
+        return false;
+    }
+    let mut prev_dot = false;
+    b.iter().all(|&c| {
+        let dot = c == b'.';
+        let ok = !(dot && prev_dot)
+            && (dot
+                || c.is_ascii_alphanumeric()
+                || !c.is_ascii()
+                || b"!#$%&'*+/=?^_`{|}~-".contains(&c));
+        prev_dot = dot;
+        ok
+    })
+}
+
+/// Names are capped as the subscribe form caps them.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A name as stored: one line (control characters become spaces) of at
+/// most `MAX_NAME_CHARS` characters, so no header built from it can
+/// exceed RFC 5322's line limits.
+pub fn cap_name(name: String) -> String {
+    // One pass for the common case: short, one line, single spaces.
+    let mut chars = 0;
+    let mut prev_space = true; // a leading space needs cleaning
+    let clean = name.chars().all(|c| {
+        chars += 1;
+        let space = c == ' ';
+        let ok = !(c.is_control() || (c.is_whitespace() && !space) || (space && prev_space));
+        prev_space = space;
+        ok
+    }) && !prev_space
+        && chars <= MAX_NAME_CHARS;
+    if clean {
+        return name;
+    }
+    crate::util::text::clean_header_text(&name)
+        .chars()
+        .take(MAX_NAME_CHARS)
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 impl fmt::Display for SubscriberEmail {
@@ -157,6 +212,21 @@ mod tests {
     }
 
     #[test]
+    fn names_are_one_capped_line() {
+        assert_eq!(cap_name("Ann Lee".into()), "Ann Lee");
+        assert_eq!(cap_name("Ann\r\nBcc: x@y.z".into()), "Ann Bcc: x@y.z");
+        let long = cap_name("é".repeat(1_000_000));
+        assert_eq!(long.chars().count(), MAX_NAME_CHARS);
+        for ok in [
+            "o'neil+news@example.com",
+            "a.b-c_d@example.com",
+            "jörg@example.com",
+        ] {
+            assert!(SubscriberEmail::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
     fn invalid_emails_are_rejected() {
         for bad in [
             "",
@@ -167,6 +237,11 @@ mod tests {
             "a@b",
             "a@b.c\r\nBcc: x@y.z",
             "a@.com",
+            "\"a@b\"@example.com",
+            "\"john doe\"@example.com",
+            "a..b@example.com",
+            ".a@example.com",
+            "a\\b@example.com",
         ] {
             assert!(SubscriberEmail::parse(bad).is_err(), "{bad:?}");
         }

@@ -1,14 +1,29 @@
-//! Unguessable tokens. A token is `ID.VERIFIER`: the subscriber's id (hex)
-//! finds the row, the 128-bit random verifier is compared in constant time
-//! (confirmation verifiers are stored only as SHA-256 hashes). Neither part
-//! contains the email address.
+//! Unguessable tokens. A token is `SELECTOR.VERIFIER`: a random 72-bit
+//! selector (18 hex digits, stored in the row) finds the subscriber, the
+//! 128-bit random verifier is compared in constant time (confirmation
+//! verifiers are stored only as SHA-256 hashes). Neither part contains the
+//! email address or the row id.
+//!
+//! Links sent before selectors existed carry the row id in hex instead
+//! (`ID.VERIFIER`); they keep working, in their exact canonical form only
+//! (`0512.…` is not an alias of `512.…`).
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// Hex digits in a selector (72 bits).
+pub const SELECTOR_LEN: usize = 18;
+/// Hex digits in a verifier (128 bits).
+pub const VERIFIER_LEN: usize = 32;
+
 /// A new random verifier (128 bits, hex).
 pub fn verifier() -> String {
     crate::util::ids::random_hex(16)
+}
+
+/// A new random selector (72 bits, hex).
+pub fn selector() -> String {
+    crate::util::ids::random_hex(SELECTOR_LEN / 2)
 }
 
 /// `n` verifiers from one read of the OS random source.
@@ -18,28 +33,54 @@ pub fn verifiers(n: usize) -> Vec<String> {
     buf.chunks_exact(16).map(hex::encode).collect()
 }
 
-/// The token for a subscriber id and a verifier.
-pub fn token(id: i64, verifier: &str) -> String {
-    format!("{id:x}.{verifier}")
+/// The token for a selector and a verifier.
+pub fn token(selector: &str, verifier: &str) -> String {
+    format!("{selector}.{verifier}")
+}
+
+/// The token of a row: by its selector, or in the old id form for a row
+/// that has none (only possible before the selector migration ran).
+pub fn row_token(id: i64, selector: Option<&str>, verifier: &str) -> String {
+    match selector {
+        Some(s) => token(s, verifier),
+        None => format!("{id:x}.{verifier}"),
+    }
 }
 
 pub fn hash(verifier: &str) -> String {
     hex::encode(Sha256::digest(verifier.as_bytes()))
 }
 
-/// Split a token from a URL into (id, verifier) if well-formed.
-pub fn split(token: &str) -> Option<(i64, &str)> {
-    let (id, v) = token.split_once('.')?;
-    if id.is_empty()
-        || id.len() > 15
-        || !id.bytes().all(|b| b.is_ascii_hexdigit())
-        || v.len() != 32
-        || !v.bytes().all(|b| b.is_ascii_hexdigit())
-    {
+/// How a token names its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// A random selector (every token issued now).
+    Selector(&'a str),
+    /// The row id, in links sent before selectors existed.
+    LegacyId(i64),
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Split a token from a URL into (lookup, verifier) if well-formed. Only
+/// the exact forms Gazette writes are accepted: lowercase hex, a selector of
+/// 18 digits, or a legacy id without leading zeros.
+pub fn split(token: &str) -> Option<(Lookup<'_>, &str)> {
+    let (sel, v) = token.split_once('.')?;
+    if v.len() != VERIFIER_LEN || !is_lower_hex(v) || sel.is_empty() || !is_lower_hex(sel) {
         return None;
     }
-    let id = i64::from_str_radix(id, 16).ok()?;
-    Some((id, v))
+    if sel.len() == SELECTOR_LEN {
+        return Some((Lookup::Selector(sel), v));
+    }
+    // Legacy ids were written as `{id:x}`: at most 15 digits, no leading 0.
+    if sel.len() > 15 || sel.starts_with('0') {
+        return None;
+    }
+    let id = i64::from_str_radix(sel, 16).ok()?;
+    Some((Lookup::LegacyId(id), v))
 }
 
 /// Constant-time check of `verifier` against a stored hash.
@@ -60,9 +101,10 @@ mod tests {
     #[test]
     fn tokens_verify_and_tampering_fails() {
         let v = verifier();
-        let t = token(42, &v);
-        let (id, got) = split(&t).unwrap();
-        assert_eq!((id, got), (42, v.as_str()));
+        let s = selector();
+        let t = token(&s, &v);
+        let (lookup, got) = split(&t).unwrap();
+        assert_eq!((lookup, got), (Lookup::Selector(&s), v.as_str()));
         assert!(verify(got, &hash(&v)));
         assert!(verify_plain(got, &v));
         let mut bad = v.clone();
@@ -73,6 +115,22 @@ mod tests {
         assert!(split("zz.zz").is_none());
         assert!(split(&format!("-1.{v}")).is_none());
         assert_ne!(verifier(), v);
+        assert_ne!(selector(), s);
         assert_eq!(verifiers(3).len(), 3);
+    }
+
+    #[test]
+    fn legacy_ids_only_in_their_canonical_form() {
+        let v = verifier();
+        assert_eq!(
+            split(&format!("512.{v}")).unwrap().0,
+            Lookup::LegacyId(0x512)
+        );
+        assert_eq!(row_token(0x512, None, &v), format!("512.{v}"));
+        assert!(split(&format!("0512.{v}")).is_none());
+        assert!(split(&format!("0.{v}")).is_none());
+        assert!(split(&format!("ABC.{v}")).is_none());
+        assert!(split(&format!("abc.{}", v.to_uppercase())).is_none());
+        assert!(split(&format!("{}.{v}", "f".repeat(16))).is_none());
     }
 }

@@ -1,88 +1,24 @@
-use std::sync::Arc;
+//! `gazette serve`: the public pages and the admin listener, until a signal.
 
 use super::Ctx;
-use crate::audience::optin::Optin;
-use crate::config::Settings;
-use crate::delivery::mailer::Mailer;
+use crate::app;
 use crate::error::{Error, Result};
-use crate::render::{self, Templates};
-use crate::store::Store;
-use crate::web::{self, ratelimit::RateLimiter, AppState};
-
-/// Everything the opt-in flow needs, built from settings.
-pub fn optin(settings: &Settings, store: Store, templates: &Templates) -> Result<Optin> {
-    let ttl_days = settings.web.confirm_ttl.as_secs().div_ceil(86400);
-    Ok(Optin {
-        store,
-        mailer: Mailer::from_settings(settings)?,
-        confirm: Arc::new(render::prepare_confirm(
-            templates,
-            &settings.newsletter,
-            ttl_days,
-        )?),
-        settings: Arc::new(settings.clone()),
-    })
-}
-
-/// The web endpoints' state, and a listener bound to `listen` (default
-/// `[web] listen`): what `serve` and `worker` share.
-pub async fn bind_web(
-    settings: &Settings,
-    store: Store,
-    listen: Option<String>,
-) -> Result<(tokio::net::TcpListener, std::net::SocketAddr, Arc<AppState>)> {
-    let templates = Templates::load(Some(&settings.templates_dir))?;
-    let optin = optin(settings, store, &templates)?;
-    let addr = listen.unwrap_or_else(|| settings.web.listen.clone());
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|e| Error::msg(format!("--listen {addr}: {}", crate::error::io_reason(&e))))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::msg(e.to_string()))?;
-    let state = Arc::new(AppState {
-        optin,
-        templates: Arc::new(templates),
-        limiter: RateLimiter::new(settings.web.subscribe_limit),
-    });
-    Ok((listener, local, state))
-}
+use crate::web;
 
 pub async fn run(ctx: &Ctx, listen: Option<String>) -> Result<()> {
     let settings = ctx.settings()?;
     let store = ctx.store(&settings).await?;
-    let (listener, local, state) = bind_web(&settings, store.clone(), listen).await?;
+    let (listener, local, state) = app::bind_web(&settings, store.clone(), listen).await?;
+    let admin = app::bind_admin(&settings, store.clone()).await?;
     tracing::info!(
         "serving on http://{local} (public URL {}), confirmation emails through {}",
         settings.newsletter.public_url,
         state.optin.mailer.describe()
     );
-    web::serve(listener, state, shutdown_signal())
+    web::serve_all(listener, state, admin, app::shutdown_signal())
         .await
         .map_err(|e| Error::msg(format!("server: {e}")))?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

@@ -3,14 +3,16 @@ use std::io::Write;
 use chrono::Utc;
 use serde::Serialize;
 
+mod import;
+mod show;
+
 use super::Ctx;
-use crate::audience::csvio::{ExportWriter, ImportReader};
-use crate::audience::optin::Outcome;
-use crate::audience::{format_time, Source, Status, SubscriberEmail};
+use crate::audience::csvio::ExportWriter;
+use crate::audience::{cap_name, format_time, Source, Status, SubscriberEmail};
 use crate::cli::SubscribersCommand;
 use crate::error::{Error, Result};
-use crate::render::Templates;
-use crate::store::IMPORT_BATCH;
+use crate::optin::Outcome;
+use crate::render::{self, ConfirmOrigin, Templates};
 use crate::util::fs::AtomicFile;
 
 fn parse_email(s: &str) -> Result<SubscriberEmail> {
@@ -41,8 +43,26 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             confirmed,
         } => {
             let email = parse_email(&email)?;
+            // Erased means erased: only the person can come back, through
+            // the subscribe page and its confirmation link.
+            if store.is_suppressed(&email).await? {
+                return Err(Error::msg(format!(
+                    "{email} was erased with `subscribers remove` and is not added again by an operator; they can subscribe again on the subscribe page"
+                )));
+            }
             let templates = Templates::load(Some(&settings.templates_dir))?;
-            let optin = super::serve::optin(&settings, store.clone(), &templates)?;
+            let mut optin = crate::app::optin(&settings, store.clone(), &templates)?;
+            // The confirmation email says the address was added, not entered
+            // on the subscribe page.
+            let ttl_days = settings.web.confirm_ttl.as_secs().div_ceil(86400);
+            optin.confirm = std::sync::Arc::new(render::prepare_confirm_for(
+                &templates,
+                &settings.newsletter,
+                ttl_days,
+                ConfirmOrigin::Added,
+            )?);
+            // Capped as on the web form and in imports.
+            let name = name.map(cap_name);
             let outcome = optin
                 .subscribe(&email, name.as_deref(), confirmed, Source::Cli, now, false)
                 .await?;
@@ -85,12 +105,15 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
         }
         SubscribersCommand::Remove { email } => {
             let email = parse_email(&email)?;
-            if store.remove(&email, now).await? {
+            if store.erase(&email, now).await? {
                 println!("{email}: personal data erased; the address stays blocked from imports");
             } else {
                 println!("{email}: not on the list; the address is now blocked from imports");
             }
             Ok(())
+        }
+        SubscribersCommand::Show { email, json } => {
+            show::run(&store, &parse_email(&email)?, json).await
         }
         SubscribersCommand::List { status, json } => {
             let status = status.map(Status::from);
@@ -164,17 +187,30 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             file,
             confirmed,
             dry_run,
-        } => import(&store, &file, confirmed, dry_run, now, ctx.quiet).await,
-        SubscribersCommand::Export { output, status } => {
+            json,
+        } => {
+            let opts = import::Options {
+                confirmed,
+                dry_run,
+                json,
+                quiet: ctx.quiet,
+            };
+            import::run(&store, &file, opts, now).await
+        }
+        SubscribersCommand::Export {
+            output,
+            status,
+            raw,
+        } => {
             let status = status.map(Status::from);
             match output {
                 Some(path) => {
                     let file = AtomicFile::create(&path).map_err(|e| Error::io(&path, e))?;
-                    let file = export(&store, status, file).await?;
+                    let file = export(&store, status, raw, file).await?;
                     file.commit().map_err(|e| Error::io(&path, e))
                 }
                 None => {
-                    let _stdout = export(&store, status, std::io::stdout().lock()).await?;
+                    let _stdout = export(&store, status, raw, std::io::stdout().lock()).await?;
                     Ok(())
                 }
             }
@@ -191,72 +227,14 @@ fn stdout_err(e: std::io::Error) -> Error {
 async fn export<W: Write>(
     store: &crate::store::Store,
     status: Option<Status>,
+    raw: bool,
     out: W,
 ) -> Result<W> {
     let csv_err = |e: csv::Error| Error::msg(format!("writing CSV: {e}"));
-    let mut w = ExportWriter::new(out).map_err(csv_err)?;
+    let mut w = ExportWriter::with_raw(out, raw).map_err(csv_err)?;
     store
         .for_each(status, |s| w.write(&s).map_err(csv_err))
         .await?;
     w.finish()
         .map_err(|e| Error::msg(format!("writing CSV: {e}")))
-}
-
-async fn import(
-    store: &crate::store::Store,
-    path: &std::path::Path,
-    confirmed: bool,
-    dry_run: bool,
-    now: chrono::DateTime<Utc>,
-    quiet: bool,
-) -> Result<()> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = ImportReader::new(std::io::BufReader::with_capacity(1 << 16, file), confirmed)
-        .map_err(|m| Error::file(path, m))?;
-    let mut import = store.begin_import().await?;
-    let mut batch = Vec::with_capacity(IMPORT_BATCH);
-    let mut bad = 0u64;
-    let mut valid = 0u64;
-    while let Some(row) = reader.next_row() {
-        match row {
-            Ok(r) => {
-                valid += 1;
-                batch.push(r);
-                if batch.len() == IMPORT_BATCH {
-                    import.merge(&batch, now).await?;
-                    batch.clear();
-                }
-            }
-            Err(b) => {
-                bad += 1;
-                eprintln!("{}:{}: {}", path.display(), b.line, b.reason);
-            }
-        }
-    }
-    if !batch.is_empty() {
-        import.merge(&batch, now).await?;
-    }
-    let stats = import.finish(dry_run).await?;
-    if !quiet {
-        println!(
-            "{}{} valid rows: {} new, {} updated, {} unchanged, {} skipped (erased earlier); {} invalid rows",
-            if dry_run { "dry run, nothing changed: " } else { "" },
-            valid,
-            stats.inserted,
-            stats.updated,
-            stats.unchanged,
-            stats.suppressed,
-            bad
-        );
-    }
-    if bad > 0 {
-        return Err(Error::file(
-            path,
-            format!(
-                "{bad} invalid row{} not imported (see above)",
-                if bad == 1 { "" } else { "s" }
-            ),
-        ));
-    }
-    Ok(())
 }

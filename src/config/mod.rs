@@ -84,7 +84,15 @@ pub struct Smtp {
 pub struct Web {
     pub listen: String,
     pub subscribe_limit: u32,
+    /// `trust_proxy = true`: an alias for trusting loopback proxies (it
+    /// adds them to `trusted_proxies`).
     pub trust_proxy: bool,
+    /// Peers whose `X-Forwarded-For` is believed (`trusted_proxies`).
+    pub trusted_proxies: Vec<crate::util::net::Cidr>,
+    /// The operators' listener (`/metrics`); `None` when set to "".
+    pub admin_listen: Option<String>,
+    /// `GAZETTE_ADMIN_TOKEN`: the bearer token of the admin listener.
+    pub admin_token: Option<AdminToken>,
     pub confirm_ttl: Duration,
 }
 
@@ -168,4 +176,29 @@ pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
         .map(|s| crate::util::text::line_of_offset(text, s.start))
         .unwrap_or(1);
     Error::at(path, line, e.message().trim().to_string())
+}
+
+/// The admin bearer token (`GAZETTE_ADMIN_TOKEN`). Never printed.
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn new(token: String) -> Self {
+        AdminToken(token)
+    }
+
+    /// Constant time whatever the lengths: both sides are hashed first.
+    pub fn matches(&self, given: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let a = Sha256::digest(self.0.as_bytes());
+        let b = Sha256::digest(given.as_bytes());
+        a.ct_eq(&b).into()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
 }

@@ -88,6 +88,8 @@ pub(super) struct RawWeb {
     pub listen: Option<String>,
     pub subscribe_limit: Option<u32>,
     pub trust_proxy: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub admin_listen: Option<String>,
     pub confirm_ttl: Option<String>,
 }
 

@@ -26,8 +26,8 @@ pub struct SmtpEndpoint {
 }
 
 impl SmtpEndpoint {
-    /// Parse `url`; `env_password` (GAZETTE_SMTP_PASSWORD) beats a password
-    /// in the URL. Credentials over an unencrypted connection are refused
+    /// Parse `url`; the password comes only from `env_password`
+    /// (GAZETTE_SMTP_PASSWORD), never from the URL. Credentials over an unencrypted connection are refused
     /// unless the server is on this machine (loopback) or the URL says
     /// `insecure_auth=true`.
     pub fn parse(url: &str, env_password: Option<String>) -> Result<Self, String> {
@@ -66,8 +66,13 @@ impl SmtpEndpoint {
             SmtpTls::Required => 587,
             _ => 25,
         });
+        if u.password().is_some() {
+            return Err(bad(
+                "a password in the URL is not accepted (URLs end up in files, shell histories and process lists): use smtp://USER@host and set GAZETTE_SMTP_PASSWORD",
+            ));
+        }
         let user = percent_decode(u.username());
-        let password = env_password.or_else(|| u.password().map(percent_decode));
+        let password = env_password;
         let credentials = match (user.is_empty(), password) {
             (true, None) => None,
             (false, Some(p)) => Some((user, p)),
@@ -81,7 +86,15 @@ impl SmtpEndpoint {
             )),
         };
         let encrypted = matches!(tls, SmtpTls::Required | SmtpTls::Implicit);
-        let insecure_ok = query("insecure_auth").as_deref() == Some("true");
+        let insecure_ok = match query("insecure_auth").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(bad(&format!(
+                    "insecure_auth={other} (expected true or false)"
+                )))
+            }
+        };
         if credentials.is_some() && !encrypted && !is_loopback(&host) && !insecure_ok {
             return Err(bad(
                 "refusing to send the password over an unencrypted connection: use smtps:// or ?tls=required (or ?insecure_auth=true if you must)",
@@ -135,8 +148,10 @@ mod tests {
     #[test]
     fn passwords_never_travel_in_clear_to_other_hosts() {
         let e = SmtpEndpoint::parse("smtp://alice:secret@mail.example.com", None).unwrap_err();
-        assert!(e.contains("unencrypted"), "{e}");
+        assert!(e.contains("GAZETTE_SMTP_PASSWORD"), "{e}");
         assert!(!e.contains("secret"), "{e}");
+        let e = SmtpEndpoint::parse("smtp://alice@mail.example.com", Some("p".into())).unwrap_err();
+        assert!(e.contains("unencrypted"), "{e}");
         assert!(SmtpEndpoint::parse(
             "smtp://alice@mail.example.com?tls=opportunistic",
             Some("p".into())
@@ -153,8 +168,7 @@ mod tests {
             Some("p".into())
         )
         .is_ok());
-        let e = SmtpEndpoint::parse("smtp://a:b%40c@localhost", None).unwrap();
-        assert_eq!(e.credentials, Some(("a".into(), "b@c".into())));
-        assert!(!e.display.contains("b%40c"));
+        let e = SmtpEndpoint::parse("smtp://a%40b@localhost", Some("pw".into())).unwrap();
+        assert_eq!(e.credentials, Some(("a@b".into(), "pw".into())));
     }
 }

@@ -174,7 +174,7 @@ pub(super) fn settings(
         newsletter,
         database_url,
         smtp,
-        web: web(loc, raw.web)?,
+        web: web(loc, raw.web, &env_get)?,
         digest: digest(loc, raw.digest)?,
         publish: publish(loc, raw.publish)?,
         worker: worker(loc, raw.worker)?,
@@ -331,13 +331,31 @@ fn smtp(
     })
 }
 
-fn web(loc: &Locator<'_>, w: RawWeb) -> Result<Web> {
+fn web(loc: &Locator<'_>, w: RawWeb, env_get: &dyn Fn(&str) -> Option<String>) -> Result<Web> {
     let listen = w.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string());
     check_listen(&listen).map_err(|m| loc.at("web", "listen", m))?;
+    let trust_proxy = w.trust_proxy.unwrap_or(false);
+    let trusted_proxies = crate::util::net::parse_list(
+        w.trusted_proxies.as_deref().unwrap_or_default(),
+        trust_proxy,
+    )
+    .map_err(|m| loc.at("web", "trusted_proxies", m))?;
+    let (admin_listen, origin) = match (env_get("GAZETTE_ADMIN_LISTEN"), w.admin_listen) {
+        (Some(e), _) => (e, Origin::Named("GAZETTE_ADMIN_LISTEN")),
+        (None, Some(a)) => (a, Origin::File),
+        (None, None) => ("127.0.0.1:8081".to_string(), Origin::File),
+    };
+    let admin_listen = Some(admin_listen).filter(|a| !a.trim().is_empty());
+    if let Some(a) = &admin_listen {
+        check_listen(a).map_err(|m| loc.origin(origin, "web", "admin_listen", m))?;
+    }
     Ok(Web {
         listen,
         subscribe_limit: w.subscribe_limit.unwrap_or(10),
-        trust_proxy: w.trust_proxy.unwrap_or(false),
+        trust_proxy,
+        trusted_proxies,
+        admin_listen,
+        admin_token: env_get("GAZETTE_ADMIN_TOKEN").map(AdminToken::new),
         confirm_ttl: loc.duration(
             "web",
             "confirm_ttl",

@@ -15,8 +15,8 @@ pub mod templates;
 use serde::{Deserialize, Serialize};
 
 pub use prepare::{
-    base_context, check, inline_css, post_subject, prepare_confirm, prepare_digest, prepare_post,
-    render_page, PostView, Prepared,
+    base_context, check, inline_css, post_subject, prepare_confirm, prepare_confirm_for,
+    prepare_digest, prepare_post, render_page, ConfirmOrigin, PostView, Prepared,
 };
 pub use slots::{
     escape_html, escape_html_into, uses_attributes, Encoded, Personal, Recipient, RECIPIENT_SLOTS,

@@ -192,9 +192,34 @@ pub fn prepare_digest(
 
 /// Render the double opt-in confirmation email.
 pub fn prepare_confirm(templates: &Templates, nl: &Newsletter, ttl_days: u64) -> Result<Prepared> {
+    prepare_confirm_for(templates, nl, ttl_days, ConfirmOrigin::Web)
+}
+
+/// How an address came to be asked for confirmation: the template's
+/// `origin` ("web" or "added") picks the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmOrigin {
+    /// Entered on the subscribe page.
+    Web,
+    /// Added by an operator (`subscribers add`, or an imported pending row).
+    Added,
+}
+
+/// Render the double opt-in confirmation email for `origin`.
+pub fn prepare_confirm_for(
+    templates: &Templates,
+    nl: &Newsletter,
+    ttl_days: u64,
+    origin: ConfirmOrigin,
+) -> Result<Prepared> {
     let subject = format!("Confirm your subscription to {}", nl.title);
     let mut ctx = email_context(nl, &subject);
     ctx.insert("confirm_ttl_days", &ttl_days);
+    let origin = match origin {
+        ConfirmOrigin::Web => "web",
+        ConfirmOrigin::Added => "added",
+    };
+    ctx.insert("origin", origin);
     prepare(templates, EmailKind::Confirm, subject, &ctx)
 }
 
@@ -229,8 +254,10 @@ pub fn check(templates: &Templates, nl: &Newsletter, sample: Option<&Post>) -> V
     if let Err(e) = prepare_digest(templates, nl, &[post], now - chrono::Duration::days(7), now) {
         errors.push(e);
     }
-    if let Err(e) = prepare_confirm(templates, nl, 7) {
-        errors.push(e);
+    for origin in [ConfirmOrigin::Web, ConfirmOrigin::Added] {
+        if let Err(e) = prepare_confirm_for(templates, nl, 7, origin) {
+            errors.push(e);
+        }
     }
     let mut ctx = Context::new();
     ctx.insert("heading", "Heading");

@@ -374,7 +374,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<QueueItem>> {
         let rows = sqlx::query(
-            "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status, s.unsub_verifier, s.attributes
+            "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status, s.unsub_verifier, s.selector, s.attributes
              FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
              WHERE d.campaign_id = ?1 AND d.status = ?5 AND d.id > ?2
                AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?3)
@@ -397,7 +397,11 @@ impl Store {
                         name: r.try_get("name")?,
                         status: Status::from_str(&r.try_get::<String, _>("status")?)
                             .unwrap_or(Status::Pending),
-                        unsub_token: tokens::token(sid, &r.try_get::<String, _>("unsub_verifier")?),
+                        unsub_token: tokens::row_token(
+                            sid,
+                            r.try_get::<Option<String>, _>("selector")?.as_deref(),
+                            &r.try_get::<String, _>("unsub_verifier")?,
+                        ),
                         attributes: r.try_get("attributes")?,
                     }),
                     None => None,

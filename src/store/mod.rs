@@ -17,7 +17,9 @@ pub mod campaigns;
 pub mod claims;
 pub mod worker;
 
-use crate::audience::{tokens, Source, Status, Subscriber, SubscriberEmail};
+pub use import::{Import, ImportRow, ImportStats, IMPORT_BATCH};
+
+use crate::audience::{tokens, Status, Subscriber, SubscriberEmail};
 use crate::error::{Error, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -50,14 +52,21 @@ struct SubscriberRow {
     confirmed_at: Option<String>,
     unsubscribed_at: Option<String>,
     unsub_verifier: String,
+    selector: Option<String>,
 }
 
 macro_rules! subscriber_columns {
     () => {
         "id, email, name, status, source, attributes, created_at, \
-         confirmed_at, unsubscribed_at, unsub_verifier"
+         confirmed_at, unsubscribed_at, unsub_verifier, selector"
     };
 }
+
+// After the macro, which they use.
+mod optin;
+pub use optin::WebSubscription;
+pub mod import;
+pub mod people;
 
 impl SubscriberRow {
     fn into_domain(self) -> Subscriber {
@@ -72,7 +81,7 @@ impl SubscriberRow {
             created_at: parse_ts(&self.created_at).unwrap_or_default(),
             confirmed_at: self.confirmed_at.as_deref().and_then(parse_ts),
             unsubscribed_at: self.unsubscribed_at.as_deref().and_then(parse_ts),
-            unsub_token: tokens::token(self.id, &self.unsub_verifier),
+            unsub_token: tokens::row_token(self.id, self.selector.as_deref(), &self.unsub_verifier),
         }
     }
 }
@@ -100,31 +109,13 @@ pub enum Confirmed {
     Unknown,
 }
 
-/// One valid row of an import file.
-#[derive(Debug, Clone)]
-pub struct ImportRow {
-    pub line: u64,
-    pub email: SubscriberEmail,
-    pub name: Option<String>,
-    pub status: Status,
-    pub source: Source,
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    pub created_at: Option<DateTime<Utc>>,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub unsubscribed_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ImportStats {
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    /// Erased earlier with `subscribers remove`; never re-added.
-    pub suppressed: u64,
-}
-
 fn email_hash(email: &SubscriberEmail) -> String {
-    hex::encode(Sha256::digest(email.key().as_bytes()))
+    key_hash(&email.key())
+}
+
+/// The suppression-list hash of an address's key (its lowercase form).
+pub(crate) fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 impl Store {
@@ -199,194 +190,6 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Add an address, or return the existing row (whose status is kept;
-    /// a missing name is filled in). `active` adds it confirmed.
-    pub async fn add(
-        &self,
-        email: &SubscriberEmail,
-        name: Option<&str>,
-        active: bool,
-        source: Source,
-        now: DateTime<Utc>,
-    ) -> Result<Added> {
-        let verifier = tokens::verifier();
-        let status = if active {
-            Status::Active
-        } else {
-            Status::Pending
-        };
-        let now_s = ts(now);
-        let row: SubscriberRow = sqlx::query_as(concat!(
-            "INSERT INTO subscribers (email, email_key, name, status, source, created_at, confirmed_at, unsub_verifier)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (email_key) DO UPDATE SET name = COALESCE(subscribers.name, excluded.name)
-             RETURNING ",
-            subscriber_columns!()
-        ))
-        .bind(email.as_str())
-        .bind(email.key())
-        .bind(name)
-        .bind(status.as_str())
-        .bind(source.as_str())
-        .bind(&now_s)
-        .bind(active.then(|| now_s.clone()))
-        .bind(&verifier)
-        .fetch_one(&self.pool)
-        .await?;
-        let created = row.unsub_verifier == verifier;
-        let s = row.into_domain();
-        if created {
-            Ok(Added::Created(s))
-        } else {
-            Ok(Added::Existing(s))
-        }
-    }
-
-    /// Make a pending (or opted-out) subscriber active without a
-    /// confirmation email: an explicit operator decision.
-    pub async fn activate(
-        &self,
-        id: i64,
-        email: &SubscriberEmail,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE subscribers SET status = 'active', confirmed_at = ?2, unsubscribed_at = NULL,
-             confirm_hash = NULL, confirm_expires_at = NULL WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM suppressions WHERE email_hash = ?1")
-            .bind(email_hash(email))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Claim the right to send a confirmation email: store a fresh token
-    /// unless one was sent less than `min_interval` ago or the subscriber is
-    /// already active. Returns the token to put in the link.
-    pub async fn claim_confirmation(
-        &self,
-        id: i64,
-        now: DateTime<Utc>,
-        ttl: Duration,
-        min_interval: Duration,
-    ) -> Result<Option<String>> {
-        let verifier = tokens::verifier();
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
-        let threshold = now - chrono::Duration::from_std(min_interval).unwrap_or_default();
-        let done = sqlx::query(
-            "UPDATE subscribers SET confirm_hash = ?2, confirm_expires_at = ?3, confirm_sent_at = ?4
-             WHERE id = ?1 AND status <> 'active' AND (confirm_sent_at IS NULL OR confirm_sent_at <= ?5)",
-        )
-        .bind(id)
-        .bind(tokens::hash(&verifier))
-        .bind(ts(expires))
-        .bind(ts(now))
-        .bind(ts(threshold))
-        .execute(&self.pool)
-        .await?;
-        Ok((done.rows_affected() == 1).then(|| tokens::token(id, &verifier)))
-    }
-
-    /// The confirmation email could not be sent: allow a new one at once.
-    pub async fn release_confirmation(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE subscribers SET confirm_sent_at = NULL WHERE id = ?1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Confirm a double opt-in token.
-    pub async fn confirm(&self, token: &str, now: DateTime<Utc>) -> Result<Confirmed> {
-        let Some((id, verifier)) = tokens::split(token) else {
-            return Ok(Confirmed::Unknown);
-        };
-        let row = sqlx::query(
-            "SELECT email, confirm_hash, confirm_expires_at FROM subscribers WHERE id = ?1 AND confirm_hash IS NOT NULL",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(Confirmed::Unknown);
-        };
-        let hash: String = row.try_get("confirm_hash")?;
-        if !tokens::verify(verifier, &hash) {
-            return Ok(Confirmed::Unknown);
-        }
-        let expires: String = row.try_get("confirm_expires_at")?;
-        if parse_ts(&expires).is_none_or(|e| e <= now) {
-            return Ok(Confirmed::Expired);
-        }
-        let email: String = row.try_get("email")?;
-        let parsed = SubscriberEmail::parse(&email).map_err(Error::msg)?;
-        self.activate(id, &parsed, now).await?;
-        Ok(Confirmed::Activated(email))
-    }
-
-    /// The subscriber an unsubscribe token belongs to.
-    pub async fn by_unsubscribe_token(&self, token: &str) -> Result<Option<Subscriber>> {
-        let Some((id, verifier)) = tokens::split(token) else {
-            return Ok(None);
-        };
-        let row: Option<SubscriberRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            subscriber_columns!(),
-            " FROM subscribers WHERE id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row
-            .filter(|r| tokens::verify_plain(verifier, &r.unsub_verifier))
-            .map(SubscriberRow::into_domain))
-    }
-
-    /// Unsubscribe by id; idempotent. Bounced and complained stay as they are.
-    pub async fn unsubscribe(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2,
-             confirm_hash = NULL, confirm_expires_at = NULL
-             WHERE id = ?1 AND status IN ('pending', 'active')",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Erase the personal data of an address; keep a hash of it so that an
-    /// import cannot re-add it. Returns false when the address is unknown.
-    pub async fn remove(&self, email: &SubscriberEmail, now: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query("DELETE FROM subscribers WHERE email_key = ?1")
-            .bind(email.key())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?1, 'removed', ?2)
-             ON CONFLICT (email_hash) DO NOTHING",
-        )
-        .bind(email_hash(email))
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        // Old copies of the row's pages live on in the WAL until a checkpoint.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
-        Ok(deleted.rows_affected() > 0)
-    }
-
     pub async fn counts(&self) -> Result<Vec<(Status, i64)>> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status")
             .fetch_all(&self.pool)
@@ -429,140 +232,5 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().collect())
-    }
-
-    pub async fn begin_import(&self) -> Result<Import> {
-        let mut tx = self.pool.begin().await?;
-        // A large import touches index pages all over the file (addresses
-        // and tokens arrive in random order): a bounded 64 MiB page cache
-        // keeps them in memory instead of spilling to the WAL.
-        sqlx::query("PRAGMA cache_size = -65536")
-            .execute(&mut *tx)
-            .await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
-            .fetch_one(&mut *tx)
-            .await?;
-        let suppressed = self.suppressed_hashes().await?;
-        Ok(Import {
-            tx,
-            count_before: count,
-            changes: 0,
-            rows: 0,
-            suppressed_set: suppressed,
-            stats: ImportStats::default(),
-        })
-    }
-}
-
-/// An import in progress: batches of rows merged inside one transaction,
-/// committed (or, for a dry run, rolled back) at the end.
-pub struct Import {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    count_before: i64,
-    changes: u64,
-    rows: u64,
-    suppressed_set: HashSet<String>,
-    stats: ImportStats,
-}
-
-/// Rows per INSERT statement (10 parameters each).
-pub const IMPORT_BATCH: usize = 500;
-
-const OPTED_OUT: &str = "('unsubscribed', 'bounced', 'complained')";
-
-impl Import {
-    /// Merge a batch of rows (at most `IMPORT_BATCH`).
-    pub async fn merge(&mut self, batch: &[ImportRow], now: DateTime<Utc>) -> Result<()> {
-        let rows: Vec<&ImportRow> = batch
-            .iter()
-            .filter(|r| {
-                let hit = !self.suppressed_set.is_empty()
-                    && self.suppressed_set.contains(&email_hash(&r.email));
-                if hit {
-                    self.stats.suppressed += 1;
-                }
-                !hit
-            })
-            .collect();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.rows += rows.len() as u64;
-        let now_s = ts(now);
-        let mut sql = String::with_capacity(512 + rows.len() * 40);
-        sql.push_str(
-            "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, confirmed_at, unsubscribed_at, unsub_verifier) VALUES ",
-        );
-        for i in 0..rows.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
-        }
-        let new_status = format!(
-            "CASE WHEN subscribers.status IN {OPTED_OUT} THEN subscribers.status \
-                  WHEN excluded.status IN {OPTED_OUT} THEN excluded.status \
-                  WHEN excluded.status = 'active' THEN 'active' \
-                  ELSE subscribers.status END"
-        );
-        sql.push_str(&format!(
-            " ON CONFLICT (email_key) DO UPDATE SET \
-               name = COALESCE(excluded.name, subscribers.name), \
-               attributes = json_patch(subscribers.attributes, excluded.attributes), \
-               confirmed_at = CASE WHEN subscribers.status = 'pending' AND ({new_status}) = 'active' \
-                              THEN excluded.confirmed_at ELSE subscribers.confirmed_at END, \
-               unsubscribed_at = CASE WHEN subscribers.status NOT IN {OPTED_OUT} AND ({new_status}) IN {OPTED_OUT} \
-                              THEN excluded.unsubscribed_at ELSE subscribers.unsubscribed_at END, \
-               status = {new_status} \
-             WHERE subscribers.name IS NOT COALESCE(excluded.name, subscribers.name) \
-                OR subscribers.attributes IS NOT json_patch(subscribers.attributes, excluded.attributes) \
-                OR subscribers.status IS NOT ({new_status})"
-        ));
-        // Built from constants and placeholders only; values are bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        let verifiers = tokens::verifiers(rows.len());
-        for (r, ver) in rows.iter().zip(verifiers) {
-            let active = r.status == Status::Active;
-            let out = r.status.is_opted_out();
-            q = q
-                .bind(r.email.as_str())
-                .bind(r.email.key())
-                .bind(r.name.as_deref())
-                .bind(r.status.as_str())
-                .bind(r.source.as_str())
-                .bind(serde_json::to_string(&r.attributes).expect("JSON"))
-                .bind(r.created_at.map(ts).unwrap_or_else(|| now_s.clone()))
-                .bind(
-                    r.confirmed_at
-                        .map(ts)
-                        .or_else(|| active.then(|| now_s.clone())),
-                )
-                .bind(
-                    r.unsubscribed_at
-                        .map(ts)
-                        .or_else(|| out.then(|| now_s.clone())),
-                )
-                .bind(ver);
-        }
-        let done = q.execute(&mut *self.tx).await?;
-        self.changes += done.rows_affected();
-        Ok(())
-    }
-
-    /// Finish: commit, or roll back when `dry_run`. Returns what changed.
-    pub async fn finish(mut self, dry_run: bool) -> Result<ImportStats> {
-        let count_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let inserted = (count_after - self.count_before).max(0) as u64;
-        self.stats.inserted = inserted;
-        self.stats.updated = self.changes.saturating_sub(inserted);
-        self.stats.unchanged = self.rows.saturating_sub(self.changes);
-        if dry_run {
-            self.tx.rollback().await?;
-        } else {
-            self.tx.commit().await?;
-        }
-        Ok(self.stats)
     }
 }

@@ -6,8 +6,10 @@
 //! - [`fs`]: atomic file writes and bounded reads of regular files.
 //! - [`ids`]: random identifiers from the OS random source.
 //! - [`time`]: duration and date parsing.
+//! - [`net`]: IP address blocks (CIDR).
 
 pub mod fs;
 pub mod ids;
+pub mod net;
 pub mod text;
 pub mod time;

@@ -1,6 +1,12 @@
 //! The public web endpoints: subscribe, confirm, unsubscribe (RFC 8058
-//! one-click included) and healthz. HTML or JSON by `Accept`.
+//! one-click included) and healthz. HTML or JSON by `Accept`. Nothing
+//! else: operator endpoints (`/metrics`) live on the admin listener
+//! (`admin.rs`). Every response carries the security headers
+//! (`headers.rs`).
 
+pub mod admin;
+pub mod headers;
+pub mod proxies;
 pub mod ratelimit;
 pub mod webhooks;
 
@@ -16,8 +22,8 @@ use axum::Router;
 use serde::Deserialize;
 use tera::Context;
 
-use crate::audience::optin::{Optin, Outcome};
 use crate::audience::{Source, SubscriberEmail};
+use crate::optin::Optin;
 use crate::render::{self, Templates};
 use crate::store::Confirmed;
 use ratelimit::RateLimiter;
@@ -28,7 +34,23 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub struct AppState {
     pub optin: Optin,
     pub templates: Arc<Templates>,
-    pub limiter: RateLimiter,
+    pub limiter: Arc<RateLimiter>,
+    /// Subscriptions being processed in the background.
+    pub jobs: Arc<tokio::sync::Semaphore>,
+}
+
+/// Subscriptions processed at the same time; more requests wait.
+pub const MAX_JOBS: usize = 64;
+
+impl AppState {
+    pub fn new(optin: Optin, templates: Arc<Templates>, limiter: Arc<RateLimiter>) -> Self {
+        AppState {
+            optin,
+            templates,
+            limiter,
+            jobs: Arc::new(tokio::sync::Semaphore::new(MAX_JOBS)),
+        }
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -41,9 +63,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .merge(webhooks::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(headers::add))
         .with_state(state)
 }
 
@@ -59,6 +81,42 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// The admin listener and its state, when `[web] admin_listen` is set.
+pub type AdminBinding = (tokio::net::TcpListener, Arc<admin::AdminState>);
+
+/// Serve the public router on `listener` and, when bound, the admin router
+/// on its own listener, until `shutdown` resolves.
+pub async fn serve_all(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    admin: Option<AdminBinding>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let admin = async {
+        match admin {
+            Some((l, st)) => admin::serve(l, st, stopped(rx.clone())).await,
+            None => Ok(()),
+        }
+    };
+    let jobs = state.jobs.clone();
+    tokio::try_join!(serve(listener, state, stopped(rx.clone())), admin)?;
+    // Subscriptions answered but still in the background finish first.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        jobs.acquire_many(MAX_JOBS as u32),
+    )
+    .await;
+    Ok(())
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -140,20 +198,34 @@ struct SubscribeBody {
 }
 
 fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if state.optin.settings.web.trust_proxy {
-        // The proxy appends the address it saw; take the last one.
-        if let Some(ip) = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back()
-        {
-            return ip;
+    proxies::client_ip(
+        peer.ip(),
+        headers,
+        &state.optin.settings.web.trusted_proxies,
+    )
+}
+
+/// The form or JSON body of `POST /subscribe`.
+fn parse_subscribe_body(headers: &HeaderMap, body: &[u8]) -> Result<SubscribeBody, String> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"));
+    }
+    let mut b = SubscribeBody {
+        email: None,
+        name: None,
+    };
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match &*k {
+            "email" => b.email = Some(v.into_owned()),
+            "name" => b.name = Some(v.into_owned()),
+            _ => {}
         }
     }
-    peer.ip()
+    Ok(b)
 }
 
 async fn subscribe(
@@ -177,26 +249,7 @@ async fn subscribe(
         );
         return r;
     }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    let parsed: Result<SubscribeBody, String> = if is_json {
-        serde_json::from_slice(&body).map_err(|e| format!("invalid JSON body: {e}"))
-    } else {
-        let mut b = SubscribeBody {
-            email: None,
-            name: None,
-        };
-        for (k, v) in url::form_urlencoded::parse(&body) {
-            match &*k {
-                "email" => b.email = Some(v.into_owned()),
-                "name" => b.name = Some(v.into_owned()),
-                _ => {}
-            }
-        }
-        Ok(b)
-    };
+    let parsed = parse_subscribe_body(&headers, &body);
     let body = match parsed {
         Ok(b) => b,
         Err(m) => return reply(&state, &headers, StatusCode::BAD_REQUEST, "Bad request", &m),
@@ -219,36 +272,38 @@ async fn subscribe(
         .map(str::trim)
         .filter(|n| !n.is_empty());
     let name = name.map(|n| n.chars().take(200).collect::<String>());
-    let result = state
-        .optin
-        .subscribe(
-            &email,
-            name.as_deref(),
-            false,
-            Source::Web,
-            chrono::Utc::now(),
-            true,
-        )
-        .await;
-    match result {
-        // The same answer whatever the address's state: nobody can probe
-        // who subscribes.
-        Ok(Outcome::ConfirmationSent)
-        | Ok(Outcome::RecentlySent)
-        | Ok(Outcome::AlreadyActive)
-        | Ok(Outcome::Activated)
-        | Ok(Outcome::OptedOut(_)) => reply(
-            &state,
-            &headers,
-            StatusCode::OK,
-            "Check your inbox",
-            &format!(
-                "If {email} can receive {}, a confirmation link is on its way to it. Open it to start your subscription.",
-                state.optin.settings.newsletter.title
-            ),
+    // Answer before the work, the same answer whatever the address's state
+    // (new, pending, active, opted out): neither the page nor its timing
+    // tells who subscribes. The work (and the confirmation email) runs in
+    // the background, at most `MAX_JOBS` at a time.
+    let Ok(permit) = state.jobs.clone().acquire_owned().await else {
+        return internal(&state, &headers, crate::Error::msg("shutting down"));
+    };
+    let st = state.clone();
+    let address = email.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        // Let the answer leave before the work competes with it for a core.
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        let now = chrono::Utc::now();
+        let optin = &st.optin;
+        let result = optin
+            .subscribe(&address, name.as_deref(), false, Source::Web, now, false)
+            .await;
+        if let Err(e) = result {
+            tracing::error!("subscribe: {e}");
+        }
+    });
+    reply(
+        &state,
+        &headers,
+        StatusCode::OK,
+        "Check your inbox",
+        &format!(
+            "If {email} can receive {}, a confirmation link is on its way to it. Open it to start your subscription.",
+            state.optin.settings.newsletter.title
         ),
-        Err(e) => internal(&state, &headers, e),
-    }
+    )
 }
 
 async fn confirm(
@@ -364,79 +419,4 @@ async fn healthz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
                 .into_response()
         }
     }
-}
-
-/// Prometheus text format, read from the database at each scrape (so the
-/// figures survive restarts and cover every process using the database).
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    match metrics_text(&state.optin.store).await {
-        Ok(body) => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!("metrics: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
-        }
-    }
-}
-
-pub async fn metrics_text(store: &crate::store::Store) -> crate::Result<String> {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let deliveries = store.delivery_counts().await?;
-    for (name, status, help) in [
-        (
-            "gazette_messages_sent_total",
-            "sent",
-            "Messages accepted by the SMTP server (or written to the outbox).",
-        ),
-        (
-            "gazette_messages_failed_total",
-            "failed",
-            "Messages that failed for good.",
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for kind in ["post", "digest"] {
-            let n: i64 = deliveries
-                .iter()
-                .filter(|(k, s, _)| k == kind && s == status)
-                .map(|(_, _, n)| n)
-                .sum();
-            let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP gazette_queue_depth Deliveries waiting in campaigns that are sending.\n# TYPE gazette_queue_depth gauge\ngazette_queue_depth {}",
-        store.queue_depth().await?
-    );
-    let _ = writeln!(
-        out,
-        "# HELP gazette_subscribers Subscribers by status.\n# TYPE gazette_subscribers gauge"
-    );
-    for (status, n) in store.counts().await? {
-        let _ = writeln!(
-            out,
-            "gazette_subscribers{{status=\"{}\"}} {n}",
-            status.as_str()
-        );
-    }
-    let last = store
-        .last_digest_sent()
-        .await?
-        .map(|t| t.timestamp())
-        .unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "# HELP gazette_last_digest_timestamp_seconds When the last digest campaign finished (0: never).\n# TYPE gazette_last_digest_timestamp_seconds gauge\ngazette_last_digest_timestamp_seconds {last}"
-    );
-    out.push_str(&webhooks::bounce_metrics(store).await?);
-    Ok(out)
 }

@@ -122,6 +122,44 @@ impl Worker {
         }
         c
     }
+
+    /// Scan posts, tick the digest and run due campaigns every
+    /// `poll_interval` (sooner on a file notification or a due digest),
+    /// until `stop` turns true.
+    async fn until_stopped(
+        &self,
+        mut fs_rx: tokio::sync::mpsc::Receiver<()>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let poll = self.settings.worker.poll_interval;
+        loop {
+            if let Err(e) = self.scan_posts().await {
+                tracing::error!("scanning posts: {e}");
+            }
+            if let Err(e) = self.digest_tick().await {
+                tracing::error!("digest: {e}");
+            }
+            if let Err(e) = self.campaigns.resume_due().await {
+                tracing::error!("queue: {e}");
+            }
+            let until_digest = self
+                .next_digest()
+                .await
+                .ok()
+                .flatten()
+                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(poll);
+            let wait = poll.min(until_digest + Duration::from_millis(50));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = fs_rx.recv() => {
+                    // Let an editor finish writing before reading the file.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
 }
 
 /// Run the worker until SIGTERM/SIGINT.
@@ -140,10 +178,10 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
     );
 
     // The web endpoints.
-    let (listener, local, state) =
-        crate::commands::serve::bind_web(&settings, store.clone(), listen).await?;
+    let (listener, local, state) = crate::app::bind_web(&settings, store.clone(), listen).await?;
+    let admin = crate::app::bind_admin(&settings, store.clone()).await?;
     let mut web_stop = stop_rx.clone();
-    let web = tokio::spawn(crate::web::serve(listener, state, async move {
+    let web = tokio::spawn(crate::web::serve_all(listener, state, admin, async move {
         let _ = web_stop.wait_for(|s| *s).await;
     }));
     tracing::info!(
@@ -159,50 +197,20 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
 
     // Signals: the first stops gracefully, a second exits at once.
     tokio::spawn(async move {
-        crate::commands::serve::shutdown_signal().await;
+        crate::app::shutdown_signal().await;
         tracing::info!("stopping: no new deliveries; letting the messages in flight finish");
         let _ = stop_tx.send(true);
-        crate::commands::serve::shutdown_signal().await;
+        crate::app::shutdown_signal().await;
         tracing::warn!("second signal: exiting now");
         std::process::exit(130);
     });
 
     // File notifications, with polling as the fallback.
-    let (fs_tx, mut fs_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (fs_tx, fs_rx) = tokio::sync::mpsc::channel::<()>(1);
     let _watcher = posts::watch_posts(&settings.posts_dir, fs_tx);
 
     worker.campaigns.resume_due().await?;
-    let mut stop = stop_rx.clone();
-    loop {
-        if let Err(e) = worker.scan_posts().await {
-            tracing::error!("scanning posts: {e}");
-        }
-        if let Err(e) = worker.digest_tick().await {
-            tracing::error!("digest: {e}");
-        }
-        if let Err(e) = worker.campaigns.resume_due().await {
-            tracing::error!("queue: {e}");
-        }
-        let until_digest = worker
-            .next_digest()
-            .await
-            .ok()
-            .flatten()
-            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(settings.worker.poll_interval);
-        let wait = settings
-            .worker
-            .poll_interval
-            .min(until_digest + Duration::from_millis(50));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = fs_rx.recv() => {
-                // Let an editor finish writing before reading the file.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            _ = stop.wait_for(|s| *s) => break,
-        }
-    }
+    worker.until_stopped(fs_rx, stop_rx.clone()).await;
     let clean = worker.campaigns.finish(settings.worker.grace).await;
     if !clean {
         tracing::warn!("grace period over: stopped the messages still in flight");

@@ -163,7 +163,7 @@ fn rejections_bounce_subscribers_and_later_campaigns_leave_them_out() {
     let db = format!("sqlite://{}", p.path().join("gazette.db").display());
     let metrics = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = gazette::store::Store::open(&db).await.unwrap();
-        gazette::web::metrics_text(&store).await.unwrap()
+        gazette::web::admin::metrics_text(&store).await.unwrap()
     });
     assert!(
         metrics.contains("gazette_bounces_total{campaign=\"1\",kind=\"hard\"} 4"),

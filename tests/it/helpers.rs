@@ -54,6 +54,8 @@ impl Project {
             }
         }
         c.env("GAZETTE_NOW", "2026-11-23T12:00:00Z");
+        // Tests run in parallel: no fixed admin port.
+        c.env("GAZETTE_ADMIN_LISTEN", "127.0.0.1:0");
         c
     }
 

@@ -3,20 +3,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gazette::audience::Status;
 use gazette::audience::SubscriberEmail;
-use gazette::config;
-use gazette::render::Templates;
 use gazette::store::Store;
-use gazette::web::{self, ratelimit::RateLimiter, AppState};
+use gazette::{app, config, web};
 
 use crate::http::{self, decode_qp};
 
 pub struct App {
     pub addr: SocketAddr,
+    /// The admin listener (`/metrics`).
+    pub admin: Option<SocketAddr>,
     pub store: Store,
     pub outbox: PathBuf,
     _dir: tempfile::TempDir,
@@ -33,28 +32,34 @@ pub fn spawn_app(extra_config: &str) -> App {
     );
     let path = dir.path().join("gazette.toml");
     std::fs::write(&path, cfg).unwrap();
-    let settings = config::load(&path, &Default::default(), &Default::default()).unwrap();
+    let mut settings = config::load(&path, &Default::default(), &Default::default()).unwrap();
+    // Parallel tests: the admin listener on an ephemeral port too.
+    settings.web.admin_listen = Some("127.0.0.1:0".into());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let (addr, store) = rt.block_on(async {
+    // The production wiring (`app`), as `serve` and `worker` use it.
+    let (addr, admin, store) = rt.block_on(async {
         let store = Store::open(&settings.database_url).await.unwrap();
-        let templates = Templates::load(None).unwrap();
-        let optin = gazette::commands::serve::optin(&settings, store.clone(), &templates).unwrap();
-        let state = Arc::new(AppState {
-            optin,
-            templates: Arc::new(templates),
-            limiter: RateLimiter::new(settings.web.subscribe_limit),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(web::serve(listener, state, std::future::pending()));
-        (addr, store)
+        let (listener, addr, state) =
+            app::bind_web(&settings, store.clone(), Some("127.0.0.1:0".into()))
+                .await
+                .unwrap();
+        let admin = app::bind_admin(&settings, store.clone()).await.unwrap();
+        let admin_addr = admin.as_ref().map(|(l, _)| l.local_addr().unwrap());
+        tokio::spawn(web::serve_all(
+            listener,
+            state,
+            admin,
+            std::future::pending(),
+        ));
+        (addr, admin_addr, store)
     });
     App {
         addr,
+        admin,
         store,
         outbox: settings.outbox_dir.clone(),
         _dir: dir,
@@ -147,9 +152,9 @@ fn subscribe_confirm_then_one_click_unsubscribe() {
         "email=Reader%40Example.org&name=Rea+Der",
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(app.status_of("reader@example.org"), Some(Status::Pending));
-
+    // The work runs after the answer: the email says it is done.
     let mail = app.wait_for_email(1);
+    assert_eq!(app.status_of("reader@example.org"), Some(Status::Pending));
     assert!(
         mail.contains("To: \"Rea Der\" <Reader@example.org>"),
         "{mail}"
@@ -366,6 +371,17 @@ fn two_hundred_concurrent_subscribes_lose_nothing() {
         .collect();
     let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
-    assert_eq!(app.count(), 200);
+    // The work runs after the answer: 200 emails say it is done.
     app.wait_for_email(200);
+    assert_eq!(app.count(), 200);
+}
+
+#[test]
+fn metrics_live_on_the_admin_listener_only() {
+    let app = spawn_app("");
+    assert_eq!(http::get(app.addr, "/metrics").status, 404);
+    let admin = app.admin.expect("the admin listener is on");
+    let r = http::get(admin, "/metrics");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("gazette_subscribers"), "{}", r.body);
 }

@@ -12,9 +12,8 @@ use std::time::Duration;
 use base64::Engine;
 use gazette::audience::{Source, SubscriberEmail};
 use gazette::config;
-use gazette::render::Templates;
 use gazette::store::Store;
-use gazette::web::{self, ratelimit::RateLimiter, AppState};
+use gazette::web;
 
 const MAILGUN_KEY: &str = "key-test-0123456789abcdef";
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ses-bounces";
@@ -85,16 +84,16 @@ fn spawn_with(subscribers: &[&str], secrets: bool) -> App {
                 .await
                 .unwrap();
         }
-        let templates = Templates::load(None).unwrap();
-        let optin = gazette::commands::serve::optin(&settings, store.clone(), &templates).unwrap();
-        let state = Arc::new(AppState {
-            optin,
-            templates: Arc::new(templates),
-            limiter: RateLimiter::new(settings.web.subscribe_limit),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(web::serve(listener, state, std::future::pending()));
+        let (listener, addr, state) =
+            gazette::app::bind_web(&settings, store.clone(), Some("127.0.0.1:0".into()))
+                .await
+                .unwrap();
+        tokio::spawn(web::serve_all(
+            listener,
+            state,
+            None,
+            std::future::pending(),
+        ));
         (addr, store)
     });
     App {

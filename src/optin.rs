@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Source, Status, SubscriberEmail};
+use crate::audience::{Source, Status, Subscriber, SubscriberEmail};
 use crate::config::Settings;
 use crate::delivery::mailer::Mailer;
 use crate::error::{Error, Result};
@@ -55,6 +55,11 @@ impl Optin {
         let name = name
             .map(crate::util::text::clean_header_text)
             .filter(|n| !n.is_empty());
+        if source == Source::Web && !confirmed {
+            return self
+                .subscribe_web(email, name.as_deref(), now, background)
+                .await;
+        }
         let added = self
             .store
             .add(email, name.as_deref(), confirmed, source, now)
@@ -80,28 +85,68 @@ impl Optin {
         else {
             return Ok(Outcome::RecentlySent);
         };
-        let recipient = Recipient {
+        let recipient = self.recipient(sub, sub.name.clone(), &token);
+        self.dispatch(sub.id, recipient, background).await?;
+        Ok(Outcome::ConfirmationSent)
+    }
+
+    /// An unauthenticated subscription (the web): the store does the same
+    /// work whatever the address's state and never changes an existing
+    /// subscriber; the name waits for the confirmation.
+    async fn subscribe_web(
+        &self,
+        email: &SubscriberEmail,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+        background: bool,
+    ) -> Result<Outcome> {
+        let ws = self
+            .store
+            .subscribe_web(
+                email,
+                name,
+                now,
+                self.settings.web.confirm_ttl,
+                RESEND_INTERVAL,
+            )
+            .await?;
+        let sub = &ws.subscriber;
+        let Some(token) = &ws.token else {
+            return Ok(match sub.status {
+                Status::Active => Outcome::AlreadyActive,
+                _ => Outcome::RecentlySent,
+            });
+        };
+        let recipient = self.recipient(sub, ws.confirm_name.clone(), token);
+        self.dispatch(sub.id, recipient, background).await?;
+        Ok(Outcome::ConfirmationSent)
+    }
+
+    fn recipient(&self, sub: &Subscriber, name: Option<String>, token: &str) -> Recipient {
+        Recipient {
             email: sub.email.clone(),
-            name: sub.name.clone(),
+            name,
             unsubscribe_url: String::new(),
             confirm_url: Some(format!(
                 "{}/confirm/{token}",
                 self.settings.newsletter.public_url
             )),
             attributes: sub.attributes.as_object().cloned(),
-        };
+        }
+    }
+
+    async fn dispatch(&self, id: i64, recipient: Recipient, background: bool) -> Result<()> {
         if background {
             let this = self.clone();
-            let id = sub.id;
             tokio::spawn(async move {
                 if let Err(e) = this.send_confirmation(id, &recipient).await {
                     tracing::error!("{e}");
                 }
             });
+            Ok(())
         } else {
-            self.send_confirmation(sub.id, &recipient).await?;
+            self.send_confirmation(id, &recipient).await
         }
-        Ok(Outcome::ConfirmationSent)
     }
 
     async fn send_confirmation(&self, id: i64, recipient: &Recipient) -> Result<()> {

@@ -1,0 +1,107 @@
+//! The app layer: wires settings, store, mailer, opt-in, the web router,
+//! its listeners and the shutdown signal. `serve`, `worker` and the
+//! integration tests' `spawn_app` all start the web through here, so the
+//! tests exercise the production wiring.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::delivery::mailer::Mailer;
+use crate::error::{Error, Result};
+use crate::optin::Optin;
+use crate::render::{self, Templates};
+use crate::store::Store;
+use crate::web::{self, admin, ratelimit::RateLimiter, AppState};
+
+/// Everything the opt-in flow needs, built from settings.
+pub fn optin(settings: &Settings, store: Store, templates: &Templates) -> Result<Optin> {
+    let ttl_days = settings.web.confirm_ttl.as_secs().div_ceil(86400);
+    Ok(Optin {
+        store,
+        mailer: Mailer::from_settings(settings)?,
+        confirm: Arc::new(render::prepare_confirm(
+            templates,
+            &settings.newsletter,
+            ttl_days,
+        )?),
+        settings: Arc::new(settings.clone()),
+    })
+}
+
+/// The web endpoints' state, and a listener bound to `listen` (default
+/// `[web] listen`): what `serve` and `worker` share.
+pub async fn bind_web(
+    settings: &Settings,
+    store: Store,
+    listen: Option<String>,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr, Arc<AppState>)> {
+    let templates = Templates::load(Some(&settings.templates_dir))?;
+    let optin = optin(settings, store, &templates)?;
+    let addr = listen.unwrap_or_else(|| settings.web.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| Error::msg(format!("--listen {addr}: {}", crate::error::io_reason(&e))))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::msg(e.to_string()))?;
+    let state = Arc::new(AppState::new(
+        optin,
+        Arc::new(templates),
+        RateLimiter::new(settings.web.subscribe_limit),
+    ));
+    Ok((listener, local, state))
+}
+
+/// The admin listener (`[web] admin_listen`), or `None` when it is off.
+/// Refuses a listener reachable beyond loopback without
+/// `GAZETTE_ADMIN_TOKEN`.
+pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web::AdminBinding>> {
+    let Some(addr) = &settings.web.admin_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Error::msg(format!(
+            "[web] admin_listen {addr}: {}",
+            crate::error::io_reason(&e)
+        ))
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::msg(e.to_string()))?;
+    admin::check_exposure(local, settings.web.admin_token.as_ref()).map_err(Error::msg)?;
+    tracing::info!(
+        "admin endpoints (/metrics) on http://{local}{}",
+        if settings.web.admin_token.is_some() {
+            ", bearer token required"
+        } else {
+            ""
+        }
+    );
+    let state = Arc::new(admin::AdminState {
+        store,
+        token: settings.web.admin_token.clone(),
+    });
+    Ok(Some((listener, state)))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,147 @@
+//! `gazette subscribers import`: read, merge in batches, report per format.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::audience::import::{BadRow, Format, ImportReader};
+use crate::audience::Status;
+use crate::error::{Error, Result};
+use crate::store::{ImportStats, Store, IMPORT_BATCH};
+
+/// What the import did (or, for a dry run, would do).
+#[derive(Serialize)]
+struct Report<'a> {
+    file: String,
+    format: &'static str,
+    format_name: String,
+    dry_run: bool,
+    active: u64,
+    pending: u64,
+    unsubscribed: u64,
+    bounced: u64,
+    complained: u64,
+    /// Erased earlier with `subscribers remove`: never re-added.
+    skipped: u64,
+    invalid: u64,
+    valid: u64,
+    new: u64,
+    updated: u64,
+    unchanged: u64,
+    errors: &'a [BadRow],
+}
+
+pub struct Options {
+    pub confirmed: bool,
+    pub dry_run: bool,
+    pub json: bool,
+    pub quiet: bool,
+}
+
+pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = ImportReader::new(
+        std::io::BufReader::with_capacity(1 << 16, file),
+        opts.confirmed,
+    )
+    .map_err(|m| Error::file(path, m))?;
+    if let Some(name) = path.file_name() {
+        reader.file_name_hint(&name.to_string_lossy());
+    }
+    let format = reader.format();
+    let mut import = store.begin_import().await?;
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    let mut bad: Vec<BadRow> = Vec::new();
+    let mut valid = 0u64;
+    while let Some(row) = reader.next_row() {
+        match row {
+            Ok(r) => {
+                valid += 1;
+                batch.push(r);
+                if batch.len() == IMPORT_BATCH {
+                    import.merge(&batch, now).await?;
+                    batch.clear();
+                }
+            }
+            Err(b) => {
+                eprintln!("{}:{}: {}", path.display(), b.line, b.reason);
+                bad.push(b);
+            }
+        }
+    }
+    if !batch.is_empty() {
+        import.merge(&batch, now).await?;
+    }
+    let stats = import.finish(opts.dry_run).await?;
+    let report = report(path, format, opts.dry_run, valid, &stats, &bad);
+    if opts.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::msg(format!("writing JSON: {e}")))?;
+        println!("{text}");
+    } else if !opts.quiet {
+        print_text(&report);
+    }
+    if !bad.is_empty() {
+        let n = bad.len();
+        return Err(Error::file(
+            path,
+            format!(
+                "{n} invalid row{} not imported (see above)",
+                if n == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn report<'a>(
+    path: &Path,
+    format: Format,
+    dry_run: bool,
+    valid: u64,
+    stats: &ImportStats,
+    bad: &'a [BadRow],
+) -> Report<'a> {
+    let format_name = match format {
+        Format::Generic => format!(
+            "{format} (email, name, First Name/Last Name, status, created_at, confirmed_at, unsubscribed_at, source, attributes; other columns become attributes)"
+        ),
+        f => f.to_string(),
+    };
+    Report {
+        file: path.display().to_string(),
+        format: format.id(),
+        format_name,
+        dry_run,
+        active: stats.became(Status::Active),
+        pending: stats.became(Status::Pending),
+        unsubscribed: stats.became(Status::Unsubscribed),
+        bounced: stats.became(Status::Bounced),
+        complained: stats.became(Status::Complained),
+        skipped: stats.suppressed,
+        invalid: bad.len() as u64,
+        valid,
+        new: stats.inserted,
+        updated: stats.updated,
+        unchanged: stats.unchanged,
+        errors: bad,
+    }
+}
+
+fn print_text(r: &Report<'_>) {
+    let dry = if r.dry_run {
+        "dry run, nothing changed: "
+    } else {
+        ""
+    };
+    println!("{}: {}", r.file, r.format_name);
+    println!(
+        "  {dry}{} active, {} pending, {} unsubscribed, {} bounced, {} complained, {} skipped (erased earlier), {} invalid",
+        r.active, r.pending, r.unsubscribed, r.bounced, r.complained, r.skipped, r.invalid
+    );
+    println!(
+        "{dry}{} valid rows: {} new, {} updated, {} unchanged, {} skipped (erased earlier); {} invalid rows",
+        r.valid, r.new, r.updated, r.unchanged, r.skipped, r.invalid
+    );
+}

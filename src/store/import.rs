@@ -1,0 +1,255 @@
+//! Imports: batches of rows merged inside one transaction. An existing
+//! address's opt-out (unsubscribed, bounced, complained) is never undone,
+//! and an erased address is never re-added.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{key_hash, ts, Store};
+pub use crate::audience::import::ImportRow;
+use crate::audience::{tokens, Status};
+use crate::error::Result;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ImportStats {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Erased earlier with `subscribers remove`; never re-added.
+    pub suppressed: u64,
+    /// The status each merged row has after the import, in `Status::ALL`
+    /// order (an address that had opted out keeps its state).
+    pub became: [u64; 5],
+}
+
+impl ImportStats {
+    pub fn became(&self, s: Status) -> u64 {
+        self.became[status_index(s)]
+    }
+}
+
+fn status_index(s: Status) -> usize {
+    Status::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// The status a stored address has after a row is merged into it: the same
+/// rule as the SQL in `Import::merge`.
+pub fn merged_status(existing: Option<Status>, row: Status) -> Status {
+    match existing {
+        None => row,
+        Some(e) if e.is_opted_out() => e,
+        Some(_) if row.is_opted_out() => row,
+        Some(_) if row == Status::Active => Status::Active,
+        Some(e) => e,
+    }
+}
+
+impl Store {
+    pub async fn begin_import(&self) -> Result<Import> {
+        let mut tx = self.pool.begin().await?;
+        // A large import touches index pages all over the file (addresses
+        // and tokens arrive in random order): a bounded 64 MiB page cache
+        // keeps them in memory instead of spilling to the WAL.
+        sqlx::query("PRAGMA cache_size = -65536")
+            .execute(&mut *tx)
+            .await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
+            .fetch_one(&mut *tx)
+            .await?;
+        let suppressed = self.suppressed_hashes().await?;
+        Ok(Import {
+            tx,
+            count_before: count,
+            changes: 0,
+            rows: 0,
+            suppressed_set: suppressed,
+            stats: ImportStats::default(),
+        })
+    }
+}
+
+/// An import in progress: batches of rows merged inside one transaction,
+/// committed (or, for a dry run, rolled back) at the end.
+pub struct Import {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    count_before: i64,
+    changes: u64,
+    rows: u64,
+    suppressed_set: HashSet<String>,
+    stats: ImportStats,
+}
+
+/// Rows per INSERT statement (10 parameters each).
+pub const IMPORT_BATCH: usize = 500;
+
+const OPTED_OUT: &str = "('unsubscribed', 'bounced', 'complained')";
+
+impl Import {
+    /// Merge a batch of rows (at most `IMPORT_BATCH`).
+    pub async fn merge(&mut self, batch: &[ImportRow], now: DateTime<Utc>) -> Result<()> {
+        let rows: Vec<&ImportRow> = batch
+            .iter()
+            .filter(|r| {
+                let hit = !self.suppressed_set.is_empty()
+                    && self.suppressed_set.contains(&key_hash(&r.key));
+                if hit {
+                    self.stats.suppressed += 1;
+                }
+                !hit
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.count_outcomes(&rows).await?;
+        self.rows += rows.len() as u64;
+        let sql = merge_sql(rows.len());
+        // Built from constants and placeholders only; values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let now_s = ts(now);
+        let verifiers = tokens::verifiers(rows.len());
+        for (r, ver) in rows.iter().zip(verifiers) {
+            let active = r.status == Status::Active;
+            let out = r.status.is_opted_out();
+            q = q
+                .bind(r.email.as_str())
+                .bind(r.key.as_str())
+                .bind(r.name.as_deref())
+                .bind(r.status.as_str())
+                .bind(r.source.as_str())
+                .bind(serde_json::to_string(&r.attributes).expect("JSON"))
+                .bind(r.created_at.map(ts).unwrap_or_else(|| now_s.clone()))
+                .bind(
+                    r.confirmed_at
+                        .map(ts)
+                        .or_else(|| active.then(|| now_s.clone())),
+                )
+                .bind(
+                    r.unsubscribed_at
+                        .map(ts)
+                        .or_else(|| out.then(|| now_s.clone())),
+                )
+                .bind(ver);
+        }
+        let done = q.execute(&mut *self.tx).await?;
+        self.changes += done.rows_affected();
+        Ok(())
+    }
+
+    /// Count the status each row will have. Into an empty list that is the
+    /// row's own (an address twice in one file is counted twice); otherwise
+    /// SQLite applies the merge rule to the stored addresses of the batch
+    /// and returns at most five counts (one indexed lookup per row).
+    async fn count_outcomes(&mut self, rows: &[&ImportRow]) -> Result<()> {
+        if self.count_before == 0 {
+            for r in rows {
+                self.stats.became[status_index(r.status)] += 1;
+            }
+            return Ok(());
+        }
+        let mut batch = String::with_capacity(rows.len() * 48);
+        batch.push('[');
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                batch.push(',');
+            }
+            // Keys are valid addresses: no quotes, backslashes or controls.
+            batch.push_str("[\"");
+            batch.push_str(&r.key);
+            batch.push_str("\",\"");
+            batch.push_str(r.status.as_str());
+            batch.push_str("\"]");
+        }
+        batch.push(']');
+        let sql = format!(
+            "WITH b(k, st) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?1))
+             SELECT CASE WHEN s.status IN {OPTED_OUT} THEN s.status
+                         WHEN b.st IN {OPTED_OUT} THEN b.st
+                         WHEN b.st = 'active' THEN 'active'
+                         ELSE COALESCE(s.status, b.st) END AS became, COUNT(*) AS n
+             FROM b LEFT JOIN subscribers s ON s.email_key = b.k GROUP BY became"
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(batch)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        for f in found {
+            let status: &str = f.try_get("became")?;
+            let n: i64 = f.try_get("n")?;
+            if let Ok(s) = Status::from_str(status) {
+                self.stats.became[status_index(s)] += n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finish: commit, or roll back when `dry_run`. Returns what changed.
+    pub async fn finish(mut self, dry_run: bool) -> Result<ImportStats> {
+        let count_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let inserted = (count_after - self.count_before).max(0) as u64;
+        self.stats.inserted = inserted;
+        self.stats.updated = self.changes.saturating_sub(inserted);
+        self.stats.unchanged = self.rows.saturating_sub(self.changes);
+        if dry_run {
+            self.tx.rollback().await?;
+        } else {
+            self.tx.commit().await?;
+        }
+        Ok(self.stats)
+    }
+}
+
+/// The upsert for `n` rows.
+fn merge_sql(n: usize) -> String {
+    let mut sql = String::with_capacity(1536 + n * 22);
+    sql.push_str(
+        "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, confirmed_at, unsubscribed_at, unsub_verifier) VALUES ",
+    );
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+    }
+    let new_status = format!(
+        "CASE WHEN subscribers.status IN {OPTED_OUT} THEN subscribers.status \
+              WHEN excluded.status IN {OPTED_OUT} THEN excluded.status \
+              WHEN excluded.status = 'active' THEN 'active' \
+              ELSE subscribers.status END"
+    );
+    sql.push_str(&format!(
+        " ON CONFLICT (email_key) DO UPDATE SET \
+           name = COALESCE(excluded.name, subscribers.name), \
+           attributes = json_patch(subscribers.attributes, excluded.attributes), \
+           confirmed_at = CASE WHEN subscribers.status = 'pending' AND ({new_status}) = 'active' \
+                          THEN excluded.confirmed_at ELSE subscribers.confirmed_at END, \
+           unsubscribed_at = CASE WHEN subscribers.status NOT IN {OPTED_OUT} AND ({new_status}) IN {OPTED_OUT} \
+                          THEN excluded.unsubscribed_at ELSE subscribers.unsubscribed_at END, \
+           status = {new_status} \
+         WHERE subscribers.name IS NOT COALESCE(excluded.name, subscribers.name) \
+            OR subscribers.attributes IS NOT json_patch(subscribers.attributes, excluded.attributes) \
+            OR subscribers.status IS NOT ({new_status})"
+    ));
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opt_outs_win_the_merge() {
+        use Status::*;
+        assert_eq!(merged_status(None, Active), Active);
+        assert_eq!(merged_status(Some(Unsubscribed), Active), Unsubscribed);
+        assert_eq!(merged_status(Some(Active), Bounced), Bounced);
+        assert_eq!(merged_status(Some(Active), Pending), Active);
+        assert_eq!(merged_status(Some(Pending), Active), Active);
+        assert_eq!(merged_status(Some(Complained), Unsubscribed), Complained);
+    }
+}

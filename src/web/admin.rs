@@ -1,0 +1,155 @@
+//! The operators' listener (`[web] admin_listen`, default 127.0.0.1:8081):
+//! `/metrics` now, and every operator endpoint to come (add its route to
+//! [`router`]). Off the public listener, so nothing here can be used to
+//! count or probe subscribers from the outside.
+//!
+//! With `GAZETTE_ADMIN_TOKEN` set, every request needs
+//! `Authorization: Bearer TOKEN` (compared in constant time). The token is
+//! required whenever the listener is reachable beyond loopback: Gazette
+//! refuses to start otherwise.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::store::Store;
+
+pub use crate::config::AdminToken;
+
+pub struct AdminState {
+    pub store: Store,
+    pub token: Option<AdminToken>,
+}
+
+/// Why an admin listener may not start: it is reachable beyond loopback
+/// and no token protects it.
+pub fn check_exposure(local: SocketAddr, token: Option<&AdminToken>) -> Result<(), String> {
+    if local.ip().is_loopback() || token.is_some() {
+        return Ok(());
+    }
+    Err(format!(
+        "[web] admin_listen {local} is reachable beyond this host: set GAZETTE_ADMIN_TOKEN \
+         (or listen on 127.0.0.1)"
+    ))
+}
+
+pub fn router(state: Arc<AdminState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn(super::headers::add))
+        .with_state(state)
+}
+
+/// Serve the admin router on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AdminState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Next) -> Response {
+    let Some(token) = &state.token else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if token.matches(given.trim()) {
+        return next.run(req).await;
+    }
+    let mut r = (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"gazette-admin\""),
+    );
+    r
+}
+
+/// Prometheus text format, read from the database at each scrape (so the
+/// figures survive restarts and cover every process using the database).
+async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+    match metrics_text(&state.store).await {
+        Ok(body) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("metrics: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+pub async fn metrics_text(store: &Store) -> crate::Result<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let deliveries = store.delivery_counts().await?;
+    for (name, status, help) in [
+        (
+            "gazette_messages_sent_total",
+            "sent",
+            "Messages accepted by the SMTP server (or written to the outbox).",
+        ),
+        (
+            "gazette_messages_failed_total",
+            "failed",
+            "Messages that failed for good.",
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for kind in ["post", "digest"] {
+            let n: i64 = deliveries
+                .iter()
+                .filter(|(k, s, _)| k == kind && s == status)
+                .map(|(_, _, n)| n)
+                .sum();
+            let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gazette_queue_depth Deliveries waiting in campaigns that are sending.\n# TYPE gazette_queue_depth gauge\ngazette_queue_depth {}",
+        store.queue_depth().await?
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gazette_subscribers Subscribers by status.\n# TYPE gazette_subscribers gauge"
+    );
+    for (status, n) in store.counts().await? {
+        let _ = writeln!(
+            out,
+            "gazette_subscribers{{status=\"{}\"}} {n}",
+            status.as_str()
+        );
+    }
+    let last = store
+        .last_digest_sent()
+        .await?
+        .map(|t| t.timestamp())
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "# HELP gazette_last_digest_timestamp_seconds When the last digest campaign finished (0: never).\n# TYPE gazette_last_digest_timestamp_seconds gauge\ngazette_last_digest_timestamp_seconds {last}"
+    );
+    out.push_str(&super::webhooks::bounce_metrics(store).await?);
+    Ok(out)
+}
