@@ -84,16 +84,12 @@ fn spawn_with(subscribers: &[&str], secrets: bool) -> App {
                 .await
                 .unwrap();
         }
+        // The production wiring, as `serve` and `worker` use it.
         let (listener, addr, state) =
             gazette::app::bind_web(&settings, store.clone(), Some("127.0.0.1:0".into()))
                 .await
                 .unwrap();
-        tokio::spawn(web::serve_all(
-            listener,
-            state,
-            None,
-            std::future::pending(),
-        ));
+        tokio::spawn(web::serve(listener, state, std::future::pending()));
         (addr, store)
     });
     App {
