@@ -56,11 +56,22 @@ pub fn prepare(
 }
 
 /// Create the campaign that sends `prepared` (carrying `posts`), with one
+/// pending delivery per active subscriber, whatever they chose. Returns
+/// (campaign id, recipients).
+pub async fn create(store: &Store, prepared: &Prepared, posts: &[&Post]) -> Result<(i64, i64)> {
+    let dates: Vec<(String, DateTime<Utc>)> = posts
+        .iter()
+        .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))
+        .collect();
+    store.create_campaign(prepared, &dates, Utc::now()).await
+}
+
+/// Create the campaign that sends `prepared` (carrying `posts`), with one
 /// pending delivery per active reader who wants it (`selections`; readers
 /// who never chose a frequency have `default`). A digest with its `window`
 /// is also sent as one variant per distinct selection of its posts.
 /// Returns (campaign id, recipients).
-pub async fn create(
+pub async fn create_for(
     store: &Store,
     settings: &Settings,
     prepared: &Prepared,

@@ -39,7 +39,7 @@ impl Worker {
         let window = Some((since, now));
         let prepared = campaign::prepare(&self.templates, &self.settings, &posts, window)?;
         let default = crate::delivery::selections::default_frequency(self.settings.publish);
-        let (id, total) = campaign::create(
+        let (id, total) = campaign::create_for(
             &self.store,
             &self.settings,
             &prepared,

@@ -45,7 +45,7 @@ impl Worker {
                 continue;
             }
             let prepared = campaign::prepare(&self.templates, &self.settings, &[post], None)?;
-            let (id, total) = campaign::create(
+            let (id, total) = campaign::create_for(
                 &self.store,
                 &self.settings,
                 &prepared,
