@@ -6,6 +6,7 @@ mod bounces;
 mod bounces_imap;
 mod bounces_sisimai;
 mod bounces_smtp;
+mod browser;
 mod catcher;
 mod config_docs;
 mod content_cli;

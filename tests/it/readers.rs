@@ -137,8 +137,58 @@ fn preferences_page_saves_frequency_and_topics() {
     assert_eq!(post(&app, &path, "frequency=weekly").status, 422);
 }
 
+fn mark_done(app: &App, rt: &tokio::runtime::Runtime, id: i64) {
+    use gazette::store::campaigns::CampaignStatus;
+    rt.block_on(app.store.set_campaign_status(
+        id,
+        CampaignStatus::Done,
+        &[CampaignStatus::Queued],
+        None,
+        chrono::Utc::now(),
+    ))
+    .unwrap();
+}
+
+/// A sent digest of two posts in the archive.
+pub fn sent_digest(app: &App) -> i64 {
+    use gazette::render;
+    let posts: Vec<gazette::content::Post> = [("Rust tips", "rust"), ("Go notes", "go")]
+        .iter()
+        .map(|(title, tag)| {
+            let text = format!(
+                "+++\ntitle = \"{title}\"\ndate = 2026-11-21\ntags = [\"{tag}\"]\nsummary = \"All about {tag}.\"\n+++\nBody.\n"
+            );
+            gazette::content::parse_post(
+                std::path::Path::new(&format!("posts/{tag}.md")),
+                &text,
+                "https://example.com/blog",
+            )
+            .unwrap()
+        })
+        .collect();
+    let refs: Vec<&gazette::content::Post> = posts.iter().collect();
+    let until = chrono::Utc::now();
+    let since = until - chrono::Duration::days(7);
+    let t = render::Templates::builtin().unwrap();
+    let prepared =
+        render::prepare_digest(&t, &app.settings.newsletter, &refs, since, until).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (id, _) = rt
+        .block_on(gazette::delivery::selections::create_digest(
+            &app.store,
+            &app.settings,
+            &prepared,
+            &refs,
+            None,
+            gazette::audience::prefs::Frequency::Both,
+        ))
+        .unwrap();
+    mark_done(app, &rt, id);
+    id
+}
+
 /// A sent post campaign in the archive, made as `send` makes it.
-fn sent_campaign(app: &App, title: &str, summary: &str) -> i64 {
+pub fn sent_campaign(app: &App, title: &str, summary: &str) -> i64 {
     use gazette::render;
     let text = format!(
         "+++\ntitle = \"{title}\"\ndate = 2026-11-20\nsummary = \"{summary}\"\n+++\nHello readers.\n"
