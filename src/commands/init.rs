@@ -56,11 +56,24 @@ url = "sqlite://gazette.db"
 # first_window_days = 7  # the first digest covers this many days
 # schedule = "0 9 * * MON"   # when the worker sends the digest (five-field cron)
 # timezone = "UTC"       # IANA name the schedule is read in, e.g. "Europe/Berlin"
+# subject = "{{ newsletter.title }}: {{ count }} new posts"  # a Tera template (posts, count, window, newsletter)
 
 [publish]
 # What the worker does with a new post: "digest" (wait for the next digest),
 # "email" (send it as its own email) or "both".
-# mode = "digest"
+# mode = "digest"       # also the default of readers who never chose on their preferences page
+
+[welcome]
+# enabled = true         # one welcome email after a confirmation, once per person
+# subject = "Welcome to {{ newsletter.title }}"
+
+# Tags readers may choose on their preferences page, with labels.
+[topics]
+# rust = "Rust"
+
+[archive]
+# enabled = false        # /archive, /archive/{id}/{slug} and the Atom feed /feed.xml
+# per_page = 20
 
 [worker]
 # poll_interval = "5s"   # how often posts/ is scanned besides file notifications
