@@ -314,7 +314,28 @@ pub fn check(templates: &Templates, nl: &Newsletter, sample: Option<&Post>) -> V
     ctx.insert("message", "Message");
     ctx.insert("email", "reader@example.com");
     ctx.insert("action", "/unsubscribe/token");
-    for page in ["index.html", "message.html", "unsubscribe.html"] {
+    ctx.insert("frequency", "both");
+    ctx.insert(
+        "topics",
+        &[serde_json::json!({"tag": "rust", "label": "Rust", "checked": true})],
+    );
+    ctx.insert("notice", "Notice");
+    ctx.insert("status", "active");
+    ctx.insert("unsubscribe_url", "/unsubscribe/token");
+    ctx.insert(
+        "entries",
+        &[serde_json::json!({"url": "/archive/1/x", "subject": "S", "summary": "", "date": "2026-01-01"})],
+    );
+    ctx.insert("page", &1);
+    ctx.insert("newer", "/archive?page=1");
+    ctx.insert("older", "/archive?page=3");
+    for page in [
+        "index.html",
+        "message.html",
+        "unsubscribe.html",
+        "preferences.html",
+        "archive.html",
+    ] {
         if let Err(e) = render_page(templates, nl, page, &ctx) {
             errors.push(e);
         }

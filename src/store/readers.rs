@@ -87,6 +87,64 @@ impl Store {
         Ok(Vec::new())
     }
 
+    /// Imported `frequency` and `topics` columns (kept as attributes by
+    /// the import) become the readers' preferences. `topic_ok` says which
+    /// topics exist. Returns (readers updated, `(email, problem)` for
+    /// values left as attributes).
+    pub async fn adopt_imported_preferences(
+        &self,
+        topic_ok: impl Fn(&str) -> bool,
+    ) -> Result<(u64, Vec<(String, String)>)> {
+        let rows = sqlx::query(
+            "SELECT id, email, attributes FROM subscribers
+             WHERE json_extract(attributes, '$.frequency') IS NOT NULL
+                OR json_extract(attributes, '$.topics') IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut done, mut problems) = (0, Vec::new());
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            let email: String = r.try_get("email")?;
+            let text: String = r.try_get("attributes")?;
+            let mut attrs: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).unwrap_or_default();
+            let mut prefs = self.preferences(id).await?;
+            let cell = |v: &serde_json::Value| v.as_str().map_or(v.to_string(), str::to_string);
+            if let Some(v) = attrs.get("frequency").map(cell) {
+                match Frequency::parse(&v) {
+                    Ok(f) => {
+                        prefs.frequency = Some(f);
+                        attrs.remove("frequency");
+                    }
+                    Err(_) if v.trim().is_empty() => {
+                        attrs.remove("frequency");
+                    }
+                    Err(m) => problems.push((email.clone(), format!("frequency: {m}"))),
+                }
+            }
+            if let Some(v) = attrs.get("topics").map(cell) {
+                let topics = crate::audience::prefs::parse_topics(&v);
+                match topics.iter().find(|t| !topic_ok(t)) {
+                    Some(bad) => problems
+                        .push((email.clone(), format!("topics: {bad:?} is not in [topics]"))),
+                    None => {
+                        prefs.topics = topics;
+                        attrs.remove("topics");
+                    }
+                }
+            }
+            self.set_preferences(id, &prefs).await?;
+            sqlx::query("UPDATE subscribers SET attributes = ?2 WHERE id = ?1")
+                .bind(id)
+                .bind(serde_json::Value::Object(attrs).to_string())
+                .execute(&self.pool)
+                .await?;
+            done += 1;
+        }
+        Ok((done, problems))
+    }
+
     pub async fn preferences(&self, id: i64) -> Result<Preferences> {
         let row = sqlx::query("SELECT frequency, topics FROM subscribers WHERE id = ?1")
             .bind(id)

@@ -335,3 +335,61 @@ print(json.dumps({"bozo": d.bozo, "version": d.version, "title": d.feed.get("tit
     assert_eq!(entries[1]["title"], "Test Notes: First & foremost");
     assert_eq!(entries[1]["summary"], "The first <issue>.");
 }
+
+#[test]
+fn import_columns_set_preferences_and_welcome_only_with_the_flag() {
+    let p = crate::helpers::Project::with_config(&format!(
+        "{}\n[topics]\nrust = \"Rust\"\ngo = \"Go\"\n",
+        crate::helpers::CONFIG
+    ));
+    p.write(
+        "a.csv",
+        "email,frequency,topics,city\nann@example.org,digest,\"rust, go\",Oslo\nbo@example.org,weekly,,Rome\n",
+    );
+    let r = p.run(&["subscribers", "import", "a.csv", "--confirmed"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert!(
+        r.stderr().contains("bo@example.org: frequency:"),
+        "{}",
+        r.stderr()
+    );
+    let outbox = p.path().join("outbox");
+    let count = || std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(count(), 0, "an import sends no welcome email");
+    p.write("b.csv", "email\ncy@example.org\n");
+    let r = p.run(&["subscribers", "import", "b.csv", "--confirmed", "--welcome"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(count(), 1, "--welcome: one for the new address only");
+
+    let settings = gazette::config::load(
+        &p.path().join("gazette.toml"),
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = gazette::store::Store::open(&settings.database_url)
+            .await
+            .unwrap();
+        let get = |e: &str| {
+            let e = gazette::audience::SubscriberEmail::parse(e).unwrap();
+            let store = store.clone();
+            async move { store.get(&e).await.unwrap().unwrap() }
+        };
+        let ann = get("ann@example.org").await;
+        let prefs = store.preferences(ann.id).await.unwrap();
+        assert_eq!(
+            prefs.frequency,
+            Some(gazette::audience::prefs::Frequency::Digest)
+        );
+        assert_eq!(prefs.topics, ["rust", "go"]);
+        assert_eq!(ann.attributes, serde_json::json!({"city": "Oslo"}));
+        let bo = get("bo@example.org").await;
+        assert_eq!(store.preferences(bo.id).await.unwrap().frequency, None);
+        assert_eq!(
+            bo.attributes["frequency"], "weekly",
+            "a bad value is kept, not lost"
+        );
+    });
+}

@@ -100,9 +100,17 @@ pub async fn set(
     Ok(())
 }
 
-/// After an import: welcome the addresses it made active (`--welcome`),
+/// After an import: the `frequency` and `topics` columns become
+/// preferences; welcome the addresses it made active (`--welcome`),
 /// or mark them so that none is ever welcomed.
 pub async fn after_import(settings: &Settings, store: &Store, welcome: bool) -> Result<()> {
+    let known = &settings.readers.topics;
+    let (_, problems) = store
+        .adopt_imported_preferences(|t| known.is_empty() || known.iter().any(|(k, _)| k == t))
+        .await?;
+    for (email, problem) in problems {
+        eprintln!("{email}: {problem} (kept as an attribute)");
+    }
     let emails = store.imported_unwelcomed(welcome, Utc::now()).await?;
     if emails.is_empty() {
         return Ok(());
