@@ -44,6 +44,8 @@ pub async fn bind_web(
     listen: Option<String>,
 ) -> Result<(tokio::net::TcpListener, std::net::SocketAddr, Arc<AppState>)> {
     let templates = Templates::load(Some(&settings.templates_dir))?;
+    // An unknown `[newsletter] language` stops here, before serving.
+    templates.messages(&settings.newsletter.reading.language)?;
     let optin = optin(settings, store, &templates)?;
     let addr = listen.unwrap_or_else(|| settings.web.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -69,6 +69,7 @@ pub(super) struct RawNewsletter {
     pub postal_address: Option<String>,
     pub unsubscribe_mailto: Option<String>,
     pub list_id: Option<String>,
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

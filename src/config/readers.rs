@@ -41,6 +41,9 @@ impl Default for Readers {
 /// What rendering needs of those settings (part of `Newsletter`).
 #[derive(Debug, Clone, Default)]
 pub struct Reading {
+    /// `[newsletter] language` (default "en"): the catalogue
+    /// `templates/i18n/{language}.toml` of every fixed sentence.
+    pub language: String,
     /// `[archive] enabled` (default false): emails link to their web copy.
     pub archive: bool,
     /// `[welcome] subject`: a Tera template with `newsletter`.
@@ -56,7 +59,24 @@ pub(super) fn resolve(
     topics: toml::Table,
     archive: RawArchive,
     digest_subject: Option<String>,
+    language: Option<String>,
 ) -> Result<(Readers, Reading), (&'static str, String, String)> {
+    let language = language
+        .unwrap_or_else(|| "en".into())
+        .trim()
+        .to_lowercase();
+    if language.is_empty()
+        || language.len() > 16
+        || !language
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err((
+            "newsletter",
+            "language".into(),
+            "must be a language code such as \"en\" or \"de\"".into(),
+        ));
+    }
     let mut list = Vec::new();
     for (tag, label) in topics {
         let Some(label) = label.as_str().map(str::trim).filter(|l| !l.is_empty()) else {
@@ -101,6 +121,7 @@ pub(super) fn resolve(
             archive_per_page: per_page,
         },
         Reading {
+            language,
             archive: archive.enabled.unwrap_or(false),
             welcome_subject: welcome.subject,
             digest_subject,

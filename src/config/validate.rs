@@ -157,6 +157,7 @@ pub(super) fn settings(
         raw.topics,
         raw.archive,
         raw.digest.subject.clone(),
+        raw.newsletter.language.clone(),
     )
     .map_err(|(section, key, m)| loc.at(section, &key, m))?;
     let newsletter = newsletter(loc, raw.newsletter)?;

@@ -7,6 +7,7 @@
 //! - [`slots`]: per-recipient values filled into a prepared email.
 //! - [`message`]: the MIME message with its headers.
 
+pub mod i18n;
 pub mod message;
 pub mod prepare;
 pub mod slots;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tera::Context;
 
+use super::i18n::Messages;
 use super::slots::slot;
 use super::{EmailKind, Templates};
 use crate::config::Newsletter;
@@ -96,6 +97,15 @@ pub fn base_context(nl: &Newsletter) -> Context {
     ctx
 }
 
+/// The catalogue of `[newsletter] language` as templates see it: `t`
+/// (every sentence) and `lang`.
+fn insert_messages(templates: &Templates, nl: &Newsletter, ctx: &mut Context) -> Result<Messages> {
+    let t = templates.messages(&nl.reading.language)?;
+    ctx.insert("t", &t.context(&nl.title));
+    ctx.insert("lang", &t.lang());
+    Ok(t)
+}
+
 fn email_context(nl: &Newsletter, subject: &str) -> Context {
     let mut ctx = base_context(nl);
     ctx.insert("subject", subject);
@@ -167,19 +177,32 @@ pub fn inline_css(html: &str) -> std::result::Result<String, String> {
 }
 
 /// A post email's subject: the front matter's `subject`, or
-/// "{newsletter}: {title}".
-pub fn post_subject(nl: &Newsletter, post: &Post) -> String {
+/// "{newsletter}: {title}" (`post_subject` of the catalogue).
+pub fn post_subject(nl: &Newsletter, t: &Messages, post: &Post) -> String {
     match post.extra.get("subject").and_then(Value::as_str) {
         Some(s) if !s.trim().is_empty() => s.trim().to_string(),
-        _ => format!("{}: {}", nl.title, post.title),
+        _ => t.fill(
+            "post_subject",
+            &[("title", &nl.title), ("post", &post.title)],
+        ),
+    }
+}
+
+/// A post as templates see it, its date in the catalogue's language.
+fn post_view<'a>(post: &'a Post, with_body: bool, t: &Messages) -> PostView<'a> {
+    PostView {
+        date_display: t.date(&post.date),
+        ..PostView::new(post, with_body)
     }
 }
 
 /// Render the email for one post.
 pub fn prepare_post(templates: &Templates, nl: &Newsletter, post: &Post) -> Result<Prepared> {
-    let subject = post_subject(nl, post);
-    let mut ctx = email_context(nl, &subject);
-    ctx.insert("post", &PostView::new(post, true));
+    let mut ctx = email_context(nl, "");
+    let t = insert_messages(templates, nl, &mut ctx)?;
+    let subject = post_subject(nl, &t, post);
+    ctx.insert("subject", &subject);
+    ctx.insert("post", &post_view(post, true, &t));
     archive_link(nl, &mut ctx);
     prepare(templates, EmailKind::Post, subject, &ctx)
 }
@@ -201,7 +224,8 @@ pub fn prepare_digest(
     until: DateTime<Utc>,
 ) -> Result<Prepared> {
     let mut ctx = email_context(nl, "");
-    let views: Vec<PostView<'_>> = posts.iter().map(|p| PostView::new(p, false)).collect();
+    let t = insert_messages(templates, nl, &mut ctx)?;
+    let views: Vec<PostView<'_>> = posts.iter().map(|p| post_view(p, false, &t)).collect();
     ctx.insert("posts", &views);
     ctx.insert("count", &posts.len());
     // `until` is exclusive; show the last day it covers.
@@ -211,14 +235,20 @@ pub fn prepare_digest(
         &WindowView {
             since: since.to_rfc3339(),
             until: until.to_rfc3339(),
-            since_display: since.format("%B %-d, %Y").to_string(),
-            until_display: last_day.format("%B %-d, %Y").to_string(),
+            since_display: t.date(&since),
+            until_display: t.date(&last_day),
         },
     );
     let subject = match (&nl.reading.digest_subject, posts.len()) {
         (Some(t), _) => subject_template(t, &ctx)?,
-        (None, 1) => format!("{}: {}", nl.title, posts[0].title),
-        (None, n) => format!("{}: {n} new posts", nl.title),
+        (None, 1) => t.fill(
+            "digest_subject_one",
+            &[("title", &nl.title), ("post", &posts[0].title)],
+        ),
+        (None, n) => t.fill(
+            "digest_subject_many",
+            &[("title", &nl.title), ("count", &n.to_string())],
+        ),
     };
     ctx.insert("subject", &subject);
     archive_link(nl, &mut ctx);
@@ -247,8 +277,10 @@ pub fn prepare_confirm_for(
     ttl_days: u64,
     origin: ConfirmOrigin,
 ) -> Result<Prepared> {
-    let subject = format!("Confirm your subscription to {}", nl.title);
-    let mut ctx = email_context(nl, &subject);
+    let mut ctx = email_context(nl, "");
+    let t = insert_messages(templates, nl, &mut ctx)?;
+    let subject = t.fill("confirm_subject", &[("title", &nl.title)]);
+    ctx.insert("subject", &subject);
     ctx.insert("confirm_ttl_days", &ttl_days);
     let origin = match origin {
         ConfirmOrigin::Web => "web",
@@ -260,12 +292,12 @@ pub fn prepare_confirm_for(
 
 /// Render the welcome email sent once after a confirmation.
 pub fn prepare_welcome(templates: &Templates, nl: &Newsletter) -> Result<Prepared> {
-    let ctx = email_context(nl, "");
+    let mut ctx = email_context(nl, "");
+    let t = insert_messages(templates, nl, &mut ctx)?;
     let subject = match &nl.reading.welcome_subject {
-        Some(t) => subject_template(t, &ctx)?,
-        None => format!("Welcome to {}", nl.title),
+        Some(s) => subject_template(s, &ctx)?,
+        None => t.fill("welcome_subject", &[("title", &nl.title)]),
     };
-    let mut ctx = ctx;
     ctx.insert("subject", &subject);
     prepare(templates, EmailKind::Welcome, subject, &ctx)
 }
@@ -278,6 +310,7 @@ pub fn render_page(
     extra: &Context,
 ) -> Result<String> {
     let mut ctx = base_context(nl);
+    insert_messages(templates, nl, &mut ctx)?;
     ctx.extend(extra.clone());
     templates.render(&format!("web/{name}"), &ctx)
 }

@@ -52,6 +52,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "email/welcome.txt",
         include_str!("../../templates/email/welcome.txt"),
     ),
+    ("i18n/en.toml", include_str!("../../templates/i18n/en.toml")),
+    ("i18n/de.toml", include_str!("../../templates/i18n/de.toml")),
     (
         "web/base.html",
         include_str!("../../templates/web/base.html"),
@@ -83,6 +85,8 @@ pub struct Templates {
     tera: Tera,
     /// name -> (file shown in errors, source)
     sources: BTreeMap<String, (PathBuf, String)>,
+    /// language -> (file, text) of `i18n/{lang}.toml`
+    catalogues: BTreeMap<String, (PathBuf, String)>,
 }
 
 impl Templates {
@@ -115,12 +119,29 @@ impl Templates {
                 sources.insert(name, (path, src));
             }
         }
+        let catalogues: BTreeMap<String, (PathBuf, String)> = sources
+            .iter()
+            .filter_map(|(name, v)| {
+                let lang = name.strip_prefix("i18n/")?.strip_suffix(".toml")?;
+                Some((lang.to_string(), v.clone()))
+            })
+            .collect();
+        sources.retain(|name, _| !name.starts_with("i18n/"));
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html", ".htm", ".xml"]);
         tera.register_function("attribute", attribute_function);
         tera.add_raw_templates(sources.iter().map(|(n, (_, s))| (n.as_str(), s.as_str())))
             .map_err(|e| template_error(&sources, &e))?;
-        Ok(Templates { tera, sources })
+        Ok(Templates {
+            tera,
+            sources,
+            catalogues,
+        })
+    }
+
+    /// The message catalogue of `lang` (English filling what it lacks).
+    pub fn messages(&self, lang: &str) -> Result<super::i18n::Messages> {
+        super::i18n::Messages::load(&self.catalogues, lang)
     }
 
     pub fn render(&self, name: &str, ctx: &Context) -> Result<String> {

@@ -37,8 +37,8 @@ fn not_found(state: &AppState, headers: &HeaderMap) -> Response {
         state,
         headers,
         StatusCode::NOT_FOUND,
-        "Not found",
-        "There is no such page.",
+        &state.say("not_found_heading", &[]),
+        &state.say("not_found", &[]),
     )
 }
 
@@ -76,7 +76,7 @@ async fn list(
             url: archive_url(public, e.id, &e.subject),
             subject: e.subject.clone(),
             summary: e.summary.clone(),
-            date: e.sent_at.format("%Y-%m-%d").to_string(),
+            date: state.messages.date(&e.sent_at),
         })
         .collect();
     let mut ctx = Context::new();

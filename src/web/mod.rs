@@ -39,6 +39,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Subscriptions being processed in the background.
     pub jobs: Arc<tokio::sync::Semaphore>,
+    /// The sentences of `[newsletter] language` (`say`).
+    pub messages: crate::render::i18n::Messages,
 }
 
 /// Subscriptions processed at the same time; more requests wait.
@@ -46,12 +48,28 @@ pub const MAX_JOBS: usize = 64;
 
 impl AppState {
     pub fn new(optin: Optin, templates: Arc<Templates>, limiter: Arc<RateLimiter>) -> Self {
+        let lang = &optin.settings.newsletter.reading.language;
+        // `app::bind_web` checked the catalogue; English is built in.
+        let messages = (templates.messages(lang))
+            .or_else(|_| templates.messages("en"))
+            .expect("the built-in English catalogue");
         AppState {
+            messages,
             optin,
             templates,
             limiter,
             jobs: Arc::new(tokio::sync::Semaphore::new(MAX_JOBS)),
         }
+    }
+}
+
+impl AppState {
+    /// Sentence `key` of the catalogue, `{title}` and `values` filled in.
+    pub fn say(&self, key: &str, values: &[(&str, &str)]) -> String {
+        let title = &self.optin.settings.newsletter.title;
+        let mut all = vec![("title", title.as_str())];
+        all.extend_from_slice(values);
+        self.messages.fill(key, &all)
     }
 }
 
@@ -186,8 +204,8 @@ fn internal(state: &AppState, headers: &HeaderMap, e: crate::Error) -> Response 
         state,
         headers,
         StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Something went wrong on our side. Please try again in a minute.",
+        &state.say("error_heading", &[]),
+        &state.say("error", &[]),
     )
 }
 
@@ -244,8 +262,8 @@ async fn subscribe(
             &state,
             &headers,
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests",
-            "Too many subscribe requests from your address. Please try again later.",
+            &state.say("too_many_heading", &[]),
+            &state.say("too_many", &[]),
         );
         r.headers_mut().insert(
             header::RETRY_AFTER,
@@ -256,7 +274,15 @@ async fn subscribe(
     let parsed = parse_subscribe_body(&headers, &body);
     let body = match parsed {
         Ok(b) => b,
-        Err(m) => return reply(&state, &headers, StatusCode::BAD_REQUEST, "Bad request", &m),
+        Err(m) => {
+            return reply(
+                &state,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                &state.say("bad_request", &[]),
+                &m,
+            )
+        }
     };
     let email = match SubscriberEmail::parse(body.email.as_deref().unwrap_or("")) {
         Ok(e) => e,
@@ -265,7 +291,7 @@ async fn subscribe(
                 &state,
                 &headers,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "Please check your address",
+                &state.say("check_address", &[]),
                 &m,
             )
         }
@@ -302,11 +328,8 @@ async fn subscribe(
         &state,
         &headers,
         StatusCode::OK,
-        "Check your inbox",
-        &format!(
-            "If {email} can receive {}, a confirmation link is on its way to it. Open it to start your subscription.",
-            state.optin.settings.newsletter.title
-        ),
+        &state.say("check_inbox_heading", &[]),
+        &state.say("check_inbox", &[("email", email.as_str())]),
     )
 }
 
@@ -320,25 +343,22 @@ async fn confirm(
             &state,
             &headers,
             StatusCode::OK,
-            "You are subscribed",
-            &format!(
-                "Thank you for confirming. The next issue of {} will reach you by email.",
-                state.optin.settings.newsletter.title
-            ),
+            &state.say("subscribed_heading", &[]),
+            &state.say("subscribed", &[]),
         ),
         Ok(Confirmed::Expired) => reply(
             &state,
             &headers,
             StatusCode::GONE,
-            "This link has expired",
-            "This confirmation link has expired. Subscribe again to get a new one.",
+            &state.say("expired_heading", &[]),
+            &state.say("expired", &[]),
         ),
         Ok(Confirmed::Unknown) => reply(
             &state,
             &headers,
             StatusCode::NOT_FOUND,
-            "Unknown link",
-            "This confirmation link is not valid or was already used.",
+            &state.say("unknown_heading", &[]),
+            &state.say("unknown_confirm", &[]),
         ),
         Err(e) => internal(&state, &headers, e),
     }
@@ -373,8 +393,8 @@ fn unknown_unsubscribe(state: &AppState, headers: &HeaderMap) -> Response {
         state,
         headers,
         StatusCode::NOT_FOUND,
-        "Unknown link",
-        "This unsubscribe link is not valid.",
+        &state.say("unknown_heading", &[]),
+        &state.say("unknown_unsubscribe", &[]),
     )
 }
 
@@ -398,11 +418,8 @@ async fn unsubscribe(
         &state,
         &headers,
         StatusCode::OK,
-        "You are unsubscribed",
-        &format!(
-            "{} will not send you any more email. Sorry to see you go.",
-            state.optin.settings.newsletter.title
-        ),
+        &state.say("unsubscribed_heading", &[]),
+        &state.say("unsubscribed", &[]),
     )
 }
 

@@ -70,8 +70,8 @@ fn unknown(state: &AppState, headers: &HeaderMap) -> Response {
         state,
         headers,
         StatusCode::NOT_FOUND,
-        "Unknown link",
-        "This preferences link is not valid.",
+        &state.say("unknown_heading", &[]),
+        &state.say("unknown_preferences", &[]),
     )
 }
 
@@ -123,8 +123,8 @@ async fn save(
             &state,
             &headers,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Please choose how often",
-            "Choose each post, the digest, or both.",
+            &state.say("choose_frequency_heading", &[]),
+            &state.say("choose_frequency", &[]),
         );
     }
     if let Err(e) = store.set_preferences(sub.id, &prefs).await {
@@ -135,6 +135,6 @@ async fn save(
         &sub,
         &token,
         &prefs,
-        Some("Your preferences are saved."),
+        Some(&state.say("preferences_saved", &[])),
     )
 }
