@@ -382,7 +382,7 @@ fn sample_post(nl: &Newsletter) -> Post {
         title: "Sample post".into(),
         date: Utc::now().fixed_offset(),
         date_only: false,
-        summary: "A sample summary.".into(),
+        summary: "A sample summary.".into(), // not shown to readers
         slug: "sample-post".into(),
         url: format!("{}/sample-post/", nl.base_url),
         tags: vec!["sample".into()],

@@ -287,13 +287,20 @@ async fn subscribe(
     let email = match SubscriberEmail::parse(body.email.as_deref().unwrap_or("")) {
         Ok(e) => e,
         Err(m) => {
+            // JSON clients get the detail; readers their language.
+            let message = if wants_json(&headers) {
+                m
+            } else {
+                let given = body.email.as_deref().unwrap_or("");
+                state.say("invalid_address", &[("address", given)])
+            };
             return reply(
                 &state,
                 &headers,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &state.say("check_address", &[]),
-                &m,
-            )
+                &message,
+            );
         }
     };
     let name = body

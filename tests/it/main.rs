@@ -18,6 +18,7 @@ mod fuzz;
 mod helpers;
 mod http;
 mod imports;
+mod language;
 mod output;
 mod people;
 mod readers;

@@ -189,9 +189,13 @@ pub fn sent_digest(app: &App) -> i64 {
 
 /// A sent post campaign in the archive, made as `send` makes it.
 pub fn sent_campaign(app: &App, title: &str, summary: &str) -> i64 {
+    sent_campaign_dated(app, title, summary, "2026-11-20")
+}
+
+pub fn sent_campaign_dated(app: &App, title: &str, summary: &str, date: &str) -> i64 {
     use gazette::render;
     let text = format!(
-        "+++\ntitle = \"{title}\"\ndate = 2026-11-20\nsummary = \"{summary}\"\n+++\nHello readers.\n"
+        "+++\ntitle = \"{title}\"\ndate = {date}\nsummary = \"{summary}\"\n+++\nHello readers.\n"
     );
     let post = gazette::content::parse_post(
         std::path::Path::new("posts/p.md"),

@@ -25,10 +25,15 @@ pub struct App {
 
 /// Start the real router on an ephemeral port with its own database file.
 pub fn spawn_app(extra_config: &str) -> App {
+    spawn_app_with(crate::helpers::CONFIG, extra_config)
+}
+
+/// `spawn_app` with another `[newsletter]` section (`base`).
+pub fn spawn_app_with(base: &str, extra_config: &str) -> App {
     let dir = tempfile::tempdir().unwrap();
     let cfg = format!(
         "{}\n[database]\nurl = \"sqlite://{}\"\n{extra_config}",
-        crate::helpers::CONFIG.replace("http://127.0.0.1:9", "https://news.example.com"),
+        base.replace("http://127.0.0.1:9", "https://news.example.com"),
         dir.path().join("gazette.db").display()
     );
     let path = dir.path().join("gazette.toml");
