@@ -16,7 +16,10 @@ fn line(c: &CampaignInfo) -> String {
         c.sent,
         c.failed,
         c.pending,
-        c.created_at,
+        match (c.status, &c.scheduled_at) {
+            (S::Scheduled, Some(at)) => format!("at {at}"),
+            _ => c.created_at.clone(),
+        },
         c.subject
     )
 }
@@ -59,52 +62,23 @@ pub async fn run(ctx: &Ctx, cmd: CampaignsCommand) -> Result<()> {
             Ok(())
         }
         CampaignsCommand::Pause { id } => {
-            let c = get(id).await?;
-            if store
-                .set_campaign_status(
-                    id,
-                    S::Paused,
-                    &[S::Queued, S::Sending, S::Paused],
-                    None,
-                    now,
-                )
-                .await?
-            {
-                // A process sending it notices within a second and stops
-                // after the messages in flight; the worker no longer
-                // retries it on its own.
-                println!("campaign {id} paused");
-                Ok(())
-            } else {
-                Err(Error::msg(format!(
-                    "campaign {id} is {} and cannot be paused",
-                    c.status.as_str()
-                )))
-            }
+            // A process sending it notices within a second and stops after
+            // the messages in flight.
+            crate::ops::campaigns::pause(&store, id, now).await?;
+            println!("campaign {id} paused");
+            Ok(())
         }
         CampaignsCommand::Cancel { id } => {
-            let c = get(id).await?;
-            if store
-                .set_campaign_status(
-                    id,
-                    S::Cancelled,
-                    &[S::Queued, S::Sending, S::Paused],
-                    None,
-                    now,
-                )
-                .await?
-            {
+            let (before, _) = crate::ops::campaigns::cancel(&store, id, now).await?;
+            if before.status == S::Scheduled {
+                println!("campaign {id} cancelled before its time; nothing will be sent");
+            } else {
                 println!(
                     "campaign {id} cancelled; {} deliveries will not be sent",
-                    c.pending
+                    before.pending
                 );
-                Ok(())
-            } else {
-                Err(Error::msg(format!(
-                    "campaign {id} is {} and cannot be cancelled",
-                    c.status.as_str()
-                )))
             }
+            Ok(())
         }
         CampaignsCommand::Resume { id } => {
             let c = get(id).await?;

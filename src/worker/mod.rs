@@ -5,6 +5,7 @@
 mod campaigns;
 mod digest;
 mod posts;
+mod scheduled;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,6 +177,9 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
         if let Err(e) = worker.digest_tick().await {
             tracing::error!("digest: {e}");
         }
+        if let Err(e) = worker.scheduled_tick().await {
+            tracing::error!("scheduled campaigns: {e}");
+        }
         if let Err(e) = worker.campaigns.resume_due().await {
             tracing::error!("queue: {e}");
         }
@@ -186,6 +190,15 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
             .flatten()
             .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(settings.worker.poll_interval);
+        let until_scheduled = worker
+            .store
+            .next_scheduled()
+            .await
+            .ok()
+            .flatten()
+            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(settings.worker.poll_interval);
+        let until_digest = until_digest.min(until_scheduled);
         let wait = settings
             .worker
             .poll_interval

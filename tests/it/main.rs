@@ -16,6 +16,7 @@ mod http;
 mod imports;
 mod output;
 mod people;
+mod scheduled;
 mod smtp;
 mod smtp_script;
 mod subscribers_cli;
