@@ -70,18 +70,40 @@ pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web:
         .map_err(|e| Error::msg(e.to_string()))?;
     admin::check_exposure(local, settings.web.admin_token.as_ref()).map_err(Error::msg)?;
     tracing::info!(
-        "admin endpoints (/metrics) on http://{local}{}",
+        "admin endpoints (/metrics, /api/v1) on http://{local}{}",
         if settings.web.admin_token.is_some() {
             ", bearer token required"
         } else {
             ""
         }
     );
+    let api = admin_api(settings, store.clone())?;
     let state = Arc::new(admin::AdminState {
         store,
         token: settings.web.admin_token.clone(),
+        api: Some(Arc::new(api)),
     });
     Ok(Some((listener, state)))
+}
+
+/// The admin API's state: the opt-in flow sends the confirmation email for
+/// addresses an operator added, as `subscribers add` does.
+pub fn admin_api(settings: &Settings, store: Store) -> Result<web::api::Api> {
+    let templates = Templates::load(Some(&settings.templates_dir))?;
+    let mut optin = optin(settings, store.clone(), &templates)?;
+    let ttl_days = settings.web.confirm_ttl.as_secs().div_ceil(86400);
+    optin.confirm = Arc::new(render::prepare_confirm_for(
+        &templates,
+        &settings.newsletter,
+        ttl_days,
+        render::ConfirmOrigin::Added,
+    )?);
+    Ok(web::api::Api {
+        store,
+        settings: Arc::new(settings.clone()),
+        optin,
+        token: settings.web.admin_token.clone(),
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.
