@@ -82,7 +82,9 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
         &settings, &store, &mailer, prepared, &posts, &args, &title, at,
     )
     .await;
-    store.close().await;
+    // Bounded: after a database stall, connections may still wait on
+    // SQLite's busy timeout; the outcome is known, do not wait for them.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), store.close()).await;
     result
 }
 
@@ -97,78 +99,108 @@ async fn send(
     title: &str,
     at: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    let nl = &settings.newsletter;
     if let Some(to) = &args.to {
-        let email = SubscriberEmail::parse(to).map_err(|m| Error::msg(format!("--to: {m}")))?;
-        crate::ops::campaigns::test_send(settings, store, mailer, &prepared, &email).await?;
-        println!(
-            "test message \"{}\" sent to {email} through {}",
-            prepared.subject,
-            mailer.describe()
-        );
-        return Ok(());
+        return test_send(settings, store, mailer, &prepared, to).await;
     }
     let active = store.active_count().await?;
     if args.dry_run {
-        let sample = message::build(
-            nl,
-            &prepared,
-            &preview_recipient(settings),
-            message::new_message_id(nl),
-        )?;
-        println!(
-            "dry run: \"{}\" to {active} active subscriber{}; {} post{}; one message is {} bytes (HTML {} bytes, text {} bytes); nothing sent",
-            prepared.subject,
-            if active == 1 { "" } else { "s" },
-            posts.len(),
-            if posts.len() == 1 { "" } else { "s" },
-            sample.formatted().len(),
-            prepared.html.len(),
-            prepared.text.len()
-        );
-        return Ok(());
+        return dry_run(settings, &prepared, posts, active);
     }
     if active == 0 && at.is_none() {
         println!("no active subscribers: nothing sent");
         return Ok(());
     }
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(Error::msg(
-                "refusing to send without confirmation: not on a terminal; pass --yes",
-            ));
-        }
-        match at {
-            Some(t) => eprint!(
-                "Schedule \"{title}\" for {} (to the subscribers active then; {active} now)? [y/N] ",
-                t.format("%Y-%m-%d %H:%M UTC")
-            ),
-            None => eprint!("Send \"{title}\" to {active} active subscribers? [y/N] "),
-        }
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| Error::msg(format!("reading the answer: {e}")))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-            println!("nothing sent");
-            return Ok(());
-        }
+    if !args.yes && !confirmed(title, active, at)? {
+        println!("nothing sent");
+        return Ok(());
     }
     warn_public_url(settings);
     if let Some(t) = at {
-        let id = crate::ops::sends::schedule(store, &prepared, posts, t).await?;
-        println!(
-            "campaign {id}: scheduled for {} ({} in {}); the worker (`gazette worker`) starts it then; `gazette campaigns cancel {id}` cancels it",
-            crate::store::ts(t),
-            t.with_timezone(&settings.digest.schedule.tz()).format("%Y-%m-%d %H:%M"),
-            settings.digest.schedule.tz()
-        );
-        return Ok(());
+        return schedule(settings, store, &prepared, posts, t).await;
     }
     let (id, total) = campaign::create(store, &prepared, posts).await?;
     run_foreground(settings, store, mailer, id, total).await
+}
+
+/// `--to`: exactly this message to one address, recorded nowhere.
+async fn test_send(
+    settings: &Settings,
+    store: &Store,
+    mailer: &Mailer,
+    prepared: &Prepared,
+    to: &str,
+) -> Result<()> {
+    let email = SubscriberEmail::parse(to).map_err(|m| Error::msg(format!("--to: {m}")))?;
+    crate::ops::campaigns::test_send(settings, store, mailer, prepared, &email).await?;
+    println!(
+        "test message \"{}\" sent to {email} through {}",
+        prepared.subject,
+        mailer.describe()
+    );
+    Ok(())
+}
+
+/// `--dry-run`: render, report recipients and size, send nothing.
+fn dry_run(settings: &Settings, prepared: &Prepared, posts: &[&Post], active: i64) -> Result<()> {
+    let nl = &settings.newsletter;
+    let sample = message::build(
+        nl,
+        prepared,
+        &preview_recipient(settings),
+        message::new_message_id(nl),
+    )?;
+    println!(
+        "dry run: \"{}\" to {active} active subscriber{}; {} post{}; one message is {} bytes (HTML {} bytes, text {} bytes); nothing sent",
+        prepared.subject,
+        if active == 1 { "" } else { "s" },
+        posts.len(),
+        if posts.len() == 1 { "" } else { "s" },
+        sample.formatted().len(),
+        prepared.html.len(),
+        prepared.text.len()
+    );
+    Ok(())
+}
+
+/// `--at`: the campaign waits as `scheduled`; the worker starts it.
+async fn schedule(
+    settings: &Settings,
+    store: &Store,
+    prepared: &Prepared,
+    posts: &[&Post],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let id = crate::ops::sends::schedule(store, prepared, posts, at).await?;
+    let tz = settings.digest.schedule.tz();
+    println!(
+        "campaign {id}: scheduled for {} ({} in {tz}); the worker (`gazette worker`) starts it then; `gazette campaigns cancel {id}` cancels it",
+        crate::store::ts(at),
+        at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+    );
+    Ok(())
+}
+
+/// Ask on the terminal; without one, refuse (pass --yes).
+fn confirmed(title: &str, active: i64, at: Option<DateTime<Utc>>) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::msg(
+            "refusing to send without confirmation: not on a terminal; pass --yes",
+        ));
+    }
+    match at {
+        Some(t) => eprint!(
+            "Schedule \"{title}\" for {} (to the subscribers active then; {active} now)? [y/N] ",
+            t.format("%Y-%m-%d %H:%M UTC")
+        ),
+        None => eprint!("Send \"{title}\" to {active} active subscribers? [y/N] "),
+    }
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::msg(format!("reading the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 fn warn_public_url(settings: &Settings) {

@@ -2,6 +2,7 @@
 
 use super::{load_posts, Ctx};
 use crate::error::Result;
+use crate::ops::status::WorkerStatus as Status;
 use crate::store::Store;
 
 pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
@@ -9,14 +10,19 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
     let now = ctx.now()?;
     let store = Store::open(&settings.database_url).await?;
     let catalog = load_posts(&settings);
-    let st = crate::ops::status::report(&settings, &store, &catalog.posts, now).await;
+    let gathered = crate::ops::status::report(&settings, &store, &catalog.posts, now).await;
     store.close().await;
-    let st = st?;
+    let st = gathered?;
     let initialized = st.initialized;
     if json {
         println!("{}", serde_json::to_string_pretty(&st).expect("JSON"));
         return Ok(());
     }
+    print_text(&st, initialized);
+    Ok(())
+}
+
+fn print_text(st: &Status, initialized: bool) {
     println!("digest schedule:  {}", st.digest_schedule);
     println!(
         "next digest:      {}{}",
@@ -72,5 +78,4 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
             c.subject
         );
     }
-    Ok(())
 }

@@ -103,11 +103,8 @@ pub async fn test_send(
     let nl = &settings.newsletter;
     let recipient = match store.get(email).await? {
         Some(s) => Recipient {
-            email: s.email,
-            name: s.name,
-            unsubscribe_url: format!("{}/unsubscribe/{}", nl.public_url, s.unsub_token),
-            confirm_url: None,
             attributes: s.attributes.as_object().cloned(),
+            ..Recipient::new(nl, s.email, s.name, &s.unsub_token)
         },
         None => Recipient {
             email: email.to_string(),

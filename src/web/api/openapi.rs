@@ -95,8 +95,16 @@ fn carrier() -> Value {
 
 /// Every schema by name.
 pub fn schemas() -> Map<String, Value> {
+    subscriber_schemas()
+        .into_iter()
+        .chain(other_schemas())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+fn subscriber_schemas() -> Vec<(&'static str, Value)> {
     let attrs = json!({"type": "object", "description": "Free-form attributes; in a PATCH they are merged and a null value removes one"});
-    let list = [
+    vec![
         (
             "Error",
             obj(&[("error", obj(&[("code", s()), ("message", s())]))]),
@@ -168,6 +176,11 @@ pub fn schemas() -> Map<String, Value> {
             "Erased",
             obj(&[("id", i()), ("erased", json!({"type": "boolean"}))]),
         ),
+    ]
+}
+
+fn other_schemas() -> Vec<(&'static str, Value)> {
+    vec![
         ("Campaign", campaign()),
         ("CampaignList", obj(&[("campaigns", arr(r("Campaign")))])),
         ("TestSend", obj(&[("email", s())])),
@@ -210,8 +223,7 @@ pub fn schemas() -> Map<String, Value> {
             ]),
         ),
         ("OpenApi", json!({"type": "object"})),
-    ];
-    list.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    ]
 }
 
 fn reason(status: u16) -> &'static str {
