@@ -89,8 +89,20 @@ pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web:
 /// The admin API's state: the opt-in flow sends the confirmation email for
 /// addresses an operator added, as `subscribers add` does.
 pub fn admin_api(settings: &Settings, store: Store) -> Result<web::api::Api> {
+    Ok(web::api::Api {
+        optin: operator_optin(settings, store.clone())?,
+        store,
+        settings: Arc::new(settings.clone()),
+        token: settings.web.admin_token.clone(),
+    })
+}
+
+/// The opt-in flow for addresses an operator adds (`subscribers add`, the
+/// admin API): its confirmation email says the address was added, not
+/// entered on the subscribe page.
+pub fn operator_optin(settings: &Settings, store: Store) -> Result<Optin> {
     let templates = Templates::load(Some(&settings.templates_dir))?;
-    let mut optin = optin(settings, store.clone(), &templates)?;
+    let mut optin = optin(settings, store, &templates)?;
     let ttl_days = settings.web.confirm_ttl.as_secs().div_ceil(86400);
     optin.confirm = Arc::new(render::prepare_confirm_for(
         &templates,
@@ -98,12 +110,7 @@ pub fn admin_api(settings: &Settings, store: Store) -> Result<web::api::Api> {
         ttl_days,
         render::ConfirmOrigin::Added,
     )?);
-    Ok(web::api::Api {
-        store,
-        settings: Arc::new(settings.clone()),
-        optin,
-        token: settings.web.admin_token.clone(),
-    })
+    Ok(optin)
 }
 
 /// Resolves on SIGINT or SIGTERM.

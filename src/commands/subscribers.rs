@@ -12,7 +12,6 @@ use crate::audience::{cap_name, format_time, Source, Status, SubscriberEmail};
 use crate::cli::SubscribersCommand;
 use crate::error::{Error, Result};
 use crate::optin::Outcome;
-use crate::render::{self, ConfirmOrigin, Templates};
 use crate::util::fs::AtomicFile;
 
 fn parse_email(s: &str) -> Result<SubscriberEmail> {
@@ -43,29 +42,21 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             confirmed,
         } => {
             let email = parse_email(&email)?;
-            // Erased means erased: only the person can come back, through
-            // the subscribe page and its confirmation link.
-            if store.is_suppressed(&email).await? {
-                return Err(Error::msg(format!(
-                    "{email} was erased with `subscribers remove` and is not added again by an operator; they can subscribe again on the subscribe page"
-                )));
-            }
-            let templates = Templates::load(Some(&settings.templates_dir))?;
-            let mut optin = crate::app::optin(&settings, store.clone(), &templates)?;
-            // The confirmation email says the address was added, not entered
-            // on the subscribe page.
-            let ttl_days = settings.web.confirm_ttl.as_secs().div_ceil(86400);
-            optin.confirm = std::sync::Arc::new(render::prepare_confirm_for(
-                &templates,
-                &settings.newsletter,
-                ttl_days,
-                ConfirmOrigin::Added,
-            )?);
+            // The same code as the admin API: erased and opted-out
+            // addresses are refused; the confirmation email says the
+            // address was added, not entered on the subscribe page.
+            let optin = crate::app::operator_optin(&settings, store.clone())?;
             // Capped as on the web form and in imports.
             let name = name.map(cap_name);
-            let outcome = optin
-                .subscribe(&email, name.as_deref(), confirmed, Source::Cli, now, false)
-                .await?;
+            let outcome = crate::ops::subscribers::add(
+                &optin,
+                &email,
+                name.as_deref(),
+                confirmed,
+                Source::Cli,
+                now,
+            )
+            .await?;
             match outcome {
                 Outcome::Activated => println!("{email}: active"),
                 Outcome::AlreadyActive => println!("{email}: already active"),
@@ -76,12 +67,8 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                 Outcome::RecentlySent => println!(
                     "{email}: pending; a confirmation email was sent less than 10 minutes ago"
                 ),
-                Outcome::OptedOut(st) => {
-                    return Err(Error::msg(format!(
-                        "{email} is {} and is not re-activated by an operator; they can subscribe again on the subscribe page",
-                        st.as_str()
-                    )))
-                }
+                // Refused by `ops::subscribers::add` above.
+                Outcome::OptedOut(st) => println!("{email}: {}", st.as_str()),
             }
             Ok(())
         }

@@ -145,13 +145,11 @@ pub struct NewSubscriber {
     attributes: Option<Map<String, Value>>,
 }
 
-/// Names go into the To: header and greetings: one line, bounded.
+/// Names go into the To: header and greetings: one line, capped as the
+/// subscribe form, imports and `subscribers add` cap them.
 fn clean_name(name: &str) -> Result<Option<String>, ApiError> {
-    let n = crate::util::text::clean_header_text(name);
-    if n.chars().count() > 200 {
-        return Err(ApiError::invalid("name: at most 200 characters"));
-    }
-    Ok(Some(n).filter(|n| !n.is_empty()))
+    let n = crate::audience::cap_name(name.to_string());
+    Ok(Some(n.trim().to_string()).filter(|n| !n.is_empty()))
 }
 
 fn check_attributes(a: &Map<String, Value>) -> Result<(), ApiError> {
