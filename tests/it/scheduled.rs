@@ -213,3 +213,48 @@ fn a_digest_of_posts_earlier_digests_carried_is_refused_unless_forced() {
     .ok();
     assert_eq!(outbox_count(&p), 4);
 }
+
+#[test]
+fn the_real_worker_starts_a_scheduled_campaign_once_its_time_has_passed() {
+    let p = project();
+    p.post("old", "Old", "2019-12-01", "A post from before.");
+    // The CLI's "now" is pinned in the past, so the time given is in the
+    // future for `send` and already past for the worker's real clock.
+    let out = p
+        .cmd()
+        .env("GAZETTE_NOW", "2020-01-01T00:00:00Z")
+        .args(["send", "post", "old", "--at", "2020-01-02 09:00", "--yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(outbox_count(&p), 0);
+    let mut worker = p.spawn(&["worker", "--listen", "127.0.0.1:0"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let json = p.run(&["campaigns", "show", "1", "--json"]).ok().stdout();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        if v["status"] == "done" || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    let stop = Instant::now() + Duration::from_secs(20);
+    while worker.try_wait().unwrap().is_none() {
+        if Instant::now() > stop {
+            let _ = worker.kill();
+            panic!("the worker did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status["status"], "done", "{status}");
+    assert_eq!(status["sent"], 2, "{status}");
+    assert_eq!(status["scheduled_at"], "2020-01-02T08:00:00.000000Z");
+    assert_eq!(outbox_count(&p), 2);
+}
