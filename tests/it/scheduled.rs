@@ -258,3 +258,58 @@ fn the_real_worker_starts_a_scheduled_campaign_once_its_time_has_passed() {
     assert_eq!(status["scheduled_at"], "2020-01-02T08:00:00.000000Z");
     assert_eq!(outbox_count(&p), 2);
 }
+
+/// Migration 0030 rebuilds `campaigns` (a CHECK constraint changes): on a
+/// database with campaigns, deliveries, posts and bounces, nothing is lost
+/// and nothing cascades.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_status_migration_keeps_every_row() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.as_str() < "0030" {
+            std::fs::copy(e.path(), old.join(&name)).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&mut c)
+        .await
+        .unwrap();
+    for sql in [
+        "INSERT INTO subscribers (id, email, email_key, status, source, created_at, unsub_verifier) VALUES (1, 'a@example.org', 'a@example.org', 'active', 'cli', '2026-01-01T00:00:00Z', 'v')",
+        "INSERT INTO campaigns (id, kind, subject, prepared, status, total, created_at) VALUES (7, 'post', 'S', '{}', 'done', 1, '2026-01-01T00:00:00Z')",
+        "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (7, 'one', '2026-01-01T00:00:00Z')",
+        "INSERT INTO deliveries (campaign_id, subscriber_id, status) VALUES (7, 1, 'sent')",
+    ] {
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+    c.close().await.unwrap();
+
+    let store = Store::open(&url).await.unwrap();
+    let camp = store.campaign(7).await.unwrap().unwrap();
+    assert_eq!(camp.status, CampaignStatus::Done);
+    assert_eq!((camp.total, camp.sent), (1, 1));
+    assert_eq!(camp.posts, vec!["one"]);
+    assert_eq!(camp.scheduled_at, None);
+    store.close().await;
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    assert!(broken.is_empty(), "{broken:?}");
+    let deliveries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(deliveries, 1);
+}
