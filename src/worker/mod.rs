@@ -2,6 +2,7 @@
 //! (`posts`), the digest scheduler (`digest`) and campaign supervision
 //! (`campaigns`) in one tokio process.
 
+mod bounces;
 mod campaigns;
 mod digest;
 mod posts;
@@ -121,6 +122,44 @@ impl Worker {
         }
         c
     }
+
+    /// Scan posts, tick the digest and run due campaigns every
+    /// `poll_interval` (sooner on a file notification or a due digest),
+    /// until `stop` turns true.
+    async fn until_stopped(
+        &self,
+        mut fs_rx: tokio::sync::mpsc::Receiver<()>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let poll = self.settings.worker.poll_interval;
+        loop {
+            if let Err(e) = self.scan_posts().await {
+                tracing::error!("scanning posts: {e}");
+            }
+            if let Err(e) = self.digest_tick().await {
+                tracing::error!("digest: {e}");
+            }
+            if let Err(e) = self.campaigns.resume_due().await {
+                tracing::error!("queue: {e}");
+            }
+            let until_digest = self
+                .next_digest()
+                .await
+                .ok()
+                .flatten()
+                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(poll);
+            let wait = poll.min(until_digest + Duration::from_millis(50));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = fs_rx.recv() => {
+                    // Let an editor finish writing before reading the file.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
 }
 
 /// Run the worker until SIGTERM/SIGINT.
@@ -153,6 +192,9 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
         worker.mailer.describe()
     );
 
+    // bounces: the bounce mailbox, polled every `[bounces] poll`.
+    let mailbox = bounces::spawn(settings.clone(), store.clone(), stop_rx.clone())?;
+
     // Signals: the first stops gracefully, a second exits at once.
     tokio::spawn(async move {
         crate::app::shutdown_signal().await;
@@ -164,46 +206,19 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
     });
 
     // File notifications, with polling as the fallback.
-    let (fs_tx, mut fs_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (fs_tx, fs_rx) = tokio::sync::mpsc::channel::<()>(1);
     let _watcher = posts::watch_posts(&settings.posts_dir, fs_tx);
 
     worker.campaigns.resume_due().await?;
-    let mut stop = stop_rx.clone();
-    loop {
-        if let Err(e) = worker.scan_posts().await {
-            tracing::error!("scanning posts: {e}");
-        }
-        if let Err(e) = worker.digest_tick().await {
-            tracing::error!("digest: {e}");
-        }
-        if let Err(e) = worker.campaigns.resume_due().await {
-            tracing::error!("queue: {e}");
-        }
-        let until_digest = worker
-            .next_digest()
-            .await
-            .ok()
-            .flatten()
-            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(settings.worker.poll_interval);
-        let wait = settings
-            .worker
-            .poll_interval
-            .min(until_digest + Duration::from_millis(50));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = fs_rx.recv() => {
-                // Let an editor finish writing before reading the file.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            _ = stop.wait_for(|s| *s) => break,
-        }
-    }
+    worker.until_stopped(fs_rx, stop_rx.clone()).await;
     let clean = worker.campaigns.finish(settings.worker.grace).await;
     if !clean {
         tracing::warn!("grace period over: stopped the messages still in flight");
     }
     let _ = web.await;
+    if let Some(m) = mailbox {
+        let _ = m.await;
+    }
     store.close().await;
     tracing::info!("worker stopped");
     Ok(())
