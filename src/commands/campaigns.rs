@@ -5,6 +5,7 @@ use crate::cli::CampaignsCommand;
 use crate::delivery::mailer::Mailer;
 use crate::error::{Error, Result};
 use crate::store::campaigns::{CampaignInfo, CampaignStatus as S};
+use crate::store::Store;
 
 fn line(c: &CampaignInfo) -> String {
     format!(
@@ -24,100 +25,99 @@ fn line(c: &CampaignInfo) -> String {
 pub async fn run(ctx: &Ctx, cmd: CampaignsCommand) -> Result<()> {
     let settings = ctx.settings()?;
     let store = ctx.store(&settings).await?;
-    let now = Utc::now();
-    let get = |id: i64| {
-        let store = store.clone();
-        async move {
-            store.campaign(id).await?.ok_or_else(|| {
-                Error::msg(format!("no campaign {id} (see `gazette campaigns list`)"))
-            })
-        }
-    };
     let result = match cmd {
-        CampaignsCommand::List { json } => {
-            let all = store.campaigns().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&all).expect("JSON"));
-            } else {
-                for c in &all {
-                    println!("{}", line(c));
-                }
-            }
-            Ok(())
-        }
-        CampaignsCommand::Show { id, json } => {
-            let c = get(id).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&c).expect("JSON"));
-            } else {
-                println!("{}", line(&c));
-                println!("posts: {}", c.posts.join(", "));
-                if let Some(e) = &c.last_error {
-                    println!("last error: {e}");
-                }
-            }
-            Ok(())
-        }
-        CampaignsCommand::Pause { id } => {
-            let c = get(id).await?;
-            if store
-                .set_campaign_status(
-                    id,
-                    S::Paused,
-                    &[S::Queued, S::Sending, S::Paused],
-                    None,
-                    now,
-                )
-                .await?
-            {
-                // A process sending it notices within a second and stops
-                // after the messages in flight; the worker no longer
-                // retries it on its own.
-                println!("campaign {id} paused");
-                Ok(())
-            } else {
-                Err(Error::msg(format!(
-                    "campaign {id} is {} and cannot be paused",
-                    c.status.as_str()
-                )))
-            }
-        }
-        CampaignsCommand::Cancel { id } => {
-            let c = get(id).await?;
-            if store
-                .set_campaign_status(
-                    id,
-                    S::Cancelled,
-                    &[S::Queued, S::Sending, S::Paused],
-                    None,
-                    now,
-                )
-                .await?
-            {
-                println!(
-                    "campaign {id} cancelled; {} deliveries will not be sent",
-                    c.pending
-                );
-                Ok(())
-            } else {
-                Err(Error::msg(format!(
-                    "campaign {id} is {} and cannot be cancelled",
-                    c.status.as_str()
-                )))
-            }
-        }
-        CampaignsCommand::Resume { id } => {
-            let c = get(id).await?;
-            if !matches!(c.status, S::Paused | S::Sending | S::Queued) {
-                return Err(Error::msg(format!(
-                    "campaign {id} is {} and cannot be resumed",
-                    c.status.as_str()
-                )));
-            }
-            let mailer = Mailer::from_settings(&settings)?;
-            super::send::run_foreground(&settings, &store, &mailer, id, c.pending).await
-        }
+        CampaignsCommand::List { json } => list(&store, json).await,
+        CampaignsCommand::Show { id, json } => show(&store, id, json).await,
+        CampaignsCommand::Pause { id } => pause(&store, id).await,
+        CampaignsCommand::Cancel { id } => cancel(&store, id).await,
+        CampaignsCommand::Resume { id } => resume(&settings, &store, id).await,
     };
-    store.close().await;
+    // Bounded: after a database stall, connections may still wait on
+    // SQLite's busy timeout; the outcome is known, do not wait for them.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), store.close()).await;
     result
+}
+
+async fn get(store: &Store, id: i64) -> Result<CampaignInfo> {
+    store
+        .campaign(id)
+        .await?
+        .ok_or_else(|| Error::msg(format!("no campaign {id} (see `gazette campaigns list`)")))
+}
+
+async fn list(store: &Store, json: bool) -> Result<()> {
+    let all = store.campaigns().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all).expect("JSON"));
+    } else {
+        for c in &all {
+            println!("{}", line(c));
+        }
+    }
+    Ok(())
+}
+
+async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
+    let c = get(store, id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c).expect("JSON"));
+    } else {
+        println!("{}", line(&c));
+        println!("posts: {}", c.posts.join(", "));
+        if let Some(e) = &c.last_error {
+            println!("last error: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// A process sending it notices within a second and stops after the
+/// messages in flight; the worker no longer retries it on its own.
+async fn pause(store: &Store, id: i64) -> Result<()> {
+    let c = get(store, id).await?;
+    let from = [S::Queued, S::Sending, S::Paused];
+    if store
+        .set_campaign_status(id, S::Paused, &from, None, Utc::now())
+        .await?
+    {
+        println!("campaign {id} paused");
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "campaign {id} is {} and cannot be paused",
+            c.status.as_str()
+        )))
+    }
+}
+
+async fn cancel(store: &Store, id: i64) -> Result<()> {
+    let c = get(store, id).await?;
+    let from = [S::Queued, S::Sending, S::Paused];
+    if store
+        .set_campaign_status(id, S::Cancelled, &from, None, Utc::now())
+        .await?
+    {
+        println!(
+            "campaign {id} cancelled; {} deliveries will not be sent",
+            c.pending
+        );
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "campaign {id} is {} and cannot be cancelled",
+            c.status.as_str()
+        )))
+    }
+}
+
+async fn resume(settings: &crate::config::Settings, store: &Store, id: i64) -> Result<()> {
+    let c = get(store, id).await?;
+    if !matches!(c.status, S::Paused | S::Sending | S::Queued) {
+        return Err(Error::msg(format!(
+            "campaign {id} is {} and cannot be resumed",
+            c.status.as_str()
+        )));
+    }
+    let mailer = Mailer::from_settings(settings)?;
+    super::send::run_foreground(settings, store, &mailer, id, c.pending).await
 }

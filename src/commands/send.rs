@@ -66,7 +66,9 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
     };
     let mailer = Mailer::from_settings(&settings)?;
     let result = send(&settings, &store, &mailer, prepared, &posts, &args, &title).await;
-    store.close().await;
+    // Bounded: after a database stall, connections may still wait on
+    // SQLite's busy timeout; the outcome is known, do not wait for them.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), store.close()).await;
     result
 }
 
@@ -80,82 +82,99 @@ async fn send(
     args: &SendArgs,
     title: &str,
 ) -> Result<()> {
-    let nl = &settings.newsletter;
     if let Some(to) = &args.to {
-        let email = SubscriberEmail::parse(to).map_err(|m| Error::msg(format!("--to: {m}")))?;
-        let recipient = match store.get(&email).await? {
-            Some(s) => Recipient {
-                email: s.email,
-                name: s.name,
-                unsubscribe_url: format!("{}/unsubscribe/{}", nl.public_url, s.unsub_token),
-                confirm_url: None,
-                attributes: s.attributes.as_object().cloned(),
-            },
-            None => Recipient {
-                email: email.to_string(),
-                unsubscribe_url: format!("{}/unsubscribe/test", nl.public_url),
-                ..preview_recipient(settings)
-            },
-        };
-        let msg = message::build(nl, &prepared, &recipient, message::new_message_id(nl))?;
-        mailer.send(&msg).await.map_err(|e| {
-            Error::msg(format!(
-                "test send to {email} through {}: {e}",
-                mailer.describe()
-            ))
-        })?;
-        println!(
-            "test message \"{}\" sent to {email} through {}",
-            prepared.subject,
-            mailer.describe()
-        );
-        return Ok(());
+        return test_send(settings, store, mailer, &prepared, to).await;
     }
     let active = store.active_count().await?;
     if args.dry_run {
-        let sample = message::build(
-            nl,
-            &prepared,
-            &preview_recipient(settings),
-            message::new_message_id(nl),
-        )?;
-        println!(
-            "dry run: \"{}\" to {active} active subscriber{}; {} post{}; one message is {} bytes (HTML {} bytes, text {} bytes); nothing sent",
-            prepared.subject,
-            if active == 1 { "" } else { "s" },
-            posts.len(),
-            if posts.len() == 1 { "" } else { "s" },
-            sample.formatted().len(),
-            prepared.html.len(),
-            prepared.text.len()
-        );
-        return Ok(());
+        return dry_run(settings, &prepared, posts, active);
     }
     if active == 0 {
         println!("no active subscribers: nothing sent");
         return Ok(());
     }
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(Error::msg(
-                "refusing to send without confirmation: not on a terminal; pass --yes",
-            ));
-        }
-        eprint!("Send \"{title}\" to {active} active subscribers? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| Error::msg(format!("reading the answer: {e}")))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-            println!("nothing sent");
-            return Ok(());
-        }
+    if !args.yes && !confirmed(title, active)? {
+        println!("nothing sent");
+        return Ok(());
     }
     warn_public_url(settings);
     let (id, total) = campaign::create(store, &prepared, posts).await?;
     run_foreground(settings, store, mailer, id, total).await
+}
+
+/// `--to`: exactly this message to one address, recorded nowhere.
+async fn test_send(
+    settings: &Settings,
+    store: &Store,
+    mailer: &Mailer,
+    prepared: &Prepared,
+    to: &str,
+) -> Result<()> {
+    let nl = &settings.newsletter;
+    let email = SubscriberEmail::parse(to).map_err(|m| Error::msg(format!("--to: {m}")))?;
+    let recipient = match store.get(&email).await? {
+        Some(s) => Recipient {
+            attributes: s.attributes.as_object().cloned(),
+            ..Recipient::new(nl, s.email, s.name, &s.unsub_token)
+        },
+        None => Recipient {
+            email: email.to_string(),
+            unsubscribe_url: format!("{}/unsubscribe/test", nl.public_url),
+            ..preview_recipient(settings)
+        },
+    };
+    let msg = message::build(nl, prepared, &recipient, message::new_message_id(nl))?;
+    mailer.send(&msg).await.map_err(|e| {
+        Error::msg(format!(
+            "test send to {email} through {}: {e}",
+            mailer.describe()
+        ))
+    })?;
+    println!(
+        "test message \"{}\" sent to {email} through {}",
+        prepared.subject,
+        mailer.describe()
+    );
+    Ok(())
+}
+
+/// `--dry-run`: render, report recipients and size, send nothing.
+fn dry_run(settings: &Settings, prepared: &Prepared, posts: &[&Post], active: i64) -> Result<()> {
+    let nl = &settings.newsletter;
+    let sample = message::build(
+        nl,
+        prepared,
+        &preview_recipient(settings),
+        message::new_message_id(nl),
+    )?;
+    println!(
+        "dry run: \"{}\" to {active} active subscriber{}; {} post{}; one message is {} bytes (HTML {} bytes, text {} bytes); nothing sent",
+        prepared.subject,
+        if active == 1 { "" } else { "s" },
+        posts.len(),
+        if posts.len() == 1 { "" } else { "s" },
+        sample.formatted().len(),
+        prepared.html.len(),
+        prepared.text.len()
+    );
+    Ok(())
+}
+
+/// Ask on the terminal; without one, refuse (pass --yes).
+fn confirmed(title: &str, active: i64) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::msg(
+            "refusing to send without confirmation: not on a terminal; pass --yes",
+        ));
+    }
+    eprint!("Send \"{title}\" to {active} active subscribers? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::msg(format!("reading the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 fn warn_public_url(settings: &Settings) {

@@ -22,8 +22,25 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
     let settings = ctx.settings()?;
     let now = ctx.now()?;
     let store = Store::open(&settings.database_url).await?;
-    let catalog = load_posts(&settings);
-    let (waiting, _) = default_digest(&store, &catalog.posts, &settings, now).await?;
+    let gathered = gather(&settings, &store, now).await;
+    store.close().await;
+    let (st, initialized) = gathered?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st).expect("JSON"));
+        return Ok(());
+    }
+    print_text(&st, initialized);
+    Ok(())
+}
+
+/// What the worker would do next, and whether it ever ran.
+async fn gather(
+    settings: &crate::config::Settings,
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Status, bool)> {
+    let catalog = load_posts(settings);
+    let (waiting, _) = default_digest(store, &catalog.posts, settings, now).await?;
     let seen = store.seen_posts().await?;
     let initialized = store.state("posts_initialized").await?.is_some();
     let unseen: Vec<String> = if initialized {
@@ -68,11 +85,10 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
         publish_mode: format!("{:?}", settings.publish).to_lowercase(),
         campaigns_in_progress: in_progress,
     };
-    store.close().await;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&st).expect("JSON"));
-        return Ok(());
-    }
+    Ok((st, initialized))
+}
+
+fn print_text(st: &Status, initialized: bool) {
     println!("digest schedule:  {}", st.digest_schedule);
     println!(
         "next digest:      {}{}",
@@ -119,5 +135,4 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
             c.pending
         );
     }
-    Ok(())
 }

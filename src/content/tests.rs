@@ -1,7 +1,6 @@
 use super::*;
 use crate::error::Result;
 use crate::util::text::slugify;
-use crate::util::time::parse_date;
 use chrono::TimeZone;
 
 const BASE: &str = "https://example.com/blog";
@@ -168,15 +167,6 @@ fn slugs() {
     );
     assert_eq!(slug_from_path(Path::new("posts/My Post.md")), "my-post");
     assert_eq!(slug_from_path(Path::new("posts/bundle/index.md")), "bundle");
-}
-
-#[test]
-fn dates() {
-    assert!(parse_date("2026-01-02").unwrap().1);
-    assert!(parse_date("2026-01-02T03:04:05Z").is_some());
-    assert!(parse_date("2026-01-02 03:04:05 +0200").is_some());
-    assert!(parse_date("2026-01-02T03:04:05").is_some());
-    assert!(parse_date("Jan 2").is_none());
 }
 
 #[test]

@@ -107,7 +107,11 @@ impl Connector for Mailer {
             match self {
                 Mailer::Outbox(dir) => {
                     std::fs::create_dir_all(dir).map_err(|e| {
-                        format!("{}: {}", dir.display(), crate::error::io_reason(&e))
+                        format!(
+                            "outbox folder not writable: {}: {}",
+                            dir.display(),
+                            crate::error::io_reason(&e)
+                        )
                     })?;
                     Ok(Box::new(OutboxTransport { dir: dir.clone() }) as Box<dyn Transport>)
                 }
@@ -153,7 +157,7 @@ impl SmtpTarget {
     /// Connect, greet, STARTTLS and log in, each step within the timeout.
     /// `Err` names the server.
     async fn connect(&self) -> std::result::Result<AsyncSmtpConnection, String> {
-        let named = |e: String| format!("{}: {e}", self.display);
+        let named = |e: String| format!("server unreachable: {}: {e}", self.display);
         let within = |what: &'static str| {
             move |_| {
                 format!(

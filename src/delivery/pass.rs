@@ -71,12 +71,15 @@ impl Shared {
             .contains(&r.subscriber_id)
     }
 
-    /// Count a failure of the server as a whole; enough in a row (one per
-    /// connection, at least 3) mean it is unreachable: stop the run.
-    fn server_trouble(&self, what: String) {
-        let n = self.trouble.fetch_add(1, Ordering::Relaxed) + 1;
-        if n >= (self.concurrency as u32).max(3) && self.cancel.stop(StopReason::Unreachable(what))
-        {
+    /// Count a failure of the server as a whole, with no reply in between:
+    /// a failed connection weighs 2, a dropped session (a timeout, a reset,
+    /// 421) 1. One failed connection per sender (at least 3), or two
+    /// dropped sessions each, mean the server is unreachable: stop the run.
+    /// (A few slow replies at the end of a pass are not enough.)
+    fn server_trouble(&self, what: String, weight: u32) {
+        let n = self.trouble.fetch_add(weight, Ordering::Relaxed) + weight;
+        let limit = 2 * (self.concurrency as u32).max(3);
+        if n >= limit && self.cancel.stop(StopReason::Unreachable(what)) {
             tracing::debug!("campaign {}: {n} connection failures in a row", self.id);
         }
     }
@@ -186,10 +189,6 @@ async fn sender(
 fn build(shared: &Shared, r: &QueueRecipient) -> Result<(lettre::Message, String), String> {
     let nl = &shared.newsletter;
     let recipient = Recipient {
-        email: r.email.clone(),
-        name: r.name.clone(),
-        unsubscribe_url: format!("{}/unsubscribe/{}", nl.public_url, r.unsub_token),
-        confirm_url: None,
         attributes: if shared.uses_attributes {
             r.attributes
                 .as_deref()
@@ -197,6 +196,7 @@ fn build(shared: &Shared, r: &QueueRecipient) -> Result<(lettre::Message, String
         } else {
             None
         },
+        ..Recipient::new(nl, r.email.clone(), r.name.clone(), &r.unsub_token)
     };
     let message_id = message::new_message_id(nl);
     message::build_encoded(
@@ -248,7 +248,7 @@ async fn deliver(
         match connected {
             Ok(c) => *conn = Some(c),
             Err(e) => {
-                shared.server_trouble(e);
+                shared.server_trouble(e, 2);
                 return None;
             }
         }
@@ -268,7 +268,18 @@ async fn deliver(
     };
     shared.progress.latency.record(started.elapsed());
     if policy::server_trouble(&reply) {
-        shared.server_trouble(format!("{}: {}", shared.connector.describe(), reply.text()));
+        let (what, weight) = match &reply {
+            Reply::Refused(e) => (e.clone(), 2),
+            r => (
+                format!(
+                    "{} does not answer: {}",
+                    shared.connector.describe(),
+                    r.text()
+                ),
+                1,
+            ),
+        };
+        shared.server_trouble(what, weight);
     } else {
         shared.trouble.store(0, Ordering::Relaxed);
     }

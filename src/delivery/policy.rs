@@ -69,7 +69,7 @@ impl Reply {
             Reply::Code(code, text) => format!("{code} {text}"),
             Reply::Timeout(m) => format!("timed out: {m}"),
             Reply::Reset(m) => format!("connection lost: {m}"),
-            Reply::Refused(m) => format!("server unreachable: {m}"),
+            Reply::Refused(m) => m.clone(),
             Reply::Unsendable(m) => m.clone(),
         }
     }
@@ -266,7 +266,8 @@ mod tests {
         assert!(server_trouble(&r));
         assert_eq!(
             r.text(),
-            "server unreachable: 127.0.0.1:9: connection refused"
+            "127.0.0.1:9: connection refused",
+            "names the server"
         );
     }
 }

@@ -351,19 +351,17 @@ async fn conclude(spec: &RunSpec, shared: &Shared) -> Result<Finish> {
             finish_within(store, id, claim, ending, bounded).await?;
             Finish::Unreachable { error, retry_in }
         }
-        Some(StopReason::Store(e)) => {
-            // Best effort: the database may be what failed.
-            if let Err(e2) = write(Ending::Release).await {
-                tracing::debug!("campaign {id}: releasing the claim: {e2}");
-            }
-            Finish::Store(e)
-        }
+        // The database is what failed: write nothing more. The claim lapses
+        // with the lease (or at once, once this process has exited).
+        Some(StopReason::Store(e)) => return Ok(Finish::Store(e)),
         // The claim is another process's: write nothing.
         Some(StopReason::LostClaim(e)) => return Ok(Finish::LostClaim(e)),
     };
     // The status may have changed meanwhile (a pause just as the last
     // message went): report what is stored.
-    let stored = store.campaign_status(id).await?;
+    let stored = tokio::time::timeout(bounded, store.campaign_status(id))
+        .await
+        .unwrap_or(Ok(None))?;
     Ok(match (finish, stored) {
         (Finish::Done, Some(CampaignStatus::Paused)) => Finish::Paused,
         (Finish::Done | Finish::Unreachable { .. }, Some(CampaignStatus::Cancelled)) => {

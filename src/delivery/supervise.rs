@@ -28,7 +28,11 @@ pub async fn run(spec: &RunSpec, id: i64, total: i64, style: Style) -> Result<Ra
     if !matches!(finish, Finish::Busy(_)) {
         tracing::info!("{}", progress.line(id, total, start, true));
     }
-    let campaign = spec.store.campaign(id).await?;
+    // The counts for the report (after a database stall, skip it).
+    let campaign = match finish {
+        Finish::Store(_) | Finish::LostClaim(_) => None,
+        _ => spec.store.campaign(id).await?,
+    };
     Ok(Ran { finish, campaign })
 }
 
@@ -57,7 +61,7 @@ impl Ran {
             ))),
             Finish::Cancelled => Err(Error::msg(format!("campaign {id} was cancelled"))),
             Finish::Unreachable { error, retry_in } => Err(Error::TryLater(format!(
-                "campaign {id} paused, server unreachable: {error}; nothing more was marked sent. A running worker retries it in {}; or fix the server or smtp.url, then `gazette campaigns resume {id}`",
+                "campaign {id} paused, {error}; nothing more was marked sent. A running worker retries it in {}; or fix the server or smtp.url, then `gazette campaigns resume {id}`",
                 super::transport::humantime(*retry_in)
             ))),
             Finish::Store(e) => Err(Error::TryLater(format!(

@@ -124,7 +124,7 @@ impl Transport for OutboxTransport {
                 Ok(_) => Reply::Code(250, "written to the outbox".into()),
                 // A full disk or a read-only folder: nothing was written
                 // (the temporary file is removed), try again later.
-                Err(e) => Reply::Refused(e),
+                Err(e) => Reply::Refused(format!("outbox folder not writable: {e}")),
             }
         })
     }

@@ -108,8 +108,9 @@ impl Store {
     pub async fn queue_depth(&self) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
-             WHERE d.status = 'pending' AND c.status = 'sending'",
+             WHERE d.status = ?1 AND c.status = 'sending'",
         )
+        .bind(super::campaigns::DeliveryStatus::Pending.as_str())
         .fetch_one(&self.pool)
         .await?)
     }

@@ -121,6 +121,44 @@ impl Worker {
         }
         c
     }
+
+    /// Scan posts, tick the digest and run due campaigns every
+    /// `poll_interval` (sooner on a file notification or a due digest),
+    /// until `stop` turns true.
+    async fn until_stopped(
+        &self,
+        mut fs_rx: tokio::sync::mpsc::Receiver<()>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let poll = self.settings.worker.poll_interval;
+        loop {
+            if let Err(e) = self.scan_posts().await {
+                tracing::error!("scanning posts: {e}");
+            }
+            if let Err(e) = self.digest_tick().await {
+                tracing::error!("digest: {e}");
+            }
+            if let Err(e) = self.campaigns.resume_due().await {
+                tracing::error!("queue: {e}");
+            }
+            let until_digest = self
+                .next_digest()
+                .await
+                .ok()
+                .flatten()
+                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(poll);
+            let wait = poll.min(until_digest + Duration::from_millis(50));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = fs_rx.recv() => {
+                    // Let an editor finish writing before reading the file.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
 }
 
 /// Run the worker until SIGTERM/SIGINT.
@@ -164,41 +202,11 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
     });
 
     // File notifications, with polling as the fallback.
-    let (fs_tx, mut fs_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (fs_tx, fs_rx) = tokio::sync::mpsc::channel::<()>(1);
     let _watcher = posts::watch_posts(&settings.posts_dir, fs_tx);
 
     worker.campaigns.resume_due().await?;
-    let mut stop = stop_rx.clone();
-    loop {
-        if let Err(e) = worker.scan_posts().await {
-            tracing::error!("scanning posts: {e}");
-        }
-        if let Err(e) = worker.digest_tick().await {
-            tracing::error!("digest: {e}");
-        }
-        if let Err(e) = worker.campaigns.resume_due().await {
-            tracing::error!("queue: {e}");
-        }
-        let until_digest = worker
-            .next_digest()
-            .await
-            .ok()
-            .flatten()
-            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(settings.worker.poll_interval);
-        let wait = settings
-            .worker
-            .poll_interval
-            .min(until_digest + Duration::from_millis(50));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = fs_rx.recv() => {
-                // Let an editor finish writing before reading the file.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            _ = stop.wait_for(|s| *s) => break,
-        }
-    }
+    worker.until_stopped(fs_rx, stop_rx.clone()).await;
     let clean = worker.campaigns.finish(settings.worker.grace).await;
     if !clean {
         tracing::warn!("grace period over: stopped the messages still in flight");

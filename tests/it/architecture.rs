@@ -196,3 +196,167 @@ fn the_path_reader_understands_groups_and_reexports() {
     assert_eq!(names, ["config", "store", "error", "util"]);
     assert_eq!(t[3].1, 2);
 }
+
+/// `text` with string and character literals and comments blanked out
+/// (newlines kept), so that braces can be counted.
+fn code_only(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let blank = |s: &[u8], out: &mut String| {
+        for &c in s {
+            out.push(if c == b'\n' { '\n' } else { ' ' });
+        }
+    };
+    while i < b.len() {
+        let rest = &b[i..];
+        if rest.starts_with(b"//") {
+            let end = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
+            blank(&rest[..end], &mut out);
+            i += end;
+        } else if rest.starts_with(b"/*") {
+            let end = text[i + 2..]
+                .find("*/")
+                .map(|e| e + 4)
+                .unwrap_or(rest.len());
+            blank(&rest[..end], &mut out);
+            i += end;
+        } else if rest.starts_with(b"r#")
+            || rest.starts_with(b"r\"")
+            || rest.starts_with(b"br#")
+            || rest.starts_with(b"br\"")
+        {
+            let start = rest.iter().position(|&c| c == b'"').unwrap();
+            let hashes = rest[..start].iter().filter(|&&c| c == b'#').count();
+            let close = format!("\"{}", "#".repeat(hashes));
+            let end = text[i + start + 1..]
+                .find(&close)
+                .map(|e| start + 1 + e + close.len())
+                .unwrap_or(rest.len());
+            blank(&rest[..end], &mut out);
+            i += end;
+        } else if rest[0] == b'"' {
+            let mut j = 1;
+            while j < rest.len() && rest[j] != b'"' {
+                j += if rest[j] == b'\\' { 2 } else { 1 };
+            }
+            let end = (j + 1).min(rest.len());
+            blank(&rest[..end], &mut out);
+            i += end;
+        } else if rest[0] == b'\'' && (rest.get(2) == Some(&b'\'') || (rest.get(1) == Some(&b'\\')))
+        {
+            // A character literal ('x', '\n', '\u{..}'), not a lifetime.
+            let end = rest[1..]
+                .iter()
+                .position(|&c| c == b'\'')
+                .map(|e| e + 2)
+                .unwrap_or(1);
+            blank(&rest[..end], &mut out);
+            i += end;
+        } else {
+            let ch = text[i..].chars().next().unwrap();
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// Functions longer than `max` lines: (name, first line, length), except
+/// those with a comment just above saying why they are one piece.
+fn long_functions(text: &str, max: usize) -> Vec<(String, usize, usize)> {
+    let code = code_only(text);
+    let lines: Vec<&str> = code.lines().collect();
+    let raw: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim_start();
+        let Some(pos) = t.find("fn ") else { continue };
+        let before = &t[..pos];
+        if !before.split_whitespace().all(|w| {
+            matches!(w, "pub" | "async" | "const" | "unsafe" | "extern") || w.starts_with("pub(")
+        }) {
+            continue;
+        }
+        let name: String = t[pos + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // Find the body's opening brace (or a `;`: a declaration).
+        let (mut depth, mut started, mut end) = (0i32, false, None);
+        'scan: for (j, l) in lines.iter().enumerate().skip(i) {
+            for c in l.chars() {
+                match c {
+                    ';' if !started => break 'scan,
+                    '{' => {
+                        depth += 1;
+                        started = true;
+                    }
+                    '}' => {
+                        depth -= 1;
+                        if started && depth == 0 {
+                            end = Some(j);
+                            break 'scan;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let Some(end) = end else { continue };
+        let len = end - i + 1;
+        if len <= max {
+            continue;
+        }
+        // The comment above (past attributes) that says why.
+        let mut k = i;
+        while k > 0 && raw[k - 1].trim_start().starts_with("#[") {
+            k -= 1;
+        }
+        let justified = k > 0
+            && raw[k - 1]
+                .trim_start()
+                .to_lowercase()
+                .starts_with("// one piece");
+        if !justified {
+            out.push((name, i + 1, len));
+        }
+    }
+    out
+}
+
+#[test]
+fn files_and_functions_stay_small() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut problems = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let shown = file
+            .strip_prefix(src.parent().unwrap())
+            .unwrap()
+            .display()
+            .to_string();
+        let n = text.lines().count();
+        if n > 600 {
+            problems.push(format!("{shown}: {n} lines (at most 600)"));
+        }
+        for (name, line, len) in long_functions(&text, 80) {
+            problems.push(format!(
+                "{shown}:{line}: fn {name} is {len} lines (at most 80, or a `// One piece: why` comment above it)"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "too large:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_function_measure_sees_through_strings_and_comments() {
+    let text =
+        "fn a() {\n    let s = \"}}}\";\n    // }\n    let c = '}';\n}\nfn b() -> u8 {\n    1\n}\n";
+    assert!(long_functions(text, 5).is_empty());
+    assert_eq!(long_functions(text, 4), vec![("a".to_string(), 1, 5)]);
+    let justified = "// One piece: a table\nfn t() {\n\n\n\n}\n";
+    assert!(long_functions(justified, 2).is_empty());
+}
