@@ -8,6 +8,7 @@ pub mod admin;
 pub mod headers;
 pub mod proxies;
 pub mod ratelimit;
+pub mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
+        .merge(webhooks::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(headers::add))
         .with_state(state)

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod bounces;
+mod bounces_imap;
 mod bounces_sisimai;
 mod bounces_smtp;
 mod catcher;
@@ -25,4 +26,5 @@ mod subscribers_cli;
 mod timing;
 mod transport;
 mod web;
+mod webhooks;
 mod worker;
