@@ -1,6 +1,7 @@
 //! One integration-test binary: the real `gazette` binary, real files,
 //! real SQLite, real HTTP on 127.0.0.1.
 
+mod api;
 mod architecture;
 mod bounces;
 mod bounces_imap;
@@ -23,6 +24,7 @@ mod output;
 mod people;
 mod readers;
 mod readers_worker;
+mod scheduled;
 mod security;
 mod smtp;
 mod smtp_script;

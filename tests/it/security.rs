@@ -48,12 +48,18 @@ pub fn start(p: &Project, command: &str, env: &[(&str, &str)]) -> Server {
     }
     let mut child = cmd.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("gazette serve exited early: {status}");
+    // Both listeners: the admin one is bound after the public one.
+    for a in [addr, admin] {
+        while std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("gazette {command} exited early: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gazette {command} did not listen on {a}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
         }
-        assert!(Instant::now() < deadline, "gazette serve did not start");
-        std::thread::sleep(Duration::from_millis(30));
     }
     Server { child, addr, admin }
 }
@@ -231,6 +237,9 @@ fn tokens_do_not_reveal_row_ids_and_old_links_work_in_their_exact_form() {
     for i in 0..3 {
         http::post_form(s.addr, "/subscribe", &format!("email=t{i}%40example.org"));
     }
+    // Each subscription is processed in the background: wait for all three.
+    outbox_email(&p, "t0@example.org");
+    outbox_email(&p, "t1@example.org");
     let mail = outbox_email(&p, "t2@example.org");
     let token = confirm_path(&mail)
         .trim_start_matches("/confirm/")
