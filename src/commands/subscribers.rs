@@ -54,23 +54,8 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             )
             .await
         }
-        SubscribersCommand::Confirm { email } => {
-            readers::confirm(&settings, &store, &parse_email(&email)?, now).await
-        }
-        SubscribersCommand::Set {
-            email,
-            frequency,
-            topics,
-        } => {
-            let email = parse_email(&email)?;
-            readers::set(
-                &settings,
-                &store,
-                &email,
-                frequency.as_deref(),
-                topics.as_deref(),
-            )
-            .await
+        cmd @ (SubscribersCommand::Confirm { .. } | SubscribersCommand::Set { .. }) => {
+            readers::run(&settings, &store, cmd, now).await
         }
         SubscribersCommand::Unsubscribe { email } => {
             unsubscribe(&store, &parse_email(&email)?, now).await
@@ -94,25 +79,8 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             list(&store, status.map(Status::from), json).await
         }
         SubscribersCommand::Count { json } => count(&store, json).await,
-        SubscribersCommand::Import {
-            file,
-            confirmed,
-            welcome,
-            dry_run,
-            json,
-        } => {
-            let opts = import::Options {
-                confirmed,
-                dry_run,
-                json,
-                quiet: ctx.quiet,
-            };
-            import::run(&store, &file, opts, now).await?;
-            if dry_run {
-                Ok(())
-            } else {
-                readers::after_import(&settings, &store, welcome).await
-            }
+        cmd @ SubscribersCommand::Import { .. } => {
+            readers::import(&settings, &store, cmd, ctx.quiet, now).await
         }
         SubscribersCommand::Export {
             output,

@@ -287,22 +287,7 @@ async fn subscribe(
     };
     let email = match SubscriberEmail::parse(body.email.as_deref().unwrap_or("")) {
         Ok(e) => e,
-        Err(m) => {
-            // JSON clients get the detail; readers their language.
-            let message = if wants_json(&headers) {
-                m
-            } else {
-                let given = body.email.as_deref().unwrap_or("");
-                state.say("invalid_address", &[("address", given)])
-            };
-            return reply(
-                &state,
-                &headers,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &state.say("check_address", &[]),
-                &message,
-            );
-        }
+        Err(m) => return bad_address(&state, &headers, body.email.as_deref(), m),
     };
     let name = body
         .name
@@ -338,6 +323,24 @@ async fn subscribe(
         StatusCode::OK,
         &state.say("check_inbox_heading", &[]),
         &state.say("check_inbox", &[("email", email.as_str())]),
+    )
+}
+
+/// An address that is not one: JSON clients get the detail; readers a
+/// sentence in their language.
+fn bad_address(state: &AppState, headers: &HeaderMap, given: Option<&str>, m: String) -> Response {
+    let message = if wants_json(headers) {
+        m
+    } else {
+        state.say("invalid_address", &[("address", given.unwrap_or(""))])
+    };
+    let heading = state.say("check_address", &[]);
+    reply(
+        state,
+        headers,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &heading,
+        &message,
     )
 }
 

@@ -5,10 +5,76 @@ use chrono::{DateTime, Utc};
 
 use crate::audience::prefs::{parse_topics, Frequency};
 use crate::audience::{Status, SubscriberEmail};
+use crate::cli::SubscribersCommand;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::render::Templates;
 use crate::store::Store;
+
+/// `subscribers confirm` and `subscribers set`.
+pub async fn run(
+    settings: &Settings,
+    store: &Store,
+    cmd: SubscribersCommand,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match cmd {
+        SubscribersCommand::Confirm { email } => {
+            confirm(settings, store, &parse(&email)?, now).await
+        }
+        SubscribersCommand::Set {
+            email,
+            frequency,
+            topics,
+        } => {
+            let email = parse(&email)?;
+            set(
+                settings,
+                store,
+                &email,
+                frequency.as_deref(),
+                topics.as_deref(),
+            )
+            .await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `subscribers import`, then the preferences and welcome emails it brings.
+pub async fn import(
+    settings: &Settings,
+    store: &Store,
+    cmd: SubscribersCommand,
+    quiet: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let SubscribersCommand::Import {
+        file,
+        confirmed,
+        welcome,
+        dry_run,
+        json,
+    } = cmd
+    else {
+        return Ok(());
+    };
+    let opts = super::import::Options {
+        confirmed,
+        dry_run,
+        json,
+        quiet,
+    };
+    super::import::run(store, &file, opts, now).await?;
+    if dry_run {
+        return Ok(());
+    }
+    after_import(settings, store, welcome).await
+}
+
+fn parse(s: &str) -> Result<SubscriberEmail> {
+    SubscriberEmail::parse(s).map_err(|m| Error::msg(format!("EMAIL: {m}")))
+}
 
 fn optin(settings: &Settings, store: &Store) -> Result<crate::optin::Optin> {
     let templates = Templates::load(Some(&settings.templates_dir))?;
