@@ -27,6 +27,7 @@ postal_address = "My Newsletter, 1 Example Street, Springfield"
 # unsubscribe_mailto = "unsubscribe@example.com"
 # List-Id header; default: derived from the title and the sender's domain.
 # list_id = "my-newsletter.example.com"
+# language = "en"     # fixed sentences from templates/i18n/{language}.toml (en, de built in)
 
 [database]
 # Created and migrated on first use. Env: GAZETTE_DATABASE_URL
