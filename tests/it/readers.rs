@@ -286,6 +286,22 @@ fn archive_pages_and_atom_feed() {
         );
     }
     assert_eq!(get(&app, "/archive/999/x").status, 404);
+    // The email links to this page ("View in browser"); a reader's copy
+    // keeps its own footer, the page does not.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stored = rt.block_on(app.store.campaign_prepared(first)).unwrap();
+    let url = format!("https://news.example.com/archive/{first}/test-notes-first-foremost");
+    assert!(
+        stored.html.contains(&format!("href=\"{url}\"")),
+        "{}",
+        stored.html
+    );
+    assert!(
+        stored.text.contains(&format!("View in browser: {url}")),
+        "{}",
+        stored.text
+    );
+    assert!(issue.body.contains("Hello readers.") && !issue.body.contains("View in browser"));
 
     let feed = get(&app, "/feed.xml");
     assert_eq!(feed.status, 200);
