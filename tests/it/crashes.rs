@@ -264,11 +264,7 @@ impl Drop for SmallDisk {
 #[test]
 fn outbox_on_a_full_disk_pauses_and_counts_only_whole_files() {
     let Some(disk) = SmallDisk::mount("192k") else {
-        assert!(
-            std::env::var_os("GAZETTE_ALLOW_SKIP").is_some(),
-            "cannot mount a tmpfs (needs root): set GAZETTE_ALLOW_SKIP=1 to skip"
-        );
-        eprintln!("\nSKIPPED: outbox on a full disk (cannot mount a tmpfs)\n");
+        crate::helpers::skip_or_fail("outbox on a full disk: cannot mount a tmpfs", "needs root");
         return;
     };
     let outbox = disk.0.join("outbox");
