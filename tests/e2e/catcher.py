@@ -314,7 +314,10 @@ class CatcherSuite(unittest.TestCase):
             self.assertEqual(status, 200)
             (raw, msg), = self.catcher.messages(1)
             self.assertEqual(msg.defects, [])
-            self.assertEqual(msg["To"].addresses[0].display_name, "Nöé New")
+            # The confirmation goes to the bare address: the name is unproven
+            # until the link is followed (then it becomes the subscriber's).
+            self.assertEqual(msg["To"].addresses[0].display_name, "")
+            self.assertEqual(msg["To"].addresses[0].addr_spec, "new@example.org")
             self.assertIsNone(msg["List-Unsubscribe"], "a confirmation is not list mail")
             body = parts(msg)
             link = re.search(re.escape(self.project.public) + r"/confirm/[0-9a-f]+\.[0-9a-f]{32}", body["plain"]).group(0)
@@ -322,6 +325,11 @@ class CatcherSuite(unittest.TestCase):
             status, page = http("GET", link)
             self.assertEqual(status, 200, page)
             self.assertEqual(self.project.subscribers()["new@example.org"]["status"], "active")
+            # One welcome email follows the confirmation, now with the name.
+            caught = self.catcher.messages(2)
+            welcome = [m for _, m in caught if str(m["Subject"]).startswith("Welcome to")]
+            self.assertEqual(len(welcome), 1, [str(m["Subject"]) for _, m in caught])
+            self.assertEqual(welcome[0]["To"].addresses[0].display_name, "Nöé New")
 
             # Now a campaign reaches the new subscriber; its one-click link works.
             self.catcher.clear()
@@ -329,6 +337,7 @@ class CatcherSuite(unittest.TestCase):
             caught = self.catcher.messages(len(SUBSCRIBERS) + 1)
             mine = [m for _, m in caught if m["To"].addresses[0].addr_spec == "new@example.org"]
             self.assertEqual(len(mine), 1)
+            self.assertEqual(mine[0]["To"].addresses[0].display_name, "Nöé New")
             unsub = str(mine[0]["List-Unsubscribe"]).strip("<>")
             status, _ = http("POST", unsub, data=b"List-Unsubscribe=One-Click",
                              headers={"Content-Type": "application/x-www-form-urlencoded"})
