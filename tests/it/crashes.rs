@@ -4,8 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::faults::{all_delivered, campaign, finish_within, project, run_within, spawn};
-use crate::smtp::{Script, SmtpServer};
+use crate::faults::{
+    all_delivered, campaign, finish_within, project, run_within, sending, sigterm, slow_smtp,
+    spawn, worker,
+};
+use crate::smtp::SmtpServer;
 
 /// The slow cases run when this is set (`.ci/run` sets it).
 const SLOW: &str = "GAZETTE_SLOW_TESTS";
@@ -52,10 +55,7 @@ impl Rng {
 
 #[test]
 fn kill_9_at_ten_random_moments_then_resume_delivers_everyone() {
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(2),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(2);
     let n = 2000;
     let p = project(n, "");
     let url = smtp.url();
@@ -116,13 +116,9 @@ fn all_delivered_loose(p: &crate::helpers::Project, smtp: &SmtpServer, n: usize)
 
 #[test]
 fn database_locked_by_another_writer_stops_cleanly_and_resumes() {
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(10),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(10);
     let p = project(300, "timeout = \"2s\"");
-    let send = spawn(&p, &["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
-    smtp.wait_for(30);
+    let send = sending(&p, &smtp, 30);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut lock = lock_db(&rt, &p);
     let locked_at = Instant::now();
@@ -173,10 +169,7 @@ fn worker_survives_a_lock_held_past_the_busy_timeout_and_resumes_by_itself() {
     if !slow_enabled("the database locked past SQLite's 30 s busy timeout under the worker") {
         return;
     }
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(20),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(20);
     let p = project(
         300,
         "timeout = \"2s\"\n[worker]\nunreachable_retry = \"100ms\"\npoll_interval = \"200ms\"",
@@ -186,16 +179,7 @@ fn worker_survives_a_lock_held_past_the_busy_timeout_and_resumes_by_itself() {
     run_within(&p, &args, Duration::from_secs(30))
         .0
         .fails_later_with("paused");
-    let worker = spawn(
-        &p,
-        &[
-            "--smtp-url",
-            &smtp.url(),
-            "worker",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let worker = worker(&p, &smtp.url());
     smtp.wait_for(30);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut lock = lock_db(&rt, &p);
@@ -214,11 +198,7 @@ fn worker_survives_a_lock_held_past_the_busy_timeout_and_resumes_by_itself() {
         assert!(Instant::now() < deadline, "the worker never resumed it");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    sigterm(&worker);
     let (out, _) = finish_within(worker, Duration::from_secs(20));
     out.ok();
     assert!(

@@ -89,6 +89,27 @@ pub fn run_within(p: &Project, args: &[&str], limit: Duration) -> (Run, Duration
     finish_within(spawn(p, args), limit)
 }
 
+/// `gazette worker` in the background, sending through `url`.
+pub fn worker(p: &Project, url: &str) -> Child {
+    spawn(p, &["--smtp-url", url, "worker", "--listen", "127.0.0.1:0"])
+}
+
+/// A server that takes `ms` milliseconds per message.
+pub fn slow_smtp(ms: u64) -> SmtpServer {
+    SmtpServer::start(Script {
+        delay: Duration::from_millis(ms),
+        ..Default::default()
+    })
+}
+
+/// `gazette send digest --yes` in the background, once `first` messages
+/// have arrived.
+pub fn sending(p: &Project, smtp: &SmtpServer, first: usize) -> Child {
+    let child = spawn(p, &["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
+    smtp.wait_for(first);
+    child
+}
+
 pub fn campaign(p: &Project, id: i64) -> serde_json::Value {
     let out = p.run(&["campaigns", "show", &id.to_string(), "--json"]);
     out.ok();
@@ -249,14 +270,16 @@ fn replies_slower_than_the_timeout_pause_then_resume_within_the_bound() {
         (c["status"].as_str(), c["sent"].as_u64()),
         (Some("paused"), Some(0))
     );
-    assert!(smtp.received().len() <= 8, "two per connection at most");
+    // Two late replies per connection stop it; one more may be in flight.
+    let late = smtp.received().len();
+    assert!(late <= 12, "{late} messages before the pause");
     smtp.set(|s| s.slow_every = 0);
     let args = ["--smtp-url", &smtp.url(), "campaigns", "resume", "1"];
     run_within(&p, &args, Duration::from_secs(60)).0.ok();
     all_delivered(&p, 1, &smtp, 200);
 }
 
-fn sigterm(child: &Child) {
+pub fn sigterm(child: &Child) {
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -274,10 +297,7 @@ fn worker_finishes_by_itself_when_the_server_recovers() {
     );
     let (out, _) = send(&p, &url, Duration::from_secs(30));
     out.fails_later_with("campaign 1 paused");
-    let worker = spawn(
-        &p,
-        &["--smtp-url", &url, "worker", "--listen", "127.0.0.1:0"],
-    );
+    let worker = worker(&p, &url);
     // Down for a while: the worker keeps trying with backoff.
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(campaign(&p, 1)["status"], "paused");
@@ -301,13 +321,9 @@ fn worker_finishes_by_itself_when_the_server_recovers() {
 
 #[test]
 fn pause_and_cancel_stop_a_running_pass() {
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(20),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(20);
     let p = project(400, "");
-    let send = spawn(&p, &["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
-    smtp.wait_for(20);
+    let send = sending(&p, &smtp, 20);
     p.run(&["campaigns", "pause", "1"]).ok();
     let paused_at = Instant::now();
     let (out, _) = finish_within(send, Duration::from_secs(10));
@@ -319,16 +335,7 @@ fn pause_and_cancel_stop_a_running_pass() {
 
     // The worker does not retry a campaign paused by hand; resumed by
     // hand, it runs in the worker until cancelled.
-    let worker = spawn(
-        &p,
-        &[
-            "--smtp-url",
-            &smtp.url(),
-            "worker",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let worker = worker(&p, &smtp.url());
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(campaign(&p, 1)["status"], "paused");
     let before = smtp.received().len();
@@ -354,20 +361,13 @@ fn pause_and_cancel_stop_a_running_pass() {
 
 #[test]
 fn the_worker_takes_over_a_killed_send_and_obeys_cancel() {
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(40),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(40);
     let p = project(400, "[worker]\npoll_interval = \"200ms\"");
     let url = smtp.url();
-    let mut send = spawn(&p, &["--smtp-url", &url, "send", "digest", "--yes"]);
-    smtp.wait_for(20);
+    let mut send = sending(&p, &smtp, 20);
     send.kill().unwrap(); // SIGKILL: the campaign stays `sending`
     send.wait().unwrap();
-    let worker = spawn(
-        &p,
-        &["--smtp-url", &url, "worker", "--listen", "127.0.0.1:0"],
-    );
+    let worker = worker(&p, &url);
     // The dead process's claim is taken over at once, not after the lease.
     let killed_at = smtp.received().len();
     let t = Instant::now();
