@@ -175,7 +175,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         }
     };
     let cancel = Cancel::default();
-    cancel.follow(spec.stop.clone(), StopReason::Signal);
+    let follower = cancel.follow(spec.stop.clone(), StopReason::Signal);
     let shared = Arc::new(Shared {
         id,
         claim: owner.id.clone(),
@@ -203,6 +203,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
     poller.abort();
     let finish = conclude(spec, &shared).await;
     guard.abort();
+    follower.abort();
     finish
 }
 

@@ -178,6 +178,9 @@ fn unreachable_or_silent_server_pauses_with_75_at_any_audience_size() {
             assert_eq!(c["status"], "paused", "{n}: {c}");
             assert_eq!(c["sent"].as_u64(), Some(0));
             assert_eq!(c["pending"].as_u64(), Some(n as u64));
+            assert!(c["retry_at"].is_string(), "{c}");
+            let show = p.run(&["campaigns", "show", &id.to_string()]);
+            assert!(show.stdout().contains("next try:"), "{}", show.stdout());
             assert!(c["last_error"]
                 .as_str()
                 .unwrap()
