@@ -305,3 +305,40 @@ fn outbox_on_a_full_disk_pauses_and_counts_only_whole_files() {
     assert_eq!(to.len(), 200, "each recipient once");
     assert_eq!(campaign(&p, 1)["status"], "done");
 }
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn a_sender_stalled_past_the_lease_loses_its_claim_and_stops() {
+    let smtp = slow_smtp(20);
+    let p = project(400, "");
+    let stalled = sending(&p, &smtp, 20);
+    signal(&stalled, "-STOP");
+    // Alive but silent past the 5 s lease: another process takes over.
+    std::thread::sleep(Duration::from_millis(5500));
+    let args = ["--smtp-url", &smtp.url(), "campaigns", "resume", "1"];
+    let before = smtp.received().len();
+    let mut taker = spawn(&p, &args);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while smtp.received().len() < before + 20 {
+        assert!(Instant::now() < deadline, "the claim was never taken over");
+        if let Some(s) = taker.try_wait().unwrap() {
+            // Too early (the lease had not quite run out): try again.
+            assert_eq!(s.code(), Some(1));
+            taker = spawn(&p, &args);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(&stalled, "-CONT");
+    let (out, took) = finish_within(stalled, Duration::from_secs(10));
+    out.fails_with("campaign 1: stopped sending: another process took the campaign over");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    finish_within(taker, Duration::from_secs(60)).0.ok();
+    all_delivered(&p, 1, &smtp, 400);
+}
