@@ -196,6 +196,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         opted_out: Default::default(),
         trouble: Default::default(),
         bounces: spec.opts.bounces.clone(),
+        renewed: std::sync::Mutex::new(std::time::Instant::now()),
     });
     let guard = tokio::spawn(guard(shared.clone()));
     let poller = tokio::spawn(poll_opt_outs(shared.clone()));
@@ -262,6 +263,7 @@ async fn guard(shared: Arc<Shared>) {
         let reason = match beat {
             Ok(Ok(Some(CampaignStatus::Sending))) => {
                 last_ok = std::time::Instant::now();
+                shared.renewed_now();
                 continue;
             }
             Ok(Ok(Some(CampaignStatus::Cancelled))) => StopReason::Cancelled,

@@ -69,9 +69,10 @@ fn kill_9_at_ten_random_moments_then_resume_delivers_everyone() {
         };
         let mut child = spawn(&p, &args);
         let start = smtp.received().len();
-        // A random moment: after 1 to 150 more messages (the first round
-        // at least one, so the campaign exists).
-        let target = start + 1 + rng.below(150) as usize;
+        // A random moment: after 50 to 200 more messages (so that what the
+        // previous kill left unrecorded is sent again first, and each
+        // interruption's duplicates can be told apart).
+        let target = start + 50 + rng.below(150) as usize;
         let deadline = Instant::now() + Duration::from_secs(30);
         while smtp.received().len() < target.min(n) {
             assert!(Instant::now() < deadline, "round {round}: stalled");
@@ -93,6 +94,12 @@ fn kill_9_at_ten_random_moments_then_resume_delivers_everyone() {
         assert!(
             sent <= distinct,
             "round {round}: {sent} recorded, {distinct} arrived"
+        );
+        // Delivered but not recorded: what the next run sends again.
+        let unrecorded = distinct - sent;
+        assert!(
+            unrecorded <= crate::faults::DUPLICATE_BOUND,
+            "round {round}: {unrecorded} delivered but unrecorded"
         );
     }
     // The last resume, straight after the last kill, works at once.
