@@ -44,11 +44,11 @@ pub async fn bind_web(
     let local = listener
         .local_addr()
         .map_err(|e| Error::msg(e.to_string()))?;
-    let state = Arc::new(AppState {
+    let state = Arc::new(AppState::new(
         optin,
-        templates: Arc::new(templates),
-        limiter: RateLimiter::new(settings.web.subscribe_limit),
-    });
+        Arc::new(templates),
+        RateLimiter::new(settings.web.subscribe_limit),
+    ));
     Ok((listener, local, state))
 }
 

@@ -59,14 +59,21 @@ impl SubscriberEmail {
 /// part (`"a@b"@example.com`) is valid RFC 5322 but the mailer cannot put it
 /// in an envelope, so it is refused everywhere an address comes in.
 fn is_dot_atom(local: &str) -> bool {
-    !local.is_empty()
-        && local.len() <= 64
-        && local.split('.').all(|atom| {
-            !atom.is_empty()
-                && atom.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c) || !c.is_ascii()
-                })
-        })
+    let b = local.as_bytes();
+    if b.is_empty() || b.len() > 64 || b[0] == b'.' || b[b.len() - 1] == b'.' {
+        return false;
+    }
+    let mut prev_dot = false;
+    b.iter().all(|&c| {
+        let dot = c == b'.';
+        let ok = !(dot && prev_dot)
+            && (dot
+                || c.is_ascii_alphanumeric()
+                || !c.is_ascii()
+                || b"!#$%&'*+/=?^_`{|}~-".contains(&c));
+        prev_dot = dot;
+        ok
+    })
 }
 
 /// Names are capped as the subscribe form caps them.
@@ -76,13 +83,17 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// most `MAX_NAME_CHARS` characters, so no header built from it can
 /// exceed RFC 5322's line limits.
 pub fn cap_name(name: String) -> String {
-    let clean = name.len() <= MAX_NAME_CHARS
-        && !name
-            .chars()
-            .any(|c| c.is_control() || (c.is_whitespace() && c != ' '))
-        && !name.starts_with(' ')
-        && !name.ends_with(' ')
-        && !name.contains("  ");
+    // One pass for the common case: short, one line, single spaces.
+    let mut chars = 0;
+    let mut prev_space = true; // a leading space needs cleaning
+    let clean = name.chars().all(|c| {
+        chars += 1;
+        let space = c == ' ';
+        let ok = !(c.is_control() || (c.is_whitespace() && !space) || (space && prev_space));
+        prev_space = space;
+        ok
+    }) && !prev_space
+        && chars <= MAX_NAME_CHARS;
     if clean {
         return name;
     }

@@ -4,13 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use super::Ctx;
 use crate::audience::{Status, SubscriberEmail};
 use crate::bounce::{self, source::RawMessage, Record};
 use crate::cli::BouncesCommand;
-use crate::config::BouncePolicy as Policy;
 use crate::error::{Error, Result};
 use crate::store::bounces::Applied;
 use crate::store::Store;
@@ -27,50 +25,6 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<RawMessage>> {
     let mut out = Vec::new();
     for p in paths {
         bounce::source::read_path(p, &mut out).map_err(Error::msg)?;
-    }
-    Ok(out)
-}
-
-/// Parse and attribute one message (no change to the database).
-pub async fn examine(store: Option<&Store>, raw: &[u8], source: &str) -> Result<Vec<Record>> {
-    let mut records = bounce::analyze(raw, source);
-    if let Some(store) = store {
-        for r in &mut records {
-            let who = store.attribute(&r.refs, r.recipient.as_deref()).await?;
-            r.campaign_id = who.campaign_id;
-            r.subscriber_id = who.subscriber_id;
-            if r.recipient.is_none() {
-                r.recipient = who.email;
-            }
-        }
-    }
-    Ok(records)
-}
-
-/// Parse, attribute and record one message; what each record did.
-pub async fn process_message(
-    store: &Store,
-    policy: &Policy,
-    raw: &[u8],
-    source: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<(Record, Applied)>> {
-    let digest = hex::encode(Sha256::digest(raw));
-    let mut out = Vec::new();
-    for r in examine(Some(store), raw, source).await? {
-        let applied = if r.kind == bounce::Kind::None {
-            Applied::Recorded(None)
-        } else {
-            let key = format!(
-                "msg:{digest}:{}",
-                r.recipient
-                    .as_deref()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase()
-            );
-            store.record_bounce(&key, &r, policy, now).await?
-        };
-        out.push((r, applied));
     }
     Ok(out)
 }
@@ -111,7 +65,7 @@ async fn scan(ctx: &Ctx, paths: &[PathBuf], json: bool) -> Result<()> {
     let store = lookup_store(ctx).await;
     let mut records = Vec::new();
     for m in &messages {
-        records.extend(examine(store.as_ref(), &m.bytes, &m.source).await?);
+        records.extend(Store::examine(store.as_ref(), &m.bytes, &m.source).await?);
     }
     let mut out = std::io::stdout().lock();
     let text = if json {
@@ -130,7 +84,9 @@ async fn process(ctx: &Ctx, paths: &[PathBuf]) -> Result<()> {
     let policy = &settings.bounces.policy;
     let (mut recorded, mut ignored, mut changed) = (0, 0, 0);
     for m in &messages {
-        for (r, applied) in process_message(&store, policy, &m.bytes, &m.source, Utc::now()).await?
+        for (r, applied) in store
+            .process_returned(policy, &m.bytes, &m.source, Utc::now())
+            .await?
         {
             let what = match &applied {
                 Applied::Duplicate => "already recorded".to_string(),

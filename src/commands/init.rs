@@ -47,7 +47,9 @@ url = "sqlite://gazette.db"
 [web]
 # listen = "127.0.0.1:8080"
 # subscribe_limit = 10   # subscribe requests per minute per IP, 0 = off
-# trust_proxy = false    # honour X-Forwarded-For
+# trusted_proxies = []   # CIDR blocks of reverse proxies whose X-Forwarded-For is believed
+# trust_proxy = false    # true: also trust a proxy on this host (127.0.0.0/8, ::1)
+# admin_listen = "127.0.0.1:8081"  # /metrics; "" = off; GAZETTE_ADMIN_TOKEN required beyond loopback
 # confirm_ttl = "7d"     # how long confirmation links work
 
 [digest]

@@ -8,7 +8,7 @@ mod show;
 
 use super::Ctx;
 use crate::audience::csvio::ExportWriter;
-use crate::audience::{format_time, Source, Status, SubscriberEmail};
+use crate::audience::{cap_name, format_time, Source, Status, SubscriberEmail};
 use crate::cli::SubscribersCommand;
 use crate::error::{Error, Result};
 use crate::optin::Outcome;
@@ -61,6 +61,8 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
                 ttl_days,
                 ConfirmOrigin::Added,
             )?);
+            // Capped as on the web form and in imports.
+            let name = name.map(cap_name);
             let outcome = optin
                 .subscribe(&email, name.as_deref(), confirmed, Source::Cli, now, false)
                 .await?;

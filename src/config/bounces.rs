@@ -38,9 +38,42 @@ impl Default for BouncePolicy {
     }
 }
 
+/// Provider webhook secrets, all from the environment (GAZETTE_WEBHOOK_*).
+/// A provider whose secret is unset has no endpoint (404).
+#[derive(Clone, Default)]
+pub struct WebhookSecrets {
+    /// GAZETTE_WEBHOOK_POSTMARK_USER / GAZETTE_WEBHOOK_POSTMARK_PASSWORD:
+    /// the basic-auth credentials set in Postmark's webhook URL.
+    pub postmark: Option<(String, String)>,
+    /// GAZETTE_WEBHOOK_MAILGUN_KEY: Mailgun's HTTP webhook signing key.
+    pub mailgun_key: Option<String>,
+    /// GAZETTE_WEBHOOK_SENDGRID_KEY: the signed event webhook's
+    /// verification key (base64 of the DER public key, as SendGrid shows it).
+    pub sendgrid_key: Option<String>,
+    /// GAZETTE_WEBHOOK_SES_TOPIC: the SNS topic ARN(s) accepted (comma-separated).
+    pub ses_topics: Vec<String>,
+    /// GAZETTE_WEBHOOK_SES_CERT: a PEM certificate used to verify SNS
+    /// signatures instead of downloading SigningCertURL (tests, pinning);
+    /// with it, a loopback http:// SubscribeURL is accepted.
+    pub ses_cert: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSecrets")
+            .field("postmark", &self.postmark.is_some())
+            .field("mailgun", &self.mailgun_key.is_some())
+            .field("sendgrid", &self.sendgrid_key.is_some())
+            .field("ses_topics", &self.ses_topics)
+            .field("ses_cert", &self.ses_cert)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Bounces {
     pub policy: BouncePolicy,
+    pub webhooks: WebhookSecrets,
     /// `imaps://user@host/INBOX`; the password is GAZETTE_BOUNCES_PASSWORD.
     pub imap_url: Option<String>,
     pub imap_password: Option<String>,
@@ -52,6 +85,7 @@ impl Default for Bounces {
     fn default() -> Self {
         Bounces {
             policy: BouncePolicy::default(),
+            webhooks: WebhookSecrets::default(),
             imap_url: None,
             imap_password: None,
             poll: Duration::from_secs(300),
@@ -102,7 +136,29 @@ pub(super) fn resolve(
             ));
         }
     }
+    let postmark = match (
+        env("GAZETTE_WEBHOOK_POSTMARK_USER"),
+        env("GAZETTE_WEBHOOK_POSTMARK_PASSWORD"),
+    ) {
+        (Some(u), Some(p)) => Some((u, p)),
+        _ => None,
+    };
+    let webhooks = WebhookSecrets {
+        postmark,
+        mailgun_key: env("GAZETTE_WEBHOOK_MAILGUN_KEY"),
+        sendgrid_key: env("GAZETTE_WEBHOOK_SENDGRID_KEY"),
+        ses_topics: env("GAZETTE_WEBHOOK_SES_TOPIC")
+            .map(|t| {
+                t.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ses_cert: env("GAZETTE_WEBHOOK_SES_CERT").map(std::path::PathBuf::from),
+    };
     Ok(Bounces {
+        webhooks,
         policy: BouncePolicy {
             address,
             soft_limit,

@@ -335,4 +335,50 @@ impl Store {
             .map(|(_, c)| c)
             .unwrap_or_default())
     }
+
+    /// Parse and attribute one returned message (no change to the database;
+    /// without a store, nothing is attributed).
+    pub async fn examine(store: Option<&Store>, raw: &[u8], source: &str) -> Result<Vec<Record>> {
+        let mut records = crate::bounce::analyze(raw, source);
+        if let Some(store) = store {
+            for r in &mut records {
+                let who = store.attribute(&r.refs, r.recipient.as_deref()).await?;
+                r.campaign_id = who.campaign_id;
+                r.subscriber_id = who.subscriber_id;
+                if r.recipient.is_none() {
+                    r.recipient = who.email;
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Parse, attribute and record one returned message, once per message
+    /// and recipient; what each record did.
+    pub async fn process_returned(
+        &self,
+        policy: &Policy,
+        raw: &[u8],
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Record, Applied)>> {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(raw));
+        let mut out = Vec::new();
+        for r in Store::examine(Some(self), raw, source).await? {
+            let applied = if r.kind == Kind::None {
+                Applied::Recorded(None)
+            } else {
+                let rcpt = r
+                    .recipient
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let key = format!("msg:{digest}:{rcpt}");
+                self.record_bounce(&key, &r, policy, now).await?
+            };
+            out.push((r, applied));
+        }
+        Ok(out)
+    }
 }

@@ -20,6 +20,8 @@ pub struct Person {
     /// When the last confirmation email went out, and until when its link works.
     pub confirm_sent_at: Option<DateTime<Utc>>,
     pub confirm_expires_at: Option<DateTime<Utc>>,
+    /// The subscribers row as stored, every column but the token secrets.
+    pub stored: Map<String, Value>,
     pub deliveries: Vec<DeliveryRecord>,
     /// Rows of other tables that point at the subscriber (for instance a
     /// bounce log), by table name, as stored.
@@ -99,12 +101,15 @@ impl Store {
             return Ok(None);
         };
         let id = row.id;
-        let confirm = sqlx::query(
-            "SELECT confirm_sent_at, confirm_expires_at FROM subscribers WHERE id = ?1",
-        )
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
+        let confirm = sqlx::query("SELECT * FROM subscribers WHERE id = ?1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        // Every column as stored (new ones included), but the secrets.
+        let mut stored = row_to_json(&confirm);
+        for secret in ["unsub_verifier", "confirm_hash"] {
+            stored.remove(secret);
+        }
         let time = |c: &str| -> Result<Option<DateTime<Utc>>> {
             let s: Option<String> = confirm.try_get(c)?;
             Ok(s.as_deref().and_then(parse_ts))
@@ -134,6 +139,7 @@ impl Store {
             subscriber: row.into_domain(),
             confirm_sent_at,
             confirm_expires_at,
+            stored,
             deliveries,
             linked,
             erased_before,

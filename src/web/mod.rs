@@ -8,6 +8,7 @@ pub mod admin;
 pub mod headers;
 pub mod proxies;
 pub mod ratelimit;
+pub mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use serde::Deserialize;
 use tera::Context;
 
 use crate::audience::{Source, SubscriberEmail};
-use crate::optin::{Optin, Outcome};
+use crate::optin::Optin;
 use crate::render::{self, Templates};
 use crate::store::Confirmed;
 use ratelimit::RateLimiter;
@@ -34,6 +35,22 @@ pub struct AppState {
     pub optin: Optin,
     pub templates: Arc<Templates>,
     pub limiter: Arc<RateLimiter>,
+    /// Subscriptions being processed in the background.
+    pub jobs: Arc<tokio::sync::Semaphore>,
+}
+
+/// Subscriptions processed at the same time; more requests wait.
+pub const MAX_JOBS: usize = 64;
+
+impl AppState {
+    pub fn new(optin: Optin, templates: Arc<Templates>, limiter: Arc<RateLimiter>) -> Self {
+        AppState {
+            optin,
+            templates,
+            limiter,
+            jobs: Arc::new(tokio::sync::Semaphore::new(MAX_JOBS)),
+        }
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -46,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
+        .merge(webhooks::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(headers::add))
         .with_state(state)
@@ -90,7 +108,14 @@ pub async fn serve_all(
             None => Ok(()),
         }
     };
+    let jobs = state.jobs.clone();
     tokio::try_join!(serve(listener, state, stopped(rx.clone())), admin)?;
+    // Subscriptions answered but still in the background finish first.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        jobs.acquire_many(MAX_JOBS as u32),
+    )
+    .await;
     Ok(())
 }
 
@@ -180,6 +205,29 @@ fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr 
     )
 }
 
+/// The form or JSON body of `POST /subscribe`.
+fn parse_subscribe_body(headers: &HeaderMap, body: &[u8]) -> Result<SubscribeBody, String> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"));
+    }
+    let mut b = SubscribeBody {
+        email: None,
+        name: None,
+    };
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match &*k {
+            "email" => b.email = Some(v.into_owned()),
+            "name" => b.name = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(b)
+}
+
 async fn subscribe(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -201,26 +249,7 @@ async fn subscribe(
         );
         return r;
     }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    let parsed: Result<SubscribeBody, String> = if is_json {
-        serde_json::from_slice(&body).map_err(|e| format!("invalid JSON body: {e}"))
-    } else {
-        let mut b = SubscribeBody {
-            email: None,
-            name: None,
-        };
-        for (k, v) in url::form_urlencoded::parse(&body) {
-            match &*k {
-                "email" => b.email = Some(v.into_owned()),
-                "name" => b.name = Some(v.into_owned()),
-                _ => {}
-            }
-        }
-        Ok(b)
-    };
+    let parsed = parse_subscribe_body(&headers, &body);
     let body = match parsed {
         Ok(b) => b,
         Err(m) => return reply(&state, &headers, StatusCode::BAD_REQUEST, "Bad request", &m),
@@ -243,36 +272,38 @@ async fn subscribe(
         .map(str::trim)
         .filter(|n| !n.is_empty());
     let name = name.map(|n| n.chars().take(200).collect::<String>());
-    let result = state
-        .optin
-        .subscribe(
-            &email,
-            name.as_deref(),
-            false,
-            Source::Web,
-            chrono::Utc::now(),
-            true,
-        )
-        .await;
-    match result {
-        // The same answer whatever the address's state: nobody can probe
-        // who subscribes.
-        Ok(Outcome::ConfirmationSent)
-        | Ok(Outcome::RecentlySent)
-        | Ok(Outcome::AlreadyActive)
-        | Ok(Outcome::Activated)
-        | Ok(Outcome::OptedOut(_)) => reply(
-            &state,
-            &headers,
-            StatusCode::OK,
-            "Check your inbox",
-            &format!(
-                "If {email} can receive {}, a confirmation link is on its way to it. Open it to start your subscription.",
-                state.optin.settings.newsletter.title
-            ),
+    // Answer before the work, the same answer whatever the address's state
+    // (new, pending, active, opted out): neither the page nor its timing
+    // tells who subscribes. The work (and the confirmation email) runs in
+    // the background, at most `MAX_JOBS` at a time.
+    let Ok(permit) = state.jobs.clone().acquire_owned().await else {
+        return internal(&state, &headers, crate::Error::msg("shutting down"));
+    };
+    let st = state.clone();
+    let address = email.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        // Let the answer leave before the work competes with it for a core.
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        let now = chrono::Utc::now();
+        let optin = &st.optin;
+        let result = optin
+            .subscribe(&address, name.as_deref(), false, Source::Web, now, false)
+            .await;
+        if let Err(e) = result {
+            tracing::error!("subscribe: {e}");
+        }
+    });
+    reply(
+        &state,
+        &headers,
+        StatusCode::OK,
+        "Check your inbox",
+        &format!(
+            "If {email} can receive {}, a confirmation link is on its way to it. Open it to start your subscription.",
+            state.optin.settings.newsletter.title
         ),
-        Err(e) => internal(&state, &headers, e),
-    }
+    )
 }
 
 async fn confirm(

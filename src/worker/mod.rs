@@ -2,6 +2,7 @@
 //! (`posts`), the digest scheduler (`digest`) and campaign supervision
 //! (`campaigns`) in one tokio process.
 
+mod bounces;
 mod campaigns;
 mod digest;
 mod posts;
@@ -191,6 +192,9 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
         worker.mailer.describe()
     );
 
+    // bounces: the bounce mailbox, polled every `[bounces] poll`.
+    let mailbox = bounces::spawn(settings.clone(), store.clone(), stop_rx.clone())?;
+
     // Signals: the first stops gracefully, a second exits at once.
     tokio::spawn(async move {
         crate::app::shutdown_signal().await;
@@ -212,6 +216,9 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
         tracing::warn!("grace period over: stopped the messages still in flight");
     }
     let _ = web.await;
+    if let Some(m) = mailbox {
+        let _ = m.await;
+    }
     store.close().await;
     tracing::info!("worker stopped");
     Ok(())

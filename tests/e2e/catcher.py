@@ -294,7 +294,9 @@ class CatcherSuite(unittest.TestCase):
         server = subprocess.Popen(
             [GAZETTE, "worker", "--listen", f"127.0.0.1:{self.project.web}"],
             cwd=self.project.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={k: v for k, v in os.environ.items() if not k.startswith("GAZETTE_")},
+            # No fixed admin port: other suites may run at the same time.
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("GAZETTE_")},
+                 "GAZETTE_ADMIN_LISTEN": "127.0.0.1:0"},
         )
         try:
             deadline = time.time() + 20

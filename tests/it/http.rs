@@ -21,6 +21,9 @@ impl Response {
     }
 }
 
+/// No request may hang a test.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -28,7 +31,9 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
-    let mut s = TcpStream::connect(addr).unwrap();
+    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()

@@ -148,6 +148,21 @@ fn mailchimp_subscribed_unsubscribed_and_cleaned_exports() {
 }
 
 #[test]
+fn mailchimp_non_subscribed_contacts_never_become_active() {
+    // Same columns as the subscribed export; only the file name differs.
+    let p = Project::new();
+    let src = std::path::Path::new(FIXTURES).join("mailchimp_subscribed.csv");
+    let name = "nonsubscribed_members_export_2f1a.csv";
+    std::fs::copy(src, p.path().join(name)).unwrap();
+    let r = import_json(&p, name, &[]);
+    assert_eq!(
+        r["format_name"],
+        "Mailchimp (non-subscribed export: never opted in, kept pending)"
+    );
+    assert_eq!(counts(&r), [0, 3, 0, 0, 0, 0, 0], "{r}");
+}
+
+#[test]
 fn substack_export() {
     check(Expect {
         file: "substack.csv",
@@ -317,17 +332,32 @@ fn huge_imported_names_are_capped_and_headers_stay_short() {
         199,
         "200, trailing space trimmed"
     );
+    let long = "x".repeat(5000);
+    p.run(&[
+        "subscribers",
+        "add",
+        "cli@example.com",
+        "--name",
+        &long,
+        "--confirmed",
+    ])
+    .ok();
+    let out = p.run(&["subscribers", "show", "cli@example.com", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(
+        v["name"].as_str().unwrap().len(),
+        200,
+        "the CLI caps names too"
+    );
     p.post("hello", "Hello", "2026-11-01", "Body text.");
     p.run(&["send", "post", "hello", "--yes"]).ok();
-    let eml = std::fs::read_dir(p.path().join("outbox"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let text = std::fs::read_to_string(eml).unwrap();
-    for line in text.split("\r\n") {
-        assert!(line.len() <= 998, "a line of {} bytes", line.len());
+    let mut all = String::new();
+    for eml in std::fs::read_dir(p.path().join("outbox")).unwrap() {
+        let text = std::fs::read_to_string(eml.unwrap().path()).unwrap();
+        for line in text.split("\r\n") {
+            assert!(line.len() <= 998, "a line of {} bytes", line.len());
+        }
+        all.push_str(&text);
     }
-    assert!(text.contains("big@example.com"));
+    assert!(all.contains("<big@example.com>") && all.contains("<cli@example.com>"));
 }

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod bounces;
+mod bounces_imap;
 mod bounces_sisimai;
 mod bounces_smtp;
 mod catcher;
@@ -12,14 +13,18 @@ mod crashes;
 mod delivery;
 mod deploy;
 mod faults;
+mod fuzz;
 mod helpers;
 mod http;
 mod imports;
 mod output;
 mod people;
+mod security;
 mod smtp;
 mod smtp_script;
 mod subscribers_cli;
+mod timing;
 mod transport;
 mod web;
+mod webhooks;
 mod worker;

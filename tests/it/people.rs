@@ -35,6 +35,23 @@ fn deliveries(p: &Project) -> Vec<DeliveryRow> {
     })
 }
 
+fn bounce_rows(p: &Project) -> i64 {
+    let url = format!("sqlite://{}", p.path().join("gazette.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bounces")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
+    })
+}
+
 fn db_text(p: &Project) -> String {
     let mut all = String::new();
     for f in ["gazette.db", "gazette.db-wal"] {
@@ -85,6 +102,16 @@ fn show_tells_everything_and_remove_erases_it() {
     let d = &refused["deliveries"][0];
     assert_eq!(d["status"], "failed");
     assert!(d["last_reply"].as_str().unwrap().contains("550"), "{d}");
+    // The 550 5.1.1 is a hard bounce in the bounce log.
+    assert_eq!(refused["status"], "bounced", "{refused}");
+    let b = &refused["bounces"][0];
+    assert_eq!(
+        (b["kind"].as_str(), b["campaign_id"].as_i64()),
+        (Some("hard"), Some(1)),
+        "{refused}"
+    );
+    assert_eq!(refused["row"]["status"], "bounced");
+    assert!(refused["row"].get("unsub_verifier").is_none(), "no secrets");
     let text = p.run(&["subscribers", "show", "gone@example.com"]);
     text.ok();
     assert!(text
@@ -141,6 +168,7 @@ fn show_tells_everything_and_remove_erases_it() {
         !text.contains(&message_id.to_lowercase()),
         "the Message-ID is kept"
     );
+    assert_eq!(bounce_rows(&p), 0, "the bounce log forgets the person");
     assert!(show(&p, "keep@example.com")["deliveries"][0]["message_id"].is_string());
 }
 

@@ -44,6 +44,9 @@ pub enum MailchimpFile {
     Subscribed,
     Unsubscribed,
     Cleaned,
+    /// Contacts that never opted in (customers, for instance): the same
+    /// columns as the subscribed export, told apart only by the file name.
+    NonSubscribed,
 }
 
 impl Format {
@@ -67,6 +70,7 @@ impl Format {
             Format::Mailchimp(MailchimpFile::Subscribed) => Held::Subscribed,
             Format::Mailchimp(MailchimpFile::Unsubscribed) => Held::Unsubscribed,
             Format::Mailchimp(MailchimpFile::Cleaned) => Held::Bounced,
+            Format::Mailchimp(MailchimpFile::NonSubscribed) => Held::Unconfirmed,
             _ => Held::Unknown,
         }
     }
@@ -79,6 +83,9 @@ impl fmt::Display for Format {
             Format::Mailchimp(MailchimpFile::Subscribed) => "Mailchimp (subscribed export)",
             Format::Mailchimp(MailchimpFile::Unsubscribed) => "Mailchimp (unsubscribed export)",
             Format::Mailchimp(MailchimpFile::Cleaned) => "Mailchimp (cleaned export)",
+            Format::Mailchimp(MailchimpFile::NonSubscribed) => {
+                "Mailchimp (non-subscribed export: never opted in, kept pending)"
+            }
             Format::Substack => "Substack",
             Format::Ghost => "Ghost members",
             Format::Buttondown => "Buttondown",

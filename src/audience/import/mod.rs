@@ -177,6 +177,18 @@ impl<R: Read> ImportReader<R> {
         })
     }
 
+    /// Use the file's name where the columns cannot tell: Mailchimp's
+    /// non-subscribed export (`nonsubscribed_…csv`) has the columns of the
+    /// subscribed one, but nobody in it ever opted in.
+    pub fn file_name_hint(&mut self, name: &str) {
+        let name = name.to_ascii_lowercase();
+        if self.format == Format::Mailchimp(MailchimpFile::Subscribed)
+            && (name.contains("nonsubscribed") || name.contains("non_subscribed"))
+        {
+            self.format = Format::Mailchimp(MailchimpFile::NonSubscribed);
+        }
+    }
+
     /// The tool the file was recognised as.
     pub fn format(&self) -> Format {
         self.format

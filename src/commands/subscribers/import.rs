@@ -46,6 +46,9 @@ pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) 
         opts.confirmed,
     )
     .map_err(|m| Error::file(path, m))?;
+    if let Some(name) = path.file_name() {
+        reader.file_name_hint(&name.to_string_lossy());
+    }
     let format = reader.format();
     let mut import = store.begin_import().await?;
     let mut batch = Vec::with_capacity(IMPORT_BATCH);

@@ -44,6 +44,8 @@ struct PersonJson<'a> {
     confirmation_sent_at: Option<String>,
     confirmation_expires_at: Option<String>,
     erased_before: bool,
+    /// The stored row, every column but the token secrets.
+    row: &'a Map<String, Value>,
     deliveries: Vec<Delivery<'a>>,
     /// The bounce log's rows for this person; null when the database keeps
     /// no bounce log.
@@ -95,6 +97,7 @@ fn json<'a>(p: &'a Person) -> PersonJson<'a> {
         confirmation_sent_at: p.confirm_sent_at.as_ref().map(format_time),
         confirmation_expires_at: p.confirm_expires_at.as_ref().map(format_time),
         erased_before: p.erased_before,
+        row: &p.stored,
         deliveries: p.deliveries.iter().map(delivery).collect(),
         bounces: p.linked.get("bounces"),
         linked: &p.linked,
@@ -156,6 +159,7 @@ fn print_text(j: &PersonJson<'_>) {
         println!("erased once:  yes (came back through the subscribe page)");
     }
     println!("attributes:   {}", j.attributes);
+    println!("stored row:   {}", Value::Object(j.row.clone()));
     println!("deliveries:   {}", j.deliveries.len());
     for d in &j.deliveries {
         println!(

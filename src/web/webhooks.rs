@@ -1,0 +1,500 @@
+//! Provider webhooks on the public listener (called by the provider):
+//! `POST /webhooks/ses` (Amazon SNS, signature checked against the signing
+//! certificate, subscription confirmation included), `/webhooks/postmark`
+//! (basic auth), `/webhooks/mailgun` (HMAC-SHA256 with the signing key) and
+//! `/webhooks/sendgrid` (signed event webhook, ECDSA P-256). Each maps the
+//! provider's bounce and complaint events to hard/soft/complaint and records
+//! them like returned mail. A request that is unsigned or badly signed is
+//! refused with 401 and changes nothing; a provider without a configured
+//! secret has no endpoint (404).
+
+mod sns;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use base64::Engine;
+use serde_json::Value;
+
+use super::AppState;
+use crate::bounce::{self, classify, Class, Enhanced, Kind, Record, Verdict};
+use crate::store::bounces::Applied;
+
+/// Providers batch events: their bodies may exceed the pages' limit.
+const MAX_WEBHOOK_BODY: usize = 1 << 20;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/webhooks/ses", post(ses))
+        .route("/webhooks/postmark", post(postmark))
+        .route("/webhooks/mailgun", post(mailgun))
+        .route("/webhooks/sendgrid", post(sendgrid))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+}
+
+/// One provider event, before attribution.
+struct Event {
+    /// The provider's id of the event: recording twice is a no-op.
+    key: String,
+    email: String,
+    kind: Kind,
+    verdict: Verdict,
+    status: Option<String>,
+    diagnostic: Option<String>,
+    /// The Message-ID Gazette gave the message, when the provider says it.
+    message_id: Option<String>,
+}
+
+fn text(status: StatusCode, body: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{body}\n"),
+    )
+        .into_response()
+}
+
+fn unauthorized(provider: &str, why: &str) -> Response {
+    tracing::warn!("webhook {provider}: refused: {why}");
+    text(StatusCode::UNAUTHORIZED, "unauthorized")
+}
+
+/// Record events; 200 with how many were recorded.
+async fn apply(state: &AppState, provider: &str, events: Vec<Event>) -> Response {
+    let store = &state.optin.store;
+    let policy = &state.optin.settings.bounces.policy;
+    let mut recorded = 0;
+    for e in events {
+        let mut r = Record::from_verdict(&format!("webhook:{provider}"), e.verdict);
+        r.kind = e.kind;
+        r.recipient = Some(e.email.to_ascii_lowercase());
+        r.status = e.status;
+        r.diagnostic = e.diagnostic;
+        let refs: Vec<String> = e
+            .message_id
+            .as_deref()
+            .and_then(bounce::verp::message_id_token)
+            .into_iter()
+            .collect();
+        let outcome = async {
+            let who = store.attribute(&refs, r.recipient.as_deref()).await?;
+            r.campaign_id = who.campaign_id;
+            r.subscriber_id = who.subscriber_id;
+            if r.kind == Kind::None {
+                return Ok(Applied::Recorded(None));
+            }
+            let key = format!("{provider}:{}", e.key);
+            store
+                .record_bounce(&key, &r, policy, chrono::Utc::now())
+                .await
+        };
+        match outcome.await {
+            Ok(Applied::Recorded(_)) if r.kind != Kind::None => recorded += 1,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::error!("webhook {provider}: {err}");
+                return text(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+            }
+        }
+    }
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({ "recorded": recorded })),
+    )
+        .into_response()
+}
+
+fn str_of<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
+}
+
+/// An event from a reply the provider relays (code, status, text).
+fn from_reply(status: Option<&str>, text: &str, fallback: Verdict) -> (Verdict, Option<String>) {
+    let enhanced = status
+        .and_then(Enhanced::parse)
+        .or_else(|| Enhanced::find(text));
+    let mut verdict = classify::classify(classify::find_code(text), enhanced, text);
+    if verdict.reason == "undefined" || verdict.class == Class::None {
+        verdict = fallback;
+    }
+    (verdict, enhanced.map(|e| e.to_string()))
+}
+
+const HARD: Verdict = Verdict {
+    class: Class::Hard,
+    reason: "userunknown",
+};
+const SOFT: Verdict = Verdict {
+    class: Class::Soft,
+    reason: "undefined",
+};
+const BLOCKED: Verdict = Verdict {
+    class: Class::Blocked,
+    reason: "blocked",
+};
+const NONE: Verdict = Verdict {
+    class: Class::None,
+    reason: "none",
+};
+const FEEDBACK: Verdict = Verdict {
+    class: Class::None,
+    reason: "feedback",
+};
+
+fn kind_of(v: Verdict) -> Kind {
+    Record::from_verdict("", v).kind
+}
+
+// ---- Postmark: basic auth; Bounce and SpamComplaint records. ----
+
+async fn postmark(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some((user, pass)) = state.optin.settings.bounces.webhooks.postmark.clone() else {
+        return text(StatusCode::NOT_FOUND, "not found");
+    };
+    if !basic_auth_ok(&headers, &user, &pass) {
+        return unauthorized("postmark", "bad or missing basic auth");
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return text(StatusCode::BAD_REQUEST, "body: not JSON");
+    };
+    let kind = str_of(&v, &["Type"]).unwrap_or_default();
+    let details = str_of(&v, &["Details"])
+        .or(str_of(&v, &["Description"]))
+        .unwrap_or_default();
+    let verdict = match (str_of(&v, &["RecordType"]), kind) {
+        (Some("SpamComplaint"), _) | (_, "SpamComplaint") => FEEDBACK,
+        (Some("Bounce"), "HardBounce" | "BadEmailAddress" | "ManuallyDeactivated") => {
+            from_reply(None, details, HARD).0
+        }
+        (Some("Bounce"), "SoftBounce" | "Transient" | "DnsError" | "Unknown" | "Undeliverable") => {
+            SOFT
+        }
+        (Some("Bounce"), "Blocked" | "SpamNotification" | "VirusNotification" | "DMARCPolicy") => {
+            BLOCKED
+        }
+        _ => NONE,
+    };
+    let is_complaint = verdict == FEEDBACK;
+    let Some(email) = str_of(&v, &["Email"]) else {
+        return text(StatusCode::BAD_REQUEST, "body: no Email");
+    };
+    let event = Event {
+        key: v
+            .get("ID")
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| digest(&body)),
+        email: email.to_string(),
+        kind: if is_complaint {
+            Kind::Complaint
+        } else {
+            kind_of(verdict)
+        },
+        verdict,
+        status: Enhanced::find(details).map(|e| e.to_string()),
+        diagnostic: Some(format!("{kind}: {details}")),
+        message_id: None,
+    };
+    apply(&state, "postmark", vec![event]).await
+}
+
+fn basic_auth_ok(headers: &HeaderMap, user: &str, pass: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+    else {
+        return false;
+    };
+    let want = format!("{user}:{pass}");
+    subtle::ConstantTimeEq::ct_eq(given.as_slice(), want.as_bytes()).into()
+}
+
+fn digest(body: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, body))
+}
+
+// ---- Mailgun: HMAC-SHA256(key, timestamp + token); failed/complained. ----
+
+async fn mailgun(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Some(key) = state.optin.settings.bounces.webhooks.mailgun_key.clone() else {
+        return text(StatusCode::NOT_FOUND, "not found");
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return unauthorized("mailgun", "body: not JSON");
+    };
+    let (Some(ts), Some(token), Some(sig)) = (
+        str_of(&v, &["signature", "timestamp"]),
+        str_of(&v, &["signature", "token"]),
+        str_of(&v, &["signature", "signature"]),
+    ) else {
+        return unauthorized("mailgun", "no signature");
+    };
+    let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    let Ok(sig) = hex::decode(sig) else {
+        return unauthorized("mailgun", "signature: not hex");
+    };
+    if ring::hmac::verify(&mac, format!("{ts}{token}").as_bytes(), &sig).is_err() {
+        return unauthorized("mailgun", "bad signature");
+    }
+    let d = &v["event-data"];
+    let code_text = format!(
+        "{} {} {}",
+        d["delivery-status"]["code"]
+            .as_i64()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        str_of(d, &["delivery-status", "message"]).unwrap_or_default(),
+        str_of(d, &["delivery-status", "description"]).unwrap_or_default()
+    );
+    let (verdict, status) = match (str_of(d, &["event"]), str_of(d, &["severity"])) {
+        (Some("complained"), _) => (FEEDBACK, None),
+        (Some("failed"), Some("permanent")) => from_reply(None, &code_text, HARD),
+        (Some("failed"), _) => (SOFT, Enhanced::find(&code_text).map(|e| e.to_string())),
+        _ => (NONE, None),
+    };
+    let Some(email) = str_of(d, &["recipient"]) else {
+        return text(StatusCode::BAD_REQUEST, "event-data: no recipient");
+    };
+    let event = Event {
+        key: str_of(d, &["id"])
+            .map(str::to_string)
+            .unwrap_or_else(|| digest(&body)),
+        email: email.to_string(),
+        kind: if verdict == FEEDBACK {
+            Kind::Complaint
+        } else {
+            kind_of(verdict)
+        },
+        verdict,
+        status,
+        diagnostic: Some(code_text.trim().to_string()).filter(|s| !s.is_empty()),
+        message_id: str_of(d, &["message", "headers", "message-id"])
+            .map(|m| format!("<{}>", m.trim_matches(['<', '>']))),
+    };
+    apply(&state, "mailgun", vec![event]).await
+}
+
+// ---- SendGrid: ECDSA P-256 over timestamp + body; an array of events. ----
+
+/// DER prefix of a P-256 SubjectPublicKeyInfo; the 65-byte point follows.
+const P256_SPKI_PREFIX: &[u8] = &[
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+fn sendgrid_signature_ok(
+    key_b64: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), &'static str> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let spki = b64
+        .decode(key_b64.trim())
+        .map_err(|_| "verification key is not base64")?;
+    let point = spki
+        .strip_prefix(P256_SPKI_PREFIX)
+        .ok_or("verification key is not P-256")?;
+    let header = |n: &str| headers.get(n).and_then(|h| h.to_str().ok());
+    let sig = header("x-twilio-email-event-webhook-signature").ok_or("no signature header")?;
+    let ts = header("x-twilio-email-event-webhook-timestamp").ok_or("no timestamp header")?;
+    let sig = b64
+        .decode(sig.trim())
+        .map_err(|_| "signature is not base64")?;
+    let mut signed = ts.as_bytes().to_vec();
+    signed.extend_from_slice(body);
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point)
+        .verify(&signed, &sig)
+        .map_err(|_| "bad signature")
+}
+
+async fn sendgrid(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(key) = state.optin.settings.bounces.webhooks.sendgrid_key.clone() else {
+        return text(StatusCode::NOT_FOUND, "not found");
+    };
+    if let Err(why) = sendgrid_signature_ok(&key, &headers, &body) {
+        return unauthorized("sendgrid", why);
+    }
+    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) else {
+        return text(StatusCode::BAD_REQUEST, "body: not a JSON array");
+    };
+    let events = items
+        .iter()
+        .filter_map(|e| {
+            let reason = str_of(e, &["reason"]).unwrap_or_default();
+            let (verdict, status) = match (str_of(e, &["event"])?, str_of(e, &["type"])) {
+                ("spamreport", _) => (FEEDBACK, None),
+                ("bounce", Some("blocked")) => {
+                    (BLOCKED, str_of(e, &["status"]).map(str::to_string))
+                }
+                ("bounce", _) => from_reply(str_of(e, &["status"]), reason, HARD),
+                _ => (NONE, None),
+            };
+            Some(Event {
+                key: str_of(e, &["sg_event_id"])
+                    .map(str::to_string)
+                    .unwrap_or_else(|| digest(e.to_string().as_bytes())),
+                email: str_of(e, &["email"])?.to_string(),
+                kind: if verdict == FEEDBACK {
+                    Kind::Complaint
+                } else {
+                    kind_of(verdict)
+                },
+                verdict,
+                status,
+                diagnostic: Some(reason.to_string()).filter(|r| !r.is_empty()),
+                message_id: str_of(e, &["smtp-id"]).map(str::to_string),
+            })
+        })
+        .collect();
+    apply(&state, "sendgrid", events).await
+}
+
+// ---- Amazon SES through SNS. ----
+
+async fn ses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let hooks = &state.optin.settings.bounces.webhooks;
+    if hooks.ses_topics.is_empty() {
+        return text(StatusCode::NOT_FOUND, "not found");
+    }
+    let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
+        return unauthorized("ses", "body: not JSON");
+    };
+    let topic = str_of(&msg, &["TopicArn"]).unwrap_or_default();
+    if !hooks.ses_topics.iter().any(|t| t == topic) {
+        return unauthorized("ses", "unknown TopicArn");
+    }
+    let local = hooks.ses_cert.is_some();
+    let cert = match &hooks.ses_cert {
+        Some(path) => std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())),
+        None => sns::certificate(str_of(&msg, &["SigningCertURL"]).unwrap_or_default()).await,
+    };
+    let verified = cert.and_then(|c| sns::verify(&msg, &c));
+    if let Err(why) = verified {
+        return unauthorized("ses", &why);
+    }
+    match str_of(&msg, &["Type"]) {
+        Some("SubscriptionConfirmation") => {
+            let url = str_of(&msg, &["SubscribeURL"]).unwrap_or_default();
+            if !sns::allowed_url(url, local) {
+                return unauthorized("ses", "SubscribeURL is not an SNS address");
+            }
+            match sns::get(url).await {
+                Ok(_) => {
+                    tracing::info!("webhook ses: subscribed to {topic}");
+                    text(StatusCode::OK, "subscribed")
+                }
+                Err(e) => {
+                    tracing::error!("webhook ses: confirming the subscription: {e}");
+                    text(StatusCode::BAD_GATEWAY, "subscription not confirmed")
+                }
+            }
+        }
+        Some("Notification") => {
+            let inner: Value = str_of(&msg, &["Message"])
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or(Value::Null);
+            let id = str_of(&msg, &["MessageId"]).unwrap_or_default();
+            apply(&state, "ses", ses_events(&inner, id)).await
+        }
+        _ => text(StatusCode::OK, "ok"),
+    }
+}
+
+/// Events of an SES notification (`notificationType`) or event
+/// publishing record (`eventType`).
+fn ses_events(n: &Value, sns_id: &str) -> Vec<Event> {
+    let kind = str_of(n, &["notificationType"])
+        .or(str_of(n, &["eventType"]))
+        .unwrap_or_default();
+    let message_id = n["mail"]["headers"]
+        .as_array()
+        .and_then(|hs| {
+            hs.iter().find(|h| {
+                str_of(h, &["name"]).is_some_and(|x| x.eq_ignore_ascii_case("Message-ID"))
+            })
+        })
+        .and_then(|h| str_of(h, &["value"]))
+        .or(str_of(n, &["mail", "commonHeaders", "messageId"]))
+        .map(str::to_string);
+    let mut out = Vec::new();
+    let event = |email: &str,
+                 verdict: Verdict,
+                 kind: Kind,
+                 status: Option<String>,
+                 diag: Option<String>| Event {
+        key: format!("{sns_id}:{}", email.to_ascii_lowercase()),
+        email: email.to_string(),
+        kind,
+        verdict,
+        status,
+        diagnostic: diag,
+        message_id: message_id.clone(),
+    };
+    match kind {
+        "Bounce" => {
+            let b = &n["bounce"];
+            let bounce_type = str_of(b, &["bounceType"]).unwrap_or_default();
+            let sub = str_of(b, &["bounceSubType"]).unwrap_or_default();
+            for r in b["bouncedRecipients"].as_array().into_iter().flatten() {
+                let Some(email) = str_of(r, &["emailAddress"]) else {
+                    continue;
+                };
+                let diag = str_of(r, &["diagnosticCode"]).unwrap_or_default();
+                let (verdict, status) = match (bounce_type, sub) {
+                    ("Permanent", _) => from_reply(str_of(r, &["status"]), diag, HARD),
+                    ("Transient", "MailboxFull") => (
+                        Verdict {
+                            class: Class::Soft,
+                            reason: "mailboxfull",
+                        },
+                        None,
+                    ),
+                    ("Transient", "MessageTooLarge") => (
+                        Verdict {
+                            class: Class::Soft,
+                            reason: "mesgtoolarge",
+                        },
+                        None,
+                    ),
+                    ("Transient", "ContentRejected" | "AttachmentRejected") => (BLOCKED, None),
+                    _ => (SOFT, None),
+                };
+                let status = status.or(str_of(r, &["status"]).map(str::to_string));
+                let diag = Some(format!("{bounce_type}/{sub}: {diag}"));
+                out.push(event(email, verdict, kind_of(verdict), status, diag));
+            }
+        }
+        "Complaint" => {
+            let c = &n["complaint"];
+            let feedback = str_of(c, &["complaintFeedbackType"]).unwrap_or("abuse");
+            let kind = if feedback == "not-spam" {
+                Kind::None
+            } else {
+                Kind::Complaint
+            };
+            for r in c["complainedRecipients"].as_array().into_iter().flatten() {
+                if let Some(email) = str_of(r, &["emailAddress"]) {
+                    out.push(event(
+                        email,
+                        FEEDBACK,
+                        kind,
+                        None,
+                        Some(format!("Feedback-Type: {feedback}")),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}

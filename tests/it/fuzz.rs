@@ -1,0 +1,375 @@
+//! Property-based fuzzing of every parser that reads outside input: the
+//! front-matter splitter and parser (whole posts), the CSV importer, the
+//! token parser, the config duration and date parsers, and the Markdown →
+//! text converter. Arbitrary (and nearly valid) input never panics, never
+//! hangs, and every error names a line that exists.
+//!
+//! Cases per parser: `GAZETTE_FUZZ_CASES` or `PROPTEST_CASES` (default 500;
+//! `scripts/test.sh`, hence `.ci/run`, sets `PROPTEST_CASES=10000`). A long
+//! run: `GAZETTE_FUZZ_SECONDS=600` runs each parser for ten minutes, e.g.
+//! `GAZETTE_FUZZ_SECONDS=600 cargo test --test it fuzz:: -- --test-threads=1 --nocapture`
+//! (or one parser: `fuzz::tokens`).
+//! An input that ever failed goes into that parser's `REGRESSIONS` list and
+//! is checked first, every run.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+/// No single input may take this long (a hang or a blow-up).
+const PER_CASE: Duration = Duration::from_secs(2);
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Run `check` on the regressions, then on generated inputs: a number of
+/// cases, or batches until `GAZETTE_FUZZ_SECONDS` have passed. A watchdog
+/// fails the test if the whole run stops making progress.
+fn fuzz<S, F>(name: &'static str, regressions: &[&str], make: F, check: fn(&str))
+where
+    S: Strategy<Value = String>,
+    F: FnOnce() -> S + Send + 'static,
+{
+    for r in regressions {
+        timed(name, r, check);
+    }
+    let cases = env_u64("GAZETTE_FUZZ_CASES")
+        .or_else(|| env_u64("PROPTEST_CASES"))
+        .unwrap_or(500) as u32;
+    let seconds = env_u64("GAZETTE_FUZZ_SECONDS");
+    let (tx, rx) = mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        let strategy = make();
+        let start = Instant::now();
+        let mut total = 0u64;
+        loop {
+            let mut runner = TestRunner::new(Config {
+                cases: if seconds.is_some() { 10_000 } else { cases },
+                failure_persistence: None,
+                ..Config::default()
+            });
+            let result = runner.run(&strategy, |input| {
+                let _ = tx.send(());
+                let t = Instant::now();
+                let outcome = std::panic::catch_unwind(|| check(&input));
+                if let Err(p) = outcome {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    return Err(TestCaseError::fail(msg));
+                }
+                if t.elapsed() > PER_CASE {
+                    return Err(TestCaseError::fail(format!("took {:?}", t.elapsed())));
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                panic!("{name}: {e}");
+            }
+            total += u64::from(runner.config().cases);
+            match seconds {
+                Some(s) if start.elapsed() < Duration::from_secs(s) => continue,
+                _ => break,
+            }
+        }
+        eprintln!("{name}: {total} cases in {:?}", start.elapsed());
+    });
+    // The watchdog: some case must finish every few seconds.
+    loop {
+        match rx.recv_timeout(PER_CASE * 5) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{name}: an input hangs the parser")
+            }
+        }
+    }
+    if let Err(p) = worker.join() {
+        std::panic::resume_unwind(p);
+    }
+}
+
+fn timed(name: &str, input: &str, check: fn(&str)) {
+    let t = Instant::now();
+    check(input);
+    assert!(
+        t.elapsed() < PER_CASE,
+        "{name}: {input:?} took {:?}",
+        t.elapsed()
+    );
+}
+
+/// Text made of fragments a parser cares about, plus arbitrary characters.
+fn pieces(fragments: &'static [&'static str], max: usize) -> BoxedStrategy<String> {
+    let piece = prop_oneof![
+        3 => proptest::sample::select(fragments).prop_map(str::to_string),
+        1 => any::<String>(),
+        1 => "[ -~]{0,12}",
+        1 => proptest::sample::select(&["\n", "\r\n", "\r", "\t", "\u{feff}", "\"", "'", "\0"][..])
+            .prop_map(str::to_string),
+    ];
+    proptest::collection::vec(piece, 0..max)
+        .prop_map(|v| v.concat())
+        .boxed()
+}
+
+/// "path:LINE: message", with LINE between 1 and the input's line count + 1.
+fn names_a_line(err: &str, path: &str, input: &str) {
+    let lines = input.split('\n').count() + 1;
+    let rest = err
+        .strip_prefix(&format!("{path}:"))
+        .unwrap_or_else(|| panic!("error without its file: {err}"));
+    let (line, msg) = rest
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("error without its line: {err}"));
+    let line: usize = line
+        .parse()
+        .unwrap_or_else(|_| panic!("error without its line: {err}"));
+    assert!((1..=lines).contains(&line), "line {line} of {lines}: {err}");
+    assert!(!msg.trim().is_empty() && !msg.contains('\n'), "{err:?}");
+}
+
+const POST_FRAGMENTS: &[&str] = &[
+    "+++\n",
+    "---\n",
+    "...\n",
+    "title = \"T\"\n",
+    "date = 2026-01-01\n",
+    "date = 2026-01-01T10:00:00+02:00\n",
+    "title: T\n",
+    "date: 2026-01-01\n",
+    "date: -0001-01-01\n",
+    "date: \"2026-13-45\"\n",
+    "url: \"javascript:alert(8)\"\n",
+    "url = \"/rel/\"\n",
+    "url: //evil.example/x\n",
+    "slug = \"\"\n",
+    "tags = [\"a\"]\n",
+    "tags:\n  - a\n",
+    "draft = true\n",
+    "[extra]\n",
+    "[taxonomies]\ntags = [1]\n",
+    "summary: |\n  x\n",
+    "key: &a [*a]\n",
+    "x: !!binary aGk=\n",
+    "= = =\n",
+    "[[[\n",
+    "\"\"\"\n",
+    "<!-- more -->\n",
+    "# H\n",
+    "[l](javascript:x)\n",
+];
+
+fn check_post(input: &str) {
+    let path = Path::new("posts/fuzz.md");
+    match gazette::content::frontmatter::split(path, input) {
+        Err(e) => names_a_line(&e.to_string(), "posts/fuzz.md", input),
+        Ok(split) => {
+            if let Err(e) = gazette::content::frontmatter::parse(path, &split) {
+                names_a_line(&e.to_string(), "posts/fuzz.md", input);
+            }
+        }
+    }
+    match gazette::content::parse_post(path, input, "https://example.com/blog") {
+        Err(e) => names_a_line(&e.to_string(), "posts/fuzz.md", input),
+        Ok(post) => {
+            assert!(
+                post.url.starts_with("http://") || post.url.starts_with("https://"),
+                "{}",
+                post.url
+            );
+            let _ = post.html();
+        }
+    }
+}
+
+#[test]
+fn front_matter_and_posts() {
+    fuzz(
+        "front matter",
+        &[
+            "---\ntitle: T\ndate: -0001-01-01\n---\n",
+            "+++\ntitle = \"T\"\ndate = 2026-01-01\nurl = \"javascript:alert(8)\"\n+++\n",
+        ],
+        || pieces(POST_FRAGMENTS, 24),
+        check_post,
+    );
+}
+
+const CSV_FRAGMENTS: &[&str] = &[
+    "email",
+    "Email Address",
+    "name",
+    "First Name",
+    "Last Name",
+    "status",
+    "attributes",
+    "blocklisted",
+    "subscriber_type",
+    "created_at",
+    ",",
+    "\"",
+    "\"\"",
+    "a@example.org",
+    "\"b@example.org\"",
+    "{\"k\": 1}",
+    "{\"k\":",
+    "[]",
+    "unsubscribed",
+    "active",
+    "bounced",
+    "2026-01-01T00:00:00Z",
+    "not-a-date",
+    "=HYPERLINK(\"x\")",
+    "\n",
+    "\r\n",
+    "\u{feff}",
+];
+
+fn check_csv(input: &str) {
+    let lines = input.split('\n').count() as u64 + 1;
+    let reader = gazette::audience::csvio::ImportReader::new(input.as_bytes(), false);
+    let mut reader = match reader {
+        Ok(r) => r,
+        Err(m) => {
+            assert!(m.starts_with("line 1: "), "{m}");
+            return;
+        }
+    };
+    let mut rows = 0u64;
+    while let Some(row) = reader.next_row() {
+        rows += 1;
+        assert!(rows <= lines, "more rows than lines");
+        if let Err(bad) = row {
+            assert!(
+                (1..=lines).contains(&bad.line),
+                "line {}: {}",
+                bad.line,
+                bad.reason
+            );
+            assert!(!bad.reason.is_empty());
+        }
+    }
+}
+
+#[test]
+fn csv_importer() {
+    fuzz(
+        "csv",
+        &[
+            "email\n\"a@example.org",
+            "\u{feff}email,name\r\na@example.org,\"x\r\n",
+        ],
+        || pieces(CSV_FRAGMENTS, 30),
+        check_csv,
+    );
+}
+
+fn check_token(input: &str) {
+    use gazette::audience::tokens::{self, Lookup};
+    if let Some((lookup, verifier)) = tokens::split(input) {
+        assert_eq!(verifier.len(), tokens::VERIFIER_LEN);
+        match lookup {
+            Lookup::Selector(s) => assert_eq!(tokens::token(s, verifier), input),
+            // The only accepted form of an id is the one Gazette wrote.
+            Lookup::LegacyId(id) => assert_eq!(format!("{id:x}.{verifier}"), input),
+        }
+    }
+}
+
+#[test]
+fn tokens() {
+    let shaped = "[0-9a-fA-F]{0,20}\\.[0-9a-fA-F]{30,34}";
+    fuzz(
+        "tokens",
+        &[
+            "0512.0123456789abcdef0123456789abcdef",
+            "0.0123456789abcdef0123456789abcdef",
+        ],
+        move || prop_oneof![shaped.prop_map(|s| s), any::<String>()],
+        check_token,
+    );
+}
+
+fn check_duration_and_date(input: &str) {
+    if let Err(m) = gazette::util::time::parse_duration(input) {
+        assert!(!m.is_empty());
+    }
+    let _ = gazette::util::time::parse_date(input);
+}
+
+#[test]
+fn config_durations_and_dates() {
+    let shaped = "[0-9]{0,25} ?(ms|s|m|h|d|w|)";
+    let date = "-?[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?( ?[+-][0-9]{2}:?[0-9]{2}|Z)?)?";
+    fuzz(
+        "durations and dates",
+        &[
+            "99999999999999999999d",
+            "18446744073709551615d",
+            "-0001-01-01",
+        ],
+        move || {
+            prop_oneof![
+                shaped.prop_map(|s| s),
+                date.prop_map(|s| s),
+                any::<String>()
+            ]
+        },
+        check_duration_and_date,
+    );
+}
+
+const MD_FRAGMENTS: &[&str] = &[
+    "# ",
+    "## ",
+    "> ",
+    ">> ",
+    "- ",
+    "1. ",
+    "* ",
+    "```",
+    "~~~",
+    "    ",
+    "[x](",
+    ")",
+    "![i](",
+    "<",
+    ">",
+    "[^1]",
+    "[^1]: note\n",
+    "| a | b |\n|---|---|\n",
+    "- [ ] ",
+    "~~",
+    "**",
+    "_",
+    "`",
+    "<!-- more -->",
+    "&amp;",
+    "\\",
+    "javascript:",
+    "http://e.x/",
+];
+
+fn check_markdown(input: &str) {
+    let base = url::Url::parse("https://example.com/blog/post/").unwrap();
+    let _ = gazette::content::markdown::to_text(input, &base);
+    let _ = gazette::content::markdown::to_html(input, &base);
+    let _ = gazette::content::markdown::summary(input);
+}
+
+#[test]
+fn markdown_to_text() {
+    fuzz(
+        "markdown",
+        &["> - ```\n> x\n", "[^1]\n\n[^1]: [^1]\n"],
+        || pieces(MD_FRAGMENTS, 40),
+        check_markdown,
+    );
+}
