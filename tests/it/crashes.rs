@@ -345,7 +345,7 @@ fn a_sender_stalled_past_the_lease_loses_its_claim_and_stops() {
     signal(&stalled, "-CONT");
     let (out, took) = finish_within(stalled, Duration::from_secs(10));
     out.fails_with("campaign 1: stopped sending: another process took the campaign over");
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
     finish_within(taker, Duration::from_secs(60)).0.ok();
     all_delivered(&p, 1, &smtp, 400);
 }

@@ -303,7 +303,10 @@ fn worker_finishes_by_itself_when_the_server_recovers() {
     let worker = worker(&p, &url);
     // Down for a while: the worker keeps trying with backoff.
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(campaign(&p, 1)["status"], "paused");
+    let c = campaign(&p, 1);
+    // Paused between tries, `sending` during one.
+    assert!(c["status"] == "paused" || c["status"] == "sending", "{c}");
+    assert_eq!(c["sent"].as_u64(), Some(0));
     let smtp = SmtpServer::serve(
         std::net::TcpListener::bind(addr).unwrap(),
         Script::default(),
@@ -330,7 +333,8 @@ fn pause_and_cancel_stop_a_running_pass() {
     p.run(&["campaigns", "pause", "1"]).ok();
     let paused_at = Instant::now();
     let (out, _) = finish_within(send, Duration::from_secs(10));
-    assert!(paused_at.elapsed() < Duration::from_secs(3));
+    // Noticed within a second (the heartbeat), then the messages in flight.
+    assert!(paused_at.elapsed() < Duration::from_secs(8));
     out.fails_with("campaign 1 paused");
     let c = campaign(&p, 1);
     assert_eq!(c["status"], "paused");
@@ -375,7 +379,7 @@ fn the_worker_takes_over_a_killed_send_and_obeys_cancel() {
     let killed_at = smtp.received().len();
     let t = Instant::now();
     smtp.wait_for(killed_at + 20);
-    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
     p.run(&["campaigns", "cancel", "1"]).ok();
     std::thread::sleep(Duration::from_millis(2000));
     let settled = smtp.received().len();
@@ -397,9 +401,10 @@ fn the_worker_takes_over_a_killed_send_and_obeys_cancel() {
     sigterm(&worker);
     let (out, _) = finish_within(worker, Duration::from_secs(20));
     out.ok();
+    let log = out.stderr();
+    assert!(log.contains("campaign 1 was cancelled"), "{log}");
     assert!(
-        out.stderr().contains("campaign 1 was cancelled"),
-        "{}",
-        out.stderr()
+        log.contains("campaign 1: took over the claim of process"),
+        "{log}"
     );
 }
