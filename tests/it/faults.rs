@@ -181,6 +181,12 @@ fn unreachable_or_silent_server_pauses_with_75_at_any_audience_size() {
             assert!(c["retry_at"].is_string(), "{c}");
             let show = p.run(&["campaigns", "show", &id.to_string()]);
             assert!(show.stdout().contains("next try:"), "{}", show.stdout());
+            let status = p.run(&["status"]);
+            assert!(
+                status.stdout().contains("the worker retries at"),
+                "{}",
+                status.stdout()
+            );
             assert!(c["last_error"]
                 .as_str()
                 .unwrap()
