@@ -59,11 +59,18 @@ async fn list(store: &Store, json: bool) -> Result<()> {
 
 async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
     let c = get(store, id).await?;
+    let b = store.campaign_bounce_counts(id).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&c).expect("JSON"));
+        let mut v = serde_json::to_value(&c).expect("JSON");
+        v["bounces"] = serde_json::to_value(b).expect("JSON");
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
     } else {
         println!("{}", line(&c));
         println!("posts: {}", c.posts.join(", "));
+        println!(
+            "bounces: {} hard, {} soft, {} blocked; complaints: {}",
+            b.hard, b.soft, b.blocked, b.complaints
+        );
         if let Some(e) = &c.last_error {
             println!("last error: {e}");
         }

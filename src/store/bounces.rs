@@ -35,6 +35,7 @@ pub struct BounceRow {
     pub id: i64,
     pub subscriber: Option<String>,
     pub subscriber_id: Option<i64>,
+    #[serde(rename = "campaign")]
     pub campaign_id: Option<i64>,
     pub kind: String,
     pub blocked: bool,
@@ -42,6 +43,7 @@ pub struct BounceRow {
     pub reason: String,
     pub diagnostic: Option<String>,
     pub source: String,
+    #[serde(rename = "time")]
     pub created_at: String,
 }
 

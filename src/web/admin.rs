@@ -150,5 +150,6 @@ pub async fn metrics_text(store: &Store) -> crate::Result<String> {
         out,
         "# HELP gazette_last_digest_timestamp_seconds When the last digest campaign finished (0: never).\n# TYPE gazette_last_digest_timestamp_seconds gauge\ngazette_last_digest_timestamp_seconds {last}"
     );
+    out.push_str(&super::webhooks::bounce_metrics(store).await?);
     Ok(out)
 }

@@ -450,25 +450,7 @@ fn ses_events(n: &Value, sns_id: &str) -> Vec<Event> {
                     continue;
                 };
                 let diag = str_of(r, &["diagnosticCode"]).unwrap_or_default();
-                let (verdict, status) = match (bounce_type, sub) {
-                    ("Permanent", _) => from_reply(str_of(r, &["status"]), diag, HARD),
-                    ("Transient", "MailboxFull") => (
-                        Verdict {
-                            class: Class::Soft,
-                            reason: "mailboxfull",
-                        },
-                        None,
-                    ),
-                    ("Transient", "MessageTooLarge") => (
-                        Verdict {
-                            class: Class::Soft,
-                            reason: "mesgtoolarge",
-                        },
-                        None,
-                    ),
-                    ("Transient", "ContentRejected" | "AttachmentRejected") => (BLOCKED, None),
-                    _ => (SOFT, None),
-                };
+                let (verdict, status) = ses_bounce_verdict(bounce_type, sub, r, diag);
                 let status = status.or(str_of(r, &["status"]).map(str::to_string));
                 let diag = Some(format!("{bounce_type}/{sub}: {diag}"));
                 out.push(event(email, verdict, kind_of(verdict), status, diag));
@@ -497,4 +479,55 @@ fn ses_events(n: &Value, sns_id: &str) -> Vec<Event> {
         _ => {}
     }
     out
+}
+
+/// What an SES bounce type and subtype mean for one recipient.
+fn ses_bounce_verdict(
+    bounce_type: &str,
+    sub: &str,
+    r: &Value,
+    diag: &str,
+) -> (Verdict, Option<String>) {
+    let soft = |reason| Verdict {
+        class: Class::Soft,
+        reason,
+    };
+    match (bounce_type, sub) {
+        ("Permanent", _) => from_reply(str_of(r, &["status"]), diag, HARD),
+        ("Transient", "MailboxFull") => (soft("mailboxfull"), None),
+        ("Transient", "MessageTooLarge") => (soft("mesgtoolarge"), None),
+        ("Transient", "ContentRejected" | "AttachmentRejected") => (BLOCKED, None),
+        _ => (SOFT, None),
+    }
+}
+
+/// Bounces and complaints per campaign, in Prometheus text format (for
+/// `/metrics`).
+pub async fn bounce_metrics(store: &crate::store::Store) -> crate::Result<String> {
+    use std::fmt::Write;
+    let mut out = String::from(
+        "# HELP gazette_bounces_total Bounces recorded per campaign (blocked: refusals of the sender).\n\
+         # TYPE gazette_bounces_total counter\n",
+    );
+    let counts = store.bounce_counts().await?;
+    for (id, c) in &counts {
+        for (kind, n) in [("hard", c.hard), ("soft", c.soft), ("blocked", c.blocked)] {
+            let _ = writeln!(
+                out,
+                "gazette_bounces_total{{campaign=\"{id}\",kind=\"{kind}\"}} {n}"
+            );
+        }
+    }
+    out.push_str(
+        "# HELP gazette_complaints_total Spam complaints recorded per campaign.\n\
+         # TYPE gazette_complaints_total counter\n",
+    );
+    for (id, c) in &counts {
+        let _ = writeln!(
+            out,
+            "gazette_complaints_total{{campaign=\"{id}\"}} {}",
+            c.complaints
+        );
+    }
+    Ok(out)
 }

@@ -316,3 +316,39 @@ fn bounced_and_complained_stay_out_until_reactivated() {
     gz(&p, &["subscribers", "reactivate", "left@example.org"]).fails_with("unsubscribed");
     gz(&p, &["subscribers", "reactivate", "nobody@example.org"]).fails_with("no subscriber");
 }
+
+#[test]
+fn bounce_settings_are_checked_with_file_and_line() {
+    let p = Project::new();
+    let cases = [
+        ("address = \"not an address\"", "bounces.address"),
+        (
+            "address = \"bounces+x@example.com\"",
+            "must not contain '+'",
+        ),
+        ("soft_limit = 0", "bounces.soft_limit"),
+        ("soft_window = \"soon\"", "bounces.soft_window"),
+        (
+            "imap_url = \"http://mail.example.com/INBOX\"",
+            "bounces.imap_url",
+        ),
+    ];
+    let base = crate::helpers::CONFIG.to_string();
+    let line = base.lines().count() + 2;
+    for (setting, needle) in cases {
+        p.write("gazette.toml", format!("{base}[bounces]\n{setting}\n"));
+        let out = gz(&p, &["posts", "list"]);
+        out.fails_with(needle);
+        assert!(
+            out.stderr().contains(&format!("gazette.toml:{line}:")),
+            "{}",
+            out.stderr()
+        );
+    }
+    // The mailbox password comes from the environment, never the URL.
+    p.write(
+        "gazette.toml",
+        format!("{base}[bounces]\nimap_url = \"imap://user:pw@127.0.0.1:1/INBOX\"\n"),
+    );
+    gz(&p, &["worker", "--listen", "127.0.0.1:0"]).fails_with("GAZETTE_BOUNCES_PASSWORD");
+}

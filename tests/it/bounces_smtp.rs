@@ -112,6 +112,16 @@ fn rejections_bounce_subscribers_and_later_campaigns_leave_them_out() {
     }
     assert_ne!(tokens[0], tokens[1]);
 
+    // `campaigns show` counts them.
+    assert_eq!(first["bounces"]["hard"], 3, "{first}");
+    assert_eq!(first["bounces"]["soft"], 1);
+    assert_eq!(first["bounces"]["complaints"], 0);
+    let text = gz(&p, &["campaigns", "show", "1"]);
+    assert!(text
+        .ok()
+        .stdout()
+        .contains("bounces: 3 hard, 1 soft, 0 blocked; complaints: 0"));
+
     let second = send(&p, &smtp, 2);
     assert_eq!(second["total"], 3, "the three bounced are left out");
     assert_eq!(statuses(&p)[FULL], "active", "two soft bounces");
@@ -141,14 +151,37 @@ fn rejections_bounce_subscribers_and_later_campaigns_leave_them_out() {
     assert_eq!(rows.iter().filter(|r| r["kind"] == "hard").count(), 3);
     assert!(rows
         .iter()
-        .all(|r| r["source"] == "smtp" && r["campaign_id"].is_i64()));
+        .all(|r| r["source"] == "smtp" && r["campaign"].is_i64() && r["time"].is_string()));
     assert_eq!(
         rows.iter().find(|r| r["kind"] == "soft").unwrap()["status"],
         "5.2.2"
     );
 
-    // An asynchronous bounce whose report names nobody we know (the
-    // address was forwarded) is still attributed through VERP.
+    verp_attributes_an_asynchronous_bounce(&p, &accepted);
+
+    // /metrics counts bounces per campaign.
+    let db = format!("sqlite://{}", p.path().join("gazette.db").display());
+    let metrics = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = gazette::store::Store::open(&db).await.unwrap();
+        gazette::web::admin::metrics_text(&store).await.unwrap()
+    });
+    assert!(
+        metrics.contains("gazette_bounces_total{campaign=\"1\",kind=\"hard\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gazette_bounces_total{campaign=\"3\",kind=\"soft\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gazette_complaints_total{campaign=\"1\"} 0"),
+        "{metrics}"
+    );
+}
+
+/// An asynchronous bounce whose report names nobody we know (the address
+/// was forwarded) is still attributed through VERP.
+fn verp_attributes_an_asynchronous_bounce(p: &Project, accepted: &[crate::smtp_script::Accepted]) {
     let fine = accepted.iter().find(|a| a.to == FINE[0]).unwrap();
     p.write(
         "returned.eml",
@@ -161,7 +194,7 @@ fn rejections_bounce_subscribers_and_later_campaigns_leave_them_out() {
             fine.from
         ),
     );
-    let scan = gz(&p, &["bounces", "scan", "--json", "returned.eml"]);
+    let scan = gz(p, &["bounces", "scan", "--json", "returned.eml"]);
     scan.ok();
     let rec: serde_json::Value = serde_json::from_str(&scan.stdout()).unwrap();
     assert_eq!(rec[0]["kind"], "hard");
@@ -169,9 +202,9 @@ fn rejections_bounce_subscribers_and_later_campaigns_leave_them_out() {
         rec[0]["campaign_id"].is_i64() && rec[0]["subscriber_id"].is_i64(),
         "{rec}"
     );
-    gz(&p, &["bounces", "process", "returned.eml"]).ok();
-    assert_eq!(statuses(&p)[FINE[0]], "bounced");
-    assert_eq!(statuses(&p)[FINE[1]], "active");
+    gz(p, &["bounces", "process", "returned.eml"]).ok();
+    assert_eq!(statuses(p)[FINE[0]], "bounced");
+    assert_eq!(statuses(p)[FINE[1]], "active");
 }
 
 #[test]

@@ -48,12 +48,18 @@ pub fn start(p: &Project, command: &str, env: &[(&str, &str)]) -> Server {
     }
     let mut child = cmd.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("gazette serve exited early: {status}");
+    // Both listeners: the admin one is bound after the public one.
+    for a in [addr, admin] {
+        while std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("gazette {command} exited early: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gazette {command} did not listen on {a}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
         }
-        assert!(Instant::now() < deadline, "gazette serve did not start");
-        std::thread::sleep(Duration::from_millis(30));
     }
     Server { child, addr, admin }
 }
