@@ -189,7 +189,12 @@ async fn sender(
                 &shared.bounces,
                 Utc::now(),
             );
-            if let Err(e) = done.await {
+            // Like every wait here, given up after a stop's grace.
+            let done = tokio::select! {
+                r = done => r,
+                _ = shared.cancel.deadline(shared.grace()) => break,
+            };
+            if let Err(e) = done {
                 tracing::warn!("delivery {}: recording the bounce: {e}", item.delivery_id);
             }
         }
