@@ -113,7 +113,8 @@ pub enum Finish {
     LostClaim(String),
 }
 
-/// The owner of a claim made by this process: host, pid, a random id.
+/// The owner of a claim made by this process: host (and pid namespace),
+/// pid, a random id.
 pub fn this_owner() -> ClaimOwner {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -122,6 +123,13 @@ pub fn this_owner() -> ClaimOwner {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into());
+    // Process ids are only comparable within one pid namespace: two
+    // containers with the same host name must not take each other's
+    // claims for dead ones.
+    let host = match std::fs::read_link("/proc/self/ns/pid") {
+        Ok(ns) => format!("{host} ({})", ns.display()),
+        Err(_) => host,
+    };
     ClaimOwner {
         host,
         pid: std::process::id() as i64,
