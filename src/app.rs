@@ -70,18 +70,47 @@ pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web:
         .map_err(|e| Error::msg(e.to_string()))?;
     admin::check_exposure(local, settings.web.admin_token.as_ref()).map_err(Error::msg)?;
     tracing::info!(
-        "admin endpoints (/metrics) on http://{local}{}",
+        "admin endpoints (/metrics, /api/v1) on http://{local}{}",
         if settings.web.admin_token.is_some() {
             ", bearer token required"
         } else {
             ""
         }
     );
+    let api = admin_api(settings, store.clone())?;
     let state = Arc::new(admin::AdminState {
         store,
         token: settings.web.admin_token.clone(),
+        api: Some(Arc::new(api)),
     });
     Ok(Some((listener, state)))
+}
+
+/// The admin API's state: the opt-in flow sends the confirmation email for
+/// addresses an operator added, as `subscribers add` does.
+pub fn admin_api(settings: &Settings, store: Store) -> Result<web::api::Api> {
+    Ok(web::api::Api {
+        optin: operator_optin(settings, store.clone())?,
+        store,
+        settings: Arc::new(settings.clone()),
+        token: settings.web.admin_token.clone(),
+    })
+}
+
+/// The opt-in flow for addresses an operator adds (`subscribers add`, the
+/// admin API): its confirmation email says the address was added, not
+/// entered on the subscribe page.
+pub fn operator_optin(settings: &Settings, store: Store) -> Result<Optin> {
+    let templates = Templates::load(Some(&settings.templates_dir))?;
+    let mut optin = optin(settings, store, &templates)?;
+    let ttl_days = settings.web.confirm_ttl.as_secs().div_ceil(86400);
+    optin.confirm = Arc::new(render::prepare_confirm_for(
+        &templates,
+        &settings.newsletter,
+        ttl_days,
+        render::ConfirmOrigin::Added,
+    )?);
+    Ok(optin)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -291,9 +291,12 @@ pub struct SendArgs {
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Send even if this post was already sent
+    /// Send even if this post (or, for a digest, any of its posts) was already sent
     #[arg(long)]
     pub force: bool,
+    /// Schedule instead of sending now: "YYYY-MM-DD HH:MM" in [digest] timezone, or with an offset ("2026-12-01 09:00 +01:00"); the worker starts it then
+    #[arg(long, value_name = "TIME", conflicts_with = "to")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

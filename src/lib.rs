@@ -24,11 +24,13 @@
 //! 6. `store`: SQLite: subscribers, campaigns, deliveries, worker state.
 //! 7. `delivery`: campaigns, the queue, transports (SMTP, outbox).
 //! 8. `optin`: double opt-in: subscribe, confirmation emails, confirm.
-//! 9. `web`: the public pages and the admin listener's endpoints.
-//! 10. `app`: wiring of settings, store, mailer, opt-in, web and signals.
-//! 11. `worker`: the long-running process: schedule, posts watcher, queue.
-//! 12. `cli`: the command line as clap types.
-//! 13. `commands`: one module per command.
+//! 9. `ops`: operations the CLI and the admin API share (campaign controls,
+//!    test and scheduled sends, operator adds, status), so both do the same.
+//! 10. `web`: the public pages and the admin listener's endpoints (the API).
+//! 11. `app`: wiring of settings, store, mailer, opt-in, web and signals.
+//! 12. `worker`: the long-running process: schedule, posts watcher, queue.
+//! 13. `cli`: the command line as clap types.
+//! 14. `commands`: one module per command.
 //!
 //! Exceptions (`from -> to`: why):
 //! - none
@@ -42,6 +44,7 @@ pub mod config;
 pub mod content;
 pub mod delivery;
 pub mod error;
+pub mod ops;
 pub mod optin;
 pub mod render;
 pub mod schedule;

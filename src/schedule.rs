@@ -40,6 +40,11 @@ impl Schedule {
         })
     }
 
+    /// The time zone of the schedule (`[digest] timezone`).
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
     pub fn describe(&self) -> String {
         format!("{} ({})", self.expr, self.tz)
     }

@@ -17,7 +17,10 @@ fn line(c: &CampaignInfo) -> String {
         c.sent,
         c.failed,
         c.pending,
-        c.created_at,
+        match (c.status, &c.scheduled_at) {
+            (S::Scheduled, Some(at)) => format!("at {at}"),
+            _ => c.created_at.clone(),
+        },
         c.subject
     )
 }
@@ -84,40 +87,23 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
 /// A process sending it notices within a second and stops after the
 /// messages in flight; the worker no longer retries it on its own.
 async fn pause(store: &Store, id: i64) -> Result<()> {
-    let c = get(store, id).await?;
-    let from = [S::Queued, S::Sending, S::Paused];
-    if store
-        .set_campaign_status(id, S::Paused, &from, None, Utc::now())
-        .await?
-    {
-        println!("campaign {id} paused");
-        Ok(())
-    } else {
-        Err(Error::msg(format!(
-            "campaign {id} is {} and cannot be paused",
-            c.status.as_str()
-        )))
-    }
+    crate::ops::campaigns::pause(store, id, Utc::now()).await?;
+    println!("campaign {id} paused");
+    Ok(())
 }
 
+/// Nothing more is sent; a scheduled campaign never starts.
 async fn cancel(store: &Store, id: i64) -> Result<()> {
-    let c = get(store, id).await?;
-    let from = [S::Queued, S::Sending, S::Paused];
-    if store
-        .set_campaign_status(id, S::Cancelled, &from, None, Utc::now())
-        .await?
-    {
+    let (before, _) = crate::ops::campaigns::cancel(store, id, Utc::now()).await?;
+    if before.status == S::Scheduled {
+        println!("campaign {id} cancelled before its time; nothing will be sent");
+    } else {
         println!(
             "campaign {id} cancelled; {} deliveries will not be sent",
-            c.pending
+            before.pending
         );
-        Ok(())
-    } else {
-        Err(Error::msg(format!(
-            "campaign {id} is {} and cannot be cancelled",
-            c.status.as_str()
-        )))
     }
+    Ok(())
 }
 
 async fn resume(settings: &crate::config::Settings, store: &Store, id: i64) -> Result<()> {

@@ -5,6 +5,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::preview::preview_recipient;
 use super::{digest_posts, load_posts, Ctx};
 use crate::audience::SubscriberEmail;
@@ -16,7 +18,7 @@ use crate::delivery::progress::Style;
 use crate::delivery::queue::{Options, RunSpec};
 use crate::delivery::{campaign, supervise};
 use crate::error::{Error, Result};
-use crate::render::{message, Prepared, Recipient, Templates};
+use crate::render::{message, Prepared, Templates};
 use crate::store::Store;
 
 pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
@@ -59,13 +61,27 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
                 store.close().await;
                 return Ok(());
             }
+            if args.to.is_none() && !args.dry_run {
+                crate::ops::sends::check_digest_repeat(&store, &posts, args.force).await?;
+            }
             let prepared = campaign::prepare(&templates, &settings, &posts, Some((since, until)))?;
             let title = prepared.subject.clone();
             (prepared, posts, args, title)
         }
     };
+    let at = match &args.at {
+        Some(a) => Some(crate::ops::sends::parse_at(
+            a,
+            settings.digest.schedule.tz(),
+            now,
+        )?),
+        None => None,
+    };
     let mailer = Mailer::from_settings(&settings)?;
-    let result = send(&settings, &store, &mailer, prepared, &posts, &args, &title).await;
+    let result = send(
+        &settings, &store, &mailer, prepared, &posts, &args, &title, at,
+    )
+    .await;
     // Bounded: after a database stall, connections may still wait on
     // SQLite's busy timeout; the outcome is known, do not wait for them.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), store.close()).await;
@@ -81,6 +97,7 @@ async fn send(
     posts: &[&Post],
     args: &SendArgs,
     title: &str,
+    at: Option<DateTime<Utc>>,
 ) -> Result<()> {
     if let Some(to) = &args.to {
         return test_send(settings, store, mailer, &prepared, to).await;
@@ -89,15 +106,18 @@ async fn send(
     if args.dry_run {
         return dry_run(settings, &prepared, posts, active);
     }
-    if active == 0 {
+    if active == 0 && at.is_none() {
         println!("no active subscribers: nothing sent");
         return Ok(());
     }
-    if !args.yes && !confirmed(title, active)? {
+    if !args.yes && !confirmed(title, active, at)? {
         println!("nothing sent");
         return Ok(());
     }
     warn_public_url(settings);
+    if let Some(t) = at {
+        return schedule(settings, store, &prepared, posts, t).await;
+    }
     let (id, total) = campaign::create(store, &prepared, posts).await?;
     run_foreground(settings, store, mailer, id, total).await
 }
@@ -110,26 +130,8 @@ async fn test_send(
     prepared: &Prepared,
     to: &str,
 ) -> Result<()> {
-    let nl = &settings.newsletter;
     let email = SubscriberEmail::parse(to).map_err(|m| Error::msg(format!("--to: {m}")))?;
-    let recipient = match store.get(&email).await? {
-        Some(s) => Recipient {
-            attributes: s.attributes.as_object().cloned(),
-            ..Recipient::new(nl, s.email, s.name, &s.unsub_token)
-        },
-        None => Recipient {
-            email: email.to_string(),
-            unsubscribe_url: format!("{}/unsubscribe/test", nl.public_url),
-            ..preview_recipient(settings)
-        },
-    };
-    let msg = message::build(nl, prepared, &recipient, message::new_message_id(nl))?;
-    mailer.send(&msg).await.map_err(|e| {
-        Error::msg(format!(
-            "test send to {email} through {}: {e}",
-            mailer.describe()
-        ))
-    })?;
+    crate::ops::campaigns::test_send(settings, store, mailer, prepared, &email).await?;
     println!(
         "test message \"{}\" sent to {email} through {}",
         prepared.subject,
@@ -160,14 +162,38 @@ fn dry_run(settings: &Settings, prepared: &Prepared, posts: &[&Post], active: i6
     Ok(())
 }
 
+/// `--at`: the campaign waits as `scheduled`; the worker starts it.
+async fn schedule(
+    settings: &Settings,
+    store: &Store,
+    prepared: &Prepared,
+    posts: &[&Post],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let id = crate::ops::sends::schedule(store, prepared, posts, at).await?;
+    let tz = settings.digest.schedule.tz();
+    println!(
+        "campaign {id}: scheduled for {} ({} in {tz}); the worker (`gazette worker`) starts it then; `gazette campaigns cancel {id}` cancels it",
+        crate::store::ts(at),
+        at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+    );
+    Ok(())
+}
+
 /// Ask on the terminal; without one, refuse (pass --yes).
-fn confirmed(title: &str, active: i64) -> Result<bool> {
+fn confirmed(title: &str, active: i64, at: Option<DateTime<Utc>>) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::msg(
             "refusing to send without confirmation: not on a terminal; pass --yes",
         ));
     }
-    eprint!("Send \"{title}\" to {active} active subscribers? [y/N] ");
+    match at {
+        Some(t) => eprint!(
+            "Schedule \"{title}\" for {} (to the subscribers active then; {active} now)? [y/N] ",
+            t.format("%Y-%m-%d %H:%M UTC")
+        ),
+        None => eprint!("Send \"{title}\" to {active} active subscribers? [y/N] "),
+    }
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

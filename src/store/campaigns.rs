@@ -14,6 +14,8 @@ use crate::render::Prepared;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CampaignStatus {
+    /// Waits for its `scheduled_at`; the worker starts it then.
+    Scheduled,
     Queued,
     Sending,
     Paused,
@@ -25,6 +27,7 @@ pub enum CampaignStatus {
 impl CampaignStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            CampaignStatus::Scheduled => "scheduled",
             CampaignStatus::Queued => "queued",
             CampaignStatus::Sending => "sending",
             CampaignStatus::Paused => "paused",
@@ -39,6 +42,7 @@ impl FromStr for CampaignStatus {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         Ok(match s {
+            "scheduled" => CampaignStatus::Scheduled,
             "queued" => CampaignStatus::Queued,
             "sending" => CampaignStatus::Sending,
             "paused" => CampaignStatus::Paused,
@@ -115,6 +119,8 @@ pub struct CampaignInfo {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// When a scheduled campaign starts (or started).
+    pub scheduled_at: Option<String>,
 }
 
 /// One delivery ready to send.
@@ -262,7 +268,7 @@ impl Store {
 
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignInfo>> {
         let Some(row) = sqlx::query(
-            "SELECT id, kind, subject, status, total, last_error, retry_at, created_at, started_at, finished_at FROM campaigns WHERE id = ?1",
+            "SELECT id, kind, subject, status, total, last_error, retry_at, created_at, started_at, finished_at, scheduled_at FROM campaigns WHERE id = ?1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -298,6 +304,7 @@ impl Store {
             created_at: row.try_get("created_at")?,
             started_at: row.try_get("started_at")?,
             finished_at: row.try_get("finished_at")?,
+            scheduled_at: row.try_get("scheduled_at")?,
         };
         for r in counts {
             let n: i64 = r.try_get("n")?;

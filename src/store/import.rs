@@ -2,7 +2,7 @@
 //! address's opt-out (unsubscribed, bounced, complained) is never undone,
 //! and an erased address is never re-added.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -60,12 +60,18 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let suppressed = self.suppressed_hashes().await?;
+        let opted_out = if count > 0 {
+            opted_out_keys(&mut tx).await?
+        } else {
+            Some(HashMap::new())
+        };
         Ok(Import {
             tx,
             count_before: count,
             changes: 0,
             rows: 0,
             suppressed_set: suppressed,
+            opted_out,
             stats: ImportStats::default(),
         })
     }
@@ -79,7 +85,36 @@ pub struct Import {
     changes: u64,
     rows: u64,
     suppressed_set: HashSet<String>,
+    /// The stored addresses that opted out, when there are at most
+    /// `OPTED_OUT_IN_MEMORY` (kept current as the import adds more): with
+    /// them the report's counts need no query per batch.
+    opted_out: Option<HashMap<String, Status>>,
     stats: ImportStats,
+}
+
+/// Up to this many opted-out addresses are held in memory during an import
+/// (about 20 MB); a list with more is counted by a query per batch.
+const OPTED_OUT_IN_MEMORY: i64 = 250_000;
+
+async fn opted_out_keys(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+) -> Result<Option<HashMap<String, Status>>> {
+    let sql = format!("SELECT COUNT(*) FROM subscribers WHERE status IN {OPTED_OUT}");
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut **tx)
+        .await?;
+    if n > OPTED_OUT_IN_MEMORY {
+        return Ok(None);
+    }
+    let sql = format!("SELECT email_key, status FROM subscribers WHERE status IN {OPTED_OUT}");
+    let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|(k, s)| Status::from_str(&s).ok().map(|s| (k, s)))
+            .collect(),
+    ))
 }
 
 /// Rows per INSERT statement (10 parameters each).
@@ -139,17 +174,41 @@ impl Import {
         Ok(())
     }
 
-    /// Count the status each row will have. Into an empty list that is the
-    /// row's own (an address twice in one file is counted twice); otherwise
-    /// SQLite applies the merge rule to the stored addresses of the batch
-    /// and returns at most five counts (one indexed lookup per row).
+    /// Count the status each row will have (the merge rule applied to the
+    /// stored address). Into an empty list that is the row's own; an
+    /// address that opted out is looked up in memory; only a pending row
+    /// (whose stored address may be active) needs SQLite, which then counts
+    /// the whole batch in one query (one indexed lookup per row).
     async fn count_outcomes(&mut self, rows: &[&ImportRow]) -> Result<()> {
-        if self.count_before == 0 {
-            for r in rows {
-                self.stats.became[status_index(r.status)] += 1;
-            }
-            return Ok(());
+        let needs_query = self.count_before > 0
+            && (self.opted_out.is_none() || rows.iter().any(|r| r.status == Status::Pending));
+        if needs_query {
+            self.count_by_query(rows).await?;
         }
+        let Some(opted_out) = self.opted_out.as_mut() else {
+            return Ok(());
+        };
+        for r in rows {
+            // Nothing opted out yet (a fresh list): no lookup at all.
+            let stored = if opted_out.is_empty() {
+                None
+            } else {
+                opted_out.get(r.key.as_str()).copied()
+            };
+            if !needs_query {
+                let became = merged_status(stored, r.status);
+                self.stats.became[status_index(became)] += 1;
+            }
+            if stored.is_none() && r.status.is_opted_out() {
+                opted_out.insert(r.key.clone(), r.status);
+            }
+        }
+        Ok(())
+    }
+
+    /// SQLite applies the merge rule to the stored addresses of the batch
+    /// and returns at most five counts.
+    async fn count_by_query(&mut self, rows: &[&ImportRow]) -> Result<()> {
         let mut batch = String::with_capacity(rows.len() * 48);
         batch.push('[');
         for (i, r) in rows.iter().enumerate() {

@@ -15,6 +15,7 @@ use sqlx::{Row, SqlitePool};
 pub mod bounces;
 pub mod campaigns;
 pub mod claims;
+pub mod sends;
 pub mod worker;
 
 pub use import::{Import, ImportRow, ImportStats, IMPORT_BATCH};
@@ -65,6 +66,7 @@ macro_rules! subscriber_columns {
 // After the macro, which they use.
 mod optin;
 pub use optin::WebSubscription;
+pub mod directory;
 pub mod import;
 pub mod people;
 

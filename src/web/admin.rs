@@ -25,6 +25,8 @@ pub use crate::config::AdminToken;
 pub struct AdminState {
     pub store: Store,
     pub token: Option<AdminToken>,
+    /// The admin API at `/api/v1` (`None`: not served).
+    pub api: Option<Arc<super::api::Api>>,
 }
 
 /// Why an admin listener may not start: it is reachable beyond loopback
@@ -40,10 +42,15 @@ pub fn check_exposure(local: SocketAddr, token: Option<&AdminToken>) -> Result<(
 }
 
 pub fn router(state: Arc<AdminState>) -> Router {
-    Router::new()
+    let r = Router::new()
         .route("/metrics", get(metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), authorize))
-        .layer(middleware::from_fn(super::headers::add))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize));
+    // The API checks the token itself and answers in JSON.
+    let r = match &state.api {
+        Some(api) => r.nest(super::api::PREFIX, super::api::router(api.clone())),
+        None => r,
+    };
+    r.layer(middleware::from_fn(super::headers::add))
         .with_state(state)
 }
 

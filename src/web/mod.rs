@@ -5,6 +5,7 @@
 //! (`headers.rs`).
 
 pub mod admin;
+pub mod api;
 pub mod headers;
 pub mod proxies;
 pub mod ratelimit;

@@ -6,6 +6,7 @@ mod bounces;
 mod campaigns;
 mod digest;
 mod posts;
+mod scheduled;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,6 +140,9 @@ impl Worker {
             if let Err(e) = self.digest_tick().await {
                 tracing::error!("digest: {e}");
             }
+            if let Err(e) = self.scheduled_tick().await {
+                tracing::error!("scheduled campaigns: {e}");
+            }
             if let Err(e) = self.campaigns.resume_due().await {
                 tracing::error!("queue: {e}");
             }
@@ -149,7 +153,15 @@ impl Worker {
                 .flatten()
                 .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
                 .unwrap_or(poll);
-            let wait = poll.min(until_digest + Duration::from_millis(50));
+            let until_scheduled = self
+                .store
+                .next_scheduled()
+                .await
+                .ok()
+                .flatten()
+                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(poll);
+            let wait = poll.min(until_digest.min(until_scheduled) + Duration::from_millis(50));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = fs_rx.recv() => {

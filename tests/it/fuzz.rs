@@ -234,6 +234,9 @@ const CSV_FRAGMENTS: &[&str] = &[
 
 fn check_csv(input: &str) {
     let lines = input.split('\n').count() as u64 + 1;
+    // The CSV reader also ends records at a bare CR (old Mac files), while
+    // line numbers count LFs: every break bounds the number of rows.
+    let breaks = input.bytes().filter(|b| matches!(b, b'\n' | b'\r')).count() as u64 + 1;
     let reader = gazette::audience::csvio::ImportReader::new(input.as_bytes(), false);
     let mut reader = match reader {
         Ok(r) => r,
@@ -245,7 +248,7 @@ fn check_csv(input: &str) {
     let mut rows = 0u64;
     while let Some(row) = reader.next_row() {
         rows += 1;
-        assert!(rows <= lines, "more rows than lines");
+        assert!(rows <= breaks, "more rows than line breaks");
         if let Err(bad) = row {
             assert!(
                 (1..=lines).contains(&bad.line),
@@ -265,6 +268,8 @@ fn csv_importer() {
         &[
             "email\n\"a@example.org",
             "\u{feff}email,name\r\na@example.org,\"x\r\n",
+            // Found by a ten-minute run: rows ended by bare CRs.
+            "email\r\"\"\remail\remail",
         ],
         || pieces(CSV_FRAGMENTS, 30),
         check_csv,

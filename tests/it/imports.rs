@@ -267,6 +267,15 @@ fn without_confirmed_nobody_becomes_active() {
     let r: Value = serde_json::from_str(&out.stdout()).unwrap();
     assert_eq!(counts(&r), [0, 3, 1, 1, 1, 0, 0], "{r}");
     assert!(listed(&p, "active").is_empty());
+    // The counts are of the state each address ends in: one already active
+    // stays active, one that left stays out.
+    p.write("plain.csv", "email\nrae.regular@example.com\n");
+    p.run(&["subscribers", "import", "plain.csv", "--confirmed"])
+        .ok();
+    p.write("again.csv", "email,subscriber_type\nrae.regular@example.com,regular\numa.unsub@example.com,regular\nnew@example.com,regular\n");
+    let out = p.run(&["subscribers", "import", "again.csv", "--json"]);
+    let r: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(counts(&r), [1, 1, 1, 0, 0, 0, 0], "{r}");
 }
 
 #[test]

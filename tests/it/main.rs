@@ -1,6 +1,7 @@
 //! One integration-test binary: the real `gazette` binary, real files,
 //! real SQLite, real HTTP on 127.0.0.1.
 
+mod api;
 mod architecture;
 mod bounces;
 mod bounces_imap;
@@ -19,6 +20,7 @@ mod http;
 mod imports;
 mod output;
 mod people;
+mod scheduled;
 mod security;
 mod smtp;
 mod smtp_script;

@@ -274,6 +274,32 @@ impl<R: Read> ImportReader<R> {
         })
     }
 
+    /// The state a state column's value stands for, in the format's words.
+    fn state(&self, col: Column, i: usize, value: &str) -> Result<Held, String> {
+        let unknown = |what: &str| format!("unknown {what} {value:?} for {}", self.format);
+        let flag = |what: &str, on: Held, off: Held| {
+            formats::boolean(value)
+                .map(|b| if b { on } else { off })
+                .ok_or_else(|| unknown(what))
+        };
+        match col {
+            Column::Status => {
+                formats::status_value(self.format, value).ok_or_else(|| unknown(&self.headers[i]))
+            }
+            Column::SubscriberType => {
+                formats::buttondown_type(value).ok_or_else(|| unknown("subscriber_type"))
+            }
+            Column::ListStatus => {
+                formats::list_subscription(value).ok_or_else(|| unknown("subscription_status"))
+            }
+            Column::EmailDisabled => flag("email_disabled", Held::Unsubscribed, Held::Subscribed),
+            Column::SubscribedToEmails => {
+                flag("subscribed_to_emails", Held::Subscribed, Held::Unsubscribed)
+            }
+            _ => Ok(Held::Unknown),
+        }
+    }
+
     /// Take one non-empty cell; returns the state it implies, if any.
     fn cell<'a>(
         &self,
@@ -284,7 +310,6 @@ impl<R: Read> ImportReader<R> {
         attributes: &mut Map<String, Value>,
     ) -> Result<Option<Held>, String> {
         let time = || parse_time(value);
-        let unknown = |what: &str| format!("unknown {what} {value:?} for {}", self.format);
         let mut attribute = || {
             attributes.insert(self.headers[i].clone(), Value::String(value.into()));
         };
@@ -293,37 +318,15 @@ impl<R: Read> ImportReader<R> {
             Column::Name => cells.name = Some(value.to_string()),
             Column::FirstName => cells.first = Some(value),
             Column::LastName => cells.last = Some(value),
-            Column::Status => {
-                cells.status_active = value.eq_ignore_ascii_case("active");
-                let held = formats::status_value(self.format, value)
-                    .ok_or_else(|| unknown(&self.headers[i]))?;
-                return Ok(Some(held));
-            }
-            Column::SubscriberType => {
-                let held =
-                    formats::buttondown_type(value).ok_or_else(|| unknown("subscriber_type"))?;
-                return Ok(Some(held));
-            }
-            Column::ListStatus => {
-                let held = formats::list_subscription(value)
-                    .ok_or_else(|| unknown("subscription_status"))?;
-                return Ok(Some(held));
-            }
-            Column::EmailDisabled => {
-                let off = formats::boolean(value).ok_or_else(|| unknown("email_disabled"))?;
-                return Ok(Some(if off {
-                    Held::Unsubscribed
-                } else {
-                    Held::Subscribed
-                }));
-            }
-            Column::SubscribedToEmails => {
-                let on = formats::boolean(value).ok_or_else(|| unknown("subscribed_to_emails"))?;
-                return Ok(Some(if on {
-                    Held::Subscribed
-                } else {
-                    Held::Unsubscribed
-                }));
+            Column::Status
+            | Column::SubscriberType
+            | Column::ListStatus
+            | Column::EmailDisabled
+            | Column::SubscribedToEmails => {
+                if col == Column::Status {
+                    cells.status_active = value.eq_ignore_ascii_case("active");
+                }
+                return self.state(col, i, value).map(Some);
             }
             Column::UnsubReason => {
                 attribute();

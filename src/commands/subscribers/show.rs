@@ -119,10 +119,9 @@ fn delivery(d: &DeliveryRecord) -> Delivery<'_> {
 }
 
 pub async fn run(store: &Store, email: &SubscriberEmail, as_json: bool) -> Result<()> {
-    let person = store
-        .person(email)
-        .await?
-        .ok_or_else(|| Error::msg(format!("no subscriber {email}: nothing is kept about it")))?;
+    let Some(person) = store.person(email).await? else {
+        return erased_or_unknown(store, email, as_json).await;
+    };
     let j = json(&person);
     if as_json {
         let text = serde_json::to_string_pretty(&j)
@@ -131,6 +130,24 @@ pub async fn run(store: &Store, email: &SubscriberEmail, as_json: bool) -> Resul
         return Ok(());
     }
     print_text(&j);
+    Ok(())
+}
+
+/// An address not on the list: erased (only a hash of it is kept, so that
+/// nobody adds it again) or never known.
+async fn erased_or_unknown(store: &Store, email: &SubscriberEmail, as_json: bool) -> Result<()> {
+    if !store.is_suppressed(email).await? {
+        return Err(Error::msg(format!(
+            "no subscriber {email}: nothing is kept about it"
+        )));
+    }
+    let kept = "a SHA-256 hash of the address, so that no import or operator adds it again";
+    if as_json {
+        let v = serde_json::json!({ "email": email.as_str(), "erased": true, "kept": kept });
+        println!("{v:#}");
+    } else {
+        println!("{email}: erased; all that is kept is {kept}");
+    }
     Ok(())
 }
 

@@ -1,0 +1,124 @@
+//! Campaign controls: pause, cancel, resume by the worker, and a test of a
+//! campaign's email to one address.
+
+use chrono::{DateTime, Utc};
+
+use super::OpError;
+use crate::audience::SubscriberEmail;
+use crate::config::Settings;
+use crate::delivery::mailer::Mailer;
+use crate::render::{message, Prepared, Recipient};
+use crate::store::campaigns::{CampaignInfo, CampaignStatus as S};
+use crate::store::Store;
+
+/// Campaign `id`, or the "no campaign" refusal.
+pub async fn get(store: &Store, id: i64) -> Result<CampaignInfo, OpError> {
+    store.campaign(id).await?.ok_or_else(|| {
+        OpError::NotFound(format!("no campaign {id} (see `gazette campaigns list`)"))
+    })
+}
+
+/// Move campaign `id` to `to` from one of `from`; refused with its state.
+async fn transition(
+    store: &Store,
+    id: i64,
+    to: S,
+    from: &[S],
+    verb: &str,
+    now: DateTime<Utc>,
+) -> Result<CampaignInfo, OpError> {
+    let c = get(store, id).await?;
+    if !store.set_campaign_status(id, to, from, None, now).await? {
+        let st = store.campaign_status(id).await?.unwrap_or(c.status);
+        return Err(OpError::Conflict(format!(
+            "campaign {id} is {} and cannot be {verb}",
+            st.as_str()
+        )));
+    }
+    get(store, id).await
+}
+
+/// Pause: a process sending it notices within a second and stops after the
+/// messages in flight; the worker no longer retries it on its own.
+pub async fn pause(store: &Store, id: i64, now: DateTime<Utc>) -> Result<CampaignInfo, OpError> {
+    transition(
+        store,
+        id,
+        S::Paused,
+        &[S::Queued, S::Sending, S::Paused],
+        "paused",
+        now,
+    )
+    .await
+}
+
+/// Cancel: nothing more is sent (a scheduled campaign never starts).
+/// Returns the campaign as it was before (its pending count) and after.
+pub async fn cancel(
+    store: &Store,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(CampaignInfo, CampaignInfo), OpError> {
+    let before = get(store, id).await?;
+    let after = transition(
+        store,
+        id,
+        S::Cancelled,
+        &[S::Scheduled, S::Queued, S::Sending, S::Paused],
+        "cancelled",
+        now,
+    )
+    .await?;
+    Ok((before, after))
+}
+
+/// Hand a paused campaign back to the worker (status `queued`: the next
+/// worker pass takes it). A queued or sending campaign is left as it is.
+pub async fn resume_by_worker(
+    store: &Store,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<CampaignInfo, OpError> {
+    let c = get(store, id).await?;
+    match c.status {
+        S::Queued | S::Sending => Ok(c),
+        S::Paused => transition(store, id, S::Queued, &[S::Paused], "resumed", now).await,
+        st => Err(OpError::Conflict(format!(
+            "campaign {id} is {} and cannot be resumed",
+            st.as_str()
+        ))),
+    }
+}
+
+/// Send exactly the email `prepared` to one address (not recorded as a
+/// campaign): with the subscriber's own data and unsubscribe link when the
+/// address is on the list, else with sample data.
+pub async fn test_send(
+    settings: &Settings,
+    store: &Store,
+    mailer: &Mailer,
+    prepared: &Prepared,
+    email: &SubscriberEmail,
+) -> Result<(), OpError> {
+    let nl = &settings.newsletter;
+    let recipient = match store.get(email).await? {
+        Some(s) => Recipient {
+            attributes: s.attributes.as_object().cloned(),
+            ..Recipient::new(nl, s.email, s.name, &s.unsub_token)
+        },
+        None => Recipient {
+            email: email.to_string(),
+            unsubscribe_url: format!("{}/unsubscribe/test", nl.public_url),
+            confirm_url: Some(format!("{}/confirm/preview", nl.public_url)),
+            ..Recipient::new(nl, "reader@example.com", Some("Reader".into()), "preview")
+        },
+    };
+    let msg = message::build(nl, prepared, &recipient, message::new_message_id(nl))?;
+    mailer.send(&msg).await.map_err(|e| {
+        OpError::Unavailable(format!(
+            "test send to {email} through {}: {e}",
+            mailer.describe()
+        ))
+    })?;
+    Ok(())
+}

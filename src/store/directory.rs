@@ -1,0 +1,118 @@
+//! The subscriber directory for operators (SQL only): search and paging,
+//! lookup by id, edits of name and attributes.
+
+use serde_json::{Map, Value};
+
+use super::{Store, SubscriberRow};
+use crate::audience::{Status, Subscriber};
+use crate::error::Result;
+
+/// One page of subscribers, and how many match in all.
+#[derive(Debug)]
+pub struct Page {
+    pub subscribers: Vec<Subscriber>,
+    pub total: i64,
+}
+
+/// Escape `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_pattern(q: &str) -> String {
+    let mut p = String::from("%");
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl Store {
+    /// Subscribers in `status` (all when `None`) whose address or name
+    /// contains `q` (case-insensitive), oldest first, `limit` from `offset`.
+    pub async fn search(
+        &self,
+        status: Option<Status>,
+        q: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Page> {
+        let pattern = q.filter(|q| !q.is_empty()).map(like_pattern);
+        let filter = "WHERE (?1 IS NULL OR status = ?1)
+             AND (?2 IS NULL OR email_key LIKE ?2 ESCAPE '\\' OR lower(COALESCE(name, '')) LIKE ?2 ESCAPE '\\')";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM subscribers {filter}"
+        )))
+        .bind(status.map(Status::as_str))
+        .bind(pattern.as_deref())
+        .fetch_one(&self.pool)
+        .await?;
+        let rows: Vec<SubscriberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM subscribers {filter} ORDER BY id LIMIT ?3 OFFSET ?4",
+            subscriber_columns!()
+        )))
+        .bind(status.map(Status::as_str))
+        .bind(pattern.as_deref())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Page {
+            subscribers: rows.into_iter().map(SubscriberRow::into_domain).collect(),
+            total,
+        })
+    }
+
+    pub async fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>> {
+        let row: Option<SubscriberRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            subscriber_columns!(),
+            " FROM subscribers WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(SubscriberRow::into_domain))
+    }
+
+    /// Change a subscriber's name (`Some(None)` clears it) and merge
+    /// `attributes` into theirs (a `null` value removes the key). Returns
+    /// the row after the change, or `None` when there is no such id.
+    pub async fn update_subscriber(
+        &self,
+        id: i64,
+        name: Option<Option<&str>>,
+        attributes: Option<&Map<String, Value>>,
+    ) -> Result<Option<Subscriber>> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT attributes FROM subscribers WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        let mut merged: Map<String, Value> = serde_json::from_str(&current).unwrap_or_default();
+        for (k, v) in attributes.into_iter().flatten() {
+            if v.is_null() {
+                merged.remove(k);
+            } else {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        sqlx::query(
+            "UPDATE subscribers SET attributes = ?2,
+                 name = CASE WHEN ?3 THEN ?4 ELSE name END
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(Value::Object(merged).to_string())
+        .bind(name.is_some())
+        .bind(name.flatten())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.subscriber_by_id(id).await
+    }
+}

@@ -1,0 +1,138 @@
+//! Scheduled sends and the send history of posts (SQL only).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::campaigns::DeliveryStatus;
+use super::{parse_ts, ts, Store};
+use crate::error::Result;
+use crate::render::Prepared;
+
+/// One campaign that carried a post.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Carrier {
+    pub campaign_id: i64,
+    pub kind: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+impl Store {
+    /// Create a campaign that waits as `scheduled` until `at`. Its audience
+    /// is fixed when it starts (`start_scheduled`), not now.
+    pub async fn schedule_campaign(
+        &self,
+        prepared: &Prepared,
+        posts: &[(String, DateTime<Utc>)],
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let json = serde_json::to_string(prepared).expect("JSON");
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO campaigns (kind, subject, prepared, status, created_at, scheduled_at)
+             VALUES (?1, ?2, ?3, 'scheduled', ?4, ?5) RETURNING id",
+        )
+        .bind(prepared.kind.name())
+        .bind(&prepared.subject)
+        .bind(json)
+        .bind(ts(now))
+        .bind(ts(at))
+        .fetch_one(&mut *tx)
+        .await?;
+        for (slug, date) in posts {
+            sqlx::query(
+                "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)",
+            )
+            .bind(id)
+            .bind(slug)
+            .bind(ts(*date))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Start campaign `id` if it is `scheduled` and due at `now`: status
+    /// `queued` and one pending delivery per active subscriber, in one
+    /// transaction whose first statement is a conditional UPDATE, so that
+    /// of two workers exactly one starts it. Returns the recipients, or
+    /// `None` when it was not this caller's to start.
+    pub async fn start_scheduled(&self, id: i64, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let took = sqlx::query(
+            "UPDATE campaigns SET status = 'queued'
+             WHERE id = ?1 AND status = 'scheduled' AND scheduled_at <= ?2",
+        )
+        .bind(id)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if took != 1 {
+            return Ok(None);
+        }
+        let total = sqlx::query(
+            "INSERT INTO deliveries (campaign_id, subscriber_id, status)
+             SELECT ?1, id, ?2 FROM subscribers WHERE status = 'active' ORDER BY id",
+        )
+        .bind(id)
+        .bind(DeliveryStatus::Pending.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as i64;
+        sqlx::query("UPDATE campaigns SET total = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(total)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(total))
+    }
+
+    /// Scheduled campaigns due at `now`, oldest time first.
+    pub async fn due_scheduled(&self, now: DateTime<Utc>) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM campaigns WHERE status = 'scheduled' AND scheduled_at <= ?1
+             ORDER BY scheduled_at, id",
+        )
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// When the next scheduled campaign starts.
+    pub async fn next_scheduled(&self) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(scheduled_at) FROM campaigns WHERE status = 'scheduled'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(t.as_deref().and_then(parse_ts))
+    }
+
+    /// Every campaign (not cancelled) that carried or will carry each post,
+    /// by slug, oldest first.
+    pub async fn post_carriers(&self) -> Result<BTreeMap<String, Vec<Carrier>>> {
+        let rows = sqlx::query(
+            "SELECT p.slug, c.id, c.kind, c.status, c.created_at
+             FROM campaign_posts p JOIN campaigns c ON c.id = p.campaign_id
+             WHERE c.status <> 'cancelled' ORDER BY c.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: BTreeMap<String, Vec<Carrier>> = BTreeMap::new();
+        for r in rows {
+            out.entry(r.try_get("slug")?).or_default().push(Carrier {
+                campaign_id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                status: r.try_get("status")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,153 @@
+//! The admin HTTP API, `/api/v1` on the admin listener: JSON in and out,
+//! `Authorization: Bearer $GAZETTE_ADMIN_TOKEN` on every request (the API
+//! is off until the token is set), errors as
+//! `{"error": {"code", "message"}}`.
+//!
+//! Every route is one row of [`ROUTES`]: the router is built from that
+//! table and so is the OpenAPI document at `/api/v1/openapi.json`, so the
+//! document lists exactly what the router serves.
+
+mod campaigns;
+mod errors;
+mod openapi;
+mod subscribers;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, MethodRouter};
+use axum::{Json, Router};
+
+pub use errors::ApiError;
+
+use crate::config::{AdminToken, Settings};
+use crate::optin::Optin;
+use crate::store::Store;
+
+/// The mount point on the admin listener.
+pub const PREFIX: &str = "/api/v1";
+
+/// What the API's handlers share.
+pub struct Api {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    /// The opt-in flow, with the confirmation email for addresses an
+    /// operator added (as `subscribers add` sends it).
+    pub optin: Optin,
+    pub token: Option<AdminToken>,
+}
+
+type Handler = fn() -> MethodRouter<Arc<Api>>;
+
+/// One endpoint: what the router serves and what the OpenAPI document says.
+pub struct Route {
+    pub method: Method,
+    /// Below [`PREFIX`], with `{name}` path parameters (axum's syntax and
+    /// OpenAPI's).
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Query parameters: (name, JSON type, description).
+    pub query: &'static [(&'static str, &'static str, &'static str)],
+    /// The request body's schema name in `openapi::schemas`, if any.
+    pub body: Option<&'static str>,
+    /// The success status and its body's schema name.
+    pub ok: (u16, &'static str),
+    /// The error statuses it answers with (401 is implied).
+    pub errors: &'static [u16],
+    handler: Handler,
+}
+
+const PAGING: &[(&str, &str, &str)] = &[
+    (
+        "status",
+        "string",
+        "Only subscribers in this state: pending, active, unsubscribed, bounced, complained",
+    ),
+    (
+        "q",
+        "string",
+        "Only addresses or names containing this text (case-insensitive)",
+    ),
+    ("page", "integer", "Page number, from 1 (default 1)"),
+    (
+        "per_page",
+        "integer",
+        "Subscribers per page, 1 to 1000 (default 100)",
+    ),
+];
+
+/// Every endpoint of the API.
+pub static ROUTES: &[Route] = &[
+    Route { method: Method::GET, path: "/subscribers", summary: "List subscribers, filtered and paged", query: PAGING, body: None, ok: (200, "SubscriberPage"), errors: &[400], handler: || get(subscribers::list) },
+    Route { method: Method::POST, path: "/subscribers", summary: "Add a subscriber: pending with a confirmation email (double opt-in), or active at once with \"confirmed\": true", query: &[], body: Some("NewSubscriber"), ok: (201, "Created"), errors: &[400, 409, 422], handler: || post(subscribers::create) },
+    Route { method: Method::GET, path: "/subscribers/{id}", summary: "One subscriber with everything kept about them: deliveries, bounces, confirmation", query: &[], body: None, ok: (200, "SubscriberDetail"), errors: &[400, 404], handler: || get(subscribers::show) },
+    Route { method: Method::PATCH, path: "/subscribers/{id}", summary: "Change the name and attributes (merged; a null value removes the attribute)", query: &[], body: Some("SubscriberPatch"), ok: (200, "Subscriber"), errors: &[400, 404, 422], handler: || patch(subscribers::update) },
+    Route { method: Method::DELETE, path: "/subscribers/{id}", summary: "Erase the subscriber's personal data (as `subscribers remove`); the address stays blocked from imports", query: &[], body: None, ok: (200, "Erased"), errors: &[400, 404], handler: || delete(subscribers::erase) },
+    Route { method: Method::GET, path: "/campaigns", summary: "List campaigns with their delivery counts", query: &[], body: None, ok: (200, "CampaignList"), errors: &[], handler: || get(campaigns::list) },
+    Route { method: Method::GET, path: "/campaigns/{id}", summary: "One campaign", query: &[], body: None, ok: (200, "Campaign"), errors: &[400, 404], handler: || get(campaigns::show) },
+    Route { method: Method::POST, path: "/campaigns/{id}/pause", summary: "Pause a campaign: its sender stops after the messages in flight", query: &[], body: None, ok: (200, "Campaign"), errors: &[400, 404, 409], handler: || post(campaigns::pause) },
+    Route { method: Method::POST, path: "/campaigns/{id}/resume", summary: "Hand a paused campaign back to the worker (status queued)", query: &[], body: None, ok: (200, "Campaign"), errors: &[400, 404, 409], handler: || post(campaigns::resume) },
+    Route { method: Method::POST, path: "/campaigns/{id}/cancel", summary: "Cancel a campaign (a scheduled one never starts)", query: &[], body: None, ok: (200, "Campaign"), errors: &[400, 404, 409], handler: || post(campaigns::cancel) },
+    Route { method: Method::POST, path: "/campaigns/{id}/test", summary: "Send the campaign's email to one address (not recorded as a delivery)", query: &[], body: Some("TestSend"), ok: (200, "TestSent"), errors: &[400, 404, 422, 502], handler: || post(campaigns::test_send) },
+    Route { method: Method::GET, path: "/posts", summary: "Every post with its send state and the campaigns that carried it", query: &[], body: None, ok: (200, "PostList"), errors: &[], handler: || get(campaigns::posts) },
+    Route { method: Method::GET, path: "/worker", summary: "What the worker will do next (as `gazette status --json`)", query: &[], body: None, ok: (200, "WorkerStatus"), errors: &[], handler: || get(campaigns::worker) },
+    Route { method: Method::GET, path: "/openapi.json", summary: "This OpenAPI document", query: &[], body: None, ok: (200, "OpenApi"), errors: &[], handler: || get(openapi_json) },
+];
+
+/// The API's router, to nest at [`PREFIX`] on the admin listener.
+pub fn router<S>(api: Arc<Api>) -> Router<S> {
+    let mut r: Router<Arc<Api>> = Router::new();
+    for route in ROUTES {
+        r = r.route(route.path, (route.handler)());
+    }
+    r.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(api.clone(), authorize))
+        .with_state(api)
+}
+
+async fn openapi_json() -> Json<serde_json::Value> {
+    Json(openapi::document())
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no endpoint {method} {uri}"))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{uri} does not answer {method}"),
+    )
+}
+
+/// Every request needs the token; without one configured the API is off.
+async fn authorize(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let refused = match (&api.token, given) {
+        (None, _) => "the admin API is off: set GAZETTE_ADMIN_TOKEN on the server",
+        (Some(_), None) => "missing Authorization: Bearer token",
+        (Some(t), Some(g)) if !t.matches(g) => "wrong token",
+        _ => return next.run(req).await,
+    };
+    let mut r = ApiError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        refused,
+    )
+    .into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"gazette-admin\""),
+    );
+    r
+}
