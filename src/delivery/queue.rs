@@ -263,11 +263,11 @@ async fn guard(shared: Arc<Shared>) {
     let mut last_ok = std::time::Instant::now();
     loop {
         tokio::time::sleep(HEARTBEAT).await;
-        let beat = tokio::time::timeout(
-            HEARTBEAT,
-            shared.store.heartbeat(id, &shared.claim, Utc::now()),
-        )
-        .await;
+        // A slow answer (a loaded machine) still counts, up to the lease.
+        let limit = CLAIM_STALE.saturating_sub(last_ok.elapsed()).max(HEARTBEAT);
+        let beat =
+            tokio::time::timeout(limit, shared.store.heartbeat(id, &shared.claim, Utc::now()))
+                .await;
         let reason = match beat {
             Ok(Ok(Some(CampaignStatus::Sending))) => {
                 last_ok = std::time::Instant::now();
