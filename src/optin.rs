@@ -117,7 +117,9 @@ impl Optin {
                 _ => Outcome::RecentlySent,
             });
         };
-        let recipient = self.recipient(sub, ws.confirm_name.clone(), token);
+        // Not the name given with the request: nobody has proved the address
+        // yet, so an attacker's text must not reach its owner's To: line.
+        let recipient = self.recipient(sub, None, token);
         self.dispatch(sub.id, recipient, background).await?;
         Ok(Outcome::ConfirmationSent)
     }

@@ -81,7 +81,9 @@ pub fn run(ctx: &Ctx, cmd: PostsCommand) -> Result<()> {
                 )));
             }
             if !ctx.quiet {
-                eprintln!("{} posts and all templates are valid", catalog.posts.len());
+                let n = catalog.posts.len();
+                let noun = if n == 1 { "post" } else { "posts" };
+                eprintln!("{n} {noun} and all templates are valid");
             }
             Ok(())
         }

@@ -169,13 +169,43 @@ pub fn load(path: &Path, env: &HashMap<String, String>, flags: &Overrides) -> Re
     validate::settings(&validate::Locator { path, text: &text }, raw, env, flags)
 }
 
-/// Turn a TOML error into `path:line: message`.
+/// Turn a TOML error into `path:line: message`; a value of the wrong type
+/// also names its key (`path:line: smtp.concurrency: invalid value …`).
 pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
     let line = e
         .span()
         .map(|s| crate::util::text::line_of_offset(text, s.start))
         .unwrap_or(1);
-    Error::at(path, line, e.message().trim().to_string())
+    let msg = e.message().trim();
+    match key_at(text, line).filter(|k| !msg.contains(k.rsplit('.').next().unwrap_or(k))) {
+        Some(key) => Error::at(path, line, format!("{key}: {msg}")),
+        None => Error::at(path, line, msg.to_string()),
+    }
+}
+
+/// `section.key` of a `key = value` line (1-based), if it is one.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let t = lines.get(line.checked_sub(1)?)?.trim();
+    let (key, _) = t.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return None;
+    }
+    let section = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match section {
+        Some(s) => format!("{s}.{key}"),
+        None => key.to_string(),
+    })
 }
 
 /// The admin bearer token (`GAZETTE_ADMIN_TOKEN`). Never printed.

@@ -158,3 +158,48 @@ fn post_size_cap() {
         .to_string();
     assert!(e.contains("gazette.toml:9: paths.max_post_size:"), "{e}");
 }
+
+#[test]
+fn an_empty_admin_listen_turns_the_admin_listener_off() {
+    let s = load_str(MINIMAL, &[], Overrides::default()).unwrap();
+    assert_eq!(s.web.admin_listen.as_deref(), Some("127.0.0.1:8081"));
+    let s = load_str(
+        MINIMAL,
+        &[("GAZETTE_ADMIN_LISTEN", "")],
+        Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(s.web.admin_listen, None);
+    let text = format!("{MINIMAL}\n[web]\nadmin_listen = \"\"\n");
+    assert_eq!(
+        load_str(&text, &[], Overrides::default())
+            .unwrap()
+            .web
+            .admin_listen,
+        None
+    );
+    let s = load_str(
+        MINIMAL,
+        &[("GAZETTE_ADMIN_LISTEN", "127.0.0.1:9")],
+        Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(s.web.admin_listen.as_deref(), Some("127.0.0.1:9"));
+}
+
+#[test]
+fn wrong_types_name_their_key_and_urls_stay_clean() {
+    let text = format!("{MINIMAL}\n[smtp]\nconcurrency = -1\n");
+    let e = load_str(&text, &[], Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gazette.toml:9: smtp.concurrency: "), "{e}");
+    let text = MINIMAL.replace(
+        "postal_address",
+        "public_url = \"http://evil.example/\\\"><script>\"\npostal_address",
+    );
+    let e = load_str(&text, &[], Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("newsletter.public_url:"), "{e}");
+}

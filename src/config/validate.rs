@@ -174,7 +174,12 @@ pub(super) fn settings(
         newsletter,
         database_url,
         smtp,
-        web: web(loc, raw.web, &env_get)?,
+        web: web(
+            loc,
+            raw.web,
+            &env_get,
+            env.get("GAZETTE_ADMIN_LISTEN").cloned(),
+        )?,
         digest: digest(loc, raw.digest)?,
         publish: publish(loc, raw.publish)?,
         worker: worker(loc, raw.worker)?,
@@ -331,7 +336,14 @@ fn smtp(
     })
 }
 
-fn web(loc: &Locator<'_>, w: RawWeb, env_get: &dyn Fn(&str) -> Option<String>) -> Result<Web> {
+/// `admin_env`: GAZETTE_ADMIN_LISTEN as set, even empty (empty turns the
+/// admin listener off, as `admin_listen = ""` does).
+fn web(
+    loc: &Locator<'_>,
+    w: RawWeb,
+    env_get: &dyn Fn(&str) -> Option<String>,
+    admin_env: Option<String>,
+) -> Result<Web> {
     let listen = w.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string());
     check_listen(&listen).map_err(|m| loc.at("web", "listen", m))?;
     let trust_proxy = w.trust_proxy.unwrap_or(false);
@@ -340,7 +352,7 @@ fn web(loc: &Locator<'_>, w: RawWeb, env_get: &dyn Fn(&str) -> Option<String>) -
         trust_proxy,
     )
     .map_err(|m| loc.at("web", "trusted_proxies", m))?;
-    let (admin_listen, origin) = match (env_get("GAZETTE_ADMIN_LISTEN"), w.admin_listen) {
+    let (admin_listen, origin) = match (admin_env, w.admin_listen) {
         (Some(e), _) => (e, Origin::Named("GAZETTE_ADMIN_LISTEN")),
         (None, Some(a)) => (a, Origin::File),
         (None, None) => ("127.0.0.1:8081".to_string(), Origin::File),
@@ -472,6 +484,15 @@ pub(super) fn parse_mailbox(s: &str) -> std::result::Result<Mailbox, String> {
 }
 
 fn check_http_url(s: &str) -> std::result::Result<String, String> {
+    // The URL goes into headers (List-Unsubscribe: <URL>) and pages as is.
+    if s.trim()
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "\"<>\\`{}|^".contains(c))
+    {
+        return Err(format!(
+            "{s:?} must not contain spaces, quotes, angle brackets or other characters URLs encode"
+        ));
+    }
     let u = url::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a valid URL ({e})"))?;
     if u.scheme() != "http" && u.scheme() != "https" {
         return Err(format!("{s:?} must start with http:// or https://"));

@@ -82,6 +82,10 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
 }
 
+/// Dropped sessions (timeouts, resets, 421) a delivery survives before it
+/// fails, whatever `max_attempts` says.
+pub const DROPPED_ATTEMPTS: i64 = 10;
+
 /// What to record for a delivery after `reply`, given the attempts made
 /// before this one. `None`: record nothing (the server was unreachable;
 /// the delivery stays due).
@@ -104,7 +108,16 @@ pub fn decide(
             reply: reply.text(),
             attempts,
         },
-        Verdict::Temporary | Verdict::Dropped if out_of_attempts => Recorded::Failed {
+        Verdict::Temporary if out_of_attempts => Recorded::Failed {
+            reply: reply.text(),
+            attempts,
+        },
+        // A dropped session says more about the server than about this
+        // message: it fails the delivery only after `DROPPED_ATTEMPTS`
+        // (a message that breaks every session it is in), however small
+        // `max_attempts` is, so a server that stalls pauses the campaign
+        // (the run's trouble count) instead of failing its recipients.
+        Verdict::Dropped if out_of_attempts && attempts >= DROPPED_ATTEMPTS => Recorded::Failed {
             reply: reply.text(),
             attempts,
         },
@@ -254,7 +267,18 @@ mod tests {
                 "{r:?}"
             );
             assert!(reconnect(&r) && server_trouble(&r));
-            assert!(matches!(after(&r, 2), Some(Recorded::Failed { .. })));
+            // Past max_attempts (3) a dropped session still retries: a
+            // stalling server must not fail every recipient…
+            assert!(
+                matches!(after(&r, 2), Some(Recorded::Retry { .. })),
+                "{r:?}"
+            );
+            // …but a message that breaks every session fails in the end.
+            let last = DROPPED_ATTEMPTS - 1;
+            assert!(
+                matches!(after(&r, last), Some(Recorded::Failed { .. })),
+                "{r:?}"
+            );
         }
     }
 

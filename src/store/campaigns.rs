@@ -426,14 +426,18 @@ impl Store {
             .collect()
     }
 
-    /// Subscribers who unsubscribed at or after `since`.
+    /// Subscribers who left at or after `since`: unsubscribed, bounced or
+    /// complained (their bounce logged since), or erased.
     pub async fn unsubscribed_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM subscribers WHERE unsubscribed_at >= ?1")
-                .bind(ts(since))
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM subscribers WHERE unsubscribed_at >= ?1
+             UNION SELECT id FROM subscribers WHERE status IN ('bounced', 'complained')
+               AND id IN (SELECT subscriber_id FROM bounces WHERE created_at >= ?1)
+             UNION SELECT row_id FROM erased_ids WHERE erased_at >= ?1",
         )
+        .bind(ts(since))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The earliest retry time among pending deliveries, and how many are pending.

@@ -1,6 +1,19 @@
-//! The only code that speaks SQL. A narrow API over SQLite (WAL, busy
-//! timeout, foreign keys); a PostgreSQL backend can replace the internals
-//! without touching callers.
+//! The only code that speaks SQL: one `Store` over a SQLite pool (WAL, a
+//! busy timeout, foreign keys, `secure_delete`), migrated from
+//! `migrations/` on open. Callers see domain types, never rows or SQL.
+//!
+//! - this file: opening, migrating, subscriber lookups, counts, listing;
+//! - `optin`: subscribing, confirming, activating, unsubscribing;
+//! - `import`: batched merges of imported rows that never undo an opt-out;
+//! - `people`: one person's data (show) and its erasure;
+//! - `directory`: search, paging and edits for operators (the admin API);
+//! - `campaigns`, `claims`, `sends`: campaigns, the delivery queue, the
+//!   fenced claim of the process that sends, scheduled sends;
+//! - `bounces`: the bounce log and what bounces do to subscribers;
+//! - `worker`: what the worker remembers between runs.
+//!
+//! SQLite is the only backend so far; the API is narrow so that another
+//! (PostgreSQL) can replace the internals without touching callers.
 
 use std::collections::HashSet;
 use std::str::FromStr;

@@ -121,14 +121,17 @@ impl Store {
         .await?;
         let created = row.unsub_verifier == unsub;
         // Always one row written; the CASEs decide whether a new
-        // confirmation is issued (not active, none sent recently).
+        // confirmation is issued: pending or unsubscribed (a person may come
+        // back), none sent recently. Bounced and complained addresses get
+        // nothing from a web request (`subscribers reactivate` is the way
+        // back), and the answer is the same as for every other state.
         let claim = sqlx::query(
             "UPDATE subscribers SET
                confirm_name = CASE WHEN c THEN (CASE WHEN ?6 THEN confirm_name ELSE NULL END) ELSE confirm_name END,
                confirm_hash = CASE WHEN c THEN ?2 ELSE confirm_hash END,
                confirm_expires_at = CASE WHEN c THEN ?3 ELSE confirm_expires_at END,
                confirm_sent_at = CASE WHEN c THEN ?4 ELSE confirm_sent_at END
-             FROM (SELECT (status <> 'active' AND (confirm_sent_at IS NULL OR confirm_sent_at <= ?5)) AS c
+             FROM (SELECT (status IN ('pending', 'unsubscribed') AND (confirm_sent_at IS NULL OR confirm_sent_at <= ?5)) AS c
                    FROM subscribers WHERE id = ?1)
              WHERE id = ?1
              RETURNING confirm_hash = ?2 AS claimed, confirm_name",

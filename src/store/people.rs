@@ -179,6 +179,19 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            // A running campaign's opt-out poll sees the erasure here.
+            sqlx::query(
+                "INSERT INTO erased_ids (row_id, erased_at) VALUES (?1, ?2)
+                 ON CONFLICT (row_id) DO UPDATE SET erased_at = excluded.erased_at",
+            )
+            .bind(id)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM erased_ids WHERE erased_at < ?1")
+                .bind(ts(now - chrono::Duration::days(1)))
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query(
             "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?1, 'removed', ?2)

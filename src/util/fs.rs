@@ -13,14 +13,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// A file written in place only when complete: writes go to a temporary
 /// file beside it, renamed over the target by `commit`. Dropped without a
 /// commit, the temporary file is removed.
+///
+/// A symlink is written through (its target is replaced, the link stays),
+/// and an existing non-regular file (a device such as `/dev/stdout`, a
+/// FIFO) is written to directly: it is never replaced by a regular file.
 pub struct AtomicFile {
     path: PathBuf,
-    tmp: PathBuf,
+    /// `None`: writing directly to `path` (a device or a FIFO).
+    tmp: Option<PathBuf>,
     file: Option<io::BufWriter<std::fs::File>>,
 }
 
 impl AtomicFile {
     pub fn create(path: &Path) -> io::Result<Self> {
+        let path = resolve_links(path)?;
+        if std::fs::metadata(&path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+            return Ok(AtomicFile {
+                path,
+                tmp: None,
+                file: Some(io::BufWriter::new(file)),
+            });
+        }
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -32,27 +46,49 @@ impl AtomicFile {
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let file = std::fs::File::create(&tmp)?;
         Ok(AtomicFile {
-            path: path.to_path_buf(),
-            tmp,
+            path: path.clone(),
+            tmp: Some(tmp),
             file: Some(io::BufWriter::new(file)),
         })
     }
 
-    /// Flush, sync and rename into place.
+    /// Flush, sync and rename into place (a device: flush).
     pub fn commit(mut self) -> io::Result<()> {
         let Some(file) = self.file.take() else {
             return Err(io::Error::other("already committed"));
+        };
+        let Some(tmp) = self.tmp.clone() else {
+            return file.into_inner().map(|_| ()).map_err(|e| e.into_error());
         };
         let result = file
             .into_inner()
             .map_err(|e| e.into_error())
             .and_then(|f| f.sync_all())
-            .and_then(|_| std::fs::rename(&self.tmp, &self.path));
+            .and_then(|_| std::fs::rename(&tmp, &self.path));
         if result.is_err() {
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = std::fs::remove_file(&tmp);
         }
         result
     }
+}
+
+/// Follow symlinks (a chain of at most 40) to the path they name, which
+/// need not exist yet.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 impl Write for AtomicFile {
@@ -72,8 +108,8 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
+        if let (Some(_), Some(tmp)) = (&self.file, &self.tmp) {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }
@@ -133,6 +169,27 @@ mod tests {
             f.write_all(b"half").unwrap();
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn links_are_written_through_and_devices_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target.txt");
+        std::fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("target.txt", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        // A device is written to, not replaced.
+        write_atomic(Path::new("/dev/null"), b"x").unwrap();
+        assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+        let e = write_atomic(Path::new("/dev/full"), &[0u8; 100_000]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(28), "{e}");
+        assert!(!std::fs::metadata("/dev/full").unwrap().is_file());
     }
 
     #[test]

@@ -335,6 +335,37 @@ fn unsubscribing_during_a_campaign_is_honoured() {
 }
 
 #[test]
+fn erasing_during_a_campaign_is_honoured() {
+    let smtp = SmtpServer::start(Script {
+        delay: Duration::from_millis(20),
+        ..Default::default()
+    });
+    let n = 60;
+    let p = project_with(n, "concurrency = 1");
+    let mut child = p.spawn(&["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
+    smtp.wait_for(1);
+    p.run(&["subscribers", "remove", "user59@example.org"]).ok();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the send did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert!(
+        !smtp.per_recipient().contains_key("user59@example.org"),
+        "an erased address got the campaign"
+    );
+    let c = campaign(&p, 1);
+    assert_eq!(c["sent"].as_i64(), Some(n as i64 - 1));
+}
+
+#[test]
 fn dry_run_test_send_and_confirmation_rules() {
     let smtp = SmtpServer::start(Script::default());
     let p = project_with(2, "");

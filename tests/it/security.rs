@@ -139,13 +139,16 @@ fn a_web_request_never_changes_an_existing_subscriber() {
     // subscription, then becomes the subscriber's.
     let r = http::post_form(s.addr, "/subscribe", "email=new%40example.org&name=Nia+New");
     assert_eq!(r.status, 200);
-    outbox_email(&p, "<new@example.org>");
+    outbox_email(&p, "new@example.org");
     assert_eq!(
         subscriber_json(&p, "new@example.org")["name"],
         serde_json::Value::Null
     );
-    let mail = outbox_email(&p, "<new@example.org>");
-    assert!(mail.contains("To: \"Nia New\" <new@example.org>"), "{mail}");
+    // The confirmation goes to the bare address: the name is unproven, and
+    // must not reach the address owner's To: line or greeting.
+    let mail = outbox_email(&p, "new@example.org");
+    assert!(mail.contains("To: new@example.org"), "{mail}");
+    assert!(!mail.contains("Nia New"), "{mail}");
     // Someone else asking for the same address changes nothing.
     let r = http::post_form(s.addr, "/subscribe", "email=new%40example.org&name=Mallory");
     assert_eq!(r.status, 200);
@@ -155,6 +158,45 @@ fn a_web_request_never_changes_an_existing_subscriber() {
     assert_eq!(
         (sub["status"].as_str(), sub["name"].as_str()),
         (Some("active"), Some("Nia New"))
+    );
+}
+
+#[test]
+fn bounced_and_complained_addresses_get_nothing_from_the_web() {
+    let p = Project::new();
+    p.write(
+        "gone.csv",
+        "email,status\nbnc@example.org,bounced\ncomp@example.org,complained\nleft@example.org,unsubscribed\n",
+    );
+    p.run(&["subscribers", "import", "gone.csv", "--confirmed"])
+        .ok();
+    let s = serve(&p, &[]);
+    for who in ["bnc", "comp", "left"] {
+        let r = http::post_form(s.addr, "/subscribe", &format!("email={who}%40example.org"));
+        assert_eq!(r.status, 200, "{who}");
+    }
+    settle(&p, &s, "settle3");
+    let outbox: Vec<String> = std::fs::read_dir(p.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let to = |who: &str| {
+        outbox
+            .iter()
+            .filter(|m| m.contains(&format!("To: {who}@example.org")))
+            .count()
+    };
+    assert_eq!(
+        (to("bnc"), to("comp")),
+        (0, 0),
+        "a web request mailed a bounced or complained address"
+    );
+    // Someone who unsubscribed may come back, with double opt-in.
+    assert_eq!(to("left"), 1);
+    assert_eq!(subscriber_json(&p, "bnc@example.org")["status"], "bounced");
+    assert_eq!(
+        subscriber_json(&p, "comp@example.org")["status"],
+        "complained"
     );
 }
 
