@@ -77,6 +77,9 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
         if let Some(e) = &c.last_error {
             println!("last error: {e}");
         }
+        if let (S::Paused, Some(t)) = (c.status, &c.retry_at) {
+            println!("next try:   {t} (by a running worker; `gazette campaigns resume {id}` now)");
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use super::{load_posts, Ctx};
 use crate::error::Result;
 use crate::ops::status::WorkerStatus as Status;
+use crate::store::campaigns::CampaignStatus;
 use crate::store::Store;
 
 pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
@@ -59,14 +60,19 @@ fn print_text(st: &Status, initialized: bool) {
     }
     for c in &st.campaigns_in_progress {
         println!(
-            "campaign {}:      {} {} — {} of {} sent, {} failed, {} pending",
+            "campaign {}:      {} {} — {} of {} sent, {} failed, {} pending{}",
             c.id,
             c.kind,
             c.status.as_str(),
             c.sent,
             c.total,
             c.failed,
-            c.pending
+            c.pending,
+            match (c.status, &c.retry_at) {
+                (CampaignStatus::Paused, Some(t)) =>
+                    format!(" (server unreachable; the worker retries at {t})"),
+                _ => String::new(),
+            }
         );
     }
     for c in &st.campaigns_scheduled {

@@ -93,15 +93,20 @@ impl Cancel {
         }
     }
 
-    /// Stop with `reason` when the external `signal` turns true.
-    pub fn follow(&self, mut signal: watch::Receiver<bool>, reason: StopReason) {
+    /// Stop with `reason` when the external `signal` turns true (abort the
+    /// task returned once the run is over).
+    pub fn follow(
+        &self,
+        mut signal: watch::Receiver<bool>,
+        reason: StopReason,
+    ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = signal.wait_for(|s| *s) => { me.stop(reason); }
                 _ = me.stopped() => {}
             }
-        });
+        })
     }
 }
 

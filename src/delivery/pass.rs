@@ -56,12 +56,40 @@ pub struct Shared {
     pub trouble: AtomicU32,
     /// VERP sender and what a rejection does to the subscriber (bounces).
     pub bounces: crate::config::BouncePolicy,
+    /// When the claim was last renewed (a heartbeat or an outcome write).
+    pub renewed: std::sync::Mutex<Instant>,
 }
 
 impl Shared {
     /// How long in-flight work may take after a stop.
     pub fn grace(&self) -> Duration {
         self.connector.timeout() + Duration::from_millis(500)
+    }
+
+    /// The claim was renewed just now.
+    pub fn renewed_now(&self) {
+        *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Wait while the claim has not been renewed for longer than the lease
+    /// (this process stalled, or the database is busy): nothing is sent
+    /// until the claim is renewed, or the run stops (the guard decides).
+    /// `false`: the run stopped.
+    async fn hold_claim(&self) -> bool {
+        loop {
+            let since = self
+                .renewed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .elapsed();
+            if since <= super::queue::CLAIM_STALE {
+                return true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = self.cancel.stopped() => return false,
+            }
+        }
     }
 
     fn left(&self, r: &QueueRecipient) -> bool {
@@ -161,7 +189,12 @@ async fn sender(
                 &shared.bounces,
                 Utc::now(),
             );
-            if let Err(e) = done.await {
+            // Like every wait here, given up after a stop's grace.
+            let done = tokio::select! {
+                r = done => r,
+                _ = shared.cancel.deadline(shared.grace()) => break,
+            };
+            if let Err(e) = done {
                 tracing::warn!("delivery {}: recording the bounce: {e}", item.delivery_id);
             }
         }
@@ -256,6 +289,9 @@ async fn deliver(
     if shared.left(r) {
         return Some(Recorded::Skipped);
     }
+    if !shared.hold_claim().await {
+        return None;
+    }
     let c = conn.as_mut()?;
     // bounces: VERP envelope sender when `[bounces] address` is set.
     let envelope =
@@ -318,7 +354,10 @@ async fn write_outcomes(shared: Arc<Shared>, mut rx: mpsc::Receiver<(i64, Record
                 _ = cancel.deadline(grace) => return,
             };
             match written {
-                Ok(true) => buf.clear(),
+                Ok(true) => {
+                    shared.renewed_now();
+                    buf.clear();
+                }
                 Ok(false) => {
                     cancel.stop(StopReason::LostClaim(
                         "another process took the campaign over".into(),

@@ -113,7 +113,8 @@ pub enum Finish {
     LostClaim(String),
 }
 
-/// The owner of a claim made by this process: host, pid, a random id.
+/// The owner of a claim made by this process: host (and pid namespace),
+/// pid, a random id.
 pub fn this_owner() -> ClaimOwner {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -122,6 +123,13 @@ pub fn this_owner() -> ClaimOwner {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into());
+    // Process ids are only comparable within one pid namespace: two
+    // containers with the same host name must not take each other's
+    // claims for dead ones.
+    let host = match std::fs::read_link("/proc/self/ns/pid") {
+        Ok(ns) => format!("{host} ({})", ns.display()),
+        Err(_) => host,
+    };
     ClaimOwner {
         host,
         pid: std::process::id() as i64,
@@ -175,7 +183,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         }
     };
     let cancel = Cancel::default();
-    cancel.follow(spec.stop.clone(), StopReason::Signal);
+    let follower = cancel.follow(spec.stop.clone(), StopReason::Signal);
     let shared = Arc::new(Shared {
         id,
         claim: owner.id.clone(),
@@ -196,6 +204,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         opted_out: Default::default(),
         trouble: Default::default(),
         bounces: spec.opts.bounces.clone(),
+        renewed: std::sync::Mutex::new(std::time::Instant::now()),
     });
     let guard = tokio::spawn(guard(shared.clone()));
     let poller = tokio::spawn(poll_opt_outs(shared.clone()));
@@ -203,6 +212,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
     poller.abort();
     let finish = conclude(spec, &shared).await;
     guard.abort();
+    follower.abort();
     finish
 }
 
@@ -253,14 +263,15 @@ async fn guard(shared: Arc<Shared>) {
     let mut last_ok = std::time::Instant::now();
     loop {
         tokio::time::sleep(HEARTBEAT).await;
-        let beat = tokio::time::timeout(
-            HEARTBEAT,
-            shared.store.heartbeat(id, &shared.claim, Utc::now()),
-        )
-        .await;
+        // A slow answer (a loaded machine) still counts, up to the lease.
+        let limit = CLAIM_STALE.saturating_sub(last_ok.elapsed()).max(HEARTBEAT);
+        let beat =
+            tokio::time::timeout(limit, shared.store.heartbeat(id, &shared.claim, Utc::now()))
+                .await;
         let reason = match beat {
             Ok(Ok(Some(CampaignStatus::Sending))) => {
                 last_ok = std::time::Instant::now();
+                shared.renewed_now();
                 continue;
             }
             Ok(Ok(Some(CampaignStatus::Cancelled))) => StopReason::Cancelled,

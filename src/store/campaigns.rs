@@ -113,6 +113,9 @@ pub struct CampaignInfo {
     pub skipped: i64,
     pub posts: Vec<String>,
     pub last_error: Option<String>,
+    /// Paused because the server was unreachable: when a running worker
+    /// tries again.
+    pub retry_at: Option<String>,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -265,7 +268,7 @@ impl Store {
 
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignInfo>> {
         let Some(row) = sqlx::query(
-            "SELECT id, kind, subject, status, total, last_error, created_at, started_at, finished_at, scheduled_at FROM campaigns WHERE id = ?1",
+            "SELECT id, kind, subject, status, total, last_error, retry_at, created_at, started_at, finished_at, scheduled_at FROM campaigns WHERE id = ?1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -297,6 +300,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?,
             last_error: row.try_get("last_error")?,
+            retry_at: row.try_get("retry_at")?,
             created_at: row.try_get("created_at")?,
             started_at: row.try_get("started_at")?,
             finished_at: row.try_get("finished_at")?,

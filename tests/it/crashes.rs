@@ -4,8 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::faults::{all_delivered, campaign, finish_within, project, run_within, spawn};
-use crate::smtp::{Script, SmtpServer};
+use crate::faults::{
+    all_delivered, campaign, finish_within, project, run_within, sending, sigterm, slow_smtp,
+    spawn, worker,
+};
+use crate::smtp::SmtpServer;
 
 /// The slow cases run when this is set (`.ci/run` sets it).
 const SLOW: &str = "GAZETTE_SLOW_TESTS";
@@ -52,10 +55,7 @@ impl Rng {
 
 #[test]
 fn kill_9_at_ten_random_moments_then_resume_delivers_everyone() {
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(2),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(2);
     let n = 2000;
     let p = project(n, "");
     let url = smtp.url();
@@ -69,9 +69,10 @@ fn kill_9_at_ten_random_moments_then_resume_delivers_everyone() {
         };
         let mut child = spawn(&p, &args);
         let start = smtp.received().len();
-        // A random moment: after 1 to 150 more messages (the first round
-        // at least one, so the campaign exists).
-        let target = start + 1 + rng.below(150) as usize;
+        // A random moment: after 50 to 200 more messages (so that what the
+        // previous kill left unrecorded is sent again first, and each
+        // interruption's duplicates can be told apart).
+        let target = start + 50 + rng.below(150) as usize;
         let deadline = Instant::now() + Duration::from_secs(30);
         while smtp.received().len() < target.min(n) {
             assert!(Instant::now() < deadline, "round {round}: stalled");
@@ -93,6 +94,12 @@ fn kill_9_at_ten_random_moments_then_resume_delivers_everyone() {
         assert!(
             sent <= distinct,
             "round {round}: {sent} recorded, {distinct} arrived"
+        );
+        // Delivered but not recorded: what the next run sends again.
+        let unrecorded = distinct - sent;
+        assert!(
+            unrecorded <= crate::faults::DUPLICATE_BOUND,
+            "round {round}: {unrecorded} delivered but unrecorded"
         );
     }
     // The last resume, straight after the last kill, works at once.
@@ -116,13 +123,9 @@ fn all_delivered_loose(p: &crate::helpers::Project, smtp: &SmtpServer, n: usize)
 
 #[test]
 fn database_locked_by_another_writer_stops_cleanly_and_resumes() {
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(10),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(10);
     let p = project(300, "timeout = \"2s\"");
-    let send = spawn(&p, &["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
-    smtp.wait_for(30);
+    let send = sending(&p, &smtp, 30);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut lock = lock_db(&rt, &p);
     let locked_at = Instant::now();
@@ -173,10 +176,7 @@ fn worker_survives_a_lock_held_past_the_busy_timeout_and_resumes_by_itself() {
     if !slow_enabled("the database locked past SQLite's 30 s busy timeout under the worker") {
         return;
     }
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(20),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(20);
     let p = project(
         300,
         "timeout = \"2s\"\n[worker]\nunreachable_retry = \"100ms\"\npoll_interval = \"200ms\"",
@@ -186,16 +186,7 @@ fn worker_survives_a_lock_held_past_the_busy_timeout_and_resumes_by_itself() {
     run_within(&p, &args, Duration::from_secs(30))
         .0
         .fails_later_with("paused");
-    let worker = spawn(
-        &p,
-        &[
-            "--smtp-url",
-            &smtp.url(),
-            "worker",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let worker = worker(&p, &smtp.url());
     smtp.wait_for(30);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut lock = lock_db(&rt, &p);
@@ -214,11 +205,7 @@ fn worker_survives_a_lock_held_past_the_busy_timeout_and_resumes_by_itself() {
         assert!(Instant::now() < deadline, "the worker never resumed it");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    sigterm(&worker);
     let (out, _) = finish_within(worker, Duration::from_secs(20));
     out.ok();
     assert!(
@@ -320,4 +307,41 @@ fn outbox_on_a_full_disk_pauses_and_counts_only_whole_files() {
     to.dedup();
     assert_eq!(to.len(), 200, "each recipient once");
     assert_eq!(campaign(&p, 1)["status"], "done");
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn a_sender_stalled_past_the_lease_loses_its_claim_and_stops() {
+    let smtp = slow_smtp(20);
+    let p = project(400, "");
+    let stalled = sending(&p, &smtp, 20);
+    signal(&stalled, "-STOP");
+    // Alive but silent past the 5 s lease: another process takes over.
+    std::thread::sleep(Duration::from_millis(5500));
+    let args = ["--smtp-url", &smtp.url(), "campaigns", "resume", "1"];
+    let before = smtp.received().len();
+    let mut taker = spawn(&p, &args);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while smtp.received().len() < before + 20 {
+        assert!(Instant::now() < deadline, "the claim was never taken over");
+        if let Some(s) = taker.try_wait().unwrap() {
+            // Too early (the lease had not quite run out): try again.
+            assert_eq!(s.code(), Some(1));
+            taker = spawn(&p, &args);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(&stalled, "-CONT");
+    let (out, took) = finish_within(stalled, Duration::from_secs(10));
+    out.fails_with("campaign 1: stopped sending: another process took the campaign over");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    finish_within(taker, Duration::from_secs(60)).0.ok();
+    all_delivered(&p, 1, &smtp, 400);
 }

@@ -89,6 +89,27 @@ pub fn run_within(p: &Project, args: &[&str], limit: Duration) -> (Run, Duration
     finish_within(spawn(p, args), limit)
 }
 
+/// `gazette worker` in the background, sending through `url`.
+pub fn worker(p: &Project, url: &str) -> Child {
+    spawn(p, &["--smtp-url", url, "worker", "--listen", "127.0.0.1:0"])
+}
+
+/// A server that takes `ms` milliseconds per message.
+pub fn slow_smtp(ms: u64) -> SmtpServer {
+    SmtpServer::start(Script {
+        delay: Duration::from_millis(ms),
+        ..Default::default()
+    })
+}
+
+/// `gazette send digest --yes` in the background, once `first` messages
+/// have arrived.
+pub fn sending(p: &Project, smtp: &SmtpServer, first: usize) -> Child {
+    let child = spawn(p, &["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
+    smtp.wait_for(first);
+    child
+}
+
 pub fn campaign(p: &Project, id: i64) -> serde_json::Value {
     let out = p.run(&["campaigns", "show", &id.to_string(), "--json"]);
     out.ok();
@@ -157,6 +178,15 @@ fn unreachable_or_silent_server_pauses_with_75_at_any_audience_size() {
             assert_eq!(c["status"], "paused", "{n}: {c}");
             assert_eq!(c["sent"].as_u64(), Some(0));
             assert_eq!(c["pending"].as_u64(), Some(n as u64));
+            assert!(c["retry_at"].is_string(), "{c}");
+            let show = p.run(&["campaigns", "show", &id.to_string()]);
+            assert!(show.stdout().contains("next try:"), "{}", show.stdout());
+            let status = p.run(&["status"]);
+            assert!(
+                status.stdout().contains("the worker retries at"),
+                "{}",
+                status.stdout()
+            );
             assert!(c["last_error"]
                 .as_str()
                 .unwrap()
@@ -249,7 +279,9 @@ fn replies_slower_than_the_timeout_pause_then_resume_within_the_bound() {
         (c["status"].as_str(), c["sent"].as_u64()),
         (Some("paused"), Some(0))
     );
-    assert!(smtp.received().len() <= 8, "two per connection at most");
+    // Two late replies per connection stop it; one more may be in flight.
+    let late = smtp.received().len();
+    assert!(late <= 12, "{late} messages before the pause");
     smtp.set(|s| s.slow_every = 0);
     let args = ["--smtp-url", &smtp.url(), "campaigns", "resume", "1"];
     run_within(&p, &args, Duration::from_secs(60)).0.ok();
@@ -279,7 +311,7 @@ fn a_stalling_server_fails_nobody_even_with_one_attempt() {
     all_delivered(&p, 1, &smtp, 200);
 }
 
-fn sigterm(child: &Child) {
+pub fn sigterm(child: &Child) {
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -297,13 +329,13 @@ fn worker_finishes_by_itself_when_the_server_recovers() {
     );
     let (out, _) = send(&p, &url, Duration::from_secs(30));
     out.fails_later_with("campaign 1 paused");
-    let worker = spawn(
-        &p,
-        &["--smtp-url", &url, "worker", "--listen", "127.0.0.1:0"],
-    );
+    let worker = worker(&p, &url);
     // Down for a while: the worker keeps trying with backoff.
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(campaign(&p, 1)["status"], "paused");
+    let c = campaign(&p, 1);
+    // Paused between tries, `sending` during one.
+    assert!(c["status"] == "paused" || c["status"] == "sending", "{c}");
+    assert_eq!(c["sent"].as_u64(), Some(0));
     let smtp = SmtpServer::serve(
         std::net::TcpListener::bind(addr).unwrap(),
         Script::default(),
@@ -324,17 +356,14 @@ fn worker_finishes_by_itself_when_the_server_recovers() {
 
 #[test]
 fn pause_and_cancel_stop_a_running_pass() {
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(20),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(20);
     let p = project(400, "");
-    let send = spawn(&p, &["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
-    smtp.wait_for(20);
+    let send = sending(&p, &smtp, 20);
     p.run(&["campaigns", "pause", "1"]).ok();
     let paused_at = Instant::now();
     let (out, _) = finish_within(send, Duration::from_secs(10));
-    assert!(paused_at.elapsed() < Duration::from_secs(3));
+    // Noticed within a second (the heartbeat), then the messages in flight.
+    assert!(paused_at.elapsed() < Duration::from_secs(8));
     out.fails_with("campaign 1 paused");
     let c = campaign(&p, 1);
     assert_eq!(c["status"], "paused");
@@ -342,16 +371,7 @@ fn pause_and_cancel_stop_a_running_pass() {
 
     // The worker does not retry a campaign paused by hand; resumed by
     // hand, it runs in the worker until cancelled.
-    let worker = spawn(
-        &p,
-        &[
-            "--smtp-url",
-            &smtp.url(),
-            "worker",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let worker = worker(&p, &smtp.url());
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(campaign(&p, 1)["status"], "paused");
     let before = smtp.received().len();
@@ -377,25 +397,18 @@ fn pause_and_cancel_stop_a_running_pass() {
 
 #[test]
 fn the_worker_takes_over_a_killed_send_and_obeys_cancel() {
-    let smtp = SmtpServer::start(Script {
-        delay: Duration::from_millis(40),
-        ..Default::default()
-    });
+    let smtp = slow_smtp(40);
     let p = project(400, "[worker]\npoll_interval = \"200ms\"");
     let url = smtp.url();
-    let mut send = spawn(&p, &["--smtp-url", &url, "send", "digest", "--yes"]);
-    smtp.wait_for(20);
+    let mut send = sending(&p, &smtp, 20);
     send.kill().unwrap(); // SIGKILL: the campaign stays `sending`
     send.wait().unwrap();
-    let worker = spawn(
-        &p,
-        &["--smtp-url", &url, "worker", "--listen", "127.0.0.1:0"],
-    );
+    let worker = worker(&p, &url);
     // The dead process's claim is taken over at once, not after the lease.
     let killed_at = smtp.received().len();
     let t = Instant::now();
     smtp.wait_for(killed_at + 20);
-    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
     p.run(&["campaigns", "cancel", "1"]).ok();
     std::thread::sleep(Duration::from_millis(2000));
     let settled = smtp.received().len();
@@ -417,9 +430,10 @@ fn the_worker_takes_over_a_killed_send_and_obeys_cancel() {
     sigterm(&worker);
     let (out, _) = finish_within(worker, Duration::from_secs(20));
     out.ok();
+    let log = out.stderr();
+    assert!(log.contains("campaign 1 was cancelled"), "{log}");
     assert!(
-        out.stderr().contains("campaign 1 was cancelled"),
-        "{}",
-        out.stderr()
+        log.contains("campaign 1: took over the claim of process"),
+        "{log}"
     );
 }

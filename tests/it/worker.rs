@@ -10,6 +10,7 @@ use gazette::store::campaigns::CampaignStatus;
 use gazette::store::Store;
 use gazette::worker::{Clock, DigestTick, Worker};
 
+use crate::faults::sigterm;
 use crate::helpers::Project;
 use crate::smtp::{Script, SmtpServer};
 
@@ -238,14 +239,6 @@ async fn digest_mode_does_not_mail_posts_one_by_one() {
     s.project.post("fresh", "Fresh", "2026-11-23", "New.");
     assert!(w.scan_posts().await.unwrap().is_empty());
     assert!(s.campaign_ids().await.is_empty());
-}
-
-fn sigterm(child: &std::process::Child) {
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 #[test]

@@ -60,6 +60,8 @@ fn campaign() -> Value {
         ("skipped", i()),
         ("posts", arr(s())),
         ("last_error", s_null()),
+        // Paused on an unreachable server: when a worker tries again.
+        ("retry_at", s_null()),
         ("created_at", s()),
         ("started_at", s_null()),
         ("finished_at", s_null()),
