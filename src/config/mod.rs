@@ -94,6 +94,9 @@ pub struct Web {
     /// `GAZETTE_ADMIN_TOKEN`: the bearer token of the admin listener.
     pub admin_token: Option<AdminToken>,
     pub confirm_ttl: Duration,
+    /// How long a client may take to send a request's headers, and its
+    /// body (`request_timeout`); also closes idle connections.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api;
 pub mod headers;
+pub mod listen;
 pub mod proxies;
 pub mod ratelimit;
 pub mod webhooks;
@@ -76,12 +77,8 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let timeout = state.optin.settings.web.request_timeout;
+    listen::serve(listener, router(state), timeout, shutdown).await
 }
 
 /// The admin listener and its state, when `[web] admin_listen` is set.
@@ -103,9 +100,10 @@ pub async fn serve_all(
         shutdown.await;
         let _ = tx.send(true);
     });
+    let timeout = state.optin.settings.web.request_timeout;
     let admin = async {
         match admin {
-            Some((l, st)) => admin::serve(l, st, stopped(rx.clone())).await,
+            Some((l, st)) => admin::serve(l, st, timeout, stopped(rx.clone())).await,
             None => Ok(()),
         }
     };

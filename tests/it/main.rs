@@ -22,6 +22,7 @@ mod output;
 mod people;
 mod scheduled;
 mod security;
+mod slow_clients;
 mod smtp;
 mod smtp_script;
 mod subscribers_cli;
