@@ -190,6 +190,12 @@ impl AdminToken {
         AdminToken(token)
     }
 
+    /// Its length in characters, surrounding whitespace not counted (0:
+    /// blank).
+    pub fn strength(&self) -> usize {
+        self.0.trim().chars().count()
+    }
+
     /// Constant time whatever the lengths: both sides are hashed first.
     pub fn matches(&self, given: &str) -> bool {
         use sha2::{Digest, Sha256};

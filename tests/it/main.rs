@@ -1,6 +1,7 @@
 //! One integration-test binary: the real `gazette` binary, real files,
 //! real SQLite, real HTTP on 127.0.0.1.
 
+mod admin_token;
 mod api;
 mod architecture;
 mod bounces;
