@@ -107,6 +107,7 @@ async fn call(
     let late = Arc::new(AtomicBool::new(false));
     let deadline = tokio::time::Instant::now() + timeout;
     let (mut parts, body) = req.into_parts();
+    let json = super::wants_json(&parts.headers);
     parts.extensions.insert(ConnectInfo(peer));
     let flag = late.clone();
     let chunks = futures_util::stream::unfold(Some(Body::new(body).into_data_stream()), move |s| {
@@ -131,7 +132,13 @@ async fn call(
     if !late.load(Ordering::Relaxed) {
         return res;
     }
-    let mut r = (StatusCode::REQUEST_TIMEOUT, "request body timed out\n").into_response();
+    let message = "request body timed out";
+    let mut r = if json {
+        let error = serde_json::json!({ "error": message });
+        (StatusCode::REQUEST_TIMEOUT, axum::Json(error)).into_response()
+    } else {
+        (StatusCode::REQUEST_TIMEOUT, format!("{message}\n")).into_response()
+    };
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     for (name, value) in super::headers::all() {

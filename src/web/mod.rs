@@ -65,8 +65,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
-        .merge(webhooks::routes())
+        .merge(webhooks::routes(&state.optin.settings))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(too_large))
         .layer(axum::middleware::from_fn(headers::add))
         .with_state(state)
 }
@@ -118,7 +119,19 @@ pub async fn serve_all(
     Ok(())
 }
 
-fn wants_json(headers: &HeaderMap) -> bool {
+/// Middleware: a 413 (axum's plain text from an extractor) in JSON, like
+/// every other error, when the client asked for JSON.
+async fn too_large(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let json = wants_json(req.headers());
+    let res = next.run(req).await;
+    if !json || res.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return res;
+    }
+    let error = serde_json::json!({ "error": "request body too large" });
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(error)).into_response()
+}
+
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -30,5 +30,6 @@ mod subscribers_cli;
 mod timing;
 mod transport;
 mod web;
+mod web_errors;
 mod webhooks;
 mod worker;
