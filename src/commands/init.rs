@@ -52,6 +52,7 @@ url = "sqlite://gazette.db"
 # trust_proxy = false    # true: also trust a proxy on this host (127.0.0.0/8, ::1)
 # admin_listen = "127.0.0.1:8081"  # /metrics; "" = off; GAZETTE_ADMIN_TOKEN required beyond loopback
 # confirm_ttl = "7d"     # how long confirmation links work
+# request_timeout = "10s"  # time a client has to send a request's headers and body
 
 [digest]
 # first_window_days = 7  # the first digest covers this many days

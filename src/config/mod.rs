@@ -100,6 +100,9 @@ pub struct Web {
     /// `GAZETTE_ADMIN_TOKEN`: the bearer token of the admin listener.
     pub admin_token: Option<AdminToken>,
     pub confirm_ttl: Duration,
+    /// How long a client may take to send a request's headers, and its
+    /// body (`request_timeout`); also closes idle connections.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +224,12 @@ pub struct AdminToken(String);
 impl AdminToken {
     pub fn new(token: String) -> Self {
         AdminToken(token)
+    }
+
+    /// Its length in characters, surrounding whitespace not counted (0:
+    /// blank).
+    pub fn strength(&self) -> usize {
+        self.0.trim().chars().count()
     }
 
     /// Constant time whatever the lengths: both sides are hashed first.

@@ -98,6 +98,7 @@ pub(super) struct RawWeb {
     pub trusted_proxies: Option<Vec<String>>,
     pub admin_listen: Option<String>,
     pub confirm_ttl: Option<String>,
+    pub request_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

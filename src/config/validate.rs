@@ -386,6 +386,13 @@ fn web(
             "7d",
             (secs(1), secs(365 * DAY)),
         )?,
+        request_timeout: loc.duration(
+            "web",
+            "request_timeout",
+            w.request_timeout.as_deref(),
+            "10s",
+            (secs(1), secs(3600)),
+        )?,
     })
 }
 

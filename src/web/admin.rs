@@ -4,9 +4,10 @@
 //! count or probe subscribers from the outside.
 //!
 //! With `GAZETTE_ADMIN_TOKEN` set, every request needs
-//! `Authorization: Bearer TOKEN` (compared in constant time). The token is
-//! required whenever the listener is reachable beyond loopback: Gazette
-//! refuses to start otherwise.
+//! `Authorization: Bearer TOKEN` (the scheme in any case, the token compared
+//! in constant time). A blank token is refused; beyond loopback a token of
+//! at least [`MIN_TOKEN_LEN`] characters is required: Gazette refuses to
+//! start otherwise.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,16 +30,44 @@ pub struct AdminState {
     pub api: Option<Arc<super::api::Api>>,
 }
 
-/// Why an admin listener may not start: it is reachable beyond loopback
-/// and no token protects it.
+/// The shortest token accepted on a listener reachable beyond loopback.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Why an admin listener may not start: a blank token, or reachable beyond
+/// loopback with no token or a short one.
 pub fn check_exposure(local: SocketAddr, token: Option<&AdminToken>) -> Result<(), String> {
-    if local.ip().is_loopback() || token.is_some() {
+    let strength = token.map(AdminToken::strength);
+    if strength == Some(0) {
+        return Err(
+            "GAZETTE_ADMIN_TOKEN is blank: unset it or set a random token \
+             (e.g. `openssl rand -hex 32`)"
+                .to_string(),
+        );
+    }
+    if local.ip().is_loopback() {
         return Ok(());
     }
-    Err(format!(
-        "[web] admin_listen {local} is reachable beyond this host: set GAZETTE_ADMIN_TOKEN \
-         (or listen on 127.0.0.1)"
-    ))
+    match strength {
+        None => Err(format!(
+            "[web] admin_listen {local} is reachable beyond this host: set GAZETTE_ADMIN_TOKEN \
+             (or listen on 127.0.0.1)"
+        )),
+        Some(n) if n < MIN_TOKEN_LEN => Err(format!(
+            "GAZETTE_ADMIN_TOKEN has {n} characters: [web] admin_listen {local} is reachable \
+             beyond this host, so it needs at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 32`)"
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header; the scheme in any
+/// case (RFC 7235).
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 pub fn router(state: Arc<AdminState>) -> Router {
@@ -58,24 +87,18 @@ pub fn router(state: Arc<AdminState>) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AdminState>,
+    timeout: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    super::listen::serve(listener, router(state), timeout, shutdown).await
 }
 
 async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Next) -> Response {
     let Some(token) = &state.token else {
         return next.run(req).await;
     };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if token.matches(given.trim()) {
+    let given = bearer(req.headers()).unwrap_or("");
+    if token.matches(given) {
         return next.run(req).await;
     }
     let mut r = (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response();
@@ -159,4 +182,41 @@ pub async fn metrics_text(store: &Store) -> crate::Result<String> {
     );
     out.push_str(&super::webhooks::bounce_metrics(store).await?);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(s: &str) -> AdminToken {
+        AdminToken::new(s.to_string())
+    }
+
+    #[test]
+    fn exposure_needs_a_long_token_beyond_loopback() {
+        let lo: SocketAddr = "127.0.0.1:8081".parse().unwrap();
+        let all: SocketAddr = "0.0.0.0:8081".parse().unwrap();
+        assert!(check_exposure(lo, None).is_ok());
+        assert!(check_exposure(lo, Some(&token("short"))).is_ok());
+        assert!(check_exposure(lo, Some(&token("  "))).is_err());
+        assert!(check_exposure(all, None).is_err());
+        assert!(check_exposure(all, Some(&token("fifteen-chars-x"))).is_err());
+        assert!(check_exposure(all, Some(&token("sixteen-chars-xy"))).is_ok());
+    }
+
+    #[test]
+    fn bearer_scheme_in_any_case() {
+        let mut h = axum::http::HeaderMap::new();
+        for (v, want) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER  abc ", Some("abc")),
+            ("Basic abc", None),
+            ("Bearerabc", None),
+            ("abc", None),
+        ] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(v));
+            assert_eq!(bearer(&h), want, "{v}");
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod archive;
 pub mod headers;
+pub mod listen;
 pub mod preferences;
 pub mod proxies;
 pub mod ratelimit;
@@ -86,8 +87,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .merge(preferences::routes())
         .merge(archive::routes())
-        .merge(webhooks::routes())
+        .merge(webhooks::routes(&state.optin.settings))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(too_large))
         .layer(axum::middleware::from_fn(headers::add))
         .with_state(state)
 }
@@ -98,12 +100,8 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let timeout = state.optin.settings.web.request_timeout;
+    listen::serve(listener, router(state), timeout, shutdown).await
 }
 
 /// The admin listener and its state, when `[web] admin_listen` is set.
@@ -125,9 +123,10 @@ pub async fn serve_all(
         shutdown.await;
         let _ = tx.send(true);
     });
+    let timeout = state.optin.settings.web.request_timeout;
     let admin = async {
         match admin {
-            Some((l, st)) => admin::serve(l, st, stopped(rx.clone())).await,
+            Some((l, st)) => admin::serve(l, st, timeout, stopped(rx.clone())).await,
             None => Ok(()),
         }
     };
@@ -142,7 +141,19 @@ pub async fn serve_all(
     Ok(())
 }
 
-fn wants_json(headers: &HeaderMap) -> bool {
+/// Middleware: a 413 (axum's plain text from an extractor) in JSON, like
+/// every other error, when the client asked for JSON.
+async fn too_large(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let json = wants_json(req.headers());
+    let res = next.run(req).await;
+    if !json || res.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return res;
+    }
+    let error = serde_json::json!({ "error": "request body too large" });
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(error)).into_response()
+}
+
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

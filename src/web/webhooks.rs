@@ -28,13 +28,24 @@ use crate::store::bounces::Applied;
 /// Providers batch events: their bodies may exceed the pages' limit.
 const MAX_WEBHOOK_BODY: usize = 1 << 20;
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/webhooks/ses", post(ses))
-        .route("/webhooks/postmark", post(postmark))
-        .route("/webhooks/mailgun", post(mailgun))
-        .route("/webhooks/sendgrid", post(sendgrid))
-        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+/// The configured providers' routes only: a disabled provider's path is
+/// 404 for every method, like any path that does not exist.
+pub fn routes(settings: &crate::config::Settings) -> Router<Arc<AppState>> {
+    let hooks = &settings.bounces.webhooks;
+    let mut r = Router::new();
+    if !hooks.ses_topics.is_empty() {
+        r = r.route("/webhooks/ses", post(ses));
+    }
+    if hooks.postmark.is_some() {
+        r = r.route("/webhooks/postmark", post(postmark));
+    }
+    if hooks.mailgun_key.is_some() {
+        r = r.route("/webhooks/mailgun", post(mailgun));
+    }
+    if hooks.sendgrid_key.is_some() {
+        r = r.route("/webhooks/sendgrid", post(sendgrid));
+    }
+    r.layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
 }
 
 /// One provider event, before attribution.

@@ -1,6 +1,7 @@
 //! One integration-test binary: the real `gazette` binary, real files,
 //! real SQLite, real HTTP on 127.0.0.1.
 
+mod admin_token;
 mod api;
 mod architecture;
 mod bounces;
@@ -26,11 +27,13 @@ mod readers;
 mod readers_worker;
 mod scheduled;
 mod security;
+mod slow_clients;
 mod smtp;
 mod smtp_script;
 mod subscribers_cli;
 mod timing;
 mod transport;
 mod web;
+mod web_errors;
 mod webhooks;
 mod worker;

@@ -127,12 +127,7 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
 
 /// Every request needs the token; without one configured the API is off.
 async fn authorize(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let given = super::admin::bearer(req.headers());
     let refused = match (&api.token, given) {
         (None, _) => "the admin API is off: set GAZETTE_ADMIN_TOKEN on the server",
         (Some(_), None) => "missing Authorization: Bearer token",
