@@ -14,6 +14,7 @@ mod crashes;
 mod delivery;
 mod deploy;
 mod faults;
+mod fixio;
 mod fuzz;
 mod helpers;
 mod http;

@@ -218,7 +218,7 @@ impl<R: Read> ImportReader<R> {
         let mut held = self.format.file_state();
         let mut attributes = Map::new();
         for (i, value) in self.record.iter().enumerate() {
-            let value = value.trim();
+            let value = undefuse(value.trim());
             let Some(&col) = self.columns.get(i) else {
                 if !value.is_empty() {
                     return Err(bad(format!(
@@ -361,11 +361,21 @@ impl<R: Read> ImportReader<R> {
             },
             Column::Metadata => match serde_json::from_str::<Value>(value) {
                 Ok(Value::Object(m)) => attributes.extend(m),
-                _ => attribute(),
+                _ => return Err("metadata is not a JSON object".into()),
             },
             Column::Other => attribute(),
         }
         Ok(None)
+    }
+}
+
+/// A cell as the export wrote it, read back: export puts `'` before a cell
+/// a spreadsheet would run as a formula (see `csvio::defuse_formula`), and
+/// import takes it off again.
+fn undefuse(cell: &str) -> &str {
+    match cell.as_bytes() {
+        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => &cell[1..],
+        _ => cell,
     }
 }
 

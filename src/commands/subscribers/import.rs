@@ -78,7 +78,7 @@ pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) 
     if opts.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::msg(format!("writing JSON: {e}")))?;
-        println!("{text}");
+        crate::commands::write_output(None, format!("{text}\n").as_bytes())?;
     } else if !opts.quiet {
         print_text(&report);
     }

@@ -1,0 +1,160 @@
+//! Defects found by QA in the subscriber, import, bounce-input and send
+//! paths: test sends to people who left, IDN identities, the export/import
+//! round trip, unbounded inputs, import report counts and closed pipes.
+
+use crate::helpers::Project;
+
+fn outbox_len(p: &Project) -> usize {
+    std::fs::read_dir(p.path().join("outbox"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_test_send_never_goes_to_someone_who_left() {
+    let p = Project::new();
+    p.post("one", "One", "2026-11-20", "First post.");
+    p.write(
+        "list.csv",
+        "email,status\nu@example.org,unsubscribed\nb@example.org,bounced\nc@example.org,complained\na@example.org,active\n",
+    );
+    p.run(&["subscribers", "import", "list.csv"]).ok();
+    p.run(&["subscribers", "add", "gone@example.org", "--confirmed"])
+        .ok();
+    p.run(&["subscribers", "remove", "gone@example.org"]).ok();
+    p.run(&["subscribers", "add", "pend@example.org"]).ok();
+    let before = outbox_len(&p);
+    for (addr, why) in [
+        ("u@example.org", "unsubscribed"),
+        ("B@Example.org", "bounced"),
+        ("c@example.org", "complained"),
+        ("gone@example.org", "removed"),
+    ] {
+        for kind in [&["send", "post", "one"][..], &["send", "digest"][..]] {
+            let mut args = kind.to_vec();
+            args.extend(["--to", addr]);
+            let out = p.run(&args);
+            out.fails_with(why);
+            assert_eq!(out.stderr().trim().lines().count(), 1, "{}", out.stderr());
+        }
+    }
+    assert_eq!(outbox_len(&p), before, "nothing was sent");
+    for addr in ["me@example.net", "a@example.org", "pend@example.org"] {
+        p.run(&["send", "post", "one", "--to", addr]).ok();
+    }
+    assert_eq!(outbox_len(&p), before + 3);
+}
+
+#[test]
+fn a_default_export_imports_back_with_its_opt_outs() {
+    let p = Project::new();
+    p.write(
+        "list.csv",
+        "email,name,status\n+f5@example.com,=Eve,unsubscribed\nok@example.com,Ok,active\n",
+    );
+    p.run(&["subscribers", "import", "list.csv"]).ok();
+    let out = p.run(&["subscribers", "export", "-o", "out.csv"]);
+    out.ok();
+    let csv = std::fs::read_to_string(p.path().join("out.csv")).unwrap();
+    assert!(csv.contains("'+f5@example.com,'=Eve"), "{csv}");
+    let q = Project::new();
+    q.write("out.csv", &csv);
+    q.run(&["subscribers", "import", "out.csv", "--confirmed"])
+        .ok();
+    let list = q.run(&["subscribers", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&list.stdout()).unwrap();
+    let f5 = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["email"] == "+f5@example.com")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(f5["status"], "unsubscribed");
+    assert_eq!(f5["name"], "=Eve");
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+}
+
+#[test]
+fn imported_dates_out_of_range_and_non_object_metadata_are_invalid_rows() {
+    let p = Project::new();
+    p.write(
+        "list.csv",
+        "email,created_at\nold@example.com,0001-01-01\nfar@example.com,9999-12-31\nok@example.com,2020-05-01\n",
+    );
+    let out = p.run(&["subscribers", "import", "list.csv"]);
+    out.fails_with("list.csv:2:");
+    assert!(out.stderr().contains("list.csv:3:"), "{}", out.stderr());
+    assert!(out.stderr().contains("out of range"), "{}", out.stderr());
+    let list = p.run(&["subscribers", "list"]).stdout();
+    assert!(
+        list.contains("ok@example.com") && !list.contains("old@"),
+        "{list}"
+    );
+    let q = Project::new();
+    q.write(
+        "buttondown.csv",
+        "email,subscriber_type,metadata\nm@example.com,regular,\"[1,2]\"\nn@example.com,regular,\"{\"\"a\"\":1}\"\n",
+    );
+    let out = q.run(&["subscribers", "import", "buttondown.csv"]);
+    out.fails_with("buttondown.csv:2: metadata is not a JSON object");
+    let list = q.run(&["subscribers", "list"]).stdout();
+    assert!(
+        list.contains("n@example.com") && !list.contains("m@example.com"),
+        "{list}"
+    );
+}
+
+/// Run `args` with stdout read for 10 bytes and then closed, as `| head
+/// -c10` does: exit 0, nothing on stderr.
+fn closed_pipe(p: &Project, args: &[&str]) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = p
+        .cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut buf).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} did not end after its stdout was closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        status.success() && err.is_empty(),
+        "{args:?}: {status}: {err}"
+    );
+}
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let p = Project::new();
+    let mut csv = String::from("email,name\n");
+    for i in 0..3000 {
+        csv.push_str(&format!("reader{i}@example.org,Reader Number {i}\n"));
+    }
+    p.write("list.csv", csv);
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
+    closed_pipe(&p, &["subscribers", "export"]);
+    closed_pipe(&p, &["subscribers", "list", "--json"]);
+    closed_pipe(&p, &["subscribers", "list"]);
+}
