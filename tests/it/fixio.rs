@@ -158,3 +158,44 @@ fn output_to_a_closed_pipe_ends_quietly() {
     closed_pipe(&p, &["subscribers", "list", "--json"]);
     closed_pipe(&p, &["subscribers", "list"]);
 }
+
+#[test]
+fn import_and_bounces_refuse_devices_and_fifos() {
+    let p = Project::new();
+    let fifo = p.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for path in ["/dev/zero", "fifo"] {
+        p.run(&["subscribers", "import", path])
+            .fails_with(&format!("{path}: not a regular file"));
+        p.run(&["bounces", "scan", path])
+            .fails_with(&format!("{path}: not a regular file"));
+        p.run(&["bounces", "process", path])
+            .fails_with(&format!("{path}: not a regular file"));
+    }
+}
+
+#[test]
+fn an_overlong_csv_line_is_an_invalid_row() {
+    use std::io::Write;
+    let p = Project::new();
+    let path = p.path().join("list.csv");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(b"email,name\nok@example.com,Ok\nlong@example.com,")
+        .unwrap();
+    f.write_all(&vec![b'x'; 3 << 20]).unwrap();
+    f.write_all(b"\nafter@example.com,After\n").unwrap();
+    drop(f);
+    let out = p.run(&["subscribers", "import", "list.csv", "--confirmed"]);
+    out.fails_with("list.csv:3: line longer than 2 MB");
+    let list = p.run(&["subscribers", "list"]).stdout();
+    assert!(
+        list.contains("ok@example.com")
+            && list.contains("after@example.com")
+            && !list.contains("long@"),
+        "{list}"
+    );
+}

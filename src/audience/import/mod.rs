@@ -3,6 +3,7 @@
 //! any CSV with an email column.
 
 mod formats;
+mod linecap;
 mod time;
 
 use std::io::Read;
@@ -16,6 +17,7 @@ pub use time::parse_time;
 
 use super::csvio::CrlfToLf;
 use super::{cap_name, Source, Status, SubscriberEmail};
+use linecap::{LineCap, MAX_LINE};
 
 /// One valid row of an import file.
 #[derive(Debug, Clone)]
@@ -110,7 +112,9 @@ pub struct BadRow {
 
 /// Streams import rows out of a CSV file.
 pub struct ImportReader<R: Read> {
-    reader: csv::Reader<CrlfToLf<R>>,
+    reader: csv::Reader<CrlfToLf<LineCap<R>>>,
+    /// Lines cut at `MAX_LINE` bytes (each an invalid row).
+    cut: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
     columns: Vec<Column>,
     headers: Vec<String>,
     format: Format,
@@ -140,6 +144,7 @@ impl<R: Read> ImportReader<R> {
     /// tool held as subscribed (or, in a generic file, rows without a
     /// status) become active; everything else keeps its state.
     pub fn new(input: R, confirmed: bool) -> Result<Self, String> {
+        let (input, cut) = LineCap::new(input, MAX_LINE);
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
@@ -169,6 +174,7 @@ impl<R: Read> ImportReader<R> {
         }
         Ok(ImportReader {
             reader,
+            cut,
             columns,
             headers,
             format,
@@ -200,6 +206,12 @@ impl<R: Read> ImportReader<R> {
             Ok(false) => None,
             Ok(true) => {
                 let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+                if self.cut.lock().is_ok_and(|c| c.contains(&line)) {
+                    return Some(Err(BadRow {
+                        line,
+                        reason: format!("line longer than {} MB", MAX_LINE >> 20),
+                    }));
+                }
                 Some(self.convert(line))
             }
             Err(e) => {
