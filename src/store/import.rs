@@ -129,7 +129,10 @@ impl Import {
             .iter()
             .filter(|r| {
                 let hit = !self.suppressed_set.is_empty()
-                    && self.suppressed_set.contains(&key_hash(&r.key));
+                    && (self.suppressed_set.contains(&key_hash(&r.key))
+                        || r.email
+                            .unicode_key()
+                            .is_some_and(|k| self.suppressed_set.contains(&key_hash(&k))));
                 if hit {
                     self.stats.suppressed += 1;
                 }

@@ -199,3 +199,107 @@ fn an_overlong_csv_line_is_an_invalid_row() {
         "{list}"
     );
 }
+
+#[test]
+fn a_unicode_domain_and_its_punycode_are_one_identity() {
+    let p = Project::new();
+    p.post("one", "One", "2026-11-20", "First post.");
+    p.run(&["subscribers", "add", "jörg@Bücher.example", "--confirmed"])
+        .ok();
+    p.run(&["subscribers", "unsubscribe", "jörg@xn--bcher-kva.example"])
+        .ok();
+    p.write("again.csv", "email\njörg@xn--bcher-kva.example\n");
+    p.run(&["subscribers", "import", "again.csv", "--confirmed"])
+        .ok();
+    let list = p.run(&["subscribers", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&list.stdout()).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["email"], "jörg@xn--bcher-kva.example");
+    assert_eq!(rows[0]["status"], "unsubscribed");
+    // Erased under one form, blocked under the other.
+    p.run(&["subscribers", "add", "eve@bücher.example", "--confirmed"])
+        .ok();
+    p.run(&["subscribers", "remove", "eve@xn--bcher-kva.example"])
+        .ok();
+    p.run(&["send", "digest", "--to", "eve@bücher.example"])
+        .fails_with("removed");
+}
+
+/// Migration 0050: rows stored with a Unicode domain get the ASCII form;
+/// a duplicate added under the ASCII form takes the opt-out of the first;
+/// suppressions hashed from the old key still block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idn_migration_rekeys_old_rows() {
+    use gazette::audience::SubscriberEmail;
+    use gazette::store::Store;
+    use sha2::Digest;
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.as_str() < "0050" {
+            std::fs::copy(e.path(), old.join(&name)).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&mut c)
+        .await
+        .unwrap();
+    let erased = hex::encode(sha2::Sha256::digest("eve@bücher.example".as_bytes()));
+    for sql in [
+        "INSERT INTO subscribers (id, email, email_key, status, source, created_at, unsub_verifier, unsubscribed_at) VALUES (1, 'Jörg@Bücher.example', 'jörg@bücher.example', 'unsubscribed', 'cli', '2026-01-01T00:00:00Z', 'v', '2026-02-01T00:00:00Z')",
+        "INSERT INTO subscribers (id, email, email_key, status, source, created_at, unsub_verifier) VALUES (2, 'jörg@xn--bcher-kva.example', 'jörg@xn--bcher-kva.example', 'active', 'import', '2026-03-01T00:00:00Z', 'v')",
+        "INSERT INTO subscribers (id, email, email_key, status, source, created_at, unsub_verifier) VALUES (3, 'anna@café.example', 'anna@café.example', 'active', 'cli', '2026-01-01T00:00:00Z', 'v')",
+        "INSERT INTO subscribers (id, email, email_key, status, source, created_at, unsub_verifier) VALUES (4, 'plain@example.org', 'plain@example.org', 'active', 'cli', '2026-01-01T00:00:00Z', 'v')",
+    ] {
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+    sqlx::query("INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?1, 'removed', '2026-01-01T00:00:00Z')")
+        .bind(&erased)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+
+    let store = Store::open(&url).await.unwrap();
+    let get = |s: &str| SubscriberEmail::parse(s).unwrap();
+    let anna = store.get(&get("Anna@Café.example")).await.unwrap().unwrap();
+    assert_eq!(anna.email, "anna@xn--caf-dma.example");
+    let jorg = store
+        .get(&get("jörg@bücher.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(jorg.status.as_str(), "unsubscribed");
+    assert!(store
+        .get(&get("plain@example.org"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .is_suppressed(&get("eve@xn--bcher-kva.example"))
+        .await
+        .unwrap());
+    assert!(store
+        .is_suppressed(&get("eve@bücher.example"))
+        .await
+        .unwrap());
+    assert!(!store
+        .is_suppressed(&get("anna@café.example"))
+        .await
+        .unwrap());
+    store.close().await;
+    // Once: the marker is gone, a second open changes nothing.
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.active_count().await.unwrap(), 2);
+    store.close().await;
+}
