@@ -303,3 +303,33 @@ async fn the_idn_migration_rekeys_old_rows() {
     assert_eq!(store.active_count().await.unwrap(), 2);
     store.close().await;
 }
+
+#[test]
+fn duplicates_in_one_file_are_counted_once_in_their_final_state() {
+    let p = Project::new();
+    p.write(
+        "dups.csv",
+        "email,status\nd1@example.com,unsubscribed\nD1@example.com,active\nd2@example.com,\nd2@example.com,active\nd3@example.com,active\n",
+    );
+    let out = p.run(&["subscribers", "import", "dups.csv", "--json"]);
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(
+        (&v["active"], &v["pending"], &v["unsubscribed"]),
+        (&2.into(), &0.into(), &1.into()),
+        "{v}"
+    );
+    // The same into a list that already holds them (the SQL path).
+    p.write(
+        "again.csv",
+        "email,status\nd3@example.com,unsubscribed\nd3@example.com,active\nd4@example.com,\nd4@example.com,\n",
+    );
+    let out = p.run(&["subscribers", "import", "again.csv", "--json"]);
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(
+        (&v["active"], &v["pending"], &v["unsubscribed"]),
+        (&0.into(), &1.into(), &1.into()),
+        "{v}"
+    );
+}
