@@ -333,3 +333,17 @@ fn duplicates_in_one_file_are_counted_once_in_their_final_state() {
         "{v}"
     );
 }
+
+#[test]
+fn bounce_scans_to_a_closed_pipe_end_quietly() {
+    let p = Project::new();
+    let mut mbox = String::new();
+    for i in 0..2000 {
+        mbox.push_str(&format!(
+            "From a@example.com Mon Jan  1 00:00:00 2024\nFrom: a{i}@example.com\nSubject: note {i}\n\nhello\n\n"
+        ));
+    }
+    p.write("box", mbox);
+    closed_pipe(&p, &["bounces", "scan", "box"]);
+    closed_pipe(&p, &["bounces", "scan", "--json", "box"]);
+}
