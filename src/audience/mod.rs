@@ -36,10 +36,18 @@ impl SubscriberEmail {
                 "{s:?} is not a valid email address (the part before @ must be letters, digits and .!#$%&'*+/=?^_`{{|}}~- without quotes)"
             ));
         }
-        let normalised = format!("{local}@{}", domain.to_lowercase());
         if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
             return Err(format!("{s:?} is not a valid email address (bad domain)"));
         }
+        // One mailbox, one identity: a Unicode domain is kept in its ASCII
+        // (punycode) form, as `jörg@xn--bcher-kva.example` is written too.
+        let domain = if domain.is_ascii() {
+            domain.to_ascii_lowercase()
+        } else {
+            idna::domain_to_ascii(domain)
+                .map_err(|_| format!("{s:?} is not a valid email address (bad domain)"))?
+        };
+        let normalised = format!("{local}@{domain}");
         normalised
             .parse::<lettre::Address>()
             .map_err(|_| format!("{s:?} is not a valid email address"))?;
@@ -53,6 +61,19 @@ impl SubscriberEmail {
     /// The case-insensitive identity of the address.
     pub fn key(&self) -> String {
         self.0.to_lowercase()
+    }
+
+    /// The key this address had before domains were kept in ASCII form,
+    /// when it differs (a punycode domain, once stored in Unicode): the
+    /// suppression list holds hashes of keys, which cannot be rewritten.
+    pub fn unicode_key(&self) -> Option<String> {
+        let (local, domain) = self.0.rsplit_once('@')?;
+        if !domain.split('.').any(|l| l.starts_with("xn--")) {
+            return None;
+        }
+        let (unicode, ok) = idna::domain_to_unicode(domain);
+        ok.ok()?;
+        Some(format!("{local}@{unicode}").to_lowercase())
     }
 }
 
@@ -246,5 +267,21 @@ mod tests {
         ] {
             assert!(SubscriberEmail::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_unicode_domain_is_kept_in_ascii_form() {
+        let u = SubscriberEmail::parse("Jörg@Bücher.Example").unwrap();
+        let a = SubscriberEmail::parse("jörg@XN--BCHER-KVA.example").unwrap();
+        assert_eq!(u.as_str(), "Jörg@xn--bcher-kva.example");
+        assert_eq!(u.key(), a.key());
+        assert_eq!(u.unicode_key().as_deref(), Some("jörg@bücher.example"));
+        assert_eq!(
+            SubscriberEmail::parse("a@example.org")
+                .unwrap()
+                .unicode_key(),
+            None
+        );
+        assert!(SubscriberEmail::parse("a@bü\u{200b}cher\u{fffd}.example").is_err());
     }
 }

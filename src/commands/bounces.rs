@@ -1,6 +1,5 @@
 //! `gazette bounces scan|process|list` and `subscribers reactivate`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -67,14 +66,12 @@ async fn scan(ctx: &Ctx, paths: &[PathBuf], json: bool) -> Result<()> {
     for m in &messages {
         records.extend(Store::examine(store.as_ref(), &m.bytes, &m.source).await?);
     }
-    let mut out = std::io::stdout().lock();
     let text = if json {
         serde_json::to_string_pretty(&records).expect("JSON") + "\n"
     } else {
         records.iter().map(|r| line(r) + "\n").collect()
     };
-    out.write_all(text.as_bytes())
-        .map_err(|e| Error::msg(format!("writing to standard output: {e}")))
+    super::write_output(None, text.as_bytes())
 }
 
 async fn process(ctx: &Ctx, paths: &[PathBuf]) -> Result<()> {
@@ -155,10 +152,7 @@ async fn list(ctx: &Ctx, json: bool, since: Option<&str>) -> Result<()> {
         }
         t
     };
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .map_err(|e| Error::msg(format!("writing to standard output: {e}")))
+    super::write_output(None, text.as_bytes())
 }
 
 /// `subscribers reactivate EMAIL`.

@@ -91,11 +91,12 @@ pub async fn run(ctx: &Ctx, cmd: SubscribersCommand) -> Result<()> {
             match output {
                 Some(path) => {
                     let file = AtomicFile::create(&path).map_err(|e| Error::io(&path, e))?;
-                    let file = export(&store, status, raw, file).await?;
+                    let file = export(&store, status, raw, file, |e| Error::io(&path, e)).await?;
                     file.commit().map_err(|e| Error::io(&path, e))
                 }
                 None => {
-                    let _stdout = export(&store, status, raw, std::io::stdout().lock()).await?;
+                    let out = std::io::stdout().lock();
+                    let _stdout = export(&store, status, raw, out, Error::Output).await?;
                     Ok(())
                 }
             }
@@ -176,8 +177,7 @@ async fn list(store: &Store, status: Option<Status>, json: bool) -> Result<()> {
                     out.write_all(b",").map_err(stdout_err)?;
                 }
                 out.write_all(b"\n  ").map_err(stdout_err)?;
-                serde_json::to_writer(&mut out, &row)
-                    .map_err(|e| Error::msg(format!("writing JSON: {e}")))?;
+                serde_json::to_writer(&mut out, &row).map_err(json_err)?;
             } else {
                 writeln!(
                     out,
@@ -212,7 +212,8 @@ async fn count(store: &Store, json: bool) -> Result<()> {
             m.insert(s.as_str().into(), (*n).into());
         }
         m.insert("total".into(), total.into());
-        println!("{}", serde_json::Value::Object(m));
+        let text = format!("{}\n", serde_json::Value::Object(m));
+        return super::write_output(None, text.as_bytes());
     } else {
         for (s, n) in &counts {
             println!("{:<13} {n}", s.as_str());
@@ -226,12 +227,37 @@ fn stdout_err(e: std::io::Error) -> Error {
     Error::Output(e)
 }
 
-async fn export<W: Write>(store: &Store, status: Option<Status>, raw: bool, out: W) -> Result<W> {
-    let csv_err = |e: csv::Error| Error::msg(format!("writing CSV: {e}"));
-    let mut w = ExportWriter::with_raw(out, raw).map_err(csv_err)?;
+/// A failed write to stdout (`| head` closed it) is an output error, which
+/// `main` ends quietly; anything else is a JSON error.
+pub(crate) fn json_err(e: serde_json::Error) -> Error {
+    if e.is_io() {
+        Error::Output(e.into())
+    } else {
+        Error::msg(format!("writing JSON: {e}"))
+    }
+}
+
+/// A CSV error: failed writes go through `io_err` (stdout or the file).
+fn csv_err(e: csv::Error, io_err: &impl Fn(std::io::Error) -> Error) -> Error {
+    if !e.is_io_error() {
+        return Error::msg(format!("writing CSV: {e}"));
+    }
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io_err(io),
+        k => Error::msg(format!("writing CSV: {k:?}")),
+    }
+}
+
+async fn export<W: Write>(
+    store: &Store,
+    status: Option<Status>,
+    raw: bool,
+    out: W,
+    io_err: impl Fn(std::io::Error) -> Error,
+) -> Result<W> {
+    let mut w = ExportWriter::with_raw(out, raw).map_err(|e| csv_err(e, &io_err))?;
     store
-        .for_each(status, |s| w.write(&s).map_err(csv_err))
+        .for_each(status, |s| w.write(&s).map_err(|e| csv_err(e, &io_err)))
         .await?;
-    w.finish()
-        .map_err(|e| Error::msg(format!("writing CSV: {e}")))
+    w.finish().map_err(io_err)
 }

@@ -90,6 +90,32 @@ pub async fn resume_by_worker(
     }
 }
 
+/// Nobody who left gets mail, not even a test: refuse an address that
+/// unsubscribed, bounced, complained or was erased.
+async fn refuse_left(
+    store: &Store,
+    email: &SubscriberEmail,
+    subscriber: Option<&crate::audience::Subscriber>,
+) -> Result<(), OpError> {
+    use crate::audience::Status;
+    if let Some(s) = subscriber {
+        if matches!(
+            s.status,
+            Status::Unsubscribed | Status::Bounced | Status::Complained
+        ) {
+            return Err(OpError::Conflict(format!(
+                "refusing to send to {email}: the address is {} (nobody who left gets mail)",
+                s.status.as_str()
+            )));
+        }
+    } else if store.is_suppressed(email).await? {
+        return Err(OpError::Conflict(format!(
+            "refusing to send to {email}: the address was removed (nobody who left gets mail)"
+        )));
+    }
+    Ok(())
+}
+
 /// Send exactly the email `prepared` to one address (not recorded as a
 /// campaign): with the subscriber's own data and unsubscribe link when the
 /// address is on the list, else with sample data.
@@ -101,7 +127,9 @@ pub async fn test_send(
     email: &SubscriberEmail,
 ) -> Result<(), OpError> {
     let nl = &settings.newsletter;
-    let recipient = match store.get(email).await? {
+    let subscriber = store.get(email).await?;
+    refuse_left(store, email, subscriber.as_ref()).await?;
+    let recipient = match subscriber {
         Some(s) => Recipient {
             attributes: s.attributes.as_object().cloned(),
             ..Recipient::new(nl, s.email, s.name, &s.unsub_token)

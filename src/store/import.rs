@@ -72,6 +72,7 @@ impl Store {
             rows: 0,
             suppressed_set: suppressed,
             opted_out,
+            seen: HashMap::new(),
             stats: ImportStats::default(),
         })
     }
@@ -89,7 +90,17 @@ pub struct Import {
     /// `OPTED_OUT_IN_MEMORY` (kept current as the import adds more): with
     /// them the report's counts need no query per batch.
     opted_out: Option<HashMap<String, Status>>,
+    /// The status counted for each address merged so far (by a 64-bit
+    /// hash of its key: 1M rows take about 30 MB).
+    seen: HashMap<u64, Status>,
     stats: ImportStats,
+}
+
+fn key_id(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 /// Up to this many opted-out addresses are held in memory during an import
@@ -129,7 +140,10 @@ impl Import {
             .iter()
             .filter(|r| {
                 let hit = !self.suppressed_set.is_empty()
-                    && self.suppressed_set.contains(&key_hash(&r.key));
+                    && (self.suppressed_set.contains(&key_hash(&r.key))
+                        || r.email
+                            .unicode_key()
+                            .is_some_and(|k| self.suppressed_set.contains(&key_hash(&k))));
                 if hit {
                     self.stats.suppressed += 1;
                 }
@@ -177,38 +191,49 @@ impl Import {
     /// Count the status each row will have (the merge rule applied to the
     /// stored address). Into an empty list that is the row's own; an
     /// address that opted out is looked up in memory; only a pending row
-    /// (whose stored address may be active) needs SQLite, which then counts
-    /// the whole batch in one query (one indexed lookup per row).
+    /// (whose stored address may be active) needs SQLite, which then looks
+    /// up the whole batch in one query (one indexed lookup per row). An
+    /// address seen earlier in this import is counted once, in the state
+    /// its last row leaves it.
     async fn count_outcomes(&mut self, rows: &[&ImportRow]) -> Result<()> {
         let needs_query = self.count_before > 0
             && (self.opted_out.is_none() || rows.iter().any(|r| r.status == Status::Pending));
-        if needs_query {
-            self.count_by_query(rows).await?;
-        }
-        let Some(opted_out) = self.opted_out.as_mut() else {
-            return Ok(());
+        let queried = if needs_query {
+            self.became_by_query(rows).await?
+        } else {
+            Vec::new()
         };
-        for r in rows {
-            // Nothing opted out yet (a fresh list): no lookup at all.
-            let stored = if opted_out.is_empty() {
-                None
+        for (i, r) in rows.iter().enumerate() {
+            let id = key_id(&r.key);
+            let became = if let Some(prev) = self.seen.get(&id).copied() {
+                let slot = &mut self.stats.became[status_index(prev)];
+                *slot = slot.saturating_sub(1);
+                merged_status(Some(prev), r.status)
+            } else if let Some(Some(s)) = queried.get(i) {
+                *s
             } else {
-                opted_out.get(r.key.as_str()).copied()
+                // Nothing opted out yet (a fresh list): no lookup at all.
+                let stored = self
+                    .opted_out
+                    .as_ref()
+                    .filter(|o| !o.is_empty())
+                    .and_then(|o| o.get(r.key.as_str()).copied());
+                merged_status(stored, r.status)
             };
-            if !needs_query {
-                let became = merged_status(stored, r.status);
-                self.stats.became[status_index(became)] += 1;
-            }
-            if stored.is_none() && r.status.is_opted_out() {
-                opted_out.insert(r.key.clone(), r.status);
+            self.stats.became[status_index(became)] += 1;
+            self.seen.insert(id, became);
+            if let Some(opted_out) = self.opted_out.as_mut() {
+                if became.is_opted_out() {
+                    opted_out.insert(r.key.clone(), became);
+                }
             }
         }
         Ok(())
     }
 
-    /// SQLite applies the merge rule to the stored addresses of the batch
-    /// and returns at most five counts.
-    async fn count_by_query(&mut self, rows: &[&ImportRow]) -> Result<()> {
+    /// SQLite applies the merge rule to the stored addresses of the batch:
+    /// the status each row leaves, in the batch's order.
+    async fn became_by_query(&mut self, rows: &[&ImportRow]) -> Result<Vec<Option<Status>>> {
         let mut batch = String::with_capacity(rows.len() * 48);
         batch.push('[');
         for (i, r) in rows.iter().enumerate() {
@@ -224,25 +249,26 @@ impl Import {
         }
         batch.push(']');
         let sql = format!(
-            "WITH b(k, st) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?1))
-             SELECT CASE WHEN s.status IN {OPTED_OUT} THEN s.status
+            "WITH b(i, k, st) AS (SELECT key, value ->> 0, value ->> 1 FROM json_each(?1))
+             SELECT b.i AS i, CASE WHEN s.status IN {OPTED_OUT} THEN s.status
                          WHEN b.st IN {OPTED_OUT} THEN b.st
                          WHEN b.st = 'active' THEN 'active'
-                         ELSE COALESCE(s.status, b.st) END AS became, COUNT(*) AS n
-             FROM b LEFT JOIN subscribers s ON s.email_key = b.k GROUP BY became"
+                         ELSE COALESCE(s.status, b.st) END AS became
+             FROM b LEFT JOIN subscribers s ON s.email_key = b.k"
         );
         let found = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(batch)
             .fetch_all(&mut *self.tx)
             .await?;
+        let mut out = vec![None; rows.len()];
         for f in found {
+            let i: i64 = f.try_get("i")?;
             let status: &str = f.try_get("became")?;
-            let n: i64 = f.try_get("n")?;
-            if let Ok(s) = Status::from_str(status) {
-                self.stats.became[status_index(s)] += n as u64;
+            if let Some(slot) = out.get_mut(i as usize) {
+                *slot = Status::from_str(status).ok();
             }
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Finish: commit, or roll back when `dry_run`. Returns what changed.

@@ -77,6 +77,7 @@ macro_rules! subscriber_columns {
 }
 
 // After the macro, which they use.
+mod idn;
 mod optin;
 pub use optin::WebSubscription;
 pub mod directory;
@@ -167,6 +168,7 @@ impl Store {
     pub async fn migrate(&self) -> Result<usize> {
         let before = self.applied_migrations().await.unwrap_or(0);
         MIGRATOR.run(&self.pool).await?;
+        idn::rekey_once(&self.pool).await?;
         let after = self.applied_migrations().await.unwrap_or(0);
         Ok(after.saturating_sub(before))
     }
@@ -200,10 +202,15 @@ impl Store {
     }
 
     pub async fn is_suppressed(&self, email: &SubscriberEmail) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE email_hash = ?1")
-            .bind(email_hash(email))
-            .fetch_one(&self.pool)
-            .await?;
+        // An address erased while its domain was kept in Unicode: its old key.
+        let old = email.unicode_key().map(|k| key_hash(&k));
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM suppressions WHERE email_hash = ?1 OR email_hash = ?2",
+        )
+        .bind(email_hash(email))
+        .bind(old)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(n > 0)
     }
 

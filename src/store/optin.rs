@@ -190,8 +190,9 @@ impl Store {
         .bind(confirmed_by_link)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM suppressions WHERE email_hash = ?1")
+        sqlx::query("DELETE FROM suppressions WHERE email_hash = ?1 OR email_hash = ?2")
             .bind(email_hash(email))
+            .bind(email.unicode_key().map(|k| super::key_hash(&k)))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -568,3 +568,27 @@ fn the_openapi_document_lists_exactly_the_routes_served() {
         assert_eq!(api.call(method, path, None).status, 405, "{method} {path}");
     }
 }
+
+#[test]
+fn a_test_send_to_someone_who_left_is_refused() {
+    let p = project();
+    p.run(&["send", "post", "one", "--at", "2026-12-01 09:00", "--yes"])
+        .ok();
+    p.run(&["subscribers", "add", "left@example.org", "--confirmed"])
+        .ok();
+    p.run(&["subscribers", "unsubscribe", "left@example.org"])
+        .ok();
+    p.run(&["subscribers", "add", "gone@example.org", "--confirmed"])
+        .ok();
+    p.run(&["subscribers", "remove", "gone@example.org"]).ok();
+    let api = Api::start(p, Some(TOKEN));
+    for addr in ["left@example.org", "gone@example.org"] {
+        let t = api.call(
+            "POST",
+            "/campaigns/1/test",
+            Some(&format!(r#"{{"email": "{addr}"}}"#)),
+        );
+        assert_eq!(t.status, 409, "{addr}: {}", t.json);
+    }
+    assert!(api.outbox().is_empty(), "{:?}", api.outbox());
+}

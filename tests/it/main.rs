@@ -16,6 +16,7 @@ mod crashes;
 mod delivery;
 mod deploy;
 mod faults;
+mod fixio;
 mod fuzz;
 mod helpers;
 mod http;

@@ -3,6 +3,7 @@
 //! any CSV with an email column.
 
 mod formats;
+mod linecap;
 mod time;
 
 use std::io::Read;
@@ -16,6 +17,7 @@ pub use time::parse_time;
 
 use super::csvio::CrlfToLf;
 use super::{cap_name, Source, Status, SubscriberEmail};
+use linecap::{LineCap, MAX_LINE};
 
 /// One valid row of an import file.
 #[derive(Debug, Clone)]
@@ -110,7 +112,9 @@ pub struct BadRow {
 
 /// Streams import rows out of a CSV file.
 pub struct ImportReader<R: Read> {
-    reader: csv::Reader<CrlfToLf<R>>,
+    reader: csv::Reader<CrlfToLf<LineCap<R>>>,
+    /// Lines cut at `MAX_LINE` bytes (each an invalid row).
+    cut: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
     columns: Vec<Column>,
     headers: Vec<String>,
     format: Format,
@@ -140,6 +144,7 @@ impl<R: Read> ImportReader<R> {
     /// tool held as subscribed (or, in a generic file, rows without a
     /// status) become active; everything else keeps its state.
     pub fn new(input: R, confirmed: bool) -> Result<Self, String> {
+        let (input, cut) = LineCap::new(input, MAX_LINE);
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
@@ -169,6 +174,7 @@ impl<R: Read> ImportReader<R> {
         }
         Ok(ImportReader {
             reader,
+            cut,
             columns,
             headers,
             format,
@@ -200,6 +206,12 @@ impl<R: Read> ImportReader<R> {
             Ok(false) => None,
             Ok(true) => {
                 let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+                if self.cut.lock().is_ok_and(|c| c.contains(&line)) {
+                    return Some(Err(BadRow {
+                        line,
+                        reason: format!("line longer than {} MB", MAX_LINE >> 20),
+                    }));
+                }
                 Some(self.convert(line))
             }
             Err(e) => {
@@ -218,7 +230,7 @@ impl<R: Read> ImportReader<R> {
         let mut held = self.format.file_state();
         let mut attributes = Map::new();
         for (i, value) in self.record.iter().enumerate() {
-            let value = value.trim();
+            let value = undefuse(value.trim());
             let Some(&col) = self.columns.get(i) else {
                 if !value.is_empty() {
                     return Err(bad(format!(
@@ -361,11 +373,21 @@ impl<R: Read> ImportReader<R> {
             },
             Column::Metadata => match serde_json::from_str::<Value>(value) {
                 Ok(Value::Object(m)) => attributes.extend(m),
-                _ => attribute(),
+                _ => return Err("metadata is not a JSON object".into()),
             },
             Column::Other => attribute(),
         }
         Ok(None)
+    }
+}
+
+/// A cell as the export wrote it, read back: export puts `'` before a cell
+/// a spreadsheet would run as a formula (see `csvio::defuse_formula`), and
+/// import takes it off again.
+fn undefuse(cell: &str) -> &str {
+    match cell.as_bytes() {
+        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => &cell[1..],
+        _ => cell,
     }
 }
 

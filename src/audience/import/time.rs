@@ -8,7 +8,15 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZon
 /// +ZZZZ`, and a bare date. A time without an offset is UTC.
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
-    parse(s).ok_or_else(|| format!("invalid date {s:?}"))
+    let t = parse(s).ok_or_else(|| format!("invalid date {s:?}"))?;
+    let earliest = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).single();
+    let latest = Utc::now() + chrono::Duration::days(1);
+    if earliest.is_some_and(|e| t < e) || t > latest {
+        return Err(format!(
+            "date {s:?} is out of range (expected 1900-01-01 to tomorrow)"
+        ));
+    }
+    Ok(t)
 }
 
 fn parse(s: &str) -> Option<DateTime<Utc>> {

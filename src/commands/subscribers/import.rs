@@ -40,6 +40,11 @@ pub struct Options {
 }
 
 pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) -> Result<()> {
+    // A FIFO or device is never opened: it could hang or never end.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::file(path, "not a regular file"));
+    }
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = ImportReader::new(
         std::io::BufReader::with_capacity(1 << 16, file),
@@ -78,7 +83,7 @@ pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) 
     if opts.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::msg(format!("writing JSON: {e}")))?;
-        println!("{text}");
+        crate::commands::write_output(None, format!("{text}\n").as_bytes())?;
     } else if !opts.quiet {
         print_text(&report);
     }

@@ -126,7 +126,7 @@ pub async fn run(store: &Store, email: &SubscriberEmail, as_json: bool) -> Resul
     if as_json {
         let text = serde_json::to_string_pretty(&j)
             .map_err(|e| Error::msg(format!("writing JSON: {e}")))?;
-        println!("{text}");
+        crate::commands::write_output(None, format!("{text}\n").as_bytes())?;
         return Ok(());
     }
     print_text(&j);
