@@ -22,7 +22,10 @@
 //! 5. `audience`, `bounce`: subscriber domain types: addresses, statuses, tokens,
 //!    CSV; returned mail (DSNs, ARF, plain-text bounces) read and classified.
 //! 6. `store`: SQLite: subscribers, campaigns, deliveries, worker state.
-//! 7. `delivery`: campaigns, the queue, transports (SMTP, outbox).
+//! 7. `delivery`: campaigns, the queue (one cancellation per run, the pass of
+//!    producer, senders and outcome writer, the pure retry policy, the
+//!    supervision `send` and the worker share), transports (SMTP, outbox,
+//!    an in-memory stub).
 //! 8. `optin`: double opt-in: subscribe, confirmation emails, confirm.
 //! 9. `ops`: operations the CLI and the admin API share (campaign controls,
 //!    test and scheduled sends, operator adds, status), so both do the same.

@@ -184,3 +184,15 @@ pub fn skip_or_fail(what: &str, fix: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "\nSKIPPED: {what} ({fix})\n");
 }
+
+/// `Command::output` with the suite's timeout: a hung process is killed
+/// and fails the test.
+pub trait OutputWithin {
+    fn output_within(&mut self) -> Output;
+}
+
+impl OutputWithin for Command {
+    fn output_within(&mut self) -> Output {
+        run_with_timeout(self, RUN_TIMEOUT).0
+    }
+}

@@ -66,9 +66,18 @@ fn a_full_disk_is_one_line_and_exit_1() {
     };
     let mut cmd = p.cmd();
     cmd.args(["subscribers", "list"]).stdout(full);
-    let out = cmd.stderr(Stdio::piped()).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "the command hung");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
     assert_eq!(
         err.trim(),
         "error: writing to standard output: No space left on device"

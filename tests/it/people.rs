@@ -2,6 +2,7 @@
 //! `subscribers remove` erases it (deliveries keep counts, not the person),
 //! and only the person can bring an erased address back.
 
+use crate::helpers::OutputWithin;
 use serde_json::Value;
 
 use crate::helpers::Project;
@@ -219,8 +220,7 @@ fn an_erased_person_can_come_back_through_the_web() {
             .arg("--config")
             .arg(&config)
             .args(args)
-            .output()
-            .unwrap();
+            .output_within();
         assert!(
             out.status.success(),
             "{}",

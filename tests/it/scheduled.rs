@@ -3,6 +3,7 @@
 //! and `send digest` refusing posts that earlier digests carried unless
 //! `--force`.
 
+use crate::helpers::OutputWithin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -224,8 +225,7 @@ fn the_real_worker_starts_a_scheduled_campaign_once_its_time_has_passed() {
         .cmd()
         .env("GAZETTE_NOW", "2020-01-01T00:00:00Z")
         .args(["send", "post", "old", "--at", "2020-01-02 09:00", "--yes"])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(
         out.status.success(),
         "{}",

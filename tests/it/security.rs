@@ -1,6 +1,7 @@
 //! The security promises, each tried the way an attacker would: the real
 //! `gazette` binary, real HTTP on 127.0.0.1, a real SQLite file.
 
+use crate::helpers::OutputWithin;
 use std::net::{SocketAddr, TcpListener};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -265,8 +266,7 @@ fn metrics_live_on_the_admin_listener_only() {
             "GAZETTE_ADMIN_LISTEN",
             format!("0.0.0.0:{}", free_addr().port()),
         )
-        .output()
-        .unwrap();
+        .output_within();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("GAZETTE_ADMIN_TOKEN"), "{err}");
@@ -346,7 +346,7 @@ fn smtp_credentials_never_travel_in_clear() {
         if let Some(pw) = password {
             c.env("GAZETTE_SMTP_PASSWORD", pw);
         }
-        crate::helpers::Run(c.output().unwrap())
+        crate::helpers::run_with_timeout(&mut c, crate::helpers::RUN_TIMEOUT)
     };
     run("smtp://alice@mail.example.com:587", Some("secret")).fails_with(
         "mail.example.com:587: refusing to send the password over an unencrypted connection",
