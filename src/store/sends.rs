@@ -57,7 +57,9 @@ impl Store {
     }
 
     /// Start campaign `id` if it is `scheduled` and due at `now`: status
-    /// `queued` and one pending delivery per active subscriber, in one
+    /// `queued` and one pending delivery per active subscriber whose
+    /// frequency includes this kind of email (topics are not applied to
+    /// scheduled sends yet), in one
     /// transaction whose first statement is a conditional UPDATE, so that
     /// of two workers exactly one starts it. Returns the recipients, or
     /// `None` when it was not this caller's to start.
@@ -75,12 +77,21 @@ impl Store {
         if took != 1 {
             return Ok(None);
         }
+        // The readers' choice of frequency holds for scheduled sends too (a
+        // reader who never chose gets both, as with any operator's send).
+        let kind: String = sqlx::query_scalar("SELECT kind FROM campaigns WHERE id = ?1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let wanted = if kind == "post" { "each" } else { "digest" };
         let total = sqlx::query(
             "INSERT INTO deliveries (campaign_id, subscriber_id, status)
-             SELECT ?1, id, ?2 FROM subscribers WHERE status = 'active' ORDER BY id",
+             SELECT ?1, id, ?2 FROM subscribers WHERE status = 'active'
+               AND COALESCE(frequency, 'both') IN (?3, 'both') ORDER BY id",
         )
         .bind(id)
         .bind(DeliveryStatus::Pending.as_str())
+        .bind(wanted)
         .execute(&mut *tx)
         .await?
         .rows_affected() as i64;

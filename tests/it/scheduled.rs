@@ -219,6 +219,22 @@ fn a_digest_of_posts_earlier_digests_carried_is_refused_unless_forced() {
 fn the_real_worker_starts_a_scheduled_campaign_once_its_time_has_passed() {
     let p = project();
     p.post("old", "Old", "2019-12-01", "A post from before.");
+    // A reader who chose the digest only gets no scheduled post email.
+    p.run(&[
+        "subscribers",
+        "add",
+        "digest-only@example.org",
+        "--confirmed",
+    ])
+    .ok();
+    p.run(&[
+        "subscribers",
+        "set",
+        "digest-only@example.org",
+        "--frequency",
+        "digest",
+    ])
+    .ok();
     // The CLI's "now" is pinned in the past, so the time given is in the
     // future for `send` and already past for the worker's real clock.
     let out = p
