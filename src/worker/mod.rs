@@ -61,6 +61,9 @@ pub struct Worker {
     baseline: DateTime<Utc>,
     /// The campaigns this worker runs.
     pub campaigns: Campaigns,
+    /// The problems of bad posts last reported: each is logged once, not on
+    /// every scan.
+    reported: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 const BASELINE_KEY: &str = "digest_baseline";
@@ -97,6 +100,7 @@ impl Worker {
             clock,
             baseline,
             campaigns,
+            reported: Default::default(),
         };
         if worker.store.state(POSTS_KEY).await?.is_none() {
             let catalog = worker.catalog();
@@ -118,9 +122,13 @@ impl Worker {
             &self.settings.newsletter.base_url,
             self.settings.max_post_size,
         );
-        for e in &c.errors {
+        let now: std::collections::HashSet<String> =
+            c.errors.iter().map(|e| e.to_string()).collect();
+        let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        for e in now.difference(&reported) {
             tracing::warn!("{e}");
         }
+        *reported = now;
         c
     }
 
