@@ -16,8 +16,9 @@ if [ ! -e "$POLICY" ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
     $SUDO chmod +x "$POLICY"
     CREATED=1
+    # Whatever happens below, no policy file is left behind.
+    trap '$SUDO rm -f "$POLICY"' EXIT
 fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq dovecot-imapd >/dev/null
-[ -z "$CREATED" ] || $SUDO rm -f "$POLICY"
 /usr/sbin/dovecot --version

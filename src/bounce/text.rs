@@ -24,10 +24,16 @@ const COPY_MARKERS: &[&str] = &[
 
 /// The human-readable notice: the first text part, without the copy of
 /// the original message.
+/// The human-readable part of a bounce is read up to this many bytes.
+const MAX_NOTICE: usize = 256 * 1024;
+
 pub fn notice(msg: &Message) -> String {
     let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
-    let mut out = String::with_capacity(body.len());
+    let mut out = String::with_capacity(body.len().min(MAX_NOTICE));
     for line in body.lines() {
+        if out.len() > MAX_NOTICE {
+            break;
+        }
         let lower = line.trim().to_ascii_lowercase();
         if COPY_MARKERS.iter().any(|m| lower.contains(m)) {
             break;
@@ -42,7 +48,11 @@ pub fn notice(msg: &Message) -> String {
 /// address (or the end of its paragraph); when that says nothing more,
 /// the following paragraph too (Gmail puts the reason there).
 pub fn segment_for(notice: &str, addr: &str) -> String {
-    let found = addresses_in(notice);
+    segment_in(notice, &addresses_in(notice), addr)
+}
+
+/// `segment_for` with the notice's addresses already found.
+fn segment_in(notice: &str, found: &[(usize, String)], addr: &str) -> String {
     let Some(pos) = found.iter().position(|(_, a)| a.eq_ignore_ascii_case(addr)) else {
         return String::new();
     };
@@ -180,11 +190,13 @@ pub fn from_text(msg: &Message, source: &str) -> Vec<Record> {
         .unwrap_or_default();
     let delayed = is_delay_warning(msg, &notice);
     let mut out = Vec::new();
-    for (_, addr) in addresses_in(&notice) {
-        if is_system(&addr) || skip.iter().any(|s| s.eq_ignore_ascii_case(&addr)) {
+    let found = addresses_in(&notice);
+    for (_, addr) in &found {
+        let addr = addr.as_str();
+        if is_system(addr) || skip.iter().any(|s| s.eq_ignore_ascii_case(addr)) {
             continue;
         }
-        let seg = segment_for(&notice, &addr);
+        let seg = segment_in(&notice, &found, addr);
         let verdict = if delayed {
             Verdict {
                 class: Class::Soft,
@@ -193,11 +205,11 @@ pub fn from_text(msg: &Message, source: &str) -> Vec<Record> {
         } else {
             classify::classify(None, None, &seg)
         };
-        let listed = failed_header.iter().any(|f| f.eq_ignore_ascii_case(&addr));
+        let listed = failed_header.iter().any(|f| f.eq_ignore_ascii_case(addr));
         if verdict.class == Class::None && !listed {
             continue;
         }
-        out.push(record(source, verdict, &addr, &seg));
+        out.push(record(source, verdict, addr, &seg));
     }
     if out.is_empty() {
         // The address is only in X-Failed-Recipients: classify the notice.

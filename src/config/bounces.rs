@@ -128,11 +128,14 @@ pub(super) fn resolve(
     let poll = dur("poll", raw.poll, d.poll)?.max(Duration::from_millis(200));
     let imap_url = raw.imap_url.filter(|u| !u.trim().is_empty());
     if let Some(u) = &imap_url {
-        let parsed = url::Url::parse(u).map_err(|e| ("imap_url", format!("{u:?}: {e}")))?;
+        let parsed =
+            url::Url::parse(u).map_err(|e| ("imap_url", format!("not a valid URL ({e})")))?;
         if !matches!(parsed.scheme(), "imap" | "imaps") || parsed.host_str().is_none() {
+            let mut shown = parsed.clone();
+            let _ = shown.set_password(None);
             return Err((
                 "imap_url",
-                format!("{u:?} is not an imap:// or imaps:// URL with a host"),
+                format!("{shown} is not an imap:// or imaps:// URL with a host"),
             ));
         }
     }

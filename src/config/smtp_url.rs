@@ -31,7 +31,8 @@ impl SmtpEndpoint {
     /// unless the server is on this machine (loopback) or the URL says
     /// `insecure_auth=true`.
     pub fn parse(url: &str, env_password: Option<String>) -> Result<Self, String> {
-        let u = url::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL ({e})"))?;
+        // The URL as given may hold a password: never repeat it.
+        let u = url::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
         let mut display = u.clone();
         let _ = display.set_password(None);
         let display = display.to_string();

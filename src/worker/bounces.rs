@@ -36,8 +36,12 @@ fn mailbox(settings: &Settings) -> Result<Option<Mailbox>> {
     let Some(url) = &b.imap_url else {
         return Ok(None);
     };
-    let bad = |m: &str| Error::msg(format!("bounces.imap_url {url:?}: {m}"));
-    let u = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    let u = url::Url::parse(url)
+        .map_err(|e| Error::msg(format!("bounces.imap_url: not a valid URL ({e})")))?;
+    // Shown without any password it may carry.
+    let mut shown = u.clone();
+    let _ = shown.set_password(None);
+    let bad = |m: &str| Error::msg(format!("bounces.imap_url {shown}: {m}"));
     if u.password().is_some() {
         return Err(bad(
             "put the password in GAZETTE_BOUNCES_PASSWORD, not in the URL",

@@ -131,8 +131,19 @@ pub fn allowed_url(url: &str, local_mode: bool) -> bool {
         return false;
     };
     let host = u.host_str().unwrap_or_default();
-    let sns_host = host.starts_with("sns.")
-        && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"));
+    // Exactly `sns.<region>.amazonaws.com(.cn)`: one label between, so
+    // that e.g. the S3 bucket host `sns.s3.amazonaws.com` is refused.
+    let region = host.strip_prefix("sns.").and_then(|r| {
+        r.strip_suffix(".amazonaws.com")
+            .or_else(|| r.strip_suffix(".amazonaws.com.cn"))
+    });
+    // A region looks like `eu-west-1`: letters, dashes, a final digit.
+    let sns_host = region.is_some_and(|r| {
+        r.contains('-')
+            && r.ends_with(|c: char| c.is_ascii_digit())
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
     match u.scheme() {
         "https" => sns_host || (local_mode && is_loopback(host)),
         "http" => local_mode && is_loopback(host),
@@ -283,6 +294,14 @@ mod tests {
             false
         ));
         assert!(!allowed_url("https://sns.evil.example/x.pem", false));
+        assert!(
+            !allowed_url("https://sns.s3.amazonaws.com/x.pem", false),
+            "an S3 bucket"
+        );
+        assert!(allowed_url(
+            "https://sns.cn-north-1.amazonaws.com.cn/x.pem",
+            false
+        ));
         assert!(!allowed_url(
             "http://sns.eu-west-1.amazonaws.com/x.pem",
             false
