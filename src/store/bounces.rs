@@ -367,7 +367,13 @@ impl Store {
         use sha2::{Digest, Sha256};
         let digest = hex::encode(Sha256::digest(raw));
         let mut out = Vec::new();
-        for r in Store::examine(Some(self), raw, source).await? {
+        for mut r in Store::examine(Some(self), raw, source).await? {
+            // With VERP on, every real bounce names its delivery; one that
+            // names only an address may be forged by anyone who can mail the
+            // bounce address, so it changes no subscriber.
+            if policy.address.is_some() && r.campaign_id.is_none() {
+                r.subscriber_id = None;
+            }
             let applied = if r.kind == Kind::None {
                 Applied::Recorded(None)
             } else {

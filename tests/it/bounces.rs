@@ -281,6 +281,22 @@ fn process_applies_hard_soft_and_complaints_once() {
 }
 
 #[test]
+fn with_verp_a_bounce_that_names_no_delivery_changes_nobody() {
+    // Anyone can mail the bounce address: with VERP on, a report that
+    // carries neither the VERP token nor a Message-ID of ours is forged.
+    let p = Project::with_config(&format!(
+        "{}\n[bounces]\naddress = \"bounces@example.com\"\n",
+        crate::helpers::CONFIG
+    ));
+    std::fs::create_dir_all(p.path().join("posts")).ok();
+    let hard = "userunknown@example.co.jp"; // postfix-01: 5.1.1, no ref of ours
+    import(&p, &[hard]);
+    let file = corpus().join("postfix-01.eml");
+    gz(&p, &["bounces", "process", file.to_str().unwrap()]).ok();
+    assert_eq!(status_of(&p, hard), "active");
+}
+
+#[test]
 fn bounced_and_complained_stay_out_until_reactivated() {
     let p = Project::new();
     let hard = "userunknown@example.co.jp";
