@@ -169,34 +169,45 @@ impl Store {
         email: &SubscriberEmail,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.activate_with(id, email, now, false).await
+        self.activate_with(id, email, now, None).await.map(|_| ())
     }
 
+    /// Activate `id`. `by_link`: the confirmation hash the link matched;
+    /// then the row must still carry it and still be pending or
+    /// unsubscribed (a bounce, a complaint or an erasure in between wins),
+    /// checked in the same statement. Returns whether the row changed.
     async fn activate_with(
         &self,
         id: i64,
         email: &SubscriberEmail,
         now: DateTime<Utc>,
-        confirmed_by_link: bool,
-    ) -> Result<()> {
+        by_link: Option<&str>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE subscribers SET status = 'active', confirmed_at = ?2, unsubscribed_at = NULL,
-             name = CASE WHEN ?3 THEN COALESCE(name, confirm_name) ELSE name END,
-             confirm_name = NULL, confirm_hash = NULL, confirm_expires_at = NULL WHERE id = ?1",
+             name = CASE WHEN ?3 IS NOT NULL THEN COALESCE(name, confirm_name) ELSE name END,
+             confirm_name = NULL, confirm_hash = NULL, confirm_expires_at = NULL
+             WHERE id = ?1 AND (?3 IS NULL
+                 OR (confirm_hash = ?3 AND status IN ('pending', 'unsubscribed')))",
         )
         .bind(id)
         .bind(ts(now))
-        .bind(confirmed_by_link)
+        .bind(by_link)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         sqlx::query("DELETE FROM suppressions WHERE email_hash = ?1 OR email_hash = ?2")
             .bind(email_hash(email))
             .bind(email.unicode_key().map(|k| super::key_hash(&k)))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Claim the right to send a confirmation email (an operator's
@@ -275,7 +286,9 @@ impl Store {
         let id: i64 = row.try_get("id")?;
         let email: String = row.try_get("email")?;
         let parsed = SubscriberEmail::parse(&email).map_err(Error::msg)?;
-        self.activate_with(id, &parsed, now, true).await?;
+        if !self.activate_with(id, &parsed, now, Some(&hash)).await? {
+            return Ok(Confirmed::Unknown);
+        }
         Ok(Confirmed::Activated(email))
     }
 
