@@ -36,7 +36,13 @@ impl SubscriberEmail {
                 "{s:?} is not a valid email address (the part before @ must be letters, digits and .!#$%&'*+/=?^_`{{|}}~- without quotes)"
             ));
         }
-        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        // A domain name: address literals (`x@[127.0.0.1]`) cannot be
+        // sent to through a relay and are refused with the rest.
+        if !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains(['[', ']', ':'])
+        {
             return Err(format!("{s:?} is not a valid email address (bad domain)"));
         }
         // One mailbox, one identity: a Unicode domain is kept in its ASCII
@@ -264,6 +270,8 @@ mod tests {
             "a..b@example.com",
             ".a@example.com",
             "a\\b@example.com",
+            "x@[127.0.0.1]",
+            "x@[IPv6:::1]",
         ] {
             assert!(SubscriberEmail::parse(bad).is_err(), "{bad:?}");
         }

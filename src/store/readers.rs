@@ -34,7 +34,10 @@ pub struct ArchiveEntry {
 }
 
 /// Campaigns the archive shows: started, not cancelled, not a variant.
-const ARCHIVED: &str = "status NOT IN ('cancelled', 'queued') AND variant_of IS NULL";
+/// Only what went out: not scheduled (not public before its time), not
+/// cancelled or waiting, and sent to someone.
+const ARCHIVED: &str =
+    "status NOT IN ('cancelled', 'queued', 'scheduled') AND variant_of IS NULL AND total > 0";
 
 impl Store {
     /// Claim the welcome email of subscriber `id`: true once per person,

@@ -414,3 +414,23 @@ fn import_columns_set_preferences_and_welcome_only_with_the_flag() {
         );
     });
 }
+
+#[test]
+fn a_scheduled_issue_is_not_public_before_it_is_sent() {
+    let p = crate::helpers::Project::with_config(&format!(
+        "{}\n[archive]\nenabled = true\n",
+        crate::helpers::CONFIG
+    ));
+    p.post("later", "Later", "2026-11-01", "Not yet.");
+    p.run(&["subscribers", "add", "r@example.org", "--confirmed"])
+        .ok();
+    p.run(&["send", "post", "later", "--at", "2030-01-01 09:00", "--yes"])
+        .ok();
+    let s = crate::security::serve(&p, &[]);
+    let archive = crate::http::get(s.addr, "/archive");
+    assert_eq!(archive.status, 200, "{}", archive.body);
+    assert!(!archive.body.contains("/archive/1/"), "{}", archive.body);
+    assert_eq!(crate::http::get(s.addr, "/archive/1/later").status, 404);
+    let feed = crate::http::get(s.addr, "/feed.xml");
+    assert!(!feed.body.contains("Later"), "{}", feed.body);
+}
