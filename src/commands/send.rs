@@ -102,12 +102,15 @@ async fn send(
     if let Some(to) = &args.to {
         return test_send(settings, store, mailer, &prepared, to).await;
     }
-    let active = store.active_count().await?;
+    // Who this send reaches: active readers whose frequency and topics
+    // want it (readers who never chose get every send of an operator).
+    let both = crate::audience::prefs::Frequency::Both;
+    let active = crate::delivery::selections::audience_size(store, &prepared, posts, both).await?;
     if args.dry_run {
         return dry_run(settings, &prepared, posts, active);
     }
     if active == 0 && at.is_none() {
-        println!("no active subscribers: nothing sent");
+        println!("no active subscriber wants this email: nothing sent");
         return Ok(());
     }
     if !args.yes && !confirmed(title, active, at)? {
@@ -119,7 +122,6 @@ async fn send(
         return schedule(settings, store, &prepared, posts, t).await;
     }
     // An operator's send reaches every reader who did not choose otherwise.
-    let both = crate::audience::prefs::Frequency::Both;
     let (id, total) = campaign::create_for(store, settings, &prepared, posts, None, both).await?;
     run_foreground(settings, store, mailer, id, total).await
 }

@@ -59,6 +59,30 @@ pub fn group_by_selection(
     groups
 }
 
+/// How many readers a send of `prepared` (carrying `posts`) would reach
+/// now: what `send --dry-run` and the confirmation prompt report.
+pub async fn audience_size(
+    store: &Store,
+    prepared: &Prepared,
+    posts: &[&Post],
+    default: Frequency,
+) -> Result<i64> {
+    match prepared.kind {
+        render::EmailKind::Post if posts.len() == 1 => {
+            let audience = Audience::Posts {
+                tags: &posts[0].tags,
+                default,
+            };
+            store.count_audience(&audience).await
+        }
+        _ => {
+            let readers = store.digest_readers(default).await?;
+            let groups = group_by_selection(&readers, posts);
+            Ok(groups.values().map(|ids| ids.len() as i64).sum())
+        }
+    }
+}
+
 /// Create a post campaign for the readers who want it.
 pub async fn create_post(
     store: &Store,

@@ -434,3 +434,41 @@ fn a_scheduled_issue_is_not_public_before_it_is_sent() {
     let feed = crate::http::get(s.addr, "/feed.xml");
     assert!(!feed.body.contains("Later"), "{}", feed.body);
 }
+
+#[test]
+fn a_dry_run_counts_the_readers_the_send_reaches() {
+    let p = crate::helpers::Project::with_config(&format!(
+        "{}\n[topics]\nrust = \"Rust\"\ngo = \"Go\"\n",
+        crate::helpers::CONFIG
+    ));
+    p.write(
+        "posts/r.md",
+        "+++\ntitle = \"R\"\ndate = 2026-11-01\ntags = [\"rust\"]\n+++\nBody.\n",
+    );
+    for who in ["a", "b", "c"] {
+        p.run(&[
+            "subscribers",
+            "add",
+            &format!("{who}@example.org"),
+            "--confirmed",
+        ])
+        .ok();
+    }
+    p.run(&[
+        "subscribers",
+        "set",
+        "b@example.org",
+        "--frequency",
+        "digest",
+    ])
+    .ok();
+    p.run(&["subscribers", "set", "c@example.org", "--topics", "go"])
+        .ok();
+    let out = p.run(&["send", "post", "r", "--dry-run"]);
+    out.ok();
+    assert!(
+        out.stdout().contains("to 1 active subscriber;"),
+        "{}",
+        out.stdout()
+    );
+}

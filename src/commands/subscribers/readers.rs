@@ -99,9 +99,14 @@ pub async fn confirm(
             println!("{email}: already active");
             return Ok(());
         }
+        Status::Unsubscribed => {
+            return Err(Error::msg(format!(
+                "{email} unsubscribed and is not confirmed by an operator; they can subscribe again on the subscribe page"
+            )))
+        }
         other => {
             return Err(Error::msg(format!(
-                "{email} is {} and is not confirmed by an operator; they can subscribe again on the subscribe page",
+                "{email} is {} and is not confirmed; if that was a mistake, `gazette subscribers reactivate {email}` is the way back",
                 other.as_str()
             )))
         }
