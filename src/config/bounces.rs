@@ -128,16 +128,7 @@ pub(super) fn resolve(
     let poll = dur("poll", raw.poll, d.poll)?.max(Duration::from_millis(200));
     let imap_url = raw.imap_url.filter(|u| !u.trim().is_empty());
     if let Some(u) = &imap_url {
-        let parsed =
-            url::Url::parse(u).map_err(|e| ("imap_url", format!("not a valid URL ({e})")))?;
-        if !matches!(parsed.scheme(), "imap" | "imaps") || parsed.host_str().is_none() {
-            let mut shown = parsed.clone();
-            let _ = shown.set_password(None);
-            return Err((
-                "imap_url",
-                format!("{shown} is not an imap:// or imaps:// URL with a host"),
-            ));
-        }
+        check_imap_url(u).map_err(|m| ("imap_url", m))?;
     }
     let postmark = match (
         env("GAZETTE_WEBHOOK_POSTMARK_USER"),
@@ -175,4 +166,17 @@ pub(super) fn resolve(
             .filter(|f| !f.trim().is_empty())
             .unwrap_or(d.processed_folder),
     })
+}
+
+/// An imap:// or imaps:// URL with a host; errors never repeat a password.
+fn check_imap_url(u: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(u).map_err(|e| format!("not a valid URL ({e})"))?;
+    if !matches!(parsed.scheme(), "imap" | "imaps") || parsed.host_str().is_none() {
+        let mut shown = parsed.clone();
+        let _ = shown.set_password(None);
+        return Err(format!(
+            "{shown} is not an imap:// or imaps:// URL with a host"
+        ));
+    }
+    Ok(())
 }

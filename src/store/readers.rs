@@ -35,9 +35,8 @@ pub struct ArchiveEntry {
 
 /// Campaigns the archive shows: started, not cancelled, not a variant.
 /// Only what went out: not scheduled (not public before its time), not
-/// cancelled or waiting, and sent to someone.
-const ARCHIVED: &str =
-    "status NOT IN ('cancelled', 'queued', 'scheduled') AND variant_of IS NULL AND total > 0";
+/// cancelled or waiting.
+const ARCHIVED: &str = "status NOT IN ('cancelled', 'queued', 'scheduled') AND variant_of IS NULL";
 
 impl Store {
     /// Claim the welcome email of subscriber `id`: true once per person,
