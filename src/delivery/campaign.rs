@@ -59,11 +59,9 @@ pub fn prepare(
 /// pending delivery per active subscriber, whatever they chose. Returns
 /// (campaign id, recipients).
 pub async fn create(store: &Store, prepared: &Prepared, posts: &[&Post]) -> Result<(i64, i64)> {
-    let dates: Vec<(String, DateTime<Utc>)> = posts
-        .iter()
-        .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))
-        .collect();
-    store.create_campaign(prepared, &dates, Utc::now()).await
+    store
+        .create_campaign(prepared, &selections::dates(posts), Utc::now())
+        .await
 }
 
 /// Create the campaign that sends `prepared` (carrying `posts`), with one

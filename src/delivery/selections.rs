@@ -25,7 +25,9 @@ pub fn default_frequency(mode: PublishMode) -> Frequency {
     }
 }
 
-fn dates(posts: &[&Post]) -> Vec<(String, DateTime<Utc>)> {
+/// The (slug, date) of each post, as the store records what a campaign
+/// carries.
+pub fn dates(posts: &[&Post]) -> Vec<(String, DateTime<Utc>)> {
     posts
         .iter()
         .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))

@@ -99,10 +99,7 @@ pub async fn schedule(
     posts: &[&Post],
     at: DateTime<Utc>,
 ) -> Result<i64> {
-    let dates: Vec<(String, DateTime<Utc>)> = posts
-        .iter()
-        .map(|p| (p.slug.clone(), p.date.with_timezone(&Utc)))
-        .collect();
+    let dates = crate::delivery::selections::dates(posts);
     store
         .schedule_campaign(prepared, &dates, at, Utc::now())
         .await

@@ -184,16 +184,7 @@ impl Store {
         .bind(ts(now))
         .fetch_one(&mut *tx)
         .await?;
-        for (slug, date) in posts {
-            sqlx::query(
-                "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)",
-            )
-            .bind(id)
-            .bind(slug)
-            .bind(ts(*date))
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_campaign_posts(&mut tx, id, posts).await?;
         let total = sqlx::query(
             "INSERT INTO deliveries (campaign_id, subscriber_id, status)
              SELECT ?1, id, ?2 FROM subscribers WHERE status = 'active' ORDER BY id",
@@ -530,4 +521,23 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// The posts a campaign carries, written in its creating transaction.
+pub(super) async fn insert_campaign_posts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: i64,
+    posts: &[(String, DateTime<Utc>)],
+) -> Result<()> {
+    for (slug, date) in posts {
+        sqlx::query(
+            "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)",
+        )
+        .bind(id)
+        .bind(slug)
+        .bind(ts(*date))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

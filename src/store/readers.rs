@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use super::campaigns::insert_campaign_posts;
 use super::{ts, Store};
 use crate::audience::prefs::{Frequency, Preferences};
 use crate::error::{Error, Result};
@@ -237,16 +238,7 @@ impl Store {
         let link_id = variant_of.unwrap_or(id);
         let json = serde_json::to_string(&prepared.for_campaign(link_id, public_url))
             .map_err(|e| Error::msg(e.to_string()))?;
-        for (slug, date) in posts {
-            sqlx::query(
-                "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)",
-            )
-            .bind(id)
-            .bind(slug)
-            .bind(ts(*date))
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_campaign_posts(&mut tx, id, posts).await?;
         let (filter, a, b) = audience_sql(audience);
         let sql = format!(
             "INSERT INTO deliveries (campaign_id, subscriber_id, status)

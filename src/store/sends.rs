@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use super::campaigns::insert_campaign_posts;
 use super::campaigns::DeliveryStatus;
 use super::{parse_ts, ts, Store};
 use crate::error::Result;
@@ -42,16 +43,7 @@ impl Store {
         .bind(ts(at))
         .fetch_one(&mut *tx)
         .await?;
-        for (slug, date) in posts {
-            sqlx::query(
-                "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)",
-            )
-            .bind(id)
-            .bind(slug)
-            .bind(ts(*date))
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_campaign_posts(&mut tx, id, posts).await?;
         tx.commit().await?;
         Ok(id)
     }
