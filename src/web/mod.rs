@@ -375,13 +375,7 @@ async fn confirm(
             &state.say("expired_heading", &[]),
             &state.say("expired", &[]),
         ),
-        Ok(Confirmed::Unknown) => reply(
-            &state,
-            &headers,
-            StatusCode::NOT_FOUND,
-            &state.say("unknown_heading", &[]),
-            &state.say("unknown_confirm", &[]),
-        ),
+        Ok(Confirmed::Unknown) => unknown_link(&state, &headers, "unknown_confirm"),
         Err(e) => internal(&state, &headers, e),
     }
 }
@@ -405,18 +399,20 @@ async fn unsubscribe_page(
             ctx.insert("action", &token);
             page(&state, StatusCode::OK, "unsubscribe.html", &ctx)
         }
-        Ok(None) => unknown_unsubscribe(&state, &headers),
+        Ok(None) => unknown_link(&state, &headers, "unknown_unsubscribe"),
         Err(e) => internal(&state, &headers, e),
     }
 }
 
-fn unknown_unsubscribe(state: &AppState, headers: &HeaderMap) -> Response {
+/// 404 for a link whose token matches nothing; `message` is the catalogue
+/// key of what the page says (the same answer for every unknown token).
+fn unknown_link(state: &AppState, headers: &HeaderMap, message: &str) -> Response {
     reply(
         state,
         headers,
         StatusCode::NOT_FOUND,
         &state.say("unknown_heading", &[]),
-        &state.say("unknown_unsubscribe", &[]),
+        &state.say(message, &[]),
     )
 }
 
@@ -430,7 +426,7 @@ async fn unsubscribe(
     let store = &state.optin.store;
     let sub = match store.by_unsubscribe_token(&token).await {
         Ok(Some(sub)) => sub,
-        Ok(None) => return unknown_unsubscribe(&state, &headers),
+        Ok(None) => return unknown_link(&state, &headers, "unknown_unsubscribe"),
         Err(e) => return internal(&state, &headers, e),
     };
     if let Err(e) = store.unsubscribe(sub.id, chrono::Utc::now()).await {

@@ -14,7 +14,7 @@ use axum::Router;
 use serde::Serialize;
 use tera::Context;
 
-use super::{internal, page, reply, AppState};
+use super::{internal, page, reply, unknown_link, AppState};
 use crate::audience::prefs::{Frequency, Preferences};
 use crate::audience::Subscriber;
 use crate::delivery::selections::default_frequency;
@@ -65,16 +65,6 @@ fn render(
     page(state, StatusCode::OK, "preferences.html", &ctx)
 }
 
-fn unknown(state: &AppState, headers: &HeaderMap) -> Response {
-    reply(
-        state,
-        headers,
-        StatusCode::NOT_FOUND,
-        &state.say("unknown_heading", &[]),
-        &state.say("unknown_preferences", &[]),
-    )
-}
-
 async fn show(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -83,7 +73,7 @@ async fn show(
     let store = &state.optin.store;
     let sub = match store.by_unsubscribe_token(&token).await {
         Ok(Some(sub)) => sub,
-        Ok(None) => return unknown(&state, &headers),
+        Ok(None) => return unknown_link(&state, &headers, "unknown_preferences"),
         Err(e) => return internal(&state, &headers, e),
     };
     match store.preferences(sub.id).await {
@@ -101,7 +91,7 @@ async fn save(
     let store = &state.optin.store;
     let sub = match store.by_unsubscribe_token(&token).await {
         Ok(Some(sub)) => sub,
-        Ok(None) => return unknown(&state, &headers),
+        Ok(None) => return unknown_link(&state, &headers, "unknown_preferences"),
         Err(e) => return internal(&state, &headers, e),
     };
     let known = &state.optin.settings.readers.topics;
