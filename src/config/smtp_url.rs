@@ -111,21 +111,8 @@ impl SmtpEndpoint {
     }
 }
 
-/// `localhost`, `127.0.0.0/8` or `::1`.
-pub fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("u={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
+pub use crate::util::net::is_loopback;
+use crate::util::net::percent_decode;
 
 #[cfg(test)]
 mod tests {

@@ -78,6 +78,23 @@ pub fn parse_list(items: &[String], trust_loopback: bool) -> Result<Vec<Cidr>, S
     Ok(out)
 }
 
+/// `localhost`, `127.0.0.0/8` or `::1` (with or without URL brackets).
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The percent-decoded user part of a URL (`a%40b` → `a@b`).
+pub fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("u={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,10 +47,7 @@ fn mailbox(settings: &Settings) -> Result<Option<Mailbox>> {
             "put the password in GAZETTE_BOUNCES_PASSWORD, not in the URL",
         ));
     }
-    let user = url::form_urlencoded::parse(format!("u={}", u.username()).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let user = crate::util::net::percent_decode(u.username());
     if user.is_empty() {
         return Err(bad("no user name (imaps://USER@host/INBOX)"));
     }

@@ -13,6 +13,8 @@ use rustls::pki_types::{
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::util::net::is_loopback;
+
 /// The fields signed for each message type, in order (AWS documentation,
 /// "Verifying the signatures of Amazon SNS messages").
 fn signed_fields(kind: &str) -> Option<&'static [&'static str]> {
@@ -149,14 +151,6 @@ pub fn allowed_url(url: &str, local_mode: bool) -> bool {
         "http" => local_mode && is_loopback(host),
         _ => false,
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Downloaded signing certificates, by URL.
