@@ -285,12 +285,29 @@ fn database(
         (None, None, Some(u)) => (u, Origin::File),
         (None, None, None) => ("sqlite://gazette.db".to_string(), Origin::File),
     };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if url::Url::parse(&url).is_err() {
+            return Err(loc.origin(
+                origin,
+                "database",
+                "url",
+                format!(
+                    "not a valid PostgreSQL URL: {}",
+                    crate::util::net::without_password(&url)
+                ),
+            ));
+        }
+        return Ok(url);
+    }
     if !url.starts_with("sqlite:") {
         return Err(loc.origin(
             origin,
             "database",
             "url",
-            format!("unsupported database URL {url:?} (only sqlite: is supported so far)"),
+            format!(
+                "unsupported database URL {:?} (sqlite: or postgres:// URLs)",
+                crate::util::net::without_password(&url)
+            ),
         ));
     }
     Ok(resolve_sqlite_url(&url, root))

@@ -59,8 +59,12 @@ pub struct BounceCounts {
 impl Store {
     /// Open an existing database read-only, without migrating or creating
     /// it (for `bounces scan`, which changes nothing).
+    /// On PostgreSQL a plain connection (the command only reads).
     pub async fn open_existing_read_only(url: &str) -> Result<Store> {
         use std::str::FromStr;
+        if super::Backend::of_url(url) == super::Backend::Postgres {
+            return Store::connect(url).await;
+        }
         let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
             .map_err(|e| crate::Error::msg(format!("database URL {url:?}: {e}")))?
             .create_if_missing(false)
@@ -70,7 +74,9 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(|e| crate::Error::msg(format!("opening database {url}: {e}")))?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool: super::db::Pool::Sqlite(pool),
+        })
     }
 
     /// Find the delivery a returned message is about (VERP token or
@@ -85,7 +91,7 @@ impl Store {
             )
             .bind(format!("<{r}@"))
             .bind(format!("<{r}A"))
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.lite())
             .await?;
             if let Some(row) = row {
                 return Ok(Attribution {
@@ -100,7 +106,7 @@ impl Store {
         };
         let row = sqlx::query("SELECT id, email FROM subscribers WHERE email_key = ?1")
             .bind(email.key())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.lite())
             .await?;
         Ok(match row {
             Some(row) => Attribution {
@@ -119,7 +125,7 @@ impl Store {
              LEFT JOIN subscribers s ON s.id = d.subscriber_id WHERE d.id = ?1",
         )
         .bind(delivery_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.lite())
         .await?;
         Ok(match row {
             Some(row) => Attribution {
@@ -145,7 +151,7 @@ impl Store {
         if r.subscriber_id.is_none() && r.campaign_id.is_none() {
             return Ok(Applied::Unknown);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO bounces (event_key, subscriber_id, campaign_id, kind, blocked, status, reason, diagnostic, source, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (event_key) DO NOTHING",
@@ -249,7 +255,7 @@ impl Store {
     ) -> Result<Option<Status>> {
         let row = sqlx::query("SELECT status FROM subscribers WHERE email_key = ?1")
             .bind(email.key())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.lite())
             .await?;
         let Some(row) = row else { return Ok(None) };
         let before: String = row.try_get("status")?;
@@ -261,7 +267,7 @@ impl Store {
             )
             .bind(email.key())
             .bind(ts(now))
-            .execute(&self.pool)
+            .execute(self.lite())
             .await?;
         }
         Ok(Some(before))
@@ -276,7 +282,7 @@ impl Store {
              WHERE b.created_at >= ?1 ORDER BY b.created_at, b.id",
         )
         .bind(since.map(ts).unwrap_or_default())
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -310,7 +316,7 @@ impl Store {
                     SUM(kind = 'complaint') AS complaints
              FROM bounces WHERE campaign_id IS NOT NULL GROUP BY campaign_id ORDER BY campaign_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         rows.into_iter()
             .map(|r| {

@@ -174,7 +174,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
         let json = serde_json::to_string(prepared).expect("JSON");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES (?1, ?2, ?3, 'queued', ?4) RETURNING id",
         )
@@ -206,7 +206,7 @@ impl Store {
     pub async fn active_count(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = 'active'")
-                .fetch_one(&self.pool)
+                .fetch_one(self.lite())
                 .await?,
         )
     }
@@ -218,7 +218,7 @@ impl Store {
              WHERE c.kind = 'post' AND p.slug = ?1 AND c.status <> 'cancelled' ORDER BY c.id LIMIT 1",
         )
         .bind(slug)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.lite())
         .await?)
     }
 
@@ -229,7 +229,7 @@ impl Store {
             "SELECT p.slug, p.post_date FROM campaign_posts p JOIN campaigns c ON c.id = p.campaign_id
              WHERE c.kind = 'digest' AND c.status <> 'cancelled'",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         let mut slugs = HashSet::new();
         let mut newest: Option<DateTime<Utc>> = None;
@@ -246,7 +246,7 @@ impl Store {
 
     pub async fn campaigns(&self) -> Result<Vec<CampaignInfo>> {
         let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM campaigns ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(self.lite())
             .await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -262,7 +262,7 @@ impl Store {
             "SELECT id, kind, subject, status, total, last_error, retry_at, created_at, started_at, finished_at, scheduled_at FROM campaigns WHERE id = ?1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.lite())
         .await?
         else {
             return Ok(None);
@@ -271,7 +271,7 @@ impl Store {
             "SELECT status, COUNT(*) AS n FROM deliveries WHERE campaign_id = ?1 GROUP BY status",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         let mut c = CampaignInfo {
             id,
@@ -288,7 +288,7 @@ impl Store {
                 "SELECT slug FROM campaign_posts WHERE campaign_id = ?1 ORDER BY post_date DESC",
             )
             .bind(id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.lite())
             .await?,
             last_error: row.try_get("last_error")?,
             retry_at: row.try_get("retry_at")?,
@@ -314,7 +314,7 @@ impl Store {
     pub async fn campaign_prepared(&self, id: i64) -> Result<Prepared> {
         let json: String = sqlx::query_scalar("SELECT prepared FROM campaigns WHERE id = ?1")
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(self.lite())
             .await?;
         serde_json::from_str(&json).map_err(|e| Error::msg(format!("campaign {id}: {e}")))
     }
@@ -322,7 +322,7 @@ impl Store {
     pub async fn campaign_status(&self, id: i64) -> Result<Option<CampaignStatus>> {
         let s: Option<String> = sqlx::query_scalar("SELECT status FROM campaigns WHERE id = ?1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.lite())
             .await?;
         s.map(|s| CampaignStatus::from_str(&s).map_err(Error::msg))
             .transpose()
@@ -352,7 +352,7 @@ impl Store {
         .bind(error)
         .bind(ts(now))
         .bind(from_json)
-        .execute(&self.pool)
+        .execute(self.lite())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -362,7 +362,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT id FROM campaigns WHERE status = ?1 ORDER BY id")
                 .bind(status.as_str())
-                .fetch_all(&self.pool)
+                .fetch_all(self.lite())
                 .await?,
         )
     }
@@ -387,7 +387,7 @@ impl Store {
         .bind(ts(now))
         .bind(limit)
         .bind(DeliveryStatus::Pending.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -427,7 +427,7 @@ impl Store {
              UNION SELECT row_id FROM erased_ids WHERE erased_at >= ?1",
         )
         .bind(ts(since))
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?)
     }
 
@@ -439,7 +439,7 @@ impl Store {
         )
         .bind(campaign)
         .bind(DeliveryStatus::Pending.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(self.lite())
         .await?;
         let n: i64 = row.try_get("n")?;
         let next: Option<String> = row.try_get("next")?;
@@ -464,7 +464,7 @@ impl Store {
         outcomes: &[(i64, Recorded)],
     ) -> Result<bool> {
         let mut sent = Vec::new();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         // Taking the write lock first also renews the heartbeat.
         let ours =
             sqlx::query("UPDATE campaigns SET heartbeat_at = ?3 WHERE id = ?1 AND claim_id = ?2")

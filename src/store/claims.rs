@@ -62,7 +62,7 @@ impl Store {
             "SELECT status, claim_host, claim_pid, claim_id FROM campaigns WHERE id = ?1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.lite())
         .await?;
         let Some(row) = row else {
             return Ok(Err(ClaimRefused::Unknown));
@@ -115,7 +115,7 @@ impl Store {
         .bind(&owner.id)
         .bind(stale_before.map(ts))
         .bind(from)
-        .execute(&self.pool)
+        .execute(self.lite())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -134,7 +134,7 @@ impl Store {
         .bind(id)
         .bind(claim)
         .bind(ts(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.lite())
         .await?;
         s.map(|s| CampaignStatus::from_str(&s).map_err(Error::msg))
             .transpose()
@@ -174,7 +174,7 @@ impl Store {
         .bind(error)
         .bind(ts(now))
         .bind(retry_at)
-        .execute(&self.pool)
+        .execute(self.lite())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -184,7 +184,7 @@ impl Store {
         let n: Option<i64> =
             sqlx::query_scalar("SELECT unreachable_tries FROM campaigns WHERE id = ?1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.lite())
                 .await?;
         Ok(n.unwrap_or(0).clamp(0, u32::MAX as i64) as u32)
     }
@@ -208,7 +208,7 @@ impl Store {
         )
         .bind(ts(now))
         .bind(ts(settled))
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -225,7 +225,7 @@ impl Store {
     pub async fn campaign_retry_at(&self, id: i64) -> Result<Option<DateTime<Utc>>> {
         let t: Option<String> = sqlx::query_scalar("SELECT retry_at FROM campaigns WHERE id = ?1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.lite())
             .await?
             .flatten();
         Ok(t.as_deref().and_then(parse_ts))

@@ -45,7 +45,7 @@ impl Store {
         )))
         .bind(status.map(Status::as_str))
         .bind(pattern.as_deref())
-        .fetch_one(&self.pool)
+        .fetch_one(self.lite())
         .await?;
         let rows: Vec<SubscriberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {} FROM subscribers {filter} ORDER BY id LIMIT ?3 OFFSET ?4",
@@ -55,7 +55,7 @@ impl Store {
         .bind(pattern.as_deref())
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         Ok(Page {
             subscribers: rows.into_iter().map(SubscriberRow::into_domain).collect(),
@@ -70,7 +70,7 @@ impl Store {
             " FROM subscribers WHERE id = ?1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.lite())
         .await?;
         Ok(row.map(SubscriberRow::into_domain))
     }
@@ -84,7 +84,7 @@ impl Store {
         name: Option<Option<&str>>,
         attributes: Option<&Map<String, Value>>,
     ) -> Result<Option<Subscriber>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         let current: Option<String> =
             sqlx::query_scalar("SELECT attributes FROM subscribers WHERE id = ?1")
                 .bind(id)

@@ -49,7 +49,7 @@ pub fn merged_status(existing: Option<Status>, row: Status) -> Status {
 
 impl Store {
     pub async fn begin_import(&self) -> Result<Import> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         // A large import touches index pages all over the file (addresses
         // and tokens arrive in random order): a bounded 64 MiB page cache
         // keeps them in memory instead of spilling to the WAL.

@@ -1,6 +1,8 @@
 //! The only code that speaks SQL: one `Store` over a SQLite pool (WAL, a
-//! busy timeout, foreign keys, `secure_delete`), migrated from
-//! `migrations/` on open. Callers see domain types, never rows or SQL.
+//! busy timeout, foreign keys, `secure_delete`) or a PostgreSQL pool,
+//! migrated from `migrations/sqlite/` or `migrations/postgres/` on open
+//! (`db`: how one method serves both). Callers see domain types, never
+//! rows or SQL.
 //!
 //! - this file: opening, migrating, subscriber lookups, counts, listing;
 //! - `optin`: subscribing, confirming, activating, unsubscribing;
@@ -12,8 +14,6 @@
 //! - `bounces`: the bounce log and what bounces do to subscribers;
 //! - `worker`: what the worker remembers between runs.
 //!
-//! SQLite is the only backend so far; the API is narrow so that another
-//! (PostgreSQL) can replace the internals without touching callers.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -22,8 +22,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+
+pub(crate) mod db;
+use db::{db, Pool};
+pub use db::{Backend, JsonText, Ts};
 
 pub mod bounces;
 pub mod campaigns;
@@ -35,8 +39,10 @@ pub use import::{Import, ImportRow, ImportStats, IMPORT_BATCH};
 
 use crate::audience::{tokens, Status, Subscriber, SubscriberEmail};
 use crate::error::{Error, Result};
+use crate::util::net::without_password;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Timestamps are stored as fixed-width RFC 3339 text so that they sort.
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -51,7 +57,7 @@ pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: Pool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -61,10 +67,10 @@ struct SubscriberRow {
     name: Option<String>,
     status: String,
     source: String,
-    attributes: String,
-    created_at: String,
-    confirmed_at: Option<String>,
-    unsubscribed_at: Option<String>,
+    attributes: JsonText,
+    created_at: Ts,
+    confirmed_at: Option<Ts>,
+    unsubscribed_at: Option<Ts>,
     unsub_verifier: String,
     selector: Option<String>,
 }
@@ -94,11 +100,11 @@ impl SubscriberRow {
             name: self.name,
             status: Status::from_str(&self.status).unwrap_or(Status::Pending),
             source: self.source,
-            attributes: serde_json::from_str(&self.attributes)
+            attributes: serde_json::from_str(&self.attributes.0)
                 .unwrap_or_else(|_| serde_json::Value::Object(Default::default())),
-            created_at: parse_ts(&self.created_at).unwrap_or_default(),
-            confirmed_at: self.confirmed_at.as_deref().and_then(parse_ts),
-            unsubscribed_at: self.unsubscribed_at.as_deref().and_then(parse_ts),
+            created_at: self.created_at.0,
+            confirmed_at: self.confirmed_at.map(|t| t.0),
+            unsubscribed_at: self.unsubscribed_at.map(|t| t.0),
             unsub_token: tokens::row_token(self.id, self.selector.as_deref(), &self.unsub_verifier),
         }
     }
@@ -137,15 +143,37 @@ pub(crate) fn key_hash(key: &str) -> String {
 }
 
 impl Store {
-    /// Open (creating the file if needed) and migrate.
+    /// Open (creating a SQLite file if needed) and migrate.
     pub async fn open(url: &str) -> Result<Store> {
         let store = Self::connect(url).await?;
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Open without migrating.
+    /// Open without migrating: `postgres://` (or `postgresql://`) URLs
+    /// open PostgreSQL, anything else a SQLite file.
     pub async fn connect(url: &str) -> Result<Store> {
+        let pool = match Backend::of_url(url) {
+            Backend::Sqlite => Pool::Sqlite(Self::connect_sqlite(url).await?),
+            Backend::Postgres => {
+                let opts = PgConnectOptions::from_str(url).map_err(|e| {
+                    Error::msg(format!("database URL {}: {e}", without_password(url)))
+                })?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| {
+                        Error::TryLater(format!("opening database {}: {e}", without_password(url)))
+                    })?;
+                Pool::Postgres(pool)
+            }
+        };
+        Ok(Store { pool })
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::msg(format!("database URL {url:?}: {e}")))?
             .create_if_missing(true)
@@ -155,73 +183,101 @@ impl Store {
             .foreign_keys(true)
             // Erased subscribers leave no trace in free pages.
             .pragma("secure_delete", "ON");
-        let pool = SqlitePoolOptions::new()
+        SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(opts)
             .await
-            .map_err(|e| Error::msg(format!("opening database {url}: {e}")))?;
-        Ok(Store { pool })
+            .map_err(|e| Error::msg(format!("opening database {url}: {e}")))
+    }
+
+    /// Which database this store speaks to.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
     }
 
     /// Apply pending migrations; returns how many were applied.
     pub async fn migrate(&self) -> Result<usize> {
         let before = self.applied_migrations().await.unwrap_or(0);
-        MIGRATOR.run(&self.pool).await?;
-        idn::rekey_once(&self.pool).await?;
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                SQLITE_MIGRATIONS.run(p).await?;
+                idn::rekey_once(p).await?;
+            }
+            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
         let after = self.applied_migrations().await.unwrap_or(0);
         Ok(after.saturating_sub(before))
     }
 
     async fn applied_migrations(&self) -> Result<usize> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 = db!(&self.pool, p, pg => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(p)
+                .await?
+        });
         Ok(n as usize)
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        db!(&self.pool, p, pg => {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        db!(&self.pool, p, pg => p.close().await)
+    }
+
+    /// The SQLite pool, for code not yet written for both backends.
+    pub(crate) fn lite(&self) -> &sqlx::SqlitePool {
+        match &self.pool {
+            Pool::Sqlite(p) => p,
+            Pool::Postgres(_) => panic!("this store operation is not available on PostgreSQL yet"),
+        }
     }
 
     pub async fn get(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>> {
-        let row: Option<SubscriberRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            subscriber_columns!(),
-            " FROM subscribers WHERE email_key = ?1"
-        ))
-        .bind(email.key())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<SubscriberRow> = db!(&self.pool, p, pg => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                subscriber_columns!(),
+                " FROM subscribers WHERE email_key = $1"
+            ))
+            .bind(email.key())
+            .fetch_optional(p)
+            .await?
+        });
         Ok(row.map(SubscriberRow::into_domain))
     }
 
     pub async fn is_suppressed(&self, email: &SubscriberEmail) -> Result<bool> {
         // An address erased while its domain was kept in Unicode: its old key.
         let old = email.unicode_key().map(|k| key_hash(&k));
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM suppressions WHERE email_hash = ?1 OR email_hash = ?2",
-        )
-        .bind(email_hash(email))
-        .bind(old)
-        .fetch_one(&self.pool)
-        .await?;
+        let n: i64 = db!(&self.pool, p, pg => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM suppressions WHERE email_hash = $1 OR email_hash = $2",
+            )
+            .bind(email_hash(email))
+            .bind(old)
+            .fetch_one(p)
+            .await?
+        });
         Ok(n > 0)
     }
 
     pub async fn counts(&self) -> Result<Vec<(Status, i64)>> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(String, i64)> = db!(&self.pool, p, pg => {
+            sqlx::query_as("SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status")
+                .fetch_all(p)
+                .await?
+        });
         let mut out: Vec<(Status, i64)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
-        for r in rows {
-            let status: String = r.try_get("status")?;
-            let n: i64 = r.try_get("n")?;
+        for (status, n) in rows {
             if let Ok(st) = Status::from_str(&status) {
                 if let Some(slot) = out.iter_mut().find(|(s, _)| *s == st) {
                     slot.1 = n;
@@ -239,22 +295,26 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             subscriber_columns!(),
-            " FROM subscribers WHERE (?1 IS NULL OR status = ?1) ORDER BY id"
+            " FROM subscribers WHERE ($1 IS NULL OR status = $1) ORDER BY id"
         );
-        let mut rows = sqlx::query_as::<_, SubscriberRow>(sql)
-            .bind(status.map(Status::as_str))
-            .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            f(row.into_domain())?;
-        }
+        db!(&self.pool, p, pg => {
+            let mut rows = sqlx::query_as::<_, SubscriberRow>(sql)
+                .bind(status.map(Status::as_str))
+                .fetch(p);
+            while let Some(row) = rows.try_next().await? {
+                f(row.into_domain())?;
+            }
+        });
         Ok(())
     }
 
     /// Hashes of erased addresses (small: one per `remove`).
     pub async fn suppressed_hashes(&self) -> Result<HashSet<String>> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT email_hash FROM suppressions")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<String> = db!(&self.pool, p, pg => {
+            sqlx::query_scalar("SELECT email_hash FROM suppressions")
+                .fetch_all(p)
+                .await?
+        });
         Ok(rows.into_iter().collect())
     }
 }

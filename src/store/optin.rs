@@ -73,7 +73,7 @@ impl Store {
         .bind(active.then(|| now_s.clone()))
         .bind(&verifier)
         .bind(tokens::selector())
-        .fetch_one(&self.pool)
+        .fetch_one(self.lite())
         .await?;
         let created = row.unsub_verifier == verifier;
         let s = row.into_domain();
@@ -103,7 +103,7 @@ impl Store {
         let now_s = ts(now);
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
         let threshold = now - chrono::Duration::from_std(min_interval).unwrap_or_default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         let row: SubscriberRow = sqlx::query_as(concat!(
             "INSERT INTO subscribers (email, email_key, name, status, source, created_at, unsub_verifier, selector, confirm_name)
              VALUES (?1, ?2, NULL, 'pending', 'web', ?3, ?4, ?5, ?6)
@@ -183,7 +183,7 @@ impl Store {
         now: DateTime<Utc>,
         by_link: Option<&str>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         let changed = sqlx::query(
             "UPDATE subscribers SET status = 'active', confirmed_at = ?2, unsubscribed_at = NULL,
              name = CASE WHEN ?3 IS NOT NULL THEN COALESCE(name, confirm_name) ELSE name END,
@@ -236,7 +236,7 @@ impl Store {
         .bind(ts(expires))
         .bind(ts(now))
         .bind(ts(threshold))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.lite())
         .await?;
         match row {
             None => Ok(None),
@@ -251,7 +251,7 @@ impl Store {
     pub async fn release_confirmation(&self, id: i64) -> Result<()> {
         sqlx::query("UPDATE subscribers SET confirm_sent_at = NULL WHERE id = ?1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.lite())
             .await?;
         Ok(())
     }
@@ -272,7 +272,7 @@ impl Store {
             LookupValue::Text(s) => q.bind(s),
             LookupValue::Id(id) => q.bind(id),
         };
-        let Some(row) = q.fetch_optional(&self.pool).await? else {
+        let Some(row) = q.fetch_optional(self.lite()).await? else {
             return Ok(Confirmed::Unknown);
         };
         let hash: String = row.try_get("confirm_hash")?;
@@ -307,7 +307,7 @@ impl Store {
             LookupValue::Text(s) => q.bind(s),
             LookupValue::Id(id) => q.bind(id),
         };
-        let row: Option<SubscriberRow> = q.fetch_optional(&self.pool).await?;
+        let row: Option<SubscriberRow> = q.fetch_optional(self.lite()).await?;
         Ok(row
             .filter(|r| tokens::verify_plain(verifier, &r.unsub_verifier))
             .map(SubscriberRow::into_domain))
@@ -322,7 +322,7 @@ impl Store {
         )
         .bind(id)
         .bind(ts(now))
-        .execute(&self.pool)
+        .execute(self.lite())
         .await?;
         Ok(())
     }

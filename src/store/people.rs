@@ -95,7 +95,7 @@ impl Store {
             " FROM subscribers WHERE email_key = ?1"
         ))
         .bind(email.key())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.lite())
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -103,7 +103,7 @@ impl Store {
         let id = row.id;
         let confirm = sqlx::query("SELECT * FROM subscribers WHERE id = ?1")
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(self.lite())
             .await?;
         // Every column as stored (new ones included), but the secrets.
         let mut stored = row_to_json(&confirm);
@@ -123,14 +123,14 @@ impl Store {
              WHERE d.subscriber_id = ?1 ORDER BY d.campaign_id, d.id",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         let mut linked = BTreeMap::new();
-        for table in linked_tables(&self.pool).await? {
+        for table in linked_tables(self.lite()).await? {
             let sql = format!("SELECT * FROM \"{table}\" WHERE subscriber_id = ?1");
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
-                .fetch_all(&self.pool)
+                .fetch_all(self.lite())
                 .await?;
             linked.insert(table, rows.iter().map(row_to_json).collect());
         }
@@ -153,7 +153,7 @@ impl Store {
     /// A hash of the address is kept so that no import or operator can
     /// re-add it. Returns false when the address was not on the list.
     pub async fn erase(&self, email: &SubscriberEmail, now: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM subscribers WHERE email_key = ?1")
             .bind(email.key())
             .fetch_optional(&mut *tx)
@@ -204,7 +204,7 @@ impl Store {
         tx.commit().await?;
         // Old copies of the pages live on in the WAL until a checkpoint.
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
+            .execute(self.lite())
             .await?;
         Ok(id.is_some())
     }

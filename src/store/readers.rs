@@ -49,7 +49,7 @@ impl Store {
         )
         .bind(id)
         .bind(ts(now))
-        .execute(&self.pool)
+        .execute(self.lite())
         .await?
         .rows_affected();
         Ok(n == 1)
@@ -59,7 +59,7 @@ impl Store {
     pub async fn release_welcome(&self, id: i64) -> Result<()> {
         sqlx::query("UPDATE subscribers SET welcomed_at = NULL WHERE id = ?1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.lite())
             .await?;
         Ok(())
     }
@@ -77,7 +77,7 @@ impl Store {
                 "SELECT email FROM subscribers WHERE status = 'active' AND source = 'import'
                  AND welcomed_at IS NULL ORDER BY id",
             )
-            .fetch_all(&self.pool)
+            .fetch_all(self.lite())
             .await?);
         }
         sqlx::query(
@@ -85,7 +85,7 @@ impl Store {
              AND welcomed_at IS NULL",
         )
         .bind(ts(now))
-        .execute(&self.pool)
+        .execute(self.lite())
         .await?;
         Ok(Vec::new())
     }
@@ -103,7 +103,7 @@ impl Store {
              WHERE json_extract(attributes, '$.frequency') IS NOT NULL
                 OR json_extract(attributes, '$.topics') IS NOT NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         let (mut done, mut problems) = (0, Vec::new());
         for r in rows {
@@ -141,7 +141,7 @@ impl Store {
             sqlx::query("UPDATE subscribers SET attributes = ?2 WHERE id = ?1")
                 .bind(id)
                 .bind(serde_json::Value::Object(attrs).to_string())
-                .execute(&self.pool)
+                .execute(self.lite())
                 .await?;
             done += 1;
         }
@@ -151,7 +151,7 @@ impl Store {
     pub async fn preferences(&self, id: i64) -> Result<Preferences> {
         let row = sqlx::query("SELECT frequency, topics FROM subscribers WHERE id = ?1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.lite())
             .await?;
         let Some(row) = row else {
             return Ok(Preferences::default());
@@ -173,7 +173,7 @@ impl Store {
             .bind(id)
             .bind(p.frequency.map(Frequency::as_str))
             .bind(topics)
-            .execute(&self.pool)
+            .execute(self.lite())
             .await?;
         Ok(())
     }
@@ -185,7 +185,7 @@ impl Store {
              AND COALESCE(frequency, ?1) IN ('digest', 'both') ORDER BY id",
         )
         .bind(default.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -206,7 +206,7 @@ impl Store {
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(a)
             .bind(b)
-            .fetch_one(&self.pool)
+            .fetch_one(self.lite())
             .await?)
     }
 
@@ -223,7 +223,7 @@ impl Store {
         variant_of: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO campaigns (kind, subject, prepared, status, created_at, variant_of, summary)
              VALUES (?1, ?2, '', 'queued', ?3, ?4, ?5) RETURNING id",
@@ -265,7 +265,7 @@ impl Store {
     pub async fn variants_of(&self, id: i64) -> Result<Vec<(i64, i64)>> {
         let rows = sqlx::query("SELECT id, total FROM campaigns WHERE variant_of = ?1 ORDER BY id")
             .bind(id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.lite())
             .await?;
         rows.into_iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("total")?)))
@@ -278,7 +278,7 @@ impl Store {
         let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM campaigns WHERE {ARCHIVED}"
         )))
-        .fetch_one(&self.pool)
+        .fetch_one(self.lite())
         .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, kind, subject, COALESCE(summary, '') AS summary, COALESCE(started_at, created_at) AS at FROM campaigns
@@ -286,7 +286,7 @@ impl Store {
         )))
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         let entries = rows
             .into_iter()
@@ -311,7 +311,7 @@ impl Store {
              FROM campaigns WHERE id = ?1 AND {ARCHIVED}"
         )))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.lite())
         .await?;
         let Some(r) = row else { return Ok(None) };
         let json: String = r.try_get("prepared")?;

@@ -31,7 +31,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let json = serde_json::to_string(prepared).expect("JSON");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO campaigns (kind, subject, prepared, status, created_at, scheduled_at)
              VALUES (?1, ?2, ?3, 'scheduled', ?4, ?5) RETURNING id",
@@ -56,7 +56,7 @@ impl Store {
     /// of two workers exactly one starts it. Returns the recipients, or
     /// `None` when it was not this caller's to start.
     pub async fn start_scheduled(&self, id: i64, now: DateTime<Utc>) -> Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lite().begin().await?;
         let took = sqlx::query(
             "UPDATE campaigns SET status = 'queued'
              WHERE id = ?1 AND status = 'scheduled' AND scheduled_at <= ?2",
@@ -103,7 +103,7 @@ impl Store {
              ORDER BY scheduled_at, id",
         )
         .bind(ts(now))
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?)
     }
 
@@ -112,7 +112,7 @@ impl Store {
         let t: Option<String> = sqlx::query_scalar(
             "SELECT MIN(scheduled_at) FROM campaigns WHERE status = 'scheduled'",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.lite())
         .await?;
         Ok(t.as_deref().and_then(parse_ts))
     }
@@ -125,7 +125,7 @@ impl Store {
              FROM campaign_posts p JOIN campaigns c ON c.id = p.campaign_id
              WHERE c.status <> 'cancelled' ORDER BY c.id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         let mut out: BTreeMap<String, Vec<Carrier>> = BTreeMap::new();
         for r in rows {

@@ -13,7 +13,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT value FROM worker_state WHERE key = ?1")
                 .bind(key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.lite())
                 .await?,
         )
     }
@@ -25,14 +25,14 @@ impl Store {
         )
         .bind(key)
         .bind(value)
-        .execute(&self.pool)
+        .execute(self.lite())
         .await?;
         Ok(self.state(key).await?.unwrap_or_else(|| value.to_string()))
     }
 
     pub async fn seen_posts(&self) -> Result<HashSet<String>> {
         let rows: Vec<String> = sqlx::query_scalar("SELECT slug FROM seen_posts")
-            .fetch_all(&self.pool)
+            .fetch_all(self.lite())
             .await?;
         Ok(rows.into_iter().collect())
     }
@@ -44,7 +44,7 @@ impl Store {
         )
         .bind(slug)
         .bind(ts(now))
-        .execute(&self.pool)
+        .execute(self.lite())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -53,7 +53,7 @@ impl Store {
         sqlx::query("UPDATE seen_posts SET campaign_id = ?2 WHERE slug = ?1")
             .bind(slug)
             .bind(campaign)
-            .execute(&self.pool)
+            .execute(self.lite())
             .await?;
         Ok(())
     }
@@ -69,7 +69,7 @@ impl Store {
         )
         .bind(ts(period))
         .bind(ts(now))
-        .execute(&self.pool)
+        .execute(self.lite())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -78,7 +78,7 @@ impl Store {
         sqlx::query("UPDATE digest_runs SET campaign_id = ?2 WHERE period = ?1")
             .bind(ts(period))
             .bind(campaign)
-            .execute(&self.pool)
+            .execute(self.lite())
             .await?;
         Ok(())
     }
@@ -86,7 +86,7 @@ impl Store {
     /// The latest digest period handled, if any.
     pub async fn last_digest_period(&self) -> Result<Option<DateTime<Utc>>> {
         let p: Option<String> = sqlx::query_scalar("SELECT MAX(period) FROM digest_runs")
-            .fetch_one(&self.pool)
+            .fetch_one(self.lite())
             .await?;
         Ok(p.as_deref().and_then(parse_ts))
     }
@@ -97,7 +97,7 @@ impl Store {
             "SELECT c.kind, d.status, COUNT(*) AS n FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
              GROUP BY c.kind, d.status",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.lite())
         .await?;
         rows.into_iter()
             .map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("n")?)))
@@ -111,7 +111,7 @@ impl Store {
              WHERE d.status = ?1 AND c.status = 'sending'",
         )
         .bind(super::campaigns::DeliveryStatus::Pending.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(self.lite())
         .await?)
     }
 
@@ -120,7 +120,7 @@ impl Store {
         let t: Option<String> = sqlx::query_scalar(
             "SELECT MAX(finished_at) FROM campaigns WHERE kind = 'digest' AND status = 'done'",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.lite())
         .await?;
         Ok(t.as_deref().and_then(parse_ts))
     }

@@ -95,6 +95,21 @@ pub fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A URL as it may be shown: any password replaced by `***`.
+pub fn without_password(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => match (s.find("://"), s.rfind('@')) {
+            (Some(a), Some(b)) if b > a => format!("{}***{}", &s[..a + 3], &s[b..]),
+            _ => s.to_string(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,9 @@ postal_address = "1 Test Street, Testville"
 /// A temporary Gazette project: a folder with gazette.toml and posts/.
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// When set, the project keeps its data in this PostgreSQL database
+    /// (`GAZETTE_DATABASE_URL`) instead of the default SQLite file.
+    pub db: Option<PgDb>,
 }
 
 impl Project {
@@ -24,7 +27,33 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gazette.toml"), config).unwrap();
         std::fs::create_dir(dir.path().join("posts")).unwrap();
-        Project { dir }
+        Project { dir, db: None }
+    }
+
+    /// The same project on a PostgreSQL database of its own; `None` (the
+    /// test is skipped) without a test server.
+    pub fn on_postgres(mut self) -> Option<Self> {
+        self.db = Some(PgDb::create()?);
+        Some(self)
+    }
+
+    #[allow(dead_code)]
+    /// The project on `backend` ("sqlite" or "postgres"); `None` when
+    /// PostgreSQL is asked for and no test server is configured.
+    pub fn on(self, backend: &str) -> Option<Self> {
+        match backend {
+            "postgres" => self.on_postgres(),
+            _ => Some(self),
+        }
+    }
+
+    #[allow(dead_code)]
+    /// The database URL the project's commands use.
+    pub fn database_url(&self) -> String {
+        match &self.db {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", self.path().join("gazette.db").display()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -56,6 +85,9 @@ impl Project {
         c.env("GAZETTE_NOW", "2026-11-23T12:00:00Z");
         // Tests run in parallel: no fixed admin port.
         c.env("GAZETTE_ADMIN_LISTEN", "127.0.0.1:0");
+        if let Some(db) = &self.db {
+            c.env("GAZETTE_DATABASE_URL", &db.url);
+        }
         c
     }
 
@@ -195,4 +227,77 @@ impl OutputWithin for Command {
     fn output_within(&mut self) -> Output {
         run_with_timeout(self, RUN_TIMEOUT).0
     }
+}
+
+/// A PostgreSQL database of its own for one test (tests run in parallel),
+/// created on the server `GAZETTE_TEST_POSTGRES_URL` names and dropped when
+/// the value goes away.
+pub struct PgDb {
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+impl PgDb {
+    /// A new empty database, or `None` (after a SKIPPED line; a failure
+    /// under GAZETTE_REQUIRE_ALL) when no server is configured.
+    pub fn create() -> Option<PgDb> {
+        let Ok(admin) = std::env::var("GAZETTE_TEST_POSTGRES_URL") else {
+            skip_or_fail(
+                "PostgreSQL tests",
+                "set GAZETTE_TEST_POSTGRES_URL=postgres://root@127.0.0.1:5432/postgres",
+            );
+            return None;
+        };
+        let name = format!("gazette_test_{}", random_suffix());
+        pg_admin(&admin, &format!("CREATE DATABASE {name}"));
+        let mut url = url::Url::parse(&admin).expect("GAZETTE_TEST_POSTGRES_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        Some(PgDb {
+            url: url.to_string(),
+            name,
+            admin,
+        })
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        pg_admin(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    hex::encode(b)
+}
+
+/// One statement on the admin database, on a runtime of its own (callers
+/// may or may not be inside one), within 30 seconds.
+fn pg_admin(admin: &str, sql: &str) {
+    let (admin, sql) = (admin.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::{Connection, Executor};
+            let go = async {
+                let mut c = sqlx::PgConnection::connect(&admin).await?;
+                c.execute(sqlx::AssertSqlSafe(sql.as_str())).await?;
+                c.close().await
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), go)
+                .await
+                .expect("PostgreSQL admin statement timed out")
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        })
+    })
+    .join()
+    .unwrap();
 }

@@ -31,6 +31,7 @@ mod security;
 mod slow_clients;
 mod smtp;
 mod smtp_script;
+mod store;
 mod subscribers_cli;
 mod timing;
 mod transport;

@@ -1,0 +1,220 @@
+//! The two backends behind one `Store`: SQLite (the embedded default) and
+//! PostgreSQL (several workers on several hosts sharing one queue).
+//!
+//! Store methods are written once: `db!` runs the same body against the
+//! concrete pool of either backend (it is type-checked twice, once per
+//! driver), and most SQL is the same text on both (`$1` placeholders work
+//! on SQLite too). Where the dialects differ, `pick(pg, sqlite, postgres)`
+//! chooses. Two column types differ in storage, and a newtype hides that:
+//! [`Ts`] is fixed-width RFC 3339 text on SQLite (it sorts) and
+//! `timestamptz` on PostgreSQL; [`JsonText`] is text on SQLite and `jsonb`
+//! on PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Decode, Encode, PgPool, Postgres, Sqlite, SqlitePool, Type};
+
+/// Which database a store speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open transaction on either backend (imports hold one across calls).
+#[allow(dead_code)]
+pub(crate) enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// `db!(pool_expr, p, pg => body)`: `body` with `p` the concrete pool (or
+/// transaction, for a `Tx`) and `pg` true on PostgreSQL.
+macro_rules! db {
+    ($pool:expr, $p:ident, $pg:ident => $body:expr) => {
+        match $pool {
+            $crate::store::db::Pool::Sqlite($p) => {
+                #[allow(unused_variables)]
+                let $pg = false;
+                $body
+            }
+            $crate::store::db::Pool::Postgres($p) => {
+                #[allow(unused_variables)]
+                let $pg = true;
+                $body
+            }
+        }
+    };
+}
+
+/// `db_tx!(tx_expr, t, pg => body)`: as `db!`, for a [`Tx`].
+#[allow(unused_macros)]
+macro_rules! db_tx {
+    ($tx:expr, $t:ident, $pg:ident => $body:expr) => {
+        match $tx {
+            $crate::store::db::Tx::Sqlite($t) => {
+                #[allow(unused_variables)]
+                let $pg = false;
+                $body
+            }
+            $crate::store::db::Tx::Postgres($t) => {
+                #[allow(unused_variables)]
+                let $pg = true;
+                $body
+            }
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use {db, db_tx};
+
+/// The SQL for the backend at hand.
+#[allow(dead_code)]
+pub(crate) fn pick(pg: bool, sqlite: &'static str, postgres: &'static str) -> &'static str {
+    if pg {
+        postgres
+    } else {
+        sqlite
+    }
+}
+
+/// A timestamp column: RFC 3339 text with six fractional digits and `Z`
+/// on SQLite (so that text order is time order), `timestamptz` on
+/// PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ts(pub DateTime<Utc>);
+
+impl From<DateTime<Utc>> for Ts {
+    fn from(t: DateTime<Utc>) -> Ts {
+        Ts(t)
+    }
+}
+
+impl From<Ts> for DateTime<Utc> {
+    fn from(t: Ts) -> DateTime<Utc> {
+        t.0
+    }
+}
+
+impl Type<Sqlite> for Ts {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <String as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Sqlite> for Ts {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        <String as Encode<Sqlite>>::encode(super::ts(self.0), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Ts {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let s = <&str as Decode<Sqlite>>::decode(value)?;
+        super::parse_ts(s)
+            .map(Ts)
+            .ok_or_else(|| format!("not a timestamp: {s:?}").into())
+    }
+}
+
+impl Type<Postgres> for Ts {
+    fn type_info() -> PgTypeInfo {
+        <DateTime<Utc> as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <DateTime<Utc> as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Postgres> for Ts {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <DateTime<Utc> as Encode<Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for Ts {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        <DateTime<Utc> as Decode<Postgres>>::decode(value).map(Ts)
+    }
+}
+
+/// A JSON document kept as its text: a text column on SQLite, `jsonb` on
+/// PostgreSQL (which normalises spacing and key order on the way in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(pub String);
+
+impl Type<Sqlite> for JsonText {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <String as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Sqlite> for JsonText {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        <String as Encode<Sqlite>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for JsonText {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        <String as Decode<Sqlite>>::decode(value).map(JsonText)
+    }
+}
+
+impl Type<Postgres> for JsonText {
+    fn type_info() -> PgTypeInfo {
+        <sqlx::types::JsonValue as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <sqlx::types::JsonValue as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Postgres> for JsonText {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // jsonb's binary format: a version byte, then the text.
+        buf.push(1);
+        buf.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for JsonText {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        <sqlx::types::JsonValue as Decode<Postgres>>::decode(value).map(|v| JsonText(v.to_string()))
+    }
+}

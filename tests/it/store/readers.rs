@@ -1,0 +1,4 @@
+//! Store tests (both backends): readers.
+
+#[allow(unused_imports)]
+use super::both;

@@ -1,0 +1,4 @@
+//! Store tests (both backends): records.
+
+#[allow(unused_imports)]
+use super::both;
