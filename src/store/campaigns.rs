@@ -6,7 +6,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{parse_ts, ts, Store};
+use super::db::{db_tx, Tx};
+use super::{parse_ts, ts, Store, Ts};
 use crate::audience::{tokens, Status};
 use crate::error::{Error, Result};
 use crate::render::Prepared;
@@ -174,31 +175,36 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
         let json = serde_json::to_string(prepared).expect("JSON");
-        let mut tx = self.lite().begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES (?1, ?2, ?3, 'queued', ?4) RETURNING id",
-        )
-        .bind(prepared.kind.name())
-        .bind(&prepared.subject)
-        .bind(json)
-        .bind(ts(now))
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut tx = Tx::begin(&self.pool).await?;
+        let id: i64 = db_tx!(&mut tx, t, pg => {
+            sqlx::query_scalar(
+                "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES ($1, $2, $3, 'queued', $4) RETURNING id",
+            )
+            .bind(prepared.kind.name())
+            .bind(&prepared.subject)
+            .bind(json)
+            .bind(Ts(now))
+            .fetch_one(&mut **t)
+            .await?
+        });
         insert_campaign_posts(&mut tx, id, posts).await?;
-        let total = sqlx::query(
-            "INSERT INTO deliveries (campaign_id, subscriber_id, status)
-             SELECT ?1, id, ?2 FROM subscribers WHERE status = 'active' ORDER BY id",
-        )
-        .bind(id)
-        .bind(DeliveryStatus::Pending.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected() as i64;
-        sqlx::query("UPDATE campaigns SET total = ?2 WHERE id = ?1")
+        let total = db_tx!(&mut tx, t, pg => {
+            let total = sqlx::query(
+                "INSERT INTO deliveries (campaign_id, subscriber_id, status)
+                 SELECT $1, id, $2 FROM subscribers WHERE status = 'active' ORDER BY id",
+            )
             .bind(id)
-            .bind(total)
-            .execute(&mut *tx)
-            .await?;
+            .bind(DeliveryStatus::Pending.as_str())
+            .execute(&mut **t)
+            .await?
+            .rows_affected() as i64;
+            sqlx::query("UPDATE campaigns SET total = $2 WHERE id = $1")
+                .bind(id)
+                .bind(total)
+                .execute(&mut **t)
+                .await?;
+            total
+        });
         tx.commit().await?;
         Ok((id, total))
     }
@@ -525,19 +531,21 @@ impl Store {
 
 /// The posts a campaign carries, written in its creating transaction.
 pub(super) async fn insert_campaign_posts(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut Tx,
     id: i64,
     posts: &[(String, DateTime<Utc>)],
 ) -> Result<()> {
     for (slug, date) in posts {
-        sqlx::query(
-            "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES (?1, ?2, ?3)",
-        )
-        .bind(id)
-        .bind(slug)
-        .bind(ts(*date))
-        .execute(&mut **tx)
-        .await?;
+        db_tx!(tx, t, pg => {
+            sqlx::query(
+                "INSERT INTO campaign_posts (campaign_id, slug, post_date) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(slug)
+            .bind(Ts(*date))
+            .execute(&mut **t)
+            .await?;
+        });
     }
     Ok(())
 }

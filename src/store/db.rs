@@ -48,11 +48,36 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
-/// An open transaction on either backend (imports hold one across calls).
-#[allow(dead_code)]
+/// An open transaction on either backend: `Tx::begin(&store.pool)`, then
+/// `db_tx!(&mut tx, t, pg => ... .execute(&mut **t) ...)`.
 pub(crate) enum Tx {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
     Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    /// Begin a transaction on `pool`'s backend.
+    pub(crate) async fn begin(pool: &Pool) -> sqlx::Result<Tx> {
+        Ok(match pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub(crate) async fn commit(self) -> sqlx::Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+
+    #[allow(dead_code)]
+    pub(crate) async fn rollback(self) -> sqlx::Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Postgres(t) => t.rollback().await,
+        }
+    }
 }
 
 /// `db!(pool_expr, p, pg => body)`: `body` with `p` the concrete pool (or
@@ -75,7 +100,6 @@ macro_rules! db {
 }
 
 /// `db_tx!(tx_expr, t, pg => body)`: as `db!`, for a [`Tx`].
-#[allow(unused_macros)]
 macro_rules! db_tx {
     ($tx:expr, $t:ident, $pg:ident => $body:expr) => {
         match $tx {
@@ -93,7 +117,6 @@ macro_rules! db_tx {
     };
 }
 
-#[allow(unused_imports)]
 pub(crate) use {db, db_tx};
 
 /// The SQL for the backend at hand.

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::campaigns::insert_campaign_posts;
-use super::{ts, Store};
+use super::db::{db_tx, Tx};
+use super::{ts, Store, Ts};
 use crate::audience::prefs::{Frequency, Preferences};
 use crate::error::{Error, Result};
 use crate::render::Prepared;
@@ -223,18 +224,20 @@ impl Store {
         variant_of: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
-        let mut tx = self.lite().begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO campaigns (kind, subject, prepared, status, created_at, variant_of, summary)
-             VALUES (?1, ?2, '', 'queued', ?3, ?4, ?5) RETURNING id",
-        )
-        .bind(prepared.kind.name())
-        .bind(&prepared.subject)
-        .bind(ts(now))
-        .bind(variant_of)
-        .bind(summary)
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut tx = Tx::begin(&self.pool).await?;
+        let id: i64 = db_tx!(&mut tx, t, pg => {
+            sqlx::query_scalar(
+                "INSERT INTO campaigns (kind, subject, prepared, status, created_at, variant_of, summary)
+                 VALUES ($1, $2, '', 'queued', $3, $4, $5) RETURNING id",
+            )
+            .bind(prepared.kind.name())
+            .bind(&prepared.subject)
+            .bind(Ts(now))
+            .bind(variant_of)
+            .bind(summary)
+            .fetch_one(&mut **t)
+            .await?
+        });
         let link_id = variant_of.unwrap_or(id);
         let json = serde_json::to_string(&prepared.for_campaign(link_id, public_url))
             .map_err(|e| Error::msg(e.to_string()))?;
@@ -244,19 +247,22 @@ impl Store {
             "INSERT INTO deliveries (campaign_id, subscriber_id, status)
              SELECT ?3, id, 'pending' FROM subscribers WHERE {filter} ORDER BY id"
         );
-        let total = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(a)
-            .bind(b)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() as i64;
-        sqlx::query("UPDATE campaigns SET total = ?2, prepared = ?3 WHERE id = ?1")
-            .bind(id)
-            .bind(total)
-            .bind(json)
-            .execute(&mut *tx)
-            .await?;
+        let total = db_tx!(&mut tx, t, pg => {
+            let total = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(a)
+                .bind(b)
+                .bind(id)
+                .execute(&mut **t)
+                .await?
+                .rows_affected() as i64;
+            sqlx::query("UPDATE campaigns SET total = $2, prepared = $3 WHERE id = $1")
+                .bind(id)
+                .bind(total)
+                .bind(json)
+                .execute(&mut **t)
+                .await?;
+            total
+        });
         tx.commit().await?;
         Ok((id, total))
     }

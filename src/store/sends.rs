@@ -7,7 +7,8 @@ use sqlx::Row;
 
 use super::campaigns::insert_campaign_posts;
 use super::campaigns::DeliveryStatus;
-use super::{parse_ts, ts, Store};
+use super::db::{db_tx, Tx};
+use super::{parse_ts, ts, Store, Ts};
 use crate::error::Result;
 use crate::render::Prepared;
 
@@ -31,18 +32,20 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let json = serde_json::to_string(prepared).expect("JSON");
-        let mut tx = self.lite().begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO campaigns (kind, subject, prepared, status, created_at, scheduled_at)
-             VALUES (?1, ?2, ?3, 'scheduled', ?4, ?5) RETURNING id",
-        )
-        .bind(prepared.kind.name())
-        .bind(&prepared.subject)
-        .bind(json)
-        .bind(ts(now))
-        .bind(ts(at))
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut tx = Tx::begin(&self.pool).await?;
+        let id: i64 = db_tx!(&mut tx, t, pg => {
+            sqlx::query_scalar(
+                "INSERT INTO campaigns (kind, subject, prepared, status, created_at, scheduled_at)
+                 VALUES ($1, $2, $3, 'scheduled', $4, $5) RETURNING id",
+            )
+            .bind(prepared.kind.name())
+            .bind(&prepared.subject)
+            .bind(json)
+            .bind(Ts(now))
+            .bind(Ts(at))
+            .fetch_one(&mut **t)
+            .await?
+        });
         insert_campaign_posts(&mut tx, id, posts).await?;
         tx.commit().await?;
         Ok(id)

@@ -238,7 +238,7 @@ async fn the_idn_migration_rekeys_old_rows() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old-migrations");
     std::fs::create_dir(&old).unwrap();
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
     for e in std::fs::read_dir(&src).unwrap() {
         let e = e.unwrap();
         let name = e.file_name().to_string_lossy().into_owned();
