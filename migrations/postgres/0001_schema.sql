@@ -131,6 +131,7 @@ CREATE TABLE senders (
     host         text NOT NULL,
     pid          bigint NOT NULL,
     role         text NOT NULL,
+    campaign_id  bigint,
     started_at   timestamptz NOT NULL,
     heartbeat_at timestamptz NOT NULL
 );

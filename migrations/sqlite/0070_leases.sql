@@ -17,6 +17,7 @@ CREATE TABLE senders (
     host         TEXT NOT NULL,
     pid          INTEGER NOT NULL,
     role         TEXT NOT NULL,
+    campaign_id  INTEGER,
     started_at   TEXT NOT NULL,
     heartbeat_at TEXT NOT NULL
 );

@@ -252,6 +252,7 @@ pub async fn run_foreground(
         newsletter: Arc::new(settings.newsletter.clone()),
         opts: Options::from_settings(settings),
         stop: stop_rx,
+        foreground: true,
     };
     // On a terminal a progress bar; otherwise a log line every few seconds.
     let style = if std::io::stderr().is_terminal() {

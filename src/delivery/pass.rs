@@ -35,7 +35,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// What the senders of one campaign run share.
 pub struct Shared {
     pub id: i64,
-    /// The claim's random id: outcome writes are fenced by it.
+    /// This run's random id: it leases deliveries, and outcome writes are
+    /// fenced by the lease.
     pub claim: String,
     pub store: Store,
     pub connector: Arc<dyn Connector>,
@@ -48,6 +49,8 @@ pub struct Shared {
     pub concurrency: usize,
     pub retry: RetryPolicy,
     pub pacer: Pacer,
+    /// `smtp.rate` for the whole campaign (the pacer has this process's share).
+    pub rate: Option<f64>,
     pub progress: Arc<Progress>,
     pub cancel: Cancel,
     /// Subscribers who unsubscribed while the campaign runs.
@@ -138,13 +141,17 @@ pub async fn run(shared: &Arc<Shared>) {
     }
 }
 
-/// Stream due deliveries in id order to the senders.
+/// Lease due deliveries in batches and stream them to the senders.
 async fn produce(shared: &Shared, work: mpsc::Sender<QueueItem>) {
     let cancel = &shared.cancel;
-    let mut after = 0;
     loop {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(super::queue::CLAIM_STALE).unwrap_or_default();
+        let batch = shared
+            .store
+            .claim_batch(shared.id, &shared.claim, now, until, FETCH_BATCH);
         let items = tokio::select! {
-            r = shared.store.due_deliveries(shared.id, after, Utc::now(), FETCH_BATCH) => r,
+            r = batch => r,
             _ = cancel.stopped() => return,
         };
         let items = match items {
@@ -155,7 +162,6 @@ async fn produce(shared: &Shared, work: mpsc::Sender<QueueItem>) {
                 return;
             }
         };
-        after = items.last().map_or(after, |i| i.delivery_id);
         for item in items {
             tokio::select! {
                 r = work.send(item) => if r.is_err() { return },
@@ -360,7 +366,8 @@ async fn write_outcomes(shared: Arc<Shared>, mut rx: mpsc::Receiver<(i64, Record
                 }
                 Ok(false) => {
                     cancel.stop(StopReason::LostClaim(
-                        "another process took the campaign over".into(),
+                        "another process took the campaign over (this one stalled past its lease)"
+                            .into(),
                     ));
                     return;
                 }

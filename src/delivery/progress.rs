@@ -174,22 +174,36 @@ impl Histogram {
 
 /// A smooth rate limit shared by all connections.
 pub struct Pacer {
-    interval: Option<Duration>,
+    /// Nanoseconds between messages; 0: no limit.
+    interval_ns: std::sync::atomic::AtomicU64,
     next: Mutex<Instant>,
+}
+
+fn interval_ns(rate: Option<f64>) -> u64 {
+    rate.filter(|r| *r > 0.0)
+        .map_or(0, |r| Duration::from_secs_f64(1.0 / r).as_nanos() as u64)
 }
 
 impl Pacer {
     pub fn new(rate: Option<f64>) -> Self {
         Pacer {
-            interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+            interval_ns: interval_ns(rate).into(),
             next: Mutex::new(Instant::now()),
         }
     }
 
+    /// Change the rate (messages per second; `None`: no limit).
+    pub fn set_rate(&self, rate: Option<f64>) {
+        self.interval_ns
+            .store(interval_ns(rate), std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub async fn wait(&self) {
-        let Some(interval) = self.interval else {
+        let ns = self.interval_ns.load(std::sync::atomic::Ordering::Relaxed);
+        if ns == 0 {
             return;
-        };
+        }
+        let interval = Duration::from_nanos(ns);
         let slot = {
             let mut next = self.next.lock().await;
             let now = Instant::now();

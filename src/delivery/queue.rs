@@ -1,12 +1,15 @@
-//! Running a campaign: claim it, keep the claim alive (and watch for
-//! `campaigns pause`/`cancel`), run passes until nothing is pending, and
-//! store how it ended.
+//! Running a campaign: join it, keep this process's heartbeat and leases
+//! alive (and watch for `campaigns pause`/`cancel`), run passes until
+//! nothing is pending, and store how it ended. Several processes (workers
+//! on several hosts, a foreground `gazette send`) may run one campaign at
+//! once: each leases its own deliveries, and `smtp.rate` is shared among
+//! the live ones.
 //!
 //! Crash safety: a delivery is `pending` until its outcome is committed, so
 //! after a kill nobody is skipped; a message is sent twice only if it was in
 //! flight or its outcome was not yet committed. That is at most
 //! `concurrency + OUTCOME_CHANNEL + OUTCOME_BATCH` messages (45 with the
-//! default concurrency of 4) per interruption.
+//! default concurrency of 4) per interruption of one process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,10 +28,11 @@ use crate::store::campaigns::{CampaignStatus, ClaimRefused};
 use crate::store::claims::{ClaimOwner, Ending};
 use crate::store::Store;
 
-/// How often the sending process renews its claim on a campaign (and reads
-/// its status, to notice `campaigns pause`/`cancel`).
+/// How often a sending process renews its heartbeat and leases (and reads
+/// the campaign's status, to notice `campaigns pause`/`cancel`).
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// The lease: a claim not renewed for this long belongs to nobody.
+/// The lease: deliveries whose lease was not renewed for this long go to
+/// whichever process takes them next.
 pub const CLAIM_STALE: Duration = Duration::from_secs(5);
 /// How often the queue looks for addresses that unsubscribed meanwhile.
 const OPT_OUT_POLL: Duration = Duration::from_millis(200);
@@ -84,15 +88,15 @@ pub struct RunSpec {
     pub opts: Options,
     /// Turning true stops the run gracefully (a signal).
     pub stop: watch::Receiver<bool>,
+    /// An operator's `send` or `campaigns resume` (true), or the worker:
+    /// only the former restarts a paused campaign.
+    pub foreground: bool,
 }
 
 /// How a run ended; the status stored agrees with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
     Done,
-    /// Another process is sending this campaign (which, if known); nothing
-    /// was done.
-    Busy(Option<String>),
     /// Stopped by a signal: the campaign stays `sending`, so the worker (or
     /// `campaigns resume`) continues it.
     Interrupted,
@@ -108,8 +112,8 @@ pub enum Finish {
     /// The database failed (e.g. locked past its busy timeout): stopped,
     /// the campaign continues at the next run.
     Store(String),
-    /// Another process took the claim (this one stalled past the lease):
-    /// stopped at once.
+    /// Another process took deliveries this one had leased (it stalled
+    /// past the lease): stopped at once.
     LostClaim(String),
 }
 
@@ -158,11 +162,11 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
     let owner = this_owner();
     let claimed = spec
         .store
-        .claim_campaign(id, &owner, Utc::now(), CLAIM_STALE, &pid_is_dead)
+        .join_campaign(id, &owner, spec.foreground, Utc::now(), &pid_is_dead)
         .await?;
     match claimed {
         Ok(()) => {}
-        Err(ClaimRefused::Busy(holder)) => return Ok(Finish::Busy(holder)),
+        Err(ClaimRefused::Paused) => return Ok(Finish::Paused),
         Err(ClaimRefused::Unknown) => return Err(Error::msg(format!("no campaign {id}"))),
         Err(ClaimRefused::Finished(s)) => {
             return Err(Error::msg(format!(
@@ -199,6 +203,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
             max_attempts: spec.opts.max_attempts,
         },
         pacer: Pacer::new(spec.opts.rate),
+        rate: spec.opts.rate,
         progress,
         cancel: cancel.clone(),
         opted_out: Default::default(),
@@ -225,26 +230,24 @@ async fn run_passes(shared: &Arc<Shared>) {
             return;
         }
         let summary = tokio::select! {
-            s = shared.store.pending_summary(shared.id) => s,
+            s = after_pass(shared) => s,
             _ = cancel.stopped() => return,
         };
         let (pending, next) = match summary {
-            Ok(s) => s,
+            Ok(Some(s)) => s,
+            Ok(None) => return,
             Err(e) => {
                 cancel.stop(StopReason::Store(format!("reading the queue: {e}")));
                 return;
             }
         };
-        if pending == 0 {
-            return;
-        }
         // Wait for the next retry to fall due (or a stop).
         let wait = next
             .map(|n| (n - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::ZERO)
             .max(Duration::from_millis(10));
         tracing::info!(
-            "campaign {}: {pending} deliveries wait for a retry in {}s",
+            "campaign {}: {pending} deliveries wait for a retry (or another process's lease) for {}s",
             shared.id,
             wait.as_secs()
         );
@@ -255,9 +258,28 @@ async fn run_passes(shared: &Arc<Shared>) {
     }
 }
 
-/// Renew the claim every `HEARTBEAT`; stop the run when the campaign was
-/// paused or cancelled, when another process holds the claim, or when the
-/// claim could not be renewed for longer than the lease.
+/// After a pass: give back what this process leased but did not send, and
+/// mark the campaign done if nothing is pending (whoever empties the queue
+/// does). `None`: the campaign is finished (or no longer `sending`);
+/// otherwise how many are pending and when the next can be taken.
+async fn after_pass(shared: &Shared) -> Result<Option<(i64, Option<chrono::DateTime<Utc>>)>> {
+    let store = &shared.store;
+    store.release_leases(&shared.claim).await?;
+    let (pending, next) = store.pending_summary(shared.id, Utc::now()).await?;
+    if pending == 0 {
+        store.finish_if_empty(shared.id, Utc::now()).await?;
+        return Ok(None);
+    }
+    if store.campaign_status(shared.id).await? != Some(CampaignStatus::Sending) {
+        return Ok(None);
+    }
+    Ok(Some((pending, next)))
+}
+
+/// Renew the heartbeat and leases every `HEARTBEAT` (and share `smtp.rate`
+/// among the live senders of the campaign); stop the run when the campaign
+/// was paused or cancelled, when this process was found dead, or when the
+/// leases could not be renewed for longer than the lease.
 async fn guard(shared: Arc<Shared>) {
     let id = shared.id;
     let mut last_ok = std::time::Instant::now();
@@ -265,20 +287,22 @@ async fn guard(shared: Arc<Shared>) {
         tokio::time::sleep(HEARTBEAT).await;
         // A slow answer (a loaded machine) still counts, up to the lease.
         let limit = CLAIM_STALE.saturating_sub(last_ok.elapsed()).max(HEARTBEAT);
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(CLAIM_STALE).unwrap_or_default();
         let beat =
-            tokio::time::timeout(limit, shared.store.heartbeat(id, &shared.claim, Utc::now()))
+            tokio::time::timeout(limit, shared.store.heartbeat(id, &shared.claim, now, until))
                 .await;
         let reason = match beat {
             Ok(Ok(Some(CampaignStatus::Sending))) => {
                 last_ok = std::time::Instant::now();
                 shared.renewed_now();
+                share_rate(&shared).await;
                 continue;
             }
             Ok(Ok(Some(CampaignStatus::Cancelled))) => StopReason::Cancelled,
             Ok(Ok(Some(_))) => StopReason::Paused,
             Ok(Ok(None)) => StopReason::LostClaim(
-                "another process took the campaign over (this one stalled longer than the lease)"
-                    .into(),
+                "another process found this one dead and took its deliveries".into(),
             ),
             Ok(Err(e)) if last_ok.elapsed() > CLAIM_STALE => StopReason::Store(format!(
                 "could not renew the claim for {}s: {e}",
@@ -295,6 +319,20 @@ async fn guard(shared: Arc<Shared>) {
             Err(_) => continue,
         };
         shared.cancel.stop(reason);
+    }
+}
+
+/// `smtp.rate` is a limit for the campaign as a whole: each of its live
+/// senders takes an equal share.
+async fn share_rate(shared: &Shared) {
+    let Some(rate) = shared.rate else { return };
+    let live = shared.store.live_senders(Utc::now(), CLAIM_STALE).await;
+    if let Ok(live) = live {
+        let n = live
+            .iter()
+            .filter(|s| s.campaign == Some(shared.id))
+            .count();
+        shared.pacer.set_rate(Some(rate / n.max(1) as f64));
     }
 }
 

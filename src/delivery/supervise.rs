@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::progress::{Progress, Reporter, Style};
-use super::queue::{self, Finish, RunSpec, CLAIM_STALE};
+use super::queue::{self, Finish, RunSpec};
 use crate::error::{Error, Result};
 use crate::store::campaigns::CampaignInfo;
 
@@ -25,9 +25,7 @@ pub async fn run(spec: &RunSpec, id: i64, total: i64, style: Style) -> Result<Ra
     let finish = queue::run(spec, id, progress.clone()).await;
     drop(reporter);
     let finish = finish?;
-    if !matches!(finish, Finish::Busy(_)) {
-        tracing::info!("{}", progress.line(id, total, start, true));
-    }
+    tracing::info!("{}", progress.line(id, total, start, true));
     // The counts for the report (after a database stall, skip it).
     let campaign = match finish {
         Finish::Store(_) | Finish::LostClaim(_) => None,
@@ -48,11 +46,6 @@ impl Ran {
                 ),
                 None => format!("campaign {id} done"),
             }),
-            Finish::Busy(holder) => Err(Error::msg(format!(
-                "campaign {id} is being sent by another process{}; if that process is stuck, try again in {} seconds",
-                holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default(),
-                CLAIM_STALE.as_secs()
-            ))),
             Finish::Interrupted => Err(Error::msg(format!(
                 "campaign {id} interrupted after the messages in flight; `gazette campaigns resume {id}` (or the worker) continues it"
             ))),
@@ -77,7 +70,6 @@ impl Ran {
     pub fn log(&self, id: i64) {
         match (&self.finish, self.outcome(id)) {
             (_, Ok(line)) => tracing::info!("{line}"),
-            (Finish::Busy(_), Err(e)) => tracing::debug!("{e}"),
             (Finish::Interrupted, _) => {
                 tracing::info!("campaign {id}: stopped; it continues at the next start")
             }

@@ -4,11 +4,10 @@ use std::collections::HashSet;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::db::{db_tx, Tx};
-use super::{parse_ts, ts, Store, Ts};
-use crate::audience::{tokens, Status};
+use super::db::{db, db_tx, pick, Tx};
+use super::{ts, JsonText, Store, Ts};
+use crate::audience::Status;
 use crate::error::{Error, Result};
 use crate::render::Prepared;
 
@@ -96,8 +95,8 @@ impl FromStr for DeliveryStatus {
 pub enum ClaimRefused {
     Unknown,
     Finished(CampaignStatus),
-    /// Another process is sending it right now (which one, if known).
-    Busy(Option<String>),
+    /// Paused by an operator (a worker does not restart it).
+    Paused,
 }
 
 /// A campaign with its delivery counts.
@@ -210,50 +209,47 @@ impl Store {
     }
 
     pub async fn active_count(&self) -> Result<i64> {
-        Ok(
+        Ok(db!(&self.pool, p, pg => {
             sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = 'active'")
-                .fetch_one(self.lite())
-                .await?,
-        )
+                .fetch_one(p)
+                .await?
+        }))
     }
 
     /// The campaign (not cancelled) that already carried post `slug`, if any.
     pub async fn post_campaign(&self, slug: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT c.id FROM campaigns c JOIN campaign_posts p ON p.campaign_id = c.id
-             WHERE c.kind = 'post' AND p.slug = ?1 AND c.status <> 'cancelled' ORDER BY c.id LIMIT 1",
-        )
-        .bind(slug)
-        .fetch_optional(self.lite())
-        .await?)
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query_scalar(
+                "SELECT c.id FROM campaigns c JOIN campaign_posts p ON p.campaign_id = c.id
+                 WHERE c.kind = 'post' AND p.slug = $1 AND c.status <> 'cancelled' ORDER BY c.id LIMIT 1",
+            )
+            .bind(slug)
+            .fetch_optional(p)
+            .await?
+        }))
     }
 
     /// Posts carried by earlier digests (not cancelled), and the newest of
     /// their dates.
     pub async fn digest_history(&self) -> Result<(HashSet<String>, Option<DateTime<Utc>>)> {
-        let rows = sqlx::query(
-            "SELECT p.slug, p.post_date FROM campaign_posts p JOIN campaigns c ON c.id = p.campaign_id
-             WHERE c.kind = 'digest' AND c.status <> 'cancelled'",
-        )
-        .fetch_all(self.lite())
-        .await?;
-        let mut slugs = HashSet::new();
-        let mut newest: Option<DateTime<Utc>> = None;
-        for r in rows {
-            let slug: String = r.try_get("slug")?;
-            let date: String = r.try_get("post_date")?;
-            if let Some(d) = parse_ts(&date) {
-                newest = Some(newest.map_or(d, |n| n.max(d)));
-            }
-            slugs.insert(slug);
-        }
-        Ok((slugs, newest))
+        let rows: Vec<(String, Ts)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT p.slug, p.post_date FROM campaign_posts p JOIN campaigns c ON c.id = p.campaign_id
+                 WHERE c.kind = 'digest' AND c.status <> 'cancelled'",
+            )
+            .fetch_all(p)
+            .await?
+        });
+        let newest = rows.iter().map(|(_, d)| d.0).max();
+        Ok((rows.into_iter().map(|(s, _)| s).collect(), newest))
     }
 
     pub async fn campaigns(&self) -> Result<Vec<CampaignInfo>> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM campaigns ORDER BY id")
-            .fetch_all(self.lite())
-            .await?;
+        let ids: Vec<i64> = db!(&self.pool, p, pg => {
+            sqlx::query_scalar("SELECT id FROM campaigns ORDER BY id")
+                .fetch_all(p)
+                .await?
+        });
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(c) = self.campaign(id).await? {
@@ -264,48 +260,56 @@ impl Store {
     }
 
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignInfo>> {
-        let Some(row) = sqlx::query(
-            "SELECT id, kind, subject, status, total, last_error, retry_at, created_at, started_at, finished_at, scheduled_at FROM campaigns WHERE id = ?1",
-        )
-        .bind(id)
-        .fetch_optional(self.lite())
-        .await?
-        else {
+        let found: Option<(CampaignRow, Vec<(String, i64)>, Vec<String>)> = db!(&self.pool, p, pg => {
+            let row: Option<CampaignRow> = sqlx::query_as(
+                "SELECT id, kind, subject, status, total, last_error, retry_at, created_at, started_at, finished_at, scheduled_at FROM campaigns WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(p)
+            .await?;
+            match row {
+                None => None,
+                Some(row) => {
+                    let counts = sqlx::query_as(
+                        "SELECT status, COUNT(*) AS n FROM deliveries WHERE campaign_id = $1 GROUP BY status",
+                    )
+                    .bind(id)
+                    .fetch_all(p)
+                    .await?;
+                    let posts = sqlx::query_scalar(
+                        "SELECT slug FROM campaign_posts WHERE campaign_id = $1 ORDER BY post_date DESC, slug",
+                    )
+                    .bind(id)
+                    .fetch_all(p)
+                    .await?;
+                    Some((row, counts, posts))
+                }
+            }
+        });
+        let Some((row, counts, posts)) = found else {
             return Ok(None);
         };
-        let counts = sqlx::query(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE campaign_id = ?1 GROUP BY status",
-        )
-        .bind(id)
-        .fetch_all(self.lite())
-        .await?;
+        let text = |t: Option<Ts>| t.map(|t| ts(t.0));
         let mut c = CampaignInfo {
             id,
-            kind: row.try_get("kind")?,
-            subject: row.try_get("subject")?,
-            status: CampaignStatus::from_str(&row.try_get::<String, _>("status")?)
-                .map_err(Error::msg)?,
-            total: row.try_get("total")?,
+            kind: row.kind,
+            subject: row.subject,
+            status: CampaignStatus::from_str(&row.status).map_err(Error::msg)?,
+            total: row.total,
             sent: 0,
             failed: 0,
             pending: 0,
             skipped: 0,
-            posts: sqlx::query_scalar(
-                "SELECT slug FROM campaign_posts WHERE campaign_id = ?1 ORDER BY post_date DESC",
-            )
-            .bind(id)
-            .fetch_all(self.lite())
-            .await?,
-            last_error: row.try_get("last_error")?,
-            retry_at: row.try_get("retry_at")?,
-            created_at: row.try_get("created_at")?,
-            started_at: row.try_get("started_at")?,
-            finished_at: row.try_get("finished_at")?,
-            scheduled_at: row.try_get("scheduled_at")?,
+            posts,
+            last_error: row.last_error,
+            retry_at: text(row.retry_at),
+            created_at: ts(row.created_at.0),
+            started_at: text(row.started_at),
+            finished_at: text(row.finished_at),
+            scheduled_at: text(row.scheduled_at),
         };
-        for r in counts {
-            let n: i64 = r.try_get("n")?;
-            match DeliveryStatus::from_str(&r.try_get::<String, _>("status")?) {
+        for (status, n) in counts {
+            match DeliveryStatus::from_str(&status) {
                 Ok(DeliveryStatus::Sent) => c.sent = n,
                 Ok(DeliveryStatus::Failed) => c.failed = n,
                 Ok(DeliveryStatus::Pending) => c.pending = n,
@@ -318,25 +322,29 @@ impl Store {
 
     /// The rendered email a campaign sends.
     pub async fn campaign_prepared(&self, id: i64) -> Result<Prepared> {
-        let json: String = sqlx::query_scalar("SELECT prepared FROM campaigns WHERE id = ?1")
-            .bind(id)
-            .fetch_one(self.lite())
-            .await?;
+        let json: String = db!(&self.pool, p, pg => {
+            sqlx::query_scalar("SELECT prepared FROM campaigns WHERE id = $1")
+                .bind(id)
+                .fetch_one(p)
+                .await?
+        });
         serde_json::from_str(&json).map_err(|e| Error::msg(format!("campaign {id}: {e}")))
     }
 
     pub async fn campaign_status(&self, id: i64) -> Result<Option<CampaignStatus>> {
-        let s: Option<String> = sqlx::query_scalar("SELECT status FROM campaigns WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(self.lite())
-            .await?;
+        let s: Option<String> = db!(&self.pool, p, pg => {
+            sqlx::query_scalar("SELECT status FROM campaigns WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
         s.map(|s| CampaignStatus::from_str(&s).map_err(Error::msg))
             .transpose()
     }
 
     /// Set a campaign's status (`from`: only when it currently is one of
     /// these). Returns whether it changed. (Sending starts by
-    /// `claim_campaign`.)
+    /// `join_campaign`.)
     pub async fn set_campaign_status(
         &self,
         id: i64,
@@ -345,188 +353,55 @@ impl Store {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let from_list: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-        let from_json = serde_json::to_string(&from_list).expect("JSON");
-        let done = sqlx::query(
-            "UPDATE campaigns SET status = ?2, last_error = ?3,
-                 finished_at = CASE WHEN ?2 IN ('done', 'cancelled', 'failed') THEN ?4 ELSE NULL END,
-                 retry_at = NULL
-             WHERE id = ?1 AND status IN (SELECT value FROM json_each(?5))",
+        let from_list: Vec<String> = from.iter().map(|s| s.as_str().to_string()).collect();
+        let finished = matches!(
+            to,
+            CampaignStatus::Done | CampaignStatus::Cancelled | CampaignStatus::Failed
         )
-        .bind(id)
-        .bind(to.as_str())
-        .bind(error)
-        .bind(ts(now))
-        .bind(from_json)
-        .execute(self.lite())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .then_some(Ts(now));
+        let done = db!(&self.pool, p, pg => {
+            sqlx::query(pick(
+                pg,
+                "UPDATE campaigns SET status = $2, last_error = $3, finished_at = $4, retry_at = NULL
+                 WHERE id = $1 AND status IN (SELECT value FROM json_each($5))",
+                "UPDATE campaigns SET status = $2, last_error = $3, finished_at = $4, retry_at = NULL
+                 WHERE id = $1 AND status IN (SELECT jsonb_array_elements_text($5))",
+            ))
+            .bind(id)
+            .bind(to.as_str())
+            .bind(error)
+            .bind(finished)
+            .bind(JsonText(serde_json::to_string(&from_list).expect("JSON")))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
     }
 
     /// Campaigns a crash or a signal left `sending`.
     pub async fn campaigns_in(&self, status: CampaignStatus) -> Result<Vec<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM campaigns WHERE status = ?1 ORDER BY id")
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query_scalar("SELECT id FROM campaigns WHERE status = $1 ORDER BY id")
                 .bind(status.as_str())
-                .fetch_all(self.lite())
-                .await?,
-        )
-    }
-
-    /// Up to `limit` pending deliveries due at `now`, with id > `after`.
-    pub async fn due_deliveries(
-        &self,
-        campaign: i64,
-        after: i64,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<QueueItem>> {
-        let rows = sqlx::query(
-            "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status, s.unsub_verifier, s.selector, s.attributes
-             FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-             WHERE d.campaign_id = ?1 AND d.status = ?5 AND d.id > ?2
-               AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?3)
-             ORDER BY d.id LIMIT ?4",
-        )
-        .bind(campaign)
-        .bind(after)
-        .bind(ts(now))
-        .bind(limit)
-        .bind(DeliveryStatus::Pending.as_str())
-        .fetch_all(self.lite())
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                let sid: Option<i64> = r.try_get("sid")?;
-                let recipient = match sid {
-                    Some(sid) => Some(QueueRecipient {
-                        subscriber_id: sid,
-                        email: r.try_get("email")?,
-                        name: r.try_get("name")?,
-                        status: Status::from_str(&r.try_get::<String, _>("status")?)
-                            .unwrap_or(Status::Pending),
-                        unsub_token: tokens::row_token(
-                            sid,
-                            r.try_get::<Option<String>, _>("selector")?.as_deref(),
-                            &r.try_get::<String, _>("unsub_verifier")?,
-                        ),
-                        attributes: r.try_get("attributes")?,
-                    }),
-                    None => None,
-                };
-                Ok(QueueItem {
-                    delivery_id: r.try_get("id")?,
-                    attempts: r.try_get("attempts")?,
-                    recipient,
-                })
-            })
-            .collect()
-    }
-
-    /// Subscribers who left at or after `since`: unsubscribed, bounced or
-    /// complained (their bounce logged since), or erased.
-    pub async fn unsubscribed_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM subscribers WHERE unsubscribed_at >= ?1
-             UNION SELECT id FROM subscribers WHERE status IN ('bounced', 'complained')
-               AND id IN (SELECT subscriber_id FROM bounces WHERE created_at >= ?1)
-             UNION SELECT row_id FROM erased_ids WHERE erased_at >= ?1",
-        )
-        .bind(ts(since))
-        .fetch_all(self.lite())
-        .await?)
-    }
-
-    /// The earliest retry time among pending deliveries, and how many are pending.
-    pub async fn pending_summary(&self, campaign: i64) -> Result<(i64, Option<DateTime<Utc>>)> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(COALESCE(next_attempt_at, '')) AS next
-             FROM deliveries WHERE campaign_id = ?1 AND status = ?2",
-        )
-        .bind(campaign)
-        .bind(DeliveryStatus::Pending.as_str())
-        .fetch_one(self.lite())
-        .await?;
-        let n: i64 = row.try_get("n")?;
-        let next: Option<String> = row.try_get("next")?;
-        let next = next.and_then(|s| {
-            if s.is_empty() {
-                Some(DateTime::<Utc>::MIN_UTC)
-            } else {
-                parse_ts(&s)
-            }
-        });
-        Ok((n, next))
-    }
-
-    /// Record a batch of outcomes of campaign `campaign` in one
-    /// transaction, fenced by the claim: nothing is written (and `false`
-    /// returned) when `claim` no longer holds the campaign. Sent messages
-    /// (the common case) are written by one statement for the whole batch.
-    pub async fn record(
-        &self,
-        campaign: i64,
-        claim: &str,
-        outcomes: &[(i64, Recorded)],
-    ) -> Result<bool> {
-        let mut sent = Vec::new();
-        let mut tx = self.lite().begin().await?;
-        // Taking the write lock first also renews the heartbeat.
-        let ours =
-            sqlx::query("UPDATE campaigns SET heartbeat_at = ?3 WHERE id = ?1 AND claim_id = ?2")
-                .bind(campaign)
-                .bind(claim)
-                .bind(ts(Utc::now()))
-                .execute(&mut *tx)
+                .fetch_all(p)
                 .await?
-                .rows_affected()
-                == 1;
-        if !ours {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        for (id, o) in outcomes {
-            let q = match o {
-                Recorded::Sent { message_id, at } => {
-                    sent.push(serde_json::json!({ "id": id, "m": message_id, "t": ts(*at) }));
-                    continue;
-                }
-                Recorded::Retry { reply, attempts, next } => sqlx::query(
-                    "UPDATE deliveries SET attempts = ?2, last_reply = ?3, next_attempt_at = ?4 WHERE id = ?1",
-                )
-                .bind(id)
-                .bind(attempts)
-                .bind(reply)
-                .bind(ts(*next)),
-                Recorded::Failed { reply, attempts } => sqlx::query(
-                    "UPDATE deliveries SET status = ?4, attempts = ?2, last_reply = ?3, next_attempt_at = NULL WHERE id = ?1",
-                )
-                .bind(id)
-                .bind(attempts)
-                .bind(reply)
-                .bind(DeliveryStatus::Failed.as_str()),
-                Recorded::Skipped => {
-                    sqlx::query("UPDATE deliveries SET status = ?2 WHERE id = ?1")
-                        .bind(id)
-                        .bind(DeliveryStatus::Skipped.as_str())
-                }
-            };
-            q.execute(&mut *tx).await?;
-        }
-        if !sent.is_empty() {
-            sqlx::query(
-                "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = NULL,
-                     message_id = v.value ->> 'm', sent_at = v.value ->> 't'
-                 FROM json_each(?1) AS v WHERE deliveries.id = v.value ->> 'id'",
-            )
-            .bind(serde_json::Value::Array(sent).to_string())
-            .bind(DeliveryStatus::Sent.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        }))
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct CampaignRow {
+    kind: String,
+    subject: String,
+    status: String,
+    total: i64,
+    last_error: Option<String>,
+    retry_at: Option<Ts>,
+    created_at: Ts,
+    started_at: Option<Ts>,
+    finished_at: Option<Ts>,
+    scheduled_at: Option<Ts>,
 }
 
 /// The posts a campaign carries, written in its creating transaction.

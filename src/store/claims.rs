@@ -1,17 +1,21 @@
-//! Claims on campaigns (SQL only): which process sends a campaign, fenced
-//! by the owner's random id so that a process that lost its claim cannot
-//! write over its successor's work.
+//! The processes that send (SQL only). Several processes — workers on
+//! several hosts, a foreground `gazette send` — may send one campaign at
+//! once: each joins it (`join_campaign`), registers a heartbeat row in
+//! `senders` under a random id, and leases deliveries by that id (see
+//! `queue`). The heartbeat renews the leases; a process that stops beating
+//! loses them when they expire, and one that died on this host loses them
+//! at once (the next process to join releases them).
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::campaigns::{CampaignStatus, ClaimRefused};
-use super::{parse_ts, ts, Store};
+use super::db::db;
+use super::{ts, Store, Ts};
 use crate::error::{Error, Result};
 
-/// Who holds a claim: a process on a host, and a random id of its run.
+/// Who sends: a process on a host, and a random id of its run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimOwner {
     pub host: String,
@@ -28,6 +32,8 @@ impl std::fmt::Display for ClaimOwner {
 /// How a campaign run ends, as stored by `finish_claim`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending<'a> {
+    /// Nothing is left for this process: the campaign is marked done if
+    /// nothing is pending any more (whoever empties the queue marks it).
     Done,
     /// The server was unreachable: paused with the error; the worker
     /// retries it at `retry_at`.
@@ -37,197 +43,312 @@ pub enum Ending<'a> {
     },
     /// The stored email cannot be used: the campaign can never be sent.
     Failed(&'a str),
-    /// Stopped (signal, pause, cancel, a store error): only the claim is
+    /// Stopped (signal, pause, cancel, a store error): only the leases are
     /// given up, the status stays what it is.
     Release,
 }
 
+/// A process that sends, as its heartbeat row shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Sender {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    /// `worker` or `send` (a foreground `gazette send`), with the campaign.
+    pub role: String,
+    pub campaign: Option<i64>,
+    pub started_at: String,
+    pub heartbeat_at: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct SenderRow {
+    id: String,
+    host: String,
+    pid: i64,
+    role: String,
+    campaign_id: Option<i64>,
+    started_at: Ts,
+    heartbeat_at: Ts,
+}
+
 impl Store {
-    /// Take campaign `id` for `owner`: status `sending`, a fresh heartbeat.
-    /// Refused while another owner's heartbeat is younger than `stale`,
-    /// unless that owner is a process on this host that `is_dead`.
-    pub async fn claim_campaign(
+    /// Join campaign `id` as `owner`: status `sending` (from queued or
+    /// sending; from paused when `foreground` — an operator's `send` or
+    /// `campaigns resume` — or when its retry after an unreachable server
+    /// is due, so that a worker never restarts what an operator paused), a
+    /// heartbeat row, and the leases of senders on this host that
+    /// `is_dead` given back.
+    pub async fn join_campaign(
         &self,
         id: i64,
         owner: &ClaimOwner,
+        foreground: bool,
         now: DateTime<Utc>,
-        stale: std::time::Duration,
         is_dead: &(dyn Fn(i64) -> bool + Sync),
     ) -> Result<std::result::Result<(), ClaimRefused>> {
-        let stale_before = now - chrono::Duration::from_std(stale).unwrap_or_default();
-        if self.take(id, owner, now, Some(stale_before), None).await? {
-            return Ok(Ok(()));
+        self.release_dead_senders(&owner.host, owner.pid, now, is_dead)
+            .await?;
+        let joined = db!(&self.pool, p, pg => {
+            sqlx::query(
+                "UPDATE campaigns SET status = 'sending', heartbeat_at = $2,
+                     last_error = CASE WHEN status = 'sending' THEN last_error ELSE NULL END,
+                     started_at = COALESCE(started_at, $2), finished_at = NULL
+                 WHERE id = $1 AND (status IN ('queued', 'sending')
+                     OR (status = 'paused' AND ($3 OR (retry_at IS NOT NULL AND retry_at <= $2))))",
+            )
+            .bind(id)
+            .bind(Ts(now))
+            .bind(foreground)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        if joined == 0 {
+            return Ok(Err(match self.campaign_status(id).await? {
+                None => ClaimRefused::Unknown,
+                Some(CampaignStatus::Paused) => ClaimRefused::Paused,
+                Some(s) => ClaimRefused::Finished(s),
+            }));
         }
-        let row = sqlx::query(
-            "SELECT status, claim_host, claim_pid, claim_id FROM campaigns WHERE id = ?1",
-        )
-        .bind(id)
-        .fetch_optional(self.lite())
-        .await?;
-        let Some(row) = row else {
-            return Ok(Err(ClaimRefused::Unknown));
-        };
-        let status =
-            CampaignStatus::from_str(&row.try_get::<String, _>("status")?).map_err(Error::msg)?;
-        if matches!(
-            status,
-            CampaignStatus::Done | CampaignStatus::Cancelled | CampaignStatus::Failed
-        ) {
-            return Ok(Err(ClaimRefused::Finished(status)));
-        }
-        let host: Option<String> = row.try_get("claim_host")?;
-        let pid: Option<i64> = row.try_get("claim_pid")?;
-        let old: Option<String> = row.try_get("claim_id")?;
-        if let (Some(host), Some(pid), Some(old)) = (host, pid, old) {
-            let holder = ClaimOwner { host, pid, id: old };
-            let dead = holder.host == owner.host && holder.pid != owner.pid && is_dead(holder.pid);
-            if dead && self.take(id, owner, now, None, Some(&holder.id)).await? {
-                tracing::info!("campaign {id}: took over the claim of {holder}, which died");
-                return Ok(Ok(()));
-            }
-            return Ok(Err(ClaimRefused::Busy(Some(holder.to_string()))));
-        }
-        Ok(Err(ClaimRefused::Busy(None)))
+        db!(&self.pool, p, pg => {
+            sqlx::query(
+                "INSERT INTO senders (id, host, pid, role, campaign_id, started_at, heartbeat_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)
+                 ON CONFLICT (id) DO UPDATE SET campaign_id = excluded.campaign_id,
+                     heartbeat_at = excluded.heartbeat_at",
+            )
+            .bind(&owner.id)
+            .bind(&owner.host)
+            .bind(owner.pid)
+            .bind(if foreground { "send" } else { "worker" })
+            .bind(id)
+            .bind(Ts(now))
+            .execute(p)
+            .await?;
+        });
+        Ok(Ok(()))
     }
 
-    /// The claiming UPDATE: when the heartbeat is older than `stale_before`
-    /// (or absent), or when the claim is `from`'s.
-    async fn take(
+    /// Give back the leases of senders on `host` whose process died, and
+    /// forget senders silent for a day (on any host).
+    async fn release_dead_senders(
         &self,
-        id: i64,
-        owner: &ClaimOwner,
+        host: &str,
+        me: i64,
         now: DateTime<Utc>,
-        stale_before: Option<DateTime<Utc>>,
-        from: Option<&str>,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE campaigns SET status = 'sending', heartbeat_at = ?2, last_error = NULL,
-                 started_at = COALESCE(started_at, ?2), finished_at = NULL,
-                 claim_host = ?3, claim_pid = ?4, claim_id = ?5
-             WHERE id = ?1 AND status IN ('queued', 'sending', 'paused')
-               AND ((?6 IS NOT NULL AND (heartbeat_at IS NULL OR heartbeat_at < ?6))
-                    OR (?7 IS NOT NULL AND claim_id = ?7))",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .bind(&owner.host)
-        .bind(owner.pid)
-        .bind(&owner.id)
-        .bind(stale_before.map(ts))
-        .bind(from)
-        .execute(self.lite())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        is_dead: &(dyn Fn(i64) -> bool + Sync),
+    ) -> Result<()> {
+        let here: Vec<(String, i64, Option<i64>)> = db!(&self.pool, p, pg => {
+            sqlx::query_as("SELECT id, pid, campaign_id FROM senders WHERE host = $1")
+                .bind(host)
+                .fetch_all(p)
+                .await?
+        });
+        for (id, pid, campaign) in here.into_iter().filter(|(_, pid, _)| *pid != me) {
+            if is_dead(pid) {
+                let n = self.release_leases(&id).await?;
+                self.forget_sender(&id).await?;
+                if let (Some(c), true) = (campaign, n > 0) {
+                    tracing::info!(
+                        "campaign {c}: took over the claim of process {pid}, which died ({n} leased deliveries back in the queue)"
+                    );
+                }
+            }
+        }
+        let old = Ts(now - chrono::Duration::days(1));
+        db!(&self.pool, p, pg => {
+            sqlx::query("DELETE FROM senders WHERE heartbeat_at < $1")
+                .bind(old)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
     }
 
-    /// Renew the claim; returns the campaign's status, or `None` when the
-    /// claim is no longer `claim`'s.
+    async fn forget_sender(&self, id: &str) -> Result<()> {
+        db!(&self.pool, p, pg => {
+            sqlx::query("DELETE FROM senders WHERE id = $1")
+                .bind(id)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Renew `owner`'s heartbeat and its leases until `until`; returns the
+    /// campaign's status, or `None` when the sender was forgotten (another
+    /// process found it dead: its leases are gone).
     pub async fn heartbeat(
         &self,
         id: i64,
-        claim: &str,
+        owner: &str,
         now: DateTime<Utc>,
+        until: DateTime<Utc>,
     ) -> Result<Option<CampaignStatus>> {
-        let s: Option<String> = sqlx::query_scalar(
-            "UPDATE campaigns SET heartbeat_at = ?3 WHERE id = ?1 AND claim_id = ?2 RETURNING status",
-        )
-        .bind(id)
-        .bind(claim)
-        .bind(ts(now))
-        .fetch_optional(self.lite())
-        .await?;
+        let beat = db!(&self.pool, p, pg => {
+            sqlx::query("UPDATE senders SET heartbeat_at = $2 WHERE id = $1")
+                .bind(owner)
+                .bind(Ts(now))
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        if beat == 0 {
+            return Ok(None);
+        }
+        self.renew_leases(owner, until).await?;
+        let s: Option<String> = db!(&self.pool, p, pg => {
+            sqlx::query_scalar(
+                "UPDATE campaigns SET heartbeat_at = $2 WHERE id = $1 RETURNING status",
+            )
+            .bind(id)
+            .bind(Ts(now))
+            .fetch_optional(p)
+            .await?
+        });
         s.map(|s| CampaignStatus::from_str(&s).map_err(Error::msg))
             .transpose()
     }
 
-    /// End a run: store how it ended (only while still `sending`) and give
-    /// up the claim, both only if the claim is still `claim`'s. Returns
-    /// whether it was.
+    /// End `owner`'s run of campaign `id`: give up its leases and its
+    /// heartbeat row, and store how it ended (only while the campaign is
+    /// `sending`; `Done` only once nothing is pending). Returns whether
+    /// the campaign's status changed.
     pub async fn finish_claim(
         &self,
         id: i64,
-        claim: &str,
+        owner: &str,
         ending: Ending<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let (status, error, retry_at) = match ending {
-            Ending::Done => (Some("done"), None, None),
-            Ending::Unreachable { error, retry_at } => {
-                (Some("paused"), Some(error), Some(ts(retry_at)))
-            }
-            Ending::Failed(e) => (Some("failed"), Some(e), None),
-            Ending::Release => (None, None, None),
-        };
-        let done = sqlx::query(
-            "UPDATE campaigns SET heartbeat_at = NULL, claim_host = NULL, claim_pid = NULL, claim_id = NULL,
-                 status = CASE WHEN ?3 IS NOT NULL AND status = 'sending' THEN ?3 ELSE status END,
-                 last_error = CASE WHEN ?3 IS NOT NULL AND status = 'sending' THEN ?4 ELSE last_error END,
-                 finished_at = CASE WHEN ?3 IN ('done', 'failed') AND status = 'sending' THEN ?5 ELSE finished_at END,
-                 retry_at = CASE WHEN ?3 IS NOT NULL AND status = 'sending' THEN ?6 ELSE retry_at END,
-                 unreachable_tries = CASE WHEN ?3 IS NULL OR status <> 'sending' THEN unreachable_tries
-                                          WHEN ?6 IS NOT NULL THEN unreachable_tries + 1 ELSE 0 END
-             WHERE id = ?1 AND claim_id = ?2",
-        )
-        .bind(id)
-        .bind(claim)
-        .bind(status)
-        .bind(error)
-        .bind(ts(now))
-        .bind(retry_at)
-        .execute(self.lite())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.release_leases(owner).await?;
+        self.forget_sender(owner).await?;
+        if ending == Ending::Done {
+            return self.finish_if_empty(id, now).await;
+        }
+        let done = db!(&self.pool, p, pg => {
+            let q = match ending {
+                Ending::Done | Ending::Release => return Ok(false),
+                Ending::Unreachable { error, retry_at } => sqlx::query(
+                    "UPDATE campaigns SET status = 'paused', last_error = $2, retry_at = $3,
+                         heartbeat_at = NULL, unreachable_tries = unreachable_tries + 1
+                     WHERE id = $1 AND status = 'sending'",
+                )
+                .bind(id)
+                .bind(error)
+                .bind(Ts(retry_at)),
+                Ending::Failed(error) => sqlx::query(
+                    "UPDATE campaigns SET status = 'failed', last_error = $2, finished_at = $3,
+                         heartbeat_at = NULL, retry_at = NULL
+                     WHERE id = $1 AND status = 'sending'",
+                )
+                .bind(id)
+                .bind(error)
+                .bind(Ts(now)),
+            };
+            q.execute(p).await?.rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Mark campaign `id` done if it is `sending` and nothing is pending:
+    /// whichever process empties the queue does it, once. Returns whether
+    /// this call did.
+    pub async fn finish_if_empty(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let done = db!(&self.pool, p, pg => {
+            sqlx::query(
+                "UPDATE campaigns SET status = 'done', finished_at = $2, heartbeat_at = NULL,
+                     unreachable_tries = 0, retry_at = NULL
+                 WHERE id = $1 AND status = 'sending' AND NOT EXISTS
+                     (SELECT 1 FROM deliveries WHERE campaign_id = $1 AND status = 'pending')",
+            )
+            .bind(id)
+            .bind(Ts(now))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// The senders whose heartbeat is younger than `stale`, oldest first.
+    pub async fn live_senders(
+        &self,
+        now: DateTime<Utc>,
+        stale: std::time::Duration,
+    ) -> Result<Vec<Sender>> {
+        let since = Ts(now - chrono::Duration::from_std(stale).unwrap_or_default());
+        let rows: Vec<SenderRow> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT id, host, pid, role, campaign_id, started_at, heartbeat_at FROM senders
+                 WHERE heartbeat_at >= $1 ORDER BY started_at, id",
+            )
+            .bind(since)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| Sender {
+                id: r.id,
+                host: r.host,
+                pid: r.pid,
+                role: r.role,
+                campaign: r.campaign_id,
+                started_at: ts(r.started_at.0),
+                heartbeat_at: ts(r.heartbeat_at.0),
+            })
+            .collect())
     }
 
     /// How many times in a row campaign `id` found the server unreachable.
     pub async fn unreachable_tries(&self, id: i64) -> Result<u32> {
-        let n: Option<i64> =
-            sqlx::query_scalar("SELECT unreachable_tries FROM campaigns WHERE id = ?1")
+        let n: Option<i64> = db!(&self.pool, p, pg => {
+            sqlx::query_scalar("SELECT unreachable_tries FROM campaigns WHERE id = $1")
                 .bind(id)
-                .fetch_optional(self.lite())
-                .await?;
+                .fetch_optional(p)
+                .await?
+        });
         Ok(n.unwrap_or(0).clamp(0, u32::MAX as i64) as u32)
     }
 
-    /// Campaigns a worker should run now: `sending` ones nobody sends
-    /// (their claim lapsed or was released), `queued` ones older than
-    /// `settle` (a `gazette send` claims its own at once), and those paused
-    /// because the server was unreachable whose retry is due.
+    /// Campaigns a worker should run now: `sending` ones (every worker
+    /// helps; leases keep them apart), `queued` ones older than `settle`
+    /// (a `gazette send` starts its own at once), and those paused because
+    /// the server was unreachable whose retry is due.
     pub async fn campaigns_to_run(
         &self,
         now: DateTime<Utc>,
         settle: std::time::Duration,
     ) -> Result<Vec<(i64, CampaignStatus)>> {
         let settled = now - chrono::Duration::from_std(settle).unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT id, status FROM campaigns
-             WHERE status = 'sending'
-                OR (status = 'queued' AND created_at < ?2)
-                OR (status = 'paused' AND retry_at IS NOT NULL AND retry_at <= ?1)
-             ORDER BY id",
-        )
-        .bind(ts(now))
-        .bind(ts(settled))
-        .fetch_all(self.lite())
-        .await?;
+        let rows: Vec<(i64, String)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT id, status FROM campaigns
+                 WHERE status = 'sending'
+                    OR (status = 'queued' AND created_at < $2)
+                    OR (status = 'paused' AND retry_at IS NOT NULL AND retry_at <= $1)
+                 ORDER BY id",
+            )
+            .bind(Ts(now))
+            .bind(Ts(settled))
+            .fetch_all(p)
+            .await?
+        });
         rows.into_iter()
-            .map(|r| {
-                let s: String = r.try_get("status")?;
-                Ok((
-                    r.try_get("id")?,
-                    CampaignStatus::from_str(&s).map_err(Error::msg)?,
-                ))
-            })
+            .map(|(id, s)| Ok((id, CampaignStatus::from_str(&s).map_err(Error::msg)?)))
             .collect()
     }
 
     /// When the worker retries campaign `id` (paused as unreachable).
     pub async fn campaign_retry_at(&self, id: i64) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<String> = sqlx::query_scalar("SELECT retry_at FROM campaigns WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(self.lite())
-            .await?
-            .flatten();
-        Ok(t.as_deref().and_then(parse_ts))
+        let t: Option<Option<Ts>> = db!(&self.pool, p, pg => {
+            sqlx::query_scalar("SELECT retry_at FROM campaigns WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(t.flatten().map(|t| t.0))
     }
 }

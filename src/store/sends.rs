@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::campaigns::insert_campaign_posts;
 use super::campaigns::DeliveryStatus;
-use super::db::{db_tx, Tx};
-use super::{parse_ts, ts, Store, Ts};
+use super::db::{db, db_tx, Tx};
+use super::{ts, Store, Ts};
 use crate::error::Result;
 use crate::render::Prepared;
 
@@ -59,84 +58,91 @@ impl Store {
     /// of two workers exactly one starts it. Returns the recipients, or
     /// `None` when it was not this caller's to start.
     pub async fn start_scheduled(&self, id: i64, now: DateTime<Utc>) -> Result<Option<i64>> {
-        let mut tx = self.lite().begin().await?;
-        let took = sqlx::query(
-            "UPDATE campaigns SET status = 'queued'
-             WHERE id = ?1 AND status = 'scheduled' AND scheduled_at <= ?2",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if took != 1 {
-            return Ok(None);
-        }
-        // The readers' choice of frequency holds for scheduled sends too (a
-        // reader who never chose gets both, as with any operator's send).
-        let kind: String = sqlx::query_scalar("SELECT kind FROM campaigns WHERE id = ?1")
+        let total = db!(&self.pool, p, pg => {
+            let mut tx = p.begin().await?;
+            let took = sqlx::query(
+                "UPDATE campaigns SET status = 'queued'
+                 WHERE id = $1 AND status = 'scheduled' AND scheduled_at <= $2",
+            )
             .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let wanted = if kind == "post" { "each" } else { "digest" };
-        let total = sqlx::query(
-            "INSERT INTO deliveries (campaign_id, subscriber_id, status)
-             SELECT ?1, id, ?2 FROM subscribers WHERE status = 'active'
-               AND COALESCE(frequency, 'both') IN (?3, 'both') ORDER BY id",
-        )
-        .bind(id)
-        .bind(DeliveryStatus::Pending.as_str())
-        .bind(wanted)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected() as i64;
-        sqlx::query("UPDATE campaigns SET total = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(total)
+            .bind(Ts(now))
             .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+            .await?
+            .rows_affected();
+            if took != 1 {
+                return Ok(None);
+            }
+            // The readers' choice of frequency holds for scheduled sends too (a
+            // reader who never chose gets both, as with any operator's send).
+            let kind: String = sqlx::query_scalar("SELECT kind FROM campaigns WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let wanted = if kind == "post" { "each" } else { "digest" };
+            let total = sqlx::query(
+                "INSERT INTO deliveries (campaign_id, subscriber_id, status)
+                 SELECT $1, id, $2 FROM subscribers WHERE status = 'active'
+                   AND COALESCE(frequency, 'both') IN ($3, 'both') ORDER BY id",
+            )
+            .bind(id)
+            .bind(DeliveryStatus::Pending.as_str())
+            .bind(wanted)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64;
+            sqlx::query("UPDATE campaigns SET total = $2 WHERE id = $1")
+                .bind(id)
+                .bind(total)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            total
+        });
         Ok(Some(total))
     }
 
     /// Scheduled campaigns due at `now`, oldest time first.
     pub async fn due_scheduled(&self, now: DateTime<Utc>) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM campaigns WHERE status = 'scheduled' AND scheduled_at <= ?1
-             ORDER BY scheduled_at, id",
-        )
-        .bind(ts(now))
-        .fetch_all(self.lite())
-        .await?)
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query_scalar(
+                "SELECT id FROM campaigns WHERE status = 'scheduled' AND scheduled_at <= $1
+                 ORDER BY scheduled_at, id",
+            )
+            .bind(Ts(now))
+            .fetch_all(p)
+            .await?
+        }))
     }
 
     /// When the next scheduled campaign starts.
     pub async fn next_scheduled(&self) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<String> = sqlx::query_scalar(
-            "SELECT MIN(scheduled_at) FROM campaigns WHERE status = 'scheduled'",
-        )
-        .fetch_one(self.lite())
-        .await?;
-        Ok(t.as_deref().and_then(parse_ts))
+        let t: Option<Ts> = db!(&self.pool, p, pg => {
+            sqlx::query_scalar("SELECT MIN(scheduled_at) FROM campaigns WHERE status = 'scheduled'")
+                .fetch_one(p)
+                .await?
+        });
+        Ok(t.map(|t| t.0))
     }
 
     /// Every campaign (not cancelled) that carried or will carry each post,
     /// by slug, oldest first.
     pub async fn post_carriers(&self) -> Result<BTreeMap<String, Vec<Carrier>>> {
-        let rows = sqlx::query(
-            "SELECT p.slug, c.id, c.kind, c.status, c.created_at
-             FROM campaign_posts p JOIN campaigns c ON c.id = p.campaign_id
-             WHERE c.status <> 'cancelled' ORDER BY c.id",
-        )
-        .fetch_all(self.lite())
-        .await?;
+        let rows: Vec<(String, i64, String, String, Ts)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT p.slug, c.id, c.kind, c.status, c.created_at
+                 FROM campaign_posts p JOIN campaigns c ON c.id = p.campaign_id
+                 WHERE c.status <> 'cancelled' ORDER BY c.id",
+            )
+            .fetch_all(p)
+            .await?
+        });
         let mut out: BTreeMap<String, Vec<Carrier>> = BTreeMap::new();
-        for r in rows {
-            out.entry(r.try_get("slug")?).or_default().push(Carrier {
-                campaign_id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                status: r.try_get("status")?,
-                created_at: r.try_get("created_at")?,
+        for (slug, campaign_id, kind, status, created_at) in rows {
+            out.entry(slug).or_default().push(Carrier {
+                campaign_id,
+                kind,
+                status,
+                created_at: ts(created_at.0),
             });
         }
         Ok(out)

@@ -91,6 +91,7 @@ impl Worker {
             newsletter: Arc::new(settings.newsletter.clone()),
             opts: Options::from_settings(&settings),
             stop,
+            foreground: false,
         });
         let worker = Worker {
             settings,

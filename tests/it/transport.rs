@@ -1,6 +1,6 @@
 //! The queue against the in-memory transport (no sockets): scripted
-//! replies through the retry policy, the one cancellation, and claims
-//! fenced by their owner, with a real SQLite file.
+//! replies through the retry policy, the one cancellation, and leases
+//! fenced by their holder, with a real SQLite file.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +56,7 @@ impl Setup {
             newsletter: Arc::new(self.settings.newsletter.clone()),
             opts: Options::from_settings(&self.settings),
             stop: rx,
+            foreground: true,
         };
         (spec, tx)
     }
@@ -133,7 +134,7 @@ async fn refused_pauses_without_recording_anything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_that_lost_its_claim_stops_and_writes_nothing() {
+async fn a_run_whose_leases_were_taken_stops_and_overwrites_nothing() {
     let (s, id) = setup(3000).await;
     let m = memory(vec![]);
     let (spec, _tx) = s.spec(&m);
@@ -141,7 +142,8 @@ async fn a_run_that_lost_its_claim_stops_and_writes_nothing() {
         let spec = spec.clone();
         async move { queue::run(&spec, id, Arc::new(Progress::default())).await }
     });
-    // Let it start, then take the claim as if its owner had died.
+    // Let it start, then take every pending delivery as if its leases had
+    // expired (a process whose clock is a minute ahead).
     let deadline = Instant::now() + Duration::from_secs(30);
     while s.store.campaign(id).await.unwrap().unwrap().sent == 0 {
         if run.is_finished() {
@@ -150,43 +152,36 @@ async fn a_run_that_lost_its_claim_stops_and_writes_nothing() {
         assert!(Instant::now() < deadline, "nothing sent in 30 s");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let thief = ClaimOwner {
-        host: queue::this_owner().host,
-        pid: 1,
-        id: "thief".into(),
-    };
+    let later = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let until = later + chrono::Duration::seconds(60);
     let taken = s
         .store
-        .claim_campaign(id, &thief, chrono::Utc::now(), queue::CLAIM_STALE, &|_| {
-            true
-        })
+        .claim_batch(id, "thief", later, until, 10_000)
         .await
         .unwrap();
-    assert_eq!(taken, Ok(()));
+    assert!(!taken.is_empty());
     let finish = within(run).await.unwrap().unwrap();
     assert!(matches!(finish, Finish::LostClaim(_)), "{finish:?}");
-    let sent_then = s.store.campaign(id).await.unwrap().unwrap().sent;
-    assert!(sent_then < 3000);
-    // The thief's claim stands: the old owner released nothing.
-    assert_eq!(
-        s.store
-            .heartbeat(id, "thief", chrono::Utc::now())
-            .await
-            .unwrap(),
-        Some(CampaignStatus::Sending)
-    );
-    let busy = s
+    let c = s.store.campaign(id).await.unwrap().unwrap();
+    assert!(c.sent < 3000);
+    assert_eq!(c.status, CampaignStatus::Sending, "left for the thief");
+    // The thief's leases stand: its outcomes count, the old run's would not.
+    let first = taken[0].delivery_id;
+    let sent = gazette::store::campaigns::Recorded::Sent {
+        message_id: "<x@example.com>".into(),
+        at: chrono::Utc::now(),
+    };
+    assert!(!s
         .store
-        .claim_campaign(
-            id,
-            &queue::this_owner(),
-            chrono::Utc::now(),
-            queue::CLAIM_STALE,
-            &|_| false,
-        )
+        .record(id, &spec_owner_guess(), &[(first, sent.clone())])
         .await
-        .unwrap();
-    assert!(busy.is_err(), "a live claim is not taken");
+        .unwrap());
+    assert!(s.store.record(id, "thief", &[(first, sent)]).await.unwrap());
+}
+
+/// Any id other than the thief's: not a lease holder.
+fn spec_owner_guess() -> String {
+    "someone-else".into()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,9 +207,10 @@ async fn a_signal_stops_the_run_and_records_what_was_in_flight() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_hosts_claim_is_taken_only_after_the_lease() {
+async fn another_hosts_leases_are_taken_only_after_they_expire() {
     let (s, id) = setup(5).await;
     let now = chrono::Utc::now();
+    let lease = chrono::Duration::from_std(queue::CLAIM_STALE).unwrap();
     let elsewhere = ClaimOwner {
         host: "another-host.example".into(),
         pid: 4242,
@@ -223,44 +219,85 @@ async fn another_hosts_claim_is_taken_only_after_the_lease() {
     let dead = |_: i64| true; // would be dead here, but it is not our host
     assert_eq!(
         s.store
-            .claim_campaign(id, &elsewhere, now, queue::CLAIM_STALE, &dead)
+            .join_campaign(id, &elsewhere, false, now, &dead)
             .await
             .unwrap(),
         Ok(())
     );
+    let theirs = s
+        .store
+        .claim_batch(id, "elsewhere", now, now + lease, 100)
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 5);
     let me = queue::this_owner();
-    let refused = s
+    let soon = now + chrono::Duration::seconds(4);
+    s.store
+        .join_campaign(id, &me, false, soon, &dead)
+        .await
+        .unwrap()
+        .unwrap();
+    let mine = s.store.claim_batch(id, &me.id, soon, soon + lease, 100);
+    assert!(mine.await.unwrap().is_empty(), "live leases are not taken");
+    let live = s
         .store
-        .claim_campaign(
-            id,
-            &me,
-            now + chrono::Duration::seconds(4),
-            queue::CLAIM_STALE,
-            &dead,
-        )
+        .live_senders(soon, queue::CLAIM_STALE)
         .await
         .unwrap();
-    let Err(gazette::store::campaigns::ClaimRefused::Busy(Some(holder))) = refused else {
-        panic!("{refused:?}")
-    };
-    assert!(
-        holder.contains("4242") && holder.contains("another-host.example"),
-        "{holder}"
-    );
+    assert_eq!(live.len(), 2, "{live:?}");
     let later = now + chrono::Duration::seconds(6);
-    let taken = s
+    let mine = s
         .store
-        .claim_campaign(id, &me, later, queue::CLAIM_STALE, &dead)
+        .claim_batch(id, &me.id, later, later + lease, 100)
         .await
         .unwrap();
-    assert_eq!(taken, Ok(()), "after the lease");
-    // The old owner's writes are fenced off.
+    assert_eq!(mine.len(), 5, "after the lease");
+    // The old holder's outcomes are fenced off.
+    let skipped = gazette::store::campaigns::Recorded::Skipped;
+    let one = mine[0].delivery_id;
+    assert!(!s
+        .store
+        .record(id, "elsewhere", &[(one, skipped.clone())])
+        .await
+        .unwrap());
+    assert!(s.store.record(id, &me.id, &[(one, skipped)]).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_of_a_process_that_died_on_this_host_are_taken_at_once() {
+    let (s, id) = setup(5).await;
+    let now = chrono::Utc::now();
+    let lease = chrono::Duration::from_std(queue::CLAIM_STALE).unwrap();
+    let me = queue::this_owner();
+    let gone = ClaimOwner {
+        host: me.host.clone(),
+        pid: 999_999_999,
+        id: "gone".into(),
+    };
+    let alive = |_: i64| false;
+    s.store
+        .join_campaign(id, &gone, false, now, &alive)
+        .await
+        .unwrap()
+        .unwrap();
+    let theirs = s.store.claim_batch(id, "gone", now, now + lease, 100);
+    assert_eq!(theirs.await.unwrap().len(), 5);
+    // Its pid is dead here: joining gives its deliveries back.
+    s.store
+        .join_campaign(id, &me, false, now, &queue::pid_is_dead)
+        .await
+        .unwrap()
+        .unwrap();
+    let mine = s.store.claim_batch(id, &me.id, now, now + lease, 100);
+    assert_eq!(mine.await.unwrap().len(), 5);
     assert_eq!(
-        s.store.heartbeat(id, "elsewhere", later).await.unwrap(),
-        None
+        s.store
+            .heartbeat(id, "gone", now, now + lease)
+            .await
+            .unwrap(),
+        None,
+        "the dead sender is forgotten"
     );
-    assert!(!s.store.record(id, "elsewhere", &[]).await.unwrap());
-    assert!(s.store.record(id, &me.id, &[]).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,259 @@
+//! The delivery queue (SQL only), shared by every process that sends a
+//! campaign: a process leases a batch of pending deliveries
+//! (`claim_batch`), records their outcomes fenced by its lease (`record`),
+//! and whoever empties the queue marks the campaign done
+//! (`claims::finish_claim` with `Ending::Done`).
+//!
+//! PostgreSQL takes a batch with `FOR UPDATE SKIP LOCKED`, so processes on
+//! several hosts never wait for each other nor take the same row; SQLite
+//! gets the same effect from its single writer (one write transaction).
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use super::campaigns::{QueueItem, QueueRecipient, Recorded};
+use super::db::{db, pick};
+use super::{JsonText, Store, Ts};
+use crate::audience::{tokens, Status};
+use crate::error::Result;
+
+#[derive(sqlx::FromRow)]
+struct QueueRow {
+    id: i64,
+    attempts: i64,
+    sid: Option<i64>,
+    email: Option<String>,
+    name: Option<String>,
+    status: Option<String>,
+    unsub_verifier: Option<String>,
+    selector: Option<String>,
+    attributes: Option<JsonText>,
+}
+
+impl QueueRow {
+    fn into_item(self) -> QueueItem {
+        let recipient = match (self.sid, self.email, self.unsub_verifier) {
+            (Some(sid), Some(email), Some(verifier)) => Some(QueueRecipient {
+                subscriber_id: sid,
+                email,
+                name: self.name,
+                status: self
+                    .status
+                    .as_deref()
+                    .and_then(|s| Status::from_str(s).ok())
+                    .unwrap_or(Status::Pending),
+                unsub_token: tokens::row_token(sid, self.selector.as_deref(), &verifier),
+                attributes: self.attributes.map(|a| a.0),
+            }),
+            _ => None,
+        };
+        QueueItem {
+            delivery_id: self.id,
+            attempts: self.attempts,
+            recipient,
+        }
+    }
+}
+
+/// The rows a lease takes: pending, due, and not leased by a live holder.
+const CLAIMABLE: &str = "campaign_id = $1 AND status = 'pending'
+    AND (next_attempt_at IS NULL OR next_attempt_at <= $3)
+    AND (lease_until IS NULL OR lease_until < $3)";
+
+const SELECT_LEASED: &str = "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status,
+        s.unsub_verifier, s.selector, s.attributes
+     FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id";
+
+impl Store {
+    /// Lease up to `limit` deliveries of campaign `campaign` that are due
+    /// at `now` to `owner` until `until`, lowest ids first, and return them
+    /// with their recipients. Rows another live process holds are skipped,
+    /// never waited for.
+    pub async fn claim_batch(
+        &self,
+        campaign: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<QueueItem>> {
+        let rows: Vec<QueueRow> = db!(&self.pool, p, pg => {
+            let mut tx = p.begin().await?;
+            let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "UPDATE deliveries SET lease_owner = $2, lease_until = $4
+                 WHERE id IN (SELECT id FROM deliveries WHERE {CLAIMABLE} ORDER BY id LIMIT $5{})
+                 RETURNING id",
+                pick(pg, "", " FOR UPDATE SKIP LOCKED")
+            )))
+            .bind(campaign)
+            .bind(owner)
+            .bind(Ts(now))
+            .bind(Ts(until))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            let rows = if ids.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{SELECT_LEASED} WHERE d.id IN (SELECT {}) ORDER BY d.id",
+                    pick(pg, "value FROM json_each($1)", "jsonb_array_elements_text($1)::bigint")
+                )))
+                .bind(JsonText(serde_json::to_string(&ids).expect("JSON")))
+                .fetch_all(&mut *tx)
+                .await?
+            };
+            tx.commit().await?;
+            rows
+        });
+        Ok(rows.into_iter().map(QueueRow::into_item).collect())
+    }
+
+    /// Renew `owner`'s leases on the deliveries it still holds.
+    pub async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query(
+                "UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 AND status = 'pending'",
+            )
+            .bind(owner)
+            .bind(Ts(until))
+            .execute(p)
+            .await?
+            .rows_affected()
+        }))
+    }
+
+    /// Give up `owner`'s leases (what it took but did not send goes back
+    /// to the queue at once).
+    pub async fn release_leases(&self, owner: &str) -> Result<u64> {
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            )
+            .bind(owner)
+            .execute(p)
+            .await?
+            .rows_affected()
+        }))
+    }
+
+    /// Subscribers who left at or after `since`: unsubscribed, bounced or
+    /// complained (their bounce logged since), or erased.
+    pub async fn unsubscribed_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>> {
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query_scalar(
+                "SELECT id FROM subscribers WHERE unsubscribed_at >= $1
+                 UNION SELECT id FROM subscribers WHERE status IN ('bounced', 'complained')
+                   AND id IN (SELECT subscriber_id FROM bounces WHERE created_at >= $1)
+                 UNION SELECT row_id FROM erased_ids WHERE erased_at >= $1",
+            )
+            .bind(Ts(since))
+            .fetch_all(p)
+            .await?
+        }))
+    }
+
+    /// How many deliveries of `campaign` are pending, and when the next of
+    /// them can be taken: at once (`now`) when one is due and free, else
+    /// the earliest retry time or the earliest end of another's lease.
+    pub async fn pending_summary(
+        &self,
+        campaign: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>)> {
+        let (n, next): (i64, Option<Ts>) = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT COUNT(*), MIN(CASE
+                     WHEN lease_until IS NOT NULL AND lease_until >= $2
+                          AND (next_attempt_at IS NULL OR next_attempt_at < lease_until) THEN lease_until
+                     WHEN next_attempt_at IS NOT NULL AND next_attempt_at > $2 THEN next_attempt_at
+                     ELSE $2 END)
+                 FROM deliveries WHERE campaign_id = $1 AND status = 'pending'",
+            )
+            .bind(campaign)
+            .bind(Ts(now))
+            .fetch_one(p)
+            .await?
+        });
+        Ok((n, next.map(|t| t.0)))
+    }
+
+    /// Record a batch of outcomes of campaign `campaign` in one
+    /// transaction, fenced by the leases: only rows `owner` still holds
+    /// change (and lose their lease). Returns `false` when some row was no
+    /// longer `owner`'s (its lease expired and another process took it).
+    /// Only the lease holder writes an outcome, so the lease alone fences:
+    /// a row an erasure marked skipped under the lease gets what was
+    /// actually done with it.
+    /// Sent messages (the common case) are written by one statement. (The
+    /// campaign is named for the reader; a lease identifies its rows.)
+    pub async fn record(
+        &self,
+        _campaign: i64,
+        owner: &str,
+        outcomes: &[(i64, Recorded)],
+    ) -> Result<bool> {
+        let mut sent = Vec::new();
+        let mut changed = 0u64;
+        db!(&self.pool, p, pg => {
+            let mut tx = p.begin().await?;
+            for (id, o) in outcomes {
+                let q = match o {
+                    Recorded::Sent { message_id, at } => {
+                        sent.push(serde_json::json!({ "id": id, "m": message_id, "t": super::ts(*at) }));
+                        continue;
+                    }
+                    Recorded::Retry { reply, attempts, next } => sqlx::query(
+                        "UPDATE deliveries SET attempts = $3, last_reply = $4, next_attempt_at = $5,
+                             lease_owner = NULL, lease_until = NULL
+                         WHERE id = $1 AND lease_owner = $2",
+                    )
+                    .bind(id)
+                    .bind(owner)
+                    .bind(attempts)
+                    .bind(reply)
+                    .bind(Ts(*next)),
+                    Recorded::Failed { reply, attempts } => sqlx::query(
+                        "UPDATE deliveries SET status = 'failed', attempts = $3, last_reply = $4,
+                             next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL
+                         WHERE id = $1 AND lease_owner = $2",
+                    )
+                    .bind(id)
+                    .bind(owner)
+                    .bind(attempts)
+                    .bind(reply),
+                    Recorded::Skipped => sqlx::query(
+                        "UPDATE deliveries SET status = 'skipped', lease_owner = NULL, lease_until = NULL
+                         WHERE id = $1 AND lease_owner = $2",
+                    )
+                    .bind(id)
+                    .bind(owner),
+                };
+                changed += q.execute(&mut *tx).await?.rows_affected();
+            }
+            if !sent.is_empty() {
+                changed += sqlx::query(pick(
+                    pg,
+                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, next_attempt_at = NULL,
+                         message_id = v.value ->> 'm', sent_at = v.value ->> 't',
+                         lease_owner = NULL, lease_until = NULL
+                     FROM json_each($1) AS v
+                     WHERE deliveries.id = v.value ->> 'id' AND lease_owner = $2",
+                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, next_attempt_at = NULL,
+                         message_id = v.value ->> 'm', sent_at = (v.value ->> 't')::timestamptz,
+                         lease_owner = NULL, lease_until = NULL
+                     FROM jsonb_array_elements($1) AS v
+                     WHERE deliveries.id = (v.value ->> 'id')::bigint AND lease_owner = $2",
+                ))
+                .bind(JsonText(serde_json::Value::Array(std::mem::take(&mut sent)).to_string()))
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(changed == outcomes.len() as u64)
+        })
+    }
+}
