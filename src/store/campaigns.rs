@@ -260,7 +260,7 @@ impl Store {
     }
 
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignInfo>> {
-        let found: Option<(CampaignRow, Vec<(String, i64)>, Vec<String>)> = db!(&self.pool, p, pg => {
+        let found: Option<CampaignParts> = db!(&self.pool, p, pg => {
             let row: Option<CampaignRow> = sqlx::query_as(
                 "SELECT id, kind, subject, status, total, last_error, retry_at, created_at, started_at, finished_at, scheduled_at FROM campaigns WHERE id = $1",
             )
@@ -389,6 +389,9 @@ impl Store {
         }))
     }
 }
+
+/// A campaign's row, its delivery counts by status, and its posts.
+type CampaignParts = (CampaignRow, Vec<(String, i64)>, Vec<String>);
 
 #[derive(sqlx::FromRow)]
 struct CampaignRow {
