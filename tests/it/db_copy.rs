@@ -250,3 +250,25 @@ fn refuses_a_source_that_does_not_exist() {
         .fails_with_code(1, "nope.db");
     assert!(!p.path().join("nope.db").exists());
 }
+
+#[test]
+fn copies_more_than_a_batch() {
+    let p = Project::new();
+    let mut csv = String::from("email,name\n");
+    for i in 0..1201 {
+        csv.push_str(&format!("reader{i}@example.com,Reader {i}\n"));
+    }
+    p.write("many.csv", csv);
+    p.run(&["subscribers", "import", "many.csv", "--confirmed"])
+        .ok();
+    let q = Project::new();
+    let counts = copy(&q, &p.database_url(), &q.database_url());
+    assert_eq!(counts[0], ("subscribers".to_string(), 1201, 1201));
+    assert_eq!(listing(&q), listing(&p));
+    let Some(pg) = PgDb::create() else { return };
+    let mut r = Project::new();
+    r.db = Some(pg);
+    let counts = copy(&r, &q.database_url(), &r.database_url());
+    assert_eq!(counts[0], ("subscribers".to_string(), 1201, 1201));
+    assert_eq!(listing(&r), listing(&p));
+}
