@@ -190,6 +190,18 @@ pub enum BouncesCommand {
 pub enum DbCommand {
     /// Create the database if needed and apply pending migrations
     Migrate,
+    /// Copy an installation (subscribers, campaigns, deliveries, history) to another database and check the row counts
+    Copy {
+        /// Database to copy from (sqlite://PATH or postgres://...); it is only read
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// Database to copy to (created and migrated if needed); refused unless it holds no rows
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -81,7 +81,8 @@ CREATE TABLE deliveries (
     lease_until     timestamptz
 );
 CREATE INDEX deliveries_queue ON deliveries (campaign_id, status, id);
-CREATE INDEX deliveries_message_id ON deliveries (message_id);
+-- VERP look-ups compare message ids as byte ranges, whatever the locale.
+CREATE INDEX deliveries_message_id ON deliveries (message_id COLLATE "C");
 CREATE INDEX deliveries_subscriber ON deliveries (subscriber_id);
 CREATE INDEX deliveries_leased ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
 

@@ -2,11 +2,12 @@ use super::Ctx;
 use crate::cli::DbCommand;
 use crate::error::Result;
 use crate::store::Store;
+use crate::util::net::without_password;
 
 pub async fn run(ctx: &Ctx, cmd: DbCommand) -> Result<()> {
-    let settings = ctx.settings()?;
     match cmd {
         DbCommand::Migrate => {
+            let settings = ctx.settings()?;
             let store = Store::connect(&settings.database_url).await?;
             let applied = store.migrate().await?;
             store.close().await;
@@ -16,6 +17,26 @@ pub async fn run(ctx: &Ctx, cmd: DbCommand) -> Result<()> {
                     settings.database_url,
                     if applied == 1 { "" } else { "s" }
                 );
+            }
+            Ok(())
+        }
+        // No configuration needed: both databases are named.
+        DbCommand::Copy { from, to, json } => {
+            let copied = crate::store::copy::copy(&from, &to).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&copied).expect("JSON"));
+                return Ok(());
+            }
+            println!(
+                "copied {} ({}) to {} ({}):",
+                without_password(&from),
+                copied.from,
+                without_password(&to),
+                copied.to
+            );
+            println!("{:<16} {:>10} {:>10}", "table", "source", "target");
+            for t in &copied.tables {
+                println!("{:<16} {:>10} {:>10}", t.table, t.source, t.target);
             }
             Ok(())
         }

@@ -1,13 +1,12 @@
 //! The bounce log and what bounces do to subscribers.
 
-use chrono::{DateTime, Utc};
-use sqlx::Row;
-
-use super::{parse_ts, ts, Store};
+use super::db::{db, pick, Ts};
+use super::{ts, Store};
 use crate::audience::{Status, SubscriberEmail};
 use crate::bounce::{Kind, Record};
 use crate::config::BouncePolicy as Policy;
 use crate::error::Result;
+use chrono::{DateTime, Utc};
 
 /// Who a bounce is about, once looked up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,6 +55,77 @@ pub struct BounceCounts {
     pub complaints: i64,
 }
 
+/// A delivery's campaign and subscriber, as read.
+#[derive(sqlx::FromRow)]
+struct Owner {
+    campaign_id: Option<i64>,
+    subscriber_id: Option<i64>,
+    email: Option<String>,
+}
+
+impl From<Owner> for Attribution {
+    fn from(o: Owner) -> Attribution {
+        Attribution {
+            campaign_id: o.campaign_id,
+            subscriber_id: o.subscriber_id,
+            email: o.email,
+        }
+    }
+}
+
+/// One row of the bounce log, as read.
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    id: i64,
+    email: Option<String>,
+    subscriber_id: Option<i64>,
+    campaign_id: Option<i64>,
+    kind: String,
+    blocked: i64,
+    status: Option<String>,
+    reason: String,
+    diagnostic: Option<String>,
+    source: String,
+    created_at: Ts,
+}
+
+impl LogRow {
+    fn into_row(self) -> BounceRow {
+        BounceRow {
+            id: self.id,
+            subscriber: self.email,
+            subscriber_id: self.subscriber_id,
+            campaign_id: self.campaign_id,
+            kind: self.kind,
+            blocked: self.blocked != 0,
+            status: self.status,
+            reason: self.reason,
+            diagnostic: self.diagnostic,
+            source: self.source,
+            created_at: ts(self.created_at.0),
+        }
+    }
+}
+
+/// The UPDATE that gives a subscriber `status`: complaints override
+/// everything but themselves; bounces only stop addresses that still get
+/// mail.
+fn status_change_sql(status: Status) -> String {
+    let from = if status == Status::Complained {
+        "('pending', 'active', 'unsubscribed', 'bounced')"
+    } else {
+        "('pending', 'active')"
+    };
+    format!(
+        "UPDATE subscribers SET status = $2, unsubscribed_at = COALESCE(unsubscribed_at, $3),
+         confirm_hash = NULL, confirm_expires_at = NULL WHERE id = $1 AND status IN {from}"
+    )
+}
+
+fn pg_of(store: &Store) -> bool {
+    store.backend() == super::Backend::Postgres
+}
+
 impl Store {
     /// Open an existing database read-only, without migrating or creating
     /// it (for `bounces scan`, which changes nothing).
@@ -84,35 +154,41 @@ impl Store {
     pub async fn attribute(&self, refs: &[String], recipient: Option<&str>) -> Result<Attribution> {
         for r in refs {
             // Message-IDs are "<{token}@domain>": a range on the index.
-            let row = sqlx::query(
+            // Byte order on PostgreSQL too, whatever the database's collation.
+            let sql = pick(
+                pg_of(self),
                 "SELECT d.campaign_id, d.subscriber_id, s.email FROM deliveries d
                  LEFT JOIN subscribers s ON s.id = d.subscriber_id
-                 WHERE d.message_id > ?1 AND d.message_id < ?2 LIMIT 1",
-            )
-            .bind(format!("<{r}@"))
-            .bind(format!("<{r}A"))
-            .fetch_optional(self.lite())
-            .await?;
+                 WHERE d.message_id > $1 AND d.message_id < $2 LIMIT 1",
+                "SELECT d.campaign_id, d.subscriber_id, s.email FROM deliveries d
+                 LEFT JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.message_id COLLATE \"C\" > $1 AND d.message_id COLLATE \"C\" < $2 LIMIT 1",
+            );
+            let row: Option<Owner> = db!(&self.pool, p, pg => {
+                sqlx::query_as(sql)
+                    .bind(format!("<{r}@"))
+                    .bind(format!("<{r}A"))
+                    .fetch_optional(p)
+                    .await?
+            });
             if let Some(row) = row {
-                return Ok(Attribution {
-                    campaign_id: row.try_get("campaign_id")?,
-                    subscriber_id: row.try_get("subscriber_id")?,
-                    email: row.try_get("email")?,
-                });
+                return Ok(row.into());
             }
         }
         let Some(email) = recipient.and_then(|r| SubscriberEmail::parse(r).ok()) else {
             return Ok(Attribution::default());
         };
-        let row = sqlx::query("SELECT id, email FROM subscribers WHERE email_key = ?1")
-            .bind(email.key())
-            .fetch_optional(self.lite())
-            .await?;
+        let row: Option<(i64, String)> = db!(&self.pool, p, pg => {
+            sqlx::query_as("SELECT id, email FROM subscribers WHERE email_key = $1")
+                .bind(email.key())
+                .fetch_optional(p)
+                .await?
+        });
         Ok(match row {
-            Some(row) => Attribution {
+            Some((id, email)) => Attribution {
                 campaign_id: None,
-                subscriber_id: row.try_get("id")?,
-                email: row.try_get("email")?,
+                subscriber_id: Some(id),
+                email: Some(email),
             },
             None => Attribution::default(),
         })
@@ -120,21 +196,16 @@ impl Store {
 
     /// The delivery's campaign and subscriber.
     pub async fn delivery_owner(&self, delivery_id: i64) -> Result<Attribution> {
-        let row = sqlx::query(
-            "SELECT d.campaign_id, d.subscriber_id, s.email FROM deliveries d
-             LEFT JOIN subscribers s ON s.id = d.subscriber_id WHERE d.id = ?1",
-        )
-        .bind(delivery_id)
-        .fetch_optional(self.lite())
-        .await?;
-        Ok(match row {
-            Some(row) => Attribution {
-                campaign_id: row.try_get("campaign_id")?,
-                subscriber_id: row.try_get("subscriber_id")?,
-                email: row.try_get("email")?,
-            },
-            None => Attribution::default(),
-        })
+        let row: Option<Owner> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT d.campaign_id, d.subscriber_id, s.email FROM deliveries d
+                 LEFT JOIN subscribers s ON s.id = d.subscriber_id WHERE d.id = $1",
+            )
+            .bind(delivery_id)
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(row.map(Attribution::from).unwrap_or_default())
     }
 
     /// Record a bounce (once per `event_key`) and apply its consequence:
@@ -151,75 +222,68 @@ impl Store {
         if r.subscriber_id.is_none() && r.campaign_id.is_none() {
             return Ok(Applied::Unknown);
         }
-        let mut tx = self.lite().begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO bounces (event_key, subscriber_id, campaign_id, kind, blocked, status, reason, diagnostic, source, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (event_key) DO NOTHING",
-        )
-        .bind(event_key)
-        .bind(r.subscriber_id)
-        .bind(r.campaign_id)
-        .bind(r.kind.as_str())
-        .bind(r.blocked)
-        .bind(&r.status)
-        .bind(&r.reason)
-        .bind(&r.diagnostic)
-        .bind(&r.source)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Ok(Applied::Duplicate);
-        }
-        let Some(sub) = r.subscriber_id else {
-            tx.commit().await?;
-            return Ok(Applied::Recorded(None));
-        };
-        let new_status = match (r.kind, r.blocked) {
-            (Kind::Hard, false) => Some(Status::Bounced),
-            (Kind::Complaint, _) => Some(Status::Complained),
-            (Kind::Soft, false) => {
-                let since =
-                    now - chrono::Duration::from_std(policy.soft_window).unwrap_or_default();
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
-                     WHERE b.subscriber_id = ?1 AND b.kind = 'soft' AND b.blocked = 0
-                       AND b.created_at >= ?2 AND b.created_at > COALESCE(s.bounces_reset_at, '')",
-                )
-                .bind(sub)
-                .bind(ts(since))
-                .fetch_one(&mut *tx)
-                .await?;
-                (n >= policy.soft_limit as i64).then_some(Status::Bounced)
+        let since = now - chrono::Duration::from_std(policy.soft_window).unwrap_or_default();
+        db!(&self.pool, p, pg => {
+            let mut tx = p.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO bounces (event_key, subscriber_id, campaign_id, kind, blocked, status, reason, diagnostic, source, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_key) DO NOTHING",
+            )
+            .bind(event_key)
+            .bind(r.subscriber_id)
+            .bind(r.campaign_id)
+            .bind(r.kind.as_str())
+            .bind(i64::from(r.blocked))
+            .bind(&r.status)
+            .bind(&r.reason)
+            .bind(&r.diagnostic)
+            .bind(&r.source)
+            .bind(Ts(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Ok(Applied::Duplicate);
             }
-            _ => None,
-        };
-        let mut changed = None;
-        if let Some(status) = new_status {
-            // Complaints override everything but themselves; bounces only
-            // stop addresses that still get mail.
-            let from = if status == Status::Complained {
-                "('pending', 'active', 'unsubscribed', 'bounced')"
-            } else {
-                "('pending', 'active')"
+            let Some(sub) = r.subscriber_id else {
+                tx.commit().await?;
+                return Ok(Applied::Recorded(None));
             };
-            let sql = format!(
-                "UPDATE subscribers SET status = ?2, unsubscribed_at = COALESCE(unsubscribed_at, ?3),
-                 confirm_hash = NULL, confirm_expires_at = NULL WHERE id = ?1 AND status IN {from}"
-            );
-            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(sub)
-                .bind(status.as_str())
-                .bind(ts(now))
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() > 0 {
-                changed = Some(status);
+            let new_status = match (r.kind, r.blocked) {
+                (Kind::Hard, false) => Some(Status::Bounced),
+                (Kind::Complaint, _) => Some(Status::Complained),
+                (Kind::Soft, false) => {
+                    // Soft bounces since the window began and since the
+                    // operator last reactivated the address.
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
+                         WHERE b.subscriber_id = $1 AND b.kind = 'soft' AND b.blocked = 0
+                           AND b.created_at >= $2
+                           AND (s.bounces_reset_at IS NULL OR b.created_at > s.bounces_reset_at)",
+                    )
+                    .bind(sub)
+                    .bind(Ts(since))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    (n >= policy.soft_limit as i64).then_some(Status::Bounced)
+                }
+                _ => None,
+            };
+            let mut changed = None;
+            if let Some(status) = new_status {
+                let done = sqlx::query(sqlx::AssertSqlSafe(status_change_sql(status)))
+                    .bind(sub)
+                    .bind(status.as_str())
+                    .bind(Ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() > 0 {
+                    changed = Some(status);
+                }
             }
-        }
-        tx.commit().await?;
-        Ok(Applied::Recorded(changed))
+            tx.commit().await?;
+            Ok(Applied::Recorded(changed))
+        })
     }
 
     /// A synchronous rejection (5xx at RCPT or after DATA, or 4xx after
@@ -253,84 +317,71 @@ impl Store {
         email: &SubscriberEmail,
         now: DateTime<Utc>,
     ) -> Result<Option<Status>> {
-        let row = sqlx::query("SELECT status FROM subscribers WHERE email_key = ?1")
-            .bind(email.key())
-            .fetch_optional(self.lite())
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let before: String = row.try_get("status")?;
-        let before: Status = before.parse().unwrap_or(Status::Pending);
-        if matches!(before, Status::Bounced | Status::Complained) {
-            sqlx::query(
-                "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, bounces_reset_at = ?2
-                 WHERE email_key = ?1 AND status IN ('bounced', 'complained')",
-            )
-            .bind(email.key())
-            .bind(ts(now))
-            .execute(self.lite())
-            .await?;
-        }
-        Ok(Some(before))
+        db!(&self.pool, p, pg => {
+            let before: Option<String> =
+                sqlx::query_scalar("SELECT status FROM subscribers WHERE email_key = $1")
+                    .bind(email.key())
+                    .fetch_optional(p)
+                    .await?;
+            let Some(before) = before else { return Ok(None) };
+            let before: Status = before.parse().unwrap_or(Status::Pending);
+            if matches!(before, Status::Bounced | Status::Complained) {
+                sqlx::query(
+                    "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, bounces_reset_at = $2
+                     WHERE email_key = $1 AND status IN ('bounced', 'complained')",
+                )
+                .bind(email.key())
+                .bind(Ts(now))
+                .execute(p)
+                .await?;
+            }
+            Ok(Some(before))
+        })
     }
 
     /// The bounce log, newest last; `since` limits it to rows at or after.
     pub async fn bounces(&self, since: Option<DateTime<Utc>>) -> Result<Vec<BounceRow>> {
-        let rows = sqlx::query(
-            "SELECT b.id, s.email, b.subscriber_id, b.campaign_id, b.kind, b.blocked, b.status,
-                    b.reason, b.diagnostic, b.source, b.created_at
-             FROM bounces b LEFT JOIN subscribers s ON s.id = b.subscriber_id
-             WHERE b.created_at >= ?1 ORDER BY b.created_at, b.id",
-        )
-        .bind(since.map(ts).unwrap_or_default())
-        .fetch_all(self.lite())
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(BounceRow {
-                    id: r.try_get("id")?,
-                    subscriber: r.try_get("email")?,
-                    subscriber_id: r.try_get("subscriber_id")?,
-                    campaign_id: r.try_get("campaign_id")?,
-                    kind: r.try_get("kind")?,
-                    blocked: r.try_get("blocked")?,
-                    status: r.try_get("status")?,
-                    reason: r.try_get("reason")?,
-                    diagnostic: r.try_get("diagnostic")?,
-                    source: r.try_get("source")?,
-                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)
-                        .map(super::ts)
-                        .unwrap_or_default(),
-                })
-            })
-            .collect()
+        let rows: Vec<LogRow> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT b.id, s.email, b.subscriber_id, b.campaign_id, b.kind, b.blocked, b.status,
+                        b.reason, b.diagnostic, b.source, b.created_at
+                 FROM bounces b LEFT JOIN subscribers s ON s.id = b.subscriber_id
+                 WHERE ($1 IS NULL OR b.created_at >= $1) ORDER BY b.created_at, b.id",
+            )
+            .bind(since.map(Ts))
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.into_iter().map(LogRow::into_row).collect())
     }
 
     /// Bounce and complaint counts per campaign (campaigns without any are
     /// left out).
     pub async fn bounce_counts(&self) -> Result<Vec<(i64, BounceCounts)>> {
-        let rows = sqlx::query(
-            "SELECT campaign_id,
-                    SUM(kind = 'hard' AND blocked = 0) AS hard,
-                    SUM(kind = 'soft' AND blocked = 0) AS soft,
-                    SUM(blocked <> 0) AS blocked,
-                    SUM(kind = 'complaint') AS complaints
-             FROM bounces WHERE campaign_id IS NOT NULL GROUP BY campaign_id ORDER BY campaign_id",
-        )
-        .fetch_all(self.lite())
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("campaign_id")?,
-                    BounceCounts {
-                        hard: r.try_get("hard")?,
-                        soft: r.try_get("soft")?,
-                        blocked: r.try_get("blocked")?,
-                        complaints: r.try_get("complaints")?,
-                    },
-                ))
+        let rows: Vec<(i64, i64, i64, i64, i64)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT campaign_id,
+                        CAST(SUM(CASE WHEN kind = 'hard' AND blocked = 0 THEN 1 ELSE 0 END) AS BIGINT),
+                        CAST(SUM(CASE WHEN kind = 'soft' AND blocked = 0 THEN 1 ELSE 0 END) AS BIGINT),
+                        CAST(SUM(CASE WHEN blocked <> 0 THEN 1 ELSE 0 END) AS BIGINT),
+                        CAST(SUM(CASE WHEN kind = 'complaint' THEN 1 ELSE 0 END) AS BIGINT)
+                 FROM bounces WHERE campaign_id IS NOT NULL GROUP BY campaign_id ORDER BY campaign_id",
+            )
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, hard, soft, blocked, complaints)| {
+                let counts = BounceCounts {
+                    hard,
+                    soft,
+                    blocked,
+                    complaints,
+                };
+                (id, counts)
             })
-            .collect()
+            .collect())
     }
 
     /// Bounce and complaint counts of one campaign.

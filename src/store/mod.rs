@@ -32,6 +32,7 @@ pub use db::{Backend, JsonText, Ts};
 pub mod bounces;
 pub mod campaigns;
 pub mod claims;
+pub mod copy;
 pub mod queue;
 pub mod sends;
 pub mod worker;

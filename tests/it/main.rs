@@ -13,6 +13,7 @@ mod catcher;
 mod config_docs;
 mod content_cli;
 mod crashes;
+mod db_copy;
 mod delivery;
 mod deploy;
 mod faults;
