@@ -496,3 +496,83 @@ both!(import_across_batches, |store: Store| async move {
     );
     assert_eq!(stats.became(Status::Active), n as u64, "{stats:?}");
 });
+
+/// The real binary on PostgreSQL: import, show, remove, import again.
+#[test]
+fn cli_import_show_remove_on_postgres() {
+    use crate::helpers::Project;
+    let Some(p) = Project::new().on_postgres() else {
+        return;
+    };
+    p.write(
+        "list.csv",
+        "email,name,city,status\nkeep@example.com,Keep,Oslo,\ngone@example.com,Gone Person,Rome,\nout@example.com,Out,Paris,unsubscribed\nKEEP@example.com,,Bergen,\n",
+    );
+    let out = p.run(&["subscribers", "import", "list.csv", "--confirmed", "--json"]);
+    out.ok();
+    let r: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(
+        (
+            r["new"].as_u64(),
+            r["updated"].as_u64(),
+            r["unchanged"].as_u64()
+        ),
+        (Some(3), Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        (r["active"].as_u64(), r["unsubscribed"].as_u64()),
+        (Some(2), Some(1)),
+        "{r}"
+    );
+
+    let show = |email: &str| -> Value {
+        let out = p.run(&["subscribers", "show", email, "--json"]);
+        out.ok();
+        serde_json::from_str(&out.stdout()).unwrap()
+    };
+    let keep = show("keep@example.com");
+    assert_eq!(keep["name"], "Keep");
+    assert_eq!(keep["status"], "active");
+    assert_eq!(keep["attributes"]["city"], "Bergen");
+    assert_eq!(keep["source"], "import");
+    assert!(keep["row"].get("unsub_verifier").is_none(), "no secrets");
+    assert_eq!(show("out@example.com")["status"], "unsubscribed");
+    let text = p.run(&["subscribers", "show", "gone@example.com"]);
+    text.ok();
+    assert!(
+        text.stdout().contains("gone@example.com"),
+        "{}",
+        text.stdout()
+    );
+
+    p.run(&["subscribers", "remove", "gone@example.com"]).ok();
+    let gone = p.run(&["subscribers", "show", "gone@example.com"]);
+    gone.ok();
+    assert!(gone.stdout().contains("erased"), "{}", gone.stdout());
+    p.write(
+        "again.csv",
+        "email,status\ngone@example.com,\nout@example.com,\n",
+    );
+    let out = p.run(&[
+        "subscribers",
+        "import",
+        "again.csv",
+        "--confirmed",
+        "--json",
+    ]);
+    out.ok();
+    let r: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(
+        (
+            r["skipped"].as_u64(),
+            r["unsubscribed"].as_u64(),
+            r["new"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(show("out@example.com")["status"], "unsubscribed");
+    p.run(&["subscribers", "add", "gone@example.com", "--confirmed"])
+        .fails_with("was erased");
+}
