@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{Store, SubscriberRow};
+use super::db::{db, pick};
+use super::{JsonText, Store, SubscriberRow};
 use crate::audience::{Status, Subscriber};
 use crate::error::Result;
 
@@ -38,25 +39,29 @@ impl Store {
         offset: i64,
     ) -> Result<Page> {
         let pattern = q.filter(|q| !q.is_empty()).map(like_pattern);
-        let filter = "WHERE (?1 IS NULL OR status = ?1)
-             AND (?2 IS NULL OR email_key LIKE ?2 ESCAPE '\\' OR lower(COALESCE(name, '')) LIKE ?2 ESCAPE '\\')";
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM subscribers {filter}"
-        )))
-        .bind(status.map(Status::as_str))
-        .bind(pattern.as_deref())
-        .fetch_one(self.lite())
-        .await?;
-        let rows: Vec<SubscriberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM subscribers {filter} ORDER BY id LIMIT ?3 OFFSET ?4",
+        // LIKE is case-sensitive on PostgreSQL: both sides in lowercase.
+        let filter = "WHERE ($1 IS NULL OR status = $1)
+             AND ($2 IS NULL OR lower(email_key) LIKE $2 ESCAPE '\\' OR lower(COALESCE(name, '')) LIKE $2 ESCAPE '\\')";
+        let count = format!("SELECT COUNT(*) FROM subscribers {filter}");
+        let page = format!(
+            "SELECT {} FROM subscribers {filter} ORDER BY id LIMIT $3 OFFSET $4",
             subscriber_columns!()
-        )))
-        .bind(status.map(Status::as_str))
-        .bind(pattern.as_deref())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.lite())
-        .await?;
+        );
+        let (total, rows): (i64, Vec<SubscriberRow>) = db!(&self.pool, p, pg => {
+            let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+                .bind(status.map(Status::as_str))
+                .bind(pattern.as_deref())
+                .fetch_one(p)
+                .await?;
+            let rows = sqlx::query_as(sqlx::AssertSqlSafe(page))
+                .bind(status.map(Status::as_str))
+                .bind(pattern.as_deref())
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(p)
+                .await?;
+            (total, rows)
+        });
         Ok(Page {
             subscribers: rows.into_iter().map(SubscriberRow::into_domain).collect(),
             total,
@@ -64,14 +69,16 @@ impl Store {
     }
 
     pub async fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>> {
-        let row: Option<SubscriberRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            subscriber_columns!(),
-            " FROM subscribers WHERE id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(self.lite())
-        .await?;
+        let row: Option<SubscriberRow> = db!(&self.pool, p, pg => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                subscriber_columns!(),
+                " FROM subscribers WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(p)
+            .await?
+        });
         Ok(row.map(SubscriberRow::into_domain))
     }
 
@@ -84,35 +91,51 @@ impl Store {
         name: Option<Option<&str>>,
         attributes: Option<&Map<String, Value>>,
     ) -> Result<Option<Subscriber>> {
-        let mut tx = self.lite().begin().await?;
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT attributes FROM subscribers WHERE id = ?1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(current) = current else {
-            return Ok(None);
-        };
-        let mut merged: Map<String, Value> = serde_json::from_str(&current).unwrap_or_default();
-        for (k, v) in attributes.into_iter().flatten() {
-            if v.is_null() {
-                merged.remove(k);
-            } else {
-                merged.insert(k.clone(), v.clone());
+        let merge = |current: &JsonText| {
+            let mut merged: Map<String, Value> =
+                serde_json::from_str(&current.0).unwrap_or_default();
+            for (k, v) in attributes.into_iter().flatten() {
+                if v.is_null() {
+                    merged.remove(k);
+                } else {
+                    merged.insert(k.clone(), v.clone());
+                }
             }
+            JsonText(Value::Object(merged).to_string())
+        };
+        let found = db!(&self.pool, p, pg => {
+            let mut tx = p.begin().await?;
+            // Locked until the commit: a concurrent edit cannot be lost.
+            let current: Option<JsonText> = sqlx::query_scalar(pick(
+                pg,
+                "SELECT attributes FROM subscribers WHERE id = $1",
+                "SELECT attributes FROM subscribers WHERE id = $1 FOR UPDATE",
+            ))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match current {
+                None => false,
+                Some(current) => {
+                    sqlx::query(
+                        "UPDATE subscribers SET attributes = $2,
+                             name = CASE WHEN $3 THEN $4 ELSE name END
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(merge(&current))
+                    .bind(name.is_some())
+                    .bind(name.flatten())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    true
+                }
+            }
+        });
+        if !found {
+            return Ok(None);
         }
-        sqlx::query(
-            "UPDATE subscribers SET attributes = ?2,
-                 name = CASE WHEN ?3 THEN ?4 ELSE name END
-             WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(Value::Object(merged).to_string())
-        .bind(name.is_some())
-        .bind(name.flatten())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         self.subscriber_by_id(id).await
     }
 }

@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{key_hash, ts, Store};
+use super::db::{db_tx, pick, Tx};
+use super::{key_hash, ts, JsonText, Store};
 pub use crate::audience::import::ImportRow;
 use crate::audience::{tokens, Status};
 use crate::error::Result;
@@ -49,16 +49,21 @@ pub fn merged_status(existing: Option<Status>, row: Status) -> Status {
 
 impl Store {
     pub async fn begin_import(&self) -> Result<Import> {
-        let mut tx = self.lite().begin().await?;
-        // A large import touches index pages all over the file (addresses
-        // and tokens arrive in random order): a bounded 64 MiB page cache
-        // keeps them in memory instead of spilling to the WAL.
-        sqlx::query("PRAGMA cache_size = -65536")
-            .execute(&mut *tx)
-            .await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
-            .fetch_one(&mut *tx)
-            .await?;
+        let mut tx = Tx::begin(&self.pool).await?;
+        let count: i64 = db_tx!(&mut tx, t, pg => {
+            if !pg {
+                // A large import touches index pages all over the file
+                // (addresses and tokens arrive in random order): a bounded
+                // 64 MiB page cache keeps them in memory instead of
+                // spilling to the WAL.
+                sqlx::query("PRAGMA cache_size = -65536")
+                    .execute(&mut **t)
+                    .await?;
+            }
+            sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
+                .fetch_one(&mut **t)
+                .await?
+        });
         let suppressed = self.suppressed_hashes().await?;
         let opted_out = if count > 0 {
             opted_out_keys(&mut tx).await?
@@ -81,7 +86,7 @@ impl Store {
 /// An import in progress: batches of rows merged inside one transaction,
 /// committed (or, for a dry run, rolled back) at the end.
 pub struct Import {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: Tx,
     count_before: i64,
     changes: u64,
     rows: u64,
@@ -107,20 +112,20 @@ fn key_id(key: &str) -> u64 {
 /// (about 20 MB); a list with more is counted by a query per batch.
 const OPTED_OUT_IN_MEMORY: i64 = 250_000;
 
-async fn opted_out_keys(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-) -> Result<Option<HashMap<String, Status>>> {
-    let sql = format!("SELECT COUNT(*) FROM subscribers WHERE status IN {OPTED_OUT}");
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .fetch_one(&mut **tx)
-        .await?;
-    if n > OPTED_OUT_IN_MEMORY {
-        return Ok(None);
-    }
-    let sql = format!("SELECT email_key, status FROM subscribers WHERE status IN {OPTED_OUT}");
-    let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut **tx)
-        .await?;
+async fn opted_out_keys(tx: &mut Tx) -> Result<Option<HashMap<String, Status>>> {
+    let count = format!("SELECT COUNT(*) FROM subscribers WHERE status IN {OPTED_OUT}");
+    let list = format!("SELECT email_key, status FROM subscribers WHERE status IN {OPTED_OUT}");
+    let rows: Vec<(String, String)> = db_tx!(tx, t, pg => {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+            .fetch_one(&mut **t)
+            .await?;
+        if n > OPTED_OUT_IN_MEMORY {
+            return Ok(None);
+        }
+        sqlx::query_as(sqlx::AssertSqlSafe(list))
+            .fetch_all(&mut **t)
+            .await?
+    });
     Ok(Some(
         rows.into_iter()
             .filter_map(|(k, s)| Status::from_str(&s).ok().map(|s| (k, s)))
@@ -155,36 +160,30 @@ impl Import {
         }
         self.count_outcomes(&rows).await?;
         self.rows += rows.len() as u64;
-        let sql = merge_sql(rows.len());
-        // Built from constants and placeholders only; values are bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        let now_s = ts(now);
-        let verifiers = tokens::verifiers(rows.len());
-        for (r, ver) in rows.iter().zip(verifiers) {
-            let active = r.status == Status::Active;
-            let out = r.status.is_opted_out();
-            q = q
-                .bind(r.email.as_str())
-                .bind(r.key.as_str())
-                .bind(r.name.as_deref())
-                .bind(r.status.as_str())
-                .bind(r.source.as_str())
-                .bind(serde_json::to_string(&r.attributes).expect("JSON"))
-                .bind(r.created_at.map(ts).unwrap_or_else(|| now_s.clone()))
-                .bind(
-                    r.confirmed_at
-                        .map(ts)
-                        .or_else(|| active.then(|| now_s.clone())),
-                )
-                .bind(
-                    r.unsubscribed_at
-                        .map(ts)
-                        .or_else(|| out.then(|| now_s.clone())),
-                )
-                .bind(ver);
-        }
-        let done = q.execute(&mut *self.tx).await?;
-        self.changes += done.rows_affected();
+        self.changes += match &mut self.tx {
+            Tx::Sqlite(t) => merge_sqlite(t, &rows, now).await?,
+            Tx::Postgres(t) => {
+                // ON CONFLICT DO UPDATE takes each key once per statement
+                // on PostgreSQL; SQLite merges a repeated key into the row
+                // its earlier copy left. The same here: the n-th copy of a
+                // key goes into the n-th statement (usually there is one).
+                let mut copies: HashMap<&str, usize> = HashMap::new();
+                let mut rounds: Vec<Vec<&ImportRow>> = Vec::new();
+                for r in &rows {
+                    let n = copies.entry(r.key.as_str()).or_insert(0);
+                    if rounds.len() <= *n {
+                        rounds.push(Vec::new());
+                    }
+                    rounds[*n].push(r);
+                    *n += 1;
+                }
+                let mut changed = 0;
+                for round in rounds {
+                    changed += merge_postgres(t, &round, now).await?;
+                }
+                changed
+            }
+        };
         Ok(())
     }
 
@@ -231,8 +230,8 @@ impl Import {
         Ok(())
     }
 
-    /// SQLite applies the merge rule to the stored addresses of the batch:
-    /// the status each row leaves, in the batch's order.
+    /// The database applies the merge rule to the stored addresses of the
+    /// batch: the status each row leaves, in the batch's order.
     async fn became_by_query(&mut self, rows: &[&ImportRow]) -> Result<Vec<Option<Status>>> {
         let mut batch = String::with_capacity(rows.len() * 48);
         batch.push('[');
@@ -248,24 +247,30 @@ impl Import {
             batch.push_str("\"]");
         }
         batch.push(']');
-        let sql = format!(
-            "WITH b(i, k, st) AS (SELECT key, value ->> 0, value ->> 1 FROM json_each(?1))
-             SELECT b.i AS i, CASE WHEN s.status IN {OPTED_OUT} THEN s.status
-                         WHEN b.st IN {OPTED_OUT} THEN b.st
-                         WHEN b.st = 'active' THEN 'active'
-                         ELSE COALESCE(s.status, b.st) END AS became
-             FROM b LEFT JOIN subscribers s ON s.email_key = b.k"
-        );
-        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(batch)
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let found: Vec<(i64, String)> = db_tx!(&mut self.tx, t, pg => {
+            let elements = pick(
+                pg,
+                "SELECT key, value ->> 0, value ->> 1 FROM json_each($1)",
+                "SELECT e.ord - 1, e.value ->> 0, e.value ->> 1
+                 FROM jsonb_array_elements($1) WITH ORDINALITY AS e(value, ord)",
+            );
+            let sql = format!(
+                "WITH b(i, k, st) AS ({elements})
+                 SELECT b.i AS i, CASE WHEN s.status IN {OPTED_OUT} THEN s.status
+                             WHEN b.st IN {OPTED_OUT} THEN b.st
+                             WHEN b.st = 'active' THEN 'active'
+                             ELSE COALESCE(s.status, b.st) END AS became
+                 FROM b LEFT JOIN subscribers s ON s.email_key = b.k"
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(JsonText(batch))
+                .fetch_all(&mut **t)
+                .await?
+        });
         let mut out = vec![None; rows.len()];
-        for f in found {
-            let i: i64 = f.try_get("i")?;
-            let status: &str = f.try_get("became")?;
+        for (i, status) in found {
             if let Some(slot) = out.get_mut(i as usize) {
-                *slot = Status::from_str(status).ok();
+                *slot = Status::from_str(&status).ok();
             }
         }
         Ok(out)
@@ -273,9 +278,11 @@ impl Import {
 
     /// Finish: commit, or roll back when `dry_run`. Returns what changed.
     pub async fn finish(mut self, dry_run: bool) -> Result<ImportStats> {
-        let count_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
-            .fetch_one(&mut *self.tx)
-            .await?;
+        let count_after: i64 = db_tx!(&mut self.tx, t, pg => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
+                .fetch_one(&mut **t)
+                .await?
+        });
         let inserted = (count_after - self.count_before).max(0) as u64;
         self.stats.inserted = inserted;
         self.stats.updated = self.changes.saturating_sub(inserted);
@@ -289,7 +296,98 @@ impl Import {
     }
 }
 
-/// The upsert for `n` rows.
+/// SQLite: one multi-row upsert for the batch (a key that comes twice is
+/// merged into the row its first copy left). Returns the rows changed.
+async fn merge_sqlite(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    rows: &[&ImportRow],
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let sql = merge_sql(rows.len());
+    // Built from constants and placeholders only; values are bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    // Times as SQLite's text (what `Ts` writes), `now` formatted once.
+    let now_s = ts(now);
+    let verifiers = tokens::verifiers(rows.len());
+    for (r, ver) in rows.iter().zip(verifiers) {
+        let active = r.status == Status::Active;
+        let out = r.status.is_opted_out();
+        q = q
+            .bind(r.email.as_str())
+            .bind(r.key.as_str())
+            .bind(r.name.as_deref())
+            .bind(r.status.as_str())
+            .bind(r.source.as_str())
+            .bind(serde_json::to_string(&r.attributes).expect("JSON"))
+            .bind(r.created_at.map(ts).unwrap_or_else(|| now_s.clone()))
+            .bind(
+                r.confirmed_at
+                    .map(ts)
+                    .or_else(|| active.then(|| now_s.clone())),
+            )
+            .bind(
+                r.unsubscribed_at
+                    .map(ts)
+                    .or_else(|| out.then(|| now_s.clone())),
+            )
+            .bind(ver);
+    }
+    Ok(q.execute(&mut **tx).await?.rows_affected())
+}
+
+/// PostgreSQL: one upsert of the batch's columns as arrays (each key at
+/// most once). Returns the rows changed.
+async fn merge_postgres(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    rows: &[&ImportRow],
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let col = |f: fn(&ImportRow) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
+    let names: Vec<Option<&str>> = rows.iter().map(|r| r.name.as_deref()).collect();
+    let attributes: Vec<String> = rows
+        .iter()
+        .map(|r| serde_json::to_string(&r.attributes).expect("JSON"))
+        .collect();
+    let created: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created_at.unwrap_or(now)).collect();
+    let confirmed: Vec<Option<DateTime<Utc>>> = rows
+        .iter()
+        .map(|r| {
+            r.confirmed_at
+                .or((r.status == Status::Active).then_some(now))
+        })
+        .collect();
+    let unsubscribed: Vec<Option<DateTime<Utc>>> = rows
+        .iter()
+        .map(|r| r.unsubscribed_at.or(r.status.is_opted_out().then_some(now)))
+        .collect();
+    let done = sqlx::query(sqlx::AssertSqlSafe(merge_sql_postgres()))
+        .bind(col(|r| r.email.as_str()))
+        .bind(col(|r| r.key.as_str()))
+        .bind(names)
+        .bind(col(|r| r.status.as_str()))
+        .bind(col(|r| r.source.as_str()))
+        .bind(attributes)
+        .bind(created)
+        .bind(confirmed)
+        .bind(unsubscribed)
+        .bind(tokens::verifiers(rows.len()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// The merged status of a stored row (`subscribers`) and an imported one
+/// (`excluded`): an opt-out is never undone.
+fn new_status() -> String {
+    format!(
+        "CASE WHEN subscribers.status IN {OPTED_OUT} THEN subscribers.status \
+              WHEN excluded.status IN {OPTED_OUT} THEN excluded.status \
+              WHEN excluded.status = 'active' THEN 'active' \
+              ELSE subscribers.status END"
+    )
+}
+
+/// The upsert for `n` rows (SQLite).
 fn merge_sql(n: usize) -> String {
     let mut sql = String::with_capacity(1536 + n * 22);
     sql.push_str(
@@ -301,12 +399,7 @@ fn merge_sql(n: usize) -> String {
         }
         sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
     }
-    let new_status = format!(
-        "CASE WHEN subscribers.status IN {OPTED_OUT} THEN subscribers.status \
-              WHEN excluded.status IN {OPTED_OUT} THEN excluded.status \
-              WHEN excluded.status = 'active' THEN 'active' \
-              ELSE subscribers.status END"
-    );
+    let new_status = new_status();
     sql.push_str(&format!(
         " ON CONFLICT (email_key) DO UPDATE SET \
            name = COALESCE(excluded.name, subscribers.name), \
@@ -321,6 +414,50 @@ fn merge_sql(n: usize) -> String {
             OR subscribers.status IS NOT ({new_status})"
     ));
     sql
+}
+
+/// SQLite's `json_patch(subscribers.attributes, excluded.attributes)`
+/// (RFC 7396: a null removes a key, an object is merged into an object)
+/// in PostgreSQL's jsonb, exact to two levels of objects (a third level
+/// is replaced, not merged; attributes are flat in practice).
+fn patch_postgres() -> &'static str {
+    "((subscribers.attributes - ARRAY(SELECT n.key FROM jsonb_each(excluded.attributes) n \
+                                      WHERE n.value = 'null'::jsonb)) \
+      || COALESCE((SELECT jsonb_object_agg(e.k, CASE \
+             WHEN jsonb_typeof(e.v) = 'object' AND jsonb_typeof(subscribers.attributes -> e.k) = 'object' \
+             THEN ((subscribers.attributes -> e.k) - ARRAY(SELECT n.key FROM jsonb_each(e.v) n \
+                                                           WHERE n.value = 'null'::jsonb)) \
+                  || jsonb_strip_nulls(e.v) \
+             ELSE jsonb_strip_nulls(e.v) END) \
+           FROM jsonb_each(excluded.attributes) AS e(k, v) WHERE e.v <> 'null'::jsonb), '{}'::jsonb))"
+}
+
+/// The upsert of a batch given as arrays (PostgreSQL): the rules of
+/// `merge_sql`.
+fn merge_sql_postgres() -> String {
+    let new_status = new_status();
+    let patch = patch_postgres();
+    format!(
+        "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, \
+                                  confirmed_at, unsubscribed_at, unsub_verifier) \
+         SELECT r.email, r.email_key, r.name, r.status, r.source, r.attributes::jsonb, r.created_at, \
+                r.confirmed_at, r.unsubscribed_at, r.unsub_verifier \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[]) \
+              AS r(email, email_key, name, status, source, attributes, created_at, \
+                   confirmed_at, unsubscribed_at, unsub_verifier) \
+         ON CONFLICT (email_key) DO UPDATE SET \
+           name = COALESCE(excluded.name, subscribers.name), \
+           attributes = {patch}, \
+           confirmed_at = CASE WHEN subscribers.status = 'pending' AND ({new_status}) = 'active' \
+                          THEN excluded.confirmed_at ELSE subscribers.confirmed_at END, \
+           unsubscribed_at = CASE WHEN subscribers.status NOT IN {OPTED_OUT} AND ({new_status}) IN {OPTED_OUT} \
+                          THEN excluded.unsubscribed_at ELSE subscribers.unsubscribed_at END, \
+           status = {new_status} \
+         WHERE subscribers.name IS DISTINCT FROM COALESCE(excluded.name, subscribers.name) \
+            OR subscribers.attributes IS DISTINCT FROM {patch} \
+            OR subscribers.status IS DISTINCT FROM ({new_status})"
+    )
 }
 
 #[cfg(test)]

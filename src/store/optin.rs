@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{email_hash, parse_ts, ts, Added, Confirmed, Store, SubscriberRow};
+use super::db::db;
+use super::{email_hash, Added, Confirmed, Store, SubscriberRow, Ts};
 use crate::audience::tokens::{self, Lookup};
 use crate::audience::{Source, Subscriber, SubscriberEmail};
 use crate::error::{Error, Result};
@@ -33,8 +34,8 @@ pub struct WebSubscription {
 /// The row a token names: `(where clause, bound value)`.
 fn lookup_clause(lookup: Lookup<'_>) -> (&'static str, LookupValue<'_>) {
     match lookup {
-        Lookup::Selector(s) => ("selector = ?1", LookupValue::Text(s)),
-        Lookup::LegacyId(id) => ("id = ?1", LookupValue::Id(id)),
+        Lookup::Selector(s) => ("selector = $1", LookupValue::Text(s)),
+        Lookup::LegacyId(id) => ("id = $1", LookupValue::Id(id)),
     }
 }
 
@@ -56,25 +57,26 @@ impl Store {
     ) -> Result<Added> {
         let verifier = tokens::verifier();
         let status = if active { "active" } else { "pending" };
-        let now_s = ts(now);
-        let row: SubscriberRow = sqlx::query_as(concat!(
-            "INSERT INTO subscribers (email, email_key, name, status, source, created_at, confirmed_at, unsub_verifier, selector)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (email_key) DO UPDATE SET name = subscribers.name
-             RETURNING ",
-            subscriber_columns!()
-        ))
-        .bind(email.as_str())
-        .bind(email.key())
-        .bind(name)
-        .bind(status)
-        .bind(source.as_str())
-        .bind(&now_s)
-        .bind(active.then(|| now_s.clone()))
-        .bind(&verifier)
-        .bind(tokens::selector())
-        .fetch_one(self.lite())
-        .await?;
+        let row: SubscriberRow = db!(&self.pool, p, pg => {
+            sqlx::query_as(concat!(
+                "INSERT INTO subscribers (email, email_key, name, status, source, created_at, confirmed_at, unsub_verifier, selector)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (email_key) DO UPDATE SET name = subscribers.name
+                 RETURNING ",
+                subscriber_columns!()
+            ))
+            .bind(email.as_str())
+            .bind(email.key())
+            .bind(name)
+            .bind(status)
+            .bind(source.as_str())
+            .bind(Ts(now))
+            .bind(active.then_some(Ts(now)))
+            .bind(&verifier)
+            .bind(tokens::selector())
+            .fetch_one(p)
+            .await?
+        });
         let created = row.unsub_verifier == verifier;
         let s = row.into_domain();
         Ok(if created {
@@ -100,53 +102,56 @@ impl Store {
         let unsub = tokens::verifier();
         let confirm = tokens::verifier();
         let hash = tokens::hash(&confirm);
-        let now_s = ts(now);
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
         let threshold = now - chrono::Duration::from_std(min_interval).unwrap_or_default();
-        let mut tx = self.lite().begin().await?;
-        let row: SubscriberRow = sqlx::query_as(concat!(
-            "INSERT INTO subscribers (email, email_key, name, status, source, created_at, unsub_verifier, selector, confirm_name)
-             VALUES (?1, ?2, NULL, 'pending', 'web', ?3, ?4, ?5, ?6)
-             ON CONFLICT (email_key) DO UPDATE SET name = subscribers.name
-             RETURNING ",
-            subscriber_columns!()
-        ))
-        .bind(email.as_str())
-        .bind(email.key())
-        .bind(&now_s)
-        .bind(&unsub)
-        .bind(tokens::selector())
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
-        let created = row.unsub_verifier == unsub;
-        // Always one row written; the CASEs decide whether a new
-        // confirmation is issued: pending or unsubscribed (a person may come
-        // back), none sent recently. Bounced and complained addresses get
-        // nothing from a web request (`subscribers reactivate` is the way
-        // back), and the answer is the same as for every other state.
-        let claim = sqlx::query(
-            "UPDATE subscribers SET
-               confirm_name = CASE WHEN c THEN (CASE WHEN ?6 THEN confirm_name ELSE NULL END) ELSE confirm_name END,
-               confirm_hash = CASE WHEN c THEN ?2 ELSE confirm_hash END,
-               confirm_expires_at = CASE WHEN c THEN ?3 ELSE confirm_expires_at END,
-               confirm_sent_at = CASE WHEN c THEN ?4 ELSE confirm_sent_at END
-             FROM (SELECT (status IN ('pending', 'unsubscribed') AND (confirm_sent_at IS NULL OR confirm_sent_at <= ?5)) AS c
-                   FROM subscribers WHERE id = ?1)
-             WHERE id = ?1
-             RETURNING confirm_hash = ?2 AS claimed, confirm_name",
-        )
-        .bind(row.id)
-        .bind(&hash)
-        .bind(ts(expires))
-        .bind(&now_s)
-        .bind(ts(threshold))
-        .bind(created)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let claimed: bool = claim.try_get("claimed")?;
-        let confirm_name: Option<String> = claim.try_get("confirm_name")?;
+        let (row, created, claimed, confirm_name) = db!(&self.pool, p, pg => {
+            let mut tx = p.begin().await?;
+            let row: SubscriberRow = sqlx::query_as(concat!(
+                "INSERT INTO subscribers (email, email_key, name, status, source, created_at, unsub_verifier, selector, confirm_name)
+                 VALUES ($1, $2, NULL, 'pending', 'web', $3, $4, $5, $6)
+                 ON CONFLICT (email_key) DO UPDATE SET name = subscribers.name
+                 RETURNING ",
+                subscriber_columns!()
+            ))
+            .bind(email.as_str())
+            .bind(email.key())
+            .bind(Ts(now))
+            .bind(&unsub)
+            .bind(tokens::selector())
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+            let created = row.unsub_verifier == unsub;
+            // Always one row written; the CASEs decide whether a new
+            // confirmation is issued: pending or unsubscribed (a person may
+            // come back), none sent recently. Bounced and complained
+            // addresses get nothing from a web request (`subscribers
+            // reactivate` is the way back), and the answer is the same as
+            // for every other state.
+            let claim = sqlx::query(
+                "UPDATE subscribers SET
+                   confirm_name = CASE WHEN c THEN (CASE WHEN $6 THEN confirm_name ELSE NULL END) ELSE confirm_name END,
+                   confirm_hash = CASE WHEN c THEN $2 ELSE confirm_hash END,
+                   confirm_expires_at = CASE WHEN c THEN $3 ELSE confirm_expires_at END,
+                   confirm_sent_at = CASE WHEN c THEN $4 ELSE confirm_sent_at END
+                 FROM (SELECT (status IN ('pending', 'unsubscribed') AND (confirm_sent_at IS NULL OR confirm_sent_at <= $5)) AS c
+                       FROM subscribers WHERE id = $1) AS due
+                 WHERE id = $1
+                 RETURNING confirm_hash = $2 AS claimed, confirm_name",
+            )
+            .bind(row.id)
+            .bind(&hash)
+            .bind(Ts(expires))
+            .bind(Ts(now))
+            .bind(Ts(threshold))
+            .bind(created)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let claimed: bool = claim.try_get("claimed")?;
+            let confirm_name: Option<String> = claim.try_get("confirm_name")?;
+            (row, created, claimed, confirm_name)
+        });
         let subscriber = row.into_domain();
         let token = claimed.then(|| {
             let (sel, _) = subscriber.unsub_token.split_once('.').unwrap_or_default();
@@ -183,30 +188,33 @@ impl Store {
         now: DateTime<Utc>,
         by_link: Option<&str>,
     ) -> Result<bool> {
-        let mut tx = self.lite().begin().await?;
-        let changed = sqlx::query(
-            "UPDATE subscribers SET status = 'active', confirmed_at = ?2, unsubscribed_at = NULL,
-             name = CASE WHEN ?3 IS NOT NULL THEN COALESCE(name, confirm_name) ELSE name END,
-             confirm_name = NULL, confirm_hash = NULL, confirm_expires_at = NULL
-             WHERE id = ?1 AND (?3 IS NULL
-                 OR (confirm_hash = ?3 AND status IN ('pending', 'unsubscribed')))",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .bind(by_link)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query("DELETE FROM suppressions WHERE email_hash = ?1 OR email_hash = ?2")
-            .bind(email_hash(email))
-            .bind(email.unicode_key().map(|k| super::key_hash(&k)))
+        let old_key = email.unicode_key().map(|k| super::key_hash(&k));
+        db!(&self.pool, p, pg => {
+            let mut tx = p.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE subscribers SET status = 'active', confirmed_at = $2, unsubscribed_at = NULL,
+                 name = CASE WHEN $3 IS NOT NULL THEN COALESCE(name, confirm_name) ELSE name END,
+                 confirm_name = NULL, confirm_hash = NULL, confirm_expires_at = NULL
+                 WHERE id = $1 AND ($3 IS NULL
+                     OR (confirm_hash = $3 AND status IN ('pending', 'unsubscribed')))",
+            )
+            .bind(id)
+            .bind(Ts(now))
+            .bind(by_link)
             .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM suppressions WHERE email_hash = $1 OR email_hash = $2")
+                .bind(email_hash(email))
+                .bind(old_key)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(true)
     }
 
@@ -225,34 +233,32 @@ impl Store {
         let verifier = tokens::verifier();
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
         let threshold = now - chrono::Duration::from_std(min_interval).unwrap_or_default();
-        let row = sqlx::query(
-            "UPDATE subscribers SET confirm_hash = ?2, confirm_expires_at = ?3, confirm_sent_at = ?4,
-             confirm_name = NULL
-             WHERE id = ?1 AND status <> 'active' AND (confirm_sent_at IS NULL OR confirm_sent_at <= ?5)
-             RETURNING selector",
-        )
-        .bind(id)
-        .bind(tokens::hash(&verifier))
-        .bind(ts(expires))
-        .bind(ts(now))
-        .bind(ts(threshold))
-        .fetch_optional(self.lite())
-        .await?;
-        match row {
-            None => Ok(None),
-            Some(r) => {
-                let sel: Option<String> = r.try_get("selector")?;
-                Ok(Some(tokens::row_token(id, sel.as_deref(), &verifier)))
-            }
-        }
+        let selector: Option<Option<String>> = db!(&self.pool, p, pg => {
+            sqlx::query_scalar(
+                "UPDATE subscribers SET confirm_hash = $2, confirm_expires_at = $3, confirm_sent_at = $4,
+                 confirm_name = NULL
+                 WHERE id = $1 AND status <> 'active' AND (confirm_sent_at IS NULL OR confirm_sent_at <= $5)
+                 RETURNING selector",
+            )
+            .bind(id)
+            .bind(tokens::hash(&verifier))
+            .bind(Ts(expires))
+            .bind(Ts(now))
+            .bind(Ts(threshold))
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(selector.map(|sel| tokens::row_token(id, sel.as_deref(), &verifier)))
     }
 
     /// The confirmation email could not be sent: allow a new one at once.
     pub async fn release_confirmation(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE subscribers SET confirm_sent_at = NULL WHERE id = ?1")
-            .bind(id)
-            .execute(self.lite())
-            .await?;
+        db!(&self.pool, p, pg => {
+            sqlx::query("UPDATE subscribers SET confirm_sent_at = NULL WHERE id = $1")
+                .bind(id)
+                .execute(p)
+                .await?;
+        });
         Ok(())
     }
 
@@ -267,24 +273,23 @@ impl Store {
         let sql = format!(
             "SELECT id, email, confirm_hash, confirm_expires_at FROM subscribers WHERE {clause} AND confirm_hash IS NOT NULL"
         );
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        let q = match value {
-            LookupValue::Text(s) => q.bind(s),
-            LookupValue::Id(id) => q.bind(id),
-        };
-        let Some(row) = q.fetch_optional(self.lite()).await? else {
+        let found: Option<(i64, String, String, Option<Ts>)> = db!(&self.pool, p, pg => {
+            let q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            let q = match value {
+                LookupValue::Text(s) => q.bind(s),
+                LookupValue::Id(id) => q.bind(id),
+            };
+            q.fetch_optional(p).await?
+        });
+        let Some((id, email, hash, expires)) = found else {
             return Ok(Confirmed::Unknown);
         };
-        let hash: String = row.try_get("confirm_hash")?;
         if !tokens::verify(verifier, &hash) {
             return Ok(Confirmed::Unknown);
         }
-        let expires: String = row.try_get("confirm_expires_at")?;
-        if parse_ts(&expires).is_none_or(|e| e <= now) {
+        if expires.is_none_or(|e| e.0 <= now) {
             return Ok(Confirmed::Expired);
         }
-        let id: i64 = row.try_get("id")?;
-        let email: String = row.try_get("email")?;
         let parsed = SubscriberEmail::parse(&email).map_err(Error::msg)?;
         if !self.activate_with(id, &parsed, now, Some(&hash)).await? {
             return Ok(Confirmed::Unknown);
@@ -302,12 +307,14 @@ impl Store {
             "SELECT {} FROM subscribers WHERE {clause}",
             subscriber_columns!()
         );
-        let q = sqlx::query_as::<_, SubscriberRow>(sqlx::AssertSqlSafe(sql));
-        let q = match value {
-            LookupValue::Text(s) => q.bind(s),
-            LookupValue::Id(id) => q.bind(id),
-        };
-        let row: Option<SubscriberRow> = q.fetch_optional(self.lite()).await?;
+        let row: Option<SubscriberRow> = db!(&self.pool, p, pg => {
+            let q = sqlx::query_as::<_, SubscriberRow>(sqlx::AssertSqlSafe(sql));
+            let q = match value {
+                LookupValue::Text(s) => q.bind(s),
+                LookupValue::Id(id) => q.bind(id),
+            };
+            q.fetch_optional(p).await?
+        });
         Ok(row
             .filter(|r| tokens::verify_plain(verifier, &r.unsub_verifier))
             .map(SubscriberRow::into_domain))
@@ -315,15 +322,17 @@ impl Store {
 
     /// Unsubscribe by id; idempotent. Bounced and complained stay as they are.
     pub async fn unsubscribe(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2,
-             confirm_hash = NULL, confirm_expires_at = NULL, confirm_name = NULL
-             WHERE id = ?1 AND status IN ('pending', 'active')",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .execute(self.lite())
-        .await?;
+        db!(&self.pool, p, pg => {
+            sqlx::query(
+                "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2,
+                 confirm_hash = NULL, confirm_expires_at = NULL, confirm_name = NULL
+                 WHERE id = $1 AND status IN ('pending', 'active')",
+            )
+            .bind(id)
+            .bind(Ts(now))
+            .execute(p)
+            .await?;
+        });
         Ok(())
     }
 }

@@ -1,15 +1,13 @@
 //! What readers choose (frequency, topics), the once-only welcome, the
 //! campaigns sent to a chosen audience, and the public archive.
 
-use chrono::{DateTime, Utc};
-use sqlx::Row;
-
 use super::campaigns::insert_campaign_posts;
-use super::db::{db_tx, Tx};
-use super::{ts, Store, Ts};
+use super::db::{db, db_tx, pick, Tx};
+use super::{JsonText, Store, Ts};
 use crate::audience::prefs::{Frequency, Preferences};
 use crate::error::{Error, Result};
 use crate::render::Prepared;
+use chrono::{DateTime, Utc};
 
 /// Who a campaign goes to (active subscribers only, always).
 #[derive(Debug, Clone)]
@@ -44,24 +42,28 @@ impl Store {
     /// Claim the welcome email of subscriber `id`: true once per person,
     /// however often it is asked (an atomic flag).
     pub async fn claim_welcome(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE subscribers SET welcomed_at = ?2
-             WHERE id = ?1 AND welcomed_at IS NULL AND status = 'active'",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .execute(self.lite())
-        .await?
-        .rows_affected();
+        let n = db!(&self.pool, p, pg => {
+            sqlx::query(
+                "UPDATE subscribers SET welcomed_at = $2
+                 WHERE id = $1 AND welcomed_at IS NULL AND status = 'active'",
+            )
+            .bind(id)
+            .bind(Ts(now))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
         Ok(n == 1)
     }
 
     /// The welcome email could not be sent: a later confirmation may try again.
     pub async fn release_welcome(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE subscribers SET welcomed_at = NULL WHERE id = ?1")
-            .bind(id)
-            .execute(self.lite())
-            .await?;
+        db!(&self.pool, p, pg => {
+            sqlx::query("UPDATE subscribers SET welcomed_at = NULL WHERE id = $1")
+                .bind(id)
+                .execute(p)
+                .await?;
+        });
         Ok(())
     }
 
@@ -74,20 +76,24 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>> {
         if welcome {
-            return Ok(sqlx::query_scalar(
-                "SELECT email FROM subscribers WHERE status = 'active' AND source = 'import'
-                 AND welcomed_at IS NULL ORDER BY id",
-            )
-            .fetch_all(self.lite())
-            .await?);
+            return Ok(db!(&self.pool, p, pg => {
+                sqlx::query_scalar(
+                    "SELECT email FROM subscribers WHERE status = 'active' AND source = 'import'
+                     AND welcomed_at IS NULL ORDER BY id",
+                )
+                .fetch_all(p)
+                .await?
+            }));
         }
-        sqlx::query(
-            "UPDATE subscribers SET welcomed_at = ?1 WHERE status = 'active' AND source = 'import'
-             AND welcomed_at IS NULL",
-        )
-        .bind(ts(now))
-        .execute(self.lite())
-        .await?;
+        db!(&self.pool, p, pg => {
+            sqlx::query(
+                "UPDATE subscribers SET welcomed_at = $1 WHERE status = 'active' AND source = 'import'
+                 AND welcomed_at IS NULL",
+            )
+            .bind(Ts(now))
+            .execute(p)
+            .await?;
+        });
         Ok(Vec::new())
     }
 
@@ -99,20 +105,20 @@ impl Store {
         &self,
         topic_ok: impl Fn(&str) -> bool,
     ) -> Result<(u64, Vec<(String, String)>)> {
-        let rows = sqlx::query(
-            "SELECT id, email, attributes FROM subscribers
-             WHERE json_extract(attributes, '$.frequency') IS NOT NULL
-                OR json_extract(attributes, '$.topics') IS NOT NULL",
-        )
-        .fetch_all(self.lite())
-        .await?;
+        let rows: Vec<(i64, String, JsonText)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT id, email, attributes FROM subscribers
+                 WHERE attributes ->> 'frequency' IS NOT NULL
+                    OR attributes ->> 'topics' IS NOT NULL
+                 ORDER BY id",
+            )
+            .fetch_all(p)
+            .await?
+        });
         let (mut done, mut problems) = (0, Vec::new());
-        for r in rows {
-            let id: i64 = r.try_get("id")?;
-            let email: String = r.try_get("email")?;
-            let text: String = r.try_get("attributes")?;
+        for (id, email, text) in rows {
             let mut attrs: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&text).unwrap_or_default();
+                serde_json::from_str(&text.0).unwrap_or_default();
             let mut prefs = self.preferences(id).await?;
             let cell = |v: &serde_json::Value| v.as_str().map_or(v.to_string(), str::to_string);
             if let Some(v) = attrs.get("frequency").map(cell) {
@@ -139,76 +145,78 @@ impl Store {
                 }
             }
             self.set_preferences(id, &prefs).await?;
-            sqlx::query("UPDATE subscribers SET attributes = ?2 WHERE id = ?1")
-                .bind(id)
-                .bind(serde_json::Value::Object(attrs).to_string())
-                .execute(self.lite())
-                .await?;
+            let attrs = JsonText(serde_json::Value::Object(attrs).to_string());
+            db!(&self.pool, p, pg => {
+                sqlx::query("UPDATE subscribers SET attributes = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(attrs)
+                    .execute(p)
+                    .await?;
+            });
             done += 1;
         }
         Ok((done, problems))
     }
 
     pub async fn preferences(&self, id: i64) -> Result<Preferences> {
-        let row = sqlx::query("SELECT frequency, topics FROM subscribers WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(self.lite())
-            .await?;
-        let Some(row) = row else {
+        let row: Option<(Option<String>, Option<JsonText>)> = db!(&self.pool, p, pg => {
+            sqlx::query_as("SELECT frequency, topics FROM subscribers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
+        let Some((f, t)) = row else {
             return Ok(Preferences::default());
         };
-        let f: Option<String> = row.try_get("frequency")?;
-        let t: Option<String> = row.try_get("topics")?;
         Ok(Preferences {
             frequency: f.as_deref().and_then(|f| Frequency::parse(f).ok()),
-            topics: t
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok())
-                .unwrap_or_default(),
+            topics: parse_topics(t),
         })
     }
 
     pub async fn set_preferences(&self, id: i64, p: &Preferences) -> Result<()> {
-        let topics = (!p.topics.is_empty()).then(|| serde_json::json!(p.topics).to_string());
-        sqlx::query("UPDATE subscribers SET frequency = ?2, topics = ?3 WHERE id = ?1")
-            .bind(id)
-            .bind(p.frequency.map(Frequency::as_str))
-            .bind(topics)
-            .execute(self.lite())
-            .await?;
+        let topics =
+            (!p.topics.is_empty()).then(|| JsonText(serde_json::json!(p.topics).to_string()));
+        let frequency = p.frequency.map(Frequency::as_str);
+        db!(&self.pool, p, pg => {
+            sqlx::query("UPDATE subscribers SET frequency = $2, topics = $3 WHERE id = $1")
+                .bind(id)
+                .bind(frequency)
+                .bind(topics)
+                .execute(p)
+                .await?;
+        });
         Ok(())
     }
 
     /// Active readers who get digests, with their topics (oldest first).
     pub async fn digest_readers(&self, default: Frequency) -> Result<Vec<(i64, Vec<String>)>> {
-        let rows = sqlx::query(
-            "SELECT id, topics FROM subscribers WHERE status = 'active'
-             AND COALESCE(frequency, ?1) IN ('digest', 'both') ORDER BY id",
-        )
-        .bind(default.as_str())
-        .fetch_all(self.lite())
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                let t: Option<String> = r.try_get("topics")?;
-                let topics = t
-                    .as_deref()
-                    .and_then(|t| serde_json::from_str(t).ok())
-                    .unwrap_or_default();
-                Ok((r.try_get("id")?, topics))
-            })
-            .collect()
+        let rows: Vec<(i64, Option<JsonText>)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT id, topics FROM subscribers WHERE status = 'active'
+                 AND COALESCE(frequency, $1) IN ('digest', 'both') ORDER BY id",
+            )
+            .bind(default.as_str())
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, t)| (id, parse_topics(t)))
+            .collect())
     }
 
     /// Readers a post campaign for `tags` would reach.
     pub async fn count_audience(&self, audience: &Audience<'_>) -> Result<i64> {
-        let (sql, a, b) = audience_sql(audience);
-        let sql = format!("SELECT COUNT(*) FROM subscribers WHERE {sql}");
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(a)
-            .bind(b)
-            .fetch_one(self.lite())
-            .await?)
+        Ok(db!(&self.pool, p, pg => {
+            let (sql, a, b) = audience_sql(audience, pg);
+            let sql = format!("SELECT COUNT(*) FROM subscribers WHERE {sql}");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(a)
+                .bind(b)
+                .fetch_one(p)
+                .await?
+        }))
     }
 
     /// Create a campaign for `audience`, in one transaction with its
@@ -242,12 +250,12 @@ impl Store {
         let json = serde_json::to_string(&prepared.for_campaign(link_id, public_url))
             .map_err(|e| Error::msg(e.to_string()))?;
         insert_campaign_posts(&mut tx, id, posts).await?;
-        let (filter, a, b) = audience_sql(audience);
-        let sql = format!(
-            "INSERT INTO deliveries (campaign_id, subscriber_id, status)
-             SELECT ?3, id, 'pending' FROM subscribers WHERE {filter} ORDER BY id"
-        );
         let total = db_tx!(&mut tx, t, pg => {
+            let (filter, a, b) = audience_sql(audience, pg);
+            let sql = format!(
+                "INSERT INTO deliveries (campaign_id, subscriber_id, status)
+                 SELECT $3, id, 'pending' FROM subscribers WHERE {filter} ORDER BY id"
+            );
             let total = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(a)
                 .bind(b)
@@ -269,89 +277,113 @@ impl Store {
 
     /// The variants of a digest campaign, with their recipients.
     pub async fn variants_of(&self, id: i64) -> Result<Vec<(i64, i64)>> {
-        let rows = sqlx::query("SELECT id, total FROM campaigns WHERE variant_of = ?1 ORDER BY id")
-            .bind(id)
-            .fetch_all(self.lite())
-            .await?;
-        rows.into_iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("total")?)))
-            .collect()
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query_as("SELECT id, total FROM campaigns WHERE variant_of = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(p)
+                .await?
+        }))
     }
 
     /// Archived campaigns, newest first: `limit` from `offset`, and how
     /// many there are in all.
     pub async fn archive(&self, offset: i64, limit: i64) -> Result<(Vec<ArchiveEntry>, i64)> {
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM campaigns WHERE {ARCHIVED}"
-        )))
-        .fetch_one(self.lite())
-        .await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let count = format!("SELECT COUNT(*) FROM campaigns WHERE {ARCHIVED}");
+        let page = format!(
             "SELECT id, kind, subject, COALESCE(summary, '') AS summary, COALESCE(started_at, created_at) AS at FROM campaigns
-             WHERE {ARCHIVED} ORDER BY at DESC, id DESC LIMIT ?1 OFFSET ?2"
-        )))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.lite())
-        .await?;
+             WHERE {ARCHIVED} ORDER BY at DESC, id DESC LIMIT $1 OFFSET $2"
+        );
+        let (total, rows): (i64, Vec<ArchiveRow>) = db!(&self.pool, p, pg => {
+            let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+                .fetch_one(p)
+                .await?;
+            let rows = sqlx::query_as(sqlx::AssertSqlSafe(page))
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(p)
+                .await?;
+            (total, rows)
+        });
         let entries = rows
             .into_iter()
-            .map(|r| {
-                let at: String = r.try_get("at")?;
-                Ok(ArchiveEntry {
-                    id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
-                    subject: r.try_get("subject")?,
-                    summary: r.try_get("summary")?,
-                    sent_at: super::parse_ts(&at).unwrap_or_default(),
-                })
+            .map(|(id, kind, subject, summary, at)| ArchiveEntry {
+                id,
+                kind,
+                subject,
+                summary,
+                sent_at: at.0,
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         Ok((entries, total))
     }
 
     /// One archived campaign and its email.
     pub async fn archived(&self, id: i64) -> Result<Option<(ArchiveEntry, Prepared)>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, kind, subject, COALESCE(summary, '') AS summary, prepared, COALESCE(started_at, created_at) AS at
-             FROM campaigns WHERE id = ?1 AND {ARCHIVED}"
-        )))
-        .bind(id)
-        .fetch_optional(self.lite())
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let json: String = r.try_get("prepared")?;
+        let sql = format!(
+            "SELECT kind, subject, COALESCE(summary, '') AS summary, prepared, COALESCE(started_at, created_at) AS at
+             FROM campaigns WHERE id = $1 AND {ARCHIVED}"
+        );
+        let row: Option<(String, String, String, String, Ts)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
+        let Some((kind, subject, summary, json, at)) = row else {
+            return Ok(None);
+        };
         let prepared: Prepared =
             serde_json::from_str(&json).map_err(|e| Error::msg(format!("campaign {id}: {e}")))?;
-        let at: String = r.try_get("at")?;
         Ok(Some((
             ArchiveEntry {
                 id,
-                kind: r.try_get("kind")?,
-                subject: r.try_get("subject")?,
-                summary: r.try_get("summary")?,
-                sent_at: super::parse_ts(&at).unwrap_or_default(),
+                kind,
+                subject,
+                summary,
+                sent_at: at.0,
             },
             prepared,
         )))
     }
 }
 
-/// The WHERE clause of an audience and its two bound values (?1, ?2).
-fn audience_sql(audience: &Audience<'_>) -> (&'static str, String, String) {
+/// An archive entry as stored: id, kind, subject, summary, time.
+type ArchiveRow = (i64, String, String, String, Ts);
+
+/// A reader's topics as stored (a JSON array of tags, or NULL).
+fn parse_topics(t: Option<JsonText>) -> Vec<String> {
+    t.and_then(|t| serde_json::from_str(&t.0).ok())
+        .unwrap_or_default()
+}
+
+/// The WHERE clause of an audience and its two bound values ($1, $2: a
+/// frequency and a JSON array).
+fn audience_sql(audience: &Audience<'_>, pg: bool) -> (&'static str, String, JsonText) {
     match audience {
         Audience::Posts { tags, default } => (
-            "status = 'active' AND COALESCE(frequency, ?1) IN ('each', 'both')
-             AND (topics IS NULL OR topics = '[]' OR EXISTS (
-                 SELECT 1 FROM json_each(subscribers.topics) t
-                 WHERE t.value IN (SELECT lower(value) FROM json_each(?2))))",
+            pick(
+                pg,
+                "status = 'active' AND COALESCE(frequency, $1) IN ('each', 'both')
+                 AND (topics IS NULL OR topics = '[]' OR EXISTS (
+                     SELECT 1 FROM json_each(subscribers.topics) t
+                     WHERE t.value IN (SELECT lower(value) FROM json_each($2))))",
+                "status = 'active' AND COALESCE(frequency, $1) IN ('each', 'both')
+                 AND (topics IS NULL OR topics = '[]'::jsonb OR EXISTS (
+                     SELECT 1 FROM jsonb_array_elements_text(subscribers.topics) t(value)
+                     WHERE t.value IN (SELECT lower(w.value) FROM jsonb_array_elements_text($2) w(value))))",
+            ),
             default.as_str().to_string(),
-            serde_json::json!(tags).to_string(),
+            JsonText(serde_json::json!(tags).to_string()),
         ),
         Audience::Ids(ids) => (
-            "status = 'active' AND ?1 = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            pick(
+                pg,
+                "status = 'active' AND $1 = $1 AND id IN (SELECT value FROM json_each($2))",
+                "status = 'active' AND $1 = $1
+                 AND id IN (SELECT value::bigint FROM jsonb_array_elements_text($2) v(value))",
+            ),
             String::new(),
-            serde_json::json!(ids).to_string(),
+            JsonText(serde_json::json!(ids).to_string()),
         ),
     }
 }
