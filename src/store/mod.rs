@@ -235,14 +235,6 @@ impl Store {
         db!(&self.pool, p, pg => p.close().await)
     }
 
-    /// The SQLite pool, for code not yet written for both backends.
-    pub(crate) fn lite(&self) -> &sqlx::SqlitePool {
-        match &self.pool {
-            Pool::Sqlite(p) => p,
-            Pool::Postgres(_) => panic!("this store operation is not available on PostgreSQL yet"),
-        }
-    }
-
     pub async fn get(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>> {
         let row: Option<SubscriberRow> = db!(&self.pool, p, pg => {
             sqlx::query_as(concat!(
