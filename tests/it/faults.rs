@@ -16,10 +16,17 @@ use crate::smtp::{Script, SmtpServer};
 pub const DUPLICATE_BOUND: usize = 45;
 
 pub fn project(n: usize, extra: &str) -> Project {
+    project_on("sqlite", n, extra).expect("SQLite is always there")
+}
+
+/// `project` on `backend` ("sqlite" or "postgres"); `None` (skipped) when
+/// PostgreSQL is asked for and no test server is configured.
+pub fn project_on(backend: &str, n: usize, extra: &str) -> Option<Project> {
     let p = Project::with_config(&format!(
         "{}\n[smtp]\nconcurrency = 4\nretry_delay = \"100ms\"\n{extra}\n",
         crate::helpers::CONFIG
-    ));
+    ))
+    .on(backend)?;
     p.post("first", "First", "2026-11-20", "Hello.\n");
     let mut csv = String::with_capacity(n * 30);
     csv.push_str("email\n");
@@ -29,7 +36,7 @@ pub fn project(n: usize, extra: &str) -> Project {
     p.write("list.csv", csv);
     p.run(&["subscribers", "import", "list.csv", "--confirmed"])
         .ok();
-    p
+    Some(p)
 }
 
 /// A port nobody listens on (bound, then closed).

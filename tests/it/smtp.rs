@@ -108,15 +108,20 @@ impl SmtpServer {
         self.state.lock().unwrap().received.clone()
     }
 
+    /// How many messages arrived.
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap().received.len()
+    }
+
     /// Wait until at least `n` messages arrived (30 s at most).
     #[track_caller]
     pub fn wait_for(&self, n: usize) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while self.received().len() < n {
+        while self.count() < n {
             assert!(
                 std::time::Instant::now() < deadline,
                 "only {} of {n} messages arrived",
-                self.received().len()
+                self.count()
             );
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -125,9 +130,9 @@ impl SmtpServer {
     /// How many messages each recipient received.
     pub fn per_recipient(&self) -> HashMap<String, usize> {
         let mut m = HashMap::new();
-        for r in self.received() {
-            for t in r.to {
-                *m.entry(t).or_insert(0) += 1;
+        for r in &self.state.lock().unwrap().received {
+            for t in &r.to {
+                *m.entry(t.clone()).or_insert(0) += 1;
             }
         }
         m
