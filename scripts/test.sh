@@ -12,4 +12,7 @@ export GAZETTE_REQUIRE_ALL=1
 # The slow fault-injection cases and the long property runs.
 export GAZETTE_SLOW_TESTS=1
 export PROPTEST_CASES="${PROPTEST_CASES:-10000}"
+# The PostgreSQL backend's tests (scripts/setup/postgres.sh made sure the
+# server answers); each test creates and drops its own database.
+export GAZETTE_TEST_POSTGRES_URL="${GAZETTE_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/postgres}"
 cargo test --locked "$@"

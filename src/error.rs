@@ -122,12 +122,22 @@ fn join_lines(errors: &[Error]) -> String {
         .join("\n")
 }
 
-/// SQLite's "database is locked" / "busy" (another writer held the file
-/// past the busy timeout): worth trying again later.
+/// Worth trying again later: SQLite's "database is locked" / "busy"
+/// (another writer held the file past the busy timeout); PostgreSQL's
+/// connection failures (class 08), serialization failures and deadlocks
+/// (40001, 40P01), a server shutting down or in recovery (57P01-57P03,
+/// 53300 too many connections); a lost connection or an exhausted pool.
 pub fn is_busy(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("5" | "6" | "517" | "262")),
-        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            Some("5" | "6" | "517" | "262") => true,
+            Some(c) => {
+                c.starts_with("08")
+                    || matches!(c, "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03")
+            }
+            None => false,
+        },
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
         _ => false,
     }
 }

@@ -24,6 +24,25 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
 }
 
 fn print_text(st: &Status, initialized: bool) {
+    println!("database:         {}", st.backend);
+    if st.workers.is_empty() {
+        println!("workers:          none running");
+    }
+    for w in &st.workers {
+        println!(
+            "{:<18}process {} on {}{}",
+            if w.role == "send" {
+                "sending:"
+            } else {
+                "worker:"
+            },
+            w.pid,
+            w.host,
+            w.campaign
+                .map(|c| format!(", sending campaign {c}"))
+                .unwrap_or_default()
+        );
+    }
     println!("digest schedule:  {}", st.digest_schedule);
     println!(
         "next digest:      {}{}",

@@ -9,10 +9,16 @@ use crate::content::Post;
 use crate::delivery::campaign::default_digest;
 use crate::error::Result;
 use crate::store::campaigns::{CampaignInfo, CampaignStatus};
+use crate::store::claims::Sender;
 use crate::store::{ts, Store};
 
 #[derive(Debug, Serialize)]
 pub struct WorkerStatus {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Processes that send (workers and foreground sends) whose heartbeat
+    /// is younger than the lease, on any host.
+    pub workers: Vec<Sender>,
     pub digest_schedule: String,
     pub next_digest_at: Option<String>,
     pub posts_waiting_for_digest: Vec<String>,
@@ -75,7 +81,12 @@ pub async fn report(
         }
     }
     scheduled.sort_by(|a, b| a.scheduled_at.cmp(&b.scheduled_at));
+    let workers = store
+        .live_senders(Utc::now(), crate::delivery::queue::CLAIM_STALE)
+        .await?;
     Ok(WorkerStatus {
+        backend: store.backend().as_str().to_string(),
+        workers,
         digest_schedule: schedule.describe(),
         next_digest_at: next.map(ts),
         posts_waiting_for_digest: waiting.iter().map(|p| p.slug.clone()).collect(),

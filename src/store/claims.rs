@@ -166,7 +166,26 @@ impl Store {
         Ok(())
     }
 
-    async fn forget_sender(&self, id: &str) -> Result<()> {
+    /// A worker's own heartbeat (idle or not), for `gazette status`.
+    pub async fn worker_beat(&self, owner: &ClaimOwner, now: DateTime<Utc>) -> Result<()> {
+        db!(&self.pool, p, pg => {
+            sqlx::query(
+                "INSERT INTO senders (id, host, pid, role, campaign_id, started_at, heartbeat_at)
+                 VALUES ($1, $2, $3, 'worker', NULL, $4, $4)
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            )
+            .bind(&owner.id)
+            .bind(&owner.host)
+            .bind(owner.pid)
+            .bind(Ts(now))
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Forget sender `id` (a worker that stops).
+    pub async fn forget_sender(&self, id: &str) -> Result<()> {
         db!(&self.pool, p, pg => {
             sqlx::query("DELETE FROM senders WHERE id = $1")
                 .bind(id)

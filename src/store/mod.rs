@@ -24,6 +24,7 @@ use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Connection;
 
 pub(crate) mod db;
 use db::{db, Pool};
@@ -161,6 +162,32 @@ impl Store {
                 let opts = PgConnectOptions::from_str(url).map_err(|e| {
                     Error::msg(format!("database URL {}: {e}", without_password(url)))
                 })?;
+                // One connection first: its error says why (refused, no such
+                // database, authentication), where the pool would only time out.
+                let first = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    sqlx::PgConnection::connect_with(&opts),
+                )
+                .await
+                .map_err(|_| {
+                    Error::TryLater(format!(
+                        "opening database {}: no answer within 10 s",
+                        without_password(url)
+                    ))
+                })?;
+                if let Err(e) = first {
+                    let why = match &e {
+                        sqlx::Error::Database(d) => d.message().to_string(),
+                        sqlx::Error::Io(io) => crate::error::io_reason(io),
+                        other => other.to_string(),
+                    };
+                    let line = format!("opening database {}: {why}", without_password(url));
+                    return Err(if crate::error::is_busy(&e) {
+                        Error::TryLater(line)
+                    } else {
+                        Error::msg(line)
+                    });
+                }
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))

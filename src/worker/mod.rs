@@ -184,6 +184,21 @@ impl Worker {
 }
 
 /// Run the worker until SIGTERM/SIGINT.
+/// Beat every second while the worker runs; forget the row when it stops.
+async fn presence(store: Store, mut stop: watch::Receiver<bool>) {
+    let me = crate::delivery::queue::this_owner();
+    loop {
+        if let Err(e) = store.worker_beat(&me, Utc::now()).await {
+            tracing::debug!("worker heartbeat: {e}");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    let _ = store.forget_sender(&me.id).await;
+}
+
 pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
     let settings = Arc::new(settings);
     let store = Store::open(&settings.database_url).await?;
@@ -215,6 +230,8 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
 
     // bounces: the bounce mailbox, polled every `[bounces] poll`.
     let mailbox = bounces::spawn(settings.clone(), store.clone(), stop_rx.clone())?;
+    // This worker's heartbeat, for `gazette status` on any host.
+    let presence = tokio::spawn(presence(store.clone(), stop_rx.clone()));
 
     // Signals: the first stops gracefully, a second exits at once.
     tokio::spawn(async move {
@@ -240,6 +257,7 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
     if let Some(m) = mailbox {
         let _ = m.await;
     }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), presence).await;
     store.close().await;
     tracing::info!("worker stopped");
     Ok(())

@@ -215,6 +215,8 @@ fn other_schemas() -> Vec<(&'static str, Value)> {
         (
             "WorkerStatus",
             obj(&[
+                ("backend", json!({"enum": ["sqlite", "postgres"]})),
+                ("workers", arr(r("Sender"))),
                 ("digest_schedule", s()),
                 ("next_digest_at", s_null()),
                 ("posts_waiting_for_digest", arr(s())),
@@ -222,6 +224,18 @@ fn other_schemas() -> Vec<(&'static str, Value)> {
                 ("publish_mode", s()),
                 ("campaigns_in_progress", arr(r("Campaign"))),
                 ("campaigns_scheduled", arr(r("Campaign"))),
+            ]),
+        ),
+        (
+            "Sender",
+            obj(&[
+                ("id", s()),
+                ("host", s()),
+                ("pid", i()),
+                ("role", json!({"enum": ["worker", "send"]})),
+                ("campaign", json!({"type": ["integer", "null"]})),
+                ("started_at", s()),
+                ("heartbeat_at", s()),
             ]),
         ),
         ("OpenApi", json!({"type": "object"})),

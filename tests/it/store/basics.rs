@@ -27,3 +27,33 @@ both!(get_and_count_by_status, |store: Store| async move {
         .unwrap();
     assert!(seen.is_empty());
 });
+
+/// A PostgreSQL server that refuses: one line, exit 75 (try again later);
+/// a database that does not exist or a bad URL: one line, exit 1; the
+/// password never shown.
+#[test]
+fn postgres_connection_errors_are_one_line_with_the_right_exit_code() {
+    let p = crate::helpers::Project::new();
+    let port = crate::faults::free_port().port();
+    let refused = format!("postgres://root:hunter2@127.0.0.1:{port}/x");
+    let out = p.run(&["--database-url", &refused, "subscribers", "count"]);
+    out.fails_with_code(75, "opening database postgres://root:***@127.0.0.1");
+    assert!(!out.stderr().contains("hunter2"));
+    let out = p.run(&[
+        "--database-url",
+        "postgres://root@[bad",
+        "subscribers",
+        "count",
+    ]);
+    out.fails_with_code(1, "not a valid PostgreSQL URL");
+    let Some(db) = crate::helpers::PgDb::create() else {
+        return;
+    };
+    let mut missing = url::Url::parse(&db.url).unwrap();
+    missing.set_path("/gazette_no_such_database");
+    let out = p.run(&["--database-url", missing.as_str(), "subscribers", "count"]);
+    out.fails_with_code(1, "does not exist");
+    // And a real one works, migrated on first use.
+    p.run(&["--database-url", &db.url, "subscribers", "count"])
+        .ok();
+}
