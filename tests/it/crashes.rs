@@ -53,11 +53,13 @@ impl Rng {
     }
 }
 
-#[test]
-fn kill_9_at_ten_random_moments_then_resume_delivers_everyone() {
+crate::helpers::on_both!(kill_9_at_ten_random_moments_then_resume_delivers_everyone);
+fn kill_9_at_ten_random_moments_then_resume_delivers_everyone(backend: &str) {
     let smtp = slow_smtp(2);
     let n = 2000;
-    let p = project(n, "");
+    let Some(p) = crate::faults::project_on(backend, n, "") else {
+        return;
+    };
     let url = smtp.url();
     let mut rng = Rng::new();
     let mut dups_before = 0;
@@ -317,10 +319,12 @@ fn signal(child: &std::process::Child, sig: &str) {
     assert!(ok.success());
 }
 
-#[test]
-fn a_sender_stalled_past_the_lease_loses_its_claim_and_stops() {
+crate::helpers::on_both!(a_sender_stalled_past_the_lease_loses_its_claim_and_stops);
+fn a_sender_stalled_past_the_lease_loses_its_claim_and_stops(backend: &str) {
     let smtp = slow_smtp(20);
-    let p = project(400, "");
+    let Some(p) = crate::faults::project_on(backend, 400, "") else {
+        return;
+    };
     let stalled = sending(&p, &smtp, 20);
     signal(&stalled, "-STOP");
     // Alive but silent past the 5 s lease: another process takes over.

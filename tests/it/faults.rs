@@ -9,7 +9,7 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Project, Run};
+use crate::helpers::{on_both, Project, Run};
 use crate::smtp::{Script, SmtpServer};
 
 /// `concurrency + OUTCOME_CHANNEL + OUTCOME_BATCH` at concurrency 4 (README).
@@ -148,15 +148,17 @@ fn send(p: &Project, url: &str, limit: Duration) -> (Run, Duration) {
     run_within(p, &["--smtp-url", url, "send", "digest", "--yes"], limit)
 }
 
-#[test]
-fn unreachable_or_silent_server_pauses_with_75_at_any_audience_size() {
+on_both!(unreachable_or_silent_server_pauses_with_75_at_any_audience_size);
+fn unreachable_or_silent_server_pauses_with_75_at_any_audience_size(backend: &str) {
     let refused = format!("smtp://{}", free_port());
     let tarpit = SmtpServer::start(Script {
         tarpit: true,
         ..Default::default()
     });
     for n in [16, 50, 200, 5000] {
-        let p = project(n, "timeout = \"1s\"");
+        let Some(p) = project_on(backend, n, "timeout = \"1s\"") else {
+            return;
+        };
         for (i, url) in [&refused, &tarpit.url()].into_iter().enumerate() {
             let args = [
                 "--smtp-url",
@@ -203,13 +205,15 @@ fn unreachable_or_silent_server_pauses_with_75_at_any_audience_size() {
     assert!(tarpit.received().is_empty());
 }
 
-#[test]
-fn drop_after_the_final_dot_is_resent_within_the_bound() {
+on_both!(drop_after_the_final_dot_is_resent_within_the_bound);
+fn drop_after_the_final_dot_is_resent_within_the_bound(backend: &str) {
     let smtp = SmtpServer::start(Script {
         drop_after_dot_every: 25,
         ..Default::default()
     });
-    let p = project(200, "");
+    let Some(p) = project_on(backend, 200, "") else {
+        return;
+    };
     let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
     out.ok();
     let dups = all_delivered(&p, 1, &smtp, 200);
@@ -217,26 +221,30 @@ fn drop_after_the_final_dot_is_resent_within_the_bound() {
     assert!((1..=10).contains(&dups), "{dups} duplicates");
 }
 
-#[test]
-fn reply_421_mid_session_reconnects_and_loses_nothing() {
+on_both!(reply_421_mid_session_reconnects_and_loses_nothing);
+fn reply_421_mid_session_reconnects_and_loses_nothing(backend: &str) {
     let smtp = SmtpServer::start(Script {
         reply_421_every: 30,
         ..Default::default()
     });
-    let p = project(200, "");
+    let Some(p) = project_on(backend, 200, "") else {
+        return;
+    };
     let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
     out.ok();
     assert_eq!(all_delivered(&p, 1, &smtp, 200), 0, "421 is not ambiguous");
     assert!(smtp.state.lock().unwrap().connections > 4);
 }
 
-#[test]
-fn reply_452_is_retried_later() {
+on_both!(reply_452_is_retried_later);
+fn reply_452_is_retried_later(backend: &str) {
     let smtp = SmtpServer::start(Script {
         reply_452_every: 20,
         ..Default::default()
     });
-    let p = project(200, "");
+    let Some(p) = project_on(backend, 200, "") else {
+        return;
+    };
     let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
     out.ok();
     assert_eq!(all_delivered(&p, 1, &smtp, 200), 0);
@@ -244,27 +252,31 @@ fn reply_452_is_retried_later() {
     assert!(attempts.values().any(|&a| a >= 2), "some were retried");
 }
 
-#[test]
-fn reset_in_the_middle_of_data_is_resent_once() {
+on_both!(reset_in_the_middle_of_data_is_resent_once);
+fn reset_in_the_middle_of_data_is_resent_once(backend: &str) {
     let smtp = SmtpServer::start(Script {
         reset_mid_data_every: 25,
         ..Default::default()
     });
-    let p = project(200, "");
+    let Some(p) = project_on(backend, 200, "") else {
+        return;
+    };
     let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
     out.ok();
     assert_eq!(all_delivered(&p, 1, &smtp, 200), 0, "nothing arrived twice");
 }
 
-#[test]
-fn replies_slower_than_the_timeout_pause_then_resume_within_the_bound() {
+on_both!(replies_slower_than_the_timeout_pause_then_resume_within_the_bound);
+fn replies_slower_than_the_timeout_pause_then_resume_within_the_bound(backend: &str) {
     // Some slow replies: those messages are resent, the campaign finishes.
     let smtp = SmtpServer::start(Script {
         slow_every: 40,
         slow_reply: Duration::from_millis(1500),
         ..Default::default()
     });
-    let p = project(200, "timeout = \"1s\"");
+    let Some(p) = project_on(backend, 200, "timeout = \"1s\"") else {
+        return;
+    };
     let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
     out.ok();
     let dups = all_delivered(&p, 1, &smtp, 200);
@@ -277,7 +289,9 @@ fn replies_slower_than_the_timeout_pause_then_resume_within_the_bound() {
         slow_reply: Duration::from_secs(3),
         ..Default::default()
     });
-    let p = project(200, "timeout = \"1s\"");
+    let Some(p) = project_on(backend, 200, "timeout = \"1s\"") else {
+        return;
+    };
     let (out, took) = send(&p, &smtp.url(), Duration::from_secs(30));
     out.fails_later_with("campaign 1 paused");
     assert!(took < Duration::from_secs(15), "took {took:?}");
@@ -295,8 +309,8 @@ fn replies_slower_than_the_timeout_pause_then_resume_within_the_bound() {
     all_delivered(&p, 1, &smtp, 200);
 }
 
-#[test]
-fn a_stalling_server_fails_nobody_even_with_one_attempt() {
+on_both!(a_stalling_server_fails_nobody_even_with_one_attempt);
+fn a_stalling_server_fails_nobody_even_with_one_attempt(backend: &str) {
     // Greets, then never answers: with max_attempts = 1 every recipient
     // used to be marked failed and the send reported done (exit 0).
     let smtp = SmtpServer::start(Script {
@@ -304,7 +318,9 @@ fn a_stalling_server_fails_nobody_even_with_one_attempt() {
         slow_reply: Duration::from_secs(3),
         ..Default::default()
     });
-    let p = project(200, "timeout = \"1s\"\nmax_attempts = 1");
+    let Some(p) = project_on(backend, 200, "timeout = \"1s\"\nmax_attempts = 1") else {
+        return;
+    };
     let (out, _) = send(&p, &smtp.url(), Duration::from_secs(30));
     out.fails_later_with("campaign 1 paused");
     let c = campaign(&p, 1);
@@ -326,14 +342,17 @@ pub fn sigterm(child: &Child) {
     assert!(ok.success());
 }
 
-#[test]
-fn worker_finishes_by_itself_when_the_server_recovers() {
+on_both!(worker_finishes_by_itself_when_the_server_recovers);
+fn worker_finishes_by_itself_when_the_server_recovers(backend: &str) {
     let addr = free_port();
     let url = format!("smtp://{addr}");
-    let p = project(
+    let Some(p) = project_on(
+        backend,
         200,
         "timeout = \"1s\"\n[worker]\nunreachable_retry = \"300ms\"\npoll_interval = \"100ms\"",
-    );
+    ) else {
+        return;
+    };
     let (out, _) = send(&p, &url, Duration::from_secs(30));
     out.fails_later_with("campaign 1 paused");
     let worker = worker(&p, &url);
@@ -361,10 +380,12 @@ fn worker_finishes_by_itself_when_the_server_recovers() {
     assert!(log.contains("campaign 1: retrying (try 3)"), "{log}");
 }
 
-#[test]
-fn pause_and_cancel_stop_a_running_pass() {
+on_both!(pause_and_cancel_stop_a_running_pass);
+fn pause_and_cancel_stop_a_running_pass(backend: &str) {
     let smtp = slow_smtp(20);
-    let p = project(400, "");
+    let Some(p) = project_on(backend, 400, "") else {
+        return;
+    };
     let send = sending(&p, &smtp, 20);
     p.run(&["campaigns", "pause", "1"]).ok();
     let paused_at = Instant::now();
@@ -402,10 +423,12 @@ fn pause_and_cancel_stop_a_running_pass() {
     assert!(smtp.per_recipient().values().all(|&c| c == 1));
 }
 
-#[test]
-fn the_worker_takes_over_a_killed_send_and_obeys_cancel() {
+on_both!(the_worker_takes_over_a_killed_send_and_obeys_cancel);
+fn the_worker_takes_over_a_killed_send_and_obeys_cancel(backend: &str) {
     let smtp = slow_smtp(40);
-    let p = project(400, "[worker]\npoll_interval = \"200ms\"");
+    let Some(p) = project_on(backend, 400, "[worker]\npoll_interval = \"200ms\"") else {
+        return;
+    };
     let url = smtp.url();
     let mut send = sending(&p, &smtp, 20);
     send.kill().unwrap(); // SIGKILL: the campaign stays `sending`

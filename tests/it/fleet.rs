@@ -7,23 +7,8 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::faults::{finish_within, project_on, sigterm, worker, DUPLICATE_BOUND};
-use crate::helpers::{OutputWithin, Project};
+use crate::helpers::{on_both, OutputWithin, Project};
 use crate::smtp::{Script, SmtpServer};
-
-macro_rules! on_both {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name("sqlite")
-            }
-            #[test]
-            fn postgres() {
-                super::$name("postgres")
-            }
-        }
-    };
-}
 
 fn campaigns(p: &Project) -> Vec<serde_json::Value> {
     let out = p.run(&["campaigns", "list", "--json"]).ok().stdout();

@@ -301,3 +301,21 @@ fn pg_admin(admin: &str, sql: &str) {
     .join()
     .unwrap();
 }
+
+/// `on_both!(name)` after `fn name(backend: &str)`: the test on SQLite and
+/// on PostgreSQL, as `name::sqlite` and `name::postgres`.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name("sqlite")
+            }
+            #[test]
+            fn postgres() {
+                super::$name("postgres")
+            }
+        }
+    };
+}
+pub(crate) use on_both;
