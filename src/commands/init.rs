@@ -31,6 +31,7 @@ postal_address = "My Newsletter, 1 Example Street, Springfield"
 
 [database]
 # Created and migrated on first use. Env: GAZETTE_DATABASE_URL
+# PostgreSQL (several workers on several hosts): postgres://user@host/db
 url = "sqlite://gazette.db"
 
 [smtp]
