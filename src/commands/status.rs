@@ -24,6 +24,13 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
 }
 
 fn print_text(st: &Status, initialized: bool) {
+    print_workers(st);
+    print_digest(st, initialized);
+    print_campaigns(st);
+}
+
+/// The backend and the processes that send, on every host.
+fn print_workers(st: &Status) {
     println!("database:         {}", st.backend);
     if st.workers.is_empty() {
         println!("workers:          none running");
@@ -43,6 +50,9 @@ fn print_text(st: &Status, initialized: bool) {
                 .unwrap_or_default()
         );
     }
+}
+
+fn print_digest(st: &Status, initialized: bool) {
     println!("digest schedule:  {}", st.digest_schedule);
     println!(
         "next digest:      {}{}",
@@ -74,6 +84,9 @@ fn print_text(st: &Status, initialized: bool) {
             st.posts_not_yet_seen.join(", ")
         );
     }
+}
+
+fn print_campaigns(st: &Status) {
     if st.campaigns_in_progress.is_empty() {
         println!("campaigns:        none in progress");
     }
