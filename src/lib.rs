@@ -107,8 +107,12 @@ fn init_logging(cli: &Cli) {
         (false, 1) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GAZETTE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("gazette={level},warn")));
+    // sqlx's "slow statement" warnings (a large import, a locked database)
+    // are for debugging: shown with -v, not before a one-line error.
+    let sqlx = if cli.verbose > 0 { "warn" } else { "error" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAZETTE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("gazette={level},sqlx::query={sqlx},warn"))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

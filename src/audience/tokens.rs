@@ -33,6 +33,16 @@ pub fn verifiers(n: usize) -> Vec<String> {
     buf.chunks_exact(16).map(hex::encode).collect()
 }
 
+/// `n` random selectors from one read of the OS random source (imports:
+/// each row gets its selector with its insert, not from a trigger).
+pub fn selectors(n: usize) -> Vec<String> {
+    let mut buf = vec![0u8; n * (SELECTOR_LEN / 2)];
+    crate::util::ids::fill(&mut buf);
+    buf.chunks_exact(SELECTOR_LEN / 2)
+        .map(hex::encode)
+        .collect()
+}
+
 /// The token for a selector and a verifier.
 pub fn token(selector: &str, verifier: &str) -> String {
     format!("{selector}.{verifier}")

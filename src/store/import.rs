@@ -133,7 +133,7 @@ async fn opted_out_keys(tx: &mut Tx) -> Result<Option<HashMap<String, Status>>> 
     ))
 }
 
-/// Rows per INSERT statement (10 parameters each).
+/// Rows per INSERT statement (11 parameters each on SQLite).
 pub const IMPORT_BATCH: usize = 500;
 
 const OPTED_OUT: &str = "('unsubscribed', 'bounced', 'complained')";
@@ -309,7 +309,8 @@ async fn merge_sqlite(
     // Times as SQLite's text (what `Ts` writes), `now` formatted once.
     let now_s = ts(now);
     let verifiers = tokens::verifiers(rows.len());
-    for (r, ver) in rows.iter().zip(verifiers) {
+    let selectors = tokens::selectors(rows.len());
+    for ((r, ver), sel) in rows.iter().zip(verifiers).zip(selectors) {
         let active = r.status == Status::Active;
         let out = r.status.is_opted_out();
         q = q
@@ -330,7 +331,8 @@ async fn merge_sqlite(
                     .map(ts)
                     .or_else(|| out.then(|| now_s.clone())),
             )
-            .bind(ver);
+            .bind(ver)
+            .bind(sel);
     }
     Ok(q.execute(&mut **tx).await?.rows_affected())
 }
@@ -389,15 +391,15 @@ fn new_status() -> String {
 
 /// The upsert for `n` rows (SQLite).
 fn merge_sql(n: usize) -> String {
-    let mut sql = String::with_capacity(1536 + n * 22);
+    let mut sql = String::with_capacity(1536 + n * 24);
     sql.push_str(
-        "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, confirmed_at, unsubscribed_at, unsub_verifier) VALUES ",
+        "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, confirmed_at, unsubscribed_at, unsub_verifier, selector) VALUES ",
     );
     for i in 0..n {
         if i > 0 {
             sql.push(',');
         }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?)");
     }
     let new_status = new_status();
     sql.push_str(&format!(
