@@ -9,11 +9,14 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Message;
 
 use super::policy::{self, Reply, Verdict};
-use super::transport::{reason, Connector, OutboxTransport, SmtpTransport, Transport};
+use super::transport::{
+    offers_pipelining, reason, Connector, OutboxTransport, SmtpTransport, Transport,
+};
 use crate::config::{Settings, SmtpTls};
 use crate::error::{Error, Result};
 
@@ -116,11 +119,12 @@ impl Connector for Mailer {
                     Ok(Box::new(OutboxTransport { dir: dir.clone() }) as Box<dyn Transport>)
                 }
                 Mailer::Smtp(t) => {
-                    let conn = t.connect().await?;
+                    let (conn, pipelining) = t.connect().await?;
                     Ok(Box::new(SmtpTransport {
                         conn,
                         timeout: t.timeout,
                         broken: false,
+                        pipelining,
                     }) as Box<dyn Transport>)
                 }
             }
@@ -154,9 +158,9 @@ fn hostname_or(fallback: &str) -> String {
 }
 
 impl SmtpTarget {
-    /// Connect, greet, STARTTLS and log in, each step within the timeout.
-    /// `Err` names the server.
-    async fn connect(&self) -> std::result::Result<AsyncSmtpConnection, String> {
+    /// Connect, greet, STARTTLS and log in, each step within the timeout;
+    /// with whether the server offers PIPELINING. `Err` names the server.
+    async fn connect(&self) -> std::result::Result<(AsyncSmtpConnection, bool), String> {
         let named = |e: String| format!("server unreachable: {}: {e}", self.display);
         let within = |what: &'static str| {
             move |_| {
@@ -213,6 +217,16 @@ impl SmtpTarget {
             }
             conn
         };
+        // lettre keeps only the extensions it uses from the EHLO reply, and
+        // PIPELINING is not one of them: ask again (before AUTH, which some
+        // servers reset on EHLO).
+        let ehlo = Ehlo::new(self.hello.clone());
+        let pipelining = tokio::time::timeout(self.timeout, conn.command(ehlo))
+            .await
+            .map_err(within("EHLO"))
+            .map_err(named)?
+            .map_err(|e| named(format!("EHLO: {}", reason(&e))))
+            .map(|r| offers_pipelining(&r))?;
         if let Some(creds) = &self.credentials {
             tokio::time::timeout(
                 self.timeout,
@@ -223,6 +237,6 @@ impl SmtpTarget {
             .map_err(named)?
             .map_err(|e| named(format!("authentication failed: {}", reason(&e))))?;
         }
-        Ok(conn)
+        Ok((conn, pipelining))
     }
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use lettre::address::Envelope;
 use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
 
 use super::policy::Reply;
 
@@ -40,23 +43,21 @@ pub struct SmtpTransport {
     pub(super) conn: AsyncSmtpConnection,
     pub(super) timeout: Duration,
     pub(super) broken: bool,
+    /// The server offers PIPELINING (RFC 2920).
+    pub(super) pipelining: bool,
 }
 
 impl Transport for SmtpTransport {
     fn send<'a>(&'a mut self, envelope: &'a Envelope, bytes: &'a [u8]) -> BoxFuture<'a, Reply> {
         Box::pin(async move {
-            let reply =
-                match tokio::time::timeout(self.timeout, self.conn.send(envelope, bytes)).await {
-                    Err(_) => Reply::Timeout(format!(
-                        "no reply within {} (smtp.timeout)",
-                        humantime(self.timeout)
-                    )),
-                    Ok(Ok(resp)) => Reply::Code(
-                        u16::from(resp.code()),
-                        resp.message().collect::<Vec<_>>().join(" "),
-                    ),
-                    Ok(Err(e)) => lettre_reply(&e),
-                };
+            let sent = transaction(&mut self.conn, self.pipelining, envelope, bytes);
+            let reply = match tokio::time::timeout(self.timeout, sent).await {
+                Err(_) => Reply::Timeout(format!(
+                    "no reply within {} (smtp.timeout)",
+                    humantime(self.timeout)
+                )),
+                Ok(reply) => reply,
+            };
             if super::policy::reconnect(&reply) {
                 self.broken = true;
             }
@@ -76,6 +77,130 @@ impl Transport for SmtpTransport {
             }
         })
     }
+}
+
+/// Bytes already in SMTP form, for lettre's `command` (which writes what a
+/// command displays, in one write, then reads one reply).
+struct Wire<'a>(&'a str);
+
+impl std::fmt::Display for Wire<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The message as DATA carries it: a `.` that starts a line doubled (RFC
+/// 5321 4.5.2; a line starts at the beginning and after CRLF, as in
+/// lettre's codec), then CRLF `.` CRLF, as lettre ends it. Found by a search
+/// for CRLF `.`, not byte by byte: quoted-printable lines rarely start with
+/// a dot.
+pub fn dot_stuffed(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 8);
+    let mut rest = message;
+    if rest.starts_with('.') {
+        out.push('.');
+    }
+    while let Some(i) = rest.find("\r\n.") {
+        out.push_str(&rest[..i + 3]);
+        out.push('.');
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    out.push_str("\r\n.\r\n");
+    out
+}
+
+/// Whether an EHLO reply offers PIPELINING (RFC 2920). lettre parses only
+/// the extensions it uses and drops this one.
+pub fn offers_pipelining(ehlo: &Response) -> bool {
+    ehlo.message().any(|l| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"))
+    })
+}
+
+/// One mail transaction on a lettre connection, as lettre's `send` does it
+/// (the same checks; a negative reply aborts the session), except that
+/// MAIL FROM, RCPT TO and DATA go in one write when the server offers
+/// PIPELINING, and the message is dot-stuffed here and written in one
+/// write with its final dot.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    pipelining: bool,
+    envelope: &Envelope,
+    email: &[u8],
+) -> Reply {
+    let Ok(text) = std::str::from_utf8(email) else {
+        return match conn.send(envelope, email).await {
+            Ok(resp) => code_reply(&resp),
+            Err(e) => lettre_reply(&e),
+        };
+    };
+    let mut options = vec![];
+    let non_ascii = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
+    if non_ascii {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Reply::Unsendable(
+                "internal client error: Envelope contains non-ascii chars but server does not support SMTPUTF8"
+                    .into(),
+            );
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !text.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Reply::Unsendable(
+                "internal client error: Message contains non-ascii chars but server does not support 8BITMIME"
+                    .into(),
+            );
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let mail = Mail::new(envelope.from().cloned(), options);
+    let rcpts = envelope.to().iter().map(|a| Rcpt::new(a.clone(), vec![]));
+    macro_rules! step {
+        ($e:expr) => {
+            match $e {
+                Ok(resp) => resp,
+                Err(e) => {
+                    conn.abort().await;
+                    return lettre_reply(&e);
+                }
+            }
+        };
+    }
+    if pipelining {
+        let mut commands = mail.to_string();
+        for r in rcpts {
+            commands.push_str(&r.to_string());
+        }
+        commands.push_str("DATA\r\n");
+        step!(conn.command(Wire(&commands)).await);
+        for _ in envelope.to() {
+            step!(conn.read_response().await);
+        }
+        step!(conn.read_response().await);
+    } else {
+        step!(conn.command(mail).await);
+        for r in rcpts {
+            step!(conn.command(r).await);
+        }
+        step!(conn.command(Data).await);
+    }
+    let resp = step!(conn.command(Wire(&dot_stuffed(text))).await);
+    code_reply(&resp)
+}
+
+fn code_reply(resp: &Response) -> Reply {
+    Reply::Code(
+        u16::from(resp.code()),
+        resp.message().collect::<Vec<_>>().join(" "),
+    )
 }
 
 /// A reply from a lettre error.
@@ -224,5 +349,52 @@ impl Transport for MemoryTransport {
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing_matches_lettres_codec() {
+        // The cases of lettre's own codec test, as one message.
+        let cases = [
+            (".\r\ntest\r\n", "..\r\ntest\r\n"),
+            ("a\r\n.\r\n.b\r\n", "a\r\n..\r\n..b\r\n"),
+            ("te\r\n.\r\nst.", "te\r\n..\r\nst."),
+            ("bare\n.lf\r.cr", "bare\n.lf\r.cr"),
+            ("\r\r\n.x", "\r\r\n..x"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(dot_stuffed(input), format!("{want}\r\n.\r\n"), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn pipelining_is_read_from_the_ehlo_reply() {
+        let reply = |lines: &[&str]| {
+            let text: String = lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+                    format!("250{sep}{l}\r\n")
+                })
+                .collect();
+            text.parse::<Response>().unwrap()
+        };
+        assert!(offers_pipelining(&reply(&[
+            "mx.example",
+            "PIPELINING",
+            "8BITMIME"
+        ])));
+        assert!(offers_pipelining(&reply(&["mx.example", "pipelining"])));
+        assert!(!offers_pipelining(&reply(&["mx.example", "8BITMIME"])));
+        assert!(!offers_pipelining(&reply(&[
+            "mx.example",
+            "PIPELINING-NOT"
+        ])));
     }
 }

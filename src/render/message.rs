@@ -1,6 +1,7 @@
 //! MIME messages: multipart/alternative (text + HTML) with the headers a
 //! newsletter needs, built by lettre (which encodes non-ASCII headers).
 
+use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
@@ -56,9 +57,14 @@ pub fn build_encoded(
     message_id: String,
 ) -> Result<Message> {
     let (html, text) = encoded.personalize(r);
+    let to = recipient_mailbox(r)?;
+    // Given, lettre does not parse the From and To headers back into one.
+    let envelope = Envelope::new(Some(nl.from.email.clone()), vec![to.email.clone()])
+        .map_err(|e| Error::msg(format!("envelope: {e}")))?;
     let mut b = Message::builder()
+        .envelope(envelope)
         .from(nl.from.clone())
-        .to(recipient_mailbox(r)?)
+        .to(to)
         .subject(clean_header_text(&prepared.subject))
         .date_now()
         .message_id(Some(message_id));

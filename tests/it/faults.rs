@@ -467,3 +467,53 @@ fn the_worker_takes_over_a_killed_send_and_obeys_cancel(backend: &str) {
         "{log}"
     );
 }
+
+#[test]
+fn pipelined_sessions_lose_nothing_through_421_452_rejections_and_drops() {
+    // A server offering PIPELINING: MAIL FROM, RCPT TO and DATA go in one
+    // write; every fault still ends as on a server without it.
+    let smtp = SmtpServer::start(Script {
+        pipelining: true,
+        reply_421_every: 30,
+        reply_452_every: 20,
+        drop_after_dot_every: 25,
+        reset_mid_data_every: 35,
+        ..Default::default()
+    });
+    let p = project(200, "");
+    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    let dups = all_delivered(&p, 1, &smtp, 200);
+    assert!(dups <= 10, "{dups} duplicates");
+    let st = smtp.state.lock().unwrap();
+    assert!(
+        st.pipelined >= 200,
+        "pipelined {} of {}",
+        st.pipelined,
+        st.mail_count
+    );
+    assert!(st.connections > 4);
+}
+
+#[test]
+fn pipelined_rejections_fail_only_the_rejected_and_keep_the_rest() {
+    let rejected: Vec<String> = (0..200)
+        .filter(|i| i % 17 == 3)
+        .map(|i| format!("user{i}@example.org"))
+        .collect();
+    let smtp = SmtpServer::start(Script {
+        pipelining: true,
+        reject: rejected.clone(),
+        ..Default::default()
+    });
+    let p = project(200, "");
+    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    let per = smtp.per_recipient();
+    assert_eq!(per.len(), 200 - rejected.len());
+    assert!(rejected.iter().all(|r| !per.contains_key(r)));
+    assert!(per.values().all(|&n| n == 1), "nothing arrived twice");
+    let c = campaign(&p, 1);
+    assert_eq!(c["sent"].as_u64(), Some(200 - rejected.len() as u64), "{c}");
+    assert_eq!(c["failed"].as_u64(), Some(rejected.len() as u64), "{c}");
+}

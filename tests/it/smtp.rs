@@ -44,6 +44,10 @@ pub struct Script {
     /// Every Nth message arrives, then the reply comes after `slow_reply`.
     pub slow_every: usize,
     pub slow_reply: Duration,
+    /// Offer PIPELINING (RFC 2920) in the EHLO reply. Commands are read a
+    /// line at a time either way; DATA is answered 354 even when every
+    /// recipient was refused (the harder case for a pipelining client).
+    pub pipelining: bool,
 }
 
 fn nth(every: usize, n: usize) -> bool {
@@ -58,6 +62,9 @@ pub struct State {
     pub connections: usize,
     pub mail_count: usize,
     pub rcpt_count: usize,
+    /// MAIL FROM commands that arrived with the next command already behind
+    /// them (the client pipelined).
+    pub pipelined: usize,
 }
 
 pub struct SmtpServer {
@@ -160,8 +167,15 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            w.write_all(b"250-test.local\r\n250 8BITMIME\r\n")?;
+            if script.lock().unwrap().pipelining {
+                w.write_all(b"250-test.local\r\n250-PIPELINING\r\n250 8BITMIME\r\n")?;
+            } else {
+                w.write_all(b"250-test.local\r\n250 8BITMIME\r\n")?;
+            }
         } else if upper.starts_with("MAIL FROM:") {
+            if !r.buffer().is_empty() {
+                state.lock().unwrap().pipelined += 1;
+            }
             let closing = {
                 let mut st = state.lock().unwrap();
                 st.mail_count += 1;
