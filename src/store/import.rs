@@ -1,6 +1,11 @@
 //! Imports: batches of rows merged inside one transaction. An existing
 //! address's opt-out (unsubscribed, bounced, complained) is never undone,
 //! and an erased address is never re-added.
+//!
+//! SQLite merges a batch with one multi-row upsert (a 64 MiB page cache
+//! for the transaction); PostgreSQL with one upsert of the batch's columns
+//! as arrays (`unnest`), a key given twice in a batch going into a second
+//! statement, so both apply the rows in file order with the same counts.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -190,7 +195,7 @@ impl Import {
     /// Count the status each row will have (the merge rule applied to the
     /// stored address). Into an empty list that is the row's own; an
     /// address that opted out is looked up in memory; only a pending row
-    /// (whose stored address may be active) needs SQLite, which then looks
+    /// (whose stored address may be active) needs the database, which then looks
     /// up the whole batch in one query (one indexed lookup per row). An
     /// address seen earlier in this import is counted once, in the state
     /// its last row leaves it.
