@@ -77,6 +77,7 @@ impl Store {
         };
         Ok(Import {
             tx,
+            welcomed_on_insert: false,
             count_before: count,
             changes: 0,
             rows: 0,
@@ -92,6 +93,9 @@ impl Store {
 /// committed (or, for a dry run, rolled back) at the end.
 pub struct Import {
     tx: Tx,
+    /// Rows inserted active are marked welcomed at once (no welcome email
+    /// for this import), instead of by an UPDATE of every row afterwards.
+    welcomed_on_insert: bool,
     count_before: i64,
     changes: u64,
     rows: u64,
@@ -138,12 +142,18 @@ async fn opted_out_keys(tx: &mut Tx) -> Result<Option<HashMap<String, Status>>> 
     ))
 }
 
-/// Rows per INSERT statement (11 parameters each on SQLite).
+/// Rows per INSERT statement (12 parameters each on SQLite).
 pub const IMPORT_BATCH: usize = 500;
 
 const OPTED_OUT: &str = "('unsubscribed', 'bounced', 'complained')";
 
 impl Import {
+    /// Mark the rows this import inserts as active as welcomed already
+    /// (SQLite; PostgreSQL marks them after the import).
+    pub fn mark_welcomed_on_insert(&mut self, on: bool) {
+        self.welcomed_on_insert = on;
+    }
+
     /// Merge a batch of rows (at most `IMPORT_BATCH`).
     pub async fn merge(&mut self, batch: &[ImportRow], now: DateTime<Utc>) -> Result<()> {
         let rows: Vec<&ImportRow> = batch
@@ -166,7 +176,7 @@ impl Import {
         self.count_outcomes(&rows).await?;
         self.rows += rows.len() as u64;
         self.changes += match &mut self.tx {
-            Tx::Sqlite(t) => merge_sqlite(t, &rows, now).await?,
+            Tx::Sqlite(t) => merge_sqlite(t, &rows, now, self.welcomed_on_insert).await?,
             Tx::Postgres(t) => {
                 // ON CONFLICT DO UPDATE takes each key once per statement
                 // on PostgreSQL; SQLite merges a repeated key into the row
@@ -307,6 +317,7 @@ async fn merge_sqlite(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     rows: &[&ImportRow],
     now: DateTime<Utc>,
+    welcomed: bool,
 ) -> Result<u64> {
     let sql = merge_sql(rows.len());
     // Built from constants and placeholders only; values are bound.
@@ -337,7 +348,8 @@ async fn merge_sqlite(
                     .or_else(|| out.then(|| now_s.clone())),
             )
             .bind(ver)
-            .bind(sel);
+            .bind(sel)
+            .bind((welcomed && active).then(|| now_s.clone()));
     }
     Ok(q.execute(&mut **tx).await?.rows_affected())
 }
@@ -396,15 +408,15 @@ fn new_status() -> String {
 
 /// The upsert for `n` rows (SQLite).
 fn merge_sql(n: usize) -> String {
-    let mut sql = String::with_capacity(1536 + n * 24);
+    let mut sql = String::with_capacity(1536 + n * 26);
     sql.push_str(
-        "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, confirmed_at, unsubscribed_at, unsub_verifier, selector) VALUES ",
+        "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, confirmed_at, unsubscribed_at, unsub_verifier, selector, welcomed_at) VALUES ",
     );
     for i in 0..n {
         if i > 0 {
             sql.push(',');
         }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?)");
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?)");
     }
     let new_status = new_status();
     sql.push_str(&format!(

@@ -33,6 +33,9 @@ struct Report<'a> {
 }
 
 pub struct Options {
+    /// `--welcome`: the addresses made active get the welcome email (else
+    /// they are marked welcomed as they are inserted).
+    pub welcome: bool,
     pub confirmed: bool,
     pub dry_run: bool,
     pub json: bool,
@@ -56,6 +59,7 @@ pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) 
     }
     let format = reader.format();
     let mut import = store.begin_import().await?;
+    import.mark_welcomed_on_insert(!opts.welcome);
     let mut batch = Vec::with_capacity(IMPORT_BATCH);
     let mut bad: Vec<BadRow> = Vec::new();
     let mut valid = 0u64;

@@ -60,6 +60,7 @@ pub async fn import(
         return Ok(());
     };
     let opts = super::import::Options {
+        welcome,
         confirmed,
         dry_run,
         json,
