@@ -59,7 +59,8 @@ pub struct Shared {
     pub trouble: AtomicU32,
     /// VERP sender and what a rejection does to the subscriber (bounces).
     pub bounces: crate::config::BouncePolicy,
-    /// When the claim was last renewed (a heartbeat or an outcome write).
+    /// When this process's leases were last renewed: the moment the
+    /// heartbeat that renewed them was sent (they run from its `now`).
     pub renewed: std::sync::Mutex<Instant>,
 }
 
@@ -69,15 +70,16 @@ impl Shared {
         self.connector.timeout() + Duration::from_millis(500)
     }
 
-    /// The claim was renewed just now.
-    pub fn renewed_now(&self) {
-        *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    /// The leases were renewed by a heartbeat sent at `at`.
+    pub fn renewed_at(&self, at: Instant) {
+        *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = at;
     }
 
-    /// Wait while the claim has not been renewed for longer than the lease
-    /// (this process stalled, or the database is busy): nothing is sent
-    /// until the claim is renewed, or the run stops (the guard decides).
-    /// `false`: the run stopped.
+    /// Wait while the leases have not been renewed for half their length
+    /// (this process stalled, or the database is slow): nothing new is sent
+    /// until they are, or the run stops (the guard decides). The half left
+    /// is the margin for what is already in flight. `false`: the run
+    /// stopped.
     async fn hold_claim(&self) -> bool {
         loop {
             let since = self
@@ -85,7 +87,7 @@ impl Shared {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .elapsed();
-            if since <= super::queue::CLAIM_STALE {
+            if since <= super::queue::CLAIM_STALE / 2 {
                 return true;
             }
             tokio::select! {
@@ -360,16 +362,15 @@ async fn write_outcomes(shared: Arc<Shared>, mut rx: mpsc::Receiver<(i64, Record
                 _ = cancel.deadline(grace) => return,
             };
             match written {
-                Ok(true) => {
-                    shared.renewed_now();
-                    buf.clear();
-                }
+                Ok(true) => buf.clear(),
                 Ok(false) => {
+                    // The rows still held were written; keep writing the
+                    // outcomes in flight, take nothing new.
                     cancel.stop(StopReason::LostClaim(
                         "another process took the campaign over (this one stalled past its lease)"
                             .into(),
                     ));
-                    return;
+                    buf.clear();
                 }
                 Err(e) => {
                     cancel.stop(StopReason::Store(format!("recording outcomes: {e}")));

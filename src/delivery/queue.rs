@@ -148,7 +148,9 @@ pub fn pid_is_dead(pid: i64) -> bool {
         return false;
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
+        // Only a missing entry means gone: an entry we may not read
+        // (hidepid, another user) belongs to a live process.
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         Ok(stat) => stat
             .rsplit(')')
             .next()
@@ -287,6 +289,7 @@ async fn guard(shared: Arc<Shared>) {
         tokio::time::sleep(HEARTBEAT).await;
         // A slow answer (a loaded machine) still counts, up to the lease.
         let limit = CLAIM_STALE.saturating_sub(last_ok.elapsed()).max(HEARTBEAT);
+        let sent_at = std::time::Instant::now();
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(CLAIM_STALE).unwrap_or_default();
         let beat =
@@ -294,8 +297,8 @@ async fn guard(shared: Arc<Shared>) {
                 .await;
         let reason = match beat {
             Ok(Ok(Some(CampaignStatus::Sending))) => {
-                last_ok = std::time::Instant::now();
-                shared.renewed_now();
+                last_ok = sent_at;
+                shared.renewed_at(sent_at);
                 share_rate(&shared).await;
                 continue;
             }

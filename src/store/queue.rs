@@ -183,9 +183,9 @@ impl Store {
     /// transaction, fenced by the leases: only rows `owner` still holds
     /// change (and lose their lease). Returns `false` when some row was no
     /// longer `owner`'s (its lease expired and another process took it).
-    /// Only the lease holder writes an outcome, so the lease alone fences:
-    /// a row an erasure marked skipped under the lease gets what was
-    /// actually done with it.
+    /// Only the lease holder writes an outcome, so the lease alone fences;
+    /// a row an erasure scrubbed under the lease stays as the erasure left
+    /// it (skipped, no Message-ID, no reply).
     /// Sent messages (the common case) are written by one statement. (The
     /// campaign is named for the reader; a lease identifies its rows.)
     pub async fn record(
@@ -205,7 +205,8 @@ impl Store {
                         continue;
                     }
                     Recorded::Retry { reply, attempts, next } => sqlx::query(
-                        "UPDATE deliveries SET attempts = $3, last_reply = $4, next_attempt_at = $5,
+                        "UPDATE deliveries SET attempts = $3, next_attempt_at = $5,
+                             last_reply = CASE WHEN subscriber_id IS NULL THEN NULL ELSE $4 END,
                              lease_owner = NULL, lease_until = NULL
                          WHERE id = $1 AND lease_owner = $2",
                     )
@@ -215,8 +216,10 @@ impl Store {
                     .bind(reply)
                     .bind(Ts(*next)),
                     Recorded::Failed { reply, attempts } => sqlx::query(
-                        "UPDATE deliveries SET status = 'failed', attempts = $3, last_reply = $4,
-                             next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL
+                        "UPDATE deliveries SET attempts = $3, next_attempt_at = NULL,
+                             status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'failed' END,
+                             last_reply = CASE WHEN subscriber_id IS NULL THEN NULL ELSE $4 END,
+                             lease_owner = NULL, lease_until = NULL
                          WHERE id = $1 AND lease_owner = $2",
                     )
                     .bind(id)
@@ -235,13 +238,17 @@ impl Store {
             if !sent.is_empty() {
                 changed += sqlx::query(pick(
                     pg,
-                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, next_attempt_at = NULL,
-                         message_id = v.value ->> 'm', sent_at = v.value ->> 't',
+                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
+                         status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
+                         message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
+                         sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 't' END,
                          lease_owner = NULL, lease_until = NULL
                      FROM json_each($1) AS v
                      WHERE deliveries.id = v.value ->> 'id' AND lease_owner = $2",
-                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, next_attempt_at = NULL,
-                         message_id = v.value ->> 'm', sent_at = (v.value ->> 't')::timestamptz,
+                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
+                         status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
+                         message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
+                         sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE (v.value ->> 't')::timestamptz END,
                          lease_owner = NULL, lease_until = NULL
                      FROM jsonb_array_elements($1) AS v
                      WHERE deliveries.id = (v.value ->> 'id')::bigint AND lease_owner = $2",

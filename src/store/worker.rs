@@ -116,7 +116,7 @@ impl Store {
         Ok(db!(&self.pool, p, pg => {
             sqlx::query_as(
                 "SELECT c.kind, d.status, COUNT(*) AS n FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
-                 GROUP BY c.kind, d.status",
+                 GROUP BY c.kind, d.status ORDER BY c.kind, d.status",
             )
             .fetch_all(p)
             .await?

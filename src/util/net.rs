@@ -95,14 +95,32 @@ pub fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A URL as it may be shown: any password replaced by `***`.
+/// A URL as it may be shown: any password (in the authority, or a
+/// `password=` query parameter as PostgreSQL URLs allow) replaced by `***`.
 pub fn without_password(s: &str) -> String {
     match url::Url::parse(s) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            if u.query_pairs()
+                .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+            {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k.eq_ignore_ascii_case("password") {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             u.to_string()
         }
-        Ok(u) => u.to_string(),
         Err(_) => match (s.find("://"), s.rfind('@')) {
             (Some(a), Some(b)) if b > a => format!("{}***{}", &s[..a + 3], &s[b..]),
             _ => s.to_string(),
@@ -112,6 +130,18 @@ pub fn without_password(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn passwords_are_never_shown() {
+        let shown =
+            without_password("postgres://u:hunter2@db.example/x?sslmode=require&password=hunter3");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert!(shown.contains("sslmode=require"), "{shown}");
+        assert_eq!(without_password("sqlite://g.db"), "sqlite://g.db");
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {

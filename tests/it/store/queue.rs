@@ -308,3 +308,28 @@ both!(scheduled_campaigns_start_once, |store: Store| async move {
     let carriers = store.post_carriers().await.unwrap();
     assert_eq!(carriers["first"].len(), 1);
 });
+
+both!(
+    an_outcome_never_undoes_an_erasure,
+    |store: Store| async move {
+        let now = now();
+        let id = campaign(&store, 2, now).await;
+        let until = now + Duration::seconds(5);
+        let items = store.claim_batch(id, "a", now, until, 10).await.unwrap();
+        assert_eq!(items.len(), 2);
+        // Erased while its message is in flight.
+        let gone = SubscriberEmail::parse("reader0@example.org").unwrap();
+        assert!(store.erase(&gone, now).await.unwrap());
+        let outcomes: Vec<_> = items.iter().map(|i| (i.delivery_id, sent(now))).collect();
+        assert!(
+            store.record(id, "a", &outcomes).await.unwrap(),
+            "still a's lease"
+        );
+        let c = store.campaign(id).await.unwrap().unwrap();
+        assert_eq!(
+            (c.sent, c.skipped, c.pending),
+            (1, 1, 0),
+            "the erased row stays skipped"
+        );
+    }
+);
