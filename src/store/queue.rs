@@ -65,6 +65,12 @@ const SELECT_LEASED: &str = "SELECT d.id, d.attempts, s.id AS sid, s.email, s.na
         s.unsub_verifier, s.selector, s.attributes
      FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id";
 
+/// A PostgreSQL deadlock or serialization failure: the transaction was
+/// rolled back and may simply be run again.
+fn is_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
 impl Store {
     /// Lease up to `limit` deliveries of campaign `campaign` that are due
     /// at `now` to `owner` until `until`, lowest ids first, and return them
@@ -111,11 +117,18 @@ impl Store {
     }
 
     /// Renew `owner`'s leases on the deliveries it still holds.
+    /// On PostgreSQL rows locked right now (their outcome is being
+    /// written, which ends the lease anyway) are skipped, never waited for:
+    /// the renewal and the outcome writer cannot deadlock.
     pub async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
         Ok(db!(&self.pool, p, pg => {
-            sqlx::query(
+            sqlx::query(pick(
+                pg,
                 "UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 AND status = 'pending'",
-            )
+                "UPDATE deliveries SET lease_until = $2 WHERE id IN
+                     (SELECT id FROM deliveries WHERE lease_owner = $1 AND status = 'pending'
+                      FOR UPDATE SKIP LOCKED)",
+            ))
             .bind(owner)
             .bind(Ts(until))
             .execute(p)
@@ -190,6 +203,26 @@ impl Store {
     /// campaign is named for the reader; a lease identifies its rows.)
     pub async fn record(
         &self,
+        campaign: i64,
+        owner: &str,
+        outcomes: &[(i64, Recorded)],
+    ) -> Result<bool> {
+        // PostgreSQL may abort a transaction as a deadlock victim or a
+        // serialization failure; it wrote nothing, so try it again.
+        let mut tries = 0;
+        loop {
+            match self.record_once(campaign, owner, outcomes).await {
+                Err(crate::error::Error::Database(e)) if tries < 5 && is_conflict(&e) => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn record_once(
+        &self,
         _campaign: i64,
         owner: &str,
         outcomes: &[(i64, Recorded)],
@@ -198,6 +231,18 @@ impl Store {
         let mut changed = 0u64;
         db!(&self.pool, p, pg => {
             let mut tx = p.begin().await?;
+            if pg {
+                // Lock the batch's rows in id order first: two writers that
+                // touch overlapping rows then wait instead of deadlocking.
+                let ids: Vec<i64> = outcomes.iter().map(|(id, _)| *id).collect();
+                sqlx::query(
+                    "SELECT id FROM deliveries WHERE id IN (SELECT jsonb_array_elements_text($1)::bigint)
+                     ORDER BY id FOR UPDATE",
+                )
+                .bind(JsonText(serde_json::to_string(&ids).expect("JSON")))
+                .fetch_all(&mut *tx)
+                .await?;
+            }
             for (id, o) in outcomes {
                 let q = match o {
                     Recorded::Sent { message_id, at } => {
