@@ -296,6 +296,16 @@ async fn guard(shared: Arc<Shared>) {
             tokio::time::timeout(limit, shared.store.heartbeat(id, &shared.claim, now, until))
                 .await;
         let reason = match beat {
+            // Renewed, but only after the leases had lapsed: another
+            // process may hold some of the rows this one still has in hand.
+            Ok(Ok(Some(CampaignStatus::Sending)))
+                if sent_at.duration_since(last_ok) > CLAIM_STALE =>
+            {
+                StopReason::LostClaim(format!(
+                    "another process took the campaign over (this one could not renew its leases for {}s)",
+                    CLAIM_STALE.as_secs()
+                ))
+            }
             Ok(Ok(Some(CampaignStatus::Sending))) => {
                 last_ok = sent_at;
                 shared.renewed_at(sent_at);

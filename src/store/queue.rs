@@ -221,6 +221,8 @@ impl Store {
         }
     }
 
+    // The statements of one transaction share the lease fence and the count.
+    // One piece: one transaction, one fence.
     async fn record_once(
         &self,
         _campaign: i64,

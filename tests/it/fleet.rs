@@ -71,18 +71,24 @@ fn three_workers_share_one_campaign_and_survive_a_kill(backend: &str) {
         (c["failed"].as_u64(), c["pending"].as_u64()),
         (Some(0), Some(0))
     );
-    // Only the killed process's unrecorded messages can go out twice.
-    assert!(
-        received - N <= DUPLICATE_BOUND,
-        "{} duplicates",
-        received - N
-    );
     let mut logs = Vec::new();
     for w in workers {
         sigterm(&w);
         let (out, _) = finish_within(w, Duration::from_secs(30));
         logs.push(out.ok().stderr());
     }
+    // Only the killed process's unrecorded messages can go out twice, and
+    // those of a survivor that stalled past its leases on this loaded
+    // machine (it says so and stops): the bound holds per interruption.
+    let lapsed = logs
+        .iter()
+        .filter(|l| l.contains("could not renew its leases"))
+        .count();
+    assert!(
+        received - N <= DUPLICATE_BOUND * (1 + lapsed),
+        "{} duplicates, {lapsed} lapsed",
+        received - N
+    );
     let shares: Vec<usize> = logs.iter().map(|l| sent_by(l)).collect();
     assert!(
         shares.iter().all(|&n| n > 0),
