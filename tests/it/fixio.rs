@@ -236,24 +236,7 @@ async fn the_idn_migration_rekeys_old_rows() {
     use sha2::Digest;
     use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
-    let old = dir.path().join("old-migrations");
-    std::fs::create_dir(&old).unwrap();
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    for e in std::fs::read_dir(&src).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.as_str() < "0050" {
-            std::fs::copy(e.path(), old.join(&name)).unwrap();
-        }
-    }
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::migrate::Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&mut c)
-        .await
-        .unwrap();
+    let (url, mut c) = crate::helpers::sqlite_migrated_before(dir.path(), "0050").await;
     let erased = hex::encode(sha2::Sha256::digest("eve@bücher.example".as_bytes()));
     for sql in [
         "INSERT INTO subscribers (id, email, email_key, status, source, created_at, unsub_verifier, unsubscribed_at) VALUES (1, 'Jörg@Bücher.example', 'jörg@bücher.example', 'unsubscribed', 'cli', '2026-01-01T00:00:00Z', 'v', '2026-02-01T00:00:00Z')",

@@ -319,3 +319,29 @@ macro_rules! on_both {
     };
 }
 pub(crate) use on_both;
+
+/// A SQLite database `g.db` in `dir`, migrated only as far as the
+/// migrations named before `upto` (e.g. "0050"): the state an older Gazette
+/// left, for migration tests. Its URL and an open connection.
+pub async fn sqlite_migrated_before(dir: &Path, upto: &str) -> (String, sqlx::SqliteConnection) {
+    use sqlx::Connection;
+    let old = dir.join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.as_str() < upto {
+            std::fs::copy(e.path(), old.join(&name)).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}?mode=rwc", dir.join("g.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&mut c)
+        .await
+        .unwrap();
+    (url, c)
+}

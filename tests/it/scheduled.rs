@@ -282,24 +282,7 @@ fn the_real_worker_starts_a_scheduled_campaign_once_its_time_has_passed() {
 async fn the_scheduled_status_migration_keeps_every_row() {
     use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
-    let old = dir.path().join("old-migrations");
-    std::fs::create_dir(&old).unwrap();
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    for e in std::fs::read_dir(&src).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.as_str() < "0030" {
-            std::fs::copy(e.path(), old.join(&name)).unwrap();
-        }
-    }
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::migrate::Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&mut c)
-        .await
-        .unwrap();
+    let (url, mut c) = crate::helpers::sqlite_migrated_before(dir.path(), "0030").await;
     for sql in [
         "INSERT INTO subscribers (id, email, email_key, status, source, created_at, unsub_verifier) VALUES (1, 'a@example.org', 'a@example.org', 'active', 'cli', '2026-01-01T00:00:00Z', 'v')",
         "INSERT INTO campaigns (id, kind, subject, prepared, status, total, created_at) VALUES (7, 'post', 'S', '{}', 'done', 1, '2026-01-01T00:00:00Z')",
