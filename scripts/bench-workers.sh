@@ -39,17 +39,7 @@ case "$database" in
   *) echo "--database: expected sqlite://FILE or postgres://…" >&2; exit 2 ;;
 esac
 
-if ! command -v smtp-sink >/dev/null && [ ! -x /usr/sbin/smtp-sink ]; then
-  echo "== installing postfix for smtp-sink/smtp-source (no mail daemon is started)"
-  guard=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
-  fi
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
-  [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
-fi
-export PATH=$PATH:/usr/sbin
+. scripts/lib/postfix.sh
 [ "$backend" = sqlite ] || command -v psql >/dev/null || { echo "psql is needed for --database postgres://" >&2; exit 2; }
 
 cargo build --quiet --release
