@@ -173,15 +173,10 @@ async fn a_run_whose_leases_were_taken_stops_and_overwrites_nothing() {
     };
     assert!(!s
         .store
-        .record(id, &spec_owner_guess(), &[(first, sent.clone())])
+        .record(id, "someone-else", &[(first, sent.clone())])
         .await
         .unwrap());
     assert!(s.store.record(id, "thief", &[(first, sent)]).await.unwrap());
-}
-
-/// Any id other than the thief's: not a lease holder.
-fn spec_owner_guess() -> String {
-    "someone-else".into()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
