@@ -283,6 +283,9 @@ impl Store {
                 changed += q.execute(&mut *tx).await?.rows_affected();
             }
             if !sent.is_empty() {
+                // SQLite: `+lease_owner` keeps the planner from driving the
+                // join by the lease index, which parsed the whole JSON once
+                // per row the process holds (the top of the profile).
                 changed += sqlx::query(pick(
                     pg,
                     "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
@@ -291,7 +294,7 @@ impl Store {
                          sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 't' END,
                          lease_owner = NULL, lease_until = NULL
                      FROM json_each($1) AS v
-                     WHERE deliveries.id = v.value ->> 'id' AND lease_owner = $2",
+                     WHERE deliveries.id = v.value ->> 'id' AND +lease_owner = $2",
                     "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
                          status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
                          message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
