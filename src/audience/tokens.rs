@@ -33,14 +33,30 @@ pub fn verifiers(n: usize) -> Vec<String> {
     buf.chunks_exact(16).map(hex::encode).collect()
 }
 
-/// `n` random selectors from one read of the OS random source (imports:
-/// each row gets its selector with its insert, not from a trigger).
+/// `n` distinct random selectors for one batch of an import, from one read
+/// of the OS random source. They share a random 40-bit prefix and differ
+/// in a random 32-bit suffix: each still names its row unguessably (the
+/// verifier is what proves a link), and the batch's rows land next to each
+/// other in the selector index instead of at random places all over it (a
+/// million-row import spent half its time on those random inserts).
 pub fn selectors(n: usize) -> Vec<String> {
-    let mut buf = vec![0u8; n * (SELECTOR_LEN / 2)];
+    let mut buf = vec![0u8; 5 + n * 4];
     crate::util::ids::fill(&mut buf);
-    buf.chunks_exact(SELECTOR_LEN / 2)
-        .map(hex::encode)
-        .collect()
+    let (prefix, rest) = buf.split_at(5);
+    let prefix = hex::encode(prefix);
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    for chunk in rest.chunks_exact(4) {
+        let mut suffix = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+        // A repeat within the batch (rare) takes a fresh random suffix.
+        while !seen.insert(suffix) {
+            let mut b = [0u8; 4];
+            crate::util::ids::fill(&mut b);
+            suffix = u32::from_le_bytes(b);
+        }
+        out.push(format!("{prefix}{suffix:08x}"));
+    }
+    out
 }
 
 /// The token for a selector and a verifier.
@@ -127,6 +143,18 @@ mod tests {
         assert_ne!(verifier(), v);
         assert_ne!(selector(), s);
         assert_eq!(verifiers(3).len(), 3);
+    }
+
+    #[test]
+    fn an_import_batch_gets_distinct_well_formed_selectors() {
+        let batch = selectors(500);
+        let distinct: std::collections::HashSet<_> = batch.iter().collect();
+        assert_eq!(distinct.len(), 500);
+        let v = verifier();
+        for s in &batch {
+            assert_eq!(split(&token(s, &v)).unwrap().0, Lookup::Selector(s));
+        }
+        assert_ne!(selectors(1)[0][..10], selectors(1)[0][..10]);
     }
 
     #[test]
