@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::campaigns::{QueueItem, QueueRecipient, Recorded};
-use super::db::{db, pick};
+use super::db::{db, pick, Pool};
 use super::{JsonText, Store, Ts};
 use crate::audience::{tokens, Status};
 use crate::error::Result;
@@ -64,6 +64,25 @@ const CLAIMABLE: &str = "campaign_id = $1 AND status = 'pending'
 const SELECT_LEASED: &str = "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status,
         s.unsub_verifier, s.selector, s.attributes
      FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id";
+
+/// Sent outcomes of a batch, given as a JSON array of `{id, m, t}`: one
+/// statement. SQLite: `+lease_owner` keeps the planner from driving the
+/// join by the lease index, which parsed the whole JSON once per row the
+/// process holds (the top of the profile).
+const SENT_SQLITE: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
+     status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
+     message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
+     sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 't' END,
+     lease_owner = NULL, lease_until = NULL
+     FROM json_each($1) AS v
+     WHERE deliveries.id = v.value ->> 'id' AND +lease_owner = $2";
+const SENT_POSTGRES: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
+     status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
+     message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
+     sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE (v.value ->> 't')::timestamptz END,
+     lease_owner = NULL, lease_until = NULL
+     FROM jsonb_array_elements($1) AS v
+     WHERE deliveries.id = (v.value ->> 'id')::bigint AND lease_owner = $2";
 
 /// A PostgreSQL deadlock or serialization failure: the transaction was
 /// rolled back and may simply be run again.
@@ -229,7 +248,34 @@ impl Store {
         owner: &str,
         outcomes: &[(i64, Recorded)],
     ) -> Result<bool> {
-        let mut sent = Vec::new();
+        let sent_json = |o: &[(i64, Recorded)]| -> Vec<serde_json::Value> {
+            o.iter()
+                .filter_map(|(id, o)| match o {
+                    Recorded::Sent { message_id, at } => {
+                        Some(serde_json::json!({ "id": id, "m": message_id, "t": super::ts(*at) }))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        // SQLite: a batch of sent messages (the common case) is one
+        // statement, which is a transaction of its own there: no BEGIN and
+        // COMMIT round trips to the database thread.
+        if let Pool::Sqlite(p) = &self.pool {
+            if outcomes
+                .iter()
+                .all(|(_, o)| matches!(o, Recorded::Sent { .. }))
+            {
+                let batch = serde_json::Value::Array(sent_json(outcomes)).to_string();
+                let n = sqlx::query(SENT_SQLITE)
+                    .bind(JsonText(batch))
+                    .bind(owner)
+                    .execute(p)
+                    .await?
+                    .rows_affected();
+                return Ok(n == outcomes.len() as u64);
+            }
+        }
         let mut changed = 0u64;
         db!(&self.pool, p, pg => {
             let mut tx = p.begin().await?;
@@ -247,10 +293,7 @@ impl Store {
             }
             for (id, o) in outcomes {
                 let q = match o {
-                    Recorded::Sent { message_id, at } => {
-                        sent.push(serde_json::json!({ "id": id, "m": message_id, "t": super::ts(*at) }));
-                        continue;
-                    }
+                    Recorded::Sent { .. } => continue,
                     Recorded::Retry { reply, attempts, next } => sqlx::query(
                         "UPDATE deliveries SET attempts = $3, next_attempt_at = $5,
                              last_reply = CASE WHEN subscriber_id IS NULL THEN NULL ELSE $4 END,
@@ -282,28 +325,10 @@ impl Store {
                 };
                 changed += q.execute(&mut *tx).await?.rows_affected();
             }
+            let sent = sent_json(outcomes);
             if !sent.is_empty() {
-                // SQLite: `+lease_owner` keeps the planner from driving the
-                // join by the lease index, which parsed the whole JSON once
-                // per row the process holds (the top of the profile).
-                changed += sqlx::query(pick(
-                    pg,
-                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
-                         status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
-                         message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
-                         sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 't' END,
-                         lease_owner = NULL, lease_until = NULL
-                     FROM json_each($1) AS v
-                     WHERE deliveries.id = v.value ->> 'id' AND +lease_owner = $2",
-                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
-                         status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
-                         message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
-                         sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE (v.value ->> 't')::timestamptz END,
-                         lease_owner = NULL, lease_until = NULL
-                     FROM jsonb_array_elements($1) AS v
-                     WHERE deliveries.id = (v.value ->> 'id')::bigint AND lease_owner = $2",
-                ))
-                .bind(JsonText(serde_json::Value::Array(std::mem::take(&mut sent)).to_string()))
+                changed += sqlx::query(pick(pg, SENT_SQLITE, SENT_POSTGRES))
+                .bind(JsonText(serde_json::Value::Array(sent).to_string()))
                 .bind(owner)
                 .execute(&mut *tx)
                 .await?
