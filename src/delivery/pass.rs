@@ -128,7 +128,18 @@ pub async fn run(shared: &Arc<Shared>) {
         .map(|_| tokio::spawn(sender(shared.clone(), work_rx.clone(), out_tx.clone())))
         .collect();
     drop(out_tx);
-    produce(shared, work_tx).await;
+    // The producer runs as a task too: on the caller's thread (a
+    // `block_on`) every hand-over to a sender was a wake-up across
+    // threads (a futex call each way; 12% of CPU in the profile).
+    let producer = {
+        let shared = shared.clone();
+        tokio::spawn(async move { produce(&shared, work_tx).await })
+    };
+    if let Err(e) = producer.await {
+        shared
+            .cancel
+            .stop(StopReason::Store(format!("queue reader: {e}")));
+    }
     for s in senders {
         if let Err(e) = s.await {
             shared
