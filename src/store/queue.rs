@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::campaigns::{QueueItem, QueueRecipient, Recorded};
-use super::db::{db, pick, Pool};
+use super::db::{db, pick};
 use super::{JsonText, Store, Ts};
 use crate::audience::{tokens, Status};
 use crate::error::Result;
@@ -68,7 +68,9 @@ const SELECT_LEASED: &str = "SELECT d.id, d.attempts, s.id AS sid, s.email, s.na
 /// Sent outcomes of a batch, given as a JSON array of `{id, m, t}`: one
 /// statement. SQLite: `+lease_owner` keeps the planner from driving the
 /// join by the lease index, which parsed the whole JSON once per row the
-/// process holds (the top of the profile).
+/// process holds (the top of the profile). PostgreSQL: `= ANY(ARRAY(…))`
+/// finds the rows by id whatever the statistics say (a queue just filled
+/// has none, and a semi-join scanned the whole table per batch).
 const SENT_SQLITE: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
      status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
      message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
@@ -82,7 +84,8 @@ const SENT_POSTGRES: &str = "UPDATE deliveries SET attempts = attempts + 1, next
      sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE (v.value ->> 't')::timestamptz END,
      lease_owner = NULL, lease_until = NULL
      FROM jsonb_array_elements($1) AS v
-     WHERE deliveries.id = (v.value ->> 'id')::bigint AND lease_owner = $2";
+     WHERE deliveries.id = (v.value ->> 'id')::bigint AND lease_owner = $2
+       AND deliveries.id = ANY(ARRAY(SELECT (jsonb_array_elements($1) ->> 'id')::bigint))";
 
 /// A PostgreSQL deadlock or serialization failure: the transaction was
 /// rolled back and may simply be run again.
@@ -122,8 +125,14 @@ impl Store {
                 Vec::new()
             } else {
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "{SELECT_LEASED} WHERE d.id IN (SELECT {}) ORDER BY d.id",
-                    pick(pg, "value FROM json_each($1)", "jsonb_array_elements_text($1)::bigint")
+                    "{SELECT_LEASED} WHERE d.id {} ORDER BY d.id",
+                    pick(
+                        pg,
+                        "IN (SELECT value FROM json_each($1))",
+                        // An index scan whatever the statistics say (a new
+                        // queue has none: a semi-join scanned the table).
+                        "= ANY(ARRAY(SELECT jsonb_array_elements_text($1)::bigint))"
+                    )
                 )))
                 .bind(JsonText(serde_json::to_string(&ids).expect("JSON")))
                 .fetch_all(&mut *tx)
@@ -144,9 +153,9 @@ impl Store {
             sqlx::query(pick(
                 pg,
                 "UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 AND status = 'pending'",
-                "UPDATE deliveries SET lease_until = $2 WHERE id IN
-                     (SELECT id FROM deliveries WHERE lease_owner = $1 AND status = 'pending'
-                      FOR UPDATE SKIP LOCKED)",
+                "UPDATE deliveries SET lease_until = $2 WHERE id = ANY(ARRAY(
+                     SELECT id FROM deliveries WHERE lease_owner = $1 AND status = 'pending'
+                     FOR UPDATE SKIP LOCKED))",
             ))
             .bind(owner)
             .bind(Ts(until))
@@ -258,23 +267,25 @@ impl Store {
                 })
                 .collect()
         };
-        // SQLite: a batch of sent messages (the common case) is one
-        // statement, which is a transaction of its own there: no BEGIN and
-        // COMMIT round trips to the database thread.
-        if let Pool::Sqlite(p) = &self.pool {
-            if outcomes
-                .iter()
-                .all(|(_, o)| matches!(o, Recorded::Sent { .. }))
-            {
-                let batch = serde_json::Value::Array(sent_json(outcomes)).to_string();
-                let n = sqlx::query(SENT_SQLITE)
+        // A batch of sent messages (the common case) is one statement,
+        // a transaction of its own: no BEGIN, lock and COMMIT round trips.
+        // (On PostgreSQL its row locks are taken in scan order; a deadlock
+        // with another writer is retried by `record`, and the lease
+        // renewal skips locked rows.)
+        if outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, Recorded::Sent { .. }))
+        {
+            let batch = serde_json::Value::Array(sent_json(outcomes)).to_string();
+            let n = db!(&self.pool, p, pg => {
+                sqlx::query(pick(pg, SENT_SQLITE, SENT_POSTGRES))
                     .bind(JsonText(batch))
                     .bind(owner)
                     .execute(p)
                     .await?
-                    .rows_affected();
-                return Ok(n == outcomes.len() as u64);
-            }
+                    .rows_affected()
+            });
+            return Ok(n == outcomes.len() as u64);
         }
         let mut changed = 0u64;
         db!(&self.pool, p, pg => {
@@ -284,7 +295,7 @@ impl Store {
                 // touch overlapping rows then wait instead of deadlocking.
                 let ids: Vec<i64> = outcomes.iter().map(|(id, _)| *id).collect();
                 sqlx::query(
-                    "SELECT id FROM deliveries WHERE id IN (SELECT jsonb_array_elements_text($1)::bigint)
+                    "SELECT id FROM deliveries WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text($1)::bigint))
                      ORDER BY id FOR UPDATE",
                 )
                 .bind(JsonText(serde_json::to_string(&ids).expect("JSON")))
