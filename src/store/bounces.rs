@@ -144,8 +144,10 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(|e| crate::Error::msg(format!("opening database {url}: {e}")))?;
+        let pool = super::db::Pool::Sqlite(pool);
         Ok(Store {
-            pool: super::db::Pool::Sqlite(pool),
+            queue_pool: pool.clone(),
+            pool,
         })
     }
 

@@ -61,6 +61,12 @@ pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// The delivery queue's leases and outcomes (`queue`). On SQLite one
+    /// connection of its own: every connection's page cache is dropped
+    /// when another one has written, and the queue's statements spread
+    /// over the shared pool re-read their pages from the file each time
+    /// (a third of the database thread's time). On PostgreSQL the pool.
+    pub(crate) queue_pool: Pool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -157,7 +163,13 @@ impl Store {
     /// open PostgreSQL, anything else a SQLite file.
     pub async fn connect(url: &str) -> Result<Store> {
         let pool = match Backend::of_url(url) {
-            Backend::Sqlite => Pool::Sqlite(Self::connect_sqlite(url).await?),
+            Backend::Sqlite => {
+                let (pool, queue) = Self::connect_sqlite(url).await?;
+                return Ok(Store {
+                    pool: Pool::Sqlite(pool),
+                    queue_pool: Pool::Sqlite(queue),
+                });
+            }
             Backend::Postgres => {
                 let opts = PgConnectOptions::from_str(url).map_err(|e| {
                     Error::msg(format!("database URL {}: {e}", without_password(url)))
@@ -199,10 +211,15 @@ impl Store {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Store { pool })
+        Ok(Store {
+            queue_pool: pool.clone(),
+            pool,
+        })
     }
 
-    async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool> {
+    /// The shared pool and the queue's own connection (opened when first
+    /// used; the same pool for an in-memory database).
+    async fn connect_sqlite(url: &str) -> Result<(sqlx::SqlitePool, sqlx::SqlitePool)> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::msg(format!("database URL {url:?}: {e}")))?
             .create_if_missing(true)
@@ -212,12 +229,20 @@ impl Store {
             .foreign_keys(true)
             // Erased subscribers leave no trace in free pages.
             .pragma("secure_delete", "ON");
-        SqlitePoolOptions::new()
+        let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(opts)
+            .connect_with(opts.clone().pragma("cache_size", "-512"))
             .await
-            .map_err(|e| Error::msg(format!("opening database {url}: {e}")))
+            .map_err(|e| Error::msg(format!("opening database {url}: {e}")))?;
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Ok((pool.clone(), pool));
+        }
+        let queue = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_lazy_with(opts);
+        Ok((pool, queue))
     }
 
     /// Which database this store speaks to.
@@ -259,6 +284,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        db!(&self.queue_pool, p, pg => p.close().await);
         db!(&self.pool, p, pg => p.close().await)
     }
 

@@ -106,7 +106,7 @@ impl Store {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<QueueItem>> {
-        let rows: Vec<QueueRow> = db!(&self.pool, p, pg => {
+        let rows: Vec<QueueRow> = db!(&self.queue_pool, p, pg => {
             let mut tx = p.begin().await?;
             let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "UPDATE deliveries SET lease_owner = $2, lease_until = $4
@@ -277,7 +277,7 @@ impl Store {
             .all(|(_, o)| matches!(o, Recorded::Sent { .. }))
         {
             let batch = serde_json::Value::Array(sent_json(outcomes)).to_string();
-            let n = db!(&self.pool, p, pg => {
+            let n = db!(&self.queue_pool, p, pg => {
                 sqlx::query(pick(pg, SENT_SQLITE, SENT_POSTGRES))
                     .bind(JsonText(batch))
                     .bind(owner)
@@ -288,7 +288,7 @@ impl Store {
             return Ok(n == outcomes.len() as u64);
         }
         let mut changed = 0u64;
-        db!(&self.pool, p, pg => {
+        db!(&self.queue_pool, p, pg => {
             let mut tx = p.begin().await?;
             if pg {
                 // Lock the batch's rows in id order first: two writers that
