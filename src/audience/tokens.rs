@@ -1,8 +1,10 @@
-//! Unguessable tokens. A token is `SELECTOR.VERIFIER`: a random 72-bit
-//! selector (18 hex digits, stored in the row) finds the subscriber, the
-//! 128-bit random verifier is compared in constant time (confirmation
-//! verifiers are stored only as SHA-256 hashes). Neither part contains the
-//! email address or the row id.
+//! Unguessable tokens. A token is `SELECTOR.VERIFIER`: a random selector
+//! (18 hex digits, stored in the row: 72 random bits, or for rows added by
+//! an import a 40-bit prefix random per batch and 32 random bits of its
+//! own) finds the subscriber, the 128-bit random verifier is compared in
+//! constant time (confirmation verifiers are stored only as SHA-256
+//! hashes); an unknown selector and a wrong verifier get the same answer.
+//! Neither part contains the email address or the row id.
 //!
 //! Links sent before selectors existed carry the row id in hex instead
 //! (`ID.VERIFIER`); they keep working, in their exact canonical form only

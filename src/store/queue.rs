@@ -93,6 +93,25 @@ fn is_conflict(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
 }
 
+/// Run `once` again (up to five more times) while PostgreSQL aborts it as
+/// a deadlock victim or a serialization failure: it wrote nothing.
+async fn retry_conflicts<T, F, Fut>(mut once: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match once().await {
+            Err(crate::error::Error::Database(e)) if tries < 5 && is_conflict(&e) => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Lease up to `limit` deliveries of campaign `campaign` that are due
     /// at `now` to `owner` until `until`, lowest ids first, and return them
@@ -167,16 +186,21 @@ impl Store {
 
     /// Give up `owner`'s leases (what it took but did not send goes back
     /// to the queue at once).
+    /// (Retried when PostgreSQL picks it as a deadlock victim against an
+    /// outcome write that locks rows in another order.)
     pub async fn release_leases(&self, owner: &str) -> Result<u64> {
-        Ok(db!(&self.pool, p, pg => {
-            sqlx::query(
-                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-            )
-            .bind(owner)
-            .execute(p)
-            .await?
-            .rows_affected()
-        }))
+        retry_conflicts(|| async {
+            Ok(db!(&self.pool, p, pg => {
+                sqlx::query(
+                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+                )
+                .bind(owner)
+                .execute(p)
+                .await?
+                .rows_affected()
+            }))
+        })
+        .await
     }
 
     /// Subscribers who left at or after `since`: unsubscribed, bounced or
@@ -235,18 +259,7 @@ impl Store {
         owner: &str,
         outcomes: &[(i64, Recorded)],
     ) -> Result<bool> {
-        // PostgreSQL may abort a transaction as a deadlock victim or a
-        // serialization failure; it wrote nothing, so try it again.
-        let mut tries = 0;
-        loop {
-            match self.record_once(campaign, owner, outcomes).await {
-                Err(crate::error::Error::Database(e)) if tries < 5 && is_conflict(&e) => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
-                }
-                other => return other,
-            }
-        }
+        retry_conflicts(|| self.record_once(campaign, owner, outcomes)).await
     }
 
     // The statements of one transaction share the lease fence and the count.
@@ -269,9 +282,11 @@ impl Store {
         };
         // A batch of sent messages (the common case) is one statement,
         // a transaction of its own: no BEGIN, lock and COMMIT round trips.
-        // (On PostgreSQL its row locks are taken in scan order; a deadlock
-        // with another writer is retried by `record`, and the lease
-        // renewal skips locked rows.)
+        // (On PostgreSQL its row locks are taken in scan order, not id
+        // order: a deadlock with another outcome write or a lease release
+        // (rows overlap only after a lease was lost) aborts one of them,
+        // which is retried; the lease renewal and claims skip locked rows.
+        // An erasure that loses such a deadlock fails with its error.)
         if outcomes
             .iter()
             .all(|(_, o)| matches!(o, Recorded::Sent { .. }))
