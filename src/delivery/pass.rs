@@ -44,6 +44,9 @@ pub struct Shared {
     pub prepared: Prepared,
     /// The parts transfer-encoded once for the whole campaign.
     pub encoded: Encoded,
+    /// The message formatted once (all but the personal headers and
+    /// bodies); `None` with DKIM, where lettre builds each message.
+    pub skeleton: Option<crate::render::message::Skeleton>,
     /// The email has `attribute(...)` slots: read recipients' attributes.
     pub uses_attributes: bool,
     pub concurrency: usize,
@@ -238,7 +241,10 @@ async fn sender(
 }
 
 /// Build a recipient's message; `Err` is recorded as a failure.
-fn build(shared: &Shared, r: &QueueRecipient) -> Result<(lettre::Message, String), String> {
+fn build(
+    shared: &Shared,
+    r: &QueueRecipient,
+) -> Result<(lettre::address::Envelope, Vec<u8>, String), String> {
     let nl = &shared.newsletter;
     let recipient = Recipient {
         attributes: if shared.uses_attributes {
@@ -251,15 +257,20 @@ fn build(shared: &Shared, r: &QueueRecipient) -> Result<(lettre::Message, String
         ..Recipient::new(nl, r.email.clone(), r.name.clone(), &r.unsub_token)
     };
     let message_id = message::new_message_id(nl);
-    message::build_encoded(
-        nl,
-        &shared.prepared,
-        &shared.encoded,
-        &recipient,
-        message_id.clone(),
-    )
-    .map(|m| (m, message_id))
-    .map_err(|e| e.to_string())
+    let built = match &shared.skeleton {
+        Some(skeleton) => skeleton.assemble(nl, &shared.encoded, &recipient, message_id.clone()),
+        None => message::build_encoded(
+            nl,
+            &shared.prepared,
+            &shared.encoded,
+            &recipient,
+            message_id.clone(),
+        )
+        .map(|m| (m.envelope().clone(), m.formatted())),
+    };
+    built
+        .map(|(envelope, bytes)| (envelope, bytes, message_id))
+        .map_err(|e| e.to_string())
 }
 
 /// Send one delivery; `None` when nothing was sent (no connection, or the
@@ -279,14 +290,13 @@ async fn deliver(
     if shared.left(r) {
         return Some(Recorded::Skipped);
     }
-    let (msg, message_id) = match build(shared, r) {
+    let (envelope, bytes, message_id) = match build(shared, r) {
         Ok(m) => m,
         Err(reply) => {
             let attempts = item.attempts + 1;
             return Some(Recorded::Failed { reply, attempts });
         }
     };
-    let bytes = msg.formatted();
     tokio::select! {
         _ = shared.pacer.wait() => {},
         _ = shared.cancel.stopped() => return None,
@@ -314,7 +324,7 @@ async fn deliver(
     let c = conn.as_mut()?;
     // bounces: VERP envelope sender when `[bounces] address` is set.
     let envelope =
-        crate::bounce::verp::envelope(shared.bounces.address.as_ref(), msg.envelope(), &message_id);
+        crate::bounce::verp::envelope(shared.bounces.address.as_ref(), &envelope, &message_id);
     let started = Instant::now();
     // Bounded by the transport's timeout; the deadline is a second guard.
     let reply = tokio::select! {

@@ -197,6 +197,11 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         connector: spec.connector.clone(),
         newsletter: spec.newsletter.clone(),
         encoded: prepared.encode(),
+        // Should lettre refuse the shared parts, each message is built
+        // whole and fails with lettre's reason.
+        skeleton: crate::render::message::Skeleton::new(&spec.newsletter, &prepared)
+            .ok()
+            .flatten(),
         uses_attributes: crate::render::uses_attributes(&prepared),
         prepared,
         concurrency: spec.opts.concurrency.max(1) as usize,
