@@ -72,7 +72,8 @@ pub fn build_encoded(
         b = b.reply_to(reply_to.clone());
     }
     if prepared.email_kind().is_campaign() {
-        b = b.raw_header(list_unsubscribe(nl, &r.unsubscribe_url));
+        let mailto = unsubscribe_mailto(nl);
+        b = b.raw_header(list_unsubscribe(&r.unsubscribe_url, mailto.as_deref()));
     }
     let mut message = shared_part(nl, prepared, b, text, html)?;
     if let Some(dkim) = &nl.dkim {
@@ -88,17 +89,25 @@ fn envelope_to(nl: &Newsletter, to: &Mailbox) -> Result<Envelope> {
         .map_err(|e| Error::msg(format!("envelope: {e}")))
 }
 
-/// `List-Unsubscribe` (RFC 2369/8058): the one-click URL, and a mailto.
-fn list_unsubscribe(nl: &Newsletter, url: &str) -> HeaderValue {
-    let mut unsub = format!("<{url}>");
-    if let Some(mailto) = &nl.unsubscribe_mailto {
+/// The mailto part of `List-Unsubscribe`, if the newsletter has one (the
+/// same for every recipient).
+fn unsubscribe_mailto(nl: &Newsletter) -> Option<String> {
+    nl.unsubscribe_mailto.as_ref().map(|mailto| {
         let addr = mailto
             .parse::<Mailbox>()
             .map(|m| m.email.to_string())
             .unwrap_or_else(|_| mailto.clone());
-        unsub.push_str(&format!(", <mailto:{addr}?subject=unsubscribe>"));
-    }
-    raw("List-Unsubscribe", unsub)
+        format!(", <mailto:{addr}?subject=unsubscribe>")
+    })
+}
+
+/// `List-Unsubscribe` (RFC 2369/8058): the one-click URL, and the mailto
+/// part from `unsubscribe_mailto`.
+fn list_unsubscribe(url: &str, mailto: Option<&str>) -> HeaderValue {
+    raw(
+        "List-Unsubscribe",
+        format!("<{url}>{}", mailto.unwrap_or_default()),
+    )
 }
 
 /// What every recipient's message has in common, added to `b`: the list
@@ -148,6 +157,8 @@ pub struct Skeleton {
     /// After the HTML part's body.
     tail: Vec<u8>,
     campaign: bool,
+    /// The mailto part of `List-Unsubscribe`, formatted once.
+    mailto: Option<String>,
 }
 
 impl Skeleton {
@@ -180,6 +191,7 @@ impl Skeleton {
             middle: all[t + text_mark.len()..h].to_vec(),
             tail: all[h + html_mark.len()..].to_vec(),
             campaign: prepared.email_kind().is_campaign(),
+            mailto: unsubscribe_mailto(nl),
         }))
     }
 
@@ -199,7 +211,7 @@ impl Skeleton {
         personal.set(header::MessageId::from(message_id));
         personal.set(header::To::from(Mailboxes::from(to)));
         if self.campaign {
-            personal.insert_raw(list_unsubscribe(nl, &r.unsubscribe_url));
+            personal.insert_raw(list_unsubscribe(&r.unsubscribe_url, self.mailto.as_deref()));
         }
         let personal = personal.to_string();
         let mut out = Vec::with_capacity(

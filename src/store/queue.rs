@@ -354,11 +354,11 @@ impl Store {
             let sent = sent_json(outcomes);
             if !sent.is_empty() {
                 changed += sqlx::query(pick(pg, SENT_SQLITE, SENT_POSTGRES))
-                .bind(JsonText(serde_json::Value::Array(sent).to_string()))
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                    .bind(JsonText(serde_json::Value::Array(sent).to_string()))
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             }
             tx.commit().await?;
             Ok(changed == outcomes.len() as u64)
