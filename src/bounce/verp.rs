@@ -1,6 +1,7 @@
 //! VERP: each campaign message goes out with the envelope sender
 //! `bounces+{id}@domain`, where `{id}` is the random part of the message's
-//! own Message-ID (`<{id}@domain>`: 128 random bits, stored with the
+//! own Message-ID (`<{id}@domain>`: 32 hex digits, a millisecond time and
+//! 84 random bits, stored with the
 //! delivery). A bounce comes back to that address, so it names the
 //! delivery even when the report itself is mangled.
 

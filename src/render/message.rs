@@ -11,12 +11,13 @@ use lettre::Message;
 use super::{Encoded, Prepared, Recipient};
 use crate::config::Newsletter;
 use crate::error::{Error, Result};
-use crate::util::ids::random_hex;
+use crate::util::ids::{random_hex, time_ordered_hex};
 use crate::util::text::clean_header_text;
 
-/// A fresh Message-ID on the sender's domain: `<random@domain>`.
+/// A fresh Message-ID on the sender's domain: `<id@domain>`, the id
+/// 32 hex digits that sort by time with 84 random bits (`time_ordered_hex`).
 pub fn new_message_id(nl: &Newsletter) -> String {
-    format!("<{}@{}>", random_hex(16), nl.from.email.domain())
+    format!("<{}@{}>", time_ordered_hex(), nl.from.email.domain())
 }
 
 /// The recipient's mailbox, with a display name cleaned of control characters.
