@@ -125,6 +125,7 @@ impl Connector for Mailer {
                         timeout: t.timeout,
                         broken: false,
                         pipelining,
+                        open: None,
                     }) as Box<dyn Transport>)
                 }
             }

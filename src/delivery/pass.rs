@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, Mutex};
 use super::cancel::{Cancel, StopReason};
 use super::policy::{self, Reply, RetryPolicy};
 use super::progress::{Pacer, Progress};
-use super::transport::{Connector, Transport};
+use super::transport::{Connector, Opened, Transport};
 use crate::audience::Status;
 use crate::config::Newsletter;
 use crate::render::{message, Encoded, Prepared, Recipient};
@@ -187,49 +187,80 @@ async fn produce(shared: &Shared, work: mpsc::Sender<QueueItem>) {
     }
 }
 
+/// A delivery taken from the queue and built, ready for the transport.
+struct Ready {
+    item: QueueItem,
+    /// With the VERP sender when `[bounces] address` is set.
+    envelope: lettre::address::Envelope,
+    bytes: Vec<u8>,
+    message_id: String,
+}
+
 async fn sender(
     shared: Arc<Shared>,
     work: Arc<Mutex<mpsc::Receiver<QueueItem>>>,
     out: mpsc::Sender<(i64, Recorded)>,
 ) {
     let mut conn: Option<Box<dyn Transport>> = None;
-    loop {
-        let item = tokio::select! {
-            biased;
-            _ = shared.cancel.stopped() => None,
-            item = async { work.lock().await.recv().await } => item,
+    // The delivery taken behind the last one, and whether its transaction
+    // is open on `conn` already (its content is all that is left to send).
+    let mut ahead: Option<(Ready, bool)> = None;
+    // A paced run sends each message at its time, commands included.
+    let chain = shared.rate.is_none();
+    while !shared.cancel.is_stopped() {
+        let (msg, open) = match ahead.take() {
+            Some(a) => a,
+            None => {
+                let item = tokio::select! {
+                    biased;
+                    _ = shared.cancel.stopped() => None,
+                    item = async { work.lock().await.recv().await } => item,
+                };
+                let Some(item) = item else { break };
+                match prepare(&shared, item) {
+                    Prep::Ready(msg) => (msg, false),
+                    Prep::Done(item, recorded) => {
+                        if !report(&shared, &out, &item, recorded).await {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
         };
-        let Some(item) = item else { break };
-        let Some(recorded) = deliver(&shared, &mut conn, &item).await else {
-            continue; // nothing sent, nothing to record
-        };
-        // bounces: a final SMTP rejection is a bounce for the subscriber.
-        if let Recorded::Failed { reply, .. } = &recorded {
-            let done = shared.store.record_smtp_failure(
-                item.delivery_id,
-                reply,
-                &shared.bounces,
-                Utc::now(),
-            );
-            // Like every wait here, given up after a stop's grace.
-            let done = tokio::select! {
-                r = done => r,
-                _ = shared.cancel.deadline(shared.grace()) => break,
-            };
-            if let Err(e) = done {
-                tracing::warn!("delivery {}: recording the bounce: {e}", item.delivery_id);
+        // The next delivery, if one is waiting already: its transaction
+        // is opened behind this message, in the same write.
+        let mut next = None;
+        if chain {
+            let waiting = work.try_lock().ok().and_then(|mut w| w.try_recv().ok());
+            if let Some(item) = waiting {
+                match prepare(&shared, item) {
+                    Prep::Ready(n) => next = Some(n),
+                    Prep::Done(item, recorded) => {
+                        if !report(&shared, &out, &item, recorded).await {
+                            break;
+                        }
+                    }
+                }
             }
         }
-        let counter = match &recorded {
-            Recorded::Sent { .. } => &shared.progress.sent,
-            Recorded::Failed { .. } => &shared.progress.failed,
-            Recorded::Retry { .. } => &shared.progress.retried,
-            Recorded::Skipped => &shared.progress.skipped,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        tokio::select! {
-            r = out.send((item.delivery_id, recorded)) => if r.is_err() { break },
-            _ = shared.cancel.deadline(shared.grace()) => break,
+        let (recorded, opened) = transmit(&shared, &mut conn, &msg, open, next.as_ref()).await;
+        if let Some(recorded) = recorded {
+            if !report(&shared, &out, &msg.item, recorded).await {
+                break;
+            }
+        }
+        let Some(next) = next else { continue };
+        match opened {
+            Opened::Yes => ahead = Some((next, true)),
+            Opened::No => ahead = Some((next, false)),
+            Opened::Refused(reply) => {
+                if let Some(recorded) = judge(&shared, &next, &reply) {
+                    if !report(&shared, &out, &next.item, recorded).await {
+                        break;
+                    }
+                }
+            }
         }
     }
     if let Some(c) = conn {
@@ -237,6 +268,42 @@ async fn sender(
             _ = c.close() => {},
             _ = shared.cancel.deadline(shared.grace()) => {},
         }
+    }
+}
+
+/// Count an outcome and hand it to the writer (a final rejection is also
+/// a bounce for the subscriber). `false`: the run is over.
+async fn report(
+    shared: &Shared,
+    out: &mpsc::Sender<(i64, Recorded)>,
+    item: &QueueItem,
+    recorded: Recorded,
+) -> bool {
+    // bounces: a final SMTP rejection is a bounce for the subscriber.
+    if let Recorded::Failed { reply, .. } = &recorded {
+        let done =
+            shared
+                .store
+                .record_smtp_failure(item.delivery_id, reply, &shared.bounces, Utc::now());
+        // Like every wait here, given up after a stop's grace.
+        let done = tokio::select! {
+            r = done => r,
+            _ = shared.cancel.deadline(shared.grace()) => return false,
+        };
+        if let Err(e) = done {
+            tracing::warn!("delivery {}: recording the bounce: {e}", item.delivery_id);
+        }
+    }
+    let counter = match &recorded {
+        Recorded::Sent { .. } => &shared.progress.sent,
+        Recorded::Failed { .. } => &shared.progress.failed,
+        Recorded::Retry { .. } => &shared.progress.retried,
+        Recorded::Skipped => &shared.progress.skipped,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    tokio::select! {
+        r = out.send((item.delivery_id, recorded)) => r.is_ok(),
+        _ = shared.cancel.deadline(shared.grace()) => false,
     }
 }
 
@@ -273,67 +340,113 @@ fn build(
         .map_err(|e| e.to_string())
 }
 
-/// Send one delivery; `None` when nothing was sent (no connection, or the
-/// run stopped first).
-async fn deliver(
-    shared: &Shared,
-    conn: &mut Option<Box<dyn Transport>>,
-    item: &QueueItem,
-) -> Option<Recorded> {
+/// A delivery after `prepare`.
+enum Prep {
+    Ready(Ready),
+    /// Nothing to send; record this (skipped: the reader left; failed: the
+    /// message cannot be built).
+    Done(QueueItem, Recorded),
+}
+
+/// Build a delivery's message.
+fn prepare(shared: &Shared, item: QueueItem) -> Prep {
     let Some(r) = item
         .recipient
         .as_ref()
         .filter(|r| r.status == Status::Active)
     else {
-        return Some(Recorded::Skipped);
+        return Prep::Done(item, Recorded::Skipped);
     };
     if shared.left(r) {
-        return Some(Recorded::Skipped);
+        return Prep::Done(item, Recorded::Skipped);
     }
     let (envelope, bytes, message_id) = match build(shared, r) {
         Ok(m) => m,
         Err(reply) => {
             let attempts = item.attempts + 1;
-            return Some(Recorded::Failed { reply, attempts });
+            return Prep::Done(item, Recorded::Failed { reply, attempts });
         }
     };
+    // bounces: VERP envelope sender when `[bounces] address` is set.
+    let envelope =
+        crate::bounce::verp::envelope(shared.bounces.address.as_ref(), &envelope, &message_id);
+    Prep::Ready(Ready {
+        item,
+        envelope,
+        bytes,
+        message_id,
+    })
+}
+
+/// Send one message (`open`: its transaction is open on `conn` already),
+/// and open `next`'s behind it where the session allows. `None`: nothing
+/// was sent (no connection, or the run stopped first).
+async fn transmit(
+    shared: &Shared,
+    conn: &mut Option<Box<dyn Transport>>,
+    msg: &Ready,
+    open: bool,
+    next: Option<&Ready>,
+) -> (Option<Recorded>, Opened) {
+    let skipped = (Some(Recorded::Skipped), Opened::No);
     tokio::select! {
         _ = shared.pacer.wait() => {},
-        _ = shared.cancel.stopped() => return None,
+        _ = shared.cancel.stopped() => return (None, Opened::No),
     }
     if conn.as_ref().is_none_or(|c| !c.is_usable()) {
         *conn = None;
         let connected = tokio::select! {
             c = shared.connector.connect() => c,
-            _ = shared.cancel.stopped() => return None,
+            _ = shared.cancel.stopped() => return (None, Opened::No),
         };
         match connected {
             Ok(c) => *conn = Some(c),
             Err(e) => {
                 shared.server_trouble(e, 2);
-                return None;
+                return (None, Opened::No);
             }
         }
     }
-    if shared.left(r) {
-        return Some(Recorded::Skipped);
+    if msg.item.recipient.as_ref().is_some_and(|r| shared.left(r)) {
+        if open {
+            // Its transaction cannot be undone, only dropped.
+            *conn = None;
+        }
+        return skipped;
     }
     if !shared.hold_claim().await {
-        return None;
+        return (None, Opened::No);
     }
-    let c = conn.as_mut()?;
-    // bounces: VERP envelope sender when `[bounces] address` is set.
-    let envelope =
-        crate::bounce::verp::envelope(shared.bounces.address.as_ref(), &envelope, &message_id);
+    let Some(c) = conn.as_mut() else {
+        return (None, Opened::No);
+    };
     let started = Instant::now();
     // Bounded by the transport's timeout; the deadline is a second guard.
-    let reply = tokio::select! {
-        reply = c.send(&envelope, &bytes) => reply,
-        _ = shared.cancel.deadline(shared.grace()) => Reply::Timeout("stopped".into()),
+    let sent = async {
+        match next {
+            Some(n) => {
+                c.send_and_open(&msg.envelope, &msg.bytes, (&n.envelope, &n.bytes))
+                    .await
+            }
+            None => (c.send(&msg.envelope, &msg.bytes).await, Opened::No),
+        }
+    };
+    let (reply, opened) = tokio::select! {
+        r = sent => r,
+        _ = shared.cancel.deadline(shared.grace()) => (Reply::Timeout("stopped".into()), Opened::No),
     };
     shared.progress.latency.record(started.elapsed());
-    if policy::server_trouble(&reply) {
-        let (what, weight) = match &reply {
+    if policy::reconnect(&reply) {
+        *conn = None;
+    }
+    (judge(shared, msg, &reply), opened)
+}
+
+/// What a reply means for a delivery, counting a failure of the server as
+/// a whole (no reply, a dropped session) towards "unreachable".
+fn judge(shared: &Shared, msg: &Ready, reply: &Reply) -> Option<Recorded> {
+    if policy::server_trouble(reply) {
+        let (what, weight) = match reply {
             Reply::Refused(e) => (e.clone(), 2),
             r => (
                 format!(
@@ -348,10 +461,13 @@ async fn deliver(
     } else {
         shared.trouble.store(0, Ordering::Relaxed);
     }
-    if policy::reconnect(&reply) {
-        *conn = None;
-    }
-    policy::decide(shared.retry, &reply, item.attempts, &message_id, Utc::now())
+    policy::decide(
+        shared.retry,
+        reply,
+        msg.item.attempts,
+        &msg.message_id,
+        Utc::now(),
+    )
 }
 
 /// Write outcomes in batches: every `OUTCOME_BATCH` or `FLUSH_EVERY`, until

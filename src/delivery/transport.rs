@@ -15,11 +15,42 @@ use lettre::transport::smtp::response::Response;
 
 use super::policy::Reply;
 
+/// What became of the next message's transaction, opened behind a message
+/// by `Transport::send_and_open`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// Nothing of the next message was sent (no PIPELINING, or the message
+    /// before it failed): it goes out with a `send` of its own.
+    No,
+    /// MAIL, RCPT and DATA were accepted: the next `send` of that envelope
+    /// writes only its content.
+    Yes,
+    /// The server refused the next message's envelope with this reply (its
+    /// content was never sent; the session is closed).
+    Refused(Reply),
+}
+
 /// An open channel for messages.
 pub trait Transport: Send {
     /// Hand one message over. Never waits longer than the transport's
     /// timeout.
     fn send<'a>(&'a mut self, envelope: &'a Envelope, bytes: &'a [u8]) -> BoxFuture<'a, Reply>;
+    /// `send`, and where the session allows it (PIPELINING, RFC 2920: "the
+    /// actual transfer of message content is explicitly allowed to be the
+    /// first command in a group") open the transaction of the next message
+    /// (`next`: its envelope and content) in the same write: one write and
+    /// one round trip per message instead of two. The reply is the
+    /// message's own, each exchange bounded by the timeout. Transports
+    /// without sessions send the message alone.
+    fn send_and_open<'a>(
+        &'a mut self,
+        envelope: &'a Envelope,
+        bytes: &'a [u8],
+        next: (&'a Envelope, &'a [u8]),
+    ) -> BoxFuture<'a, (Reply, Opened)> {
+        let _ = next;
+        Box::pin(async move { (self.send(envelope, bytes).await, Opened::No) })
+    }
     /// Whether it can carry another message.
     fn is_usable(&self) -> bool;
     /// Say goodbye (bounded by the timeout).
@@ -45,23 +76,105 @@ pub struct SmtpTransport {
     pub(super) broken: bool,
     /// The server offers PIPELINING (RFC 2920).
     pub(super) pipelining: bool,
+    /// The envelope whose transaction is open (the server answered 354 to
+    /// its DATA): whatever is written now is that message's content, so
+    /// the session can only go on with it, or be dropped (never QUIT).
+    pub(super) open: Option<Envelope>,
+}
+
+impl SmtpTransport {
+    /// Whether this message's transaction is the one open. Another open
+    /// one cannot be closed (every byte would be its content): the session
+    /// is given up, and `false` says nothing was sent.
+    fn take_open(&mut self, envelope: &Envelope) -> Result<bool, Reply> {
+        match self.open.take() {
+            None => Ok(false),
+            Some(e) if e == *envelope => Ok(true),
+            Some(_) => {
+                self.broken = true;
+                Err(Reply::Reset(
+                    "the session had another message's transaction open".into(),
+                ))
+            }
+        }
+    }
+
+    fn timed_out(&self) -> Reply {
+        Reply::Timeout(format!(
+            "no reply within {} (smtp.timeout)",
+            humantime(self.timeout)
+        ))
+    }
 }
 
 impl Transport for SmtpTransport {
     fn send<'a>(&'a mut self, envelope: &'a Envelope, bytes: &'a [u8]) -> BoxFuture<'a, Reply> {
         Box::pin(async move {
-            let sent = transaction(&mut self.conn, self.pipelining, envelope, bytes);
+            let open = match self.take_open(envelope) {
+                Ok(open) => open,
+                Err(reply) => return reply,
+            };
+            let sent = transaction(&mut self.conn, self.pipelining, open, envelope, bytes, None);
             let reply = match tokio::time::timeout(self.timeout, sent).await {
-                Err(_) => Reply::Timeout(format!(
-                    "no reply within {} (smtp.timeout)",
-                    humantime(self.timeout)
-                )),
-                Ok(reply) => reply,
+                Err(_) => self.timed_out(),
+                Ok((reply, _)) => reply,
             };
             if super::policy::reconnect(&reply) {
                 self.broken = true;
             }
             reply
+        })
+    }
+
+    fn send_and_open<'a>(
+        &'a mut self,
+        envelope: &'a Envelope,
+        bytes: &'a [u8],
+        next: (&'a Envelope, &'a [u8]),
+    ) -> BoxFuture<'a, (Reply, Opened)> {
+        Box::pin(async move {
+            if !self.pipelining {
+                return (self.send(envelope, bytes).await, Opened::No);
+            }
+            let open = match self.take_open(envelope) {
+                Ok(open) => open,
+                Err(reply) => return (reply, Opened::No),
+            };
+            let sent = transaction(&mut self.conn, true, open, envelope, bytes, Some(next));
+            // The message's reply and the next one's are timed apart: a
+            // server that goes quiet after accepting this message must not
+            // turn its 250 into a timeout (and a duplicate).
+            let (reply, opening) = match tokio::time::timeout(self.timeout, sent).await {
+                Err(_) => (self.timed_out(), None),
+                Ok(r) => r,
+            };
+            if super::policy::reconnect(&reply) {
+                self.broken = true;
+                return (reply, Opened::No);
+            }
+            let Some(replies) = opening else {
+                return (reply, Opened::No);
+            };
+            let opened =
+                match tokio::time::timeout(self.timeout, read_opening(&mut self.conn, replies))
+                    .await
+                {
+                    Ok(Ok(())) => {
+                        self.open = Some(next.0.clone());
+                        Opened::Yes
+                    }
+                    // A refusal of the next envelope: the session is dropped.
+                    Ok(Err(Some(refusal))) => {
+                        self.broken = true;
+                        Opened::Refused(refusal)
+                    }
+                    // The session broke: the next message was not sent.
+                    Ok(Err(None)) | Err(_) => {
+                        self.broken = true;
+                        Opened::No
+                    }
+                };
+            (reply, opened)
         })
     }
 
@@ -71,7 +184,9 @@ impl Transport for SmtpTransport {
 
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            if self.is_usable() {
+            // With a transaction open, QUIT would be message content: the
+            // connection is dropped instead (the server discards it).
+            if self.is_usable() && self.open.is_none() {
                 let t = self.timeout.min(Duration::from_secs(2));
                 let _ = tokio::time::timeout(t, self.conn.quit()).await;
             }
@@ -91,21 +206,21 @@ impl std::fmt::Display for Wire<'_> {
 
 /// The message as DATA carries it: a `.` that starts a line doubled (RFC
 /// 5321 4.5.2; a line starts at the beginning and after CRLF, as in
-/// lettre's codec), then CRLF `.` CRLF, as lettre ends it. Found by a search
-/// for CRLF `.`, not byte by byte: quoted-printable lines rarely start with
-/// a dot.
+/// lettre's codec), then CRLF `.` CRLF, as lettre ends it. Found by a
+/// vectorised search for CRLF `.` (memchr), not byte by byte:
+/// quoted-printable lines rarely start with a dot.
 pub fn dot_stuffed(message: &str) -> String {
     let mut out = String::with_capacity(message.len() + 8);
-    let mut rest = message;
-    if rest.starts_with('.') {
+    if message.starts_with('.') {
         out.push('.');
     }
-    while let Some(i) = rest.find("\r\n.") {
-        out.push_str(&rest[..i + 3]);
+    let mut from = 0;
+    for i in memchr::memmem::find_iter(message.as_bytes(), b"\r\n.") {
+        out.push_str(&message[from..i + 3]);
         out.push('.');
-        rest = &rest[i + 3..];
+        from = i + 3;
     }
-    out.push_str(rest);
+    out.push_str(&message[from..]);
     out.push_str("\r\n.\r\n");
     out
 }
@@ -120,23 +235,14 @@ pub fn offers_pipelining(ehlo: &Response) -> bool {
     })
 }
 
-/// One mail transaction on a lettre connection, as lettre's `send` does it
-/// (the same checks; a negative reply aborts the session), except that
-/// MAIL FROM, RCPT TO and DATA go in one write when the server offers
-/// PIPELINING, and the message is dot-stuffed here and written in one
-/// write with its final dot.
-async fn transaction(
-    conn: &mut AsyncSmtpConnection,
-    pipelining: bool,
+/// MAIL FROM, RCPT TO and DATA of a message as one string, after lettre's
+/// checks (SMTPUTF8 for a non-ASCII envelope, 8BITMIME for a non-ASCII
+/// message); `Err` is the reply lettre's `send` gives for a failed check.
+fn envelope_commands(
+    conn: &AsyncSmtpConnection,
     envelope: &Envelope,
-    email: &[u8],
-) -> Reply {
-    let Ok(text) = std::str::from_utf8(email) else {
-        return match conn.send(envelope, email).await {
-            Ok(resp) => code_reply(&resp),
-            Err(e) => lettre_reply(&e),
-        };
-    };
+    text: &str,
+) -> Result<(Mail, Vec<Rcpt>), Reply> {
     let mut options = vec![];
     let non_ascii = envelope
         .from()
@@ -145,55 +251,142 @@ async fn transaction(
         .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
     if non_ascii {
         if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-            return Reply::Unsendable(
+            return Err(Reply::Unsendable(
                 "internal client error: Envelope contains non-ascii chars but server does not support SMTPUTF8"
                     .into(),
-            );
+            ));
         }
         options.push(MailParameter::SmtpUtfEight);
     }
     if !text.is_ascii() {
         if !conn.server_info().supports_feature(Extension::EightBitMime) {
-            return Reply::Unsendable(
+            return Err(Reply::Unsendable(
                 "internal client error: Message contains non-ascii chars but server does not support 8BITMIME"
                     .into(),
-            );
+            ));
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     let mail = Mail::new(envelope.from().cloned(), options);
-    let rcpts = envelope.to().iter().map(|a| Rcpt::new(a.clone(), vec![]));
+    let rcpts = envelope
+        .to()
+        .iter()
+        .map(|a| Rcpt::new(a.clone(), vec![]))
+        .collect();
+    Ok((mail, rcpts))
+}
+
+/// The commands of a transaction written in one piece (PIPELINING).
+fn pipelined(mail: &Mail, rcpts: &[Rcpt], out: &mut String) {
+    use std::fmt::Write;
+    let _ = write!(out, "{mail}");
+    for r in rcpts {
+        let _ = write!(out, "{r}");
+    }
+    out.push_str("DATA\r\n");
+}
+
+/// Read the replies to a transaction's commands written in one piece:
+/// `replies` = the recipients + 2 (MAIL, each RCPT, DATA). `Err(Some)`: a
+/// refusal; `Err(None)`: the session broke. Either way the caller drops
+/// the session without a QUIT (the server may have answered DATA with 354,
+/// and a QUIT would then be content).
+async fn read_opening(conn: &mut AsyncSmtpConnection, replies: usize) -> Result<(), Option<Reply>> {
+    for _ in 0..replies {
+        if let Err(e) = conn.read_response().await {
+            let reply = lettre_reply(&e);
+            return Err(matches!(reply, Reply::Code(..)).then_some(reply));
+        }
+    }
+    Ok(())
+}
+
+/// One mail transaction on a lettre connection, as lettre's `send` does it
+/// (the same checks; a negative reply aborts the session), except that
+/// MAIL FROM, RCPT TO and DATA go in one write when the server offers
+/// PIPELINING, and the message is dot-stuffed here and written in one
+/// write with its final dot. `open`: the server already accepted this
+/// message's DATA (its commands went out behind the message before it):
+/// only the content is written. `next`: the envelope and content of the
+/// message to open behind this one, in the same write as this content;
+/// then the second value is how many replies its commands will get (read
+/// by `read_opening`), `None` when they were not written.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    pipelining: bool,
+    open: bool,
+    envelope: &Envelope,
+    email: &[u8],
+    next: Option<(&Envelope, &[u8])>,
+) -> (Reply, Option<usize>) {
+    let Ok(text) = std::str::from_utf8(email) else {
+        if open {
+            // Not reached: content built by Gazette is UTF-8.
+            conn.abort().await;
+            return (Reply::Reset("message content is not UTF-8".into()), None);
+        }
+        return match conn.send(envelope, email).await {
+            Ok(resp) => (code_reply(&resp), None),
+            Err(e) => (lettre_reply(&e), None),
+        };
+    };
     macro_rules! step {
         ($e:expr) => {
             match $e {
                 Ok(resp) => resp,
                 Err(e) => {
                     conn.abort().await;
-                    return lettre_reply(&e);
+                    return (lettre_reply(&e), None);
                 }
             }
         };
     }
-    if pipelining {
-        let mut commands = mail.to_string();
-        for r in rcpts {
-            commands.push_str(&r.to_string());
-        }
-        commands.push_str("DATA\r\n");
-        step!(conn.command(Wire(&commands)).await);
-        for _ in envelope.to() {
+    if !open {
+        let (mail, rcpts) = match envelope_commands(conn, envelope, text) {
+            Ok(c) => c,
+            Err(reply) => return (reply, None),
+        };
+        if pipelining {
+            let mut commands = String::with_capacity(128);
+            pipelined(&mail, &rcpts, &mut commands);
+            step!(conn.command(Wire(&commands)).await);
+            for _ in &rcpts {
+                step!(conn.read_response().await);
+            }
             step!(conn.read_response().await);
+        } else {
+            step!(conn.command(mail).await);
+            for r in rcpts {
+                step!(conn.command(r).await);
+            }
+            step!(conn.command(Data).await);
         }
-        step!(conn.read_response().await);
-    } else {
-        step!(conn.command(mail).await);
-        for r in rcpts {
-            step!(conn.command(r).await);
-        }
-        step!(conn.command(Data).await);
     }
-    let resp = step!(conn.command(Wire(&dot_stuffed(text))).await);
-    code_reply(&resp)
+    let mut wire = dot_stuffed(text);
+    // The next transaction's commands ride behind the final dot; a next
+    // message this server cannot take (a failed check) goes alone later.
+    let opening = next
+        .filter(|_| pipelining)
+        .and_then(|(e, bytes)| {
+            let text = std::str::from_utf8(bytes).ok()?;
+            envelope_commands(conn, e, text).ok()
+        })
+        .map(|(mail, rcpts)| {
+            pipelined(&mail, &rcpts, &mut wire);
+            rcpts.len() + 2
+        });
+    match conn.command(Wire(&wire)).await {
+        Ok(resp) => (code_reply(&resp), opening),
+        Err(e) => {
+            // With the next transaction's commands behind the content, a
+            // QUIT could be taken for that message's content: the session
+            // is dropped instead (the caller marks it broken).
+            if opening.is_none() {
+                conn.abort().await;
+            }
+            (lettre_reply(&e), None)
+        }
+    }
 }
 
 fn code_reply(resp: &Response) -> Reply {

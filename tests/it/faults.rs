@@ -492,7 +492,57 @@ fn pipelined_sessions_lose_nothing_through_421_452_rejections_and_drops() {
         st.pipelined,
         st.mail_count
     );
+    // Most faults hit a message whose next transaction was opened behind
+    // it (its commands in the same write as the content).
+    assert!(
+        st.chained > 0,
+        "chained {} of {}",
+        st.chained,
+        st.data_count
+    );
     assert!(st.connections > 4);
+}
+
+#[test]
+fn pipelined_sessions_open_the_next_transaction_behind_each_message() {
+    // One write and one round trip per message: the next message's MAIL
+    // FROM, RCPT TO and DATA ride behind the final dot of the one before.
+    let smtp = SmtpServer::start(Script {
+        pipelining: true,
+        ..Default::default()
+    });
+    let p = project(300, "");
+    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    let dups = all_delivered(&p, 1, &smtp, 300);
+    assert_eq!(dups, 0);
+    let st = smtp.state.lock().unwrap();
+    assert!(st.connections <= 4, "{} sessions", st.connections);
+    // Each session's first message goes alone, and so does one the queue
+    // had not handed over yet; most are chained.
+    assert!(
+        st.chained >= 150,
+        "chained {} of {}",
+        st.chained,
+        st.data_count
+    );
+    // Every transaction opened was used: no content without a message.
+    assert_eq!(st.data_count, 300);
+    assert_eq!(st.mail_count, 300);
+}
+
+#[test]
+fn a_paced_send_opens_no_transaction_ahead() {
+    // With smtp.rate each message goes at its time, commands included.
+    let smtp = SmtpServer::start(Script {
+        pipelining: true,
+        ..Default::default()
+    });
+    let p = project(20, "rate = 200");
+    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    all_delivered(&p, 1, &smtp, 20);
+    assert_eq!(smtp.state.lock().unwrap().chained, 0);
 }
 
 #[test]

@@ -65,6 +65,9 @@ pub struct State {
     /// MAIL FROM commands that arrived with the next command already behind
     /// them (the client pipelined).
     pub pipelined: usize,
+    /// Messages whose final `.` arrived with more behind it (the client
+    /// opened the next transaction in the same write as this content).
+    pub chained: usize,
 }
 
 pub struct SmtpServer {
@@ -232,6 +235,9 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
                     return Ok(());
                 }
                 if line == ".\r\n" || line == ".\n" {
+                    if !r.buffer().is_empty() {
+                        state.lock().unwrap().chained += 1;
+                    }
                     break;
                 }
                 let l = line.strip_prefix('.').unwrap_or(&line);
