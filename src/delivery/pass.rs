@@ -157,32 +157,57 @@ pub async fn run(shared: &Arc<Shared>) {
     }
 }
 
-/// Lease due deliveries in batches and stream them to the senders.
-async fn produce(shared: &Shared, work: mpsc::Sender<QueueItem>) {
+/// Lease due deliveries in batches and stream them to the senders. The
+/// next batch is leased while this one is handed over, so the senders
+/// never wait for a claim (on PostgreSQL a claim of 500 takes about as
+/// long as sending 50 messages).
+async fn produce(shared: &Arc<Shared>, work: mpsc::Sender<QueueItem>) {
     let cancel = &shared.cancel;
+    let claim = |shared: Arc<Shared>| {
+        tokio::spawn(async move {
+            let now = Utc::now();
+            let until =
+                now + chrono::Duration::from_std(super::queue::CLAIM_STALE).unwrap_or_default();
+            shared
+                .store
+                .claim_batch(shared.id, &shared.claim, now, until, FETCH_BATCH)
+                .await
+        })
+    };
+    let mut claiming = claim(shared.clone());
     loop {
-        let now = Utc::now();
-        let until = now + chrono::Duration::from_std(super::queue::CLAIM_STALE).unwrap_or_default();
-        let batch = shared
-            .store
-            .claim_batch(shared.id, &shared.claim, now, until, FETCH_BATCH);
         let items = tokio::select! {
-            r = batch => r,
-            _ = cancel.stopped() => return,
+            r = &mut claiming => r,
+            _ = cancel.stopped() => {
+                claiming.abort();
+                return;
+            }
         };
         let items = match items {
-            Ok(items) if items.is_empty() => return,
-            Ok(items) => items,
+            Ok(Ok(items)) if items.is_empty() => return,
+            Ok(Ok(items)) => items,
+            Ok(Err(e)) => {
+                cancel.stop(StopReason::Store(format!("reading the queue: {e}")));
+                return;
+            }
             Err(e) => {
                 cancel.stop(StopReason::Store(format!("reading the queue: {e}")));
                 return;
             }
         };
+        // A short batch was the last of what is due now.
+        let last = (items.len() as i64) < FETCH_BATCH;
+        if !last {
+            claiming = claim(shared.clone());
+        }
         for item in items {
             tokio::select! {
-                r = work.send(item) => if r.is_err() { return },
-                _ = cancel.stopped() => return,
+                r = work.send(item) => if r.is_err() { claiming.abort(); return },
+                _ = cancel.stopped() => { claiming.abort(); return },
             }
+        }
+        if last {
+            return;
         }
     }
 }

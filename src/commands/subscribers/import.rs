@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::audience::import::{BadRow, Format, ImportReader};
+use crate::audience::import::{BadRow, Format, ImportReader, ImportRow};
 use crate::audience::Status;
 use crate::error::{Error, Result};
 use crate::store::{ImportStats, Store, IMPORT_BATCH};
@@ -60,27 +60,45 @@ pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) 
     let format = reader.format();
     let mut import = store.begin_import().await?;
     import.mark_welcomed_on_insert(!opts.welcome);
-    let mut batch = Vec::with_capacity(IMPORT_BATCH);
     let mut bad: Vec<BadRow> = Vec::new();
     let mut valid = 0u64;
-    while let Some(row) = reader.next_row() {
-        match row {
-            Ok(r) => {
-                valid += 1;
-                batch.push(r);
-                if batch.len() == IMPORT_BATCH {
-                    import.merge(&batch, now).await?;
-                    batch.clear();
+    let mut read_batch = |batch: &mut Vec<ImportRow>| {
+        while batch.len() < IMPORT_BATCH {
+            match reader.next_row() {
+                None => return,
+                Some(Ok(r)) => {
+                    valid += 1;
+                    batch.push(r);
+                }
+                Some(Err(b)) => {
+                    eprintln!("{}:{}: {}", path.display(), b.line, b.reason);
+                    bad.push(b);
                 }
             }
-            Err(b) => {
-                eprintln!("{}:{}: {}", path.display(), b.line, b.reason);
-                bad.push(b);
+        }
+    };
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    let mut next = Vec::with_capacity(IMPORT_BATCH);
+    read_batch(&mut batch);
+    while !batch.is_empty() {
+        // The next batch is parsed on this thread while SQLite (on its
+        // own) merges this one: the merge is started (its rows bound and
+        // handed to SQLite's thread), then the next rows are read, then
+        // the merge is awaited.
+        {
+            let mut merging = std::pin::pin!(import.merge(&batch, now));
+            let started = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(merging.as_mut(), cx))
+            })
+            .await;
+            read_batch(&mut next);
+            match started {
+                std::task::Poll::Ready(merged) => merged?,
+                std::task::Poll::Pending => merging.await?,
             }
         }
-    }
-    if !batch.is_empty() {
-        import.merge(&batch, now).await?;
+        batch.clear();
+        std::mem::swap(&mut batch, &mut next);
     }
     let stats = import.finish(opts.dry_run).await?;
     let report = report(path, format, opts.dry_run, valid, &stats, &bad);
