@@ -319,11 +319,21 @@ async fn merge_sqlite(
     now: DateTime<Utc>,
     welcomed: bool,
 ) -> Result<u64> {
-    let sql = merge_sql(rows.len());
+    // The statement for a whole batch is built once per process.
+    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let short;
+    let sql = if rows.len() == IMPORT_BATCH {
+        FULL.get_or_init(|| merge_sql(IMPORT_BATCH)).as_str()
+    } else {
+        short = merge_sql(rows.len());
+        short.as_str()
+    };
     // Built from constants and placeholders only; values are bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    // Times as SQLite's text (what `Ts` writes), `now` formatted once.
+    // Times as SQLite's text (what `Ts` writes), `now` formatted once and
+    // bound by reference (no copy per row on this side).
     let now_s = ts(now);
+    let now_s = now_s.as_str();
     let verifiers = tokens::verifiers(rows.len());
     let selectors = tokens::selectors(rows.len());
     for ((r, ver), sel) in rows.iter().zip(verifiers).zip(selectors) {
@@ -336,22 +346,22 @@ async fn merge_sqlite(
             .bind(r.status.as_str())
             .bind(r.source.as_str())
             .bind(serde_json::to_string(&r.attributes).expect("JSON"))
-            .bind(r.created_at.map(ts).unwrap_or_else(|| now_s.clone()))
-            .bind(
-                r.confirmed_at
-                    .map(ts)
-                    .or_else(|| active.then(|| now_s.clone())),
-            )
-            .bind(
-                r.unsubscribed_at
-                    .map(ts)
-                    .or_else(|| out.then(|| now_s.clone())),
-            )
+            .bind(time_or(r.created_at, Some(now_s)))
+            .bind(time_or(r.confirmed_at, active.then_some(now_s)))
+            .bind(time_or(r.unsubscribed_at, out.then_some(now_s)))
             .bind(ver)
             .bind(sel)
-            .bind((welcomed && active).then(|| now_s.clone()));
+            .bind((welcomed && active).then_some(now_s));
     }
     Ok(q.execute(&mut **tx).await?.rows_affected())
+}
+
+/// A row's own time as SQLite's text, or the default (`now`, borrowed).
+fn time_or(own: Option<DateTime<Utc>>, default: Option<&str>) -> Option<std::borrow::Cow<'_, str>> {
+    match own {
+        Some(t) => Some(std::borrow::Cow::Owned(ts(t))),
+        None => default.map(std::borrow::Cow::Borrowed),
+    }
 }
 
 /// PostgreSQL: one upsert of the batch's columns as arrays (each key at
