@@ -19,6 +19,8 @@ pub enum StopReason {
     Paused,
     /// `campaigns cancel`.
     Cancelled,
+    /// Another process sent the rest and marked the campaign done.
+    Finished,
     /// The server could not be reached (the error, naming the server).
     Unreachable(String),
     /// Outcomes could not be recorded (the database error).

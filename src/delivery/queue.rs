@@ -318,6 +318,9 @@ async fn guard(shared: Arc<Shared>) {
                 continue;
             }
             Ok(Ok(Some(CampaignStatus::Cancelled))) => StopReason::Cancelled,
+            // Another process emptied the queue while this one waited
+            // (for a retry, or for that process's leases).
+            Ok(Ok(Some(CampaignStatus::Done))) => StopReason::Finished,
             Ok(Ok(Some(_))) => StopReason::Paused,
             Ok(Ok(None)) => StopReason::LostClaim(
                 "another process found this one dead and took its deliveries".into(),
@@ -402,6 +405,10 @@ async fn conclude(spec: &RunSpec, shared: &Shared) -> Result<Finish> {
         Some(StopReason::Paused) => {
             write(Ending::Release).await?;
             Finish::Paused
+        }
+        Some(StopReason::Finished) => {
+            write(Ending::Release).await?;
+            Finish::Done
         }
         Some(StopReason::Cancelled) => {
             write(Ending::Release).await?;

@@ -94,6 +94,12 @@ fn three_workers_share_one_campaign_and_survive_a_kill(backend: &str) {
         shares.iter().all(|&n| n > 0),
         "both survivors sent: {shares:?}\n{logs:?}"
     );
+    // A survivor that waited while the other emptied the queue says the
+    // campaign is done, not paused.
+    assert!(
+        logs.iter().all(|l| !l.contains("campaign 1 paused")),
+        "{logs:?}"
+    );
 }
 
 on_both!(two_workers_send_one_digest_per_period);
