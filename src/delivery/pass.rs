@@ -65,6 +65,9 @@ pub struct Shared {
     /// When this process's leases were last renewed: the moment the
     /// heartbeat that renewed them was sent (they run from its `now`).
     pub renewed: std::sync::Mutex<Instant>,
+    /// The server left commands written behind a message's final dot
+    /// unanswered: no more transactions are opened ahead in this run.
+    pub no_chaining: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -232,6 +235,7 @@ async fn sender(
     let mut ahead: Option<(Ready, bool)> = None;
     // A paced run sends each message at its time, commands included.
     let chain = shared.rate.is_none();
+
     while !shared.cancel.is_stopped() {
         let (msg, open) = match ahead.take() {
             Some(a) => a,
@@ -256,7 +260,7 @@ async fn sender(
         // The next delivery, if one is waiting already: its transaction
         // is opened behind this message, in the same write.
         let mut next = None;
-        if chain {
+        if chain && !shared.no_chaining.load(Ordering::Relaxed) {
             let waiting = work.try_lock().ok().and_then(|mut w| w.try_recv().ok());
             if let Some(item) = waiting {
                 match prepare(&shared, item) {
@@ -279,6 +283,18 @@ async fn sender(
         match opened {
             Opened::Yes => ahead = Some((next, true)),
             Opened::No => ahead = Some((next, false)),
+            Opened::Lost => {
+                // A server that does not answer commands behind the final
+                // dot gets one transaction per write for the rest of the run.
+                if !shared.no_chaining.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        "campaign {}: {} did not answer commands sent behind a message; sending one transaction per write",
+                        shared.id,
+                        shared.connector.describe()
+                    );
+                }
+                ahead = Some((next, false));
+            }
             Opened::Refused(reply) => {
                 if let Some(recorded) = judge(&shared, &next, &reply) {
                     if !report(&shared, &out, &next.item, recorded).await {

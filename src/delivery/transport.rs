@@ -28,6 +28,11 @@ pub enum Opened {
     /// The server refused the next message's envelope with this reply (its
     /// content was never sent; the session is closed).
     Refused(Reply),
+    /// The next message's commands went out but got no usable answer (no
+    /// reply in time, the session broke, or MAIL FROM was refused): its
+    /// content was never sent, the session is closed, and the server may
+    /// not take commands behind the final dot.
+    Lost,
 }
 
 /// An open channel for messages.
@@ -141,10 +146,13 @@ impl Transport for SmtpTransport {
                 Err(reply) => return (reply, Opened::No),
             };
             let sent = transaction(&mut self.conn, true, open, envelope, bytes, Some(next));
-            // The message's reply and the next one's are timed apart: a
-            // server that goes quiet after accepting this message must not
-            // turn its 250 into a timeout (and a duplicate).
-            let (reply, opening) = match tokio::time::timeout(self.timeout, sent).await {
+            // One `smtp.timeout` for both, so a stop's grace (the timeout
+            // and ½ s) never cuts off a reply that arrived; the message's
+            // reply is taken first and kept whatever the next one's
+            // replies do: a server that goes quiet after accepting this
+            // message must not turn its 250 into a timeout (a duplicate).
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            let (reply, opening) = match tokio::time::timeout_at(deadline, sent).await {
                 Err(_) => (self.timed_out(), None),
                 Ok(r) => r,
             };
@@ -155,25 +163,27 @@ impl Transport for SmtpTransport {
             let Some(replies) = opening else {
                 return (reply, Opened::No);
             };
-            let opened =
-                match tokio::time::timeout(self.timeout, read_opening(&mut self.conn, replies))
-                    .await
-                {
-                    Ok(Ok(())) => {
-                        self.open = Some(next.0.clone());
-                        Opened::Yes
-                    }
-                    // A refusal of the next envelope: the session is dropped.
-                    Ok(Err(Some(refusal))) => {
-                        self.broken = true;
-                        Opened::Refused(refusal)
-                    }
-                    // The session broke: the next message was not sent.
-                    Ok(Err(None)) | Err(_) => {
-                        self.broken = true;
-                        Opened::No
-                    }
-                };
+            let opening = read_opening(&mut self.conn, replies);
+            let opened = match tokio::time::timeout_at(deadline, opening).await {
+                Ok(Ok(())) => {
+                    self.open = Some(next.0.clone());
+                    Opened::Yes
+                }
+                // The next message's own refusal (RCPT TO, DATA): the
+                // session is dropped.
+                Ok(Err(Some(refusal))) => {
+                    self.broken = true;
+                    Opened::Refused(refusal)
+                }
+                // No answer to the commands behind the dot, or MAIL FROM
+                // refused (which may be about the session, not the
+                // message): the next message was not sent; it goes alone
+                // on a new session.
+                Ok(Err(None)) | Err(_) => {
+                    self.broken = true;
+                    Opened::Lost
+                }
+            };
             (reply, opened)
         })
     }
@@ -288,14 +298,15 @@ fn pipelined(mail: &Mail, rcpts: &[Rcpt], out: &mut String) {
 
 /// Read the replies to a transaction's commands written in one piece:
 /// `replies` = the recipients + 2 (MAIL, each RCPT, DATA). `Err(Some)`: a
-/// refusal; `Err(None)`: the session broke. Either way the caller drops
-/// the session without a QUIT (the server may have answered DATA with 354,
-/// and a QUIT would then be content).
+/// refusal of a recipient or of DATA; `Err(None)`: the session broke, or
+/// MAIL FROM was refused. Either way the caller drops the session without
+/// a QUIT (the server may have answered DATA with 354, and a QUIT would
+/// then be content).
 async fn read_opening(conn: &mut AsyncSmtpConnection, replies: usize) -> Result<(), Option<Reply>> {
-    for _ in 0..replies {
+    for i in 0..replies {
         if let Err(e) = conn.read_response().await {
             let reply = lettre_reply(&e);
-            return Err(matches!(reply, Reply::Code(..)).then_some(reply));
+            return Err((i > 0 && matches!(reply, Reply::Code(..))).then_some(reply));
         }
     }
     Ok(())
@@ -321,8 +332,8 @@ async fn transaction(
 ) -> (Reply, Option<usize>) {
     let Ok(text) = std::str::from_utf8(email) else {
         if open {
-            // Not reached: content built by Gazette is UTF-8.
-            conn.abort().await;
+            // Not reached: content built by Gazette is UTF-8. (No QUIT: it
+            // would be content; the caller drops the session.)
             return (Reply::Reset("message content is not UTF-8".into()), None);
         }
         return match conn.send(envelope, email).await {

@@ -532,6 +532,31 @@ fn pipelined_sessions_open_the_next_transaction_behind_each_message() {
 }
 
 #[test]
+fn a_server_deaf_behind_the_dot_costs_one_timeout_and_loses_nothing() {
+    // The first chained message is accepted, then the connection goes
+    // silent: that message counts as sent (never again), the next goes
+    // alone on a new connection, and the run stops opening ahead.
+    let smtp = SmtpServer::start(Script {
+        pipelining: true,
+        deaf_after_chained_dot: true,
+        ..Default::default()
+    });
+    let p = project(100, "timeout = \"1s\"");
+    let (out, took) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    let dups = all_delivered(&p, 1, &smtp, 100);
+    assert_eq!(dups, 0, "a 250 read before the silence is kept");
+    // One timeout per sender at most, not one per message.
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let st = smtp.state.lock().unwrap();
+    assert!(
+        st.chained <= 4,
+        "chained {} after the first silence",
+        st.chained
+    );
+}
+
+#[test]
 fn a_paced_send_opens_no_transaction_ahead() {
     // With smtp.rate each message goes at its time, commands included.
     let smtp = SmtpServer::start(Script {

@@ -48,6 +48,10 @@ pub struct Script {
     /// line at a time either way; DATA is answered 354 even when every
     /// recipient was refused (the harder case for a pipelining client).
     pub pipelining: bool,
+    /// Answer a message whose final `.` had more behind it, then say
+    /// nothing more on that connection (a server that does not take
+    /// commands written behind the dot).
+    pub deaf_after_chained_dot: bool,
 }
 
 fn nth(every: usize, n: usize) -> bool {
@@ -161,6 +165,7 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
     }
     w.write_all(b"220 test.local ESMTP test server\r\n")?;
     let (mut from, mut to) = (String::new(), Vec::new());
+    let mut deaf = false;
     let mut line = String::new();
     loop {
         line.clear();
@@ -237,6 +242,7 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
                 if line == ".\r\n" || line == ".\n" {
                     if !r.buffer().is_empty() {
                         state.lock().unwrap().chained += 1;
+                        deaf = script.lock().unwrap().deaf_after_chained_dot;
                     }
                     break;
                 }
@@ -275,6 +281,11 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
                 std::thread::sleep(slow);
             }
             w.write_all(b"250 2.0.0 Queued\r\n")?;
+            if deaf {
+                let mut rest = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut r, &mut rest);
+                return Ok(());
+            }
         } else if upper == "RSET" || upper == "NOOP" {
             w.write_all(b"250 OK\r\n")?;
         } else if upper == "QUIT" {
