@@ -1,13 +1,14 @@
 //! Delivery: campaigns are created (`campaign`), claimed and run
 //! (`queue`) in passes (`pass`) that hand messages to transports
-//! (`transport`: SMTP via the `mailer`, the outbox folder, an in-memory
-//! stub); the retry `policy` is a pure function of the reply. One `cancel`
+//! (`transport`: SMTP via the `mailer`, the outbox folder; `memory`, an
+//! in-memory stub); the retry `policy` is a pure function of the reply. One `cancel`
 //! stops a run for any reason; `supervise` is shared by `gazette send` and
 //! the worker.
 
 pub mod campaign;
 pub mod cancel;
 pub mod mailer;
+pub mod memory;
 pub mod pass;
 pub mod policy;
 pub mod progress;

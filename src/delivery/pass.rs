@@ -259,20 +259,13 @@ async fn sender(
         };
         // The next delivery, if one is waiting already: its transaction
         // is opened behind this message, in the same write.
-        let mut next = None;
-        if chain && !shared.no_chaining.load(Ordering::Relaxed) {
-            let waiting = work.try_lock().ok().and_then(|mut w| w.try_recv().ok());
-            if let Some(item) = waiting {
-                match prepare(&shared, item) {
-                    Prep::Ready(n) => next = Some(n),
-                    Prep::Done(item, recorded) => {
-                        if !report(&shared, &out, &item, recorded).await {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
+        let next = match chain && !shared.no_chaining.load(Ordering::Relaxed) {
+            true => match waiting(&shared, &work, &out).await {
+                Ok(next) => next,
+                Err(()) => break,
+            },
+            false => None,
+        };
         let (recorded, opened) = transmit(&shared, &mut conn, &msg, open, next.as_ref()).await;
         if let Some(recorded) = recorded {
             if !report(&shared, &out, &msg.item, recorded).await {
@@ -309,6 +302,25 @@ async fn sender(
             _ = c.close() => {},
             _ = shared.cancel.deadline(shared.grace()) => {},
         }
+    }
+}
+
+/// The next delivery if the queue has one ready now (never waits), built;
+/// one with nothing to send is recorded instead. `Err`: the run is over.
+async fn waiting(
+    shared: &Shared,
+    work: &Mutex<mpsc::Receiver<QueueItem>>,
+    out: &mpsc::Sender<(i64, Recorded)>,
+) -> Result<Option<Ready>, ()> {
+    let Some(item) = work.try_lock().ok().and_then(|mut w| w.try_recv().ok()) else {
+        return Ok(None);
+    };
+    match prepare(shared, item) {
+        Prep::Ready(n) => Ok(Some(n)),
+        Prep::Done(item, recorded) => match report(shared, out, &item, recorded).await {
+            true => Ok(None),
+            false => Err(()),
+        },
     }
 }
 
