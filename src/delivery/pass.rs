@@ -65,8 +65,9 @@ pub struct Shared {
     /// When this process's leases were last renewed: the moment the
     /// heartbeat that renewed them was sent (they run from its `now`).
     pub renewed: std::sync::Mutex<Instant>,
-    /// The server left commands written behind a message's final dot
-    /// unanswered: no more transactions are opened ahead in this run.
+    /// No transaction is opened ahead (behind a message's final dot): a
+    /// paced run (`smtp.rate`: each message at its time, commands
+    /// included), or the server left such commands unanswered.
     pub no_chaining: std::sync::atomic::AtomicBool,
 }
 
@@ -187,14 +188,15 @@ async fn produce(shared: &Arc<Shared>, work: mpsc::Sender<QueueItem>) {
             }
         };
         let items = match items {
-            Ok(Ok(items)) if items.is_empty() => return,
-            Ok(Ok(items)) => items,
-            Ok(Err(e)) => {
-                cancel.stop(StopReason::Store(format!("reading the queue: {e}")));
-                return;
-            }
-            Err(e) => {
-                cancel.stop(StopReason::Store(format!("reading the queue: {e}")));
+            // The claim's error, or its task's.
+            Ok(claimed) => claimed.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let items = match items {
+            Ok(items) if items.is_empty() => return,
+            Ok(items) => items,
+            Err(why) => {
+                cancel.stop(StopReason::Store(format!("reading the queue: {why}")));
                 return;
             }
         };
@@ -233,9 +235,6 @@ async fn sender(
     // The delivery taken behind the last one, and whether its transaction
     // is open on `conn` already (its content is all that is left to send).
     let mut ahead: Option<(Ready, bool)> = None;
-    // A paced run sends each message at its time, commands included.
-    let chain = shared.rate.is_none();
-
     while !shared.cancel.is_stopped() {
         let (msg, open) = match ahead.take() {
             Some(a) => a,
@@ -259,12 +258,13 @@ async fn sender(
         };
         // The next delivery, if one is waiting already: its transaction
         // is opened behind this message, in the same write.
-        let next = match chain && !shared.no_chaining.load(Ordering::Relaxed) {
-            true => match waiting(&shared, &work, &out).await {
+        let next = if shared.no_chaining.load(Ordering::Relaxed) {
+            None
+        } else {
+            match waiting(&shared, &work, &out).await {
                 Ok(next) => next,
                 Err(()) => break,
-            },
-            false => None,
+            }
         };
         let (recorded, opened) = transmit(&shared, &mut conn, &msg, open, next.as_ref()).await;
         if let Some(recorded) = recorded {

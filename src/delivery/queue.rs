@@ -217,7 +217,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         trouble: Default::default(),
         bounces: spec.opts.bounces.clone(),
         renewed: std::sync::Mutex::new(std::time::Instant::now()),
-        no_chaining: Default::default(),
+        no_chaining: spec.opts.rate.is_some().into(),
     });
     let guard = tokio::spawn(guard(shared.clone()));
     let poller = tokio::spawn(poll_opt_outs(shared.clone()));

@@ -468,21 +468,35 @@ fn the_worker_takes_over_a_killed_send_and_obeys_cancel(backend: &str) {
     );
 }
 
+/// A server offering PIPELINING (with `script`'s faults), `n` subscribers
+/// (`extra` in `[smtp]`), and `gazette send digest` through it, which
+/// succeeds; returns the server, the project and how long the send took.
+fn pipelined_send(script: Script, n: usize, extra: &str) -> (SmtpServer, Project, Duration) {
+    let smtp = SmtpServer::start(Script {
+        pipelining: true,
+        ..script
+    });
+    let p = project(n, extra);
+    let (out, took) = send(&p, &smtp.url(), Duration::from_secs(60));
+    out.ok();
+    (smtp, p, took)
+}
+
 #[test]
 fn pipelined_sessions_lose_nothing_through_421_452_rejections_and_drops() {
     // A server offering PIPELINING: MAIL FROM, RCPT TO and DATA go in one
     // write; every fault still ends as on a server without it.
-    let smtp = SmtpServer::start(Script {
-        pipelining: true,
-        reply_421_every: 30,
-        reply_452_every: 20,
-        drop_after_dot_every: 25,
-        reset_mid_data_every: 35,
-        ..Default::default()
-    });
-    let p = project(200, "");
-    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
-    out.ok();
+    let (smtp, p, _) = pipelined_send(
+        Script {
+            reply_421_every: 30,
+            reply_452_every: 20,
+            drop_after_dot_every: 25,
+            reset_mid_data_every: 35,
+            ..Default::default()
+        },
+        200,
+        "",
+    );
     let dups = all_delivered(&p, 1, &smtp, 200);
     assert!(dups <= 10, "{dups} duplicates");
     let st = smtp.state.lock().unwrap();
@@ -507,13 +521,7 @@ fn pipelined_sessions_lose_nothing_through_421_452_rejections_and_drops() {
 fn pipelined_sessions_open_the_next_transaction_behind_each_message() {
     // One write and one round trip per message: the next message's MAIL
     // FROM, RCPT TO and DATA ride behind the final dot of the one before.
-    let smtp = SmtpServer::start(Script {
-        pipelining: true,
-        ..Default::default()
-    });
-    let p = project(300, "");
-    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
-    out.ok();
+    let (smtp, p, _) = pipelined_send(Script::default(), 300, "");
     let dups = all_delivered(&p, 1, &smtp, 300);
     assert_eq!(dups, 0);
     let st = smtp.state.lock().unwrap();
@@ -536,14 +544,14 @@ fn a_server_deaf_behind_the_dot_costs_one_timeout_and_loses_nothing() {
     // The first chained message is accepted, then the connection goes
     // silent: that message counts as sent (never again), the next goes
     // alone on a new connection, and the run stops opening ahead.
-    let smtp = SmtpServer::start(Script {
-        pipelining: true,
-        deaf_after_chained_dot: true,
-        ..Default::default()
-    });
-    let p = project(100, "timeout = \"1s\"");
-    let (out, took) = send(&p, &smtp.url(), Duration::from_secs(60));
-    out.ok();
+    let (smtp, p, took) = pipelined_send(
+        Script {
+            deaf_after_chained_dot: true,
+            ..Default::default()
+        },
+        100,
+        "timeout = \"1s\"",
+    );
     let dups = all_delivered(&p, 1, &smtp, 100);
     assert_eq!(dups, 0, "a 250 read before the silence is kept");
     // One timeout per sender at most, not one per message.
@@ -559,13 +567,7 @@ fn a_server_deaf_behind_the_dot_costs_one_timeout_and_loses_nothing() {
 #[test]
 fn a_paced_send_opens_no_transaction_ahead() {
     // With smtp.rate each message goes at its time, commands included.
-    let smtp = SmtpServer::start(Script {
-        pipelining: true,
-        ..Default::default()
-    });
-    let p = project(20, "rate = 200");
-    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
-    out.ok();
+    let (smtp, p, _) = pipelined_send(Script::default(), 20, "rate = 200");
     all_delivered(&p, 1, &smtp, 20);
     assert_eq!(smtp.state.lock().unwrap().chained, 0);
 }
@@ -576,14 +578,14 @@ fn pipelined_rejections_fail_only_the_rejected_and_keep_the_rest() {
         .filter(|i| i % 17 == 3)
         .map(|i| format!("user{i}@example.org"))
         .collect();
-    let smtp = SmtpServer::start(Script {
-        pipelining: true,
-        reject: rejected.clone(),
-        ..Default::default()
-    });
-    let p = project(200, "");
-    let (out, _) = send(&p, &smtp.url(), Duration::from_secs(60));
-    out.ok();
+    let (smtp, p, _) = pipelined_send(
+        Script {
+            reject: rejected.clone(),
+            ..Default::default()
+        },
+        200,
+        "",
+    );
     let per = smtp.per_recipient();
     assert_eq!(per.len(), 200 - rejected.len());
     assert!(rejected.iter().all(|r| !per.contains_key(r)));
