@@ -83,8 +83,7 @@ fn kill_9_at_ten_random_moments_then_resume_delivers_everyone(backend: &str) {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let received = smtp.received().len();
-        let distinct = smtp.per_recipient().len();
+        let (received, distinct) = smtp.settle();
         let dups = received - distinct;
         assert!(
             dups - dups_before <= crate::faults::DUPLICATE_BOUND,

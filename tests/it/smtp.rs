@@ -64,6 +64,8 @@ pub struct State {
     pub rcpt_attempts: HashMap<String, u32>,
     pub data_count: usize,
     pub connections: usize,
+    /// Sessions that have ended (the client hung up or was dropped).
+    pub closed: usize,
     pub mail_count: usize,
     pub rcpt_count: usize,
     /// MAIL FROM commands that arrived with the next command already behind
@@ -96,9 +98,13 @@ impl SmtpServer {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
+                // Counted on accept, so that `settle` never misses a session
+                // whose thread has not started yet.
+                st.lock().unwrap().connections += 1;
                 let (st, script) = (st.clone(), sc.clone());
                 std::thread::spawn(move || {
                     let _ = session(stream, &st, &script);
+                    st.lock().unwrap().closed += 1;
                 });
             }
         });
@@ -143,18 +149,42 @@ impl SmtpServer {
 
     /// How many messages each recipient received.
     pub fn per_recipient(&self) -> HashMap<String, usize> {
-        let mut m = HashMap::new();
-        for r in &self.state.lock().unwrap().received {
-            for t in &r.to {
-                *m.entry(t.clone()).or_insert(0) += 1;
+        tally(&self.state.lock().unwrap().received)
+    }
+
+    /// Once every session has ended (a killed client's last bytes can
+    /// still sit in the socket and arrive after it died), the messages
+    /// received and the distinct recipients, from one look (10 s at most).
+    #[track_caller]
+    pub fn settle(&self) -> (usize, usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let st = self.state.lock().unwrap();
+            if st.closed == st.connections {
+                return (st.received.len(), tally(&st.received).len());
             }
+            let open = st.connections - st.closed;
+            drop(st);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{open} sessions still open"
+            );
+            std::thread::sleep(Duration::from_millis(5));
         }
-        m
     }
 }
 
+fn tally(received: &[Received]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in received {
+        for t in &r.to {
+            *m.entry(t.clone()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
 fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> std::io::Result<()> {
-    state.lock().unwrap().connections += 1;
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
     if script.lock().unwrap().tarpit {
