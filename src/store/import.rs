@@ -77,14 +77,16 @@ impl Store {
         };
         Ok(Import {
             tx,
-            welcomed_on_insert: false,
-            count_before: count,
-            changes: 0,
-            rows: 0,
-            suppressed_set: suppressed,
-            opted_out,
-            seen: HashMap::new(),
-            stats: ImportStats::default(),
+            tally: Tally {
+                welcomed_on_insert: false,
+                count_before: count,
+                changes: 0,
+                rows: 0,
+                suppressed_set: suppressed,
+                opted_out,
+                seen: HashMap::new(),
+                stats: ImportStats::default(),
+            },
         })
     }
 }
@@ -93,6 +95,11 @@ impl Store {
 /// committed (or, for a dry run, rolled back) at the end.
 pub struct Import {
     tx: Tx,
+    tally: Tally,
+}
+
+/// What an import has merged and counted so far.
+struct Tally {
     /// Rows inserted active are marked welcomed at once (no welcome email
     /// for this import), instead of by an UPDATE of every row afterwards.
     welcomed_on_insert: bool,
@@ -142,7 +149,7 @@ async fn opted_out_keys(tx: &mut Tx) -> Result<Option<HashMap<String, Status>>> 
     ))
 }
 
-/// Rows per INSERT statement (12 parameters each on SQLite).
+/// Rows per upsert statement (12 parameters each on SQLite).
 pub const IMPORT_BATCH: usize = 500;
 
 const OPTED_OUT: &str = "('unsubscribed', 'bounced', 'complained')";
@@ -151,72 +158,96 @@ impl Import {
     /// Mark the rows this import inserts as active as welcomed already
     /// (SQLite; PostgreSQL marks them after the import).
     pub fn mark_welcomed_on_insert(&mut self, on: bool) {
-        self.welcomed_on_insert = on;
+        self.tally.welcomed_on_insert = on;
     }
 
-    /// Merge a batch of rows (at most `IMPORT_BATCH`).
+    /// Merge one batch (at most `IMPORT_BATCH` rows).
     pub async fn merge(&mut self, batch: &[ImportRow], now: DateTime<Utc>) -> Result<()> {
-        let rows: Vec<&ImportRow> = batch
-            .iter()
-            .filter(|r| {
-                let hit = !self.suppressed_set.is_empty()
-                    && (self.suppressed_set.contains(&key_hash(&r.key))
-                        || r.email
-                            .unicode_key()
-                            .is_some_and(|k| self.suppressed_set.contains(&key_hash(&k))));
-                if hit {
-                    self.stats.suppressed += 1;
-                }
-                !hit
-            })
-            .collect();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.count_outcomes(&rows).await?;
-        self.rows += rows.len() as u64;
-        self.changes += match &mut self.tx {
-            Tx::Sqlite(t) => merge_sqlite(t, &rows, now, self.welcomed_on_insert).await?,
-            Tx::Postgres(t) => {
-                // ON CONFLICT DO UPDATE takes each key once per statement
-                // on PostgreSQL; SQLite merges a repeated key into the row
-                // its earlier copy left. The same here: the n-th copy of a
-                // key goes into the n-th statement (usually there is one).
-                let mut copies: HashMap<&str, usize> = HashMap::new();
-                let mut rounds: Vec<Vec<&ImportRow>> = Vec::new();
-                for r in &rows {
-                    let n = copies.entry(r.key.as_str()).or_insert(0);
-                    if rounds.len() <= *n {
-                        rounds.push(Vec::new());
-                    }
-                    rounds[*n].push(r);
-                    *n += 1;
-                }
-                let mut changed = 0;
-                for round in rounds {
-                    changed += merge_postgres(t, &round, now).await?;
-                }
-                changed
+        match &mut self.tx {
+            Tx::Sqlite(t) => {
+                let mut handle = t.lock_handle().await?;
+                let db = handle.as_raw_handle();
+                let mut prepared = Prepared::default();
+                sqlite_batch(db, &handle, &mut prepared, &mut self.tally, batch, &ts(now))
             }
-        };
-        Ok(())
+            Tx::Postgres(t) => merge_postgres_batch(t, &mut self.tally, batch, now).await,
+        }
+    }
+
+    /// Merge the batches (at most `IMPORT_BATCH` rows each) as they come,
+    /// until the channel closes (as `merge`, the statements prepared once).
+    pub async fn merge_from(
+        &mut self,
+        incoming: &mut tokio::sync::mpsc::Receiver<Vec<ImportRow>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        match &mut self.tx {
+            Tx::Sqlite(t) => merge_sqlite(t, &mut self.tally, incoming, now).await,
+            Tx::Postgres(t) => {
+                while let Some(batch) = incoming.recv().await {
+                    merge_postgres_batch(t, &mut self.tally, &batch, now).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Finish: commit, or roll back when `dry_run`. Returns what changed.
+    pub async fn finish(mut self, dry_run: bool) -> Result<ImportStats> {
+        let count_after: i64 = db_tx!(&mut self.tx, t, pg => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
+                .fetch_one(&mut **t)
+                .await?
+        });
+        let t = &mut self.tally;
+        let inserted = (count_after - t.count_before).max(0) as u64;
+        t.stats.inserted = inserted;
+        t.stats.updated = t.changes.saturating_sub(inserted);
+        t.stats.unchanged = t.rows.saturating_sub(t.changes);
+        if dry_run {
+            self.tx.rollback().await?;
+        } else {
+            self.tx.commit().await?;
+        }
+        Ok(self.tally.stats)
+    }
+}
+
+impl Tally {
+    /// The rows of a batch that are not suppressed (erased earlier).
+    fn keep<'a>(&mut self, batch: &'a [ImportRow]) -> Vec<&'a ImportRow> {
+        let mut rows = Vec::with_capacity(batch.len());
+        for r in batch {
+            let hit = !self.suppressed_set.is_empty()
+                && (self.suppressed_set.contains(&key_hash(&r.key))
+                    || r.email
+                        .unicode_key()
+                        .is_some_and(|k| self.suppressed_set.contains(&key_hash(&k))));
+            if hit {
+                self.stats.suppressed += 1;
+            } else {
+                rows.push(r);
+            }
+        }
+        rows
+    }
+
+    /// Whether counting the rows' outcomes needs the database: into an
+    /// empty list the status is the row's own; an address that opted out
+    /// is looked up in memory; only a pending row (whose stored address
+    /// may be active) needs the database, which then looks up the whole
+    /// batch in one query (one indexed lookup per row, `became_sql`).
+    fn needs_query(&self, rows: &[&ImportRow]) -> bool {
+        self.count_before > 0
+            && (self.opted_out.is_none() || rows.iter().any(|r| r.status == Status::Pending))
     }
 
     /// Count the status each row will have (the merge rule applied to the
-    /// stored address). Into an empty list that is the row's own; an
-    /// address that opted out is looked up in memory; only a pending row
-    /// (whose stored address may be active) needs the database, which then looks
-    /// up the whole batch in one query (one indexed lookup per row). An
+    /// stored address; `queried` is the database's answer, or empty). An
     /// address seen earlier in this import is counted once, in the state
     /// its last row leaves it.
-    async fn count_outcomes(&mut self, rows: &[&ImportRow]) -> Result<()> {
-        let needs_query = self.count_before > 0
-            && (self.opted_out.is_none() || rows.iter().any(|r| r.status == Status::Pending));
-        let queried = if needs_query {
-            self.became_by_query(rows).await?
-        } else {
-            Vec::new()
-        };
+    fn count(&mut self, rows: &[&ImportRow], queried: &[Option<Status>]) {
+        self.rows += rows.len() as u64;
         for (i, r) in rows.iter().enumerate() {
             let id = key_id(&r.key);
             let became = if let Some(prev) = self.seen.get(&id).copied() {
@@ -242,118 +273,214 @@ impl Import {
                 }
             }
         }
-        Ok(())
-    }
-
-    /// The database applies the merge rule to the stored addresses of the
-    /// batch: the status each row leaves, in the batch's order.
-    async fn became_by_query(&mut self, rows: &[&ImportRow]) -> Result<Vec<Option<Status>>> {
-        let mut batch = String::with_capacity(rows.len() * 48);
-        batch.push('[');
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                batch.push(',');
-            }
-            // Keys are valid addresses: no quotes, backslashes or controls.
-            batch.push_str("[\"");
-            batch.push_str(&r.key);
-            batch.push_str("\",\"");
-            batch.push_str(r.status.as_str());
-            batch.push_str("\"]");
-        }
-        batch.push(']');
-        let found: Vec<(i64, String)> = db_tx!(&mut self.tx, t, pg => {
-            let elements = pick(
-                pg,
-                "SELECT key, value ->> 0, value ->> 1 FROM json_each($1)",
-                "SELECT e.ord - 1, e.value ->> 0, e.value ->> 1
-                 FROM jsonb_array_elements($1) WITH ORDINALITY AS e(value, ord)",
-            );
-            let sql = format!(
-                "WITH b(i, k, st) AS ({elements})
-                 SELECT b.i AS i, CASE WHEN s.status IN {OPTED_OUT} THEN s.status
-                             WHEN b.st IN {OPTED_OUT} THEN b.st
-                             WHEN b.st = 'active' THEN 'active'
-                             ELSE COALESCE(s.status, b.st) END AS became
-                 FROM b LEFT JOIN subscribers s ON s.email_key = b.k"
-            );
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(JsonText(batch))
-                .fetch_all(&mut **t)
-                .await?
-        });
-        let mut out = vec![None; rows.len()];
-        for (i, status) in found {
-            if let Some(slot) = out.get_mut(i as usize) {
-                *slot = Status::from_str(&status).ok();
-            }
-        }
-        Ok(out)
-    }
-
-    /// Finish: commit, or roll back when `dry_run`. Returns what changed.
-    pub async fn finish(mut self, dry_run: bool) -> Result<ImportStats> {
-        let count_after: i64 = db_tx!(&mut self.tx, t, pg => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
-                .fetch_one(&mut **t)
-                .await?
-        });
-        let inserted = (count_after - self.count_before).max(0) as u64;
-        self.stats.inserted = inserted;
-        self.stats.updated = self.changes.saturating_sub(inserted);
-        self.stats.unchanged = self.rows.saturating_sub(self.changes);
-        if dry_run {
-            self.tx.rollback().await?;
-        } else {
-            self.tx.commit().await?;
-        }
-        Ok(self.stats)
     }
 }
 
-/// SQLite: one multi-row upsert for the batch (a key that comes twice is
-/// merged into the row its first copy left). Returns the rows changed.
-async fn merge_sqlite(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    rows: &[&ImportRow],
+/// The batch's keys and statuses as the JSON array `became_sql` reads.
+fn became_json(rows: &[&ImportRow]) -> String {
+    let mut batch = String::with_capacity(rows.len() * 48);
+    batch.push('[');
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            batch.push(',');
+        }
+        // Keys are valid addresses: no quotes, backslashes or controls.
+        batch.push_str("[\"");
+        batch.push_str(&r.key);
+        batch.push_str("\",\"");
+        batch.push_str(r.status.as_str());
+        batch.push_str("\"]");
+    }
+    batch.push(']');
+    batch
+}
+
+/// The merge rule applied by the database to the stored addresses of a
+/// batch (`$1`, from `became_json`): each row's index and the status it
+/// leaves.
+fn became_sql(pg: bool) -> String {
+    let elements = pick(
+        pg,
+        "SELECT key, value ->> 0, value ->> 1 FROM json_each($1)",
+        "SELECT e.ord - 1, e.value ->> 0, e.value ->> 1
+         FROM jsonb_array_elements($1) WITH ORDINALITY AS e(value, ord)",
+    );
+    format!(
+        "WITH b(i, k, st) AS ({elements})
+         SELECT b.i AS i, CASE WHEN s.status IN {OPTED_OUT} THEN s.status
+                     WHEN b.st IN {OPTED_OUT} THEN b.st
+                     WHEN b.st = 'active' THEN 'active'
+                     ELSE COALESCE(s.status, b.st) END AS became
+         FROM b LEFT JOIN subscribers s ON s.email_key = b.k"
+    )
+}
+
+/// One batch into PostgreSQL: counted (with a query when needed), then
+/// merged by one upsert of the batch's columns as arrays.
+async fn merge_postgres_batch(
+    t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    tally: &mut Tally,
+    batch: &[ImportRow],
     now: DateTime<Utc>,
+) -> Result<()> {
+    let rows = tally.keep(batch);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut queried = Vec::new();
+    if tally.needs_query(&rows) {
+        let found: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(became_sql(true)))
+            .bind(JsonText(became_json(&rows)))
+            .fetch_all(&mut **t)
+            .await?;
+        queried = vec![None; rows.len()];
+        for (i, status) in found {
+            if let Some(slot) = queried.get_mut(i as usize) {
+                *slot = Status::from_str(&status).ok();
+            }
+        }
+    }
+    tally.count(&rows, &queried);
+    // ON CONFLICT DO UPDATE takes each key once per statement on
+    // PostgreSQL; SQLite merges a repeated key into the row its earlier
+    // copy left. The same here: the n-th copy of a key goes into the n-th
+    // statement (usually there is one).
+    let mut copies: HashMap<&str, usize> = HashMap::new();
+    let mut rounds: Vec<Vec<&ImportRow>> = Vec::new();
+    for r in &rows {
+        let n = copies.entry(r.key.as_str()).or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(r);
+        *n += 1;
+    }
+    for round in rounds {
+        tally.changes += merge_postgres(t, &round, now).await?;
+    }
+    Ok(())
+}
+
+/// SQLite: each batch counted (with the query run here when needed) and
+/// merged by one multi-row upsert (a key that comes twice is merged into
+/// the row its first copy left), both run through SQLite's C API with the
+/// values borrowed, not copied, on the connection held for the whole
+/// import (the statements prepared once).
+async fn merge_sqlite(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tally: &mut Tally,
+    incoming: &mut tokio::sync::mpsc::Receiver<Vec<ImportRow>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let now_s = ts(now);
+    let mut handle = t.lock_handle().await?;
+    let db = handle.as_raw_handle();
+    let mut prepared = Prepared::default();
+    while let Some(batch) = incoming.recv().await {
+        sqlite_batch(db, &handle, &mut prepared, tally, &batch, &now_s)?;
+    }
+    Ok(())
+}
+
+/// The statements an import prepares once.
+#[derive(Default)]
+struct Prepared<'h> {
+    full: Option<super::raw::Statement<'h>>,
+    became: Option<super::raw::Statement<'h>>,
+}
+
+/// One batch into SQLite, on the connection `lock` holds.
+fn sqlite_batch<'h>(
+    db: std::ptr::NonNull<libsqlite3_sys::sqlite3>,
+    lock: &'h sqlx::sqlite::LockedSqliteHandle<'_>,
+    prepared: &mut Prepared<'h>,
+    tally: &mut Tally,
+    batch: &[ImportRow],
+    now_s: &str,
+) -> Result<()> {
+    use super::raw::Statement;
+    let rows = tally.keep(batch);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut queried = Vec::new();
+    if tally.needs_query(&rows) {
+        let query = match &mut prepared.became {
+            Some(q) => q,
+            None => prepared
+                .became
+                .insert(Statement::prepare(db, lock, &became_sql(false))?),
+        };
+        queried = vec![None; rows.len()];
+        query.query(&[Some(&became_json(&rows))], |i, status| {
+            if let Some(slot) = queried.get_mut(i as usize) {
+                *slot = Status::from_str(status).ok();
+            }
+        })?;
+    }
+    tally.count(&rows, &queried);
+    let welcomed = tally.welcomed_on_insert;
+    tally.changes += if rows.len() == IMPORT_BATCH {
+        let stmt = match &mut prepared.full {
+            Some(s) => s,
+            None => prepared
+                .full
+                .insert(Statement::prepare(db, lock, &merge_sql(IMPORT_BATCH))?),
+        };
+        merge_sqlite_batch(stmt, &rows, now_s, welcomed)?
+    } else {
+        let mut short = Statement::prepare(db, lock, &merge_sql(rows.len()))?;
+        merge_sqlite_batch(&mut short, &rows, now_s, welcomed)?
+    };
+    Ok(())
+}
+
+/// Bind a batch's rows to the upsert for that many rows and run it.
+/// Returns the rows changed.
+fn merge_sqlite_batch(
+    stmt: &mut super::raw::Statement<'_>,
+    rows: &[&ImportRow],
+    now_s: &str,
     welcomed: bool,
 ) -> Result<u64> {
-    // The statement for a whole batch is built once per process.
-    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let short;
-    let sql = if rows.len() == IMPORT_BATCH {
-        FULL.get_or_init(|| merge_sql(IMPORT_BATCH)).as_str()
-    } else {
-        short = merge_sql(rows.len());
-        short.as_str()
-    };
-    // Built from constants and placeholders only; values are bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    // Times as SQLite's text (what `Ts` writes), `now` formatted once and
-    // bound by reference (no copy per row on this side).
-    let now_s = ts(now);
-    let now_s = now_s.as_str();
+    // Times as SQLite's text (what `Ts` writes), `now` formatted once.
     let verifiers = tokens::verifiers(rows.len());
     let selectors = tokens::selectors(rows.len());
-    for ((r, ver), sel) in rows.iter().zip(verifiers).zip(selectors) {
-        let active = r.status == Status::Active;
-        let out = r.status.is_opted_out();
-        q = q
-            .bind(r.email.as_str())
-            .bind(r.key.as_str())
-            .bind(r.name.as_deref())
-            .bind(r.status.as_str())
-            .bind(r.source.as_str())
-            .bind(serde_json::to_string(&r.attributes).expect("JSON"))
-            .bind(time_or(r.created_at, Some(now_s)))
-            .bind(time_or(r.confirmed_at, active.then_some(now_s)))
-            .bind(time_or(r.unsubscribed_at, out.then_some(now_s)))
-            .bind(ver)
-            .bind(sel)
-            .bind((welcomed && active).then_some(now_s));
+    let attributes: Vec<String> = rows
+        .iter()
+        .map(|r| serde_json::to_string(&r.attributes).expect("JSON"))
+        .collect();
+    let times: Vec<[Option<std::borrow::Cow<'_, str>>; 3]> = rows
+        .iter()
+        .map(|r| {
+            let active = r.status == Status::Active;
+            let out = r.status.is_opted_out();
+            [
+                time_or(r.created_at, Some(now_s)),
+                time_or(r.confirmed_at, active.then_some(now_s)),
+                time_or(r.unsubscribed_at, out.then_some(now_s)),
+            ]
+        })
+        .collect();
+    let mut values: Vec<Option<&str>> = Vec::with_capacity(rows.len() * 12);
+    for (i, r) in rows.iter().enumerate() {
+        let [created, confirmed, unsubscribed] = &times[i];
+        values.extend([
+            Some(r.email.as_str()),
+            Some(r.key.as_str()),
+            r.name.as_deref(),
+            Some(r.status.as_str()),
+            Some(r.source.as_str()),
+            Some(attributes[i].as_str()),
+            created.as_deref(),
+            confirmed.as_deref(),
+            unsubscribed.as_deref(),
+            Some(verifiers[i].as_str()),
+            Some(selectors[i].as_str()),
+            (welcomed && r.status == Status::Active).then_some(now_s),
+        ]);
     }
-    Ok(q.execute(&mut **tx).await?.rows_affected())
+    Ok(stmt.run(&values)?)
 }
 
 /// A row's own time as SQLite's text, or the default (`now`, borrowed).

@@ -60,46 +60,39 @@ pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) 
     let format = reader.format();
     let mut import = store.begin_import().await?;
     import.mark_welcomed_on_insert(!opts.welcome);
-    let mut bad: Vec<BadRow> = Vec::new();
-    let mut valid = 0u64;
-    let mut read_batch = |batch: &mut Vec<ImportRow>| {
-        while batch.len() < IMPORT_BATCH {
-            match reader.next_row() {
-                None => return,
-                Some(Ok(r)) => {
-                    valid += 1;
-                    batch.push(r);
-                }
-                Some(Err(b)) => {
-                    eprintln!("{}:{}: {}", path.display(), b.line, b.reason);
-                    bad.push(b);
+    // The file is parsed on a thread of its own, a batch or two ahead,
+    // while this one merges (SQLite runs on the thread that merges).
+    let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<ImportRow>>(2);
+    let shown = path.to_path_buf();
+    let parser = tokio::task::spawn_blocking(move || {
+        let (mut bad, mut valid) = (Vec::<BadRow>::new(), 0u64);
+        loop {
+            let mut batch = Vec::with_capacity(IMPORT_BATCH);
+            while batch.len() < IMPORT_BATCH {
+                match reader.next_row() {
+                    None => break,
+                    Some(Ok(r)) => {
+                        valid += 1;
+                        batch.push(r);
+                    }
+                    Some(Err(b)) => {
+                        eprintln!("{}:{}: {}", shown.display(), b.line, b.reason);
+                        bad.push(b);
+                    }
                 }
             }
-        }
-    };
-    let mut batch = Vec::with_capacity(IMPORT_BATCH);
-    let mut next = Vec::with_capacity(IMPORT_BATCH);
-    read_batch(&mut batch);
-    while !batch.is_empty() {
-        // The next batch is parsed on this thread while SQLite (on its
-        // own) merges this one: the merge is started (its rows bound and
-        // handed to SQLite's thread), then the next rows are read, then
-        // the merge is awaited.
-        {
-            let mut merging = std::pin::pin!(import.merge(&batch, now));
-            let started = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(std::future::Future::poll(merging.as_mut(), cx))
-            })
-            .await;
-            read_batch(&mut next);
-            match started {
-                std::task::Poll::Ready(merged) => merged?,
-                std::task::Poll::Pending => merging.await?,
+            // A batch that is not full is the last; a closed channel is an
+            // import that stopped on an error.
+            let last = batch.len() < IMPORT_BATCH;
+            if (!batch.is_empty() && batches.blocking_send(batch).is_err()) || last {
+                return (bad, valid);
             }
         }
-        batch.clear();
-        std::mem::swap(&mut batch, &mut next);
-    }
+    });
+    import.merge_from(&mut incoming, now).await?;
+    let (bad, valid) = parser
+        .await
+        .map_err(|e| Error::msg(format!("reading {}: {e}", path.display())))?;
     let stats = import.finish(opts.dry_run).await?;
     let report = report(path, format, opts.dry_run, valid, &stats, &bad);
     if opts.json {
