@@ -28,6 +28,9 @@ pub struct ImportStats {
     /// The status each merged row has after the import, in `Status::ALL`
     /// order (an address that had opted out keeps its state).
     pub became: [u64; 5],
+    /// Rows that carried a `frequency` or `topics` column (kept as
+    /// attributes, for `Store::adopt_imported_preferences`).
+    pub with_preferences: u64,
 }
 
 impl ImportStats {
@@ -84,7 +87,7 @@ impl Store {
                 rows: 0,
                 suppressed_set: suppressed,
                 opted_out,
-                seen: HashMap::new(),
+                seen: HashMap::default(),
                 stats: ImportStats::default(),
             },
         })
@@ -113,8 +116,28 @@ struct Tally {
     opted_out: Option<HashMap<String, Status>>,
     /// The status counted for each address merged so far (by a 64-bit
     /// hash of its key: 1M rows take about 30 MB).
-    seen: HashMap<u64, Status>,
+    seen: HashMap<u64, Status, std::hash::BuildHasherDefault<KeyIdHasher>>,
     stats: ImportStats,
+}
+
+/// The map of `seen` is keyed by `key_id`, already a hash: used as it is.
+#[derive(Default)]
+struct KeyIdHasher(u64);
+
+impl std::hash::Hasher for KeyIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 fn key_id(key: &str) -> u64 {
@@ -249,6 +272,9 @@ impl Tally {
     fn count(&mut self, rows: &[&ImportRow], queried: &[Option<Status>]) {
         self.rows += rows.len() as u64;
         for (i, r) in rows.iter().enumerate() {
+            if r.attributes.contains_key("frequency") || r.attributes.contains_key("topics") {
+                self.stats.with_preferences += 1;
+            }
             let id = key_id(&r.key);
             let became = if let Some(prev) = self.seen.get(&id).copied() {
                 let slot = &mut self.stats.became[status_index(prev)];
@@ -446,10 +472,14 @@ fn merge_sqlite_batch(
     // Times as SQLite's text (what `Ts` writes), `now` formatted once.
     let verifiers = tokens::verifiers(rows.len());
     let selectors = tokens::selectors(rows.len());
-    let attributes: Vec<String> = rows
-        .iter()
-        .map(|r| serde_json::to_string(&r.attributes).expect("JSON"))
-        .collect();
+    // Every row's attributes as JSON, one after another in one buffer.
+    let mut json = Vec::with_capacity(rows.len() * 32);
+    let mut ends = Vec::with_capacity(rows.len());
+    for r in rows {
+        serde_json::to_writer(&mut json, &r.attributes).expect("JSON");
+        ends.push(json.len());
+    }
+    let json = String::from_utf8(json).expect("JSON is UTF-8");
     let times: Vec<[Option<std::borrow::Cow<'_, str>>; 3]> = rows
         .iter()
         .map(|r| {
@@ -465,13 +495,14 @@ fn merge_sqlite_batch(
     let mut values: Vec<Option<&str>> = Vec::with_capacity(rows.len() * 12);
     for (i, r) in rows.iter().enumerate() {
         let [created, confirmed, unsubscribed] = &times[i];
+        let attributes = &json[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
         values.extend([
             Some(r.email.as_str()),
             Some(r.key.as_str()),
             r.name.as_deref(),
             Some(r.status.as_str()),
             Some(r.source.as_str()),
-            Some(attributes[i].as_str()),
+            Some(attributes),
             created.as_deref(),
             confirmed.as_deref(),
             unsubscribed.as_deref(),

@@ -39,7 +39,13 @@ impl<'h> Statement<'h> {
         // the handle is borrowed; `sql` is valid for `len` bytes (SQLite
         // reads no further and keeps no pointer into it).
         let rc = unsafe {
-            ffi::sqlite3_prepare_v2(db.as_ptr(), sql.as_ptr().cast(), len, &mut stmt, std::ptr::null_mut())
+            ffi::sqlite3_prepare_v2(
+                db.as_ptr(),
+                sql.as_ptr().cast(),
+                len,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
         };
         if rc != ffi::SQLITE_OK {
             return Err(last_error(db));
@@ -101,7 +107,13 @@ impl<'h> Statement<'h> {
                 match v {
                     Some(s) => {
                         let n = c_int::try_from(s.len()).map_err(|_| generic("value too long"))?;
-                        ffi::sqlite3_bind_text(stmt, index, s.as_ptr().cast(), n, ffi::SQLITE_STATIC())
+                        ffi::sqlite3_bind_text(
+                            stmt,
+                            index,
+                            s.as_ptr().cast(),
+                            n,
+                            ffi::SQLITE_STATIC(),
+                        )
                     }
                     None => ffi::sqlite3_bind_null(stmt, index),
                 }

@@ -42,7 +42,13 @@ pub struct Options {
     pub quiet: bool,
 }
 
-pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) -> Result<()> {
+/// Returns what the import did.
+pub async fn run(
+    store: &Store,
+    path: &Path,
+    opts: Options,
+    now: DateTime<Utc>,
+) -> Result<ImportStats> {
     // A FIFO or device is never opened: it could hang or never end.
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
@@ -112,7 +118,7 @@ pub async fn run(store: &Store, path: &Path, opts: Options, now: DateTime<Utc>) 
             ),
         ));
     }
-    Ok(())
+    Ok(stats)
 }
 
 fn report<'a>(

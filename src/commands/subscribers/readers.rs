@@ -66,11 +66,11 @@ pub async fn import(
         json,
         quiet,
     };
-    super::import::run(store, &file, opts, now).await?;
+    let stats = super::import::run(store, &file, opts, now).await?;
     if dry_run {
         return Ok(());
     }
-    after_import(settings, store, welcome).await
+    after_import(settings, store, welcome, stats.with_preferences > 0).await
 }
 
 fn parse(s: &str) -> Result<SubscriberEmail> {
@@ -173,15 +173,23 @@ pub async fn set(
 }
 
 /// After an import: the `frequency` and `topics` columns become
-/// preferences; welcome the addresses it made active (`--welcome`),
-/// or mark them so that none is ever welcomed.
-pub async fn after_import(settings: &Settings, store: &Store, welcome: bool) -> Result<()> {
-    let known = &settings.readers.topics;
-    let (_, problems) = store
-        .adopt_imported_preferences(|t| known.is_empty() || known.iter().any(|(k, _)| k == t))
-        .await?;
-    for (email, problem) in problems {
-        eprintln!("{email}: {problem} (kept as an attribute)");
+/// preferences (when the file had any: otherwise there is nothing to
+/// adopt and no need to read every row); welcome the addresses it made
+/// active (`--welcome`), or mark them so that none is ever welcomed.
+pub async fn after_import(
+    settings: &Settings,
+    store: &Store,
+    welcome: bool,
+    preferences: bool,
+) -> Result<()> {
+    if preferences {
+        let known = &settings.readers.topics;
+        let (_, problems) = store
+            .adopt_imported_preferences(|t| known.is_empty() || known.iter().any(|(k, _)| k == t))
+            .await?;
+        for (email, problem) in problems {
+            eprintln!("{email}: {problem} (kept as an attribute)");
+        }
     }
     let emails = store.imported_unwelcomed(welcome, Utc::now()).await?;
     if emails.is_empty() {
