@@ -18,6 +18,9 @@ pub use crate::audience::import::ImportRow;
 use crate::audience::{tokens, Status};
 use crate::error::Result;
 
+mod sqlite;
+use sqlite::{merge_sqlite, sqlite_batch, Prepared};
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ImportStats {
     pub inserted: u64,
@@ -387,141 +390,6 @@ async fn merge_postgres_batch(
     Ok(())
 }
 
-/// SQLite: each batch counted (with the query run here when needed) and
-/// merged by one multi-row upsert (a key that comes twice is merged into
-/// the row its first copy left), both run through SQLite's C API with the
-/// values borrowed, not copied, on the connection held for the whole
-/// import (the statements prepared once).
-async fn merge_sqlite(
-    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    tally: &mut Tally,
-    incoming: &mut tokio::sync::mpsc::Receiver<Vec<ImportRow>>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let now_s = ts(now);
-    let mut handle = t.lock_handle().await?;
-    let db = handle.as_raw_handle();
-    let mut prepared = Prepared::default();
-    while let Some(batch) = incoming.recv().await {
-        sqlite_batch(db, &handle, &mut prepared, tally, &batch, &now_s)?;
-    }
-    Ok(())
-}
-
-/// The statements an import prepares once.
-#[derive(Default)]
-struct Prepared<'h> {
-    full: Option<super::raw::Statement<'h>>,
-    became: Option<super::raw::Statement<'h>>,
-}
-
-/// One batch into SQLite, on the connection `lock` holds.
-fn sqlite_batch<'h>(
-    db: std::ptr::NonNull<libsqlite3_sys::sqlite3>,
-    lock: &'h sqlx::sqlite::LockedSqliteHandle<'_>,
-    prepared: &mut Prepared<'h>,
-    tally: &mut Tally,
-    batch: &[ImportRow],
-    now_s: &str,
-) -> Result<()> {
-    use super::raw::Statement;
-    let rows = tally.keep(batch);
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut queried = Vec::new();
-    if tally.needs_query(&rows) {
-        let query = match &mut prepared.became {
-            Some(q) => q,
-            None => prepared
-                .became
-                .insert(Statement::prepare(db, lock, &became_sql(false))?),
-        };
-        queried = vec![None; rows.len()];
-        query.query(&[Some(&became_json(&rows))], |i, status| {
-            if let Some(slot) = queried.get_mut(i as usize) {
-                *slot = Status::from_str(status).ok();
-            }
-        })?;
-    }
-    tally.count(&rows, &queried);
-    let welcomed = tally.welcomed_on_insert;
-    tally.changes += if rows.len() == IMPORT_BATCH {
-        let stmt = match &mut prepared.full {
-            Some(s) => s,
-            None => prepared
-                .full
-                .insert(Statement::prepare(db, lock, &merge_sql(IMPORT_BATCH))?),
-        };
-        merge_sqlite_batch(stmt, &rows, now_s, welcomed)?
-    } else {
-        let mut short = Statement::prepare(db, lock, &merge_sql(rows.len()))?;
-        merge_sqlite_batch(&mut short, &rows, now_s, welcomed)?
-    };
-    Ok(())
-}
-
-/// Bind a batch's rows to the upsert for that many rows and run it.
-/// Returns the rows changed.
-fn merge_sqlite_batch(
-    stmt: &mut super::raw::Statement<'_>,
-    rows: &[&ImportRow],
-    now_s: &str,
-    welcomed: bool,
-) -> Result<u64> {
-    // Times as SQLite's text (what `Ts` writes), `now` formatted once.
-    let verifiers = tokens::verifiers(rows.len());
-    let selectors = tokens::selectors(rows.len());
-    // Every row's attributes as JSON, one after another in one buffer.
-    let mut json = Vec::with_capacity(rows.len() * 32);
-    let mut ends = Vec::with_capacity(rows.len());
-    for r in rows {
-        serde_json::to_writer(&mut json, &r.attributes).expect("JSON");
-        ends.push(json.len());
-    }
-    let json = String::from_utf8(json).expect("JSON is UTF-8");
-    let times: Vec<[Option<std::borrow::Cow<'_, str>>; 3]> = rows
-        .iter()
-        .map(|r| {
-            let active = r.status == Status::Active;
-            let out = r.status.is_opted_out();
-            [
-                time_or(r.created_at, Some(now_s)),
-                time_or(r.confirmed_at, active.then_some(now_s)),
-                time_or(r.unsubscribed_at, out.then_some(now_s)),
-            ]
-        })
-        .collect();
-    let mut values: Vec<Option<&str>> = Vec::with_capacity(rows.len() * 12);
-    for (i, r) in rows.iter().enumerate() {
-        let [created, confirmed, unsubscribed] = &times[i];
-        let attributes = &json[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
-        values.extend([
-            Some(r.email.as_str()),
-            Some(r.key.as_str()),
-            r.name.as_deref(),
-            Some(r.status.as_str()),
-            Some(r.source.as_str()),
-            Some(attributes),
-            created.as_deref(),
-            confirmed.as_deref(),
-            unsubscribed.as_deref(),
-            Some(verifiers[i].as_str()),
-            Some(selectors[i].as_str()),
-            (welcomed && r.status == Status::Active).then_some(now_s),
-        ]);
-    }
-    Ok(stmt.run(&values)?)
-}
-
-/// A row's own time as SQLite's text, or the default (`now`, borrowed).
-fn time_or(own: Option<DateTime<Utc>>, default: Option<&str>) -> Option<std::borrow::Cow<'_, str>> {
-    match own {
-        Some(t) => Some(std::borrow::Cow::Owned(ts(t))),
-        None => default.map(std::borrow::Cow::Borrowed),
-    }
-}
-
 /// PostgreSQL: one upsert of the batch's columns as arrays (each key at
 /// most once). Returns the rows changed.
 async fn merge_postgres(
@@ -572,35 +440,6 @@ fn new_status() -> String {
               WHEN excluded.status = 'active' THEN 'active' \
               ELSE subscribers.status END"
     )
-}
-
-/// The upsert for `n` rows (SQLite).
-fn merge_sql(n: usize) -> String {
-    let mut sql = String::with_capacity(1536 + n * 26);
-    sql.push_str(
-        "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, confirmed_at, unsubscribed_at, unsub_verifier, selector, welcomed_at) VALUES ",
-    );
-    for i in 0..n {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?)");
-    }
-    let new_status = new_status();
-    sql.push_str(&format!(
-        " ON CONFLICT (email_key) DO UPDATE SET \
-           name = COALESCE(excluded.name, subscribers.name), \
-           attributes = json_patch(subscribers.attributes, excluded.attributes), \
-           confirmed_at = CASE WHEN subscribers.status = 'pending' AND ({new_status}) = 'active' \
-                          THEN excluded.confirmed_at ELSE subscribers.confirmed_at END, \
-           unsubscribed_at = CASE WHEN subscribers.status NOT IN {OPTED_OUT} AND ({new_status}) IN {OPTED_OUT} \
-                          THEN excluded.unsubscribed_at ELSE subscribers.unsubscribed_at END, \
-           status = {new_status} \
-         WHERE subscribers.name IS NOT COALESCE(excluded.name, subscribers.name) \
-            OR subscribers.attributes IS NOT json_patch(subscribers.attributes, excluded.attributes) \
-            OR subscribers.status IS NOT ({new_status})"
-    ));
-    sql
 }
 
 /// SQLite's `json_patch(subscribers.attributes, excluded.attributes)`
