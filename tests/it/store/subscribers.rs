@@ -576,3 +576,64 @@ fn cli_import_show_remove_on_postgres() {
     p.run(&["subscribers", "add", "gone@example.com", "--confirmed"])
         .fails_with("was erased");
 }
+
+/// SQLite: the import sets aside the trigger that gives a selector to a
+/// row inserted without one; after a commit, a dry run and an import given
+/// up half-way it is back as it was, and it still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_puts_the_selector_trigger_back() {
+    use sqlx::{Connection, Executor};
+    let t = super::TestStore::new("sqlite").await.unwrap();
+    let trigger = || async {
+        let mut c = sqlx::SqliteConnection::connect(&t.url).await.unwrap();
+        let sql: Option<String> = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = 'subscribers_selector_default'",
+        )
+        .fetch_optional(&mut c)
+        .await
+        .unwrap();
+        sql
+    };
+    let before = trigger().await;
+    assert!(before
+        .as_deref()
+        .is_some_and(|s| s.contains("NEW.selector IS NULL")));
+    let rows: Vec<ImportRow> = (0..1200)
+        .map(|i| row(&format!("r{i}@example.com"), Status::Active, json!({})))
+        .collect();
+    assert_eq!(import(&t.store, &rows, false).await.inserted, 1200);
+    assert_eq!(trigger().await, before, "after a commit");
+    let more = [row("dry@example.com", Status::Active, json!({}))];
+    assert_eq!(import(&t.store, &more, true).await.inserted, 1);
+    assert_eq!(trigger().await, before, "after a dry run");
+    {
+        let mut i = t.store.begin_import().await.unwrap();
+        i.merge(&more, now()).await.unwrap();
+        // Given up: dropped without `finish`, rolled back.
+    }
+    let again = [row("after@example.com", Status::Active, json!({}))];
+    assert_eq!(import(&t.store, &again, false).await.inserted, 1);
+    assert_eq!(trigger().await, before, "after an import given up");
+    let counts = t.store.counts().await.unwrap();
+    assert!(counts.contains(&(Status::Active, 1201)), "{counts:?}");
+    // A row inserted without a selector (by another program) gets one.
+    let mut c = sqlx::SqliteConnection::connect(&t.url).await.unwrap();
+    c.execute(
+        "INSERT INTO subscribers (email, email_key, status, source, created_at, unsub_verifier)
+         VALUES ('raw@example.com', 'raw@example.com', 'active', 'cli', '2026-03-01T12:00:00Z', 'v')",
+    )
+    .await
+    .unwrap();
+    let selector: Option<String> =
+        sqlx::query_scalar("SELECT selector FROM subscribers WHERE email_key = 'raw@example.com'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(selector.map(|s| s.len()), Some(18));
+    let missing: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE selector IS NULL")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(missing, 0, "every imported row has its selector");
+}
