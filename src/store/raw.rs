@@ -1,12 +1,14 @@
-//! One SQLite statement run straight through SQLite's C API, on a
-//! connection sqlx has handed over (`lock_handle`): for the import's
-//! per-row upsert, where sqlx's per-value copies (an `Arc<str>` on this
-//! side, a second copy inside SQLite, both freed on SQLite's thread) cost
-//! a fifth of a million-row import. Values are bound without a copy and
-//! are only borrowed for one `run`.
+//! Statements run straight through SQLite's C API, on a connection sqlx
+//! has handed over (`lock_handle`): the import's batch upsert and its count
+//! query, where sqlx's per-value copies (an `Arc<str>` on the calling
+//! thread, a second copy inside SQLite, both freed on SQLite's thread) and
+//! the allocator's work for them took about a sixth of a million-row
+//! import. Values are bound without a copy and only borrowed for one `run`
+//! or `query`.
 //!
 //! This is the one place in Gazette with `unsafe`; each block says why it
-//! holds.
+//! holds. A future that holds a `Statement` is not `Send` (the import runs
+//! on the command's own task).
 
 use std::ffi::{c_int, CStr};
 use std::ptr::NonNull;
