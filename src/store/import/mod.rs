@@ -2,8 +2,10 @@
 //! address's opt-out (unsubscribed, bounced, complained) is never undone,
 //! and an erased address is never re-added.
 //!
-//! SQLite merges a batch with one multi-row upsert (a 64 MiB page cache
-//! for the transaction); PostgreSQL with one upsert of the batch's columns
+//! SQLite merges a batch with one multi-row upsert through its C API
+//! (`sqlite.rs`: the statements prepared once, the values not copied, the
+//! selector trigger set aside for the transaction, a 64 MiB page cache);
+//! PostgreSQL with one upsert of the batch's columns
 //! as arrays (`unnest`), a key given twice in a batch going into a second
 //! statement, so both apply the rows in file order with the same counts.
 

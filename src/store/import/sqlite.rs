@@ -93,7 +93,6 @@ fn merge_sqlite_batch(
     now_s: &str,
     welcomed: bool,
 ) -> Result<u64> {
-    // Times as SQLite's text (what `Ts` writes), `now` formatted once.
     let verifiers = tokens::verifiers(rows.len());
     let selectors = tokens::selectors(rows.len());
     // Every row's attributes as JSON, one after another in one buffer.
@@ -104,6 +103,8 @@ fn merge_sqlite_batch(
         ends.push(json.len());
     }
     let json = String::from_utf8(json).expect("JSON is UTF-8");
+    // Times as SQLite's text (what `Ts` writes); `now` formatted once by
+    // the caller and borrowed.
     let times: Vec<[Option<std::borrow::Cow<'_, str>>; 3]> = rows
         .iter()
         .map(|r| {
