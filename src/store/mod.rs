@@ -7,7 +7,7 @@
 //! - this file: opening, migrating, subscriber lookups, counts, listing;
 //! - `optin`: subscribing, confirming, activating, unsubscribing;
 //! - `import`: batched merges of imported rows that never undo an opt-out;
-//!   `raw`: the one statement run through SQLite's C API (the import's);
+//!   `raw`: statements run through SQLite's C API (the import's);
 //! - `people`: one person's data (show) and its erasure;
 //! - `directory`: search, paging and edits for operators (the admin API);
 //! - `campaigns`, `claims`, `sends`: campaigns, the delivery queue, the

@@ -15,26 +15,36 @@ use std::ptr::NonNull;
 
 use libsqlite3_sys as ffi;
 
-/// A prepared statement on a connection held through sqlx's
-/// `LockedSqliteHandle`, which the `'h` borrow keeps locked (sqlx's own
-/// thread makes no call on the connection meanwhile) until the statement
-/// is finalized.
+/// The connection of a `LockedSqliteHandle`, borrowed from it: while a
+/// `Conn` (and every statement prepared on it) lives, sqlx's own thread
+/// makes no call on the connection.
+pub struct Conn<'h> {
+    db: NonNull<ffi::sqlite3>,
+    _lock: std::marker::PhantomData<&'h mut ()>,
+}
+
+impl<'h> Conn<'h> {
+    pub fn new(handle: &'h mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Self {
+        Conn {
+            db: handle.as_raw_handle(),
+            _lock: std::marker::PhantomData,
+        }
+    }
+}
+
+/// A prepared statement on a `Conn`, finalized when dropped (before the
+/// `Conn`, which it borrows, and so before the connection is unlocked).
 pub struct Statement<'h> {
     db: NonNull<ffi::sqlite3>,
     stmt: NonNull<ffi::sqlite3_stmt>,
     params: usize,
-    _lock: std::marker::PhantomData<&'h ()>,
+    _conn: std::marker::PhantomData<&'h ()>,
 }
 
 impl<'h> Statement<'h> {
-    /// Prepare `sql` (one statement) on `db`, the connection of `lock`
-    /// (`lock.as_raw_handle()`).
-    pub fn prepare(
-        db: NonNull<ffi::sqlite3>,
-        lock: &'h sqlx::sqlite::LockedSqliteHandle<'_>,
-        sql: &str,
-    ) -> Result<Self, sqlx::Error> {
-        let _ = lock;
+    /// Prepare `sql` (one statement) on `conn`.
+    pub fn prepare(conn: &'h Conn<'_>, sql: &str) -> Result<Self, sqlx::Error> {
+        let db = conn.db;
         let len = c_int::try_from(sql.len()).map_err(|_| generic("statement too long"))?;
         let mut stmt = std::ptr::null_mut();
         // SAFETY: `db` is an open connection that nobody else uses while
@@ -59,7 +69,7 @@ impl<'h> Statement<'h> {
             db,
             stmt,
             params,
-            _lock: std::marker::PhantomData,
+            _conn: std::marker::PhantomData,
         })
     }
 
@@ -151,7 +161,7 @@ impl<'h> Statement<'h> {
 impl Drop for Statement<'_> {
     fn drop(&mut self) {
         // SAFETY: finalized once, here; the connection is still locked
-        // (the statement borrows the handle).
+        // (the statement borrows the `Conn`, which borrows the handle).
         unsafe {
             ffi::sqlite3_finalize(self.stmt.as_ptr());
         }
@@ -188,8 +198,9 @@ struct RawError {
 }
 
 impl std::fmt::Display for RawError {
+    /// As sqlx's own SQLite errors read.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        write!(f, "(code: {}) {}", self.code, self.message)
     }
 }
 

@@ -66,8 +66,8 @@ pub async fn run(
     let format = reader.format();
     let mut import = store.begin_import().await?;
     import.mark_welcomed_on_insert(!opts.welcome);
-    // The file is parsed on a thread of its own, a batch or two ahead,
-    // while this one merges (SQLite runs on the thread that merges).
+    // The file is parsed on a thread of its own, at most three batches
+    // ahead, while this one merges (SQLite runs on the thread that merges).
     let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<ImportRow>>(2);
     let shown = path.to_path_buf();
     let parser = tokio::task::spawn_blocking(move || {
@@ -75,6 +75,10 @@ pub async fn run(
         loop {
             let mut batch = Vec::with_capacity(IMPORT_BATCH);
             while batch.len() < IMPORT_BATCH {
+                if batches.is_closed() {
+                    // The import stopped on an error: read no further.
+                    return (bad, valid);
+                }
                 match reader.next_row() {
                     None => break,
                     Some(Ok(r)) => {

@@ -3,9 +3,9 @@
 //! and an erased address is never re-added.
 //!
 //! SQLite merges a batch with one multi-row upsert through its C API
-//! (`sqlite.rs`: the statements prepared once, the values not copied, the
-//! selector trigger set aside for the transaction, a 64 MiB page cache);
-//! PostgreSQL with one upsert of the batch's columns
+//! (`sqlite.rs`: the statements prepared once, the values not copied; the
+//! selector trigger set aside for the transaction, `set_trigger_aside`; a
+//! 64 MiB page cache); PostgreSQL with one upsert of the batch's columns
 //! as arrays (`unnest`), a key given twice in a batch going into a second
 //! statement, so both apply the rows in file order with the same counts.
 
@@ -63,8 +63,7 @@ pub fn merged_status(existing: Option<Status>, row: Status) -> Status {
 impl Store {
     pub async fn begin_import(&self) -> Result<Import> {
         let mut tx = Tx::begin(&self.pool).await?;
-        let (count, set_aside): (i64, Option<String>) = db_tx!(&mut tx, t, pg => {
-            let mut set_aside = None;
+        let count: i64 = db_tx!(&mut tx, t, pg => {
             if !pg {
                 // A large import touches index pages all over the file
                 // (addresses and tokens arrive in random order): a bounded
@@ -73,26 +72,10 @@ impl Store {
                 sqlx::query("PRAGMA cache_size = -65536")
                     .execute(&mut **t)
                     .await?;
-                // The trigger that gives a selector to a row inserted
-                // without one is set aside inside this transaction (every
-                // imported row has its selector; running it for each row
-                // cost a tenth of a large import) and put back, exactly as
-                // it was, before the commit; a rollback puts it back too.
-                set_aside = sqlx::query_scalar(
-                    "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = 'subscribers_selector_default'",
-                )
-                .fetch_optional(&mut **t)
-                .await?;
-                if set_aside.is_some() {
-                    sqlx::query("DROP TRIGGER subscribers_selector_default")
-                        .execute(&mut **t)
-                        .await?;
-                }
             }
-            let count = sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
+            sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
                 .fetch_one(&mut **t)
-                .await?;
-            (count, set_aside)
+                .await?
         });
         let suppressed = self.suppressed_hashes().await?;
         let opted_out = if count > 0 {
@@ -100,6 +83,9 @@ impl Store {
         } else {
             Some(HashMap::new())
         };
+        // Last, once no other connection is needed until the commit (an
+        // in-memory database shares its schema lock between connections).
+        let set_aside = set_trigger_aside(&mut tx).await?;
         Ok(Import {
             tx,
             set_aside,
@@ -115,6 +101,29 @@ impl Store {
             },
         })
     }
+}
+
+/// SQLite: the trigger that gives a selector to a row inserted without one
+/// is set aside inside the import's transaction (every imported row has its
+/// selector; running it for each row cost a tenth of a large import) and
+/// put back, exactly as it was, before the commit (`Import::finish`); a
+/// rollback (a dry run, an error, an import dropped unfinished) puts it
+/// back too. Returns its SQL, if it was there.
+async fn set_trigger_aside(tx: &mut Tx) -> Result<Option<String>> {
+    let Tx::Sqlite(t) = tx else {
+        return Ok(None);
+    };
+    let sql: Option<String> = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = 'subscribers_selector_default'",
+    )
+    .fetch_optional(&mut **t)
+    .await?;
+    if sql.is_some() {
+        sqlx::query("DROP TRIGGER subscribers_selector_default")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(sql)
 }
 
 /// An import in progress: batches of rows merged inside one transaction,
@@ -215,9 +224,9 @@ impl Import {
         match &mut self.tx {
             Tx::Sqlite(t) => {
                 let mut handle = t.lock_handle().await?;
-                let db = handle.as_raw_handle();
+                let conn = crate::store::raw::Conn::new(&mut handle);
                 let mut prepared = Prepared::default();
-                sqlite_batch(db, &handle, &mut prepared, &mut self.tally, batch, &ts(now))
+                sqlite_batch(&conn, &mut prepared, &mut self.tally, batch, &ts(now))
             }
             Tx::Postgres(t) => merge_postgres_batch(t, &mut self.tally, batch, now).await,
         }

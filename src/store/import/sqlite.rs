@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{became_json, became_sql, new_status, ImportRow, Tally, IMPORT_BATCH, OPTED_OUT};
 use crate::audience::{tokens, Status};
 use crate::error::Result;
-use crate::store::raw::Statement;
+use crate::store::raw::{Conn, Statement};
 use crate::store::ts;
 
 /// SQLite: each batch counted (with the query run here when needed) and
@@ -25,25 +25,26 @@ pub(super) async fn merge_sqlite(
 ) -> Result<()> {
     let now_s = ts(now);
     let mut handle = t.lock_handle().await?;
-    let db = handle.as_raw_handle();
+    let conn = Conn::new(&mut handle);
     let mut prepared = Prepared::default();
     while let Some(batch) = incoming.recv().await {
-        sqlite_batch(db, &handle, &mut prepared, tally, &batch, &now_s)?;
+        sqlite_batch(&conn, &mut prepared, tally, &batch, &now_s)?;
     }
     Ok(())
 }
 
-/// The statements an import prepares once.
+/// The statements an import prepares once (finalized, when dropped,
+/// before the connection is given back to sqlx).
 #[derive(Default)]
 pub(super) struct Prepared<'h> {
     full: Option<Statement<'h>>,
     became: Option<Statement<'h>>,
 }
 
-/// One batch into SQLite, on the connection `lock` holds.
+/// One batch into SQLite, on the locked connection `conn`. (A batch that
+/// erased addresses shortened gets an upsert of its own length.)
 pub(super) fn sqlite_batch<'h>(
-    db: std::ptr::NonNull<libsqlite3_sys::sqlite3>,
-    lock: &'h sqlx::sqlite::LockedSqliteHandle<'_>,
+    conn: &'h Conn<'_>,
     prepared: &mut Prepared<'h>,
     tally: &mut Tally,
     batch: &[ImportRow],
@@ -59,7 +60,7 @@ pub(super) fn sqlite_batch<'h>(
             Some(q) => q,
             None => prepared
                 .became
-                .insert(Statement::prepare(db, lock, &became_sql(false))?),
+                .insert(Statement::prepare(conn, &became_sql(false))?),
         };
         queried = vec![None; rows.len()];
         query.query(&[Some(&became_json(&rows))], |i, status| {
@@ -75,11 +76,11 @@ pub(super) fn sqlite_batch<'h>(
             Some(s) => s,
             None => prepared
                 .full
-                .insert(Statement::prepare(db, lock, &merge_sql(IMPORT_BATCH))?),
+                .insert(Statement::prepare(conn, &merge_sql(IMPORT_BATCH))?),
         };
         merge_sqlite_batch(stmt, &rows, now_s, welcomed)?
     } else {
-        let mut short = Statement::prepare(db, lock, &merge_sql(rows.len()))?;
+        let mut short = Statement::prepare(conn, &merge_sql(rows.len()))?;
         merge_sqlite_batch(&mut short, &rows, now_s, welcomed)?
     };
     Ok(())

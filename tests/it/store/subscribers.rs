@@ -636,4 +636,16 @@ async fn an_import_puts_the_selector_trigger_back() {
             .await
             .unwrap();
     assert_eq!(missing, 0, "every imported row has its selector");
+    // The look for unwelcomed imported readers after each import reads
+    // only them (migration 0080's partial index), not every active row.
+    for sql in [
+        "EXPLAIN QUERY PLAN UPDATE subscribers SET welcomed_at = 'x' WHERE status = 'active' AND source = 'import' AND welcomed_at IS NULL",
+        "EXPLAIN QUERY PLAN SELECT email FROM subscribers WHERE status = 'active' AND source = 'import' AND welcomed_at IS NULL ORDER BY id",
+    ] {
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sql).fetch_all(&mut c).await.unwrap();
+        assert!(
+            plan.iter().any(|p| p.3.contains("subscribers_unwelcomed")),
+            "{plan:?}"
+        );
+    }
 }
