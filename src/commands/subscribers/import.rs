@@ -69,8 +69,44 @@ pub async fn run(
     // The file is parsed on a thread of its own, at most three batches
     // ahead, while this one merges (SQLite runs on the thread that merges).
     let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<ImportRow>>(2);
+    let parser = parse_in_batches(reader, path, batches);
+    import.merge_from(&mut incoming, now).await?;
+    let (bad, valid) = parser
+        .await
+        .map_err(|e| Error::msg(format!("reading {}: {e}", path.display())))?;
+    let stats = import.finish(opts.dry_run).await?;
+    let report = report(path, format, opts.dry_run, valid, &stats, &bad);
+    if opts.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::msg(format!("writing JSON: {e}")))?;
+        crate::commands::write_output(None, format!("{text}\n").as_bytes())?;
+    } else if !opts.quiet {
+        print_text(&report);
+    }
+    if !bad.is_empty() {
+        let n = bad.len();
+        return Err(Error::file(
+            path,
+            format!(
+                "{n} invalid row{} not imported (see above)",
+                if n == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    Ok(stats)
+}
+
+/// Read the rows on a thread of their own and send them in batches of
+/// `IMPORT_BATCH` (the last one shorter) until the file ends or the import
+/// stops (the channel closed); invalid rows are printed as they come.
+/// Returns them and the number of valid rows.
+fn parse_in_batches<R: std::io::Read + Send + 'static>(
+    mut reader: ImportReader<R>,
+    path: &Path,
+    batches: tokio::sync::mpsc::Sender<Vec<ImportRow>>,
+) -> tokio::task::JoinHandle<(Vec<BadRow>, u64)> {
     let shown = path.to_path_buf();
-    let parser = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let (mut bad, mut valid) = (Vec::<BadRow>::new(), 0u64);
         loop {
             let mut batch = Vec::with_capacity(IMPORT_BATCH);
@@ -98,31 +134,7 @@ pub async fn run(
                 return (bad, valid);
             }
         }
-    });
-    import.merge_from(&mut incoming, now).await?;
-    let (bad, valid) = parser
-        .await
-        .map_err(|e| Error::msg(format!("reading {}: {e}", path.display())))?;
-    let stats = import.finish(opts.dry_run).await?;
-    let report = report(path, format, opts.dry_run, valid, &stats, &bad);
-    if opts.json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::msg(format!("writing JSON: {e}")))?;
-        crate::commands::write_output(None, format!("{text}\n").as_bytes())?;
-    } else if !opts.quiet {
-        print_text(&report);
-    }
-    if !bad.is_empty() {
-        let n = bad.len();
-        return Err(Error::file(
-            path,
-            format!(
-                "{n} invalid row{} not imported (see above)",
-                if n == 1 { "" } else { "s" }
-            ),
-        ));
-    }
-    Ok(stats)
+    })
 }
 
 fn report<'a>(
