@@ -183,7 +183,7 @@ async fn produce(shared: &Arc<Shared>, work: mpsc::Sender<QueueItem>) {
         let items = tokio::select! {
             r = &mut claiming => r,
             _ = cancel.stopped() => {
-                claiming.abort();
+                let_finish(claiming).await;
                 return;
             }
         };
@@ -206,14 +206,36 @@ async fn produce(shared: &Arc<Shared>, work: mpsc::Sender<QueueItem>) {
             claiming = claim(shared.clone());
         }
         for item in items {
-            tokio::select! {
-                r = work.send(item) => if r.is_err() { claiming.abort(); return },
-                _ = cancel.stopped() => { claiming.abort(); return },
+            let stopped = tokio::select! {
+                r = work.send(item) => r.is_err(),
+                _ = cancel.stopped() => true,
+            };
+            if stopped {
+                if !last {
+                    let_finish(claiming).await;
+                }
+                return;
             }
         }
         if last {
             return;
         }
+    }
+}
+
+/// A claim in flight when the run stops is let finish (its leases are given
+/// back with the run's others by `finish_claim`) rather than cancelled: a
+/// claim dropped inside its transaction could leave a pooled PostgreSQL
+/// connection in an open transaction that later writes (the run's own
+/// ending) went into and never committed. Bounded: a claim stuck behind a
+/// locked database is aborted after a second.
+async fn let_finish<T>(claiming: tokio::task::JoinHandle<T>) {
+    let abort = claiming.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(1), claiming)
+        .await
+        .is_err()
+    {
+        abort.abort();
     }
 }
 
