@@ -49,7 +49,7 @@ fn status_index(s: Status) -> usize {
 }
 
 /// The status a stored address has after a row is merged into it: the same
-/// rule as the SQL in `Import::merge`.
+/// rule as the SQL of `new_status`.
 pub fn merged_status(existing: Option<Status>, row: Status) -> Status {
     match existing {
         None => row,
@@ -382,6 +382,14 @@ fn became_sql(pg: bool) -> String {
     )
 }
 
+/// One row of `became_sql`'s answer into `queried` (by the row's index in
+/// the batch; an index out of range or an unknown status is left `None`).
+fn answer(queried: &mut [Option<Status>], i: i64, status: &str) {
+    if let Some(slot) = usize::try_from(i).ok().and_then(|i| queried.get_mut(i)) {
+        *slot = Status::from_str(status).ok();
+    }
+}
+
 /// One batch into PostgreSQL: counted (with a query when needed), then
 /// merged by one upsert of the batch's columns as arrays.
 async fn merge_postgres_batch(
@@ -402,9 +410,7 @@ async fn merge_postgres_batch(
             .await?;
         queried = vec![None; rows.len()];
         for (i, status) in found {
-            if let Some(slot) = queried.get_mut(i as usize) {
-                *slot = Status::from_str(&status).ok();
-            }
+            answer(&mut queried, i, &status);
         }
     }
     tally.count(&rows, &queried);

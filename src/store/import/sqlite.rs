@@ -2,11 +2,11 @@
 //! SQLite's C API (`store::raw`) on the connection held for the whole
 //! import, the statements prepared once.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 
-use super::{became_json, became_sql, new_status, ImportRow, Tally, IMPORT_BATCH, OPTED_OUT};
+use super::{
+    answer, became_json, became_sql, new_status, ImportRow, Tally, IMPORT_BATCH, OPTED_OUT,
+};
 use crate::audience::{tokens, Status};
 use crate::error::Result;
 use crate::store::raw::{Conn, Statement};
@@ -64,9 +64,7 @@ pub(super) fn sqlite_batch<'h>(
         };
         queried = vec![None; rows.len()];
         query.query(&[Some(&became_json(&rows))], |i, status| {
-            if let Some(slot) = queried.get_mut(i as usize) {
-                *slot = Status::from_str(status).ok();
-            }
+            answer(&mut queried, i, status)
         })?;
     }
     tally.count(&rows, &queried);
