@@ -13,6 +13,7 @@
 //! - `campaigns`, `claims`, `sends`: campaigns, the delivery queue, the
 //!   fenced claim of the process that sends, scheduled sends;
 //! - `bounces`: the bounce log and what bounces do to subscribers;
+//! - `webhooks`: nonces of signed provider webhooks (each used once);
 //! - `worker`: what the worker remembers between runs.
 //!
 
@@ -38,6 +39,7 @@ pub mod copy;
 pub mod queue;
 mod raw;
 pub mod sends;
+pub mod webhooks;
 pub mod worker;
 
 pub use import::{Import, ImportRow, ImportStats, IMPORT_BATCH};

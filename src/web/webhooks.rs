@@ -7,6 +7,17 @@
 //! them like returned mail. A request that is unsigned or badly signed is
 //! refused with 401 and changes nothing; a provider without a configured
 //! secret has no endpoint (404).
+//!
+//! Signed requests are fresh and used once: a signature whose timestamp
+//! lies more than [`MAX_AGE`] from now either way is refused (401), and
+//! each signature's nonce (Mailgun's token, SNS's `MessageId`, SendGrid's
+//! signed timestamp and body) is remembered for the window, bound to a
+//! digest of what was applied under it. The same request again (a
+//! provider's retry) changes nothing and answers 200; the same nonce with
+//! another body (Mailgun signs only `timestamp` + `token`, so a captured
+//! signature could carry any event) is refused with 401. Postmark signs
+//! nothing: its basic-auth password over HTTPS is the whole proof, and its
+//! event ids are recorded once.
 
 mod sns;
 
@@ -24,6 +35,10 @@ use serde_json::Value;
 use super::AppState;
 use crate::bounce::{self, classify, Class, Enhanced, Kind, Record, Verdict};
 use crate::store::bounces::Applied;
+use crate::store::webhooks::NonceUse;
+
+/// How far a signature's timestamp may lie from now, in either direction.
+pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// Providers batch events: their bodies may exceed the pages' limit.
 const MAX_WEBHOOK_BODY: usize = 1 << 20;
@@ -73,6 +88,83 @@ fn text(status: StatusCode, body: &str) -> Response {
 fn unauthorized(provider: &str, why: &str) -> Response {
     tracing::warn!("webhook {provider}: refused: {why}");
     text(StatusCode::UNAUTHORIZED, "unauthorized")
+}
+
+/// What a provider's signature covers: when it was made, a nonce used
+/// once, and a digest of the content applied under it.
+struct Seal {
+    signed_at: Option<chrono::DateTime<chrono::Utc>>,
+    nonce: String,
+    digest: String,
+}
+
+/// A Unix time in seconds, as Mailgun and SendGrid sign it.
+fn unix_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(s.trim().parse().ok()?, 0)
+}
+
+/// Admit a signed request once, while fresh: `Err` is the answer when it
+/// is stale, replayed with other content (401), or a repeat (200, nothing
+/// applied again).
+async fn admit(state: &AppState, provider: &str, seal: &Seal) -> Result<(), Response> {
+    let now = chrono::Utc::now();
+    let window = chrono::Duration::from_std(MAX_AGE).unwrap_or_default();
+    match seal.signed_at {
+        Some(t) if (now - t).abs() <= window => {}
+        Some(_) => {
+            return Err(unauthorized(
+                provider,
+                "signature timestamp more than 5 minutes from now",
+            ))
+        }
+        None => return Err(unauthorized(provider, "no valid signature timestamp")),
+    }
+    let used = state
+        .optin
+        .store
+        .use_webhook_nonce(provider, &seal.nonce, &seal.digest, now, MAX_AGE * 2)
+        .await;
+    match used {
+        Ok(NonceUse::Fresh) => Ok(()),
+        Ok(NonceUse::Repeat) => Err((
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "recorded": 0, "duplicate": true })),
+        )
+            .into_response()),
+        Ok(NonceUse::Conflict) => Err(unauthorized(
+            provider,
+            "signature already used for another request (replayed)",
+        )),
+        Err(err) => {
+            tracing::error!("webhook {provider}: {err}");
+            Err(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+            ))
+        }
+    }
+}
+
+/// Record the events of a request admitted under `seal` (released again
+/// when the database fails, so that the provider's retry is new).
+async fn apply_sealed(
+    state: &AppState,
+    provider: &str,
+    seal: &Seal,
+    events: Vec<Event>,
+) -> Response {
+    let response = apply(state, provider, events).await;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        if let Err(e) = state
+            .optin
+            .store
+            .release_webhook_nonce(provider, &seal.nonce)
+            .await
+        {
+            tracing::error!("webhook {provider}: {e}");
+        }
+    }
+    response
 }
 
 /// Record events; 200 with how many were recorded.
@@ -257,6 +349,16 @@ async fn mailgun(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     if ring::hmac::verify(&mac, format!("{ts}{token}").as_bytes(), &sig).is_err() {
         return unauthorized("mailgun", "bad signature");
     }
+    // Mailgun signs the timestamp and token only: the token is bound to
+    // this body on first use, so it cannot carry another event later.
+    let seal = Seal {
+        signed_at: unix_time(ts),
+        nonce: token.to_string(),
+        digest: digest(&body),
+    };
+    if let Err(answer) = admit(&state, "mailgun", &seal).await {
+        return answer;
+    }
     let d = &v["event-data"];
     let code_text = format!(
         "{} {} {}",
@@ -292,7 +394,7 @@ async fn mailgun(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         message_id: str_of(d, &["message", "headers", "message-id"])
             .map(|m| format!("<{}>", m.trim_matches(['<', '>']))),
     };
-    apply(&state, "mailgun", vec![event]).await
+    apply_sealed(&state, "mailgun", &seal, vec![event]).await
 }
 
 // ---- SendGrid: ECDSA P-256 over timestamp + body; an array of events. ----
@@ -303,11 +405,13 @@ const P256_SPKI_PREFIX: &[u8] = &[
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
+/// The seal of a correctly signed SendGrid request (the signature covers
+/// the timestamp and the whole body).
 fn sendgrid_signature_ok(
     key_b64: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), &'static str> {
+) -> Result<Seal, &'static str> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let spki = b64
         .decode(key_b64.trim())
@@ -325,15 +429,25 @@ fn sendgrid_signature_ok(
     signed.extend_from_slice(body);
     ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point)
         .verify(&signed, &sig)
-        .map_err(|_| "bad signature")
+        .map_err(|_| "bad signature")?;
+    let signed_digest = digest(&signed);
+    Ok(Seal {
+        signed_at: unix_time(ts),
+        nonce: signed_digest.clone(),
+        digest: signed_digest,
+    })
 }
 
 async fn sendgrid(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(key) = state.optin.settings.bounces.webhooks.sendgrid_key.clone() else {
         return text(StatusCode::NOT_FOUND, "not found");
     };
-    if let Err(why) = sendgrid_signature_ok(&key, &headers, &body) {
-        return unauthorized("sendgrid", why);
+    let seal = match sendgrid_signature_ok(&key, &headers, &body) {
+        Ok(seal) => seal,
+        Err(why) => return unauthorized("sendgrid", why),
+    };
+    if let Err(answer) = admit(&state, "sendgrid", &seal).await {
+        return answer;
     }
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) else {
         return text(StatusCode::BAD_REQUEST, "body: not a JSON array");
@@ -367,7 +481,7 @@ async fn sendgrid(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
             })
         })
         .collect();
-    apply(&state, "sendgrid", events).await
+    apply_sealed(&state, "sendgrid", &seal, events).await
 }
 
 // ---- Amazon SES through SNS. ----
@@ -393,6 +507,18 @@ async fn ses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     if let Err(why) = verified {
         return unauthorized("ses", &why);
     }
+    // The signature covers MessageId and Timestamp: the message id is the
+    // nonce, the signed text what it is bound to.
+    let seal = Seal {
+        signed_at: str_of(&msg, &["Timestamp"])
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
+        nonce: str_of(&msg, &["MessageId"]).unwrap_or_default().to_string(),
+        digest: digest(sns::string_to_sign(&msg).unwrap_or_default().as_bytes()),
+    };
+    if let Err(answer) = admit(&state, "ses", &seal).await {
+        return answer;
+    }
     match str_of(&msg, &["Type"]) {
         Some("SubscriptionConfirmation") => {
             let url = str_of(&msg, &["SubscribeURL"]).unwrap_or_default();
@@ -406,6 +532,15 @@ async fn ses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
                 }
                 Err(e) => {
                     tracing::error!("webhook ses: confirming the subscription: {e}");
+                    // SNS sends the confirmation again: take it as new then.
+                    if let Err(e) = state
+                        .optin
+                        .store
+                        .release_webhook_nonce("ses", &seal.nonce)
+                        .await
+                    {
+                        tracing::error!("webhook ses: {e}");
+                    }
                     text(StatusCode::BAD_GATEWAY, "subscription not confirmed")
                 }
             }
@@ -415,7 +550,7 @@ async fn ses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
                 .and_then(|m| serde_json::from_str(m).ok())
                 .unwrap_or(Value::Null);
             let id = str_of(&msg, &["MessageId"]).unwrap_or_default();
-            apply(&state, "ses", ses_events(&inner, id)).await
+            apply_sealed(&state, "ses", &seal, ses_events(&inner, id)).await
         }
         _ => text(StatusCode::OK, "ok"),
     }

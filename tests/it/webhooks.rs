@@ -20,6 +20,7 @@ const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ses-bounces";
 
 struct App {
     addr: SocketAddr,
+    db_url: String,
     store: Store,
     rt: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -94,6 +95,7 @@ fn spawn_with(subscribers: &[&str], secrets: bool) -> App {
     });
     App {
         addr,
+        db_url: settings.database_url.clone(),
         store,
         rt,
         _dir: dir,
@@ -171,14 +173,25 @@ fn postmark_basic_auth_bounce_and_complaint() {
     assert_eq!(app.bounce_rows(), 2);
 }
 
+/// Now, in Unix seconds.
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A sample re-signed with the test key as Mailgun signs: now, and a token
+/// of its own (Mailgun's tokens are unique; the two samples share one).
 fn mailgun_signed(name: &str) -> Vec<u8> {
     let mut v: serde_json::Value = serde_json::from_slice(&read(name)).unwrap();
-    let ts = v["signature"]["timestamp"].as_str().unwrap().to_string();
-    let token = v["signature"]["token"].as_str().unwrap().to_string();
+    mailgun_sign(&mut v, unix_now(), &format!("token-{name}"));
+    serde_json::to_vec(&v).unwrap()
+}
+
+fn mailgun_sign(v: &mut serde_json::Value, ts: i64, token: &str) {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, MAILGUN_KEY.as_bytes());
     let sig = ring::hmac::sign(&key, format!("{ts}{token}").as_bytes());
+    v["signature"]["timestamp"] = ts.to_string().into();
+    v["signature"]["token"] = token.into();
     v["signature"]["signature"] = hex::encode(sig.as_ref()).into();
-    serde_json::to_vec(&v).unwrap()
 }
 
 #[test]
@@ -231,11 +244,9 @@ fn mailgun_hmac_failed_and_complained() {
     assert_eq!(app.status("bob@example.com"), "complained");
 }
 
-#[test]
-fn sendgrid_signed_events() {
-    let app = spawn(&["example@test.com", "other@test.com"]);
-    let body = read("sendgrid-events.json");
-    let ts = "1513299569";
+/// SendGrid's signature (base64 ECDSA P-256) of `ts` + `body`, made with
+/// the test key.
+fn sendgrid_signature(ts: &str, body: &[u8]) -> String {
     let rng = ring::rand::SystemRandom::new();
     let key = ring::signature::EcdsaKeyPair::from_pkcs8(
         &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
@@ -244,16 +255,28 @@ fn sendgrid_signed_events() {
     )
     .unwrap();
     let mut signed = ts.as_bytes().to_vec();
-    signed.extend_from_slice(&body);
-    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(&rng, &signed).unwrap());
+    signed.extend_from_slice(body);
+    base64::engine::general_purpose::STANDARD.encode(key.sign(&rng, &signed).unwrap())
+}
+
+#[test]
+fn sendgrid_signed_events() {
+    let app = spawn(&["example@test.com", "other@test.com"]);
+    let body = read("sendgrid-events.json");
+    let ts = unix_now().to_string();
+    let sig = sendgrid_signature(&ts, &body);
     let headers = [
         ("X-Twilio-Email-Event-Webhook-Signature", sig.as_str()),
-        ("X-Twilio-Email-Event-Webhook-Timestamp", ts),
+        ("X-Twilio-Email-Event-Webhook-Timestamp", ts.as_str()),
     ];
     assert_eq!(app.post("/webhooks/sendgrid", &[], &body).0, 401);
+    let next_second = (unix_now() + 1).to_string();
     let other_ts = [
         headers[0],
-        ("X-Twilio-Email-Event-Webhook-Timestamp", "1513299570"),
+        (
+            "X-Twilio-Email-Event-Webhook-Timestamp",
+            next_second.as_str(),
+        ),
     ];
     assert_eq!(app.post("/webhooks/sendgrid", &other_ts, &body).0, 401);
     let mut changed = body.clone();
@@ -277,13 +300,22 @@ fn sns(kind: &str, message: &str, version: &str, extra: &[(&str, &str)]) -> Vec<
         "MessageId": format!("msg-{}", message.len()),
         "TopicArn": TOPIC,
         "Message": message,
-        "Timestamp": "2016-01-27T14:59:38.237Z",
+        "Timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "SignatureVersion": version,
         "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem",
     });
     for (k, v) in extra {
         m[*k] = (*v).into();
     }
+    sns_sign(&mut m);
+    serde_json::to_vec(&m).unwrap()
+}
+
+/// Sign an SNS envelope with the test key: SignatureVersion 2
+/// (SHA256withRSA) with ring, 1 (SHA1withRSA) with the `openssl` command,
+/// since ring signs no SHA-1.
+fn sns_sign(m: &mut serde_json::Value) {
+    let kind = m["Type"].as_str().unwrap().to_string();
     let fields: &[&str] = if kind == "Notification" {
         &[
             "Message",
@@ -310,22 +342,57 @@ fn sns(kind: &str, message: &str, version: &str, extra: &[(&str, &str)]) -> Vec<
             text.push_str(&format!("{f}\n{v}\n"));
         }
     }
-    let key = ring::signature::RsaKeyPair::from_pkcs8(&read("sns-test-key.pk8")).unwrap();
-    assert_eq!(
-        version, "2",
-        "ring signs SHA-256 only; version 1 is a signed fixture"
-    );
-    let alg = &ring::signature::RSA_PKCS1_SHA256;
-    let mut sig = vec![0; key.public().modulus_len()];
-    key.sign(
-        alg,
-        &ring::rand::SystemRandom::new(),
-        text.as_bytes(),
-        &mut sig,
-    )
-    .unwrap();
+    let sig = if m["SignatureVersion"] == "1" {
+        openssl_sha1_sign(text.as_bytes())
+    } else {
+        let key = ring::signature::RsaKeyPair::from_pkcs8(&read("sns-test-key.pk8")).unwrap();
+        let mut sig = vec![0; key.public().modulus_len()];
+        key.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            text.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        sig
+    };
     m["Signature"] = base64::engine::general_purpose::STANDARD.encode(sig).into();
-    serde_json::to_vec(&m).unwrap()
+}
+
+/// `openssl dgst -sha1 -sign` with the SNS test key (PKCS#8 DER).
+fn openssl_sha1_sign(data: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, input) = (dir.path().join("key.pem"), dir.path().join("in"));
+    std::fs::write(&input, data).unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("the openssl command signs SignatureVersion 1");
+        assert!(
+            out.status.success(),
+            "openssl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let der = fixture("sns-test-key.pk8");
+    run(&[
+        "pkey".as_ref(),
+        "-inform".as_ref(),
+        "DER".as_ref(),
+        "-in".as_ref(),
+        der.as_os_str(),
+        "-out".as_ref(),
+        key.as_os_str(),
+    ]);
+    run(&[
+        "dgst".as_ref(),
+        "-sha1".as_ref(),
+        "-sign".as_ref(),
+        key.as_os_str(),
+        input.as_os_str(),
+    ])
 }
 
 /// A one-shot HTTP server standing in for SNS's SubscribeURL.
@@ -374,8 +441,15 @@ fn ses_through_sns_signed_subscription_bounce_and_complaint() {
     assert!(hits.lock().unwrap()[0].contains("Token=abc"));
 
     let bounce_msg = String::from_utf8(read("ses-bounce-message.json")).unwrap();
-    // SignatureVersion 1 (SHA1withRSA), signed with openssl when written.
-    let bounce = read("ses-bounce-sns-v1.json");
+    // SignatureVersion 1 (SHA1withRSA): the fixture's envelope, re-signed
+    // now (a signature is good for five minutes).
+    let mut v1: serde_json::Value =
+        serde_json::from_slice(&read("ses-bounce-sns-v1.json")).unwrap();
+    v1["Timestamp"] = chrono::Utc::now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .into();
+    sns_sign(&mut v1);
+    let bounce = serde_json::to_vec(&v1).unwrap();
     // Any change to a signed field breaks the signature.
     let mut forged: serde_json::Value = serde_json::from_slice(&bounce).unwrap();
     forged["Message"] = bounce_msg.replace("jane@", "mary@").trim().into();
@@ -417,4 +491,126 @@ fn unconfigured_providers_have_no_endpoint() {
             "{p}"
         );
     }
+}
+
+/// The rows of the nonce table (what a replay is checked against).
+fn nonce_rows(app: &App, provider: &str) -> i64 {
+    app.rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_nonces WHERE provider = $1")
+            .bind(provider)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn a_captured_mailgun_signature_cannot_be_replayed() {
+    let app = spawn(&["alice@example.com", "bob@example.com", "carol@example.com"]);
+    // Signed in 2017: a valid HMAC, but stale.
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&read("mailgun-failed-permanent.json")).unwrap();
+    mailgun_sign(&mut old, 1_500_000_000, "old-token");
+    let (code, _) = app.post("/webhooks/mailgun", &[], &serde_json::to_vec(&old).unwrap());
+    assert_eq!(code, 401, "a signature from 2017");
+    // Ten minutes ahead: refused as well.
+    let mut ahead = old.clone();
+    mailgun_sign(&mut ahead, unix_now() + 600, "future-token");
+    let (code, _) = app.post(
+        "/webhooks/mailgun",
+        &[],
+        &serde_json::to_vec(&ahead).unwrap(),
+    );
+    assert_eq!(code, 401, "a signature from the future");
+    assert_eq!(app.bounce_rows(), 0);
+    assert_eq!(app.status("alice@example.com"), "active");
+
+    // A genuine, fresh event for alice.
+    let mut real = old.clone();
+    mailgun_sign(&mut real, unix_now(), "captured-token");
+    let real = serde_json::to_vec(&real).unwrap();
+    assert_eq!(app.post("/webhooks/mailgun", &[], &real).0, 200);
+    assert_eq!(app.status("alice@example.com"), "bounced");
+    assert_eq!(app.bounce_rows(), 1);
+
+    // The captured signature with another event and address: refused.
+    let mut forged: serde_json::Value = serde_json::from_slice(&real).unwrap();
+    forged["event-data"]["recipient"] = "bob@example.com".into();
+    forged["event-data"]["event"] = "complained".into();
+    forged["event-data"]["id"] = "another-event".into();
+    let (code, _) = app.post(
+        "/webhooks/mailgun",
+        &[],
+        &serde_json::to_vec(&forged).unwrap(),
+    );
+    assert_eq!(code, 401, "the signature is bound to its first body");
+    let mut forged = forged.clone();
+    forged["event-data"]["recipient"] = "carol@example.com".into();
+    forged["event-data"]["event"] = "failed".into();
+    let (code, _) = app.post(
+        "/webhooks/mailgun",
+        &[],
+        &serde_json::to_vec(&forged).unwrap(),
+    );
+    assert_eq!(code, 401);
+    assert_eq!(app.status("bob@example.com"), "active");
+    assert_eq!(app.status("carol@example.com"), "active");
+
+    // The same request again (a retry): nothing new, and said so.
+    let (code, body) = app.post("/webhooks/mailgun", &[], &real);
+    assert_eq!(code, 200);
+    assert!(body.contains("\"duplicate\":true"), "{body}");
+    assert_eq!(app.bounce_rows(), 1);
+    assert_eq!(nonce_rows(&app, "mailgun"), 1, "one token remembered");
+}
+
+#[test]
+fn sendgrid_and_ses_signatures_are_fresh_and_used_once() {
+    let app = spawn(&["example@test.com", "other@test.com", "jane@example.com"]);
+    // SendGrid: a valid signature over a timestamp of 2001.
+    let body = read("sendgrid-events.json");
+    let ts = "1000000000";
+    let sig = sendgrid_signature(ts, &body);
+    let stale = [
+        ("X-Twilio-Email-Event-Webhook-Signature", sig.as_str()),
+        ("X-Twilio-Email-Event-Webhook-Timestamp", ts),
+    ];
+    assert_eq!(app.post("/webhooks/sendgrid", &stale, &body).0, 401);
+    assert_eq!(app.status("example@test.com"), "active");
+    let now = unix_now().to_string();
+    let sig = sendgrid_signature(&now, &body);
+    let fresh = [
+        ("X-Twilio-Email-Event-Webhook-Signature", sig.as_str()),
+        ("X-Twilio-Email-Event-Webhook-Timestamp", now.as_str()),
+    ];
+    assert_eq!(app.post("/webhooks/sendgrid", &fresh, &body).0, 200);
+    let (code, reply) = app.post("/webhooks/sendgrid", &fresh, &body);
+    assert_eq!(
+        (code, reply.contains("\"duplicate\":true")),
+        (200, true),
+        "{reply}"
+    );
+    assert_eq!(app.bounce_rows(), 2);
+
+    // SES: a correctly signed notification from 2016 is refused.
+    let msg = String::from_utf8(read("ses-bounce-message.json")).unwrap();
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&sns("Notification", msg.trim(), "2", &[])).unwrap();
+    old["Timestamp"] = "2016-01-27T14:59:38.237Z".into();
+    sns_sign(&mut old);
+    let old = serde_json::to_vec(&old).unwrap();
+    assert_eq!(app.post("/webhooks/ses", &[], &old).0, 401);
+    assert_eq!(app.status("jane@example.com"), "active");
+    // Fresh: applied once; the same message again changes nothing.
+    let fresh = sns("Notification", msg.trim(), "2", &[]);
+    assert_eq!(app.post("/webhooks/ses", &[], &fresh).0, 200);
+    assert_eq!(app.status("jane@example.com"), "bounced");
+    let (code, reply) = app.post("/webhooks/ses", &[], &fresh);
+    assert_eq!(
+        (code, reply.contains("\"duplicate\":true")),
+        (200, true),
+        "{reply}"
+    );
+    assert_eq!(app.bounce_rows(), 3);
 }

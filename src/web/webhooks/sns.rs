@@ -146,11 +146,27 @@ pub fn allowed_url(url: &str, local_mode: bool) -> bool {
             && r.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     });
+    // An SNS host is asked on its own port only.
+    let default_port = u.port().is_none_or(|p| p == 443);
     match u.scheme() {
-        "https" => sns_host || (local_mode && is_loopback(host)),
+        "https" => (sns_host && default_port) || (local_mode && is_loopback(host)),
         "http" => local_mode && is_loopback(host),
         _ => false,
     }
+}
+
+/// Whether `url` names a signing certificate: an SNS address (https, port
+/// 443) whose path ends in `.pem`, with no query, fragment or user.
+pub fn cert_url_ok(url: &str) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    allowed_url(url, false)
+        && u.path().ends_with(".pem")
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && u.username().is_empty()
+        && u.password().is_none()
 }
 
 /// Downloaded signing certificates, by URL.
@@ -166,7 +182,7 @@ pub async fn certificate(url: &str) -> Result<Vec<u8>, String> {
     {
         return Ok(c.clone());
     }
-    if !allowed_url(url, false) || !url.ends_with(".pem") {
+    if !cert_url_ok(url) {
         return Err(format!("SigningCertURL {url:?} is not an SNS certificate"));
     }
     let pem = get(url).await?;
@@ -301,6 +317,27 @@ mod tests {
             false
         ));
         assert!(!allowed_url("http://127.0.0.1:9/confirm", false));
+        assert!(!allowed_url(
+            "https://sns.eu-west-1.amazonaws.com:8443/x.pem",
+            false
+        ));
+        assert!(cert_url_ok(
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem"
+        ));
+        assert!(cert_url_ok(
+            "https://sns.us-east-1.amazonaws.com:443/SimpleNotificationService-abc.pem"
+        ));
+        for bad in [
+            "https://sns.us-east-1.amazonaws.com/?x=.pem",
+            "https://sns.us-east-1.amazonaws.com/x.pem?y=1",
+            "https://sns.us-east-1.amazonaws.com/x.pem#.pem",
+            "https://sns.us-east-1.amazonaws.com:444/x.pem",
+            "https://user@sns.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com/x.pem/",
+            "https://sns.us-east-1.amazonaws.com/x.txt",
+        ] {
+            assert!(!cert_url_ok(bad), "{bad}");
+        }
         assert!(allowed_url("http://127.0.0.1:9/confirm", true));
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         assert_eq!(parse_response(chunked).unwrap(), b"abcde");

@@ -12,6 +12,7 @@ use gazette::store::Store;
 use crate::helpers::PgDb;
 
 mod basics;
+mod nonces;
 mod queue;
 mod readers;
 mod records;
