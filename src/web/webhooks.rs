@@ -6,19 +6,12 @@
 //! provider's bounce and complaint events to hard/soft/complaint and records
 //! them like returned mail. A request that is unsigned or badly signed is
 //! refused with 401 and changes nothing; a provider without a configured
-//! secret has no endpoint (404).
-//!
-//! Signed requests are fresh and used once: a signature whose timestamp
-//! lies more than [`MAX_AGE`] from now either way is refused (401), and
-//! each signature's nonce (Mailgun's token, SNS's `MessageId`, SendGrid's
-//! signed timestamp and body) is remembered for the window, bound to a
-//! digest of what was applied under it. The same request again (a
-//! provider's retry) changes nothing and answers 200; the same nonce with
-//! another body (Mailgun signs only `timestamp` + `token`, so a captured
-//! signature could carry any event) is refused with 401. Postmark signs
-//! nothing: its basic-auth password over HTTPS is the whole proof, and its
-//! event ids are recorded once.
+//! secret has no endpoint (404). Signed requests are fresh and used
+//! once (`seal`).
 
+mod events;
+mod seal;
+mod ses;
 mod sns;
 
 use std::sync::Arc;
@@ -33,12 +26,11 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::AppState;
-use crate::bounce::{self, classify, Class, Enhanced, Kind, Record, Verdict};
+use crate::bounce::{self, Enhanced, Kind, Record};
 use crate::store::bounces::Applied;
-use crate::store::webhooks::NonceUse;
-
-/// How far a signature's timestamp may lie from now, in either direction.
-pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+use events::{from_reply, kind_of, str_of, Event, BLOCKED, FEEDBACK, HARD, NONE, SOFT};
+use seal::{unix_time, Refusal, Seal};
+use ses::ses_events;
 
 /// Providers batch events: their bodies may exceed the pages' limit.
 const MAX_WEBHOOK_BODY: usize = 1 << 20;
@@ -63,19 +55,6 @@ pub fn routes(settings: &crate::config::Settings) -> Router<Arc<AppState>> {
     r.layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
 }
 
-/// One provider event, before attribution.
-struct Event {
-    /// The provider's id of the event: recording twice is a no-op.
-    key: String,
-    email: String,
-    kind: Kind,
-    verdict: Verdict,
-    status: Option<String>,
-    diagnostic: Option<String>,
-    /// The Message-ID Gazette gave the message, when the provider says it.
-    message_id: Option<String>,
-}
-
 fn text(status: StatusCode, body: &str) -> Response {
     (
         status,
@@ -90,52 +69,19 @@ fn unauthorized(provider: &str, why: &str) -> Response {
     text(StatusCode::UNAUTHORIZED, "unauthorized")
 }
 
-/// What a provider's signature covers: when it was made, a nonce used
-/// once, and a digest of the content applied under it.
-struct Seal {
-    signed_at: Option<chrono::DateTime<chrono::Utc>>,
-    nonce: String,
-    digest: String,
-}
-
-/// A Unix time in seconds, as Mailgun and SendGrid sign it.
-fn unix_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::from_timestamp(s.trim().parse().ok()?, 0)
-}
-
 /// Admit a signed request once, while fresh: `Err` is the answer when it
 /// is stale, replayed with other content (401), or a repeat (200, nothing
 /// applied again).
 async fn admit(state: &AppState, provider: &str, seal: &Seal) -> Result<(), Response> {
-    let now = chrono::Utc::now();
-    let window = chrono::Duration::from_std(MAX_AGE).unwrap_or_default();
-    match seal.signed_at {
-        Some(t) if (now - t).abs() <= window => {}
-        Some(_) => {
-            return Err(unauthorized(
-                provider,
-                "signature timestamp more than 5 minutes from now",
-            ))
-        }
-        None => return Err(unauthorized(provider, "no valid signature timestamp")),
-    }
-    let used = state
-        .optin
-        .store
-        .use_webhook_nonce(provider, &seal.nonce, &seal.digest, now, MAX_AGE * 2)
-        .await;
-    match used {
-        Ok(NonceUse::Fresh) => Ok(()),
-        Ok(NonceUse::Repeat) => Err((
+    match seal.admit(&state.optin.store, provider).await {
+        Ok(()) => Ok(()),
+        Err(Refusal::Repeat) => Err((
             StatusCode::OK,
             axum::Json(serde_json::json!({ "recorded": 0, "duplicate": true })),
         )
             .into_response()),
-        Ok(NonceUse::Conflict) => Err(unauthorized(
-            provider,
-            "signature already used for another request (replayed)",
-        )),
-        Err(err) => {
+        Err(Refusal::Unsigned(why)) => Err(unauthorized(provider, why)),
+        Err(Refusal::Store(err)) => {
             tracing::error!("webhook {provider}: {err}");
             Err(text(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -210,47 +156,6 @@ async fn apply(state: &AppState, provider: &str, events: Vec<Event>) -> Response
         axum::Json(serde_json::json!({ "recorded": recorded })),
     )
         .into_response()
-}
-
-fn str_of<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
-}
-
-/// An event from a reply the provider relays (code, status, text).
-fn from_reply(status: Option<&str>, text: &str, fallback: Verdict) -> (Verdict, Option<String>) {
-    let enhanced = status
-        .and_then(Enhanced::parse)
-        .or_else(|| Enhanced::find(text));
-    let mut verdict = classify::classify(classify::find_code(text), enhanced, text);
-    if verdict.reason == "undefined" || verdict.class == Class::None {
-        verdict = fallback;
-    }
-    (verdict, enhanced.map(|e| e.to_string()))
-}
-
-const HARD: Verdict = Verdict {
-    class: Class::Hard,
-    reason: "userunknown",
-};
-const SOFT: Verdict = Verdict {
-    class: Class::Soft,
-    reason: "undefined",
-};
-const BLOCKED: Verdict = Verdict {
-    class: Class::Blocked,
-    reason: "blocked",
-};
-const NONE: Verdict = Verdict {
-    class: Class::None,
-    reason: "none",
-};
-const FEEDBACK: Verdict = Verdict {
-    class: Class::None,
-    reason: "feedback",
-};
-
-fn kind_of(v: Verdict) -> Kind {
-    Record::from_verdict("", v).kind
 }
 
 // ---- Postmark: basic auth; Bounce and SpamComplaint records. ----
@@ -553,97 +458,6 @@ async fn ses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
             apply_sealed(&state, "ses", &seal, ses_events(&inner, id)).await
         }
         _ => text(StatusCode::OK, "ok"),
-    }
-}
-
-/// Events of an SES notification (`notificationType`) or event
-/// publishing record (`eventType`).
-fn ses_events(n: &Value, sns_id: &str) -> Vec<Event> {
-    let kind = str_of(n, &["notificationType"])
-        .or(str_of(n, &["eventType"]))
-        .unwrap_or_default();
-    let message_id = n["mail"]["headers"]
-        .as_array()
-        .and_then(|hs| {
-            hs.iter().find(|h| {
-                str_of(h, &["name"]).is_some_and(|x| x.eq_ignore_ascii_case("Message-ID"))
-            })
-        })
-        .and_then(|h| str_of(h, &["value"]))
-        .or(str_of(n, &["mail", "commonHeaders", "messageId"]))
-        .map(str::to_string);
-    let mut out = Vec::new();
-    let event = |email: &str,
-                 verdict: Verdict,
-                 kind: Kind,
-                 status: Option<String>,
-                 diag: Option<String>| Event {
-        key: format!("{sns_id}:{}", email.to_ascii_lowercase()),
-        email: email.to_string(),
-        kind,
-        verdict,
-        status,
-        diagnostic: diag,
-        message_id: message_id.clone(),
-    };
-    match kind {
-        "Bounce" => {
-            let b = &n["bounce"];
-            let bounce_type = str_of(b, &["bounceType"]).unwrap_or_default();
-            let sub = str_of(b, &["bounceSubType"]).unwrap_or_default();
-            for r in b["bouncedRecipients"].as_array().into_iter().flatten() {
-                let Some(email) = str_of(r, &["emailAddress"]) else {
-                    continue;
-                };
-                let diag = str_of(r, &["diagnosticCode"]).unwrap_or_default();
-                let (verdict, status) = ses_bounce_verdict(bounce_type, sub, r, diag);
-                let status = status.or(str_of(r, &["status"]).map(str::to_string));
-                let diag = Some(format!("{bounce_type}/{sub}: {diag}"));
-                out.push(event(email, verdict, kind_of(verdict), status, diag));
-            }
-        }
-        "Complaint" => {
-            let c = &n["complaint"];
-            let feedback = str_of(c, &["complaintFeedbackType"]).unwrap_or("abuse");
-            let kind = if feedback == "not-spam" {
-                Kind::None
-            } else {
-                Kind::Complaint
-            };
-            for r in c["complainedRecipients"].as_array().into_iter().flatten() {
-                if let Some(email) = str_of(r, &["emailAddress"]) {
-                    out.push(event(
-                        email,
-                        FEEDBACK,
-                        kind,
-                        None,
-                        Some(format!("Feedback-Type: {feedback}")),
-                    ));
-                }
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-/// What an SES bounce type and subtype mean for one recipient.
-fn ses_bounce_verdict(
-    bounce_type: &str,
-    sub: &str,
-    r: &Value,
-    diag: &str,
-) -> (Verdict, Option<String>) {
-    let soft = |reason| Verdict {
-        class: Class::Soft,
-        reason,
-    };
-    match (bounce_type, sub) {
-        ("Permanent", _) => from_reply(str_of(r, &["status"]), diag, HARD),
-        ("Transient", "MailboxFull") => (soft("mailboxfull"), None),
-        ("Transient", "MessageTooLarge") => (soft("mesgtoolarge"), None),
-        ("Transient", "ContentRejected" | "AttachmentRejected") => (BLOCKED, None),
-        _ => (SOFT, None),
     }
 }
 
