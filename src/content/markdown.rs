@@ -19,6 +19,12 @@ fn options() -> Options {
 /// Render Markdown to HTML, resolving relative link and image targets
 /// against `base` (the post's own URL): an email has no base URL.
 pub fn to_html(markdown: &str, base: &Url) -> String {
+    to_html_within(markdown, base, usize::MAX).expect("no limit")
+}
+
+/// `to_html`, or `None` as soon as the HTML passes `max` bytes: the rest
+/// is not rendered, so a huge post costs at most `max` bytes of memory.
+pub fn to_html_within(markdown: &str, base: &Url, max: usize) -> Option<String> {
     let parser = Parser::new_ext(markdown, options()).map(|event| match event {
         Event::Start(Tag::Link {
             link_type,
@@ -44,9 +50,28 @@ pub fn to_html(markdown: &str, base: &Url) -> String {
         }),
         other => other,
     });
-    let mut out = String::with_capacity(markdown.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut out, parser);
-    out
+    let mut out = Capped {
+        out: String::with_capacity((markdown.len() * 3 / 2).min(max.saturating_add(1))),
+        max,
+    };
+    pulldown_cmark::html::write_html_fmt(&mut out, parser).ok()?;
+    Some(out.out)
+}
+
+/// A `String` that refuses to grow past `max` bytes.
+struct Capped {
+    out: String,
+    max: usize,
+}
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.out.len().saturating_add(s.len()) > self.max {
+            return Err(std::fmt::Error);
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
 }
 
 /// Render Markdown to readable plain text for the text/plain part: links
