@@ -127,11 +127,11 @@ impl TextWriter<'_> {
             Tag::List(start) => self.list_stack.push(start),
             Tag::Item => self.item(),
             Tag::Link { dest_url, .. } => {
-                self.links.push(absolutize(dest_url, self.base).to_string());
+                self.links.push(text_target(dest_url, self.base));
             }
             Tag::Image { dest_url, .. } => {
                 self.out.push_str("[image: ");
-                self.links.push(absolutize(dest_url, self.base).to_string());
+                self.links.push(text_target(dest_url, self.base));
             }
             Tag::FootnoteDefinition(label) => self.out.push_str(&format!("[{label}]: ")),
             Tag::TableCell => self.out.push_str("| "),
@@ -176,16 +176,14 @@ impl TextWriter<'_> {
                 }
             }
             TagEnd::Item if !self.out.ends_with('\n') => self.newline(),
-            TagEnd::Link => {
-                if let Some(url) = self.links.pop() {
-                    self.out.push_str(&format!(" <{url}>"));
-                }
-            }
-            TagEnd::Image => {
-                if let Some(url) = self.links.pop() {
-                    self.out.push_str(&format!("] <{url}>"));
-                }
-            }
+            TagEnd::Link => match self.links.pop() {
+                Some(url) if !url.is_empty() => self.out.push_str(&format!(" <{url}>")),
+                _ => {}
+            },
+            TagEnd::Image => match self.links.pop() {
+                Some(url) if !url.is_empty() => self.out.push_str(&format!("] <{url}>")),
+                _ => self.out.push(']'),
+            },
             TagEnd::TableCell => self.out.push(' '),
             TagEnd::TableHead | TagEnd::TableRow => {
                 self.out.push('|');
@@ -273,6 +271,23 @@ fn html_tags(html: &str) -> (usize, usize) {
         }
     }
     (opened, closed)
+}
+
+/// A link target as the text part shows it: absolute, and only with a
+/// scheme `sanitize` allows (empty otherwise: `javascript:` is not shown).
+fn text_target(dest: CowStr<'_>, base: &Url) -> String {
+    let url = absolutize(dest, base);
+    match url.split_once(':') {
+        Some((scheme, _)) if has_scheme(&url) => {
+            let scheme = scheme.to_ascii_lowercase();
+            if super::sanitize::URL_SCHEMES.contains(&scheme.as_str()) {
+                url.to_string()
+            } else {
+                String::new()
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Make `dest` absolute against `base`; absolute URLs (any scheme) stay.
@@ -432,6 +447,11 @@ mod tests {
         assert!(t.contains("- one\n- two"), "{t}");
         assert!(t.contains("    func main() {}"), "{t}");
         assert!(t.contains("> quoted"), "{t}");
+        let t = to_text(
+            "[a](javascript:alert(1)) [b](JavaScript:x) ![c](data:image/png;base64,AA) [d](mailto:a@b.c)",
+            &base(),
+        );
+        assert_eq!(t, "a b [image: c] d <mailto:a@b.c>");
     }
 
     #[test]

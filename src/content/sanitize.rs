@@ -94,7 +94,10 @@ mod tests {
             "<ol>",
             "<hr>",
         ] {
-            assert!(html.contains(needle), "missing {needle:?} in\n{html}\nfrom\n{raw}");
+            assert!(
+                html.contains(needle),
+                "missing {needle:?} in\n{html}\nfrom\n{raw}"
+            );
         }
         assert_eq!(html.matches("checkbox").count(), 2, "{html}");
         assert_eq!(html.matches("checked").count(), 1, "{html}");
@@ -110,9 +113,22 @@ mod tests {
         let html = clean_md(md);
         let lower = html.to_ascii_lowercase();
         for bad in [
-            "<script", "alert", "<meta", "refresh", "<iframe", "<form", "name=", "<style",
-            "display:none", "onclick", "onerror", "position", "javascript", "vbscript",
-            "data:", "evil",
+            "<script",
+            "alert",
+            "<meta",
+            "refresh",
+            "<iframe",
+            "<form",
+            "name=",
+            "<style",
+            "display:none",
+            "onclick",
+            "onerror",
+            "position",
+            "javascript",
+            "vbscript",
+            "data:",
+            "evil",
         ] {
             assert!(!lower.contains(bad), "{bad:?} survived in\n{html}");
         }

@@ -399,7 +399,11 @@ pub fn check(templates: &Templates, nl: &Newsletter, posts: &[Post]) -> Vec<Erro
 
 /// The posts whose HTML alone passes the email size limit, as errors (each
 /// rendered up to the limit only); the first post that fits.
-fn check_sizes<'a>(nl: &Newsletter, posts: &'a [Post], errors: &mut Vec<Error>) -> Option<&'a Post> {
+fn check_sizes<'a>(
+    nl: &Newsletter,
+    posts: &'a [Post],
+    errors: &mut Vec<Error>,
+) -> Option<&'a Post> {
     let mut fits = None;
     for post in posts {
         let limit = Limit::new(nl, EmailKind::Post, Some(&post.path));

@@ -379,7 +379,11 @@ fn the_email_size_limit_is_configurable_and_gmail_clipping_is_warned() {
         .filter(|l| l.contains("Gmail clips"))
         .collect();
     assert_eq!(warning.len(), 1, "{}", out.stderr());
-    assert!(warning[0].contains("long.md: the email's HTML is "), "{}", warning[0]);
+    assert!(
+        warning[0].contains("long.md: the email's HTML is "),
+        "{}",
+        warning[0]
+    );
     // A small post gives no warning.
     let small = p.run(&["preview", "post", "first"]);
     small.ok();
@@ -426,7 +430,11 @@ fn raw_html_is_sanitised_in_the_email() {
         html.contains("href=\"https://example.com/blog/tricky/rel/x\""),
         "{html}"
     );
-    // The text part never carried HTML; the eml neither.
+    // The text part shows no script link either; the eml no HTML trick.
+    let text = p.run(&["preview", "post", "tricky", "--format", "text"]);
+    text.ok();
+    assert!(text.stdout().contains("click"), "{}", text.stdout());
+    assert_no_tricks(&text.stdout());
     let eml = p.run(&["preview", "post", "tricky", "--format", "eml"]);
     eml.ok();
     assert!(!eml.stdout().contains("<script"), "{}", eml.stdout());
@@ -504,7 +512,14 @@ fn a_scheduled_post_is_in_the_digest_preview_of_its_window() {
         "+++\ntitle = \"Unfinished\"\ndate = 2026-11-24\ndraft = true\n+++\nx",
     );
     let out = p.run(&[
-        "preview", "digest", "--since", "2026-11-20", "--until", "2026-11-27", "--format", "text",
+        "preview",
+        "digest",
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-27",
+        "--format",
+        "text",
     ]);
     out.ok();
     let t = out.stdout();
@@ -534,7 +549,13 @@ fn a_scheduled_post_is_in_the_digest_preview_of_its_window() {
     p.run(&["subscribers", "add", "r@example.org", "--confirmed"])
         .ok();
     p.run(&[
-        "send", "digest", "--since", "2026-11-20", "--until", "2026-11-27", "--yes",
+        "send",
+        "digest",
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-27",
+        "--yes",
     ])
     .ok();
     let mut sent = String::new();
