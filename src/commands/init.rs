@@ -96,6 +96,7 @@ url = "sqlite://gazette.db"
 # templates = "templates"
 # outbox = "outbox"
 # max_post_size = "5MB"  # larger post files are refused
+# max_email_size = "2MB" # a larger rendered email is refused; past 102 KB Gmail clips it
 
 # Bounces and complaints (optional; uncomment to enable VERP and the mailbox).
 # [bounces]

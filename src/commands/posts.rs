@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, cmd: PostsCommand) -> Result<()> {
             let mut problems = catalog.errors.len();
             match Templates::load(Some(&settings.templates_dir)) {
                 Ok(t) => {
-                    for e in render::check(&t, &settings.newsletter, catalog.posts.first()) {
+                    for e in render::check(&t, &settings.newsletter, &catalog.posts) {
                         eprintln!("{e}");
                         problems += 1;
                     }

@@ -40,8 +40,15 @@ pub async fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
         }
         PreviewCommand::Digest { window: w, out } => {
             let store = crate::store::Store::open(&settings.database_url).await?;
-            let (posts, since, until) = digest_posts(&store, &catalog, &settings, now, &w).await?;
+            let (mut posts, since, until) =
+                digest_posts(&store, &catalog, &settings, now, &w).await?;
             store.close().await;
+            if w.since.is_some() || w.until.is_some() {
+                // A window reaching past now shows its scheduled posts, as
+                // the digest will carry them once they are published.
+                posts = catalog.window_ahead(since, until);
+            }
+            scheduled_notes(&catalog, &posts, now, (w.until.is_none()).then_some(until));
             if posts.is_empty() {
                 eprintln!(
                     "no published posts from {} to {}: nothing to preview (set --since/--until)",
@@ -57,6 +64,34 @@ pub async fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
         }
     };
     emit(&settings, &prepared, &out)
+}
+
+/// A note for each scheduled post in the preview, and (for the default
+/// window, ending `after`) for each scheduled after it.
+fn scheduled_notes(
+    catalog: &crate::content::Catalog,
+    shown: &[&crate::content::Post],
+    now: chrono::DateTime<chrono::Utc>,
+    after: Option<chrono::DateTime<chrono::Utc>>,
+) {
+    for p in shown.iter().filter(|p| !p.is_published(now)) {
+        eprintln!(
+            "note: {} is scheduled ({}) and would not be in a digest sent now",
+            p.slug,
+            p.date_string()
+        );
+    }
+    let Some(end) = after else { return };
+    for p in catalog.posts.iter().rev() {
+        if !p.draft && p.date.with_timezone(&chrono::Utc) >= end {
+            eprintln!(
+                "note: {} is scheduled ({}), after this window: see it with --until {}",
+                p.slug,
+                p.date_string(),
+                p.date.format("%Y-%m-%d")
+            );
+        }
+    }
 }
 
 fn emit(settings: &Settings, prepared: &Prepared, out: &OutputArgs) -> Result<()> {

@@ -117,6 +117,7 @@ pub(super) struct RawPaths {
     pub templates: Option<String>,
     pub outbox: Option<String>,
     pub max_post_size: Option<RawSize>,
+    pub max_email_size: Option<RawSize>,
 }
 
 /// A size: a number of bytes or a string such as "5MB".

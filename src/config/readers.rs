@@ -51,6 +51,9 @@ pub struct Reading {
     /// `[digest] subject`: a Tera template with `posts`, `count`,
     /// `window` and `newsletter`.
     pub digest_subject: Option<String>,
+    /// `[paths] max_email_size` (default 2MB): a rendered email larger than
+    /// this is refused. 0 (the `Default`) is no limit.
+    pub max_email_size: u64,
 }
 
 /// The sections validated; an error is `(section, key, message)`.
@@ -125,6 +128,7 @@ pub(super) fn resolve(
             archive: archive.enabled.unwrap_or(false),
             welcome_subject: welcome.subject,
             digest_subject,
+            max_email_size: 0, // set from `[paths]` by `validate`
         },
     ))
 }

@@ -146,7 +146,7 @@ pub(super) fn key_line(text: &str, section: &str, key: &str) -> usize {
 /// Every section, validated, with environment and flags applied.
 pub(super) fn settings(
     loc: &Locator<'_>,
-    raw: RawConfig,
+    mut raw: RawConfig,
     env: &HashMap<String, String>,
     flags: &Overrides,
 ) -> Result<Settings> {
@@ -161,8 +161,12 @@ pub(super) fn settings(
     )
     .map_err(|(section, key, m)| loc.at(section, &key, m))?;
     let newsletter = newsletter(loc, raw.newsletter)?;
+    let max_email_size = email_size(loc, raw.paths.max_email_size.take())?;
     let newsletter = Newsletter {
-        reading,
+        reading: super::Reading {
+            max_email_size,
+            ..reading
+        },
         dkim: match raw.dkim {
             None => None,
             Some(d) => Some(std::sync::Arc::new(super::dkim::config(d, &root, loc)?)),
@@ -507,6 +511,21 @@ fn paths(loc: &Locator<'_>, p: RawPaths, root: &Path) -> Result<(PathBuf, PathBu
         join(p.outbox, "outbox"),
         max,
     ))
+}
+
+/// `[paths] max_email_size`: the largest rendered email (default 2MB).
+fn email_size(loc: &Locator<'_>, v: Option<RawSize>) -> Result<u64> {
+    let max = match v {
+        None => 2 << 20,
+        Some(RawSize::Bytes(n)) => n,
+        Some(RawSize::Text(s)) => {
+            crate::util::text::parse_size(&s).map_err(|m| loc.at("paths", "max_email_size", m))?
+        }
+    };
+    if !(10 << 10..=1 << 30).contains(&max) {
+        return Err(loc.at("paths", "max_email_size", "must be between 10KB and 1GB"));
+    }
+    Ok(max)
 }
 
 pub(super) fn parse_mailbox(s: &str) -> std::result::Result<Mailbox, String> {

@@ -19,6 +19,12 @@ fn options() -> Options {
 /// Render Markdown to HTML, resolving relative link and image targets
 /// against `base` (the post's own URL): an email has no base URL.
 pub fn to_html(markdown: &str, base: &Url) -> String {
+    to_html_within(markdown, base, usize::MAX).expect("no limit")
+}
+
+/// `to_html`, or `None` as soon as the HTML passes `max` bytes: the rest
+/// is not rendered, so a huge post costs at most `max` bytes of memory.
+pub fn to_html_within(markdown: &str, base: &Url, max: usize) -> Option<String> {
     let parser = Parser::new_ext(markdown, options()).map(|event| match event {
         Event::Start(Tag::Link {
             link_type,
@@ -44,9 +50,28 @@ pub fn to_html(markdown: &str, base: &Url) -> String {
         }),
         other => other,
     });
-    let mut out = String::with_capacity(markdown.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut out, parser);
-    out
+    let mut out = Capped {
+        out: String::with_capacity((markdown.len() * 3 / 2).min(max.saturating_add(1))),
+        max,
+    };
+    pulldown_cmark::html::write_html_fmt(&mut out, parser).ok()?;
+    Some(out.out)
+}
+
+/// A `String` that refuses to grow past `max` bytes.
+struct Capped {
+    out: String,
+    max: usize,
+}
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.out.len().saturating_add(s.len()) > self.max {
+            return Err(std::fmt::Error);
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
 }
 
 /// Render Markdown to readable plain text for the text/plain part: links
@@ -102,11 +127,11 @@ impl TextWriter<'_> {
             Tag::List(start) => self.list_stack.push(start),
             Tag::Item => self.item(),
             Tag::Link { dest_url, .. } => {
-                self.links.push(absolutize(dest_url, self.base).to_string());
+                self.links.push(text_target(dest_url, self.base));
             }
             Tag::Image { dest_url, .. } => {
                 self.out.push_str("[image: ");
-                self.links.push(absolutize(dest_url, self.base).to_string());
+                self.links.push(text_target(dest_url, self.base));
             }
             Tag::FootnoteDefinition(label) => self.out.push_str(&format!("[{label}]: ")),
             Tag::TableCell => self.out.push_str("| "),
@@ -151,16 +176,14 @@ impl TextWriter<'_> {
                 }
             }
             TagEnd::Item if !self.out.ends_with('\n') => self.newline(),
-            TagEnd::Link => {
-                if let Some(url) = self.links.pop() {
-                    self.out.push_str(&format!(" <{url}>"));
-                }
-            }
-            TagEnd::Image => {
-                if let Some(url) = self.links.pop() {
-                    self.out.push_str(&format!("] <{url}>"));
-                }
-            }
+            TagEnd::Link => match self.links.pop() {
+                Some(url) if !url.is_empty() => self.out.push_str(&format!(" <{url}>")),
+                _ => {}
+            },
+            TagEnd::Image => match self.links.pop() {
+                Some(url) if !url.is_empty() => self.out.push_str(&format!("] <{url}>")),
+                _ => self.out.push(']'),
+            },
             TagEnd::TableCell => self.out.push(' '),
             TagEnd::TableHead | TagEnd::TableRow => {
                 self.out.push('|');
@@ -248,6 +271,23 @@ fn html_tags(html: &str) -> (usize, usize) {
         }
     }
     (opened, closed)
+}
+
+/// A link target as the text part shows it: absolute, and only with a
+/// scheme `sanitize` allows (empty otherwise: `javascript:` is not shown).
+fn text_target(dest: CowStr<'_>, base: &Url) -> String {
+    let url = absolutize(dest, base);
+    match url.split_once(':') {
+        Some((scheme, _)) if has_scheme(&url) => {
+            let scheme = scheme.to_ascii_lowercase();
+            if super::sanitize::URL_SCHEMES.contains(&scheme.as_str()) {
+                url.to_string()
+            } else {
+                String::new()
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Make `dest` absolute against `base`; absolute URLs (any scheme) stay.
@@ -407,6 +447,11 @@ mod tests {
         assert!(t.contains("- one\n- two"), "{t}");
         assert!(t.contains("    func main() {}"), "{t}");
         assert!(t.contains("> quoted"), "{t}");
+        let t = to_text(
+            "[a](javascript:alert(1)) [b](JavaScript:x) ![c](data:image/png;base64,AA) [d](mailto:a@b.c)",
+            &base(),
+        );
+        assert_eq!(t, "a b [image: c] d <mailto:a@b.c>");
     }
 
     #[test]

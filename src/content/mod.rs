@@ -5,6 +5,7 @@ pub mod frontmatter;
 mod load;
 pub mod markdown;
 mod post;
+pub mod sanitize;
 #[cfg(test)]
 mod tests;
 
@@ -74,10 +75,28 @@ impl Post {
         self.status(now) == PostStatus::Published
     }
 
-    /// The body as HTML, with relative links made absolute.
+    /// The front matter says `raw_html = true`: the body's HTML goes into
+    /// emails and the archive as written, unsanitised (trusted authors).
+    pub fn raw_html(&self) -> bool {
+        self.extra.get("raw_html") == Some(&Value::Bool(true))
+    }
+
+    /// The body as HTML, with relative links made absolute, sanitised
+    /// (`sanitize`) unless `raw_html`.
     pub fn html(&self) -> String {
+        self.html_within(usize::MAX).expect("no limit")
+    }
+
+    /// `html`, or `None` as soon as the Markdown's HTML passes `max` bytes
+    /// (found before sanitising, without rendering the rest).
+    pub fn html_within(&self, max: usize) -> Option<String> {
         let base = Url::parse(&self.url).expect("post URL validated on load");
-        markdown::to_html(&self.body, &base)
+        let html = markdown::to_html_within(&self.body, &base, max)?;
+        Some(if self.raw_html() {
+            html
+        } else {
+            sanitize::sanitize(&html, &base)
+        })
     }
 
     /// The date as written (`YYYY-MM-DD` or RFC 3339).
@@ -118,6 +137,20 @@ impl Catalog {
         self.posts
             .iter()
             .filter(|p| p.is_published(now))
+            .filter(|p| {
+                let d = p.date.with_timezone(&Utc);
+                d >= since && d < until
+            })
+            .collect()
+    }
+
+    /// Posts with `since <= date < until` that are or will be published
+    /// (drafts left out), newest first: what a digest of that window
+    /// carries once the window has passed. For previews; sends use `window`.
+    pub fn window_ahead(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> Vec<&Post> {
+        self.posts
+            .iter()
+            .filter(|p| !p.draft)
             .filter(|p| {
                 let d = p.date.with_timezone(&Utc);
                 d >= since && d < until

@@ -101,6 +101,9 @@ pub fn parse_post(path: &Path, text: &str, base_url: &str) -> Result<Post> {
             extra.entry(k).or_insert(v);
         }
     }
+    if extra.get("raw_html").is_some_and(|v| !v.is_boolean()) {
+        return Err(keys.err("raw_html", "`raw_html` must be true or false"));
+    }
     let body = split.body.to_string();
     check_nesting(path, text, &body)?;
     let summary = summary.unwrap_or_else(|| markdown::summary(&body));

@@ -4,12 +4,14 @@
 //!
 //! - [`templates`]: the template set and its `file:line` errors.
 //! - [`prepare`]: an email rendered once per campaign (`Prepared`), and web pages.
+//! - [`size`]: an email's size, refused past `[paths] max_email_size`.
 //! - [`slots`]: per-recipient values filled into a prepared email.
 //! - [`message`]: the MIME message with its headers.
 
 pub mod i18n;
 pub mod message;
 pub mod prepare;
+pub mod size;
 pub mod slots;
 pub mod templates;
 

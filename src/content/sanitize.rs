@@ -1,0 +1,144 @@
+//! A post's HTML made safe for email and the public archive (ammonia):
+//! what Markdown produces stays (tables and their alignment, code, footnotes,
+//! images, task-list boxes); scripts, frames, forms, `<meta>`, `<style>`,
+//! event handlers, comments and URLs other than http(s) and mailto go.
+//! Relative URLs (raw HTML's; Markdown's are already absolute) are made
+//! absolute against the post's URL, `#fragment` links stay as they are.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use ammonia::{Builder, UrlRelative, UrlRelativeEvaluate};
+use url::Url;
+
+/// The schemes a link or an image may have.
+pub const URL_SCHEMES: [&str; 3] = ["http", "https", "mailto"];
+
+/// Sanitise `html` (a post body rendered from Markdown) whose relative
+/// URLs are relative to `base`.
+pub fn sanitize(html: &str, base: &Url) -> String {
+    let mut b = Builder::default();
+    b.url_schemes(HashSet::from(URL_SCHEMES))
+        .url_relative(UrlRelative::Custom(Box::new(Relative(base.clone()))))
+        .link_rel(None)
+        // Footnotes (`footnote-reference`, `footnote-definition`) and code
+        // blocks (`language-*`) carry classes; a definition carries the id
+        // its reference links to.
+        .add_generic_attributes(["class"])
+        .add_tag_attributes("div", ["id"])
+        // Table column alignment is a style attribute.
+        .add_tag_attributes("td", ["style"])
+        .add_tag_attributes("th", ["style"])
+        .filter_style_properties(HashSet::from(["text-align"]))
+        // Task lists: a disabled checkbox and nothing else.
+        .add_tags(["input"])
+        .add_tag_attributes("input", ["checked"])
+        .set_tag_attribute_value("input", "type", "checkbox")
+        .set_tag_attribute_value("input", "disabled", "");
+    b.clean(html).to_string()
+}
+
+/// Relative URLs joined to the post's URL; `#fragment` links kept.
+struct Relative(Url);
+
+impl<'a> UrlRelativeEvaluate<'a> for Relative {
+    fn evaluate<'url>(&self, u: &'url str) -> Option<Cow<'url, str>> {
+        if u.starts_with('#') {
+            return Some(Cow::Borrowed(u));
+        }
+        let joined = self.0.join(u).ok()?;
+        URL_SCHEMES
+            .contains(&joined.scheme())
+            .then(|| Cow::Owned(joined.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::markdown::to_html;
+
+    fn base() -> Url {
+        Url::parse("https://example.com/blog/my-post/").unwrap()
+    }
+
+    fn clean_md(md: &str) -> String {
+        sanitize(&to_html(md, &base()), &base())
+    }
+
+    #[test]
+    fn markdown_output_survives() {
+        let md = "# Title\n\n| a | b |\n|:--|--:|\n| 1 | 2 |\n\n~~gone~~ **b** *i* `c`\n\n\
+                  ```rust\nfn main() {}\n```\n\n- [x] done\n- [ ] todo\n\nNote[^1].\n\n\
+                  [^1]: The note.\n\n![alt](pic.png \"t\")\n\n> quote\n\n1. one\n\n---\n";
+        let raw = to_html(md, &base());
+        let html = clean_md(md);
+        for needle in [
+            "<h1>Title</h1>",
+            "<table>",
+            "<th style=\"text-align:left\">a</th>",
+            "<td style=\"text-align:right\">2</td>",
+            "<del>gone</del>",
+            "<strong>b</strong>",
+            "<em>i</em>",
+            "<code>c</code>",
+            "<code class=\"language-rust\">",
+            "type=\"checkbox\"",
+            "checked",
+            "<sup class=\"footnote-reference\"><a href=\"#1\">1</a></sup>",
+            "<div class=\"footnote-definition\" id=\"1\">",
+            "src=\"https://example.com/blog/my-post/pic.png\"",
+            "alt=\"alt\"",
+            "title=\"t\"",
+            "<blockquote>",
+            "<ol>",
+            "<hr>",
+        ] {
+            assert!(
+                html.contains(needle),
+                "missing {needle:?} in\n{html}\nfrom\n{raw}"
+            );
+        }
+        assert_eq!(html.matches("checkbox").count(), 2, "{html}");
+        assert_eq!(html.matches("checked").count(), 1, "{html}");
+    }
+
+    #[test]
+    fn dangerous_html_goes() {
+        let md = "<script>alert(1)</script>\n\n<meta http-equiv=\"refresh\" content=\"0;url=https://evil.example/\">\n\n\
+                  <iframe src=\"https://evil.example/\"></iframe>\n\n<form action=\"https://evil.example/\"><input type=\"text\" name=\"q\"></form>\n\n\
+                  <style>body{display:none}</style>\n\n<p onclick=\"alert(2)\" style=\"position:fixed\">p</p>\n\n\
+                  [x](javascript:alert(3)) [y](data:text/html,hi) <a href=\"vbscript:x\">v</a> <img src=\"javascript:alert(4)\" onerror=\"alert(5)\">\n\n\
+                  <a href=\"  JaVa\tScRiPt:alert(6)\">w</a> [ok](https://ok.example/) [m](mailto:a@example.com) <a href=\"rel/x\">r</a>\n";
+        let html = clean_md(md);
+        let lower = html.to_ascii_lowercase();
+        for bad in [
+            "<script",
+            "alert",
+            "<meta",
+            "refresh",
+            "<iframe",
+            "<form",
+            "name=",
+            "<style",
+            "display:none",
+            "onclick",
+            "onerror",
+            "position",
+            "javascript",
+            "vbscript",
+            "data:",
+            "evil",
+        ] {
+            assert!(!lower.contains(bad), "{bad:?} survived in\n{html}");
+        }
+        assert!(html.contains("href=\"https://ok.example/\""), "{html}");
+        assert!(html.contains("href=\"mailto:a@example.com\""), "{html}");
+        assert!(
+            html.contains("href=\"https://example.com/blog/my-post/rel/x\""),
+            "{html}"
+        );
+        // The form's input is at most a disabled checkbox.
+        assert!(!html.contains("type=\"text\""), "{html}");
+    }
+}
