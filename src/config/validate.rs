@@ -368,11 +368,12 @@ fn smtp(
 fn check_rate(r: f64) -> std::result::Result<f64, String> {
     const MIN_RATE: f64 = 0.001;
     const MAX_RATE: f64 = 1_000_000.0;
-    let range = format!(
-        "must be 0 (no limit) or between {MIN_RATE} and {MAX_RATE} messages per second"
-    );
+    let range =
+        format!("must be 0 (no limit) or between {MIN_RATE} and {MAX_RATE} messages per second");
     if !r.is_finite() {
-        return Err(format!("{r} is not a number of messages per second: {range}"));
+        return Err(format!(
+            "{r} is not a number of messages per second: {range}"
+        ));
     }
     if r < 0.0 {
         return Err(format!("{r} is negative: {range}"));
