@@ -119,22 +119,7 @@ pub(super) fn resolve(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Bounces, (&'static str, String)> {
     let d = Bounces::default();
-    let address = match raw.address.filter(|a| !a.trim().is_empty()) {
-        None => None,
-        Some(a) => {
-            let parsed: lettre::Address = a
-                .trim()
-                .parse()
-                .map_err(|_| ("address", format!("{a:?} is not an email address")))?;
-            if parsed.user().contains('+') {
-                return Err((
-                    "address",
-                    format!("{a:?} must not contain '+' (VERP adds +id)"),
-                ));
-            }
-            Some(parsed)
-        }
-    };
+    let address = verp_address(raw.address)?;
     let soft_limit = raw.soft_limit.unwrap_or(d.policy.soft_limit);
     if soft_limit == 0 {
         return Err(("soft_limit", "must be at least 1".into()));
@@ -181,27 +166,7 @@ pub(super) fn resolve(
                 .into(),
         ));
     }
-    let postmark = match (
-        env("GAZETTE_WEBHOOK_POSTMARK_USER"),
-        env("GAZETTE_WEBHOOK_POSTMARK_PASSWORD"),
-    ) {
-        (Some(u), Some(p)) => Some((u, p)),
-        _ => None,
-    };
-    let webhooks = WebhookSecrets {
-        postmark,
-        mailgun_key: env("GAZETTE_WEBHOOK_MAILGUN_KEY"),
-        sendgrid_key: env("GAZETTE_WEBHOOK_SENDGRID_KEY"),
-        ses_topics: env("GAZETTE_WEBHOOK_SES_TOPIC")
-            .map(|t| {
-                t.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
-        ses_cert: env("GAZETTE_WEBHOOK_SES_CERT").map(std::path::PathBuf::from),
-    };
+    let webhooks = webhooks(&env);
     Ok(Bounces {
         webhooks,
         policy: BouncePolicy {
@@ -219,6 +184,49 @@ pub(super) fn resolve(
             .filter(|f| !f.trim().is_empty())
             .unwrap_or(d.processed_folder),
     })
+}
+
+/// `[bounces] address`: the VERP envelope sender base, if set.
+fn verp_address(raw: Option<String>) -> Result<Option<lettre::Address>, (&'static str, String)> {
+    let Some(a) = raw.filter(|a| !a.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let parsed: lettre::Address = a
+        .trim()
+        .parse()
+        .map_err(|_| ("address", format!("{a:?} is not an email address")))?;
+    if parsed.user().contains('+') {
+        return Err((
+            "address",
+            format!("{a:?} must not contain '+' (VERP adds +id)"),
+        ));
+    }
+    Ok(Some(parsed))
+}
+
+/// The webhook secrets from the environment.
+fn webhooks(env: &impl Fn(&str) -> Option<String>) -> WebhookSecrets {
+    let postmark = match (
+        env("GAZETTE_WEBHOOK_POSTMARK_USER"),
+        env("GAZETTE_WEBHOOK_POSTMARK_PASSWORD"),
+    ) {
+        (Some(u), Some(p)) => Some((u, p)),
+        _ => None,
+    };
+    WebhookSecrets {
+        postmark,
+        mailgun_key: env("GAZETTE_WEBHOOK_MAILGUN_KEY"),
+        sendgrid_key: env("GAZETTE_WEBHOOK_SENDGRID_KEY"),
+        ses_topics: env("GAZETTE_WEBHOOK_SES_TOPIC")
+            .map(|t| {
+                t.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ses_cert: env("GAZETTE_WEBHOOK_SES_CERT").map(std::path::PathBuf::from),
+    }
 }
 
 /// An imap:// or imaps:// URL with a host and no password, and how it is
