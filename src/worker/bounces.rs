@@ -298,19 +298,23 @@ where
         return Ok(uids);
     }
     uids.sort_unstable();
-    let set: Vec<String> = uids.iter().map(u32::to_string).collect();
-    let sizes: Vec<async_imap::types::Fetch> = s
-        .uid_fetch(set.join(","), "RFC822.SIZE")
-        .await
-        .map_err(imap_err("fetch size"))?
-        .try_collect()
-        .await
-        .map_err(imap_err("fetch size"))?;
-    let large: HashSet<u32> = sizes
-        .iter()
-        .filter(|f| f.size.is_some_and(|n| u64::from(n) > MAX_MESSAGE))
-        .filter_map(|f| f.uid)
-        .collect();
+    let mut large = HashSet::new();
+    // In chunks: a command line of thousands of UIDs may be too long.
+    for chunk in uids.chunks(500) {
+        let sizes: Vec<async_imap::types::Fetch> = s
+            .uid_fetch(uid_set(chunk), "RFC822.SIZE")
+            .await
+            .map_err(imap_err("fetch size"))?
+            .try_collect()
+            .await
+            .map_err(imap_err("fetch size"))?;
+        large.extend(
+            sizes
+                .iter()
+                .filter(|f| f.size.is_some_and(|n| u64::from(n) > MAX_MESSAGE))
+                .filter_map(|f| f.uid),
+        );
+    }
     for uid in &large {
         if skipped.insert(*uid) {
             tracing::warn!(
@@ -323,4 +327,33 @@ where
     }
     uids.retain(|u| !large.contains(u));
     Ok(uids)
+}
+
+/// Sorted UIDs as an IMAP set, runs folded: `1:3,7`.
+fn uid_set(uids: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let mut j = i;
+        while j + 1 < uids.len() && uids[j + 1] == uids[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            uids[i].to_string()
+        } else {
+            format!("{}:{}", uids[i], uids[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_sets_fold_runs() {
+        assert_eq!(super::uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(super::uid_set(&[5]), "5");
+        assert_eq!(super::uid_set(&[]), "");
+    }
 }

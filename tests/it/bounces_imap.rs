@@ -84,8 +84,7 @@ fn self_signed(dir: &Path) -> String {
         .arg("-out")
         .arg(dir.join("cert.pem"))
         .stdin(Stdio::null())
-        .output()
-        .expect("openssl (installed with Dovecot) makes the test certificate");
+        .output_within();
     assert!(
         out.status.success(),
         "{}",
@@ -337,6 +336,18 @@ fn tls_required_logs_in_after_starttls() {
     };
     let p = project(&dovecot, "?tls=required");
     dovecot.deliver(1, &corpus().join("postfix-01.eml"));
+    // The certificate is checked: not trusted, no login.
+    let (untrusting, log) = worker(&p, &[("SSL_CERT_FILE", Path::new("/nonexistent.pem"))]);
+    wait_until("the certificate refused", 10, &log, || {
+        log().contains("TLS: invalid peer certificate")
+    });
+    drop(untrusting);
+    assert!(
+        !dovecot.log().contains("Login: user=<bounce>"),
+        "{}",
+        dovecot.log()
+    );
+    assert_eq!(status_of(&p, "userunknown@example.co.jp"), "active");
     let (_worker, log) = worker(&p, &[("SSL_CERT_FILE", &dovecot.cert)]);
     wait_until("the bounce processed", 10, &log, || {
         status_of(&p, "userunknown@example.co.jp") == "bounced"
