@@ -2,7 +2,8 @@
 //! of them is used: a CR left by a file saved with Windows line endings
 //! (`GAZETTE_DATABASE_URL=sqlite://gazette.db\r`) once created and used a
 //! new, empty database `gazette.db\r`. One loop per origin (environment,
-//! flags, file), each error naming the variable, flag or key.
+//! flags, file), each error naming the variable, flag or key. And the
+//! range of `[smtp] rate`, the one float of the settings.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -109,4 +110,34 @@ fn strings(value: &toml::Value) -> Vec<&str> {
         toml::Value::Table(t) => t.values().flat_map(strings).collect(),
         _ => Vec::new(),
     }
+}
+
+/// Messages per second: 0 (no limit) or within `MIN_RATE..=MAX_RATE`.
+/// Below, the pause between two messages outgrows any clock (`1e-20`
+/// passed and then panicked every sender).
+pub(super) fn check_rate(r: f64) -> std::result::Result<f64, String> {
+    const MIN_RATE: f64 = 0.001;
+    const MAX_RATE: f64 = 1_000_000.0;
+    let range =
+        format!("must be 0 (no limit) or between {MIN_RATE} and {MAX_RATE} messages per second");
+    if !r.is_finite() {
+        return Err(format!(
+            "{r} is not a number of messages per second: {range}"
+        ));
+    }
+    if r < 0.0 {
+        return Err(format!("{r} is negative: {range}"));
+    }
+    if r < MIN_RATE {
+        return Err(format!(
+            "{r} is out of range: {range} (below {MIN_RATE}, more than 16 minutes \
+             between two messages)"
+        ));
+    }
+    if r > MAX_RATE {
+        return Err(format!(
+            "{r} is out of range: {range} (above {MAX_RATE}, it limits nothing: use 0)"
+        ));
+    }
+    Ok(r)
 }

@@ -336,7 +336,7 @@ fn smtp(
     };
     let rate = match s.rate {
         Some(0.0) | None => None,
-        Some(r) => Some(check_rate(r).map_err(|m| loc.at("smtp", "rate", m))?),
+        Some(r) => Some(super::inputs::check_rate(r).map_err(|m| loc.at("smtp", "rate", m))?),
     };
     Ok(Smtp {
         url,
@@ -360,36 +360,6 @@ fn smtp(
             (ms(100), secs(3600)),
         )?,
     })
-}
-
-/// Messages per second: 0 (no limit) or within `MIN_RATE..=MAX_RATE`.
-/// Below, the pause between two messages outgrows any clock (`1e-20`
-/// passed and then panicked every sender).
-fn check_rate(r: f64) -> std::result::Result<f64, String> {
-    const MIN_RATE: f64 = 0.001;
-    const MAX_RATE: f64 = 1_000_000.0;
-    let range =
-        format!("must be 0 (no limit) or between {MIN_RATE} and {MAX_RATE} messages per second");
-    if !r.is_finite() {
-        return Err(format!(
-            "{r} is not a number of messages per second: {range}"
-        ));
-    }
-    if r < 0.0 {
-        return Err(format!("{r} is negative: {range}"));
-    }
-    if r < MIN_RATE {
-        return Err(format!(
-            "{r} is out of range: {range} (below {MIN_RATE}, more than 16 minutes \
-             between two messages)"
-        ));
-    }
-    if r > MAX_RATE {
-        return Err(format!(
-            "{r} is out of range: {range} (above {MAX_RATE}, it limits nothing: use 0)"
-        ));
-    }
-    Ok(r)
 }
 
 /// `admin_env`: GAZETTE_ADMIN_LISTEN as set, even empty (empty turns the
