@@ -104,6 +104,8 @@ url = "sqlite://gazette.db"
 # soft_limit = 3         # soft bounces within soft_window that stop mail to an address
 # soft_window = "30d"
 # imap_url = "imaps://user@mail.example.com/INBOX"  # password: GAZETTE_BOUNCES_PASSWORD
+#                        # imap:// needs ?tls=required (STARTTLS), unless loopback or ?insecure_auth=true
+# allow_unverified_mailbox = false  # true: imap_url without address (no VERP check), warned at start
 # poll = "5m"
 # processed_folder = "Gazette/Processed"
 "#;

@@ -15,6 +15,7 @@ pub(super) struct RawBounces {
     imap_url: Option<String>,
     poll: Option<String>,
     processed_folder: Option<String>,
+    allow_unverified_mailbox: Option<bool>,
 }
 
 /// What bounces do to subscribers, shared by every path that records one.
@@ -77,6 +78,11 @@ pub struct Bounces {
     /// `imaps://user@host/INBOX`; the password is GAZETTE_BOUNCES_PASSWORD.
     pub imap_url: Option<String>,
     pub imap_password: Option<String>,
+    /// How `imap_url` is secured.
+    pub imap_tls: ImapTls,
+    /// `allow_unverified_mailbox = true`: a mailbox without VERP
+    /// (`address`) is accepted, with a warning at every worker start.
+    pub allow_unverified_mailbox: bool,
     pub poll: Duration,
     pub processed_folder: String,
 }
@@ -88,10 +94,23 @@ impl Default for Bounces {
             webhooks: WebhookSecrets::default(),
             imap_url: None,
             imap_password: None,
+            imap_tls: ImapTls::Implicit,
+            allow_unverified_mailbox: false,
             poll: Duration::from_secs(300),
             processed_folder: "Gazette/Processed".to_string(),
         }
     }
+}
+
+/// How the bounce mailbox's connection is secured (`imap_url`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImapTls {
+    /// `imap://`: in clear (loopback or `?insecure_auth=true` only).
+    None,
+    /// `imap://…?tls=required`: STARTTLS before logging in, or fail.
+    Required,
+    /// `imaps://`: TLS from the first byte.
+    Implicit,
 }
 
 /// Validate the section. Errors are `(key, message)`.
@@ -100,36 +119,93 @@ pub(super) fn resolve(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Bounces, (&'static str, String)> {
     let d = Bounces::default();
-    let address = match raw.address.filter(|a| !a.trim().is_empty()) {
-        None => None,
-        Some(a) => {
-            let parsed: lettre::Address = a
-                .trim()
-                .parse()
-                .map_err(|_| ("address", format!("{a:?} is not an email address")))?;
-            if parsed.user().contains('+') {
-                return Err((
-                    "address",
-                    format!("{a:?} must not contain '+' (VERP adds +id)"),
-                ));
-            }
-            Some(parsed)
-        }
-    };
+    let address = verp_address(raw.address)?;
     let soft_limit = raw.soft_limit.unwrap_or(d.policy.soft_limit);
     if soft_limit == 0 {
         return Err(("soft_limit", "must be at least 1".into()));
     }
-    let dur = |key: &'static str, v: Option<String>, default: Duration| match v {
-        None => Ok(default),
-        Some(s) => parse_duration(&s).map_err(|m| (key, m)),
+    // Bounded: a window of 300,000 years made every recorded bounce panic
+    // (the start of the window is before the first representable date).
+    let dur = |key: &'static str, v: Option<String>, default: Duration, (min, max, range)| {
+        let d = match v {
+            None => default,
+            Some(s) => parse_duration(&s).map_err(|m| (key, m))?,
+        };
+        if d < min || d > max {
+            return Err((key, format!("must be between {range}")));
+        }
+        Ok(d)
     };
-    let soft_window = dur("soft_window", raw.soft_window, d.policy.soft_window)?;
-    let poll = dur("poll", raw.poll, d.poll)?.max(Duration::from_millis(200));
+    const H: u64 = 3600;
+    let soft_window = dur(
+        "soft_window",
+        raw.soft_window,
+        d.policy.soft_window,
+        (secs(H), secs(3650 * 24 * H), "1h and 3650d"),
+    )?;
+    let poll = dur(
+        "poll",
+        raw.poll,
+        d.poll,
+        (Duration::ZERO, secs(24 * H), "0s and 1d"),
+    )?
+    .max(Duration::from_millis(200));
     let imap_url = raw.imap_url.filter(|u| !u.trim().is_empty());
-    if let Some(u) = &imap_url {
-        check_imap_url(u).map_err(|m| ("imap_url", m))?;
+    let imap_password = env("GAZETTE_BOUNCES_PASSWORD");
+    let allow_unverified_mailbox = raw.allow_unverified_mailbox.unwrap_or(false);
+    let imap_tls = match &imap_url {
+        None => d.imap_tls,
+        Some(u) => check_imap_url(u).map_err(|m| ("imap_url", m))?,
+    };
+    if imap_url.is_some() && address.is_none() && !allow_unverified_mailbox {
+        return Err((
+            "imap_url",
+            "is set without bounces.address: with no VERP address to check, anyone who can \
+             mail this mailbox can bounce any subscriber; set [bounces] address, or \
+             allow_unverified_mailbox = true to accept that"
+                .into(),
+        ));
     }
+    let webhooks = webhooks(&env);
+    Ok(Bounces {
+        webhooks,
+        policy: BouncePolicy {
+            address,
+            soft_limit,
+            soft_window,
+        },
+        imap_url,
+        imap_password,
+        imap_tls,
+        allow_unverified_mailbox,
+        poll,
+        processed_folder: raw
+            .processed_folder
+            .filter(|f| !f.trim().is_empty())
+            .unwrap_or(d.processed_folder),
+    })
+}
+
+/// `[bounces] address`: the VERP envelope sender base, if set.
+fn verp_address(raw: Option<String>) -> Result<Option<lettre::Address>, (&'static str, String)> {
+    let Some(a) = raw.filter(|a| !a.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let parsed: lettre::Address = a
+        .trim()
+        .parse()
+        .map_err(|_| ("address", format!("{a:?} is not an email address")))?;
+    if parsed.user().contains('+') {
+        return Err((
+            "address",
+            format!("{a:?} must not contain '+' (VERP adds +id)"),
+        ));
+    }
+    Ok(Some(parsed))
+}
+
+/// The webhook secrets from the environment.
+fn webhooks(env: &impl Fn(&str) -> Option<String>) -> WebhookSecrets {
     let postmark = match (
         env("GAZETTE_WEBHOOK_POSTMARK_USER"),
         env("GAZETTE_WEBHOOK_POSTMARK_PASSWORD"),
@@ -137,7 +213,7 @@ pub(super) fn resolve(
         (Some(u), Some(p)) => Some((u, p)),
         _ => None,
     };
-    let webhooks = WebhookSecrets {
+    WebhookSecrets {
         postmark,
         mailgun_key: env("GAZETTE_WEBHOOK_MAILGUN_KEY"),
         sendgrid_key: env("GAZETTE_WEBHOOK_SENDGRID_KEY"),
@@ -150,33 +226,61 @@ pub(super) fn resolve(
             })
             .unwrap_or_default(),
         ses_cert: env("GAZETTE_WEBHOOK_SES_CERT").map(std::path::PathBuf::from),
-    };
-    Ok(Bounces {
-        webhooks,
-        policy: BouncePolicy {
-            address,
-            soft_limit,
-            soft_window,
-        },
-        imap_url,
-        imap_password: env("GAZETTE_BOUNCES_PASSWORD"),
-        poll,
-        processed_folder: raw
-            .processed_folder
-            .filter(|f| !f.trim().is_empty())
-            .unwrap_or(d.processed_folder),
-    })
+    }
 }
 
-/// An imap:// or imaps:// URL with a host; errors never repeat a password.
-fn check_imap_url(u: &str) -> Result<(), String> {
+/// An imap:// or imaps:// URL with a host and no password, and how it is
+/// secured. SMTP's rule: the password never crosses the network in clear,
+/// unless the server is on this machine (loopback) or the URL says
+/// `insecure_auth=true`. Errors never repeat a password.
+fn check_imap_url(u: &str) -> Result<ImapTls, String> {
     let parsed = url::Url::parse(u).map_err(|e| format!("not a valid URL ({e})"))?;
-    if !matches!(parsed.scheme(), "imap" | "imaps") || parsed.host_str().is_none() {
-        let mut shown = parsed.clone();
-        let _ = shown.set_password(None);
+    let mut shown = parsed.clone();
+    let _ = shown.set_password(None);
+    let host = parsed.host_str().filter(|h| !h.is_empty());
+    let Some(host) = host.filter(|_| matches!(parsed.scheme(), "imap" | "imaps")) else {
         return Err(format!(
             "{shown} is not an imap:// or imaps:// URL with a host"
         ));
+    };
+    let bad = |m: &str| format!("{shown}: {m}");
+    if parsed.password().is_some() {
+        return Err(bad(
+            "a password in the URL is not accepted (URLs end up in files, shell histories and process lists): use imaps://USER@host/INBOX and set GAZETTE_BOUNCES_PASSWORD",
+        ));
     }
-    Ok(())
+    let query = |key: &str| {
+        parsed
+            .query_pairs()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    };
+    let tls = match (parsed.scheme(), query("tls").as_deref()) {
+        ("imaps", _) => ImapTls::Implicit,
+        (_, Some("required")) => ImapTls::Required,
+        (_, None | Some("none")) => ImapTls::None,
+        (_, Some(other)) => {
+            return Err(bad(&format!("tls={other} (expected required or none)")));
+        }
+    };
+    let insecure_ok = match query("insecure_auth").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(bad(&format!(
+                "insecure_auth={other} (expected true or false)"
+            )))
+        }
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if tls == ImapTls::None && !super::is_loopback(host) && !insecure_ok {
+        return Err(bad(
+            "refusing to send the password over an unencrypted connection: use imaps:// or ?tls=required (or ?insecure_auth=true if you must)",
+        ));
+    }
+    Ok(tls)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }

@@ -3,10 +3,12 @@
 //!
 //! `raw` holds the file as written (serde, unknown keys refused), `validate`
 //! one validator per section with a locator that gives every error its
-//! `file:line`, `smtp_url` the SMTP URL and `dkim` the signing key.
+//! `file:line`, `smtp_url` the SMTP URL and `dkim` the signing key;
+//! `inputs` refuses control characters in URLs and paths first.
 
 mod bounces;
 mod dkim;
+mod inputs;
 mod raw;
 mod readers;
 mod smtp_url;
@@ -14,7 +16,7 @@ mod smtp_url;
 mod tests;
 mod validate;
 
-pub use bounces::{BouncePolicy, Bounces};
+pub use bounces::{BouncePolicy, Bounces, ImapTls};
 pub use readers::{Readers, Reading};
 pub use smtp_url::{is_loopback, SmtpEndpoint, SmtpTls};
 pub use validate::check_listen;
@@ -164,6 +166,7 @@ pub fn process_env() -> HashMap<String, String> {
 
 /// Load and validate settings from `path`, the environment and overrides.
 pub fn load(path: &Path, env: &HashMap<String, String>, flags: &Overrides) -> Result<Settings> {
+    inputs::config_path(path, env)?;
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -222,14 +225,16 @@ fn key_at(text: &str, line: usize) -> Option<String> {
 pub struct AdminToken(String);
 
 impl AdminToken {
+    /// Surrounding whitespace (a space pasted with it, the CR of a file
+    /// saved with Windows line endings) is not part of the token: no
+    /// client could send it in a header, so it is trimmed.
     pub fn new(token: String) -> Self {
-        AdminToken(token)
+        AdminToken(token.trim().to_string())
     }
 
-    /// Its length in characters, surrounding whitespace not counted (0:
-    /// blank).
+    /// Its length in characters (0: blank).
     pub fn strength(&self) -> usize {
-        self.0.trim().chars().count()
+        self.0.chars().count()
     }
 
     /// Constant time whatever the lengths: both sides are hashed first.

@@ -203,3 +203,193 @@ fn wrong_types_name_their_key_and_urls_stay_clean() {
         .to_string();
     assert!(e.contains("newsletter.public_url:"), "{e}");
 }
+
+fn load_err(text: &str, env: &[(&str, &str)], flags: Overrides) -> String {
+    load_str(text, env, flags).unwrap_err().to_string()
+}
+
+#[test]
+fn the_bounce_mailbox_password_is_never_sent_in_clear_beyond_loopback() {
+    let with = |url: &str| {
+        format!("{MINIMAL}\n[bounces]\naddress = \"bounces@example.com\"\nimap_url = \"{url}\"\n")
+    };
+    let pw = [("GAZETTE_BOUNCES_PASSWORD", "pw")];
+    let e = load_err(
+        &with("imap://user@mail.example.com/INBOX"),
+        &pw,
+        Overrides::default(),
+    );
+    assert!(e.contains("gazette.toml:10: bounces.imap_url: "), "{e}");
+    assert!(
+        e.contains("refusing to send the password over an unencrypted connection: use imaps:// or ?tls=required (or ?insecure_auth=true if you must)"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    let e = load_err(
+        &with("imap://user@mail.example.com/INBOX?tls=maybe"),
+        &pw,
+        Overrides::default(),
+    );
+    assert!(e.contains("tls=maybe (expected required or none)"), "{e}");
+    let e = load_err(
+        &with("imap://user:secret@127.0.0.1/INBOX"),
+        &pw,
+        Overrides::default(),
+    );
+    assert!(e.contains("GAZETTE_BOUNCES_PASSWORD"), "{e}");
+    assert!(!e.contains("secret"), "{e}");
+    for (url, tls) in [
+        ("imaps://user@mail.example.com/INBOX", ImapTls::Implicit),
+        (
+            "imap://user@mail.example.com/INBOX?tls=required",
+            ImapTls::Required,
+        ),
+        (
+            "imap://user@mail.example.com/INBOX?insecure_auth=true",
+            ImapTls::None,
+        ),
+        ("imap://user@127.0.0.1:1143/INBOX", ImapTls::None),
+        ("imap://user@[::1]:1143/INBOX", ImapTls::None),
+        (
+            "imap://user@localhost/INBOX?tls=required",
+            ImapTls::Required,
+        ),
+    ] {
+        let s = load_str(&with(url), &pw, Overrides::default()).unwrap();
+        assert_eq!(s.bounces.imap_tls, tls, "{url}");
+    }
+}
+
+#[test]
+fn a_mailbox_without_verp_needs_an_explicit_opt_in() {
+    let url = "imaps://user@mail.example.com/INBOX";
+    let text = format!("{MINIMAL}\n[bounces]\nimap_url = \"{url}\"\n");
+    let e = load_err(&text, &[], Overrides::default());
+    assert!(e.contains("gazette.toml:9: bounces.imap_url: "), "{e}");
+    assert!(e.contains("bounces.address"), "{e}");
+    assert!(e.contains("allow_unverified_mailbox = true"), "{e}");
+    let text = format!("{text}allow_unverified_mailbox = true\n");
+    let s = load_str(&text, &[], Overrides::default()).unwrap();
+    assert!(s.bounces.allow_unverified_mailbox);
+    assert!(s.bounces.policy.address.is_none());
+}
+
+#[test]
+fn control_characters_in_urls_and_paths_are_refused_naming_their_origin() {
+    let cr = "contains a carriage return";
+    for (name, value) in [
+        ("GAZETTE_DATABASE_URL", "sqlite://gazette.db\r"),
+        ("GAZETTE_SMTP_URL", "smtp://127.0.0.1:25\r\n"),
+        ("GAZETTE_ADMIN_LISTEN", "127.0.0.1:8081\r"),
+        ("GAZETTE_WEBHOOK_SES_CERT", "sns.pem\r"),
+    ] {
+        let e = load_err(MINIMAL, &[(name, value)], Overrides::default());
+        assert!(e.starts_with(&format!("{name}: ")), "{e}");
+        assert!(e.contains("control") || e.contains(cr), "{e}");
+        assert!(!e.contains('\r') && !e.contains('\n'), "{e:?}");
+    }
+    let flags = Overrides {
+        database_url: Some("sqlite://x.db\n".into()),
+        ..Default::default()
+    };
+    let e = load_err(MINIMAL, &[], flags);
+    assert!(e.starts_with("--database-url: contains a line feed"), "{e}");
+    let flags = Overrides {
+        smtp_url: Some("smtp://127.0.0.1:25\t".into()),
+        ..Default::default()
+    };
+    let e = load_err(MINIMAL, &[], flags);
+    assert!(e.starts_with("--smtp-url: contains a tab"), "{e}");
+    for (section, key, value) in [
+        ("database", "url", "sqlite://gazette.db\\r"),
+        ("paths", "posts", "posts\\r"),
+        ("paths", "outbox", "out\\u0000box"),
+        ("bounces", "imap_url", "imaps://u@h/INBOX\\r"),
+        ("web", "trusted_proxies", "[\"10.0.0.1\\r\"]"),
+    ] {
+        let v = if value.starts_with('[') {
+            value.to_string()
+        } else {
+            format!("\"{value}\"")
+        };
+        let text = format!("{MINIMAL}\n[{section}]\n{key} = {v}\n");
+        let e = load_err(&text, &[], Overrides::default());
+        assert!(
+            e.contains(&format!("gazette.toml:9: {section}.{key}: contains ")),
+            "{section}.{key}: {e}"
+        );
+    }
+    let text = MINIMAL.replace("https://example.com/blog/", "https://example.com/\\r");
+    let e = load_err(&text, &[], Overrides::default());
+    assert!(
+        e.contains("newsletter.base_url: contains a carriage"),
+        "{e}"
+    );
+    // Free text may hold a line break.
+    let text = MINIMAL.replace("\"1 Main St\"", "\"1 Main St\\nTown\"");
+    load_str(&text, &[], Overrides::default()).unwrap();
+    // The configuration file's own path.
+    let mut env = HashMap::new();
+    env.insert("GAZETTE_CONFIG".to_string(), "gazette.toml\r".to_string());
+    let e = load(Path::new("gazette.toml\r"), &env, &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("GAZETTE_CONFIG: contains a carriage"), "{e}");
+}
+
+#[test]
+fn smtp_rate_is_range_checked_with_the_reason() {
+    for (value, why) in [
+        ("1e-20", "out of range"),
+        ("0.0000001", "more than 16 minutes"),
+        ("-1.0", "negative"),
+        ("nan", "not a number"),
+        ("inf", "not a number"),
+        ("1e300", "limits nothing"),
+    ] {
+        let text = format!("{MINIMAL}\n[smtp]\nrate = {value}\n");
+        let e = load_err(&text, &[], Overrides::default());
+        assert!(e.contains("gazette.toml:9: smtp.rate: "), "{value}: {e}");
+        assert!(e.contains(why), "{value}: {e}");
+        assert!(e.contains("must be 0 (no limit) or between"), "{e}");
+    }
+    for (value, rate) in [
+        ("0.0", None),
+        ("0.001", Some(0.001)),
+        ("250.0", Some(250.0)),
+    ] {
+        let text = format!("{MINIMAL}\n[smtp]\nrate = {value}\n");
+        let s = load_str(&text, &[], Overrides::default()).unwrap();
+        assert_eq!(s.smtp.rate, rate, "{value}");
+    }
+}
+
+#[test]
+fn bounce_windows_are_bounded() {
+    for (key, value) in [
+        ("soft_window", "100000000d"),
+        ("soft_window", "1s"),
+        ("poll", "1000d"),
+    ] {
+        let text = format!("{MINIMAL}\n[bounces]\n{key} = \"{value}\"\n");
+        let e = load_err(&text, &[], Overrides::default());
+        assert!(
+            e.contains(&format!("gazette.toml:9: bounces.{key}: must be between")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn the_admin_token_is_trimmed() {
+    let s = load_str(
+        MINIMAL,
+        &[("GAZETTE_ADMIN_TOKEN", " 0123456789abcdef\r\n")],
+        Overrides::default(),
+    )
+    .unwrap();
+    let t = s.web.admin_token.unwrap();
+    assert!(t.matches("0123456789abcdef"));
+    assert!(!t.matches(" 0123456789abcdef\r\n"));
+    assert_eq!(t.strength(), 16);
+}

@@ -150,6 +150,7 @@ pub(super) fn settings(
     env: &HashMap<String, String>,
     flags: &Overrides,
 ) -> Result<Settings> {
+    super::inputs::refuse_control(loc, env, flags)?;
     let env_get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
     let root = config_root(loc.path);
     let (readers, reading) = super::readers::resolve(
@@ -338,11 +339,8 @@ fn smtp(
         None => None,
     };
     let rate = match s.rate {
-        Some(r) if r < 0.0 || !r.is_finite() => {
-            return Err(loc.at("smtp", "rate", "must be a positive number"))
-        }
-        Some(0.0) => None,
-        other => other,
+        Some(0.0) | None => None,
+        Some(r) => Some(super::inputs::check_rate(r).map_err(|m| loc.at("smtp", "rate", m))?),
     };
     Ok(Smtp {
         url,

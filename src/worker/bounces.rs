@@ -2,8 +2,12 @@
 //! `poll` (password from GAZETTE_BOUNCES_PASSWORD), reads the unseen
 //! messages of the folder, records them like `gazette bounces process`, and
 //! moves each processed message to `processed_folder` (or, when the server
-//! cannot move it, marks it seen).
+//! cannot move it, marks it seen). The password is sent over TLS only
+//! (`imaps://`, or STARTTLS with `?tls=required`), unless the URL allows
+//! it in clear (loopback, `?insecure_auth=true`: checked with the
+//! settings). A message larger than `MAX_MESSAGE` is left where it is.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,14 +15,15 @@ use futures_util::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use crate::config::Settings;
+use crate::bounce::source::MAX_MESSAGE;
+use crate::config::{ImapTls, Settings};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
 /// Where and how to log in.
 #[derive(Clone)]
 struct Mailbox {
-    tls: bool,
+    tls: ImapTls,
     host: String,
     port: u16,
     user: String,
@@ -55,14 +60,16 @@ fn mailbox(settings: &Settings) -> Result<Option<Mailbox>> {
         .imap_password
         .clone()
         .ok_or_else(|| bad("GAZETTE_BOUNCES_PASSWORD is not set"))?;
-    let tls = u.scheme() == "imaps";
+    let tls = b.imap_tls;
     let folder = u.path().trim_start_matches('/');
     let mut display = u.clone();
     let _ = display.set_password(None);
     Ok(Some(Mailbox {
         tls,
         host: u.host_str().unwrap_or_default().to_string(),
-        port: u.port().unwrap_or(if tls { 993 } else { 143 }),
+        port: u
+            .port()
+            .unwrap_or(if tls == ImapTls::Implicit { 993 } else { 143 }),
         user,
         password,
         folder: if folder.is_empty() {
@@ -90,9 +97,21 @@ pub fn spawn(
         mb.display,
         settings.bounces.poll
     );
+    if settings.bounces.policy.address.is_none() {
+        // Only with allow_unverified_mailbox = true (checked with the
+        // settings): said at every start.
+        tracing::warn!(
+            "bounce mailbox {} without [bounces] address (allow_unverified_mailbox = true): \
+             with no VERP address to check, anyone who can mail it can bounce any subscriber",
+            mb.display
+        );
+    }
     Ok(Some(tokio::spawn(async move {
+        // Messages skipped as too large, reported once per run.
+        let mut skipped = HashSet::new();
         loop {
-            let poll = tokio::time::timeout(SESSION_TIMEOUT, poll_once(&mb, &settings, &store));
+            let poll = poll_once(&mb, &settings, &store, &mut skipped);
+            let poll = tokio::time::timeout(SESSION_TIMEOUT, poll);
             tokio::select! {
                 r = poll => match r {
                     Ok(Ok(0)) => {}
@@ -111,13 +130,69 @@ pub fn spawn(
 }
 
 /// One poll: connect, process the unseen messages, log out.
-async fn poll_once(mb: &Mailbox, settings: &Settings, store: &Store) -> Result<usize> {
+async fn poll_once(
+    mb: &Mailbox,
+    settings: &Settings,
+    store: &Store,
+    skipped: &mut HashSet<u32>,
+) -> Result<usize> {
     let tcp = tokio::net::TcpStream::connect((mb.host.as_str(), mb.port))
         .await
         .map_err(|e| Error::msg(format!("connect: {}", crate::error::io_reason(&e))))?;
-    if !mb.tls {
-        return session(async_imap::Client::new(tcp), mb, settings, store).await;
+    let run = Run {
+        mb,
+        settings,
+        store,
+        skipped,
+    };
+    match mb.tls {
+        ImapTls::Implicit => {
+            let mut client = async_imap::Client::new(tls_connect(mb, tcp).await?);
+            greeting(&mut client).await?;
+            session(client, run).await
+        }
+        ImapTls::None => {
+            let mut client = async_imap::Client::new(tcp);
+            greeting(&mut client).await?;
+            session(client, run).await
+        }
+        ImapTls::Required => {
+            let mut client = async_imap::Client::new(tcp);
+            greeting(&mut client).await?;
+            // Nothing but STARTTLS is sent in clear: a server that refuses
+            // it never sees the LOGIN.
+            client
+                .run_command_and_check_ok("STARTTLS", None)
+                .await
+                .map_err(|e| {
+                    Error::msg(format!(
+                        "STARTTLS refused ({e}): tls=required, so the password is not sent in clear"
+                    ))
+                })?;
+            let tls = tls_connect(mb, client.into_inner()).await?;
+            session(async_imap::Client::new(tls), run).await
+        }
     }
+}
+
+async fn greeting<T>(client: &mut async_imap::Client<T>) -> Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    client
+        .read_response()
+        .await
+        .map_err(|e| Error::msg(format!("greeting: {e}")))?
+        .ok_or_else(|| Error::msg("no greeting"))?;
+    Ok(())
+}
+
+/// The TLS handshake over `tcp`, the server's certificate checked against
+/// the system's roots (or `SSL_CERT_FILE`).
+async fn tls_connect(
+    mb: &Mailbox,
+    tcp: tokio::net::TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(c);
@@ -128,33 +203,37 @@ async fn poll_once(mb: &Mailbox, settings: &Settings, store: &Store) -> Result<u
         .map_err(|e| Error::msg(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(mb.host.clone())
+    let host = mb.host.trim_start_matches('[').trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| Error::msg(format!("TLS name: {e}")))?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .map_err(|e| Error::msg(format!("TLS: {e}")))?;
-    session(async_imap::Client::new(tls), mb, settings, store).await
+        .map_err(|e| Error::msg(format!("TLS: {e}")))
+}
+
+/// What one poll works with.
+struct Run<'a> {
+    mb: &'a Mailbox,
+    settings: &'a Settings,
+    store: &'a Store,
+    skipped: &'a mut HashSet<u32>,
 }
 
 fn imap_err(what: &str) -> impl Fn(async_imap::error::Error) -> Error + '_ {
     move |e| Error::msg(format!("{what}: {e}"))
 }
 
-async fn session<T>(
-    mut client: async_imap::Client<T>,
-    mb: &Mailbox,
-    settings: &Settings,
-    store: &Store,
-) -> Result<usize>
+async fn session<T>(client: async_imap::Client<T>, run: Run<'_>) -> Result<usize>
 where
     T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
-    client
-        .read_response()
-        .await
-        .map_err(|e| Error::msg(format!("greeting: {e}")))?
-        .ok_or_else(|| Error::msg("no greeting"))?;
+    let Run {
+        mb,
+        settings,
+        store,
+        skipped,
+    } = run;
     let mut s = client
         .login(&mb.user, &mb.password)
         .await
@@ -162,13 +241,7 @@ where
     // Creating an existing folder fails harmlessly.
     let _ = s.create(&mb.processed).await;
     s.select(&mb.folder).await.map_err(imap_err("select"))?;
-    let mut uids: Vec<u32> = s
-        .uid_search("UNSEEN")
-        .await
-        .map_err(imap_err("search"))?
-        .into_iter()
-        .collect();
-    uids.sort_unstable();
+    let uids = small_unseen(&mut s, mb, skipped).await?;
     let mut done = 0;
     for uid in uids {
         let fetched: Vec<async_imap::types::Fetch> = s
@@ -201,4 +274,86 @@ where
     }
     let _ = s.logout().await;
     Ok(done)
+}
+
+/// The unseen messages' UIDs, in order, without those larger than
+/// `MAX_MESSAGE` (by RFC822.SIZE, asked before any body is fetched): each
+/// of those is reported once per run and left unread in the folder, for a
+/// person to look at.
+async fn small_unseen<T>(
+    s: &mut async_imap::Session<T>,
+    mb: &Mailbox,
+    skipped: &mut HashSet<u32>,
+) -> Result<Vec<u32>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let mut uids: Vec<u32> = s
+        .uid_search("UNSEEN")
+        .await
+        .map_err(imap_err("search"))?
+        .into_iter()
+        .collect();
+    if uids.is_empty() {
+        return Ok(uids);
+    }
+    uids.sort_unstable();
+    let mut large = HashSet::new();
+    // In chunks: a command line of thousands of UIDs may be too long.
+    for chunk in uids.chunks(500) {
+        let sizes: Vec<async_imap::types::Fetch> = s
+            .uid_fetch(uid_set(chunk), "RFC822.SIZE")
+            .await
+            .map_err(imap_err("fetch size"))?
+            .try_collect()
+            .await
+            .map_err(imap_err("fetch size"))?;
+        large.extend(
+            sizes
+                .iter()
+                .filter(|f| f.size.is_some_and(|n| u64::from(n) > MAX_MESSAGE))
+                .filter_map(|f| f.uid),
+        );
+    }
+    for uid in &large {
+        if skipped.insert(*uid) {
+            tracing::warn!(
+                "bounce mailbox {}: message {uid} is larger than {} MB: skipped, left unread in {}",
+                mb.display,
+                MAX_MESSAGE >> 20,
+                mb.folder
+            );
+        }
+    }
+    uids.retain(|u| !large.contains(u));
+    Ok(uids)
+}
+
+/// Sorted UIDs as an IMAP set, runs folded: `1:3,7`.
+fn uid_set(uids: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let mut j = i;
+        while j + 1 < uids.len() && uids[j + 1] == uids[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            uids[i].to_string()
+        } else {
+            format!("{}:{}", uids[i], uids[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_sets_fold_runs() {
+        assert_eq!(super::uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(super::uid_set(&[5]), "5");
+        assert_eq!(super::uid_set(&[]), "");
+    }
 }

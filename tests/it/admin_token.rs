@@ -1,6 +1,7 @@
 //! The admin token over real HTTP and the real binary: the `Bearer` scheme
-//! in any case (RFC 7235), a blank token refused at startup, and a short
-//! one refused when the admin listener is reachable beyond loopback.
+//! in any case (RFC 7235), a blank token refused at startup, a short
+//! one refused when the admin listener is reachable beyond loopback, and
+//! whitespace around the token (a CRLF env file) trimmed.
 
 use crate::helpers::{run_with_timeout, Project};
 use crate::http;
@@ -86,4 +87,27 @@ fn a_short_token_is_refused_beyond_loopback() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("at least 16"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// `GAZETTE_ADMIN_TOKEN=" token\r"` started fine and then refused every
+/// request: no client can send the whitespace. It is trimmed.
+#[test]
+fn whitespace_around_the_token_is_trimmed() {
+    let p = Project::new();
+    for padded in [
+        format!(" {TOKEN} "),
+        format!("{TOKEN}\r"),
+        format!("\t{TOKEN}\r\n"),
+    ] {
+        let s = serve(&p, &[("GAZETTE_ADMIN_TOKEN", &padded)]);
+        let auth = format!("Bearer {TOKEN}");
+        let h = [("Authorization", auth.as_str())];
+        let m = http::request(s.admin, "GET", "/metrics", &h, b"");
+        assert_eq!(m.status, 200, "{padded:?}: {}", m.body);
+        let a = http::request(s.admin, "GET", "/api/v1/subscribers", &h, b"");
+        assert_eq!(a.status, 200, "{padded:?}: {}", a.body);
+        let wrong = [("Authorization", "Bearer 0123456789abcdef-admi")];
+        let w = http::request(s.admin, "GET", "/metrics", &wrong, b"");
+        assert_eq!(w.status, 401, "{padded:?}");
+    }
 }

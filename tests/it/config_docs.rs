@@ -1,10 +1,11 @@
 //! The configuration keys agree in three places: the README documents them,
 //! `gazette init` writes them (commented, with defaults), and the code
-//! reads them.
+//! reads them. And values that once passed and then did harm are refused
+//! at start by the real binary, in one line naming where they came from.
 
 use std::collections::BTreeSet;
 
-use crate::helpers::{Project, CONFIG};
+use crate::helpers::{run_with_timeout, Project, CONFIG, RUN_TIMEOUT};
 
 /// `section.key` of every `key = value` line (commented or not) in a TOML
 /// text; `[section]` and `# [section]` lines open sections.
@@ -91,4 +92,80 @@ fn init_writes_a_config_that_loads() {
         "check",
     ]);
     out.ok();
+}
+
+/// A CRLF env file left `\r` at the end of GAZETTE_DATABASE_URL: a new,
+/// empty database `gazette.db\r` was created and used.
+#[test]
+fn a_control_character_in_a_url_or_path_is_refused_and_nothing_is_created() {
+    let p = Project::new();
+    p.write("list.csv", "email\nann@example.org\n");
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
+    let names = || -> BTreeSet<String> {
+        std::fs::read_dir(p.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let before = names();
+    for (var, value) in [
+        ("GAZETTE_DATABASE_URL", "sqlite://gazette.db\r"),
+        ("GAZETTE_DATABASE_URL", "sqlite://gazette.db\n"),
+        ("GAZETTE_SMTP_URL", "smtp://127.0.0.1:25\r"),
+    ] {
+        let out = run_with_timeout(
+            p.cmd().env(var, value).args(["subscribers", "list"]),
+            RUN_TIMEOUT,
+        );
+        out.fails_with(&format!("{var}: contains a "));
+        assert_eq!(out.stderr().lines().count(), 1, "{}", out.stderr());
+    }
+    let out = p.run(&[
+        "--database-url",
+        "sqlite://other.db\r",
+        "subscribers",
+        "list",
+    ]);
+    out.fails_with("--database-url: contains a carriage return");
+    assert_eq!(names(), before, "no database file was created");
+    // From the file: the key and its line.
+    std::fs::write(
+        p.path().join("gazette.toml"),
+        format!("{CONFIG}[paths]\nposts = \"posts\\r\"\n"),
+    )
+    .unwrap();
+    let line = CONFIG.lines().count() + 2;
+    p.run(&["posts", "list"]).fails_with(&format!(
+        "gazette.toml:{line}: paths.posts: contains a carriage return"
+    ));
+}
+
+/// `rate = 1e-20` passed validation and every sender then panicked (exit
+/// 101, the campaign left `sending`).
+#[test]
+fn an_smtp_rate_out_of_range_is_refused_before_sending() {
+    let p = Project::new();
+    p.post("one", "One", "2026-11-20", "Body.\n");
+    p.write("list.csv", "email\nann@example.org\n");
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
+    for rate in ["1e-20", "-2.0", "nan"] {
+        std::fs::write(
+            p.path().join("gazette.toml"),
+            format!("{CONFIG}[smtp]\nrate = {rate}\n"),
+        )
+        .unwrap();
+        let line = CONFIG.lines().count() + 2;
+        let out = p.run(&["send", "post", "one", "--yes"]);
+        out.fails_with(&format!("gazette.toml:{line}: smtp.rate: "));
+        assert!(
+            out.stderr().contains("must be 0 (no limit) or between"),
+            "{}",
+            out.stderr()
+        );
+    }
+    std::fs::write(p.path().join("gazette.toml"), CONFIG).unwrap();
+    let out = p.run(&["campaigns", "list", "--json"]);
+    assert!(!out.ok().stdout().contains("sending"), "{}", out.stdout());
 }
