@@ -268,4 +268,64 @@ mod tests {
         let verdict = classify(None, Enhanced::parse("5.0.0"), "550-'Unknown user x@y'");
         assert_eq!(verdict, v(Class::Hard, "userunknown"));
     }
+
+    /// Refusals of the sender or the message, each in a real server's
+    /// words, decide over the status code a server sent with them: under
+    /// a 5.1.1 they are still not a dead address.
+    #[test]
+    fn a_refusal_in_words_is_never_hard() {
+        let spoof = Enhanced::parse("5.1.1");
+        let blocked = [
+            // Sisimai's test texts for AuthFailure (sisimai/go-sisimai,
+            // reason tests; BSD-2-Clause).
+            "550 5.1.0 192.0.2.222 is not allowed to send from <example.net> per it's SPF Record",
+            // Issue 26's held-out corpus (Office 365, a Postfix relay).
+            "550 5.7.1 Sender is not allowed to send from <example.org> per its SPF record",
+            "550 5.7.1 Sender domain mismatches client ip",
+            // tests/fixtures/bounces/corpus/postfix-dmarc-01.eml (Gmail).
+            "550-5.7.26 Unauthenticated email from libsisimai.org is not accepted due to domain's DMARC policy",
+            // corpus/barracuda-01.eml.
+            "550 5.7.1 Message content rejected, UBE, id=00000-22-225",
+            // Issue 26 (content and virus filters).
+            "550 5.7.1 Virus Detected; Content Rejected",
+            "550 Message Filtered",
+            // corpus/gmail-04.eml (a blocklist, relayed by Gmail).
+            "554 554 5.7.1 Service unavailable; Client host [192.0.2.49] blocked using cbl.abuseat.org (state 13).",
+        ];
+        for text in blocked {
+            let verdict = classify(find_code(text), spoof, text);
+            assert_eq!(verdict.class, Class::Blocked, "{text}: {verdict:?}");
+        }
+        // Not about the mailbox either: soft, never hard.
+        for text in [
+            // Issue 26 (Hotmail), and Sisimai 4.25's own example of a loop.
+            "550 Service currently unavailable",
+            "554 5.4.6 Too many hops",
+        ] {
+            let verdict = classify(find_code(text), spoof, text);
+            assert_eq!(verdict.class, Class::Soft, "{text}: {verdict:?}");
+        }
+    }
+
+    /// What is said of the recipient decides before a temporary status.
+    #[test]
+    fn a_dead_address_in_words_is_hard_under_any_status() {
+        // corpus/messagelabs-01.eml, corpus/exchange-03.eml: said with a
+        // temporary or a generic status.
+        for (status, text) in [
+            ("4.0.0", "550 maria@dest.example.net... No such user"),
+            ("4.4.7", "The recipient name is not recognized"),
+        ] {
+            let verdict = classify(None, Enhanced::parse(status), text);
+            assert_eq!(verdict, v(Class::Hard, "userunknown"), "{text}");
+        }
+    }
+
+    /// A server's host name is not its reason: "spam" in a host name does
+    /// not turn a dead address into a block.
+    #[test]
+    fn host_names_are_not_reasons() {
+        let text = "host mx.spamfilter.example.net[192.0.2.1] said: 550 5.1.1 <a@virus.example.org>: user unknown";
+        assert_eq!(classify(None, None, text), v(Class::Hard, "userunknown"));
+    }
 }

@@ -77,7 +77,12 @@ fn segments_all(notice: &str, found: &[(usize, String)], addr: &str) -> Vec<Stri
 /// address, the whole notice (the reason may come before the address,
 /// as in MailMarshal's and m-FILTER's notices, or in a report pasted as
 /// text, as in Amazon WorkMail's).
-fn reason_for(notice: &str, found: &[(usize, String)], addr: &str, only: bool) -> (Verdict, String) {
+fn reason_for(
+    notice: &str,
+    found: &[(usize, String)],
+    addr: &str,
+    only: bool,
+) -> (Verdict, String) {
     let segs = segments_all(notice, found, addr);
     for seg in &segs {
         let verdict = classify::classify(None, None, seg);

@@ -28,7 +28,10 @@ pub const REFUSALS: &[(&str, Verdict)] = &[
     ("dkim", v(Class::Blocked, "securityerror")),
     ("dmarc", v(Class::Blocked, "policy")),
     ("unauthenticated email", v(Class::Blocked, "securityerror")),
-    ("authentication required", v(Class::Blocked, "securityerror")),
+    (
+        "authentication required",
+        v(Class::Blocked, "securityerror"),
+    ),
     ("must use tls", v(Class::Blocked, "securityerror")),
     ("tls required", v(Class::Blocked, "securityerror")),
     ("security policy", v(Class::Blocked, "securityerror")),
@@ -70,7 +73,10 @@ pub const REFUSALS: &[(&str, Verdict)] = &[
     ("too many connections", v(Class::Blocked, "toomanyconn")),
     ("rate limit", v(Class::Blocked, "toomanyconn")),
     // The receiving system or the path, not the mailbox.
-    ("service currently unavailable", v(Class::Soft, "systemerror")),
+    (
+        "service currently unavailable",
+        v(Class::Soft, "systemerror"),
+    ),
     ("too many hops", v(Class::Soft, "networkerror")),
     ("routing loop", v(Class::Soft, "networkerror")),
     ("mail loop", v(Class::Soft, "networkerror")),
@@ -110,7 +116,10 @@ pub const RECIPIENT: &[(&str, Verdict)] = &[
         "not listed in public name & address book",
         v(Class::Hard, "userunknown"),
     ),
-    ("not listed in domino directory", v(Class::Hard, "userunknown")),
+    (
+        "not listed in domino directory",
+        v(Class::Hard, "userunknown"),
+    ),
     ("address not found", v(Class::Hard, "userunknown")),
     (
         "account that you tried to reach does not exist",
