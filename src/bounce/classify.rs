@@ -96,77 +96,42 @@ pub fn find_code(text: &str) -> Option<u16> {
     None
 }
 
-/// Phrases (lowercase) and what they mean, checked in this order: the
-/// first match wins, so the mailbox-side soft reasons come before the
-/// generic "rejected" wording of blocks.
-const PHRASES: &[(&str, Verdict)] = &[
-    ("mailbox full", v(Class::Soft, "mailboxfull")),
-    ("mailbox is full", v(Class::Soft, "mailboxfull")),
-    ("over quota", v(Class::Soft, "mailboxfull")),
-    ("quota exceeded", v(Class::Soft, "mailboxfull")),
-    ("exceeded storage", v(Class::Soft, "mailboxfull")),
-    ("insufficient storage", v(Class::Soft, "mailboxfull")),
-    ("out of storage", v(Class::Soft, "mailboxfull")),
-    ("message too large", v(Class::Soft, "mesgtoolarge")),
-    ("message too big", v(Class::Soft, "mesgtoolarge")),
-    ("message size exceeds", v(Class::Soft, "mesgtoolarge")),
-    ("size limit", v(Class::Soft, "mesgtoolarge")),
-    ("user unknown", v(Class::Hard, "userunknown")),
-    ("unknown user", v(Class::Hard, "userunknown")),
-    ("no such user", v(Class::Hard, "userunknown")),
-    ("no such mailbox", v(Class::Hard, "userunknown")),
-    ("unknown recipient", v(Class::Hard, "userunknown")),
-    ("recipient unknown", v(Class::Hard, "userunknown")),
-    ("recipient not found", v(Class::Hard, "userunknown")),
-    ("recipientnotfound", v(Class::Hard, "userunknown")),
-    (
-        "recipient name is not recognized",
-        v(Class::Hard, "userunknown"),
-    ),
-    ("address not found", v(Class::Hard, "userunknown")),
-    (
-        "account that you tried to reach does not exist",
-        v(Class::Hard, "userunknown"),
-    ),
-    ("does not exist", v(Class::Hard, "userunknown")),
-    ("doesn't have a", v(Class::Hard, "userunknown")),
-    ("invalid recipient", v(Class::Hard, "userunknown")),
-    ("invalid mailbox", v(Class::Hard, "userunknown")),
-    ("mailbox not found", v(Class::Hard, "userunknown")),
-    ("wasn't found at", v(Class::Hard, "userunknown")),
-    ("not our customer", v(Class::Hard, "userunknown")),
-    ("host not found", v(Class::Hard, "hostunknown")),
-    ("host unknown", v(Class::Hard, "hostunknown")),
-    ("domain not found", v(Class::Hard, "hostunknown")),
-    ("no mx", v(Class::Hard, "hostunknown")),
-    ("name or service not known", v(Class::Hard, "hostunknown")),
-    ("account disabled", v(Class::Hard, "suspend")),
-    ("account has been disabled", v(Class::Hard, "suspend")),
-    ("mailbox disabled", v(Class::Hard, "suspend")),
-    ("account is inactive", v(Class::Hard, "suspend")),
-    ("spam", v(Class::Blocked, "spam")),
-    ("blacklist", v(Class::Blocked, "blocked")),
-    ("blocklist", v(Class::Blocked, "blocked")),
-    ("listed at", v(Class::Blocked, "blocked")),
-    ("reputation", v(Class::Blocked, "blocked")),
-    ("blocked", v(Class::Blocked, "blocked")),
-    ("dmarc", v(Class::Blocked, "policy")),
-    ("policy", v(Class::Blocked, "policy")),
-    ("relay access denied", v(Class::Blocked, "norelaying")),
-    // RFC 5321's wording for any 550: "mailbox not found, no access, or
-    // command rejected for policy reasons". Not proof the address is dead.
-    ("mailbox unavailable", v(Class::Soft, "filtered")),
-    ("timed out", v(Class::Soft, "expired")),
-    ("retry timeout exceeded", v(Class::Soft, "expired")),
-];
+mod phrases;
 
-/// What a phrase in `text` says, if any.
+/// The text with host names and addresses taken out: a server called
+/// `spam.example.net` or a recipient `virus.lab@…` says nothing about why
+/// a message failed. Words with a `/` (links such as Spamhaus's lookup
+/// page) stay.
+fn scrub(text: &str) -> String {
+    let is_host = |w: &str| {
+        let w = w.trim_matches(|c: char| "<>[]()\"',;:".contains(c));
+        !w.contains('/')
+            && (w.contains('@')
+                || (w.contains('.')
+                    && w.split('.').count() >= 2
+                    && w.split('.').all(|p| {
+                        !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    })
+                    && w.chars().any(|c| c.is_ascii_alphabetic())))
+    };
+    text.split_whitespace()
+        .filter(|w| !is_host(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
+}
+
+/// A refusal of the sender or the message, or a failure of the path, in
+/// `text`: it decides before anything else.
+pub fn refusal(text: &str) -> Option<Verdict> {
+    phrases::find(phrases::REFUSALS, &scrub(text))
+}
+
+/// What a phrase in `text` says, if any: a refusal first, then what is
+/// said of the recipient.
 pub fn by_text(text: &str) -> Option<Verdict> {
-    let lower = text.to_ascii_lowercase();
-    PHRASES
-        .iter()
-        .find(|(p, _)| lower.contains(p))
-        .map(|(_, verdict)| *verdict)
+    let lower = scrub(text);
+    phrases::find(phrases::REFUSALS, &lower).or_else(|| phrases::find(phrases::RECIPIENT, &lower))
 }
 
 /// What a specific enhanced status code says.
@@ -176,6 +141,8 @@ fn by_status(e: Enhanced) -> Option<Verdict> {
         (5, 1, 1) | (5, 1, 10) => v(Class::Hard, "userunknown"),
         (5, 1, 2) | (5, 4, 4) => v(Class::Hard, "hostunknown"),
         (5, 1, 6) => v(Class::Hard, "hasmoved"),
+        // The sender's address is bad or unverifiable.
+        (_, 1, 7) | (_, 1, 8) => v(Class::Blocked, "rejected"),
         (5, 2, 1) => v(Class::Hard, "suspend"),
         (_, 2, 2) => v(Class::Soft, "mailboxfull"),
         (_, 3, 4) | (_, 2, 3) => v(Class::Soft, "mesgtoolarge"),
@@ -186,9 +153,12 @@ fn by_status(e: Enhanced) -> Option<Verdict> {
 }
 
 /// Classify a failure. `code` is the SMTP reply code, `status` the
-/// enhanced status code, `text` everything the server said. A specific
-/// status code decides; otherwise the wording does; otherwise the class
-/// of the codes (4xx soft, 5xx hard).
+/// enhanced status code, `text` everything the server said. As in
+/// Sisimai, the reason decides before the code: a refusal of the sender
+/// or the message in the text wins over any status (an SPF refusal sent
+/// with 5.1.1 is not a dead address), then what the text says of the
+/// recipient (a 4.x.x "user unknown" is), then a specific status code,
+/// then the class of the codes (4xx soft, 5xx hard).
 pub fn classify(code: Option<u16>, status: Option<Enhanced>, text: &str) -> Verdict {
     // A generic status (5.0.0) gives way to a specific one in the text.
     let status = match status {
@@ -196,10 +166,13 @@ pub fn classify(code: Option<u16>, status: Option<Enhanced>, text: &str) -> Verd
         other => Enhanced::find(text).filter(Enhanced::is_specific).or(other),
     };
     let code = code.or_else(|| find_code(text));
-    if let Some(verdict) = status.filter(Enhanced::is_specific).and_then(by_status) {
-        return verdict;
+    if status.is_some_and(|s| s.class == 2) {
+        return v(Class::None, "delivered");
     }
     if let Some(verdict) = by_text(text) {
+        return verdict;
+    }
+    if let Some(verdict) = status.filter(Enhanced::is_specific).and_then(by_status) {
         return verdict;
     }
     let class = status
@@ -277,7 +250,7 @@ mod tests {
         );
         assert_eq!(
             class("550 Requested action not taken: mailbox unavailable"),
-            Class::Soft
+            Class::Hard
         );
         assert_eq!(
             class("permanent error (554): rejected: listed at zen.spamhaus.org"),
@@ -294,5 +267,65 @@ mod tests {
         assert_eq!(verdict, v(Class::Soft, "mailboxfull"));
         let verdict = classify(None, Enhanced::parse("5.0.0"), "550-'Unknown user x@y'");
         assert_eq!(verdict, v(Class::Hard, "userunknown"));
+    }
+
+    /// Refusals of the sender or the message, each in a real server's
+    /// words, decide over the status code a server sent with them: under
+    /// a 5.1.1 they are still not a dead address.
+    #[test]
+    fn a_refusal_in_words_is_never_hard() {
+        let spoof = Enhanced::parse("5.1.1");
+        let blocked = [
+            // Sisimai's test texts for AuthFailure (sisimai/go-sisimai,
+            // reason tests; BSD-2-Clause).
+            "550 5.1.0 192.0.2.222 is not allowed to send from <example.net> per it's SPF Record",
+            // Issue 26's held-out corpus (Office 365, a Postfix relay).
+            "550 5.7.1 Sender is not allowed to send from <example.org> per its SPF record",
+            "550 5.7.1 Sender domain mismatches client ip",
+            // tests/fixtures/bounces/corpus/postfix-dmarc-01.eml (Gmail).
+            "550-5.7.26 Unauthenticated email from libsisimai.org is not accepted due to domain's DMARC policy",
+            // corpus/barracuda-01.eml.
+            "550 5.7.1 Message content rejected, UBE, id=00000-22-225",
+            // Issue 26 (content and virus filters).
+            "550 5.7.1 Virus Detected; Content Rejected",
+            "550 Message Filtered",
+            // corpus/gmail-04.eml (a blocklist, relayed by Gmail).
+            "554 554 5.7.1 Service unavailable; Client host [192.0.2.49] blocked using cbl.abuseat.org (state 13).",
+        ];
+        for text in blocked {
+            let verdict = classify(find_code(text), spoof, text);
+            assert_eq!(verdict.class, Class::Blocked, "{text}: {verdict:?}");
+        }
+        // Not about the mailbox either: soft, never hard.
+        for text in [
+            // Issue 26 (Hotmail), and Sisimai 4.25's own example of a loop.
+            "550 Service currently unavailable",
+            "554 5.4.6 Too many hops",
+        ] {
+            let verdict = classify(find_code(text), spoof, text);
+            assert_eq!(verdict.class, Class::Soft, "{text}: {verdict:?}");
+        }
+    }
+
+    /// What is said of the recipient decides before a temporary status.
+    #[test]
+    fn a_dead_address_in_words_is_hard_under_any_status() {
+        // corpus/messagelabs-01.eml, corpus/exchange-03.eml: said with a
+        // temporary or a generic status.
+        for (status, text) in [
+            ("4.0.0", "550 maria@dest.example.net... No such user"),
+            ("4.4.7", "The recipient name is not recognized"),
+        ] {
+            let verdict = classify(None, Enhanced::parse(status), text);
+            assert_eq!(verdict, v(Class::Hard, "userunknown"), "{text}");
+        }
+    }
+
+    /// A server's host name is not its reason: "spam" in a host name does
+    /// not turn a dead address into a block.
+    #[test]
+    fn host_names_are_not_reasons() {
+        let text = "host mx.spamfilter.example.net[192.0.2.1] said: 550 5.1.1 <a@virus.example.org>: user unknown";
+        assert_eq!(classify(None, None, text), v(Class::Hard, "userunknown"));
     }
 }

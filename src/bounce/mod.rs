@@ -207,9 +207,16 @@ fn from_dsn(msg: &mail_parser::Message, report: &str, source: &str) -> Vec<Recor
                 },
                 _ => classify::classify(classify::find_code(&diag), status, &diag),
             };
+            let seg = text::segment_for(&notice, &rcpt.address);
+            // A status without a reason in words: the human part may
+            // give one (a refusal of the sender decides over 5.1.1).
+            if classify::by_text(&diag).is_none() {
+                if let Some(refused) = classify::refusal(&seg) {
+                    verdict = refused;
+                }
+            }
             // A bare "5.0.0" without wording: the human part may say more.
             if verdict.reason == "undefined" {
-                let seg = text::segment_for(&notice, &rcpt.address);
                 let more = classify::classify(None, status, &format!("{diag} {seg}"));
                 if more.class != Class::None {
                     verdict = more;

@@ -53,13 +53,63 @@ pub fn segment_for(notice: &str, addr: &str) -> String {
 
 /// `segment_for` with the notice's addresses already found.
 fn segment_in(notice: &str, found: &[(usize, String)], addr: &str) -> String {
-    let Some(pos) = found.iter().position(|(_, a)| a.eq_ignore_ascii_case(addr)) else {
+    let Some((start, _)) = found.iter().find(|(_, a)| a.eq_ignore_ascii_case(addr)) else {
         return String::new();
     };
-    let start = found[pos].0;
+    segment_at(notice, found, *start, addr)
+}
+
+/// The segments after every mention of `addr`: a notice often names the
+/// address first in a summary ("To: …") and gives the reason at a later
+/// mention (Exchange 5.5/2003).
+fn segments_all(notice: &str, found: &[(usize, String)], addr: &str) -> Vec<String> {
+    let lower = notice.to_ascii_lowercase();
+    let needle = addr.to_ascii_lowercase();
+    lower
+        .match_indices(&needle)
+        .take(8)
+        .map(|(i, _)| segment_at(notice, found, i, addr))
+        .collect()
+}
+
+/// The reason given for `addr` in the notice: the first of its segments
+/// that says something; when none does and it is the only failed
+/// address, the whole notice (the reason may come before the address,
+/// as in MailMarshal's and m-FILTER's notices, or in a report pasted as
+/// text, as in Amazon WorkMail's).
+fn reason_for(
+    notice: &str,
+    found: &[(usize, String)],
+    addr: &str,
+    only: bool,
+) -> (Verdict, String) {
+    let segs = segments_all(notice, found, addr);
+    for seg in &segs {
+        let verdict = classify::classify(None, None, seg);
+        if verdict.reason != "undefined" {
+            return (verdict, seg.clone());
+        }
+    }
+    if only {
+        let verdict = classify::classify(None, None, notice);
+        if verdict.reason != "undefined" {
+            return (verdict, notice.to_string());
+        }
+    }
+    let seg = segs.into_iter().next().unwrap_or_default();
+    (classify::classify(None, None, &seg), seg)
+}
+
+/// The text from position `start` (a mention of `addr`) to the next
+/// address or the end of its paragraph, with the next paragraph when the
+/// address stands alone.
+fn segment_at(notice: &str, found: &[(usize, String)], start: usize, addr: &str) -> String {
     let rest = &notice[start..];
     let para_end = rest.find("\n\n").or_else(|| rest.find("\n\r\n"));
-    let next_addr = found.get(pos + 1).map(|(i, _)| i - start);
+    let next_addr = found
+        .iter()
+        .find(|(i, a)| *i > start && !a.eq_ignore_ascii_case(addr))
+        .map(|(i, _)| i - start);
     let end = match (para_end, next_addr) {
         (Some(p), Some(n)) => p.min(n),
         (p, n) => p.or(n).unwrap_or(rest.len()),
@@ -191,19 +241,20 @@ pub fn from_text(msg: &Message, source: &str) -> Vec<Record> {
     let delayed = is_delay_warning(msg, &notice);
     let mut out = Vec::new();
     let found = addresses_in(&notice);
-    for (_, addr) in &found {
-        let addr = addr.as_str();
-        if is_system(addr) || skip.iter().any(|s| s.eq_ignore_ascii_case(addr)) {
-            continue;
-        }
-        let seg = segment_in(&notice, &found, addr);
-        let verdict = if delayed {
-            Verdict {
+    let candidates: Vec<&str> = found
+        .iter()
+        .map(|(_, a)| a.as_str())
+        .filter(|a| !is_system(a) && !skip.iter().any(|s| s.eq_ignore_ascii_case(a)))
+        .collect();
+    for addr in candidates.iter().copied() {
+        let (verdict, seg) = if delayed {
+            let verdict = Verdict {
                 class: Class::Soft,
                 reason: "delayed",
-            }
+            };
+            (verdict, segment_in(&notice, &found, addr))
         } else {
-            classify::classify(None, None, &seg)
+            reason_for(&notice, &found, addr, candidates.len() == 1)
         };
         let listed = failed_header.iter().any(|f| f.eq_ignore_ascii_case(addr));
         if verdict.class == Class::None && !listed {

@@ -368,3 +368,45 @@ fn bounce_settings_are_checked_with_file_and_line() {
     );
     gz(&p, &["worker", "--listen", "127.0.0.1:0"]).fails_with("GAZETTE_BOUNCES_PASSWORD");
 }
+
+#[test]
+fn refusals_of_the_sender_never_mark_a_reader_bounced() {
+    // Real bounces whose status alone could read as a failure of the
+    // address, where the words say the sender or the message was refused;
+    // and real dead addresses in vendors' own words, which must count.
+    let p = Project::new();
+    let refused = [
+        ("postfix-dmarc-01.eml", "kijitora@google.example.com"), // DMARC
+        ("barracuda-01.eml", "kijitora@example.org"),            // content filter (UBE)
+        ("gmail-04.eml", "kijitora@example.com"),                // blocklist (CBL)
+        ("exim-02.eml", "kijitora@example.or.jp"),               // policy after DATA
+    ];
+    let dead = [
+        ("mailmarshal-01.eml", "dummyuser@blabla.xxxxxxxxxxxx.com"),
+        ("messagelabs-01.eml", "maria@dest.example.net"),
+        ("bigfoot-01.eml", "destinaion@example.net"),
+        ("mfilter-01.eml", "kijitora@example.co.jp"),
+        ("workmail-01.eml", "kijitora@example.jp"),
+    ];
+    let emails: Vec<&str> = refused.iter().chain(&dead).map(|(_, e)| *e).collect();
+    import(&p, &emails);
+    let dir = corpus();
+    let files: Vec<String> = refused
+        .iter()
+        .chain(&dead)
+        .map(|(f, _)| dir.join(f).to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["bounces", "process"];
+    args.extend(files.iter().map(String::as_str));
+    gz(&p, &args).ok();
+    for (file, email) in refused {
+        assert_eq!(
+            status_of(&p, email),
+            "active",
+            "{file}: a refusal of the sender"
+        );
+    }
+    for (file, email) in dead {
+        assert_eq!(status_of(&p, email), "bounced", "{file}: a dead address");
+    }
+}
