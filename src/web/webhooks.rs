@@ -28,7 +28,7 @@ use serde_json::Value;
 use super::AppState;
 use crate::bounce::{self, Enhanced, Kind, Record};
 use crate::store::bounces::Applied;
-use events::{from_reply, kind_of, str_of, Event, BLOCKED, FEEDBACK, HARD, NONE, SOFT};
+use events::{from_reply, kind_of, str_of, Event, BLOCKED, FEEDBACK, HARD, NONE, SOFT, SUPPRESSED};
 use seal::{unix_time, Refusal, Seal};
 use ses::ses_events;
 
@@ -176,9 +176,8 @@ async fn postmark(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
         .unwrap_or_default();
     let verdict = match (str_of(&v, &["RecordType"]), kind) {
         (Some("SpamComplaint"), _) | (_, "SpamComplaint") => FEEDBACK,
-        (Some("Bounce"), "HardBounce" | "BadEmailAddress" | "ManuallyDeactivated") => {
-            from_reply(None, details, HARD).0
-        }
+        (Some("Bounce"), "ManuallyDeactivated") => SUPPRESSED,
+        (Some("Bounce"), "HardBounce" | "BadEmailAddress") => from_reply(None, details, HARD).0,
         (Some("Bounce"), "SoftBounce" | "Transient" | "DnsError" | "Unknown" | "Undeliverable") => {
             SOFT
         }
@@ -274,8 +273,12 @@ async fn mailgun(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         str_of(d, &["delivery-status", "message"]).unwrap_or_default(),
         str_of(d, &["delivery-status", "description"]).unwrap_or_default()
     );
+    // Mailgun's own suppressions (`reason` suppress-bounce, -unsubscribe,
+    // -complaint) were never sent: not new bounces of ours.
+    let suppressed = str_of(d, &["reason"]).is_some_and(|r| r.starts_with("suppress-"));
     let (verdict, status) = match (str_of(d, &["event"]), str_of(d, &["severity"])) {
         (Some("complained"), _) => (FEEDBACK, None),
+        (Some("failed"), _) if suppressed => (SUPPRESSED, None),
         (Some("failed"), Some("permanent")) => from_reply(None, &code_text, HARD),
         (Some("failed"), _) => (SOFT, Enhanced::find(&code_text).map(|e| e.to_string())),
         _ => (NONE, None),

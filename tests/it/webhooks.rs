@@ -614,3 +614,41 @@ fn sendgrid_and_ses_signatures_are_fresh_and_used_once() {
     );
     assert_eq!(app.bounce_rows(), 3);
 }
+
+#[test]
+fn a_provider_s_own_suppression_is_not_a_new_hard_bounce() {
+    let app = spawn(&["jane@example.com", "alice@example.com"]);
+    // SES: not sent, the address is on SES's suppression list.
+    let msg = String::from_utf8(read("ses-bounce-message.json"))
+        .unwrap()
+        .replace("\"General\"", "\"Suppressed\"");
+    assert!(msg.contains("Suppressed"));
+    assert_eq!(
+        app.post(
+            "/webhooks/ses",
+            &[],
+            &sns("Notification", msg.trim(), "2", &[])
+        )
+        .0,
+        200
+    );
+    assert_eq!(app.status("jane@example.com"), "active");
+    // Mailgun: dropped by its suppression list (reason suppress-bounce).
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&read("mailgun-failed-permanent.json")).unwrap();
+    v["event-data"]["reason"] = "suppress-bounce".into();
+    mailgun_sign(&mut v, unix_now(), "suppressed-token");
+    assert_eq!(
+        app.post("/webhooks/mailgun", &[], &serde_json::to_vec(&v).unwrap())
+            .0,
+        200
+    );
+    assert_eq!(app.status("alice@example.com"), "active");
+    let rows = app.rt.block_on(app.store.bounces(None)).unwrap();
+    assert_eq!(rows.len(), 2, "both logged");
+    assert!(
+        rows.iter()
+            .all(|r| r.kind == "soft" && r.reason == "suppressed"),
+        "{rows:?}"
+    );
+}

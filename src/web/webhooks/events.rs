@@ -42,6 +42,13 @@ pub const HARD: Verdict = Verdict {
     class: Class::Hard,
     reason: "userunknown",
 };
+/// The provider did not send because the address is on its own
+/// suppression list (an earlier bounce, perhaps another sender's): not a
+/// new hard bounce of ours, counted as soft.
+pub const SUPPRESSED: Verdict = Verdict {
+    class: Class::Soft,
+    reason: "suppressed",
+};
 pub const SOFT: Verdict = Verdict {
     class: Class::Soft,
     reason: "undefined",

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use super::events::{from_reply, kind_of, str_of, Event, BLOCKED, FEEDBACK, HARD, SOFT};
+use super::events::{
+    from_reply, kind_of, str_of, Event, BLOCKED, FEEDBACK, HARD, SOFT, SUPPRESSED,
+};
 use crate::bounce::{Class, Kind, Verdict};
 
 /// Events of an SES notification (`notificationType`) or event
@@ -88,6 +90,7 @@ fn ses_bounce_verdict(
         reason,
     };
     match (bounce_type, sub) {
+        ("Permanent", "Suppressed" | "OnAccountSuppressionList") => (SUPPRESSED, None),
         ("Permanent", _) => from_reply(str_of(r, &["status"]), diag, HARD),
         ("Transient", "MailboxFull") => (soft("mailboxfull"), None),
         ("Transient", "MessageTooLarge") => (soft("mesgtoolarge"), None),
