@@ -1,0 +1,518 @@
+//! The records of an imported file, read so that every physical line is
+//! accounted for: each line ends up in the header, a record, a blank line,
+//! or a problem reported at its own number, and nothing is ever swallowed.
+//!
+//! Lines end at LF, CRLF or a lone CR (old Mac files). A record is one
+//! line, or several when a quoted field holds line breaks. Such a field
+//! must close cleanly (its closing quote followed by `,` or the line's end)
+//! within `MAX_LINE` bytes; if it reaches the end of the file, the cap, or a
+//! quote that cannot close it (`"x` in the middle of a field), the quote
+//! is taken for a stray one: the record's first line is reported as
+//! `unterminated quoted field` and reading starts again at the next
+//! physical line, each as a record of its own. A line longer than
+//! `MAX_LINE` is reported and skipped (its rest is read, never kept), and
+//! the next line starts afresh whatever quotes it held.
+//!
+//! After a stray quote the lines it would have swallowed are read again,
+//! each once: one that opens a quoted field itself would run into the same
+//! end (the file's end or the same unclosable quote), so it is reported at
+//! once without being scanned again. A file of stray quotes is read in
+//! linear time. (Where the cap stopped the scan, that shortcut also reports
+//! a record that starts after the stray quote and would close within the
+//! cap of its own start; a record that long is reported either way.)
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+
+/// The longest line, and the longest record, an import reads: well above
+/// a row of Gazette's own export (attributes are capped at
+/// `audience::attributes::MAX_BYTES`; a name, capped on import, may come in
+/// longer than 1 MB).
+pub const MAX_LINE: usize = 2 << 20;
+
+pub const UNTERMINATED: &str = "unterminated quoted field";
+
+/// What reading the next record found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A record starting at this line; its fields are in `Records::fields`.
+    Record(u64),
+    /// A line that is no record, with the reason.
+    Bad(u64, String),
+    End,
+}
+
+/// How many physical lines were read, and how many were neither a record's
+/// first line nor a reported one: header + valid + invalid + `blank` +
+/// `continued` = `lines`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineCounts {
+    pub lines: u64,
+    /// Empty lines (skipped, as CSV readers do).
+    pub blank: u64,
+    /// Lines after the first of a record whose quoted field holds line breaks.
+    pub continued: u64,
+}
+
+/// One physical line set aside to be read again.
+struct Line {
+    no: u64,
+    bytes: Vec<u8>,
+    /// The line break: b'\n' (LF or CRLF), b'\r', or 0 at the end of the file.
+    end: u8,
+    cut: bool,
+}
+
+/// Where a line's parse stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Q {
+    /// At the start of a field.
+    Start,
+    /// In an unquoted field (quotes in it are plain characters).
+    Plain,
+    Quoted,
+    /// Just after a quote in a quoted field: `"` escapes, `,` or the line's
+    /// end closes it, anything else is a quote that closes nothing.
+    QuoteSeen,
+}
+
+pub struct Records<R: Read> {
+    input: BufReader<R>,
+    /// The current line (read or taken back from `replay`).
+    line: Line,
+    replay: VecDeque<Line>,
+    /// Lines up to this one, read again after a stray quote, cannot open a
+    /// quoted field that closes (see the module comment).
+    doomed_until: u64,
+    counts: LineCounts,
+    failed: bool,
+    /// The unescaped fields of the current record, one after another, and
+    /// where each ends; `text` is `buf` once it is known to be UTF-8.
+    buf: Vec<u8>,
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl<R: Read> Records<R> {
+    pub fn new(input: R) -> Self {
+        Records {
+            input: BufReader::with_capacity(1 << 16, input),
+            line: Line {
+                no: 0,
+                bytes: Vec::new(),
+                end: 0,
+                cut: false,
+            },
+            replay: VecDeque::new(),
+            doomed_until: 0,
+            counts: LineCounts::default(),
+            failed: false,
+            buf: Vec::new(),
+            text: String::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    pub fn counts(&self) -> LineCounts {
+        self.counts
+    }
+
+    /// The fields of the last `Event::Record`.
+    pub fn fields(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&e| {
+            let f = &self.text[start..e];
+            start = e;
+            f
+        })
+    }
+
+    pub fn field_count(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn next_record(&mut self) -> Event {
+        loop {
+            match self.take_line() {
+                Ok(false) => return Event::End,
+                Ok(true) => {}
+                Err(reason) => return Event::Bad(self.line.no, reason),
+            }
+            let no = self.line.no;
+            if self.line.cut {
+                return Event::Bad(no, format!("line longer than {} MB", MAX_LINE >> 20));
+            }
+            if self.line.bytes.is_empty() {
+                self.counts.blank += 1;
+                continue;
+            }
+            if self.buf.capacity() < self.text.capacity() {
+                self.buf = std::mem::take(&mut self.text).into_bytes();
+            }
+            self.buf.clear();
+            self.ends.clear();
+            let (q, _) = parse_line(&self.line.bytes, Q::Start, &mut self.buf, &mut self.ends);
+            if q == Q::Quoted {
+                if no <= self.doomed_until {
+                    return Event::Bad(no, UNTERMINATED.into());
+                }
+                push_break(&mut self.buf, self.line.end);
+                if let Some(bad) = self.multi_line(no) {
+                    return bad;
+                }
+            }
+            self.ends.push(self.buf.len());
+            return self.validate(no);
+        }
+    }
+
+    /// The rest of a record whose quoted field goes past its first line
+    /// (`start`); `None` when it closed cleanly, else the report of the
+    /// stray quote, with the lines read meanwhile set aside to read again.
+    fn multi_line(&mut self, start: u64) -> Option<Event> {
+        let mut taken: Vec<Line> = Vec::new();
+        let mut bytes = self.line.bytes.len();
+        let doomed = loop {
+            match self.take_line() {
+                Ok(true) => {}
+                // The file ended inside the quoted field: any line read
+                // meanwhile that opens a quoted field would end there too.
+                Ok(false) | Err(_) => break taken.last().map_or(start, |l| l.no),
+            }
+            let line = self.own_line();
+            bytes += line.bytes.len() + 1;
+            if line.cut || bytes > MAX_LINE {
+                let no = line.no;
+                taken.push(line);
+                break no - 1;
+            }
+            let (q, malformed) = parse_line(&line.bytes, Q::Quoted, &mut self.buf, &mut self.ends);
+            let (no, end) = (line.no, line.end);
+            taken.push(line);
+            if malformed {
+                break no - 1;
+            }
+            if q != Q::Quoted {
+                self.counts.continued += taken.len() as u64;
+                return None;
+            }
+            if end == 0 {
+                break no;
+            }
+            push_break(&mut self.buf, end);
+        };
+        self.doomed_until = self.doomed_until.max(doomed);
+        for line in taken.into_iter().rev() {
+            self.replay.push_front(line);
+        }
+        Some(Event::Bad(start, UNTERMINATED.into()))
+    }
+
+    /// The current line, owned (for setting aside).
+    fn own_line(&mut self) -> Line {
+        Line {
+            no: self.line.no,
+            bytes: std::mem::take(&mut self.line.bytes),
+            end: self.line.end,
+            cut: self.line.cut,
+        }
+    }
+
+    /// Turn the fields just parsed into text; a record that is not UTF-8
+    /// (or whose field boundaries split a character) is reported.
+    fn validate(&mut self, no: u64) -> Event {
+        match String::from_utf8(std::mem::take(&mut self.buf)) {
+            Ok(text) => {
+                self.text = text;
+                if self.ends.iter().all(|&e| self.text.is_char_boundary(e)) {
+                    return Event::Record(no);
+                }
+                self.ends.clear();
+                Event::Bad(no, "not valid UTF-8".into())
+            }
+            Err(e) => {
+                self.buf = e.into_bytes();
+                self.ends.clear();
+                Event::Bad(no, "not valid UTF-8".into())
+            }
+        }
+    }
+
+    /// The next physical line into `self.line`: one set aside, else one
+    /// read. `Ok(false)` at the end of the file (or after a read failed).
+    fn take_line(&mut self) -> Result<bool, String> {
+        if let Some(line) = self.replay.pop_front() {
+            self.line = line;
+            return Ok(true);
+        }
+        if self.failed {
+            return Ok(false);
+        }
+        let no = self.counts.lines + 1;
+        self.line.no = no;
+        match read_line(&mut self.input, &mut self.line) {
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                self.counts.lines = no;
+                Ok(true)
+            }
+            // Not a line of the file: reported, not counted.
+            Err(e) => {
+                self.failed = true;
+                Err(crate::error::io_reason(&e))
+            }
+        }
+    }
+}
+
+/// A line break inside a quoted field, as the field keeps it.
+fn push_break(buf: &mut Vec<u8>, end: u8) {
+    if end != 0 {
+        buf.push(end);
+    }
+}
+
+/// Read one physical line (at most `MAX_LINE` bytes of it kept) into
+/// `line`; `false` at the end of the input.
+fn read_line<R: Read>(input: &mut BufReader<R>, line: &mut Line) -> std::io::Result<bool> {
+    line.bytes.clear();
+    line.cut = false;
+    let mut any = false;
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            line.end = 0;
+            return Ok(any);
+        }
+        any = true;
+        let (take, brk) = match memchr::memchr2(b'\n', b'\r', chunk) {
+            Some(k) => (k, Some(chunk[k])),
+            None => (chunk.len(), None),
+        };
+        let room = MAX_LINE - line.bytes.len().min(MAX_LINE);
+        if take > room {
+            line.cut = true;
+        }
+        if !line.cut {
+            line.bytes.extend_from_slice(&chunk[..take]);
+        }
+        match brk {
+            None => input.consume(take),
+            Some(b) => {
+                input.consume(take + 1);
+                if b == b'\r' && input.fill_buf()?.first() == Some(&b'\n') {
+                    input.consume(1);
+                    line.end = b'\n';
+                } else {
+                    line.end = b;
+                }
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// Parse one line's fields into `out` / `ends` (CSV as the csv crate reads
+/// it: a quote opens a quoted field only at a field's start, `""` in one
+/// is a quote, text after a closing quote is kept), starting in state `q`.
+/// Returns the state at the line's end and whether a quote closed a field
+/// that went on (`"a"b`), which a stray quote does.
+fn parse_line(line: &[u8], mut q: Q, out: &mut Vec<u8>, ends: &mut Vec<usize>) -> (Q, bool) {
+    let mut malformed = false;
+    let mut i = 0;
+    while i < line.len() {
+        let rest = &line[i..];
+        match q {
+            Q::Quoted => match memchr::memchr(b'"', rest) {
+                Some(k) => {
+                    out.extend_from_slice(&rest[..k]);
+                    i += k + 1;
+                    q = Q::QuoteSeen;
+                }
+                None => {
+                    out.extend_from_slice(rest);
+                    i = line.len();
+                }
+            },
+            Q::Plain => match memchr::memchr(b',', rest) {
+                Some(k) => {
+                    out.extend_from_slice(&rest[..k]);
+                    ends.push(out.len());
+                    i += k + 1;
+                    q = Q::Start;
+                }
+                None => {
+                    out.extend_from_slice(rest);
+                    i = line.len();
+                }
+            },
+            Q::Start | Q::QuoteSeen => {
+                match (q, rest[0]) {
+                    (Q::Start, b'"') => q = Q::Quoted,
+                    (Q::QuoteSeen, b'"') => {
+                        out.push(b'"');
+                        q = Q::Quoted;
+                    }
+                    (_, b',') => {
+                        ends.push(out.len());
+                        q = Q::Start;
+                    }
+                    (prev, _) => {
+                        malformed |= prev == Q::QuoteSeen;
+                        q = Q::Plain;
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+        }
+    }
+    (q, malformed)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event, with a record's fields, and the line counts.
+    fn read(input: &[u8]) -> (Vec<(Event, Vec<String>)>, LineCounts) {
+        let mut r = Records::new(input);
+        let mut out = Vec::new();
+        loop {
+            match r.next_record() {
+                Event::End => return (out, r.counts()),
+                e @ Event::Record(_) => {
+                    out.push((e, r.fields().map(str::to_string).collect()));
+                }
+                e => out.push((e, Vec::new())),
+            }
+        }
+    }
+
+    fn rec(line: u64, fields: &[&str]) -> (Event, Vec<String>) {
+        (
+            Event::Record(line),
+            fields.iter().map(|f| f.to_string()).collect(),
+        )
+    }
+
+    fn bad(line: u64, reason: &str) -> (Event, Vec<String>) {
+        (Event::Bad(line, reason.into()), Vec::new())
+    }
+
+    #[test]
+    fn a_stray_quote_is_reported_and_the_next_line_read() {
+        let (ev, n) = read(b"email,name\na@x.org,\"unterminated\nb@x.org,Bob\n\nc@x.org,\"Cy\"\n");
+        assert_eq!(
+            ev,
+            [
+                rec(1, &["email", "name"]),
+                bad(2, UNTERMINATED),
+                rec(3, &["b@x.org", "Bob"]),
+                rec(5, &["c@x.org", "Cy"]),
+            ]
+        );
+        let want = LineCounts {
+            lines: 5,
+            blank: 1,
+            continued: 0,
+        };
+        assert_eq!(n, want);
+    }
+
+    #[test]
+    fn quoted_line_breaks_are_one_record() {
+        let (ev, n) = read(b"email,note\r\nb@x.org,\"two\r\nlines, \"\"quoted\"\"\",x\rc@x.org,\"a\"\"\"");
+        assert_eq!(
+            ev,
+            [
+                rec(1, &["email", "note"]),
+                rec(2, &["b@x.org", "two\nlines, \"quoted\"", "x"]),
+                rec(4, &["c@x.org", "a\""]),
+            ]
+        );
+        assert_eq!((n.lines, n.continued), (4, 1));
+    }
+
+    #[test]
+    fn a_quote_that_cannot_close_the_field_makes_it_stray() {
+        // The stray quote would pair with the one before Bob.
+        let (ev, _) = read(b"email,name\na@x.org,\"oops\nb@x.org,\"Bob\"\nc@x.org,say \"hi\"\n");
+        assert_eq!(
+            ev,
+            [
+                rec(1, &["email", "name"]),
+                bad(2, UNTERMINATED),
+                rec(3, &["b@x.org", "Bob"]),
+                rec(4, &["c@x.org", "say \"hi\""]),
+            ]
+        );
+        // Lenient on one line, as the csv crate: text after a closing quote.
+        let (ev, _) = read(b"a\n\"x\"y,z\n");
+        assert_eq!(ev[1], rec(2, &["xy", "z"]));
+    }
+
+    #[test]
+    fn a_line_over_the_cap_is_skipped_whatever_its_quotes() {
+        let mut f = b"email,name\na@x.org,\"".to_vec();
+        f.resize(f.len() + MAX_LINE + 10, b'x');
+        f.extend_from_slice(b"\"\nb@x.org,B\n");
+        let (ev, n) = read(&f);
+        assert_eq!(
+            ev,
+            [
+                rec(1, &["email", "name"]),
+                bad(2, "line longer than 2 MB"),
+                rec(3, &["b@x.org", "B"]),
+            ]
+        );
+        assert_eq!(n.lines, 3);
+    }
+
+    #[test]
+    fn a_stray_quote_before_megabytes_of_rows_loses_none() {
+        let mut f = b"email,name\na@x.org,\"open\n".to_vec();
+        let rows = 200_000;
+        for i in 0..rows {
+            f.extend_from_slice(format!("r{i}@x.org,R\n").as_bytes());
+        }
+        let (ev, n) = read(&f);
+        assert_eq!(ev[1], bad(2, UNTERMINATED));
+        assert_eq!(ev.len(), 2 + rows);
+        assert!(ev[2..].iter().all(|e| matches!(e.0, Event::Record(_))));
+        assert_eq!(ev.last().unwrap().0, Event::Record(rows as u64 + 2));
+        assert_eq!(n.lines, rows as u64 + 2);
+    }
+
+    #[test]
+    fn lines_that_each_reopen_a_quote_are_read_in_linear_time() {
+        // Each line closes the quote the one before opened, and opens
+        // another: as stray quotes, every line is reported once.
+        let mut f = b"email,name\n".to_vec();
+        let rows = 100_000u64;
+        for _ in 0..rows {
+            f.extend_from_slice(b"x\",\"y\n");
+        }
+        let t = std::time::Instant::now();
+        let (ev, n) = read(&f);
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(ev.len() as u64, 1 + rows);
+        assert_eq!(n.lines, 1 + rows);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_a_bad_record() {
+        let (ev, n) = read(b"email\n\xff@x.org\na@x.org\n\"\xc3\",\xa9\n");
+        assert_eq!(
+            ev,
+            [
+                rec(1, &["email"]),
+                bad(2, "not valid UTF-8"),
+                rec(3, &["a@x.org"]),
+                bad(4, "not valid UTF-8"),
+            ]
+        );
+        assert_eq!(n.lines, 4);
+    }
+}
