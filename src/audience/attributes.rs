@@ -33,7 +33,7 @@ pub fn check(attributes: &Map<String, Value>) -> Result<(), String> {
     let n = json_len(attributes);
     if n > MAX_BYTES {
         return Err(format!(
-            "attributes would be {n} bytes of JSON; a subscriber may have at most {} KiB",
+            "attributes would be {n} bytes of JSON; a subscriber may have at most {} KiB of them",
             MAX_BYTES >> 10
         ));
     }

@@ -30,6 +30,9 @@ use std::io::{BufRead, BufReader, Read};
 /// longer than 1 MB).
 pub const MAX_LINE: usize = 2 << 20;
 
+/// The byte order mark some tools write first (Excel, Mailchimp).
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
 pub const UNTERMINATED: &str = "unterminated quoted field";
 
 /// What reading the next record found.
@@ -254,6 +257,9 @@ impl<R: Read> Records<R> {
             Ok(false) => Ok(false),
             Ok(true) => {
                 self.counts.lines = no;
+                if no == 1 && self.line.bytes.starts_with(BOM) {
+                    self.line.bytes.drain(..BOM.len());
+                }
                 Ok(true)
             }
             // Not a line of the file: reported, not counted.
@@ -370,7 +376,6 @@ fn parse_line(line: &[u8], mut q: Q, out: &mut Vec<u8>, ends: &mut Vec<usize>) -
     (q, malformed)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,7 +428,8 @@ mod tests {
 
     #[test]
     fn quoted_line_breaks_are_one_record() {
-        let (ev, n) = read(b"email,note\r\nb@x.org,\"two\r\nlines, \"\"quoted\"\"\",x\rc@x.org,\"a\"\"\"");
+        let (ev, n) =
+            read(b"email,note\r\nb@x.org,\"two\r\nlines, \"\"quoted\"\"\",x\rc@x.org,\"a\"\"\"");
         assert_eq!(
             ev,
             [
