@@ -81,6 +81,8 @@ enum Q {
 
 pub struct Records<R: Read> {
     input: BufReader<R>,
+    /// The longest line and record (`MAX_LINE`; less in tests).
+    max: usize,
     /// The current line (read or taken back from `replay`).
     line: Line,
     replay: VecDeque<Line>,
@@ -97,9 +99,11 @@ pub struct Records<R: Read> {
 }
 
 impl<R: Read> Records<R> {
-    pub fn new(input: R) -> Self {
+    /// Records of `input`, no line or record longer than `max` bytes.
+    pub fn new(input: R, max: usize) -> Self {
         Records {
             input: BufReader::with_capacity(1 << 16, input),
+            max,
             line: Line {
                 no: 0,
                 bytes: Vec::new(),
@@ -143,7 +147,7 @@ impl<R: Read> Records<R> {
             }
             let no = self.line.no;
             if self.line.cut {
-                return Event::Bad(no, format!("line longer than {} MB", MAX_LINE >> 20));
+                return Event::Bad(no, format!("line longer than {}", size(self.max)));
             }
             if self.line.bytes.is_empty() {
                 self.counts.blank += 1;
@@ -184,7 +188,7 @@ impl<R: Read> Records<R> {
             }
             let line = self.own_line();
             bytes += line.bytes.len() + 1;
-            if line.cut || bytes > MAX_LINE {
+            if line.cut || bytes > self.max {
                 let no = line.no;
                 taken.push(line);
                 break no - 1;
@@ -253,7 +257,7 @@ impl<R: Read> Records<R> {
         }
         let no = self.counts.lines + 1;
         self.line.no = no;
-        match read_line(&mut self.input, &mut self.line) {
+        match read_line(&mut self.input, &mut self.line, self.max) {
             Ok(false) => Ok(false),
             Ok(true) => {
                 self.counts.lines = no;
@@ -278,9 +282,22 @@ fn push_break(buf: &mut Vec<u8>, end: u8) {
     }
 }
 
-/// Read one physical line (at most `MAX_LINE` bytes of it kept) into
-/// `line`; `false` at the end of the input.
-fn read_line<R: Read>(input: &mut BufReader<R>, line: &mut Line) -> std::io::Result<bool> {
+/// `2 MB`, or bytes below a megabyte.
+fn size(n: usize) -> String {
+    if n >= 1 << 20 {
+        format!("{} MB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Read one physical line (at most `max` bytes of it kept) into `line`;
+/// `false` at the end of the input.
+fn read_line<R: Read>(
+    input: &mut BufReader<R>,
+    line: &mut Line,
+    max: usize,
+) -> std::io::Result<bool> {
     line.bytes.clear();
     line.cut = false;
     let mut any = false;
@@ -295,7 +312,7 @@ fn read_line<R: Read>(input: &mut BufReader<R>, line: &mut Line) -> std::io::Res
             Some(k) => (k, Some(chunk[k])),
             None => (chunk.len(), None),
         };
-        let room = MAX_LINE - line.bytes.len().min(MAX_LINE);
+        let room = max - line.bytes.len().min(max);
         if take > room {
             line.cut = true;
         }
@@ -382,7 +399,7 @@ mod tests {
 
     /// Every event, with a record's fields, and the line counts.
     fn read(input: &[u8]) -> (Vec<(Event, Vec<String>)>, LineCounts) {
-        let mut r = Records::new(input);
+        let mut r = Records::new(input, MAX_LINE);
         let mut out = Vec::new();
         loop {
             match r.next_record() {
