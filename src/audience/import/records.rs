@@ -90,7 +90,10 @@ pub struct Records<R: Read> {
     /// quoted field that closes (see the module comment).
     doomed_until: u64,
     counts: LineCounts,
+    /// A read failed: no more lines, after its reason (kept while lines
+    /// set aside are read again) is reported once.
     failed: bool,
+    read_error: Option<String>,
     /// The unescaped fields of the current record, one after another, and
     /// where each ends; `text` is `buf` once it is known to be UTF-8.
     buf: Vec<u8>,
@@ -114,6 +117,7 @@ impl<R: Read> Records<R> {
             doomed_until: 0,
             counts: LineCounts::default(),
             failed: false,
+            read_error: None,
             buf: Vec::new(),
             text: String::new(),
             ends: Vec::new(),
@@ -143,7 +147,7 @@ impl<R: Read> Records<R> {
             match self.take_line() {
                 Ok(false) => return Event::End,
                 Ok(true) => {}
-                Err(reason) => return Event::Bad(self.line.no, reason),
+                Err(reason) => return Event::Bad(self.counts.lines + 1, reason),
             }
             let no = self.line.no;
             if self.line.cut {
@@ -184,7 +188,11 @@ impl<R: Read> Records<R> {
                 Ok(true) => {}
                 // The file ended inside the quoted field: any line read
                 // meanwhile that opens a quoted field would end there too.
-                Ok(false) | Err(_) => break taken.last().map_or(start, |l| l.no),
+                Ok(false) => break taken.last().map_or(start, |l| l.no),
+                Err(reason) => {
+                    self.read_error = Some(reason);
+                    break taken.last().map_or(start, |l| l.no);
+                }
             }
             let line = self.own_line();
             bytes += line.bytes.len() + 1;
@@ -253,7 +261,7 @@ impl<R: Read> Records<R> {
             return Ok(true);
         }
         if self.failed {
-            return Ok(false);
+            return self.read_error.take().map_or(Ok(false), Err);
         }
         let no = self.counts.lines + 1;
         self.line.no = no;
@@ -266,7 +274,8 @@ impl<R: Read> Records<R> {
                 }
                 Ok(true)
             }
-            // Not a line of the file: reported, not counted.
+            // Not a line of the file: reported (at the number the next line
+            // would have), not counted.
             Err(e) => {
                 self.failed = true;
                 Err(crate::error::io_reason(&e))
@@ -537,5 +546,41 @@ mod tests {
             ]
         );
         assert_eq!(n.lines, 4);
+    }
+
+    #[test]
+    fn a_read_that_fails_is_reported_after_the_lines_before_it() {
+        struct Failing(&'static [u8]);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("the disk went away"));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut r = Records::new(
+            Failing(b"email,name\na@x.org,\"open\nb@x.org,B\n"),
+            MAX_LINE,
+        );
+        let mut ev = Vec::new();
+        loop {
+            match r.next_record() {
+                Event::End => break,
+                e => ev.push(e),
+            }
+        }
+        assert_eq!(
+            ev,
+            [
+                Event::Record(1),
+                Event::Bad(2, UNTERMINATED.into()),
+                Event::Record(3),
+                Event::Bad(4, "the disk went away".into()),
+            ]
+        );
     }
 }
