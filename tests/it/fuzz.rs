@@ -1,8 +1,10 @@
 //! Property-based fuzzing of every parser that reads outside input: the
-//! front-matter splitter and parser (whole posts), the CSV importer, the
+//! front-matter splitter and parser (whole posts), the CSV importer (and
+//! its resynchronisation after stray quotes and over-long lines), the
 //! token parser, the config duration and date parsers, and the Markdown →
 //! text converter. Arbitrary (and nearly valid) input never panics, never
-//! hangs, and every error names a line that exists.
+//! hangs, and every error names a line that exists; the CSV importer
+//! accounts for every physical line.
 //!
 //! Cases per parser: `GAZETTE_FUZZ_CASES` or `PROPTEST_CASES` (default 500;
 //! `scripts/test.sh`, hence `.ci/run`, sets `PROPTEST_CASES=10000`). A long
