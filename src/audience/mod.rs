@@ -1,6 +1,7 @@
 //! Subscribers: domain types (parse, don't validate), tokens, CSV import
 //! and export.
 
+pub mod attributes;
 pub mod csvio;
 pub mod import;
 pub mod prefs;

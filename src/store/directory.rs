@@ -15,6 +15,16 @@ pub struct Page {
     pub total: i64,
 }
 
+/// What an edit of a subscriber did.
+#[derive(Debug)]
+pub enum Edited {
+    /// The row after the change.
+    Done(Subscriber),
+    NotFound,
+    /// Refused: the attributes would be over their cap (the reason).
+    TooLarge(String),
+}
+
 /// Escape `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
 fn like_pattern(q: &str) -> String {
     let mut p = String::from("%");
@@ -84,13 +94,31 @@ impl Store {
 
     /// Change a subscriber's name (`Some(None)` clears it) and merge
     /// `attributes` into theirs (a `null` value removes the key). Returns
-    /// the row after the change, or `None` when there is no such id.
+    /// the row after the change, or `None` when there is no such id; an
+    /// edit that would take the attributes over their cap is an error (see
+    /// `edit_subscriber`, which tells it apart).
     pub async fn update_subscriber(
         &self,
         id: i64,
         name: Option<Option<&str>>,
         attributes: Option<&Map<String, Value>>,
     ) -> Result<Option<Subscriber>> {
+        match self.edit_subscriber(id, name, attributes).await? {
+            Edited::Done(s) => Ok(Some(s)),
+            Edited::NotFound => Ok(None),
+            Edited::TooLarge(m) => Err(crate::error::Error::msg(format!("subscriber {id}: {m}"))),
+        }
+    }
+
+    /// `update_subscriber`, with an edit refused for the attributes' cap
+    /// (`audience::attributes::MAX_BYTES`, of the merged attributes: the
+    /// cap is per subscriber, not per edit) told apart; nothing changes then.
+    pub async fn edit_subscriber(
+        &self,
+        id: i64,
+        name: Option<Option<&str>>,
+        attributes: Option<&Map<String, Value>>,
+    ) -> Result<Edited> {
         let merge = |current: &JsonText| {
             let mut merged: Map<String, Value> =
                 serde_json::from_str(&current.0).unwrap_or_default();
@@ -101,7 +129,8 @@ impl Store {
                     merged.insert(k.clone(), v.clone());
                 }
             }
-            JsonText(Value::Object(merged).to_string())
+            crate::audience::attributes::check(&merged)?;
+            Ok::<_, String>(JsonText(Value::Object(merged).to_string()))
         };
         let found = db!(&self.pool, p, pg => {
             let mut tx = p.begin().await?;
@@ -114,28 +143,33 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-            match current {
-                None => false,
-                Some(current) => {
+            match current.as_ref().map(merge) {
+                None => Ok(false),
+                Some(Err(too_large)) => Err(too_large),
+                Some(Ok(merged)) => {
                     sqlx::query(
                         "UPDATE subscribers SET attributes = $2,
                              name = CASE WHEN $3 THEN $4 ELSE name END
                          WHERE id = $1",
                     )
                     .bind(id)
-                    .bind(merge(&current))
+                    .bind(merged)
                     .bind(name.is_some())
                     .bind(name.flatten())
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    true
+                    Ok(true)
                 }
             }
         });
-        if !found {
-            return Ok(None);
+        match found {
+            Err(too_large) => Ok(Edited::TooLarge(too_large)),
+            Ok(false) => Ok(Edited::NotFound),
+            Ok(true) => Ok(self
+                .subscriber_by_id(id)
+                .await?
+                .map_or(Edited::NotFound, Edited::Done)),
         }
-        self.subscriber_by_id(id).await
     }
 }

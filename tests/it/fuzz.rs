@@ -1,8 +1,10 @@
 //! Property-based fuzzing of every parser that reads outside input: the
-//! front-matter splitter and parser (whole posts), the CSV importer, the
+//! front-matter splitter and parser (whole posts), the CSV importer (and
+//! its resynchronisation after stray quotes and over-long lines), the
 //! token parser, the config duration and date parsers, and the Markdown →
 //! text converter. Arbitrary (and nearly valid) input never panics, never
-//! hangs, and every error names a line that exists.
+//! hangs, and every error names a line that exists; the CSV importer
+//! accounts for every physical line.
 //!
 //! Cases per parser: `GAZETTE_FUZZ_CASES` or `PROPTEST_CASES` (default 500;
 //! `scripts/test.sh`, hence `.ci/run`, sets `PROPTEST_CASES=10000`). A long
@@ -232,33 +234,80 @@ const CSV_FRAGMENTS: &[&str] = &[
     "\u{feff}",
 ];
 
-fn check_csv(input: &str) {
-    let lines = input.split('\n').count() as u64 + 1;
-    // The CSV reader also ends records at a bare CR (old Mac files), while
-    // line numbers count LFs: every break bounds the number of rows.
-    let breaks = input.bytes().filter(|b| matches!(b, b'\n' | b'\r')).count() as u64 + 1;
-    let reader = gazette::audience::csvio::ImportReader::new(input.as_bytes(), false);
+/// Physical lines as the importer counts them: ended by LF, CRLF or a
+/// lone CR, the last one also without a break.
+fn physical_lines(input: &str) -> u64 {
+    let b = input.as_bytes();
+    let mut n = 0;
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\n' || b[i] == b'\r' {
+            n += 1;
+            if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') {
+                i += 1;
+            }
+            last = i + 1;
+        }
+        i += 1;
+    }
+    n + u64::from(last < b.len())
+}
+
+/// Rows and problems read from `input` (lines and records capped at `max`
+/// bytes): every error names a line of the file, and every physical line
+/// is accounted for: header + valid + invalid + blank + continued = lines.
+/// Returns (valid, the invalid rows' lines, the line counts).
+fn read_csv(
+    input: &str,
+    max: usize,
+) -> Option<(u64, Vec<u64>, gazette::audience::import::LineCounts)> {
+    let lines = physical_lines(input);
+    let reader =
+        gazette::audience::csvio::ImportReader::with_max_line(input.as_bytes(), false, max);
     let mut reader = match reader {
         Ok(r) => r,
         Err(m) => {
-            assert!(m.starts_with("line 1: "), "{m}");
-            return;
+            let (line, _) = m.strip_prefix("line ").unwrap().split_once(": ").unwrap();
+            let line: u64 = line.parse().unwrap();
+            assert!((1..=lines.max(1)).contains(&line), "{m}");
+            return None;
         }
     };
-    let mut rows = 0u64;
+    let (mut valid, mut invalid) = (0u64, Vec::new());
     while let Some(row) = reader.next_row() {
-        rows += 1;
-        assert!(rows <= breaks, "more rows than line breaks");
-        if let Err(bad) = row {
-            assert!(
-                (1..=lines).contains(&bad.line),
-                "line {}: {}",
-                bad.line,
-                bad.reason
-            );
-            assert!(!bad.reason.is_empty());
+        assert!(
+            valid + invalid.len() as u64 <= lines,
+            "more rows than lines"
+        );
+        match row {
+            Ok(_) => valid += 1,
+            Err(bad) => {
+                assert!(
+                    (1..=lines).contains(&bad.line),
+                    "line {}: {}",
+                    bad.line,
+                    bad.reason
+                );
+                assert!(!bad.reason.is_empty());
+                invalid.push(bad.line);
+            }
         }
     }
+    let n = reader.line_counts();
+    assert_eq!(n.lines, lines, "{n:?}");
+    assert_eq!(
+        1 + valid + invalid.len() as u64 + n.blank + n.continued,
+        n.lines,
+        "{valid} valid, {invalid:?} invalid, {n:?}"
+    );
+    Some((valid, invalid, n))
+}
+
+fn check_csv(input: &str) {
+    read_csv(input, gazette::audience::import::MAX_LINE);
+    // The same with a cap the fragments reach.
+    read_csv(input, 24);
 }
 
 #[test]
@@ -376,5 +425,91 @@ fn markdown_to_text() {
         &["> - ```\n> x\n", "[^1]\n\n[^1]: [^1]\n"],
         || pieces(MD_FRAGMENTS, 40),
         check_markdown,
+    );
+}
+
+/// The cap of the resynchronisation fuzz: rows are shorter, some lines and
+/// the stray quotes' runs longer.
+const RESYNC_CAP: usize = 64;
+
+/// A file described by `spec`: its line break (`n` LF, `c` CRLF, `r` CR),
+/// whether the last line has one (`t`/`f`), then one letter per line:
+/// `v` a plain row, `q` a row with quoted fields, `m` a row whose quoted
+/// field holds a line break (two lines), `s` a row with a stray quote,
+/// `o` a line over the cap (with a quoted field), `b` a blank line.
+/// Checks that the rows are exactly the v, q and m lines, the problems
+/// exactly the s and o lines, at their numbers.
+fn check_csv_resync(spec: &str) {
+    let (brk, rest) = spec.split_at(1);
+    let (last, kinds) = rest.split_at(1);
+    let brk = match brk {
+        "c" => "\r\n",
+        "r" => "\r",
+        _ => "\n",
+    };
+    let mut csv = format!("email,name,note{brk}");
+    let (mut line, mut bad, mut blank, mut continued) = (1u64, Vec::new(), 0, 0);
+    for (i, k) in kinds.chars().enumerate() {
+        line += 1;
+        match k {
+            'v' => csv.push_str(&format!("v{i}@example.org,Vee,plain")),
+            'q' => csv.push_str(&format!(
+                "\"q{i}@example.org\",\"Lee, Q\",\"say \"\"hi\"\"\""
+            )),
+            'm' => {
+                csv.push_str(&format!("m{i}@example.org,Em,\"two{brk}lines\""));
+                line += 1;
+                continued += 1;
+            }
+            's' => {
+                csv.push_str(&format!("s{i}@example.org,\"unterminated"));
+                bad.push(line);
+            }
+            'o' => {
+                let long = "x".repeat(RESYNC_CAP);
+                csv.push_str(&format!("o{i}@example.org,\"{long}\",\"{long}"));
+                bad.push(line);
+            }
+            _ => blank += 1,
+        }
+        let end = i + 1 == kinds.len();
+        // A blank line is its break.
+        if !end || last == "t" || k == 'b' {
+            csv.push_str(brk);
+        }
+    }
+    let (v, invalid, n) = read_csv(&csv, RESYNC_CAP).expect("the header reads");
+    assert_eq!(v, valid_count(kinds), "{csv:?}");
+    assert_eq!(invalid, bad, "{csv:?}");
+    assert_eq!(
+        (n.blank, n.continued, n.lines),
+        (blank, continued, line),
+        "{csv:?}"
+    );
+}
+
+fn valid_count(kinds: &str) -> u64 {
+    kinds
+        .chars()
+        .filter(|k| matches!(k, 'v' | 'q' | 'm'))
+        .count() as u64
+}
+
+#[test]
+fn csv_resynchronisation() {
+    fuzz(
+        "csv resync",
+        &[
+            "nf",
+            "nts",
+            "rfsv",
+            "cfvsb",
+            "ntsvvvvvvvvvvvvvvvvvvvvm",
+            "nfosqmv",
+            "rtsbbms",
+            "ctmsqo",
+        ],
+        || "[ncr][tf][vqmsob]{0,40}",
+        check_csv_resync,
     );
 }

@@ -318,7 +318,7 @@ fn unknown_formats_fall_back_to_generic_columns_and_say_so() {
     out.fails_with("mine.csv:5: \"\\\"q@x\\\"@example.com\" is not a valid email address");
     let text = out.stdout();
     assert!(
-        text.contains("mine.csv: unknown format: generic columns"),
+        text.contains("mine.csv: generic CSV (email, name,"),
         "{text}"
     );
     assert!(
@@ -369,4 +369,248 @@ fn huge_imported_names_are_capped_and_headers_stay_short() {
         all.push_str(&text);
     }
     assert!(all.contains("<big@example.com>") && all.contains("<cli@example.com>"));
+}
+
+/// `subscribers import FILE --confirmed --json`, which must fail (exit 1)
+/// naming each of `problems` (`FILE:LINE: reason`) on standard error;
+/// returns the report.
+fn import_failing(p: &Project, file: &str, problems: &[&str]) -> Value {
+    let out = p.run(&["subscribers", "import", file, "--confirmed", "--json"]);
+    for problem in problems {
+        out.fails_with(problem);
+    }
+    let errors = out.stderr();
+    let reported = errors.lines().filter(|l| l.starts_with(file)).count();
+    // One line per problem (and the summary, `error: FILE: …`).
+    assert_eq!(reported, problems.len(), "{errors}");
+    serde_json::from_str(&out.stdout()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout()))
+}
+
+fn total(p: &Project) -> u64 {
+    let out = p.run(&["subscribers", "count", "--json"]);
+    out.ok();
+    let c: Value = serde_json::from_str(&out.stdout()).unwrap();
+    c["total"].as_u64().unwrap()
+}
+
+#[test]
+fn a_stray_quote_is_one_invalid_line_and_the_rows_after_it_are_imported() {
+    // Once, it swallowed the next 100,000 rows into one name: "2 valid
+    // rows, 0 invalid rows", exit 0.
+    let p = Project::new();
+    let rows = 100_000;
+    let mut csv =
+        String::from("email,name\nfirst@example.org,First\nvictim@example.org,\"unterminated\n");
+    for i in 0..rows - 2 {
+        csv.push_str(&format!("r{i}@example.com,Reader {i}\n"));
+    }
+    p.write("stray.csv", csv);
+    let r = import_failing(&p, "stray.csv", &["stray.csv:3: unterminated quoted field"]);
+    assert_eq!(
+        (r["valid"].as_u64(), r["invalid"].as_u64()),
+        (Some(rows - 1), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["new"], rows - 1);
+    assert_eq!(r["errors"][0]["line"], 3);
+    assert_eq!(total(&p), rows - 1);
+    let out = p.run(&[
+        "subscribers",
+        "show",
+        &format!("r{}@example.com", rows - 3),
+        "--json",
+    ]);
+    out.ok();
+    let last: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(last["name"], format!("Reader {}", rows - 3));
+    // A stray quote that a later quote would close is stray all the same.
+    p.write(
+        "pair.csv",
+        "email,name\nx@example.org,\"oops\ny@example.org,\"Y\"\nz@example.org,Z\n",
+    );
+    let r = import_failing(&p, "pair.csv", &["pair.csv:2: unterminated quoted field"]);
+    assert_eq!(
+        (r["valid"].as_u64(), r["invalid"].as_u64()),
+        (Some(2), Some(1)),
+        "{r}"
+    );
+    let out = p.run(&["subscribers", "show", "y@example.org", "--json"]);
+    out.ok();
+}
+
+#[test]
+fn a_line_over_the_cap_with_a_quoted_field_is_one_invalid_line() {
+    // Once, the rest of the line was cut with its closing quote, and the
+    // next 101 rows vanished uncounted.
+    let p = Project::new();
+    let mut csv = format!(
+        "email,name,note\na@example.org,A,x\nbig@example.org,B,\"{}\"\n",
+        "n".repeat(2_500_000)
+    );
+    for i in 0..101 {
+        csv.push_str(&format!("r{i}@example.com,\"R, {i}\",\"a\nb\"\n"));
+    }
+    p.write("long.csv", csv);
+    let r = import_failing(&p, "long.csv", &["long.csv:3: line longer than 2 MB"]);
+    assert_eq!(
+        (r["valid"].as_u64(), r["invalid"].as_u64()),
+        (Some(102), Some(1)),
+        "{r}"
+    );
+    assert_eq!(total(&p), 102);
+    let out = p.run(&["subscribers", "show", "r100@example.com", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(v["name"], "R, 100");
+    assert_eq!(v["attributes"]["note"], "a\nb");
+}
+
+#[test]
+fn an_imported_row_with_attributes_over_the_cap_is_invalid() {
+    let p = Project::new();
+    let big = "v".repeat(70_000);
+    p.write(
+        "attrs.csv",
+        format!("email,city,notes\nok@example.org,Oslo,short\nbig@example.org,Rome,{big}\n"),
+    );
+    let r = import_failing(
+        &p,
+        "attrs.csv",
+        &["attrs.csv:3: attributes would be 70026 bytes of JSON; a subscriber may have at most 64 KiB"],
+    );
+    assert_eq!(
+        (r["valid"].as_u64(), r["invalid"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+}
+
+/// The admin API (the production wiring, on an ephemeral port of
+/// 127.0.0.1) of project `p`; answers `PATCH /subscribers/{id}` with its
+/// status and body.
+struct Admin {
+    addr: std::net::SocketAddr,
+    _rt: tokio::runtime::Runtime,
+}
+
+const TOKEN: &str = "imports-test-token-0123456789";
+
+impl Admin {
+    fn start(p: &Project) -> Admin {
+        let mut env = std::collections::HashMap::new();
+        env.insert("GAZETTE_ADMIN_TOKEN".to_string(), TOKEN.to_string());
+        env.insert(
+            "GAZETTE_ADMIN_LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        );
+        env.insert("GAZETTE_DATABASE_URL".to_string(), p.database_url());
+        let path = p.path().join("gazette.toml");
+        let settings = gazette::config::load(&path, &env, &Default::default()).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let addr = rt.block_on(async {
+            let store = gazette::store::Store::open(&settings.database_url)
+                .await
+                .unwrap();
+            let (listener, _, state) =
+                gazette::app::bind_web(&settings, store.clone(), Some("127.0.0.1:0".into()))
+                    .await
+                    .unwrap();
+            let admin = gazette::app::bind_admin(&settings, store)
+                .await
+                .unwrap()
+                .unwrap();
+            let addr = admin.0.local_addr().unwrap();
+            let serve =
+                gazette::web::serve_all(listener, state, Some(admin), std::future::pending());
+            tokio::spawn(serve);
+            addr
+        });
+        Admin { addr, _rt: rt }
+    }
+
+    /// One request, every socket operation under a timeout.
+    fn patch(&self, id: i64, body: &str) -> (u16, Value) {
+        use std::io::{Read, Write};
+        use std::time::Duration;
+        let mut s =
+            std::net::TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        let req = format!(
+            "PATCH /api/v1/subscribers/{id} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(rest).unwrap_or(Value::Null))
+    }
+}
+
+#[test]
+fn attributes_are_capped_per_subscriber_so_an_export_always_imports_again() {
+    for backend in ["sqlite", "postgres"] {
+        attributes_capped_on(backend);
+    }
+}
+
+fn attributes_capped_on(backend: &str) {
+    // Once, repeated PATCHes (each under the 16 KiB body cap) grew a row's
+    // attributes to 2.4 MB; re-importing `export --raw` lost 151 rows.
+    let Some(p) = Project::new().on(backend) else {
+        return;
+    };
+    p.write(
+        "list.csv",
+        "email,name\nann@example.org,Ann\nbo@example.org,\"Bo, \"\"B\"\"\"\n",
+    );
+    import_json(&p, "list.csv", &[]);
+    let out = p.run(&["subscribers", "show", "ann@example.org", "--json"]);
+    let id = serde_json::from_str::<Value>(&out.stdout()).unwrap()["row"]["id"]
+        .as_i64()
+        .unwrap();
+    let admin = Admin::start(&p);
+    // Quotes and backslashes: the export doubles quotes, JSON escapes both.
+    let chunk = "q\"\\".repeat(3_000);
+    let mut statuses = Vec::new();
+    for k in 0..8 {
+        let body = serde_json::json!({"attributes": {format!("k{k}"): chunk}}).to_string();
+        assert!(body.len() < 16 * 1024);
+        let (status, answer) = admin.patch(id, &body);
+        if status != 200 {
+            let m = answer["error"]["message"].as_str().unwrap_or_default();
+            assert!(m.contains("at most 64 KiB"), "{answer}");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 422, 422, 422, 422]);
+    // Removing one and adding a smaller one still works.
+    let (status, _) = admin.patch(id, r#"{"attributes": {"k0": null, "small": 1}}"#);
+    assert_eq!(status, 200);
+    drop(admin);
+
+    let out = p.run(&["subscribers", "export", "--raw", "--output", "all.csv"]);
+    out.ok();
+    let exported = std::fs::read_to_string(p.path().join("all.csv")).unwrap();
+    assert!(exported.len() > 50_000, "{}", exported.len());
+    let q = Project::new().on(backend).unwrap();
+    q.write("all.csv", &exported);
+    let r = import_json(&q, "all.csv", &[]);
+    assert_eq!(
+        (r["valid"].as_u64(), r["invalid"].as_u64()),
+        (Some(2), Some(0)),
+        "{r}"
+    );
+    let show = |who: &Project| {
+        let out = who.run(&["subscribers", "show", "ann@example.org", "--json"]);
+        serde_json::from_str::<Value>(&out.stdout()).unwrap()["attributes"].clone()
+    };
+    assert_eq!(show(&q), show(&p));
+    assert_eq!(show(&q)["k3"], chunk);
 }

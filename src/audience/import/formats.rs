@@ -79,7 +79,7 @@ impl Format {
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Format::Generic => "unknown format: generic columns",
+            Format::Generic => "generic CSV",
             Format::Mailchimp(MailchimpFile::Subscribed) => "Mailchimp (subscribed export)",
             Format::Mailchimp(MailchimpFile::Unsubscribed) => "Mailchimp (unsubscribed export)",
             Format::Mailchimp(MailchimpFile::Cleaned) => "Mailchimp (cleaned export)",

@@ -3,7 +3,7 @@
 //! any CSV with an email column.
 
 mod formats;
-mod linecap;
+mod records;
 mod time;
 
 use std::io::Read;
@@ -13,11 +13,11 @@ use serde_json::{Map, Value};
 
 use formats::{norm, Held};
 pub use formats::{Format, MailchimpFile};
+pub use records::{LineCounts, MAX_LINE, UNTERMINATED};
 pub use time::parse_time;
 
-use super::csvio::CrlfToLf;
-use super::{cap_name, Source, Status, SubscriberEmail};
-use linecap::{LineCap, MAX_LINE};
+use super::{attributes, cap_name, Source, Status, SubscriberEmail};
+use records::{Event, Records};
 
 /// One valid row of an import file.
 #[derive(Debug, Clone)]
@@ -110,16 +110,15 @@ pub struct BadRow {
     pub reason: String,
 }
 
-/// Streams import rows out of a CSV file.
+/// Streams import rows out of a CSV file. Every physical line ends up
+/// counted (see `line_counts`): the header, a valid row, an invalid one
+/// (each reported with its line), blank, or inside a multi-line record.
 pub struct ImportReader<R: Read> {
-    reader: csv::Reader<CrlfToLf<LineCap<R>>>,
-    /// Lines cut at `MAX_LINE` bytes (each an invalid row).
-    cut: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+    records: Records<R>,
     columns: Vec<Column>,
     headers: Vec<String>,
     format: Format,
     confirmed: bool,
-    record: csv::StringRecord,
 }
 
 /// The values of one row, borrowed from the record while it is read.
@@ -144,15 +143,22 @@ impl<R: Read> ImportReader<R> {
     /// tool held as subscribed (or, in a generic file, rows without a
     /// status) become active; everything else keeps its state.
     pub fn new(input: R, confirmed: bool) -> Result<Self, String> {
-        let (input, cut) = LineCap::new(input, MAX_LINE);
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(true)
-            .from_reader(CrlfToLf::new(input));
-        let headers: Vec<String> = reader
-            .headers()
-            .map_err(|e| format!("line 1: cannot read the header row: {}", csv_reason(&e)))?
-            .iter()
+        Self::with_max_line(input, confirmed, MAX_LINE)
+    }
+
+    /// `new`, with lines and records of at most `max` bytes (a small cap
+    /// lets the fuzz tests reach it cheaply).
+    pub fn with_max_line(input: R, confirmed: bool, max: usize) -> Result<Self, String> {
+        let mut records = Records::new(input, max);
+        let line = match records.next_record() {
+            Event::Record(line) => line,
+            Event::End => 1,
+            Event::Bad(line, reason) => {
+                return Err(format!("line {line}: cannot read the header row: {reason}"))
+            }
+        };
+        let headers: Vec<String> = records
+            .fields()
             .enumerate()
             .map(|(i, h)| {
                 let h = if i == 0 {
@@ -168,18 +174,16 @@ impl<R: Read> ImportReader<R> {
         let columns: Vec<Column> = normalised.iter().map(|h| classify(format, h)).collect();
         if !columns.contains(&Column::Email) {
             return Err(format!(
-                "line 1: no email column (expected a header such as `email` or `Email Address`; found {})",
+                "line {line}: no email column (expected a header such as `email` or `Email Address`; found {})",
                 headers.join(", ")
             ));
         }
         Ok(ImportReader {
-            reader,
-            cut,
+            records,
             columns,
             headers,
             format,
             confirmed,
-            record: csv::StringRecord::new(),
         })
     }
 
@@ -202,26 +206,18 @@ impl<R: Read> ImportReader<R> {
 
     /// The next row: `None` at the end, `Some(Err)` for a row to report.
     pub fn next_row(&mut self) -> Option<Result<ImportRow, BadRow>> {
-        match self.reader.read_record(&mut self.record) {
-            Ok(false) => None,
-            Ok(true) => {
-                let line = self.record.position().map(|p| p.line()).unwrap_or(0);
-                if self.cut.lock().is_ok_and(|c| c.contains(&line)) {
-                    return Some(Err(BadRow {
-                        line,
-                        reason: format!("line longer than {} MB", MAX_LINE >> 20),
-                    }));
-                }
-                Some(self.convert(line))
-            }
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                Some(Err(BadRow {
-                    line,
-                    reason: csv_reason(&e),
-                }))
-            }
+        match self.records.next_record() {
+            Event::End => None,
+            Event::Record(line) => Some(self.convert(line)),
+            Event::Bad(line, reason) => Some(Err(BadRow { line, reason })),
         }
+    }
+
+    /// The physical lines read so far, and those that were blank or inside
+    /// a multi-line record: with the header, the valid and the invalid rows
+    /// they account for every line.
+    pub fn line_counts(&self) -> LineCounts {
+        self.records.counts()
     }
 
     fn convert(&self, line: u64) -> Result<ImportRow, BadRow> {
@@ -229,13 +225,16 @@ impl<R: Read> ImportReader<R> {
         let mut cells = Cells::default();
         let mut held = self.format.file_state();
         let mut attributes = Map::new();
-        for (i, value) in self.record.iter().enumerate() {
+        // Bytes of the cells that became attributes: their JSON is at most
+        // about 8 times as long, so most rows need no exact count.
+        let mut attribute_bytes = 0;
+        for (i, value) in self.records.fields().enumerate() {
             let value = undefuse(value.trim());
             let Some(&col) = self.columns.get(i) else {
                 if !value.is_empty() {
                     return Err(bad(format!(
                         "{} fields, but the header has {}",
-                        self.record.len(),
+                        self.records.field_count(),
                         self.columns.len()
                     )));
                 }
@@ -243,6 +242,12 @@ impl<R: Read> ImportReader<R> {
             };
             if value.is_empty() {
                 continue;
+            }
+            if matches!(
+                col,
+                Column::Other | Column::UnsubReason | Column::Attributes | Column::Metadata
+            ) {
+                attribute_bytes += value.len() + self.headers[i].len();
             }
             if let Some(h) = self
                 .cell(col, i, value, &mut cells, &mut attributes)
@@ -253,6 +258,9 @@ impl<R: Read> ImportReader<R> {
         }
         let email = cells.email.ok_or_else(|| bad("no email address".into()))?;
         let email = SubscriberEmail::parse(email).map_err(bad)?;
+        if attribute_bytes * 8 + 64 > attributes::MAX_BYTES {
+            attributes::check(&attributes).map_err(bad)?;
+        }
         let name = cells.name.or_else(|| {
             let joined = match (cells.first, cells.last) {
                 (Some(f), Some(l)) => format!("{f} {l}"),
@@ -388,21 +396,6 @@ fn undefuse(cell: &str) -> &str {
     match cell.as_bytes() {
         [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => &cell[1..],
         _ => cell,
-    }
-}
-
-fn csv_reason(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".into(),
-        csv::ErrorKind::Io(io) => crate::error::io_reason(io),
-        _ => {
-            let s = e.to_string();
-            // Drop csv's own position prefix; we print the line ourselves.
-            match s.split_once("): ") {
-                Some((_, rest)) => rest.to_string(),
-                None => s,
-            }
-        }
     }
 }
 

@@ -15,6 +15,7 @@ use super::errors::{Body, Id, Params};
 use super::{Api, ApiError};
 use crate::audience::{format_time, Source, Status, Subscriber, SubscriberEmail};
 use crate::optin::Outcome;
+use crate::store::directory::Edited;
 
 /// A subscriber as the API shows it.
 #[derive(Serialize)]
@@ -195,8 +196,10 @@ pub async fn create(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{email} vanished while being added")))?;
     if let Some(a) = &new.attributes {
-        if let Some(s) = api.store.update_subscriber(sub.id, None, Some(a)).await? {
-            sub = s;
+        match api.store.edit_subscriber(sub.id, None, Some(a)).await? {
+            Edited::Done(s) => sub = s,
+            Edited::NotFound => {}
+            Edited::TooLarge(m) => return Err(ApiError::invalid(m)),
         }
     }
     let outcome = match outcome {
@@ -237,16 +240,17 @@ pub async fn update(
     if let Some(a) = &p.attributes {
         check_attributes(a)?;
     }
-    let sub = api
+    let name = name.as_ref().map(|n| n.as_deref());
+    match api
         .store
-        .update_subscriber(
-            id,
-            name.as_ref().map(|n| n.as_deref()),
-            p.attributes.as_ref(),
-        )
+        .edit_subscriber(id, name, p.attributes.as_ref())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no subscriber {id}")))?;
-    Ok(Json(sub.into()))
+    {
+        Edited::Done(sub) => Ok(Json(sub.into())),
+        Edited::NotFound => Err(ApiError::not_found(format!("no subscriber {id}"))),
+        // Per subscriber, after merging: repeated edits cannot grow past it.
+        Edited::TooLarge(m) => Err(ApiError::invalid(m)),
+    }
 }
 
 pub async fn erase(State(api): State<Arc<Api>>, Id(id): Id) -> Result<Json<Value>, ApiError> {
