@@ -366,6 +366,7 @@ pub fn check(templates: &Templates, nl: &Newsletter, sample: Option<&Post>) -> V
         "index.html",
         "message.html",
         "unsubscribe.html",
+        "confirm.html",
         "preferences.html",
         "archive.html",
     ] {
