@@ -1,4 +1,5 @@
-//! The public web endpoints: subscribe, confirm, unsubscribe (RFC 8058
+//! The public web endpoints: subscribe, confirm (a page whose button
+//! POSTs: a GET changes nothing), unsubscribe (RFC 8058
 //! one-click included) and healthz. HTML or JSON by `Accept`. Nothing
 //! else: operator endpoints (`/metrics`) live on the admin listener
 //! (`admin.rs`). Every response carries the security headers
@@ -79,7 +80,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/subscribe", post(subscribe))
-        .route("/confirm/{token}", get(confirm))
+        .route("/confirm/{token}", get(confirm_page).post(confirm))
         .route(
             "/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
@@ -355,6 +356,46 @@ fn bad_address(state: &AppState, headers: &HeaderMap, given: Option<&str>, m: St
     )
 }
 
+/// `GET /confirm/{token}` (and HEAD) changes nothing: mail scanners fetch
+/// every link of an email, so a GET that confirmed would subscribe people
+/// who never asked. A good link shows a page whose one button POSTs to the
+/// same URL; an expired or unknown one the same answer as the POST.
+async fn confirm_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    match state.optin.check(&token, chrono::Utc::now()).await {
+        Ok(Confirmed::Activated(_)) if wants_json(&headers) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "status": "pending",
+                "message": "POST to this URL to confirm the subscription",
+            })),
+        )
+            .into_response(),
+        Ok(Confirmed::Activated(_)) => {
+            let mut ctx = Context::new();
+            ctx.insert("action", &token);
+            page(&state, StatusCode::OK, "confirm.html", &ctx)
+        }
+        Ok(Confirmed::Expired) => expired(&state, &headers),
+        Ok(Confirmed::Unknown) => unknown_link(&state, &headers, "unknown_confirm"),
+        Err(e) => internal(&state, &headers, e),
+    }
+}
+
+fn expired(state: &AppState, headers: &HeaderMap) -> Response {
+    reply(
+        state,
+        headers,
+        StatusCode::GONE,
+        &state.say("expired_heading", &[]),
+        &state.say("expired", &[]),
+    )
+}
+
+/// `POST /confirm/{token}`: the button of the confirmation page.
 async fn confirm(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -368,13 +409,7 @@ async fn confirm(
             &state.say("subscribed_heading", &[]),
             &state.say("subscribed", &[]),
         ),
-        Ok(Confirmed::Expired) => reply(
-            &state,
-            &headers,
-            StatusCode::GONE,
-            &state.say("expired_heading", &[]),
-            &state.say("expired", &[]),
-        ),
+        Ok(Confirmed::Expired) => expired(&state, &headers),
         Ok(Confirmed::Unknown) => unknown_link(&state, &headers, "unknown_confirm"),
         Err(e) => internal(&state, &headers, e),
     }
