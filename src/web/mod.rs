@@ -370,7 +370,7 @@ async fn confirm_page(
             StatusCode::OK,
             axum::Json(serde_json::json!({
                 "status": "pending",
-                "message": "POST to this URL to confirm the subscription",
+                "message": state.say("confirm_heading", &[]),
             })),
         )
             .into_response(),
