@@ -88,9 +88,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AdminState>,
     timeout: std::time::Duration,
+    trusted: Vec<crate::util::net::Cidr>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    super::listen::serve(listener, router(state), timeout, shutdown).await
+    super::listen::serve(listener, router(state), timeout, trusted, shutdown).await
 }
 
 async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Next) -> Response {

@@ -1,9 +1,10 @@
 //! The listeners' accept loop, public and admin alike: at most
-//! [`MAX_CONNECTIONS`] connections at once (more wait in the kernel's
-//! queue), `[web] request_timeout` to send a request's headers (idle
-//! keep-alive connections close after it too) and as long again for its
-//! body (then 408 and the connection closes). `axum::serve` has none of
-//! these: slow clients (slowloris) could hold every socket.
+//! [`MAX_CONNECTIONS`] connections at once and `conns::PER_CLIENT` per
+//! client address, the slowest shed to make room (`conns.rs`);
+//! `[web] request_timeout` to send a request's headers (idle keep-alive
+//! connections close after it too) and as long again for its body (then
+//! 408 and the connection closes). `axum::serve` has none of these: slow
+//! clients (slowloris) could hold every socket.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,28 +19,29 @@ use axum::Router;
 use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{watch, Semaphore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
 
-/// Connections one listener serves at the same time.
-pub const MAX_CONNECTIONS: usize = 512;
+use super::conns::{Phase, Refused, Registry, Slot, Tracked};
+use crate::util::net::Cidr;
+
+pub use super::conns::MAX_CONNECTIONS;
 
 /// Serve `app` on `listener` until `shutdown` resolves, then let the
 /// requests in progress finish. Handlers see the peer as
-/// `ConnectInfo<SocketAddr>`.
+/// `ConnectInfo<SocketAddr>`. Connections from `trusted` proxies are
+/// counted only against the listener's cap, not per client.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     timeout: Duration,
+    trusted: Vec<Cidr>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let registry = Registry::new(trusted);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = slots.clone().acquire_owned() => p.expect("never closed"),
-        };
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             r = listener.accept() => match r {
@@ -52,19 +54,74 @@ pub async fn serve(
                 }
             },
         };
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            s = admit(&registry, peer) => s,
+        };
+        let Some(slot) = slot else {
+            tokio::spawn(refuse(stream, peer));
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let stop = stop_rx.clone();
-        tokio::spawn(async move {
-            connection(stream, peer, app, timeout, stop).await;
-            drop(permit);
-        });
+        tokio::spawn(connection(stream, peer, app, timeout, stop, slot));
     }
     drop(listener);
     let _ = stop_tx.send(true);
     // Every connection gives its slot back when it has closed.
-    let _ = slots.acquire_many(MAX_CONNECTIONS as u32).await;
+    while !registry.is_empty() {
+        tokio::select! {
+            _ = registry.freed.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
     Ok(())
+}
+
+/// A place for a connection from `peer`: at once, or once the listener
+/// has one free; `None` when its client holds all it may.
+async fn admit(registry: &Arc<Registry>, peer: SocketAddr) -> Option<Slot> {
+    loop {
+        match registry.admit(peer.ip()) {
+            Ok(slot) => return Some(slot),
+            Err(Refused::Client) => return None,
+            Err(Refused::Full) => {
+                // Every connection is busy with a request: wait for one to
+                // end, or to turn idle (then it can be shed).
+                tokio::select! {
+                    _ = registry.freed.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// 503 to a client that holds `conns::PER_CLIENT` busy connections.
+async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr) {
+    tracing::debug!("connection from {peer}: its client holds too many");
+    let body = "Too many connections from your address. Please try again in a moment.\n";
+    let mut head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nretry-after: 5\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in super::headers::all() {
+        let value = value.to_str().unwrap_or_default();
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let answer = format!("{head}\r\n{body}");
+    let write = async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Read what the client sent, so that closing does not reset the
+        // connection before the answer is read.
+        let mut buf = [0u8; 4096];
+        while stream.read(&mut buf).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
 }
 
 async fn connection(
@@ -73,10 +130,13 @@ async fn connection(
     app: Router,
     timeout: Duration,
     mut stop: watch::Receiver<bool>,
+    slot: Slot,
 ) {
+    let phase = slot.phase.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(call(app, req, peer, timeout).await) }
+        let phase = phase.clone();
+        async move { Ok::<_, std::convert::Infallible>(call(app, req, peer, timeout, phase).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -91,6 +151,10 @@ async fn connection(
             }
             return;
         }
+        _ = slot.shed.notified() => {
+            tracing::debug!("connection from {peer}: shed (the slowest while full)");
+            return;
+        }
         _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
     }
     let _ = conn.await;
@@ -99,6 +163,19 @@ async fn connection(
 /// One request: its body must arrive within `timeout` of its headers.
 async fn call(
     mut app: Router,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    timeout: Duration,
+    phase: Arc<Phase>,
+) -> Response {
+    phase.busy();
+    let res = answer(&mut app, req, peer, timeout).await;
+    // Once the answer is out, the connection waits for the next request.
+    res.map(|body| Tracked::wrap(body, phase))
+}
+
+async fn answer(
+    app: &mut Router,
     req: Request<Incoming>,
     peer: SocketAddr,
     timeout: Duration,

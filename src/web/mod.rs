@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod api;
 pub mod archive;
+pub mod conns;
 pub mod headers;
 pub mod listen;
 pub mod preferences;
@@ -102,7 +103,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let timeout = state.optin.settings.web.request_timeout;
-    listen::serve(listener, router(state), timeout, shutdown).await
+    let trusted = state.optin.settings.web.trusted_proxies.clone();
+    listen::serve(listener, router(state), timeout, trusted, shutdown).await
 }
 
 /// The admin listener and its state, when `[web] admin_listen` is set.
@@ -125,9 +127,10 @@ pub async fn serve_all(
         let _ = tx.send(true);
     });
     let timeout = state.optin.settings.web.request_timeout;
+    let trusted = state.optin.settings.web.trusted_proxies.clone();
     let admin = async {
         match admin {
-            Some((l, st)) => admin::serve(l, st, timeout, stopped(rx.clone())).await,
+            Some((l, st)) => admin::serve(l, st, timeout, trusted, stopped(rx.clone())).await,
             None => Ok(()),
         }
     };
