@@ -15,6 +15,7 @@ pub mod preferences;
 pub mod proxies;
 pub mod ratelimit;
 pub mod webhooks;
+pub mod xml;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -90,6 +91,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(preferences::routes())
         .merge(archive::routes())
         .merge(webhooks::routes(&state.optin.settings))
+        .fallback(nowhere)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(too_large))
         .layer(axum::middleware::from_fn(headers::add))
@@ -223,6 +225,11 @@ fn internal(state: &AppState, headers: &HeaderMap, e: crate::Error) -> Response 
         &state.say("error_heading", &[]),
         &state.say("error", &[]),
     )
+}
+
+/// A path that does not exist: the site's own 404 page, in its language.
+async fn nowhere(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    archive::not_found(&state, &headers)
 }
 
 async fn index(State(state): State<Arc<AppState>>) -> Response {
