@@ -212,8 +212,14 @@ pub fn sent_campaign_dated(app: &App, title: &str, summary: &str, date: &str) ->
     let text = format!(
         "+++\ntitle = \"{title}\"\ndate = {date}\nsummary = \"{summary}\"\n+++\nHello readers.\n"
     );
+    // One post per title (a slug of its own): the same title again is the
+    // same post sent again.
+    let slug: String = title
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
     let post = gazette::content::parse_post(
-        std::path::Path::new("posts/p.md"),
+        std::path::Path::new(&format!("posts/{slug}.md")),
         &text,
         "https://example.com/blog",
     )
@@ -491,6 +497,7 @@ fn a_dry_run_counts_the_readers_the_send_reaches() {
 #[test]
 fn the_feed_is_well_formed_xml_whatever_the_subjects_hold() {
     let app = spawn_app("[archive]\nenabled = true\n");
+    subscribe_and_confirm(&app, "eve%40example.org", 1);
     // U+FFFE in a title, U+0008 in a summary (TOML escapes): XML 1.0
     // forbids both, so a feed carrying them is not XML.
     sent_campaign(&app, "Odd\\uFFFEtitle", "A back\\u0008space.");
@@ -509,6 +516,7 @@ fn the_feed_is_well_formed_xml_whatever_the_subjects_hold() {
 #[test]
 fn the_feed_has_validators_and_answers_304_while_unchanged() {
     let app = spawn_app("[archive]\nenabled = true\n");
+    subscribe_and_confirm(&app, "eve%40example.org", 1);
     sent_campaign(&app, "One", "The first.");
     let feed = get(&app, "/feed.xml");
     assert_eq!(feed.status, 200, "{}", feed.body);
@@ -550,6 +558,7 @@ fn the_feed_has_validators_and_answers_304_while_unchanged() {
 #[test]
 fn archive_addresses_lead_to_the_right_page_or_the_sites_own_error() {
     let app = spawn_app("[archive]\nenabled = true\n");
+    subscribe_and_confirm(&app, "eve%40example.org", 1);
     let id = sent_campaign(&app, "Right title", "Summary.");
     let right = format!("https://news.example.com/archive/{id}/test-notes-right-title");
     // Another slug, or none: a permanent redirect to the right address.
@@ -621,4 +630,29 @@ fn archive_addresses_lead_to_the_right_page_or_the_sites_own_error() {
         "{}",
         json.body
     );
+}
+
+#[test]
+fn a_resent_issue_is_listed_once_and_one_sent_to_nobody_not_at_all() {
+    let app = spawn_app("[archive]\nenabled = true\n");
+    // Sent while nobody subscribed: not an issue anyone received.
+    let nobody = sent_campaign(&app, "Into the void", "Nobody got it.");
+    subscribe_and_confirm(&app, "eve%40example.org", 1);
+    let first = sent_campaign(&app, "Once", "Sent once.");
+    // `send post once --force`: the same post again.
+    let again = sent_campaign(&app, "Once", "Sent once.");
+    let other = sent_campaign(&app, "Twice", "Another post.");
+    let list = get(&app, "/archive");
+    assert_eq!(list.status, 200, "{}", list.body);
+    let feed = get(&app, "/feed.xml");
+    for body in [&list.body, &feed.body] {
+        assert_eq!(body.matches("Sent once.").count(), 1, "{body}");
+        assert!(body.contains(&format!("/archive/{first}/")), "{body}");
+        assert!(!body.contains(&format!("/archive/{again}/")), "{body}");
+        assert!(body.contains(&format!("/archive/{other}/")), "{body}");
+        assert!(!body.contains("Into the void"), "{body}");
+        assert!(!body.contains(&format!("/archive/{nobody}/")), "{body}");
+    }
+    // The resend's own "View in browser" link still shows its page.
+    assert_eq!(get(&app, &format!("/archive/{again}/test-notes-once")).status, 200);
 }
