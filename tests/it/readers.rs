@@ -216,7 +216,13 @@ pub fn sent_campaign_dated(app: &App, title: &str, summary: &str, date: &str) ->
     // same post sent again.
     let slug: String = title
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     let post = gazette::content::parse_post(
         std::path::Path::new(&format!("posts/{slug}.md")),
@@ -654,5 +660,8 @@ fn a_resent_issue_is_listed_once_and_one_sent_to_nobody_not_at_all() {
         assert!(!body.contains(&format!("/archive/{nobody}/")), "{body}");
     }
     // The resend's own "View in browser" link still shows its page.
-    assert_eq!(get(&app, &format!("/archive/{again}/test-notes-once")).status, 200);
+    assert_eq!(
+        get(&app, &format!("/archive/{again}/test-notes-once")).status,
+        200
+    );
 }
