@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::conns::{Phase, Refused, Registry, Slot, Tracked};
@@ -30,12 +29,13 @@ pub use super::conns::MAX_CONNECTIONS;
 /// Serve `app` on `listener` until `shutdown` resolves, then let the
 /// requests in progress finish. Handlers see the peer as
 /// `ConnectInfo<SocketAddr>`. Connections from `trusted` proxies are
-/// counted only against the listener's cap, not per client.
+/// counted only against the listener's cap, not per client; a client that
+/// holds all it may gets `refusal`'s answer.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     timeout: Duration,
-    trusted: Vec<Cidr>,
+    (trusted, refusal): (Vec<Cidr>, Refusal),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let registry = Registry::new(trusted);
@@ -59,7 +59,7 @@ pub async fn serve(
             s = admit(&registry, peer) => s,
         };
         let Some(slot) = slot else {
-            tokio::spawn(refuse(stream, peer));
+            tokio::spawn(refuse(stream, peer, refusal.clone()));
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -98,30 +98,34 @@ async fn admit(registry: &Arc<Registry>, peer: SocketAddr) -> Option<Slot> {
     }
 }
 
-/// 503 to a client that holds `conns::PER_CLIENT` busy connections.
-async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr) {
+/// What a client that holds all the connections it may gets, from its
+/// request's headers: the site's own page (or JSON); sent with 503,
+/// `Retry-After` and the security headers.
+pub type Refusal = Arc<dyn Fn(&HeaderMap) -> Response + Send + Sync>;
+
+/// Answer the one request of a connection whose client holds
+/// `conns::PER_CLIENT` busy connections with 503, then close it; a second
+/// at most to send the request's headers.
+async fn refuse(stream: tokio::net::TcpStream, peer: SocketAddr, refusal: Refusal) {
     tracing::debug!("connection from {peer}: its client holds too many");
-    let body = "Too many connections from your address. Please try again in a moment.\n";
-    let mut head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
-         content-length: {}\r\nretry-after: 5\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (name, value) in super::headers::all() {
-        let value = value.to_str().unwrap_or_default();
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let answer = format!("{head}\r\n{body}");
-    let write = async {
-        stream.write_all(answer.as_bytes()).await?;
-        stream.shutdown().await?;
-        // Read what the client sent, so that closing does not reset the
-        // connection before the answer is read.
-        let mut buf = [0u8; 4096];
-        while stream.read(&mut buf).await? > 0 {}
-        Ok::<_, std::io::Error>(())
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let mut res = refusal(req.headers());
+        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let h = res.headers_mut();
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        for (name, value) in super::headers::all() {
+            h.insert(name, value);
+        }
+        async move { Ok::<_, std::convert::Infallible>(res) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(1))
+        .keep_alive(false);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
 }
 
 async fn connection(

@@ -106,7 +106,26 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let timeout = state.optin.settings.web.request_timeout;
     let trusted = state.optin.settings.web.trusted_proxies.clone();
-    listen::serve(listener, router(state), timeout, trusted, shutdown).await
+    let st = state.clone();
+    let refusal: listen::Refusal = Arc::new(move |headers: &HeaderMap| {
+        let heading = st.say("too_many_heading", &[]);
+        let message = st.say("too_many_connections", &[]);
+        reply(
+            &st,
+            headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &heading,
+            &message,
+        )
+    });
+    listen::serve(
+        listener,
+        router(state),
+        timeout,
+        (trusted, refusal),
+        shutdown,
+    )
+    .await
 }
 
 /// The admin listener and its state, when `[web] admin_listen` is set.

@@ -75,7 +75,7 @@ pub fn post_form_from(from: IpAddr, addr: SocketAddr, path: &str, body: &str) ->
     )
 }
 
-fn request_on(
+pub fn request_on(
     mut s: TcpStream,
     addr: SocketAddr,
     method: &str,

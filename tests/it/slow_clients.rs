@@ -197,7 +197,24 @@ fn a_client_whose_32_connections_are_all_busy_gets_503() {
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.header("retry-after"), Some("5"));
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
-    assert!(r.body.contains("Too many connections"), "{}", r.body);
+    // The site's own page, like every public error.
+    assert!(r.body.contains("<html lang=\"en\""), "{}", r.body);
+    assert!(
+        r.body.contains("Too many connections from your address."),
+        "{}",
+        r.body
+    );
+    let json = http::connect_from(loopback(3), app.addr);
+    let r = crate::http::request_on(
+        json,
+        app.addr,
+        "GET",
+        "/healthz",
+        &[("Accept", "application/json")],
+        b"",
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.json()["error"].is_string(), "{}", r.body);
     // Nobody else is concerned, and none of the 32 was cut off.
     let r = http::request_from(loopback(4), app.addr, "GET", "/healthz");
     assert_eq!(r.status, 200, "{}", r.body);
