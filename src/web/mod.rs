@@ -92,6 +92,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(archive::routes())
         .merge(webhooks::routes(&state.optin.settings))
         .fallback(nowhere)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(too_large))
         .layer(axum::middleware::from_fn(headers::add))
@@ -249,6 +250,18 @@ fn internal(state: &AppState, headers: &HeaderMap, e: crate::Error) -> Response 
 /// A path that does not exist: the site's own 404 page, in its language.
 async fn nowhere(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     archive::not_found(&state, &headers)
+}
+
+/// A path that exists, asked with a method it does not take: the site's
+/// own page (axum adds `Allow`).
+async fn wrong_method(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    reply(
+        &state,
+        &headers,
+        StatusCode::METHOD_NOT_ALLOWED,
+        &state.say("bad_request", &[]),
+        &state.say("not_found", &[]),
+    )
 }
 
 async fn index(State(state): State<Arc<AppState>>) -> Response {

@@ -105,6 +105,17 @@ fn unknown_paths_get_the_sites_own_page_in_its_language() {
     let r = http::get(de.addr, "/archive?page=abc");
     assert_eq!(r.status, 400);
     assert!(r.body.contains("Die Seiten des Archivs"), "{}", r.body);
+    // A method a path does not take: the site's page, with `Allow`.
+    let r = http::request(
+        app.addr,
+        "PUT",
+        "/subscribe",
+        &[("Accept", "text/html")],
+        b"",
+    );
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    assert!(r.body.contains("<html lang=\"en\""), "{}", r.body);
     let r = http::request(
         app.addr,
         "GET",
