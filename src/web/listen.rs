@@ -26,6 +26,10 @@ use crate::util::net::Cidr;
 
 pub use super::conns::MAX_CONNECTIONS;
 
+/// Refused connections answered (503) at the same time; more are closed
+/// at once, so that a client cannot hold sockets by being refused.
+const REFUSING: usize = 64;
+
 /// Serve `app` on `listener` until `shutdown` resolves, then let the
 /// requests in progress finish. Handlers see the peer as
 /// `ConnectInfo<SocketAddr>`. Connections from `trusted` proxies are
@@ -39,6 +43,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let registry = Registry::new(trusted);
+    let refusing = Arc::new(tokio::sync::Semaphore::new(REFUSING));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -59,7 +64,14 @@ pub async fn serve(
             s = admit(&registry, peer) => s,
         };
         let Some(slot) = slot else {
-            tokio::spawn(refuse(stream, peer, refusal.clone()));
+            // At most `REFUSING` answers at once; past them, just close.
+            if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                let refusal = refusal.clone();
+                tokio::spawn(async move {
+                    refuse(stream, peer, refusal).await;
+                    drop(permit);
+                });
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
