@@ -142,6 +142,13 @@ impl Optin {
         Ok(confirmed)
     }
 
+    /// What [`Optin::confirm`] would answer for `token`, changing nothing:
+    /// a GET of the link (a person, or a mail scanner fetching it) only
+    /// looks; the page's button POSTs to confirm.
+    pub async fn check(&self, token: &str, now: DateTime<Utc>) -> Result<Confirmed> {
+        self.store.check_confirmation(token, now).await
+    }
+
     /// Send the welcome email to an active reader unless they ever got one
     /// (or welcome emails are off). Returns whether one was sent.
     pub async fn welcome(&self, email: &SubscriberEmail, background: bool) -> Result<bool> {

@@ -387,6 +387,7 @@ pub fn check(templates: &Templates, nl: &Newsletter, posts: &[Post]) -> Vec<Erro
         "index.html",
         "message.html",
         "unsubscribe.html",
+        "confirm.html",
         "preferences.html",
         "archive.html",
     ] {

@@ -78,6 +78,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "web/unsubscribe.html",
         include_str!("../../templates/web/unsubscribe.html"),
     ),
+    (
+        "web/confirm.html",
+        include_str!("../../templates/web/confirm.html"),
+    ),
 ];
 
 /// The loaded template set with where each template came from.

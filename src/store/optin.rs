@@ -266,8 +266,36 @@ impl Store {
     /// the token confirms the subscription that created the row, gets the
     /// name given with it.
     pub async fn confirm(&self, token: &str, now: DateTime<Utc>) -> Result<Confirmed> {
-        let Some((lookup, verifier)) = tokens::split(token) else {
+        let (id, email, hash) = match self.pending_confirmation(token, now).await? {
+            Ok(found) => found,
+            Err(answer) => return Ok(answer),
+        };
+        let parsed = SubscriberEmail::parse(&email).map_err(Error::msg)?;
+        if !self.activate_with(id, &parsed, now, Some(&hash)).await? {
             return Ok(Confirmed::Unknown);
+        }
+        Ok(Confirmed::Activated(email))
+    }
+
+    /// What [`Store::confirm`] would answer for `token`, changing nothing:
+    /// `Activated(email)` means the link is good and would activate
+    /// `email` (the page a GET of the link shows before its button).
+    pub async fn check_confirmation(&self, token: &str, now: DateTime<Utc>) -> Result<Confirmed> {
+        Ok(match self.pending_confirmation(token, now).await? {
+            Ok((_, email, _)) => Confirmed::Activated(email),
+            Err(answer) => answer,
+        })
+    }
+
+    /// The pending subscriber (id, email, hash) a good, unexpired
+    /// confirmation token belongs to, or the answer for any other token.
+    async fn pending_confirmation(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<(i64, String, String), Confirmed>> {
+        let Some((lookup, verifier)) = tokens::split(token) else {
+            return Ok(Err(Confirmed::Unknown));
         };
         let (clause, value) = lookup_clause(lookup);
         let sql = format!(
@@ -282,19 +310,15 @@ impl Store {
             q.fetch_optional(p).await?
         });
         let Some((id, email, hash, expires)) = found else {
-            return Ok(Confirmed::Unknown);
+            return Ok(Err(Confirmed::Unknown));
         };
         if !tokens::verify(verifier, &hash) {
-            return Ok(Confirmed::Unknown);
+            return Ok(Err(Confirmed::Unknown));
         }
         if expires.is_none_or(|e| e.0 <= now) {
-            return Ok(Confirmed::Expired);
+            return Ok(Err(Confirmed::Expired));
         }
-        let parsed = SubscriberEmail::parse(&email).map_err(Error::msg)?;
-        if !self.activate_with(id, &parsed, now, Some(&hash)).await? {
-            return Ok(Confirmed::Unknown);
-        }
-        Ok(Confirmed::Activated(email))
+        Ok(Ok((id, email, hash)))
     }
 
     /// The subscriber an unsubscribe token belongs to.

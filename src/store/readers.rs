@@ -38,6 +38,21 @@ pub struct ArchiveEntry {
 /// cancelled or waiting.
 const ARCHIVED: &str = "status NOT IN ('cancelled', 'queued', 'scheduled') AND variant_of IS NULL";
 
+/// Of those, the ones the list and the feed show: sent to someone (the
+/// campaign or, for a digest, one of its variants had recipients), and not
+/// a resend (`send --force`) of the posts of an earlier one of the same
+/// kind, which is listed instead.
+const LISTED: &str = "(total > 0 OR EXISTS (SELECT 1 FROM campaigns v WHERE v.variant_of = campaigns.id AND v.total > 0))
+    AND NOT (EXISTS (SELECT 1 FROM campaign_posts p WHERE p.campaign_id = campaigns.id)
+        AND EXISTS (SELECT 1 FROM campaigns o
+            WHERE o.id < campaigns.id AND o.kind = campaigns.kind AND o.variant_of IS NULL
+            AND o.status NOT IN ('cancelled', 'queued', 'scheduled')
+            AND (o.total > 0 OR EXISTS (SELECT 1 FROM campaigns ov WHERE ov.variant_of = o.id AND ov.total > 0))
+            AND NOT EXISTS (SELECT 1 FROM campaign_posts p WHERE p.campaign_id = campaigns.id
+                AND NOT EXISTS (SELECT 1 FROM campaign_posts q WHERE q.campaign_id = o.id AND q.slug = p.slug))
+            AND NOT EXISTS (SELECT 1 FROM campaign_posts q WHERE q.campaign_id = o.id
+                AND NOT EXISTS (SELECT 1 FROM campaign_posts p WHERE p.campaign_id = campaigns.id AND p.slug = q.slug))))";
+
 impl Store {
     /// Claim the welcome email of subscriber `id`: true once per person,
     /// however often it is asked (an atomic flag).
@@ -285,13 +300,13 @@ impl Store {
         }))
     }
 
-    /// Archived campaigns, newest first: `limit` from `offset`, and how
-    /// many there are in all.
+    /// Archived campaigns that are listed (see `LISTED`), newest first:
+    /// `limit` from `offset`, and how many there are in all.
     pub async fn archive(&self, offset: i64, limit: i64) -> Result<(Vec<ArchiveEntry>, i64)> {
-        let count = format!("SELECT COUNT(*) FROM campaigns WHERE {ARCHIVED}");
+        let count = format!("SELECT COUNT(*) FROM campaigns WHERE {ARCHIVED} AND {LISTED}");
         let page = format!(
             "SELECT id, kind, subject, COALESCE(summary, '') AS summary, COALESCE(started_at, created_at) AS at FROM campaigns
-             WHERE {ARCHIVED} ORDER BY at DESC, id DESC LIMIT $1 OFFSET $2"
+             WHERE {ARCHIVED} AND {LISTED} ORDER BY at DESC, id DESC LIMIT $1 OFFSET $2"
         );
         let (total, rows): (i64, Vec<ArchiveRow>) = db!(&self.pool, p, pg => {
             let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count))

@@ -88,9 +88,24 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AdminState>,
     timeout: std::time::Duration,
+    trusted: Vec<crate::util::net::Cidr>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    super::listen::serve(listener, router(state), timeout, shutdown).await
+    let refusal: super::listen::Refusal = Arc::new(|_: &axum::http::HeaderMap| {
+        let error = serde_json::json!({ "error": {
+            "code": "too_many_connections",
+            "message": "too many connections from this address; try again in a moment",
+        }});
+        axum::Json(error).into_response()
+    });
+    super::listen::serve(
+        listener,
+        router(state),
+        timeout,
+        (trusted, refusal),
+        shutdown,
+    )
+    .await
 }
 
 async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Next) -> Response {

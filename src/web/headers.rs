@@ -29,7 +29,8 @@ pub fn all() -> [(HeaderName, HeaderValue); 5] {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ),
-        // Pages with tokens or personal data are not for shared caches.
+        // Pages with tokens or personal data are not for shared caches
+        // (a handler that set its own, the public feed, keeps it).
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ]
 }
@@ -40,6 +41,9 @@ pub async fn add(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     for (name, value) in all() {
+        if name == header::CACHE_CONTROL && h.contains_key(&name) {
+            continue;
+        }
         h.insert(name, value);
     }
     res

@@ -1,4 +1,5 @@
-//! The public web endpoints: subscribe, confirm, unsubscribe (RFC 8058
+//! The public web endpoints: subscribe, confirm (a page whose button
+//! POSTs: a GET changes nothing), unsubscribe (RFC 8058
 //! one-click included) and healthz. HTML or JSON by `Accept`. Nothing
 //! else: operator endpoints (`/metrics`) live on the admin listener
 //! (`admin.rs`). Every response carries the security headers
@@ -7,12 +8,14 @@
 pub mod admin;
 pub mod api;
 pub mod archive;
+pub mod conns;
 pub mod headers;
 pub mod listen;
 pub mod preferences;
 pub mod proxies;
 pub mod ratelimit;
 pub mod webhooks;
+pub mod xml;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -79,7 +82,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/subscribe", post(subscribe))
-        .route("/confirm/{token}", get(confirm))
+        .route("/confirm/{token}", get(confirm_page).post(confirm))
         .route(
             "/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
@@ -88,6 +91,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(preferences::routes())
         .merge(archive::routes())
         .merge(webhooks::routes(&state.optin.settings))
+        .fallback(nowhere)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(too_large))
         .layer(axum::middleware::from_fn(headers::add))
@@ -101,7 +106,27 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let timeout = state.optin.settings.web.request_timeout;
-    listen::serve(listener, router(state), timeout, shutdown).await
+    let trusted = state.optin.settings.web.trusted_proxies.clone();
+    let st = state.clone();
+    let refusal: listen::Refusal = Arc::new(move |headers: &HeaderMap| {
+        let heading = st.say("too_many_heading", &[]);
+        let message = st.say("too_many_connections", &[]);
+        reply(
+            &st,
+            headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &heading,
+            &message,
+        )
+    });
+    listen::serve(
+        listener,
+        router(state),
+        timeout,
+        (trusted, refusal),
+        shutdown,
+    )
+    .await
 }
 
 /// The admin listener and its state, when `[web] admin_listen` is set.
@@ -124,9 +149,10 @@ pub async fn serve_all(
         let _ = tx.send(true);
     });
     let timeout = state.optin.settings.web.request_timeout;
+    let trusted = state.optin.settings.web.trusted_proxies.clone();
     let admin = async {
         match admin {
-            Some((l, st)) => admin::serve(l, st, timeout, stopped(rx.clone())).await,
+            Some((l, st)) => admin::serve(l, st, timeout, trusted, stopped(rx.clone())).await,
             None => Ok(()),
         }
     };
@@ -218,6 +244,23 @@ fn internal(state: &AppState, headers: &HeaderMap, e: crate::Error) -> Response 
         StatusCode::INTERNAL_SERVER_ERROR,
         &state.say("error_heading", &[]),
         &state.say("error", &[]),
+    )
+}
+
+/// A path that does not exist: the site's own 404 page, in its language.
+async fn nowhere(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    archive::not_found(&state, &headers)
+}
+
+/// A path that exists, asked with a method it does not take: the site's
+/// own page (axum adds `Allow`).
+async fn wrong_method(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    reply(
+        &state,
+        &headers,
+        StatusCode::METHOD_NOT_ALLOWED,
+        &state.say("bad_request", &[]),
+        &state.say("not_found", &[]),
     )
 }
 
@@ -355,6 +398,46 @@ fn bad_address(state: &AppState, headers: &HeaderMap, given: Option<&str>, m: St
     )
 }
 
+/// `GET /confirm/{token}` (and HEAD) changes nothing: mail scanners fetch
+/// every link of an email, so a GET that confirmed would subscribe people
+/// who never asked. A good link shows a page whose one button POSTs to the
+/// same URL; an expired or unknown one the same answer as the POST.
+async fn confirm_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    match state.optin.check(&token, chrono::Utc::now()).await {
+        Ok(Confirmed::Activated(_)) if wants_json(&headers) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "status": "pending",
+                "message": state.say("confirm_heading", &[]),
+            })),
+        )
+            .into_response(),
+        Ok(Confirmed::Activated(_)) => {
+            let mut ctx = Context::new();
+            ctx.insert("action", &token);
+            page(&state, StatusCode::OK, "confirm.html", &ctx)
+        }
+        Ok(Confirmed::Expired) => expired(&state, &headers),
+        Ok(Confirmed::Unknown) => unknown_link(&state, &headers, "unknown_confirm"),
+        Err(e) => internal(&state, &headers, e),
+    }
+}
+
+fn expired(state: &AppState, headers: &HeaderMap) -> Response {
+    reply(
+        state,
+        headers,
+        StatusCode::GONE,
+        &state.say("expired_heading", &[]),
+        &state.say("expired", &[]),
+    )
+}
+
+/// `POST /confirm/{token}`: the button of the confirmation page.
 async fn confirm(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -368,13 +451,7 @@ async fn confirm(
             &state.say("subscribed_heading", &[]),
             &state.say("subscribed", &[]),
         ),
-        Ok(Confirmed::Expired) => reply(
-            &state,
-            &headers,
-            StatusCode::GONE,
-            &state.say("expired_heading", &[]),
-            &state.say("expired", &[]),
-        ),
+        Ok(Confirmed::Expired) => expired(&state, &headers),
         Ok(Confirmed::Unknown) => unknown_link(&state, &headers, "unknown_confirm"),
         Err(e) => internal(&state, &headers, e),
     }

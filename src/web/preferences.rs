@@ -94,20 +94,19 @@ async fn save(
         Ok(None) => return unknown_link(&state, &headers, "unknown_preferences"),
         Err(e) => return internal(&state, &headers, e),
     };
-    let known = &state.optin.settings.readers.topics;
-    let mut prefs = Preferences::default();
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        match &*k {
-            "frequency" => prefs.frequency = Frequency::parse(&v).ok(),
-            "topics" => {
-                let t = v.trim().to_lowercase();
-                if known.iter().any(|(k, _)| *k == t) && !prefs.topics.contains(&t) {
-                    prefs.topics.push(t);
-                }
-            }
-            _ => {}
+    let prefs = match parse(&state, &body) {
+        Ok(p) => p,
+        Err(unknown) => {
+            let topic: String = unknown.chars().take(40).collect();
+            return reply(
+                &state,
+                &headers,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &state.say("bad_request", &[]),
+                &state.say("unknown_topic", &[("topic", &topic)]),
+            );
         }
-    }
+    };
     if prefs.frequency.is_none() {
         return reply(
             &state,
@@ -127,4 +126,30 @@ async fn save(
         &prefs,
         Some(&state.say("preferences_saved", &[])),
     )
+}
+
+/// The form's choices; a topic this newsletter does not have is refused
+/// (`Err` names it) rather than silently dropped.
+fn parse(state: &AppState, body: &[u8]) -> Result<Preferences, String> {
+    let known = &state.optin.settings.readers.topics;
+    let mut prefs = Preferences::default();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match &*k {
+            "frequency" => prefs.frequency = Frequency::parse(&v).ok(),
+            "topics" => {
+                let t = v.trim().to_lowercase();
+                if t.is_empty() {
+                    continue;
+                }
+                if !known.iter().any(|(k, _)| *k == t) {
+                    return Err(v.trim().to_string());
+                }
+                if !prefs.topics.contains(&t) {
+                    prefs.topics.push(t);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(prefs)
 }

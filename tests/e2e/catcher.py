@@ -322,7 +322,13 @@ class CatcherSuite(unittest.TestCase):
             body = parts(msg)
             link = re.search(re.escape(self.project.public) + r"/confirm/[0-9a-f]+\.[0-9a-f]{32}", body["plain"]).group(0)
             self.assertIn(f'href="{link}"', body["html"])
+            # Opening the link changes nothing (mail scanners open links
+            # too); its page's button POSTs to the same URL.
             status, page = http("GET", link)
+            self.assertEqual(status, 200, page)
+            self.assertIn(b'<form method="post"', page)
+            self.assertEqual(self.project.subscribers()["new@example.org"]["status"], "pending")
+            status, page = http("POST", link, data=b"")
             self.assertEqual(status, 200, page)
             self.assertEqual(self.project.subscribers()["new@example.org"]["status"], "active")
             # One welcome email follows the confirmation, now with the name.

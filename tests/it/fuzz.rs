@@ -513,3 +513,94 @@ fn csv_resynchronisation() {
         check_csv_resync,
     );
 }
+
+/// XML 1.0's `Char` production, written out here rather than taken from
+/// the code under test.
+fn xml_char(c: char) -> bool {
+    let n = c as u32;
+    matches!(n, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
+/// The feed's XML text writer: whatever goes in, what comes out is
+/// well-formed XML 1.0 character data (and attribute value): only allowed
+/// characters, no markup, every `&` a complete reference to an allowed
+/// character; read back, it is the input less what XML forbids.
+fn check_xml_text(input: &str) {
+    let out = gazette::web::xml::escape_text(input);
+    let mut read = String::new();
+    let mut rest = out.as_str();
+    while let Some(c) = rest.chars().next() {
+        assert!(xml_char(c), "{c:?} in {out:?}");
+        assert!(!matches!(c, '<' | '>' | '"' | '\''), "raw {c:?} in {out:?}");
+        if c != '&' {
+            read.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let end = rest
+            .find(';')
+            .unwrap_or_else(|| panic!("unended & in {out:?}"));
+        let name = &rest[1..end];
+        let ch = match name {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            _ => {
+                let n = match name.strip_prefix("#x") {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => name.strip_prefix('#').and_then(|d| d.parse().ok()),
+                };
+                n.and_then(char::from_u32)
+                    .unwrap_or_else(|| panic!("&{name}; in {out:?}"))
+            }
+        };
+        assert!(xml_char(ch), "&{name}; in {out:?}");
+        read.push(ch);
+        rest = &rest[end + 1..];
+    }
+    let kept: String = input.chars().filter(|&c| xml_char(c)).collect();
+    assert_eq!(read, kept, "{input:?} -> {out:?}");
+}
+
+const XML_FRAGMENTS: &[&str] = &[
+    "&",
+    "<",
+    ">",
+    "]]>",
+    "\"",
+    "'",
+    "&amp;",
+    "&#0;",
+    "&#xFFFE;",
+    "<![CDATA[",
+    "\u{0}",
+    "\u{8}",
+    "\u{B}",
+    "\u{C}",
+    "\u{1F}",
+    "\t",
+    "\r\n",
+    "\u{7F}",
+    "\u{85}",
+    "\u{D7FF}",
+    "\u{E000}",
+    "\u{FFFD}",
+    "\u{FFFE}",
+    "\u{FFFF}",
+    "\u{10000}",
+    "\u{10FFFF}",
+    "\u{FEFF}",
+    "é",
+];
+
+#[test]
+fn xml_text_writer() {
+    fuzz(
+        "xml text",
+        &["Odd\u{FFFE}title", "A back\u{8}space", "]]>&lt;\u{0}"],
+        || pieces(XML_FRAGMENTS, 40),
+        check_xml_text,
+    );
+}

@@ -1,7 +1,7 @@
 //! A tiny HTTP/1.1 client over a real TCP socket on 127.0.0.1 (tests only).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 
 pub struct Response {
     pub status: u16,
@@ -31,7 +31,58 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    let s = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    request_on(s, addr, method, path, headers, body)
+}
+
+/// A connected socket from `from` (any 127/8 address: Linux routes them
+/// all to the loopback interface) to `addr`, blocking, with timeouts.
+pub fn connect_from(from: IpAddr, addr: SocketAddr) -> TcpStream {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    });
+    let s = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(SocketAddr::new(from, 0)).unwrap();
+        let s = tokio::time::timeout(TIMEOUT, s.connect(addr)).await;
+        s.expect("connect timed out").unwrap().into_std().unwrap()
+    });
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    s
+}
+
+/// `request` from the address `from` (see `connect_from`).
+pub fn request_from(from: IpAddr, addr: SocketAddr, method: &str, path: &str) -> Response {
+    request_on(connect_from(from, addr), addr, method, path, &[], b"")
+}
+
+/// `post_form` from the address `from` (see `connect_from`).
+pub fn post_form_from(from: IpAddr, addr: SocketAddr, path: &str, body: &str) -> Response {
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    request_on(
+        connect_from(from, addr),
+        addr,
+        "POST",
+        path,
+        &[form],
+        body.as_bytes(),
+    )
+}
+
+pub fn request_on(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     s.set_write_timeout(Some(TIMEOUT)).unwrap();
     let mut req = format!(

@@ -243,7 +243,7 @@ fn an_erased_person_can_come_back_through_the_web() {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-'))
         .collect();
-    assert_eq!(crate::http::get(app.addr, &link).status, 200);
+    assert_eq!(crate::http::post_form(app.addr, &link, "").status, 200);
     assert_eq!(
         app.status_of("back@example.org"),
         Some(gazette::audience::Status::Active)

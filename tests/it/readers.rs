@@ -32,13 +32,17 @@ pub fn link(email: &str, prefix: &str) -> String {
     rest[..end].to_string()
 }
 
-/// Subscribe on the page and open the confirmation link; returns its path.
+/// Subscribe on the page, open the confirmation link and press its
+/// button (a POST to the same path); returns its path.
 pub fn subscribe_and_confirm(app: &App, email: &str, n: usize) -> String {
     let r = http::post_form(app.addr, "/subscribe", &format!("email={email}"));
     assert_eq!(r.status, 200, "{}", r.body);
     let mail = app.wait_for_email(n);
     let confirm = link(&mail, "/confirm/");
     let r = http::get(app.addr, &confirm);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<form method=\"post\""), "{}", r.body);
+    let r = http::post_form(app.addr, &confirm, "");
     assert_eq!(r.status, 200, "{}", r.body);
     confirm
 }
@@ -59,6 +63,7 @@ fn confirming_twice_sends_one_welcome_email() {
     assert_eq!(prefs, format!("/preferences/{token}"));
     // The same link again, and a new subscription confirmed again: no second welcome.
     assert_eq!(http::get(app.addr, &confirm).status, 404);
+    assert_eq!(http::post_form(app.addr, &confirm, "").status, 404);
     let r = http::post_form(app.addr, "/subscribe", "email=ann%40example.org");
     assert_eq!(r.status, 200);
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -116,8 +121,18 @@ fn preferences_page_saves_frequency_and_topics() {
         page.body.contains("/unsubscribe/"),
         "an unsubscribe link beside it"
     );
-    // Saving answers with the same page and a notice; unknown topics are ignored.
+    // A topic the newsletter does not have is refused with a message
+    // naming it, and nothing is saved.
     let r = post(&app, &path, "frequency=both&topics=rust&topics=cobol");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("There is no topic &quot;cobol&quot; here"),
+        "{}",
+        r.body
+    );
+    assert!(get(&app, &path).body.contains("value=\"digest\" checked"));
+    // Saving answers with the same page and a notice.
+    let r = post(&app, &path, "frequency=both&topics=rust");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Your preferences are saved."));
     assert!(r.body.contains("value=\"both\" checked"));
@@ -197,8 +212,20 @@ pub fn sent_campaign_dated(app: &App, title: &str, summary: &str, date: &str) ->
     let text = format!(
         "+++\ntitle = \"{title}\"\ndate = {date}\nsummary = \"{summary}\"\n+++\nHello readers.\n"
     );
+    // One post per title (a slug of its own): the same title again is the
+    // same post sent again.
+    let slug: String = title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let post = gazette::content::parse_post(
-        std::path::Path::new("posts/p.md"),
+        std::path::Path::new(&format!("posts/{slug}.md")),
         &text,
         "https://example.com/blog",
     )
@@ -470,5 +497,171 @@ fn a_dry_run_counts_the_readers_the_send_reaches() {
         out.stdout().contains("to 1 active subscriber;"),
         "{}",
         out.stdout()
+    );
+}
+
+#[test]
+fn the_feed_is_well_formed_xml_whatever_the_subjects_hold() {
+    let app = spawn_app("[archive]\nenabled = true\n");
+    subscribe_and_confirm(&app, "eve%40example.org", 1);
+    // U+FFFE in a title, U+0008 in a summary (TOML escapes): XML 1.0
+    // forbids both, so a feed carrying them is not XML.
+    sent_campaign(&app, "Odd\\uFFFEtitle", "A back\\u0008space.");
+    let feed = get(&app, "/feed.xml");
+    assert_eq!(feed.status, 200, "{}", feed.body);
+    assert!(feed.body.contains("Oddtitle"), "{}", feed.body);
+    assert!(feed.body.contains("A backspace."), "{}", feed.body);
+    let bad: Vec<char> = feed
+        .body
+        .chars()
+        .filter(|&c| !gazette::web::xml::is_xml_char(c))
+        .collect();
+    assert!(bad.is_empty(), "characters XML forbids: {bad:?}");
+}
+
+#[test]
+fn the_feed_has_validators_and_answers_304_while_unchanged() {
+    let app = spawn_app("[archive]\nenabled = true\n");
+    subscribe_and_confirm(&app, "eve%40example.org", 1);
+    sent_campaign(&app, "One", "The first.");
+    let feed = get(&app, "/feed.xml");
+    assert_eq!(feed.status, 200, "{}", feed.body);
+    let etag = feed.header("etag").expect("an ETag").to_string();
+    let modified = feed
+        .header("last-modified")
+        .expect("a Last-Modified")
+        .to_string();
+    assert!(modified.ends_with(" GMT"), "{modified}");
+    let cache = feed.header("cache-control").unwrap();
+    assert!(
+        cache.contains("max-age=300") && !cache.contains("no-store"),
+        "{cache}"
+    );
+    // Pages keep no-store.
+    let list = get(&app, "/archive");
+    assert_eq!(list.header("cache-control"), Some("no-store"));
+    let ask = |h: (&str, &str)| http::request(app.addr, "GET", "/feed.xml", &[h], b"");
+    let same = ask(("If-None-Match", &etag));
+    assert_eq!(same.status, 304, "{}", same.body);
+    assert_eq!(same.body, "");
+    assert_eq!(same.header("etag"), Some(etag.as_str()));
+    assert_eq!(ask(("If-None-Match", &format!("W/{etag}"))).status, 304);
+    assert_eq!(ask(("If-Modified-Since", &modified)).status, 304);
+    assert_eq!(ask(("If-None-Match", "\"other\"")).status, 200);
+    assert_eq!(
+        ask(("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")).status,
+        200
+    );
+    // A new issue changes the feed: the old validators get it in full.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sent_campaign(&app, "Two", "The second.");
+    let fresh = ask(("If-None-Match", &etag));
+    assert_eq!(fresh.status, 200);
+    assert!(fresh.body.contains("The second."), "{}", fresh.body);
+    assert_ne!(fresh.header("etag"), Some(etag.as_str()));
+}
+
+#[test]
+fn archive_addresses_lead_to_the_right_page_or_the_sites_own_error() {
+    let app = spawn_app("[archive]\nenabled = true\n");
+    subscribe_and_confirm(&app, "eve%40example.org", 1);
+    let id = sent_campaign(&app, "Right title", "Summary.");
+    let right = format!("https://news.example.com/archive/{id}/test-notes-right-title");
+    // Another slug, or none: a permanent redirect to the right address.
+    for path in [
+        format!("/archive/{id}/any-slug"),
+        format!("/archive/{id}"),
+        format!("/archive/0{id}/test-notes-right-title"),
+    ] {
+        let r = get(&app, &path);
+        assert_eq!(r.status, 301, "{path}: {}", r.body);
+        assert_eq!(r.header("location"), Some(right.as_str()), "{path}");
+    }
+    assert_eq!(
+        get(&app, &format!("/archive/{id}/test-notes-right-title")).status,
+        200
+    );
+    // Errors are the site's page, not axum's text or an empty body.
+    let off = spawn_app("");
+    assert!(get(&off, "/archive/1")
+        .body
+        .contains("There is no such page."));
+    for path in [
+        "/archive/999",
+        "/archive/x",
+        "/archive/x/y",
+        "/archive/999/right-title",
+    ] {
+        let r = get(&app, path);
+        assert_eq!(r.status, 404, "{path}");
+        assert!(
+            r.body.contains("There is no such page."),
+            "{path}: {}",
+            r.body
+        );
+    }
+    for query in [
+        "page=abc",
+        "page=1e9",
+        "page=1&page=2",
+        "page=0",
+        "page=-3",
+        "page=99999999999",
+    ] {
+        let r = get(&app, &format!("/archive?{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert!(r.body.contains("<html"), "{query}: {}", r.body);
+        assert!(
+            r.body.contains("Pages of the archive are numbered"),
+            "{query}: {}",
+            r.body
+        );
+    }
+    assert_eq!(get(&app, "/archive?page=1").status, 200);
+    assert_eq!(
+        get(&app, "/archive?page=2").status,
+        404,
+        "past the last page"
+    );
+    let json = http::request(
+        app.addr,
+        "GET",
+        "/archive?page=abc",
+        &[("Accept", "application/json")],
+        b"",
+    );
+    assert_eq!(json.status, 400);
+    assert!(
+        json.json()["error"].as_str().unwrap().contains("\"abc\""),
+        "{}",
+        json.body
+    );
+}
+
+#[test]
+fn a_resent_issue_is_listed_once_and_one_sent_to_nobody_not_at_all() {
+    let app = spawn_app("[archive]\nenabled = true\n");
+    // Sent while nobody subscribed: not an issue anyone received.
+    let nobody = sent_campaign(&app, "Into the void", "Nobody got it.");
+    subscribe_and_confirm(&app, "eve%40example.org", 1);
+    let first = sent_campaign(&app, "Once", "Sent once.");
+    // `send post once --force`: the same post again.
+    let again = sent_campaign(&app, "Once", "Sent once.");
+    let other = sent_campaign(&app, "Twice", "Another post.");
+    let list = get(&app, "/archive");
+    assert_eq!(list.status, 200, "{}", list.body);
+    let feed = get(&app, "/feed.xml");
+    for body in [&list.body, &feed.body] {
+        assert_eq!(body.matches("Sent once.").count(), 1, "{body}");
+        assert!(body.contains(&format!("/archive/{first}/")), "{body}");
+        assert!(!body.contains(&format!("/archive/{again}/")), "{body}");
+        assert!(body.contains(&format!("/archive/{other}/")), "{body}");
+        assert!(!body.contains("Into the void"), "{body}");
+        assert!(!body.contains(&format!("/archive/{nobody}/")), "{body}");
+    }
+    // The resend's own "View in browser" link still shows its page.
+    assert_eq!(
+        get(&app, &format!("/archive/{again}/test-notes-once")).status,
+        200
     );
 }

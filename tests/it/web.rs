@@ -177,12 +177,17 @@ fn subscribe_confirm_then_one_click_unsubscribe() {
     );
     let confirm = link_path(&mail, "https://news.example.com/confirm/");
     let confirm = format!("/confirm/{confirm}");
+    // Opening the link shows a button; pressing it (a POST) confirms.
     let r = http::get(app.addr, &confirm);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(app.status_of("reader@example.org"), Some(Status::Pending));
+    let r = http::post_form(app.addr, &confirm, "");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("You are subscribed"));
     assert_eq!(app.status_of("reader@example.org"), Some(Status::Active));
     // The link is used up.
     assert_eq!(http::get(app.addr, &confirm).status, 404);
+    assert_eq!(http::post_form(app.addr, &confirm, "").status, 404);
 
     let token = app.unsub_token("reader@example.org");
     let page = http::get(app.addr, &format!("/unsubscribe/{token}"));
@@ -318,6 +323,8 @@ fn confirmation_links_expire() {
     let r = http::get(app.addr, &format!("/confirm/{token}"));
     assert_eq!(r.status, 410, "{}", r.body);
     assert!(r.body.contains("expired"));
+    let r = http::post_form(app.addr, &format!("/confirm/{token}"), "");
+    assert_eq!(r.status, 410, "{}", r.body);
     assert_eq!(app.status_of("late@example.org"), Some(Status::Pending));
 }
 
@@ -370,10 +377,13 @@ fn rate_limit_per_client_ip() {
 fn two_hundred_concurrent_subscribes_lose_nothing() {
     let app = spawn_app("[web]\nsubscribe_limit = 0\n");
     let addr = app.addr;
+    // From eight addresses: one client holds at most 32 connections.
     let handles: Vec<_> = (0..200)
         .map(|i| {
             std::thread::spawn(move || {
-                http::post_form(addr, "/subscribe", &format!("email=c{i}%40example.org")).status
+                let from = std::net::Ipv4Addr::new(127, 0, 0, 10 + (i % 8) as u8);
+                let body = format!("email=c{i}%40example.org");
+                http::post_form_from(from.into(), addr, "/subscribe", &body).status
             })
         })
         .collect();
@@ -392,4 +402,60 @@ fn metrics_live_on_the_admin_listener_only() {
     let r = http::get(admin, "/metrics");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("gazette_subscribers"), "{}", r.body);
+}
+
+#[test]
+fn opening_a_confirmation_link_confirms_nothing_until_its_button_is_pressed() {
+    let app = spawn_app("");
+    let r = http::post_form(app.addr, "/subscribe", "email=scan%40example.org");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mail = app.wait_for_email(1);
+    // The link in the email is the same as ever.
+    let token = link_path(&mail, "https://news.example.com/confirm/");
+    let path = format!("/confirm/{token}");
+    // A mail scanner (Safe Links, a gateway) fetches it: HEAD, GET, JSON.
+    let head = http::request(app.addr, "HEAD", &path, &[], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.body, "");
+    let page = http::get(app.addr, &path);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let action = format!("<form method=\"post\" action=\"{token}\">");
+    assert!(page.body.contains(&action), "{}", page.body);
+    assert!(page.body.contains("<button type=\"submit\">"));
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("form-action 'self'"));
+    let json = http::request(
+        app.addr,
+        "GET",
+        &path,
+        &[("Accept", "application/json")],
+        b"",
+    );
+    assert_eq!(json.status, 200, "{}", json.body);
+    assert_eq!(json.json()["status"], "pending");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(app.status_of("scan@example.org"), Some(Status::Pending));
+    assert_eq!(app.outbox_files().len(), 1, "no welcome email yet");
+    // The reader presses the button: the form's POST to the same URL.
+    let r = http::post_form(app.addr, &path, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("You are subscribed"), "{}", r.body);
+    assert_eq!(app.status_of("scan@example.org"), Some(Status::Active));
+    // A well-formed token that matches nothing: the same 404 on GET, HEAD
+    // and POST as a malformed one (nothing to tell them apart).
+    let forged = format!("/confirm/{}.{}", "ab".repeat(9), "0".repeat(32));
+    let bad = http::get(app.addr, "/confirm/0123");
+    for r in [
+        http::get(app.addr, &forged),
+        http::post_form(app.addr, &forged, ""),
+        http::get(app.addr, &path),
+    ] {
+        assert_eq!((r.status, &r.body), (404, &bad.body));
+    }
+    assert_eq!(
+        http::request(app.addr, "HEAD", &forged, &[], b"").status,
+        404
+    );
 }

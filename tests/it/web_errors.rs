@@ -88,3 +88,41 @@ fn a_disabled_webhook_is_404_for_every_method() {
     assert_eq!(nowhere.status, disabled.status);
     assert_eq!(nowhere.body, disabled.body);
 }
+
+#[test]
+fn unknown_paths_get_the_sites_own_page_in_its_language() {
+    let app = spawn_app("");
+    let r = http::get(app.addr, "/no/such/page");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("<html lang=\"en\""), "{}", r.body);
+    assert!(r.body.contains("There is no such page."), "{}", r.body);
+    let german =
+        crate::helpers::CONFIG.replace("[newsletter]\n", "[newsletter]\nlanguage = \"de\"\n");
+    let de = crate::web::spawn_app_with(&german, "[archive]\nenabled = true\n");
+    let r = http::get(de.addr, "/no/such/page");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("Diese Seite gibt es nicht."), "{}", r.body);
+    let r = http::get(de.addr, "/archive?page=abc");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("Die Seiten des Archivs"), "{}", r.body);
+    // A method a path does not take: the site's page, with `Allow`.
+    let r = http::request(
+        app.addr,
+        "PUT",
+        "/subscribe",
+        &[("Accept", "text/html")],
+        b"",
+    );
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    assert!(r.body.contains("<html lang=\"en\""), "{}", r.body);
+    let r = http::request(
+        app.addr,
+        "GET",
+        "/nope",
+        &[("Accept", "application/json")],
+        b"",
+    );
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].is_string(), "{}", r.body);
+}

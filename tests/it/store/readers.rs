@@ -245,13 +245,15 @@ async fn archive_lists_sent_campaigns(backend: &str) {
         return;
     };
     let store = t.store.clone();
+    // Campaigns sent to nobody are not listed: these go to one reader.
+    let reader = add(&store, "reader@example.org", true).await;
     let mut ids = Vec::new();
     for subject in ["First", "Second", "Third"] {
         let (id, _) = store
             .create_campaign_for(
                 &prepared(subject),
                 &[],
-                &Audience::Ids(&[]),
+                &Audience::Ids(&[reader]),
                 ("https://example.com", subject),
                 None,
                 now(),
