@@ -237,7 +237,7 @@ pub async fn copy(from: &str, to: &str) -> Result<Copied> {
             )));
         }
     }
-    let mut src = Tx::begin(&source.pool).await?;
+    let mut src = Tx::begin_read(&source.pool).await?;
     // One snapshot of the source, whatever its writers do meanwhile.
     db_tx!(&mut src, t, pg => if pg {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

@@ -4,6 +4,8 @@
 
 use sqlx::SqlitePool;
 
+use super::db::BeginWrite;
+
 use crate::audience::SubscriberEmail;
 use crate::error::Result;
 
@@ -18,7 +20,7 @@ pub(super) async fn rekey_once(pool: &SqlitePool) -> Result<()> {
     if due == 0 {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_write().await?;
     // Keys with a character outside printable ASCII after the `@`.
     let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
         "SELECT id, email, email_key, status, unsubscribed_at FROM subscribers

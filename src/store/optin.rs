@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::db::db;
+use super::db::{db, BeginWrite};
 use super::{email_hash, Added, Confirmed, Store, SubscriberRow, Ts};
 use crate::audience::tokens::{self, Lookup};
 use crate::audience::{Source, Subscriber, SubscriberEmail};
@@ -105,7 +105,7 @@ impl Store {
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
         let threshold = now - chrono::Duration::from_std(min_interval).unwrap_or_default();
         let (row, created, claimed, confirm_name) = db!(&self.pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let row: SubscriberRow = sqlx::query_as(concat!(
                 "INSERT INTO subscribers (email, email_key, name, status, source, created_at, unsub_verifier, selector, confirm_name)
                  VALUES ($1, $2, NULL, 'pending', 'web', $3, $4, $5, $6)
@@ -190,7 +190,7 @@ impl Store {
     ) -> Result<bool> {
         let old_key = email.unicode_key().map(|k| super::key_hash(&k));
         db!(&self.pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let changed = sqlx::query(
                 "UPDATE subscribers SET status = 'active', confirmed_at = $2, unsubscribed_at = NULL,
                  name = CASE WHEN $3 IS NOT NULL THEN COALESCE(name, confirm_name) ELSE name END,

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::campaigns::{QueueItem, QueueRecipient, Recorded};
-use super::db::{db, pick};
+use super::db::{db, pick, BeginWrite};
 use super::{JsonText, Store, Ts};
 use crate::audience::{tokens, Status};
 use crate::error::Result;
@@ -126,7 +126,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<QueueItem>> {
         let rows: Vec<QueueRow> = db!(&self.queue_pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "UPDATE deliveries SET lease_owner = $2, lease_until = $4
                  WHERE id IN (SELECT id FROM deliveries WHERE {CLAIMABLE} ORDER BY id LIMIT $5{})
@@ -304,7 +304,7 @@ impl Store {
         }
         let mut changed = 0u64;
         db!(&self.queue_pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             if pg {
                 // Lock the batch's rows in id order first: two writers that
                 // touch overlapping rows then wait instead of deadlocking.
