@@ -170,6 +170,16 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         Ok(()) => {}
         Err(ClaimRefused::Paused) => return Ok(Finish::Paused),
         Err(ClaimRefused::Unknown) => return Err(Error::msg(format!("no campaign {id}"))),
+        // The worker came to help (or retry) and found it over: another
+        // process finished it, or an operator cancelled it, an instant
+        // before. Nothing went wrong (two workers race for every campaign
+        // they both see).
+        Err(ClaimRefused::Finished(CampaignStatus::Done)) if !spec.foreground => {
+            return Ok(Finish::Done)
+        }
+        Err(ClaimRefused::Finished(CampaignStatus::Cancelled)) if !spec.foreground => {
+            return Ok(Finish::Cancelled)
+        }
         Err(ClaimRefused::Finished(s)) => {
             return Err(Error::msg(format!(
                 "campaign {id} is {} and cannot be sent",

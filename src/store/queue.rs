@@ -56,10 +56,14 @@ impl QueueRow {
     }
 }
 
-/// The rows a lease takes: pending, due, and not leased by a live holder.
+/// The rows a lease takes: pending, due, and not leased by a live holder,
+/// of a campaign that is `sending` (checked in the claiming statement
+/// itself: a campaign paused or cancelled an instant before, say just
+/// after a worker decided to retry it, gives nothing more to anyone).
 const CLAIMABLE: &str = "campaign_id = $1 AND status = 'pending'
     AND (next_attempt_at IS NULL OR next_attempt_at <= $3)
-    AND (lease_until IS NULL OR lease_until < $3)";
+    AND (lease_until IS NULL OR lease_until < $3)
+    AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $1 AND c.status = 'sending')";
 
 const SELECT_LEASED: &str = "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status,
         s.unsub_verifier, s.selector, s.attributes

@@ -46,11 +46,13 @@ fn three_workers_share_one_campaign_and_survive_a_kill(backend: &str) {
         return;
     };
     let smtp = SmtpServer::start(Script::default());
-    // Scheduled in the CLI's pinned past, so due for the workers' clock:
+    // Scheduled by a CLI pinned a day earlier, for a time already past for
+    // the workers' clock (the helper's `GAZETTE_NOW`, 2026-11-23 12:00):
     // all three see it at once and share it.
     let out = p
         .cmd()
-        .args(["send", "post", "first", "--at", "2026-11-24 09:00", "--yes"])
+        .env("GAZETTE_NOW", "2026-11-22T12:00:00Z")
+        .args(["send", "post", "first", "--at", "2026-11-23 09:00", "--yes"])
         .output_within();
     assert!(
         out.status.success(),
