@@ -12,6 +12,7 @@ use gazette::store::Store;
 use crate::helpers::PgDb;
 
 mod basics;
+mod claims;
 mod locks;
 mod queue;
 mod readers;
