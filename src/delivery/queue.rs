@@ -368,6 +368,16 @@ async fn share_rate(shared: &Shared) {
     }
 }
 
+/// The size of this process's next claim (`policy::lease_size`): what is
+/// free to take, and how many processes may send it.
+pub(super) async fn claim_size(shared: &Shared, now: chrono::DateTime<Utc>) -> Result<i64> {
+    let store = &shared.store;
+    let processes = store.possible_senders(shared.id, now, CLAIM_STALE).await?;
+    let enough = 2 * processes.max(1) * super::pass::FETCH_BATCH;
+    let free = store.claimable(shared.id, now, enough).await?;
+    Ok(super::policy::lease_size(free, processes))
+}
+
 /// Rows fetched in a batch carry the status of that moment; this keeps
 /// later unsubscribes visible to the senders.
 async fn poll_opt_outs(shared: Arc<Shared>) {

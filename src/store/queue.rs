@@ -167,6 +167,26 @@ impl Store {
         Ok(rows.into_iter().map(QueueRow::into_item).collect())
     }
 
+    /// How many deliveries of `campaign` a claim could take at `now`
+    /// (pending, due, leased by nobody live), counted up to `cap` only: the
+    /// count sizes a claim, and must not cost more than the claim does.
+    pub async fn claimable(&self, campaign: i64, now: DateTime<Utc>, cap: i64) -> Result<i64> {
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+                     WHERE campaign_id = $1 AND status = 'pending'
+                       AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+                       AND (lease_until IS NULL OR lease_until < $2)
+                     LIMIT $3) AS free",
+            )
+            .bind(campaign)
+            .bind(Ts(now))
+            .bind(cap)
+            .fetch_one(p)
+            .await?
+        }))
+    }
+
     /// Renew `owner`'s leases on the deliveries it still holds.
     /// On PostgreSQL rows locked right now (their outcome is being
     /// written, which ends the lease anyway) are skipped, never waited for:
