@@ -67,6 +67,17 @@ static TABLES: &[Table] = &[
         later: None,
     },
     Table {
+        name: "subscriber_aliases",
+        columns: &[
+            ("selector", Text),
+            ("unsub_verifier", Text),
+            ("subscriber_id", Int),
+        ],
+        order_by: "selector",
+        identity: false,
+        later: None,
+    },
+    Table {
         name: "suppressions",
         columns: &[("email_hash", Text), ("reason", Text), ("created_at", Time)],
         order_by: "email_hash",

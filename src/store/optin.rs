@@ -315,9 +315,31 @@ impl Store {
             };
             q.fetch_optional(p).await?
         });
-        Ok(row
-            .filter(|r| tokens::verify_plain(verifier, &r.unsub_verifier))
-            .map(SubscriberRow::into_domain))
+        if let Some(row) = row.filter(|r| tokens::verify_plain(verifier, &r.unsub_verifier)) {
+            return Ok(Some(row.into_domain()));
+        }
+        // A link of a row merged into another (`idn::merge`) names that one.
+        let Lookup::Selector(selector) = lookup else {
+            return Ok(None);
+        };
+        let alias: Option<(i64, String)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT subscriber_id, unsub_verifier FROM subscriber_aliases WHERE selector = $1",
+            )
+            .bind(selector)
+            .fetch_optional(p)
+            .await?
+        });
+        let Some((id, _)) = alias.filter(|(_, v)| tokens::verify_plain(verifier, v)) else {
+            return Ok(None);
+        };
+        let row: Option<SubscriberRow> = db!(&self.pool, p, pg => {
+            sqlx::query_as(concat!("SELECT ", subscriber_columns!(), " FROM subscribers WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(SubscriberRow::into_domain))
     }
 
     /// Unsubscribe by id; idempotent. Bounced and complained stay as they are.

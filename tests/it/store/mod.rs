@@ -13,6 +13,7 @@ use crate::helpers::PgDb;
 
 mod basics;
 mod claims;
+mod idn;
 mod locks;
 mod queue;
 mod readers;
