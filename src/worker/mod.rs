@@ -55,7 +55,9 @@ impl PinnedClock {
 
     /// The clock `GAZETTE_NOW` (RFC 3339, as the CLI reads it) asks for, if
     /// set; a value that is no date is an error naming the variable.
-    pub fn from_env(env: &std::collections::HashMap<String, String>) -> Result<Option<PinnedClock>> {
+    pub fn from_env(
+        env: &std::collections::HashMap<String, String>,
+    ) -> Result<Option<PinnedClock>> {
         let Some(s) = env.get("GAZETTE_NOW").filter(|s| !s.is_empty()) else {
             return Ok(None);
         };

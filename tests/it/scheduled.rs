@@ -364,7 +364,10 @@ fn the_worker_starts_scheduled_sends_by_gazette_now() {
     // the worker's clock has run on to it.
     let late = worker_at(&p, "2030-01-01T07:59:58Z");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while [1, 2].iter().any(|&id| status_of(&p, id)["status"] != "done") {
+    while [1, 2]
+        .iter()
+        .any(|&id| status_of(&p, id)["status"] != "done")
+    {
         assert!(Instant::now() < deadline, "not started by GAZETTE_NOW");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -396,7 +399,11 @@ fn workers_racing_for_scheduled_campaigns_log_no_error() {
             .env("GAZETTE_NOW", "2026-11-01T00:00:00Z")
             .args(["send", "post", &slug, "--at", "2026-11-20 09:00", "--yes"])
             .output_within();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let workers: Vec<_> = (0..3)
         .map(|_| worker_at(&p, "2026-11-23T12:00:00Z"))
@@ -412,5 +419,9 @@ fn workers_racing_for_scheduled_campaigns_log_no_error() {
         let log = stop(w);
         assert!(!log.contains("ERROR"), "{log}");
     }
-    assert_eq!(outbox_count(&p), 2 * N as usize, "each reader got each post once");
+    assert_eq!(
+        outbox_count(&p),
+        2 * N as usize,
+        "each reader got each post once"
+    );
 }

@@ -50,69 +50,105 @@ async fn queued(store: &Store, n: usize, now: DateTime<Utc>) -> i64 {
 }
 
 async fn pause(store: &Store, id: i64, now: DateTime<Utc>) {
-    let from = [CampaignStatus::Queued, CampaignStatus::Sending, CampaignStatus::Paused];
+    let from = [
+        CampaignStatus::Queued,
+        CampaignStatus::Sending,
+        CampaignStatus::Paused,
+    ];
     assert!(store
         .set_campaign_status(id, CampaignStatus::Paused, &from, None, now)
         .await
         .unwrap());
 }
 
-both!(a_claim_takes_nothing_once_the_campaign_is_paused, |store: Store| async move {
-    let now = now();
-    let until = now + Duration::seconds(5);
-    let id = queued(&store, 4, now).await;
-    store
-        .join_campaign(id, &owner("a"), false, now, &|_| false)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(store.claim_batch(id, "a", now, until, 1).await.unwrap().len(), 1);
-    // An operator pauses while the run goes on: its next claim (before its
-    // heartbeat has read the status) takes nothing more.
-    pause(&store, id, now).await;
-    assert!(store.claim_batch(id, "a", now, until, 10).await.unwrap().is_empty());
-    // Nor does anyone else's.
-    assert!(store.claim_batch(id, "b", now, until, 10).await.unwrap().is_empty());
-    // Resumed, the rest is there to take.
-    assert!(store
-        .join_campaign(id, &owner("c"), true, now, &|_| false)
-        .await
-        .unwrap()
-        .is_ok());
-    assert_eq!(store.claim_batch(id, "c", now, until, 10).await.unwrap().len(), 3);
-});
+both!(
+    a_claim_takes_nothing_once_the_campaign_is_paused,
+    |store: Store| async move {
+        let now = now();
+        let until = now + Duration::seconds(5);
+        let id = queued(&store, 4, now).await;
+        store
+            .join_campaign(id, &owner("a"), false, now, &|_| false)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store
+                .claim_batch(id, "a", now, until, 1)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // An operator pauses while the run goes on: its next claim (before its
+        // heartbeat has read the status) takes nothing more.
+        pause(&store, id, now).await;
+        assert!(store
+            .claim_batch(id, "a", now, until, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // Nor does anyone else's.
+        assert!(store
+            .claim_batch(id, "b", now, until, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // Resumed, the rest is there to take.
+        assert!(store
+            .join_campaign(id, &owner("c"), true, now, &|_| false)
+            .await
+            .unwrap()
+            .is_ok());
+        assert_eq!(
+            store
+                .claim_batch(id, "c", now, until, 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+);
 
-both!(a_worker_retrying_an_unreachable_campaign_never_takes_a_paused_one, |store: Store| async move {
-    let now = now();
-    let until = now + Duration::seconds(5);
-    let id = queued(&store, 3, now).await;
-    store
-        .join_campaign(id, &owner("a"), false, now, &|_| false)
-        .await
-        .unwrap()
-        .unwrap();
-    let ending = Ending::Unreachable {
-        error: "connection refused",
-        retry_at: now - Duration::seconds(1),
-    };
-    assert!(store.finish_claim(id, "a", ending, now).await.unwrap());
-    // The worker decides to retry it ...
-    let due = store
-        .campaigns_to_run(now, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    assert_eq!(due, vec![(id, CampaignStatus::Paused)]);
-    // ... an operator pauses it an instant later ...
-    pause(&store, id, now).await;
-    // ... and the worker's try is refused, and takes nothing.
-    let joined = store
-        .join_campaign(id, &owner("w"), false, now, &|_| false)
-        .await
-        .unwrap();
-    assert!(matches!(joined, Err(ClaimRefused::Paused)), "{joined:?}");
-    assert!(store.claim_batch(id, "w", now, until, 10).await.unwrap().is_empty());
-    assert_eq!(
-        store.campaign_status(id).await.unwrap(),
-        Some(CampaignStatus::Paused)
-    );
-});
+both!(
+    a_worker_retrying_an_unreachable_campaign_never_takes_a_paused_one,
+    |store: Store| async move {
+        let now = now();
+        let until = now + Duration::seconds(5);
+        let id = queued(&store, 3, now).await;
+        store
+            .join_campaign(id, &owner("a"), false, now, &|_| false)
+            .await
+            .unwrap()
+            .unwrap();
+        let ending = Ending::Unreachable {
+            error: "connection refused",
+            retry_at: now - Duration::seconds(1),
+        };
+        assert!(store.finish_claim(id, "a", ending, now).await.unwrap());
+        // The worker decides to retry it ...
+        let due = store
+            .campaigns_to_run(now, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(due, vec![(id, CampaignStatus::Paused)]);
+        // ... an operator pauses it an instant later ...
+        pause(&store, id, now).await;
+        // ... and the worker's try is refused, and takes nothing.
+        let joined = store
+            .join_campaign(id, &owner("w"), false, now, &|_| false)
+            .await
+            .unwrap();
+        assert!(matches!(joined, Err(ClaimRefused::Paused)), "{joined:?}");
+        assert!(store
+            .claim_batch(id, "w", now, until, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store.campaign_status(id).await.unwrap(),
+            Some(CampaignStatus::Paused)
+        );
+    }
+);

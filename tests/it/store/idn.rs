@@ -49,12 +49,24 @@ async fn duplicates_the_idn_rekey_left_are_merged() {
     let mut rows = Vec::new();
     store.for_each(None, |s| Ok(rows.push(s))).await.unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
-    let jorg = store.get(&email("jörg@bücher.example")).await.unwrap().unwrap();
-    let same = store.get(&email("jörg@xn--bcher-kva.example")).await.unwrap().unwrap();
+    let jorg = store
+        .get(&email("jörg@bücher.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    let same = store
+        .get(&email("jörg@xn--bcher-kva.example"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((jorg.id, same.id), (2, 2));
     assert_eq!(jorg.status, Status::Active);
     // Anna's opt-out under one spelling holds for the merged row.
-    let anna = store.get(&email("anna@xn--caf-dma.example")).await.unwrap().unwrap();
+    let anna = store
+        .get(&email("anna@xn--caf-dma.example"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((anna.id, anna.status), (4, Status::Unsubscribed));
     // Each campaign reaches each person once: the merged rows' own pending
     // deliveries lost their subscriber (skipped when sent).
@@ -63,21 +75,46 @@ async fn duplicates_the_idn_rekey_left_are_merged() {
 
     // An old unsubscribe link of the merged-away row names the kept one.
     let old_link = format!("{SEL1}.{VER1}");
-    let by_link = store.by_unsubscribe_token(&old_link).await.unwrap().unwrap();
+    let by_link = store
+        .by_unsubscribe_token(&old_link)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_link.id, 2);
-    store.unsubscribe(by_link.id, chrono::Utc::now()).await.unwrap();
-    let jorg = store.get(&email("jörg@bücher.example")).await.unwrap().unwrap();
+    store
+        .unsubscribe(by_link.id, chrono::Utc::now())
+        .await
+        .unwrap();
+    let jorg = store
+        .get(&email("jörg@bücher.example"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(jorg.status, Status::Unsubscribed);
     // A tampered verifier names nobody.
     let bad = format!("{SEL1}.{}", "0".repeat(32));
     assert!(store.by_unsubscribe_token(&bad).await.unwrap().is_none());
 
     // Erased under the Unicode spelling: gone under both, links included.
-    assert!(store.erase(&email("anna@café.example"), chrono::Utc::now()).await.unwrap());
-    assert!(store.get(&email("anna@xn--caf-dma.example")).await.unwrap().is_none());
+    assert!(store
+        .erase(&email("anna@café.example"), chrono::Utc::now())
+        .await
+        .unwrap());
+    assert!(store
+        .get(&email("anna@xn--caf-dma.example"))
+        .await
+        .unwrap()
+        .is_none());
     let anna_link = format!("{SEL3}.{VER3}");
-    assert!(store.by_unsubscribe_token(&anna_link).await.unwrap().is_none());
-    assert!(store.is_suppressed(&email("anna@café.example")).await.unwrap());
+    assert!(store
+        .by_unsubscribe_token(&anna_link)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .is_suppressed(&email("anna@café.example"))
+        .await
+        .unwrap());
     store.close().await;
 
     // Once: a second open changes nothing.
@@ -119,9 +156,16 @@ async fn the_rekey_waits_for_another_writer() {
         .expect("the migration hung");
     migrated.expect("the rekey failed instead of waiting for the lock");
     holder.await.unwrap();
-    let jorg = store.get(&email("jörg@bücher.example")).await.unwrap().unwrap();
+    let jorg = store
+        .get(&email("jörg@bücher.example"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(jorg.id, 2);
     let link = format!("0123456789abcdef05.{}", "c".repeat(32));
-    assert_eq!(store.by_unsubscribe_token(&link).await.unwrap().unwrap().id, 2);
+    assert_eq!(
+        store.by_unsubscribe_token(&link).await.unwrap().unwrap().id,
+        2
+    );
     store.close().await;
 }
