@@ -144,10 +144,10 @@ fn two_workers_send_one_digest_per_period(backend: &str) {
     }
 }
 
-/// Issue 24, item 7: a claim took 500 deliveries whatever the audience, so
-/// a second worker helped only with campaigns above 500 recipients. The
-/// lease is now sized to the audience and the live workers: two workers
-/// share a campaign of 100.
+// Issue 24, item 7: a claim took 500 deliveries whatever the audience, so
+// a second worker helped only with campaigns above 500 recipients. The
+// lease is now sized to the audience and the live workers: two workers
+// share a campaign of 100.
 on_both!(two_workers_share_a_campaign_of_a_hundred);
 fn two_workers_share_a_campaign_of_a_hundred(backend: &str) {
     const N: usize = 100;

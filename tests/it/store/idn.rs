@@ -47,7 +47,13 @@ async fn duplicates_the_idn_rekey_left_are_merged() {
 
     // One row per mailbox, found by both spellings.
     let mut rows = Vec::new();
-    store.for_each(None, |s| Ok(rows.push(s))).await.unwrap();
+    store
+        .for_each(None, |s| {
+            rows.push(s);
+            Ok(())
+        })
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     let jorg = store
         .get(&email("jörg@bücher.example"))
@@ -120,7 +126,13 @@ async fn duplicates_the_idn_rekey_left_are_merged() {
     // Once: a second open changes nothing.
     let store = Store::open(&url).await.unwrap();
     let mut n = 0;
-    store.for_each(None, |_| Ok(n += 1)).await.unwrap();
+    store
+        .for_each(None, |_| {
+            n += 1;
+            Ok(())
+        })
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     store.close().await;
 }
