@@ -209,7 +209,14 @@ impl Store {
                     .bind(id)
                     .fetch_all(p)
                     .await?;
-                linked.insert(table, rows.iter().map(RowJson::to_json).collect());
+                // A merged row's link (`subscriber_aliases`) is a token:
+                // shown by its selector only, as the row's own is not shown.
+                let shown = rows.iter().map(|r| {
+                    let mut row = r.to_json();
+                    row.remove("unsub_verifier");
+                    row
+                });
+                linked.insert(table, shown.collect());
             }
             Some((row, stored, times, deliveries, linked))
         });
