@@ -62,9 +62,14 @@ async fn lookup_store(ctx: &Ctx) -> Option<Store> {
 async fn scan(ctx: &Ctx, paths: &[PathBuf], json: bool) -> Result<()> {
     let messages = read_all(paths)?;
     let store = lookup_store(ctx).await;
+    // As `process` attributes: with VERP on, a report that names no
+    // delivery of ours names no subscriber either.
+    let verp = ctx
+        .settings()
+        .is_ok_and(|s| s.bounces.policy.address.is_some());
     let mut records = Vec::new();
     for m in &messages {
-        records.extend(Store::examine(store.as_ref(), &m.bytes, &m.source).await?);
+        records.extend(Store::examine(store.as_ref(), &m.bytes, &m.source, verp).await?);
     }
     let text = if json {
         serde_json::to_string_pretty(&records).expect("JSON") + "\n"

@@ -23,7 +23,8 @@ use crate::render::{message, Encoded, Prepared, Recipient};
 use crate::store::campaigns::{QueueItem, QueueRecipient, Recorded};
 use crate::store::Store;
 
-/// Deliveries read from the store at a time.
+/// Deliveries read from the store at a time (at most: see
+/// `policy::lease_size`).
 pub const FETCH_BATCH: i64 = 500;
 /// Outcomes written per transaction (at most).
 pub const OUTCOME_BATCH: usize = 25;
@@ -172,10 +173,12 @@ async fn produce(shared: &Arc<Shared>, work: mpsc::Sender<QueueItem>) {
             let now = Utc::now();
             let until =
                 now + chrono::Duration::from_std(super::queue::CLAIM_STALE).unwrap_or_default();
-            shared
+            let limit = super::queue::claim_size(&shared, now).await?;
+            let items = shared
                 .store
-                .claim_batch(shared.id, &shared.claim, now, until, FETCH_BATCH)
-                .await
+                .claim_batch(shared.id, &shared.claim, now, until, limit)
+                .await?;
+            Ok::<_, crate::Error>((items, limit))
         })
     };
     let mut claiming = claim(shared.clone());
@@ -192,16 +195,16 @@ async fn produce(shared: &Arc<Shared>, work: mpsc::Sender<QueueItem>) {
             Ok(claimed) => claimed.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        let items = match items {
-            Ok(items) if items.is_empty() => return,
-            Ok(items) => items,
+        let (items, limit) = match items {
+            Ok((items, _)) if items.is_empty() => return,
+            Ok(claimed) => claimed,
             Err(why) => {
                 cancel.stop(StopReason::Store(format!("reading the queue: {why}")));
                 return;
             }
         };
         // A short batch was the last of what is due now.
-        let last = (items.len() as i64) < FETCH_BATCH;
+        let last = (items.len() as i64) < limit;
         if !last {
             claiming = claim(shared.clone());
         }

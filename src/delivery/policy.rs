@@ -150,6 +150,23 @@ pub fn server_trouble(reply: &Reply) -> bool {
     matches!(classify(reply), Verdict::Dropped | Verdict::Unreachable)
 }
 
+/// Deliveries a claim takes at least (while as many are pending).
+pub const MIN_LEASE: i64 = 8;
+
+/// How many deliveries one claim takes when `pending` are free to take
+/// and `processes` may send them: a part of the campaign small enough that
+/// each of them gets a share (a half of an even split, so that one that
+/// joins late still finds some), within `MIN_LEASE..=FETCH_BATCH`: of 100
+/// free, a process alone takes 50, then 25 of the 50 left, ...; each of
+/// two takes 25. (Once a claim took 500 whatever the audience, and the
+/// next was leased ahead: a second worker helped only above 500
+/// recipients.)
+pub fn lease_size(pending: i64, processes: i64) -> i64 {
+    let parts = 2 * processes.max(1);
+    let most = super::pass::FETCH_BATCH;
+    ((pending.max(0) + parts - 1) / parts).clamp(MIN_LEASE, most)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +310,15 @@ mod tests {
             "127.0.0.1:9: connection refused",
             "names the server"
         );
+    }
+
+    #[test]
+    fn a_lease_is_a_share_of_the_audience() {
+        // Two processes on 100: 25 a claim, so both get some.
+        assert_eq!(lease_size(100, 2), 25);
+        assert_eq!(lease_size(100, 1), 50);
+        assert_eq!(lease_size(1_000_000, 3), 500);
+        assert_eq!(lease_size(10, 4), MIN_LEASE);
+        assert_eq!(lease_size(0, 0), MIN_LEASE);
     }
 }

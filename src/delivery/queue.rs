@@ -170,6 +170,16 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         Ok(()) => {}
         Err(ClaimRefused::Paused) => return Ok(Finish::Paused),
         Err(ClaimRefused::Unknown) => return Err(Error::msg(format!("no campaign {id}"))),
+        // The worker came to help (or retry) and found it over: another
+        // process finished it, or an operator cancelled it, an instant
+        // before. Nothing went wrong (two workers race for every campaign
+        // they both see).
+        Err(ClaimRefused::Finished(CampaignStatus::Done)) if !spec.foreground => {
+            return Ok(Finish::Done)
+        }
+        Err(ClaimRefused::Finished(CampaignStatus::Cancelled)) if !spec.foreground => {
+            return Ok(Finish::Cancelled)
+        }
         Err(ClaimRefused::Finished(s)) => {
             return Err(Error::msg(format!(
                 "campaign {id} is {} and cannot be sent",
@@ -356,6 +366,16 @@ async fn share_rate(shared: &Shared) {
             .count();
         shared.pacer.set_rate(Some(rate / n.max(1) as f64));
     }
+}
+
+/// The size of this process's next claim (`policy::lease_size`): what is
+/// free to take, and how many processes may send it.
+pub(super) async fn claim_size(shared: &Shared, now: chrono::DateTime<Utc>) -> Result<i64> {
+    let store = &shared.store;
+    let processes = store.possible_senders(shared.id, now, CLAIM_STALE).await?;
+    let enough = 2 * processes.max(1) * super::pass::FETCH_BATCH;
+    let free = store.claimable(shared.id, now, enough).await?;
+    Ok(super::policy::lease_size(free, processes))
 }
 
 /// Rows fetched in a batch carry the status of that moment; this keeps

@@ -1,6 +1,6 @@
 //! The bounce log and what bounces do to subscribers.
 
-use super::db::{db, pick, Ts};
+use super::db::{db, pick, BeginWrite, Ts};
 use super::{ts, Store};
 use crate::audience::{Status, SubscriberEmail};
 use crate::bounce::{Kind, Record};
@@ -226,7 +226,7 @@ impl Store {
         }
         let since = now - chrono::Duration::from_std(policy.soft_window).unwrap_or_default();
         db!(&self.pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let inserted = sqlx::query(
                 "INSERT INTO bounces (event_key, subscriber_id, campaign_id, kind, blocked, status, reason, diagnostic, source, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_key) DO NOTHING",
@@ -398,8 +398,18 @@ impl Store {
     }
 
     /// Parse and attribute one returned message (no change to the database;
-    /// without a store, nothing is attributed).
-    pub async fn examine(store: Option<&Store>, raw: &[u8], source: &str) -> Result<Vec<Record>> {
+    /// without a store, nothing is attributed). `verp`: `[bounces] address`
+    /// is set. Then every real bounce names its delivery, and one that names
+    /// only an address may be forged by anyone who can mail the bounce
+    /// address: it is attributed to no subscriber. `bounces scan` and
+    /// `bounces process` (and the mailbox) all attribute through here, so
+    /// what `scan` names is what `process` changes.
+    pub async fn examine(
+        store: Option<&Store>,
+        raw: &[u8],
+        source: &str,
+        verp: bool,
+    ) -> Result<Vec<Record>> {
         let mut records = crate::bounce::analyze(raw, source);
         if let Some(store) = store {
             for r in &mut records {
@@ -408,6 +418,9 @@ impl Store {
                 r.subscriber_id = who.subscriber_id;
                 if r.recipient.is_none() {
                     r.recipient = who.email;
+                }
+                if verp && r.campaign_id.is_none() {
+                    r.subscriber_id = None;
                 }
             }
         }
@@ -426,13 +439,8 @@ impl Store {
         use sha2::{Digest, Sha256};
         let digest = hex::encode(Sha256::digest(raw));
         let mut out = Vec::new();
-        for mut r in Store::examine(Some(self), raw, source).await? {
-            // With VERP on, every real bounce names its delivery; one that
-            // names only an address may be forged by anyone who can mail the
-            // bounce address, so it changes no subscriber.
-            if policy.address.is_some() && r.campaign_id.is_none() {
-                r.subscriber_id = None;
-            }
+        let verp = policy.address.is_some();
+        for r in Store::examine(Some(self), raw, source, verp).await? {
             let applied = if r.kind == Kind::None {
                 Applied::Recorded(None)
             } else {

@@ -321,6 +321,28 @@ impl Store {
             .collect())
     }
 
+    /// How many processes may send campaign `id` now: those sending it and
+    /// the live workers (each helps with every campaign that is `sending`),
+    /// counted once per process, heartbeat younger than `stale`.
+    pub async fn possible_senders(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        stale: std::time::Duration,
+    ) -> Result<i64> {
+        let since = Ts(now - chrono::Duration::from_std(stale).unwrap_or_default());
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT host, pid FROM senders
+                     WHERE heartbeat_at >= $2 AND (role = 'worker' OR campaign_id = $1)) AS s",
+            )
+            .bind(id)
+            .bind(since)
+            .fetch_one(p)
+            .await?
+        }))
+    }
+
     /// How many times in a row campaign `id` found the server unreachable.
     pub async fn unreachable_tries(&self, id: i64) -> Result<u32> {
         let n: Option<i64> = db!(&self.pool, p, pg => {

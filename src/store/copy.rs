@@ -67,6 +67,17 @@ static TABLES: &[Table] = &[
         later: None,
     },
     Table {
+        name: "subscriber_aliases",
+        columns: &[
+            ("selector", Text),
+            ("unsub_verifier", Text),
+            ("subscriber_id", Int),
+        ],
+        order_by: "selector",
+        identity: false,
+        later: None,
+    },
+    Table {
         name: "suppressions",
         columns: &[("email_hash", Text), ("reason", Text), ("created_at", Time)],
         order_by: "email_hash",
@@ -237,7 +248,7 @@ pub async fn copy(from: &str, to: &str) -> Result<Copied> {
             )));
         }
     }
-    let mut src = Tx::begin(&source.pool).await?;
+    let mut src = Tx::begin_read(&source.pool).await?;
     // One snapshot of the source, whatever its writers do meanwhile.
     db_tx!(&mut src, t, pg => if pg {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

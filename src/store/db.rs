@@ -55,9 +55,48 @@ pub(crate) enum Tx {
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
+/// SQLite: a write transaction starts with `BEGIN IMMEDIATE`, taking the
+/// write lock first (waiting up to the busy timeout for it). A deferred
+/// `BEGIN` that reads, then writes while another connection holds the lock
+/// fails at once with "database is locked" (extended code 517: a read
+/// transaction cannot be upgraded), whatever the busy timeout.
+pub(crate) const BEGIN_WRITE_SQLITE: &str = "BEGIN IMMEDIATE";
+
+/// `p.begin_write()`: a transaction that writes, on either concrete pool
+/// (`BEGIN IMMEDIATE` on SQLite, a plain `BEGIN` on PostgreSQL). Read-only
+/// transactions use `begin()` (deferred).
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Sqlite>> {
+        self.begin_with(BEGIN_WRITE_SQLITE).await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Postgres>> {
+        self.begin().await
+    }
+}
+
 impl Tx {
-    /// Begin a transaction on `pool`'s backend.
+    /// Begin a write transaction on `pool`'s backend (`BEGIN IMMEDIATE` on
+    /// SQLite: see [`BeginWrite`]).
     pub(crate) async fn begin(pool: &Pool) -> sqlx::Result<Tx> {
+        Ok(match pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_write().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin_write().await?),
+        })
+    }
+
+    /// Begin a transaction that only reads (deferred on SQLite: it takes
+    /// no write lock and never waits for a writer in WAL mode).
+    pub(crate) async fn begin_read(pool: &Pool) -> sqlx::Result<Tx> {
         Ok(match pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::db::{db, pick};
+use super::db::{db, pick, BeginWrite};
 use super::{JsonText, Store, SubscriberRow};
 use crate::audience::{Status, Subscriber};
 use crate::error::Result;
@@ -133,7 +133,7 @@ impl Store {
             Ok::<_, String>(JsonText(Value::Object(merged).to_string()))
         };
         let found = db!(&self.pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             // Locked until the commit: a concurrent edit cannot be lost.
             let current: Option<JsonText> = sqlx::query_scalar(pick(
                 pg,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::db::db;
+use super::db::{db, BeginWrite};
 use super::{email_hash, Added, Confirmed, Store, SubscriberRow, Ts};
 use crate::audience::tokens::{self, Lookup};
 use crate::audience::{Source, Subscriber, SubscriberEmail};
@@ -105,7 +105,7 @@ impl Store {
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
         let threshold = now - chrono::Duration::from_std(min_interval).unwrap_or_default();
         let (row, created, claimed, confirm_name) = db!(&self.pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let row: SubscriberRow = sqlx::query_as(concat!(
                 "INSERT INTO subscribers (email, email_key, name, status, source, created_at, unsub_verifier, selector, confirm_name)
                  VALUES ($1, $2, NULL, 'pending', 'web', $3, $4, $5, $6)
@@ -190,7 +190,7 @@ impl Store {
     ) -> Result<bool> {
         let old_key = email.unicode_key().map(|k| super::key_hash(&k));
         db!(&self.pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let changed = sqlx::query(
                 "UPDATE subscribers SET status = 'active', confirmed_at = $2, unsubscribed_at = NULL,
                  name = CASE WHEN $3 IS NOT NULL THEN COALESCE(name, confirm_name) ELSE name END,
@@ -339,9 +339,31 @@ impl Store {
             };
             q.fetch_optional(p).await?
         });
-        Ok(row
-            .filter(|r| tokens::verify_plain(verifier, &r.unsub_verifier))
-            .map(SubscriberRow::into_domain))
+        if let Some(row) = row.filter(|r| tokens::verify_plain(verifier, &r.unsub_verifier)) {
+            return Ok(Some(row.into_domain()));
+        }
+        // A link of a row merged into another (`idn::merge`) names that one.
+        let Lookup::Selector(selector) = lookup else {
+            return Ok(None);
+        };
+        let alias: Option<(i64, String)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT subscriber_id, unsub_verifier FROM subscriber_aliases WHERE selector = $1",
+            )
+            .bind(selector)
+            .fetch_optional(p)
+            .await?
+        });
+        let Some((id, _)) = alias.filter(|(_, v)| tokens::verify_plain(verifier, v)) else {
+            return Ok(None);
+        };
+        let row: Option<SubscriberRow> = db!(&self.pool, p, pg => {
+            sqlx::query_as(concat!("SELECT ", subscriber_columns!(), " FROM subscribers WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(SubscriberRow::into_domain))
     }
 
     /// Unsubscribe by id; idempotent. Bounced and complained stay as they are.

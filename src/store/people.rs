@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
-use super::db::{db, pick};
+use super::db::{db, pick, BeginWrite};
 use super::{email_hash, ts, JsonText, Store, SubscriberRow, Ts};
 use crate::audience::{Subscriber, SubscriberEmail};
 use crate::error::Result;
@@ -209,7 +209,14 @@ impl Store {
                     .bind(id)
                     .fetch_all(p)
                     .await?;
-                linked.insert(table, rows.iter().map(RowJson::to_json).collect());
+                // A merged row's link (`subscriber_aliases`) is a token:
+                // shown by its selector only, as the row's own is not shown.
+                let shown = rows.iter().map(|r| {
+                    let mut row = r.to_json();
+                    row.remove("unsub_verifier");
+                    row
+                });
+                linked.insert(table, shown.collect());
             }
             Some((row, stored, times, deliveries, linked))
         });
@@ -239,7 +246,7 @@ impl Store {
     /// re-add it. Returns false when the address was not on the list.
     pub async fn erase(&self, email: &SubscriberEmail, now: DateTime<Utc>) -> Result<bool> {
         let id: Option<i64> = db!(&self.pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let id: Option<i64> = sqlx::query_scalar(pick(
                 pg,
                 "SELECT id FROM subscribers WHERE email_key = $1",

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::campaigns::{QueueItem, QueueRecipient, Recorded};
-use super::db::{db, pick};
+use super::db::{db, pick, BeginWrite};
 use super::{JsonText, Store, Ts};
 use crate::audience::{tokens, Status};
 use crate::error::Result;
@@ -56,10 +56,14 @@ impl QueueRow {
     }
 }
 
-/// The rows a lease takes: pending, due, and not leased by a live holder.
+/// The rows a lease takes: pending, due, and not leased by a live holder,
+/// of a campaign that is `sending` (checked in the claiming statement
+/// itself: a campaign paused or cancelled an instant before, say just
+/// after a worker decided to retry it, gives nothing more to anyone).
 const CLAIMABLE: &str = "campaign_id = $1 AND status = 'pending'
     AND (next_attempt_at IS NULL OR next_attempt_at <= $3)
-    AND (lease_until IS NULL OR lease_until < $3)";
+    AND (lease_until IS NULL OR lease_until < $3)
+    AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $1 AND c.status = 'sending')";
 
 const SELECT_LEASED: &str = "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status,
         s.unsub_verifier, s.selector, s.attributes
@@ -126,7 +130,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<QueueItem>> {
         let rows: Vec<QueueRow> = db!(&self.queue_pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "UPDATE deliveries SET lease_owner = $2, lease_until = $4
                  WHERE id IN (SELECT id FROM deliveries WHERE {CLAIMABLE} ORDER BY id LIMIT $5{})
@@ -161,6 +165,26 @@ impl Store {
             rows
         });
         Ok(rows.into_iter().map(QueueRow::into_item).collect())
+    }
+
+    /// How many deliveries of `campaign` a claim could take at `now`
+    /// (pending, due, leased by nobody live), counted up to `cap` only: the
+    /// count sizes a claim, and must not cost more than the claim does.
+    pub async fn claimable(&self, campaign: i64, now: DateTime<Utc>, cap: i64) -> Result<i64> {
+        Ok(db!(&self.pool, p, pg => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+                     WHERE campaign_id = $1 AND status = 'pending'
+                       AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+                       AND (lease_until IS NULL OR lease_until < $2)
+                     LIMIT $3) AS free",
+            )
+            .bind(campaign)
+            .bind(Ts(now))
+            .bind(cap)
+            .fetch_one(p)
+            .await?
+        }))
     }
 
     /// Renew `owner`'s leases on the deliveries it still holds.
@@ -304,7 +328,7 @@ impl Store {
         }
         let mut changed = 0u64;
         db!(&self.queue_pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             if pg {
                 // Lock the batch's rows in id order first: two writers that
                 // touch overlapping rows then wait instead of deadlocking.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::campaigns::insert_campaign_posts;
 use super::campaigns::DeliveryStatus;
-use super::db::{db, db_tx, Tx};
+use super::db::{db, db_tx, BeginWrite, Tx};
 use super::{ts, Store, Ts};
 use crate::error::Result;
 use crate::render::Prepared;
@@ -59,7 +59,7 @@ impl Store {
     /// `None` when it was not this caller's to start.
     pub async fn start_scheduled(&self, id: i64, now: DateTime<Utc>) -> Result<Option<i64>> {
         let total = db!(&self.pool, p, pg => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let took = sqlx::query(
                 "UPDATE campaigns SET status = 'queued'
                  WHERE id = $1 AND status = 'scheduled' AND scheduled_at <= $2",

@@ -37,6 +37,42 @@ impl Clock for SystemClock {
     }
 }
 
+/// `GAZETTE_NOW` for a long-running process: "now" starts at the pinned
+/// time and runs on from there (the CLI reads the pin once per command;
+/// a worker that stood still at it could never reach a time after it).
+pub struct PinnedClock {
+    pinned: DateTime<Utc>,
+    since: std::time::Instant,
+}
+
+impl PinnedClock {
+    pub fn new(pinned: DateTime<Utc>) -> PinnedClock {
+        PinnedClock {
+            pinned,
+            since: std::time::Instant::now(),
+        }
+    }
+
+    /// The clock `GAZETTE_NOW` (RFC 3339, as the CLI reads it) asks for, if
+    /// set; a value that is no date is an error naming the variable.
+    pub fn from_env(
+        env: &std::collections::HashMap<String, String>,
+    ) -> Result<Option<PinnedClock>> {
+        let Some(s) = env.get("GAZETTE_NOW").filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        crate::util::time::parse_date(s)
+            .map(|(d, _)| Some(PinnedClock::new(d.with_timezone(&Utc))))
+            .ok_or_else(|| crate::Error::msg(format!("GAZETTE_NOW: invalid date {s:?}")))
+    }
+}
+
+impl Clock for PinnedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.pinned + chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default()
+    }
+}
+
 /// What a digest tick did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DigestTick {
@@ -57,6 +93,9 @@ pub struct Worker {
     pub mailer: Mailer,
     templates: Arc<Templates>,
     clock: Arc<dyn Clock>,
+    /// When scheduled campaigns are due: `clock`, or `GAZETTE_NOW`'s clock
+    /// in `gazette worker` (`with_schedule_clock`).
+    schedule_clock: Arc<dyn Clock>,
     /// Digest periods at or before this were never the worker's to send.
     baseline: DateTime<Utc>,
     /// The campaigns this worker runs.
@@ -98,6 +137,7 @@ impl Worker {
             store,
             mailer,
             templates,
+            schedule_clock: clock.clone(),
             clock,
             baseline,
             campaigns,
@@ -115,6 +155,13 @@ impl Worker {
             tracing::info!("first start: {n} published posts recorded as already seen (not sent)");
         }
         Ok(worker)
+    }
+
+    /// Decide when scheduled campaigns are due by `clock` (the digest and
+    /// the posts keep the worker's own clock).
+    pub fn with_schedule_clock(mut self, clock: Arc<dyn Clock>) -> Worker {
+        self.schedule_clock = clock;
+        self
     }
 
     fn catalog(&self) -> content::Catalog {
@@ -168,7 +215,11 @@ impl Worker {
                 .await
                 .ok()
                 .flatten()
-                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .map(|t| {
+                    (t - self.schedule_clock.now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                })
                 .unwrap_or(poll);
             let wait = poll.min(until_digest.min(until_scheduled) + Duration::from_millis(50));
             tokio::select! {
@@ -201,17 +252,26 @@ async fn presence(store: Store, mut stop: watch::Receiver<bool>) {
 
 pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
     let settings = Arc::new(settings);
+    // Scheduled sends are due by `GAZETTE_NOW` when it is set, as `send
+    // --at` judged their time "in the future" by it.
+    let pinned = PinnedClock::from_env(&crate::config::process_env())?;
     let store = Store::open(&settings.database_url).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = Arc::new(
-        Worker::new(
-            settings.clone(),
-            store.clone(),
-            Arc::new(SystemClock),
-            stop_rx.clone(),
-        )
-        .await?,
-    );
+    let mut worker = Worker::new(
+        settings.clone(),
+        store.clone(),
+        Arc::new(SystemClock),
+        stop_rx.clone(),
+    )
+    .await?;
+    if let Some(clock) = pinned {
+        tracing::info!(
+            "GAZETTE_NOW: scheduled campaigns are due by a clock that starts at {}",
+            ts(clock.now())
+        );
+        worker = worker.with_schedule_clock(Arc::new(clock));
+    }
+    let worker = Arc::new(worker);
 
     // The web endpoints.
     let (listener, local, state) = crate::app::bind_web(&settings, store.clone(), listen).await?;

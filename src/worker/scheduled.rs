@@ -9,7 +9,7 @@ use crate::store::ts;
 impl Worker {
     /// Start the scheduled campaigns that are due; returns their ids.
     pub async fn scheduled_tick(&self) -> Result<Vec<i64>> {
-        let now = self.clock.now();
+        let now = self.schedule_clock.now();
         let started = crate::ops::sends::start_due(&self.store, now).await?;
         let mut ids = Vec::with_capacity(started.len());
         for (id, total) in started {

@@ -292,7 +292,28 @@ fn with_verp_a_bounce_that_names_no_delivery_changes_nobody() {
     let hard = "userunknown@example.co.jp"; // postfix-01: 5.1.1, no ref of ours
     import(&p, &[hard]);
     let file = corpus().join("postfix-01.eml");
-    gz(&p, &["bounces", "process", file.to_str().unwrap()]).ok();
+    // `scan` names the subscriber `process` would change: none (issue 24,
+    // item 7: scan said "subscriber 1" for a report process then ignored).
+    let scanned = scan_json(&p, &[file.to_str().unwrap()]);
+    assert!(
+        scanned.iter().any(|r| r["recipient"] == hard),
+        "{scanned:?}"
+    );
+    for r in &scanned {
+        assert!(r["subscriber_id"].is_null(), "{r}");
+    }
+    let text = gz(&p, &["bounces", "scan", file.to_str().unwrap()]);
+    assert!(
+        !text.ok().stdout().contains("subscriber"),
+        "{}",
+        text.stdout()
+    );
+    let out = gz(&p, &["bounces", "process", file.to_str().unwrap()]);
+    assert!(
+        out.ok().stdout().contains("not a subscriber: ignored"),
+        "{}",
+        out.stdout()
+    );
     assert_eq!(status_of(&p, hard), "active");
 }
 

@@ -217,6 +217,46 @@ fn worker_survives_a_lock_held_past_the_busy_timeout_and_resumes_by_itself() {
     all_delivered(&p, 1, &smtp, 300);
 }
 
+/// Issue 24, item 8: when another writer holds the database past SQLite's
+/// busy timeout (30 s), each command says so in one line and exits 75
+/// ("try again later"): no chain of errors, no backtrace. (Slow: the
+/// timeout is not shortened for tests.)
+#[test]
+fn a_database_locked_past_the_busy_timeout_is_one_line_and_75() {
+    if !slow_enabled("commands under a lock held past SQLite's 30 s busy timeout") {
+        return;
+    }
+    let p = project(20, "");
+    p.write("more.csv", "email\nnew1@example.org\nnew2@example.org\n");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut lock = lock_db(&rt, &p);
+    rt.block_on(async {
+        sqlx::query("INSERT INTO worker_state (key, value) VALUES ('holder', 'x')")
+            .execute(&mut lock)
+            .await
+            .unwrap();
+    });
+    let commands: [&[&str]; 4] = [
+        &["subscribers", "import", "more.csv", "--confirmed"],
+        &["subscribers", "add", "late@example.org"],
+        &["subscribers", "remove", "user1@example.org"],
+        &["send", "digest", "--yes"],
+    ];
+    let children: Vec<_> = commands.iter().map(|args| spawn(&p, args)).collect();
+    for (child, args) in children.into_iter().zip(commands) {
+        let (out, _) = finish_within(child, Duration::from_secs(50));
+        let err = out.stderr();
+        assert_eq!(out.code(), 75, "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("database is locked"), "{args:?}: {err}");
+    }
+    rt.block_on(async {
+        sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    });
+    // Nothing was half done: the same commands work now.
+    run_within(&p, commands[1], Duration::from_secs(30)).0.ok();
+}
+
 /// A tmpfs of `size` mounted on a fresh folder; unmounted when dropped.
 struct SmallDisk(std::path::PathBuf);
 

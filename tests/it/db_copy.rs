@@ -20,6 +20,7 @@ const FIXTURE: &str = concat!(
 /// Tables and the rows `populated` puts in each.
 const ROWS: &[(&str, i64)] = &[
     ("subscribers", 3),
+    ("subscriber_aliases", 1),
     ("suppressions", 1),
     ("campaigns", 2),
     ("campaign_posts", 1),
@@ -92,7 +93,9 @@ fn populated() -> Project {
              UPDATE deliveries SET status = 'sent', message_id = '<tok@example.com>',
                     sent_at = '2026-11-20T10:00:01.000000Z' WHERE id = 1;
              INSERT INTO senders (id, host, pid, role, started_at, heartbeat_at)
-             VALUES ('run1', 'host', 42, 'worker', '2026-11-20T10:00:00.000000Z', '2026-11-20T10:00:02.000000Z');",
+             VALUES ('run1', 'host', 42, 'worker', '2026-11-20T10:00:00.000000Z', '2026-11-20T10:00:02.000000Z');
+             INSERT INTO subscriber_aliases (selector, unsub_verifier, subscriber_id)
+             SELECT '0123456789abcdef01', '00112233445566778899aabbccddeeff', MIN(id) FROM subscribers;",
         )
         .await
         .unwrap();

@@ -46,11 +46,13 @@ fn three_workers_share_one_campaign_and_survive_a_kill(backend: &str) {
         return;
     };
     let smtp = SmtpServer::start(Script::default());
-    // Scheduled in the CLI's pinned past, so due for the workers' clock:
+    // Scheduled by a CLI pinned a day earlier, for a time already past for
+    // the workers' clock (the helper's `GAZETTE_NOW`, 2026-11-23 12:00):
     // all three see it at once and share it.
     let out = p
         .cmd()
-        .args(["send", "post", "first", "--at", "2026-11-24 09:00", "--yes"])
+        .env("GAZETTE_NOW", "2026-11-22T12:00:00Z")
+        .args(["send", "post", "first", "--at", "2026-11-23 09:00", "--yes"])
         .output_within();
     assert!(
         out.status.success(),
@@ -140,4 +142,50 @@ fn two_workers_send_one_digest_per_period(backend: &str) {
         sigterm(&w);
         finish_within(w, Duration::from_secs(30)).0.ok();
     }
+}
+
+// Issue 24, item 7: a claim took 500 deliveries whatever the audience, so
+// a second worker helped only with campaigns above 500 recipients. The
+// lease is now sized to the audience and the live workers: two workers
+// share a campaign of 100.
+on_both!(two_workers_share_a_campaign_of_a_hundred);
+fn two_workers_share_a_campaign_of_a_hundred(backend: &str) {
+    const N: usize = 100;
+    let extra = "[worker]\npoll_interval = \"100ms\"";
+    let Some(p) = project_on(backend, N, extra) else {
+        return;
+    };
+    // 50 ms a message: one worker alone would need over a second.
+    let smtp = SmtpServer::start(Script {
+        delay: Duration::from_millis(50),
+        ..Default::default()
+    });
+    let out = p
+        .cmd()
+        .env("GAZETTE_NOW", "2026-11-22T12:00:00Z")
+        .args(["send", "post", "first", "--at", "2026-11-23 09:00", "--yes"])
+        .output_within();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let workers: Vec<Child> = (0..2).map(|_| worker(&p, &smtp.url())).collect();
+    let c = wait_done(&p, 1, Duration::from_secs(60));
+    assert_eq!(c["sent"].as_u64(), Some(N as u64), "{c}");
+    let mut logs = Vec::new();
+    for w in workers {
+        sigterm(&w);
+        let (out, _) = finish_within(w, Duration::from_secs(30));
+        logs.push(out.ok().stderr());
+    }
+    let shares: Vec<usize> = logs.iter().map(|l| sent_by(l)).collect();
+    assert!(
+        shares.iter().all(|&n| n > 0),
+        "both workers sent: {shares:?}\n{logs:?}"
+    );
+    assert_eq!(shares.iter().sum::<usize>(), N, "{shares:?}");
+    let per = smtp.per_recipient();
+    assert_eq!(per.len(), N);
+    assert!(per.values().all(|&n| n == 1), "nobody got it twice");
 }

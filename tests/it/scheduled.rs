@@ -236,7 +236,8 @@ fn the_real_worker_starts_a_scheduled_campaign_once_its_time_has_passed() {
     ])
     .ok();
     // The CLI's "now" is pinned in the past, so the time given is in the
-    // future for `send` and already past for the worker's real clock.
+    // future for `send` and already past for the worker's clock (which
+    // starts at the helper's later `GAZETTE_NOW`).
     let out = p
         .cmd()
         .env("GAZETTE_NOW", "2020-01-01T00:00:00Z")
@@ -311,4 +312,116 @@ async fn the_scheduled_status_migration_keeps_every_row() {
         .await
         .unwrap();
     assert_eq!(deliveries, 1);
+}
+
+/// `gazette worker` with `GAZETTE_NOW` set, its output captured.
+fn worker_at(p: &Project, now: &str) -> std::process::Child {
+    p.cmd()
+        .env("GAZETTE_NOW", now)
+        .args(["worker", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn status_of(p: &Project, id: i64) -> serde_json::Value {
+    let json = p
+        .run(&["campaigns", "show", &id.to_string(), "--json"])
+        .ok()
+        .stdout();
+    serde_json::from_str(&json).unwrap()
+}
+
+/// Stop a worker (SIGTERM) and return what it logged.
+fn stop(worker: std::process::Child) -> String {
+    crate::faults::sigterm(&worker);
+    let (out, _) = crate::faults::finish_within(worker, Duration::from_secs(30));
+    out.ok().stderr()
+}
+
+/// Issue 24, item 8: the worker decided whether a scheduled send was due
+/// by the real clock, though `send --at` had judged its time by
+/// `GAZETTE_NOW`. Its clock now starts at `GAZETTE_NOW` and runs on.
+#[test]
+fn the_worker_starts_scheduled_sends_by_gazette_now() {
+    let p = project();
+    p.post("two", "Two", "2026-11-21", "Second post.");
+    // Past for the real clock, ahead of the pinned one (2026-11-23 12:00).
+    p.run(&["send", "post", "one", "--at", "2026-12-01 09:00", "--yes"])
+        .ok();
+    // Years ahead of the real clock: 09:00 in Berlin is 08:00 UTC.
+    p.run(&["send", "post", "two", "--at", "2030-01-01 09:00", "--yes"])
+        .ok();
+    let early = worker_at(&p, "2026-11-23T12:00:00Z");
+    std::thread::sleep(Duration::from_secs(3));
+    let log = stop(early);
+    assert_eq!(status_of(&p, 1)["status"], "scheduled", "{log}");
+    assert_eq!(status_of(&p, 2)["status"], "scheduled", "{log}");
+    assert_eq!(outbox_count(&p), 0);
+
+    // Two seconds before the second one's time: both go, the second once
+    // the worker's clock has run on to it.
+    let late = worker_at(&p, "2030-01-01T07:59:58Z");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while [1, 2]
+        .iter()
+        .any(|&id| status_of(&p, id)["status"] != "done")
+    {
+        assert!(Instant::now() < deadline, "not started by GAZETTE_NOW");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = stop(late);
+    assert!(!log.contains("ERROR"), "{log}");
+    assert_eq!(outbox_count(&p), 4);
+}
+
+/// Issue 24, item 8: of two workers racing for a scheduled campaign, the
+/// one that came to help after the other had finished it logged "ERROR
+/// campaign N is done and cannot be sent". Several campaigns, three
+/// workers: none logs an error, each reader gets each post once.
+#[test]
+fn workers_racing_for_scheduled_campaigns_log_no_error() {
+    let p = Project::with_config(&format!(
+        "{}\n[digest]\ntimezone = \"Europe/Berlin\"\n[worker]\npoll_interval = \"100ms\"\n",
+        crate::helpers::CONFIG
+    ));
+    p.write("list.csv", "email\na@example.org\nb@example.org\n");
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
+    const N: i64 = 6;
+    for i in 1..=N {
+        let slug = format!("p{i}");
+        p.post(&slug, &format!("Post {i}"), "2026-10-20", "Hello.");
+        // Scheduled by a CLI pinned earlier still: due for the workers.
+        let out = p
+            .cmd()
+            .env("GAZETTE_NOW", "2026-11-01T00:00:00Z")
+            .args(["send", "post", &slug, "--at", "2026-11-20 09:00", "--yes"])
+            .output_within();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let workers: Vec<_> = (0..3)
+        .map(|_| worker_at(&p, "2026-11-23T12:00:00Z"))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (1..=N).any(|id| status_of(&p, id)["status"] != "done") {
+        assert!(Instant::now() < deadline, "not all done");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A few more polls of every worker.
+    std::thread::sleep(Duration::from_millis(500));
+    for w in workers {
+        let log = stop(w);
+        assert!(!log.contains("ERROR"), "{log}");
+    }
+    assert_eq!(
+        outbox_count(&p),
+        2 * N as usize,
+        "each reader got each post once"
+    );
 }

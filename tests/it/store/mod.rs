@@ -12,6 +12,9 @@ use gazette::store::Store;
 use crate::helpers::PgDb;
 
 mod basics;
+mod claims;
+mod idn;
+mod locks;
 mod nonces;
 mod queue;
 mod readers;

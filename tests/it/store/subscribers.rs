@@ -286,7 +286,11 @@ both!(
         assert!(p.deliveries.is_empty());
         assert!(!p.erased_before);
         // The tables that point at a subscriber, found in each schema.
-        assert_eq!(p.linked.keys().collect::<Vec<_>>(), ["bounces"]);
+        // (`subscriber_aliases`: the links of rows merged into this one.)
+        assert_eq!(
+            p.linked.keys().collect::<Vec<_>>(),
+            ["bounces", "subscriber_aliases"]
+        );
 
         assert!(store.erase(&ada, now()).await.unwrap());
         assert!(store.person(&ada).await.unwrap().is_none());
