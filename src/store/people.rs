@@ -154,6 +154,12 @@ impl RowJson for PgRow {
     }
 }
 
+/// A linked row as shown: without its secret verifier, if it has one.
+fn hide_verifier(mut row: Map<String, Value>) -> Map<String, Value> {
+    row.remove("unsub_verifier");
+    row
+}
+
 impl Store {
     /// Everything kept about `email`, or `None` when it is not on the list.
     pub async fn person(&self, email: &SubscriberEmail) -> Result<Option<Person>> {
@@ -211,12 +217,8 @@ impl Store {
                     .await?;
                 // A merged row's link (`subscriber_aliases`) is a token:
                 // shown by its selector only, as the row's own is not shown.
-                let shown = rows.iter().map(|r| {
-                    let mut row = r.to_json();
-                    row.remove("unsub_verifier");
-                    row
-                });
-                linked.insert(table, shown.collect());
+                let shown = rows.iter().map(|r| hide_verifier(r.to_json())).collect();
+                linked.insert(table, shown);
             }
             Some((row, stored, times, deliveries, linked))
         });

@@ -11,7 +11,7 @@ pub enum NonceUse {
     /// First use: go on and apply the request.
     Fresh,
     /// Seen before with the same content: the same request again (a
-    /// provider's retry); applying it again would change nothing.
+    /// provider's retry); applied again, its events are recorded once.
     Repeat,
     /// Seen before with other content: a captured signature replayed
     /// with a body of someone's choosing.
@@ -63,19 +63,6 @@ impl Store {
                 // Forgotten between the two statements: seen long ago.
                 None => NonceUse::Conflict,
             })
-        })
-    }
-
-    /// Forget a nonce whose request could not be applied (the database
-    /// failed), so that the provider's retry is taken as new.
-    pub async fn release_webhook_nonce(&self, provider: &str, nonce: &str) -> Result<()> {
-        db!(&self.pool, p, pg => {
-            sqlx::query("DELETE FROM webhook_nonces WHERE provider = $1 AND nonce = $2")
-                .bind(provider)
-                .bind(nonce)
-                .execute(p)
-                .await?;
-            Ok(())
         })
     }
 }

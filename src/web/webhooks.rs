@@ -75,11 +75,6 @@ fn unauthorized(provider: &str, why: &str) -> Response {
 async fn admit(state: &AppState, provider: &str, seal: &Seal) -> Result<(), Response> {
     match seal.admit(&state.optin.store, provider).await {
         Ok(()) => Ok(()),
-        Err(Refusal::Repeat) => Err((
-            StatusCode::OK,
-            axum::Json(serde_json::json!({ "recorded": 0, "duplicate": true })),
-        )
-            .into_response()),
         Err(Refusal::Unsigned(why)) => Err(unauthorized(provider, why)),
         Err(Refusal::Store(err)) => {
             tracing::error!("webhook {provider}: {err}");
@@ -89,28 +84,6 @@ async fn admit(state: &AppState, provider: &str, seal: &Seal) -> Result<(), Resp
             ))
         }
     }
-}
-
-/// Record the events of a request admitted under `seal` (released again
-/// when the database fails, so that the provider's retry is new).
-async fn apply_sealed(
-    state: &AppState,
-    provider: &str,
-    seal: &Seal,
-    events: Vec<Event>,
-) -> Response {
-    let response = apply(state, provider, events).await;
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-        if let Err(e) = state
-            .optin
-            .store
-            .release_webhook_nonce(provider, &seal.nonce)
-            .await
-        {
-            tracing::error!("webhook {provider}: {e}");
-        }
-    }
-    response
 }
 
 /// Record events; 200 with how many were recorded.
@@ -302,7 +275,7 @@ async fn mailgun(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         message_id: str_of(d, &["message", "headers", "message-id"])
             .map(|m| format!("<{}>", m.trim_matches(['<', '>']))),
     };
-    apply_sealed(&state, "mailgun", &seal, vec![event]).await
+    apply(&state, "mailgun", vec![event]).await
 }
 
 // ---- SendGrid: ECDSA P-256 over timestamp + body; an array of events. ----
@@ -389,7 +362,7 @@ async fn sendgrid(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
             })
         })
         .collect();
-    apply_sealed(&state, "sendgrid", &seal, events).await
+    apply(&state, "sendgrid", events).await
 }
 
 // ---- Amazon SES through SNS. ----
@@ -440,15 +413,6 @@ async fn ses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
                 }
                 Err(e) => {
                     tracing::error!("webhook ses: confirming the subscription: {e}");
-                    // SNS sends the confirmation again: take it as new then.
-                    if let Err(e) = state
-                        .optin
-                        .store
-                        .release_webhook_nonce("ses", &seal.nonce)
-                        .await
-                    {
-                        tracing::error!("webhook ses: {e}");
-                    }
                     text(StatusCode::BAD_GATEWAY, "subscription not confirmed")
                 }
             }
@@ -458,7 +422,7 @@ async fn ses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
                 .and_then(|m| serde_json::from_str(m).ok())
                 .unwrap_or(Value::Null);
             let id = str_of(&msg, &["MessageId"]).unwrap_or_default();
-            apply_sealed(&state, "ses", &seal, ses_events(&inner, id)).await
+            apply(&state, "ses", ses_events(&inner, id)).await
         }
         _ => text(StatusCode::OK, "ok"),
     }

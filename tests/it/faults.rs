@@ -411,7 +411,19 @@ fn pause_and_cancel_stop_a_running_pass(backend: &str) {
     p.run(&["campaigns", "cancel", "1"]).ok();
     let (out, _) = finish_within(resume, Duration::from_secs(10));
     out.fails_with("campaign 1 was cancelled");
-    let settled = smtp.received().len();
+    // The worker helps with the campaign (claims are a share of the
+    // audience) and notices the cancel within its heartbeat, a second, as
+    // the foreground run noticed the pause: wait for its last messages.
+    let mut settled = smtp.received().len();
+    let quiet_by = Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(Duration::from_millis(1500));
+        let now = smtp.received().len();
+        if now == settled || Instant::now() > quiet_by {
+            break;
+        }
+        settled = now;
+    }
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(smtp.received().len(), settled, "nothing sent after cancel");
     let c = campaign(&p, 1);

@@ -5,7 +5,8 @@
 //! each signature's nonce (Mailgun's token, SNS's `MessageId`, SendGrid's
 //! signed timestamp and body) is remembered for the window, bound to a
 //! digest of what was applied under it. The same request again (a
-//! provider's retry) changes nothing and answers 200; the same nonce with
+//! provider's retry) is applied again, which records each event once; the
+//! same nonce with
 //! another body (Mailgun signs only `timestamp` + `token`, so a captured
 //! signature could carry any event) is refused with 401. Postmark signs
 //! nothing: its basic-auth password over HTTPS is the whole proof, and its
@@ -31,8 +32,6 @@ pub struct Seal {
 pub enum Refusal {
     /// Stale, from the future, or its nonce used with other content.
     Unsigned(&'static str),
-    /// The same request again: nothing to apply.
-    Repeat,
     /// The nonce could not be checked.
     Store(crate::error::Error),
 }
@@ -61,7 +60,9 @@ impl Seal {
             .await;
         match used.map_err(Refusal::Store)? {
             NonceUse::Fresh => Ok(()),
-            NonceUse::Repeat => Err(Refusal::Repeat),
+            // The same request again (a retry, perhaps of one that failed
+            // half-way): applied again, which records each event once.
+            NonceUse::Repeat => Ok(()),
             NonceUse::Conflict => Err(Refusal::Unsigned(
                 "signature already used for another request (replayed)",
             )),
