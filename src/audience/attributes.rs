@@ -30,7 +30,11 @@ pub fn json_len(attributes: &Map<String, Value>) -> usize {
 
 /// `Err` with a one-line reason when `attributes` are over the cap.
 pub fn check(attributes: &Map<String, Value>) -> Result<(), String> {
-    let n = json_len(attributes);
+    check_len(json_len(attributes))
+}
+
+/// `Err` with a one-line reason when `n` bytes of JSON are over the cap.
+pub fn check_len(n: usize) -> Result<(), String> {
     if n > MAX_BYTES {
         return Err(format!(
             "attributes would be {n} bytes of JSON; a subscriber may have at most {} KiB of them",

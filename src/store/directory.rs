@@ -129,8 +129,13 @@ impl Store {
                     merged.insert(k.clone(), v.clone());
                 }
             }
-            crate::audience::attributes::check(&merged)?;
-            Ok::<_, String>(JsonText(Value::Object(merged).to_string()))
+            // A row stored over the cap (before there was one) may still
+            // be renamed or trimmed: only growth past the cap is refused.
+            let merged = JsonText(Value::Object(merged).to_string());
+            if merged.0.len() > current.0.len() {
+                crate::audience::attributes::check_len(merged.0.len())?;
+            }
+            Ok::<_, String>(merged)
         };
         let found = db!(&self.pool, p, pg => {
             let mut tx = p.begin_write().await?;

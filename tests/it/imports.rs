@@ -593,6 +593,7 @@ fn attributes_capped_on(backend: &str) {
     // Removing one and adding a smaller one still works.
     let (status, _) = admin.patch(id, r#"{"attributes": {"k0": null, "small": 1}}"#);
     assert_eq!(status, 200);
+    oversized_rows_can_still_be_trimmed(&p, &admin, backend);
     drop(admin);
 
     let out = p.run(&["subscribers", "export", "--raw", "--output", "all.csv"]);
@@ -613,4 +614,50 @@ fn attributes_capped_on(backend: &str) {
     };
     assert_eq!(show(&q), show(&p));
     assert_eq!(show(&q)["k3"], chunk);
+}
+
+/// A row stored over the cap before there was one (written here with SQL)
+/// can still be renamed and trimmed; only growth is refused.
+fn oversized_rows_can_still_be_trimmed(p: &Project, admin: &Admin, backend: &str) {
+    let out = p.run(&["subscribers", "show", "bo@example.org", "--json"]);
+    let id = serde_json::from_str::<Value>(&out.stdout()).unwrap()["row"]["id"]
+        .as_i64()
+        .unwrap();
+    let big: serde_json::Map<String, Value> = (0..4)
+        .map(|k| (format!("old{k}"), Value::String("x".repeat(30_000))))
+        .collect();
+    let json = Value::Object(big).to_string();
+    let url = p.database_url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        if backend == "postgres" {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query("UPDATE subscribers SET attributes = $1::jsonb WHERE id = $2")
+                .bind(&json)
+                .bind(id)
+                .execute(&mut c)
+                .await
+                .unwrap();
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("UPDATE subscribers SET attributes = $1 WHERE id = $2")
+                .bind(&json)
+                .bind(id)
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    });
+    let (status, answer) = admin.patch(id, r#"{"name": "Bo"}"#);
+    assert_eq!(status, 200, "a rename of an oversized row: {answer}");
+    let (status, _) = admin.patch(id, r#"{"attributes": {"more": "y"}}"#);
+    assert_eq!(status, 422, "growth past the cap");
+    let (status, answer) = admin.patch(id, r#"{"attributes": {"old0": null}}"#);
+    assert_eq!(status, 200, "trimming: {answer}");
+    let (status, answer) = admin.patch(id, r#"{"attributes": {"old1": null, "new": 1}}"#);
+    assert_eq!(status, 200, "under the cap again: {answer}");
 }
