@@ -68,6 +68,9 @@ pub(super) async fn rekey_once(pool: &SqlitePool) -> Result<()> {
 /// (`subscriber_aliases`); its deliveries and bounces move to `into` (a
 /// campaign both rows were in keeps `into`'s delivery, `from`'s loses its
 /// subscriber, so a pending one is skipped: nobody gets a campaign twice).
+/// Nothing else is lost: `into`'s name, preferences and attributes win
+/// where both have them, `from`'s fill the gaps; the earlier creation and
+/// a welcome of either are kept (nobody is welcomed twice).
 async fn merge(tx: &mut sqlx::Transaction<'static, Sqlite>, from: i64, into: i64) -> Result<()> {
     const LEFT: &str = "('unsubscribed', 'bounced', 'complained')";
     let statements = [
@@ -80,8 +83,16 @@ async fn merge(tx: &mut sqlx::Transaction<'static, Sqlite>, from: i64, into: i64
                  unsubscribed_at = CASE WHEN subscribers.status IN {LEFT} THEN subscribers.unsubscribed_at
                      WHEN f.status IN {LEFT} THEN f.unsubscribed_at
                      ELSE subscribers.unsubscribed_at END,
-                 confirmed_at = COALESCE(subscribers.confirmed_at, f.confirmed_at)
-             FROM (SELECT status, unsubscribed_at, confirmed_at FROM subscribers WHERE id = ?1) AS f
+                 confirmed_at = COALESCE(subscribers.confirmed_at, f.confirmed_at),
+                 name = COALESCE(subscribers.name, f.name),
+                 attributes = json_patch(f.attributes, subscribers.attributes),
+                 created_at = MIN(subscribers.created_at, f.created_at),
+                 welcomed_at = COALESCE(subscribers.welcomed_at, f.welcomed_at),
+                 frequency = COALESCE(subscribers.frequency, f.frequency),
+                 topics = COALESCE(subscribers.topics, f.topics)
+             FROM (SELECT status, unsubscribed_at, confirmed_at, name, attributes, created_at,
+                          welcomed_at, frequency, topics
+                   FROM subscribers WHERE id = ?1) AS f
              WHERE subscribers.id = ?2"
         ),
         "UPDATE subscribers SET confirm_hash = NULL, confirm_expires_at = NULL

@@ -30,6 +30,9 @@ async fn left_by_the_rekey(dir: &std::path::Path) -> String {
         // Anna: left under the Unicode spelling, active under the ASCII one.
         "INSERT INTO subscribers (id, email, email_key, status, source, created_at, unsubscribed_at, unsub_verifier, selector) VALUES (3, 'anna@café.example', 'anna@café.example', 'unsubscribed', 'cli', '2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z', 'ffeeddccbbaa99887766554433221100', '0123456789abcdef03')",
         "INSERT INTO subscribers (id, email, email_key, status, source, created_at, confirmed_at, unsub_verifier, selector) VALUES (4, 'anna@xn--caf-dma.example', 'anna@xn--caf-dma.example', 'active', 'import', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z', 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', '0123456789abcdef04')",
+        // What only the Unicode row knew: a name, attributes, preferences.
+        "UPDATE subscribers SET name = 'Jörg', attributes = '{\"city\":\"Köln\",\"plan\":\"free\"}', topics = '[\"rust\"]', frequency = 'digest', welcomed_at = '2026-01-01T00:00:00Z' WHERE id = 1",
+        "UPDATE subscribers SET attributes = '{\"plan\":\"pro\"}' WHERE id = 2",
         "INSERT INTO campaigns (id, kind, subject, prepared, status, total, created_at) VALUES (1, 'post', 'S', '{}', 'paused', 4, '2026-04-01T00:00:00Z')",
         "INSERT INTO deliveries (campaign_id, subscriber_id, status) VALUES (1, 1, 'pending'), (1, 2, 'pending'), (1, 3, 'pending'), (1, 4, 'pending')",
     ] {
@@ -67,6 +70,30 @@ async fn duplicates_the_idn_rekey_left_are_merged() {
         .unwrap();
     assert_eq!((jorg.id, same.id), (2, 2));
     assert_eq!(jorg.status, Status::Active);
+    // Nothing the merged-away row knew is lost; the kept row's values win.
+    assert_eq!(jorg.name.as_deref(), Some("Jörg"));
+    assert_eq!(
+        jorg.attributes,
+        serde_json::json!({"city": "Köln", "plan": "pro"})
+    );
+    assert_eq!(jorg.created_at.to_rfc3339(), "2026-01-01T00:00:00+00:00");
+    let prefs: (Option<String>, Option<String>, Option<String>) = {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_as("SELECT topics, frequency, welcomed_at FROM subscribers WHERE id = 2")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        prefs,
+        (
+            Some("[\"rust\"]".into()),
+            Some("digest".into()),
+            Some("2026-01-01T00:00:00Z".into())
+        ),
+        "preferences kept, and the welcome (nobody is welcomed twice)"
+    );
     // Anna's opt-out under one spelling holds for the merged row.
     let anna = store
         .get(&email("anna@xn--caf-dma.example"))
