@@ -142,3 +142,44 @@ mod tests {
         assert!(!html.contains("type=\"text\""), "{html}");
     }
 }
+
+/// `html` without its `<meta http-equiv=…>` tags (a refresh redirects the
+/// page elsewhere; CSP does not stop it). For HTML stored before posts were
+/// sanitised (archived issues), served as it is otherwise.
+pub fn without_http_equiv(html: &str) -> std::borrow::Cow<'_, str> {
+    let lower = html.to_ascii_lowercase();
+    if !lower.contains("http-equiv") {
+        return std::borrow::Cow::Borrowed(html);
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut at = 0;
+    while let Some(i) = lower[at..].find("<meta").map(|i| at + i) {
+        let end = lower[i..].find('>').map_or(lower.len(), |j| i + j + 1);
+        out.push_str(&html[at..i]);
+        if !lower[i..end].contains("http-equiv") {
+            out.push_str(&html[i..end]);
+        }
+        at = end;
+    }
+    out.push_str(&html[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod http_equiv_tests {
+    use super::without_http_equiv;
+
+    #[test]
+    fn refreshes_go_and_the_rest_stays() {
+        let page = "<head><meta charset=utf-8><META HTTP-EQUIV=\"refresh\" content=\"0;url=https://evil.example/\">\
+                    <meta name=viewport content=\"width=device-width\"></head><p>é</p><meta http-equiv=x";
+        assert_eq!(
+            without_http_equiv(page),
+            "<head><meta charset=utf-8><meta name=viewport content=\"width=device-width\"></head><p>é</p>"
+        );
+        assert!(matches!(
+            without_http_equiv("<p>plain</p>"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+}

@@ -162,7 +162,9 @@ async fn issue(
     );
     let right = url.rsplit('/').next().unwrap_or_default();
     if slug != right || given != id.to_string() {
-        if let Ok(location) = HeaderValue::from_str(&url) {
+        // A subject in other letters than ASCII: the Location percent-encoded.
+        let location = url::Url::parse(&url).map_or(url.clone(), String::from);
+        if let Ok(location) = HeaderValue::from_str(&location) {
             return (
                 StatusCode::MOVED_PERMANENTLY,
                 [(header::LOCATION, location)],
@@ -173,7 +175,8 @@ async fn issue(
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        prepared.public_html(),
+        // Issues sent before posts were sanitised may hold a refresh.
+        crate::content::sanitize::without_http_equiv(&prepared.public_html()).into_owned(),
     )
         .into_response()
 }

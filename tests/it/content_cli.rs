@@ -565,3 +565,37 @@ fn a_scheduled_post_is_in_the_digest_preview_of_its_window() {
     assert!(sent.contains("Second"), "{sent}");
     assert!(!sent.contains("Coming soon"), "{sent}");
 }
+
+#[test]
+fn an_archived_refresh_never_redirects_and_a_non_ascii_subject_redirects_right() {
+    let p = Project::with_config(&format!(
+        "{}\n[archive]\nenabled = true\n",
+        crate::helpers::CONFIG
+    ));
+    // A trusted author's raw HTML is sent as written; the archive page
+    // still never redirects its readers elsewhere.
+    p.write(
+        "posts/ete.md",
+        "+++\ntitle = \"Brève d'été\"\ndate = 2026-11-21\nraw_html = true\n+++\n\
+         <meta http-equiv=\"refresh\" content=\"0;url=https://evil.example/\">\n\nHello.\n",
+    );
+    p.run(&["subscribers", "add", "r@example.org", "--confirmed"])
+        .ok();
+    p.run(&["send", "post", "ete", "--yes"]).ok();
+    let s = crate::security::serve(&p, &[]);
+    let moved = crate::http::get(s.addr, "/archive/1/wrong-slug");
+    assert_eq!(moved.status, 301, "{}", moved.body);
+    let location = moved.header("location").expect("a Location").to_string();
+    assert!(location.is_ascii(), "{location}");
+    assert!(location.contains("/archive/1/"), "{location}");
+    assert!(location.contains("%C3%A8"), "è percent-encoded: {location}");
+    let path = &location[location.find("/archive/").unwrap()..];
+    let page = crate::http::get(s.addr, path);
+    assert_eq!(page.status, 200, "{path}: {}", page.body);
+    assert!(page.body.contains("Hello"), "{}", page.body);
+    assert!(
+        !page.body.to_ascii_lowercase().contains("http-equiv"),
+        "{}",
+        page.body
+    );
+}
