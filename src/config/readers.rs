@@ -54,7 +54,24 @@ pub struct Reading {
     /// `[paths] max_email_size` (default 2MB): a rendered email larger than
     /// this is refused. 0 (the `Default`) is no limit.
     pub max_email_size: u64,
+    /// `[render] code_theme`: the highlighting theme of fenced code; empty
+    /// (the `Default`) is the built-in light theme.
+    pub code_theme: String,
+    /// `[digest] preheader`: a Tera template (as `[digest] subject`) for
+    /// the inbox preview text of digests.
+    pub digest_preheader: Option<String>,
 }
+
+/// The themes `[render] code_theme` accepts (syntect's built-in set).
+pub const CODE_THEMES: &[&str] = &[
+    "InspiredGitHub",
+    "Solarized (dark)",
+    "Solarized (light)",
+    "base16-eighties.dark",
+    "base16-mocha.dark",
+    "base16-ocean.dark",
+    "base16-ocean.light",
+];
 
 /// The sections validated; an error is `(section, key, message)`.
 pub(super) fn resolve(
@@ -129,6 +146,8 @@ pub(super) fn resolve(
             welcome_subject: welcome.subject,
             digest_subject,
             max_email_size: 0, // set from `[paths]` by `validate`
+            code_theme: String::new(),  // set from `[render]` by `validate`
+            digest_preheader: None,     // set by `validate`
         },
     ))
 }
