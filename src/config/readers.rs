@@ -151,3 +151,36 @@ pub(super) fn resolve(
         },
     ))
 }
+
+/// `[render] code_theme`: one of the built-in themes (default: the light
+/// "InspiredGitHub").
+pub(super) fn code_theme(loc: &super::validate::Locator<'_>, v: Option<String>) -> crate::error::Result<String> {
+    let name = v.unwrap_or_else(|| "InspiredGitHub".into());
+    if !CODE_THEMES.contains(&name.as_str()) {
+        return Err(loc.at(
+            "render",
+            "code_theme",
+            format!(
+                "unknown theme {name:?} (one of: {})",
+                CODE_THEMES.join(", ")
+            ),
+        ));
+    }
+    Ok(name)
+}
+
+/// `[digest] preheader`: a Tera template.
+pub(super) fn digest_preheader(loc: &super::validate::Locator<'_>, v: Option<String>) -> crate::error::Result<Option<String>> {
+    if let Some(t) = &v {
+        if let Err(e) = tera::Tera::default().add_raw_template("preheader", t) {
+            let detail = std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string());
+            let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+            return Err(loc.at(
+                "digest",
+                "preheader",
+                format!("not a valid template: {detail}"),
+            ));
+        }
+    }
+    Ok(v.filter(|t| !t.trim().is_empty()))
+}

@@ -166,8 +166,8 @@ pub(super) fn settings(
     let newsletter = Newsletter {
         reading: super::Reading {
             max_email_size,
-            code_theme: code_theme(loc, raw.render.code_theme.take())?,
-            digest_preheader: digest_preheader(loc, raw.digest.preheader.take())?,
+            code_theme: super::readers::code_theme(loc, raw.render.code_theme.take())?,
+            digest_preheader: super::readers::digest_preheader(loc, raw.digest.preheader.take())?,
             ..reading
         },
         dkim: match raw.dkim {
@@ -526,39 +526,6 @@ fn email_size(loc: &Locator<'_>, v: Option<RawSize>) -> Result<u64> {
         return Err(loc.at("paths", "max_email_size", "must be between 10KB and 1GB"));
     }
     Ok(max)
-}
-
-/// `[render] code_theme`: one of the built-in themes (default: the light
-/// "InspiredGitHub").
-fn code_theme(loc: &Locator<'_>, v: Option<String>) -> Result<String> {
-    let name = v.unwrap_or_else(|| "InspiredGitHub".into());
-    if !super::readers::CODE_THEMES.contains(&name.as_str()) {
-        return Err(loc.at(
-            "render",
-            "code_theme",
-            format!(
-                "unknown theme {name:?} (one of: {})",
-                super::readers::CODE_THEMES.join(", ")
-            ),
-        ));
-    }
-    Ok(name)
-}
-
-/// `[digest] preheader`: a Tera template.
-fn digest_preheader(loc: &Locator<'_>, v: Option<String>) -> Result<Option<String>> {
-    if let Some(t) = &v {
-        if let Err(e) = tera::Tera::default().add_raw_template("preheader", t) {
-            let detail = std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string());
-            let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
-            return Err(loc.at(
-                "digest",
-                "preheader",
-                format!("not a valid template: {detail}"),
-            ));
-        }
-    }
-    Ok(v.filter(|t| !t.trim().is_empty()))
 }
 
 pub(super) fn parse_mailbox(s: &str) -> std::result::Result<Mailbox, String> {

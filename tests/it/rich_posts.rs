@@ -169,7 +169,7 @@ fn code_theme_is_configurable_and_checked() {
     let bad = Project::with_config(&format!("{CONFIG}\n[render]\ncode_theme = \"Neon\"\n"));
     bad.write("posts/eight-languages.md", CODE);
     bad.run(&["posts", "check"])
-        .fails_with("gazette.toml:9: render.code_theme: unknown theme \"Neon\"");
+        .fails_with("gazette.toml:10: render.code_theme: unknown theme \"Neon\"");
 }
 
 #[test]
