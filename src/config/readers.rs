@@ -145,16 +145,19 @@ pub(super) fn resolve(
             archive: archive.enabled.unwrap_or(false),
             welcome_subject: welcome.subject,
             digest_subject,
-            max_email_size: 0, // set from `[paths]` by `validate`
-            code_theme: String::new(),  // set from `[render]` by `validate`
-            digest_preheader: None,     // set by `validate`
+            max_email_size: 0,         // set from `[paths]` by `validate`
+            code_theme: String::new(), // set from `[render]` by `validate`
+            digest_preheader: None,    // set by `validate`
         },
     ))
 }
 
 /// `[render] code_theme`: one of the built-in themes (default: the light
 /// "InspiredGitHub").
-pub(super) fn code_theme(loc: &super::validate::Locator<'_>, v: Option<String>) -> crate::error::Result<String> {
+pub(super) fn code_theme(
+    loc: &super::validate::Locator<'_>,
+    v: Option<String>,
+) -> crate::error::Result<String> {
     let name = v.unwrap_or_else(|| "InspiredGitHub".into());
     if !CODE_THEMES.contains(&name.as_str()) {
         return Err(loc.at(
@@ -170,7 +173,10 @@ pub(super) fn code_theme(loc: &super::validate::Locator<'_>, v: Option<String>) 
 }
 
 /// `[digest] preheader`: a Tera template.
-pub(super) fn digest_preheader(loc: &super::validate::Locator<'_>, v: Option<String>) -> crate::error::Result<Option<String>> {
+pub(super) fn digest_preheader(
+    loc: &super::validate::Locator<'_>,
+    v: Option<String>,
+) -> crate::error::Result<Option<String>> {
     if let Some(t) = &v {
         if let Err(e) = tera::Tera::default().add_raw_template("preheader", t) {
             let detail = std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string());

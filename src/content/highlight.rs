@@ -211,6 +211,15 @@ mod tests {
     }
 
     #[test]
+    fn the_config_lists_exactly_the_built_in_themes() {
+        let mut names = theme_names();
+        names.sort_unstable();
+        let mut listed = crate::config::CODE_THEMES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(names, listed);
+    }
+
+    #[test]
     fn code_is_escaped() {
         let html = highlight("let s = \"<script>&\";\n", "rust", DEFAULT_THEME).unwrap();
         assert!(!html.contains("<script>"), "{html}");

@@ -38,7 +38,9 @@ pub fn to_html_with(
 ) -> Option<String> {
     let mut fence: Option<(String, String)> = None;
     let parser = Parser::new_ext(markdown, options()).filter_map(|event| match event {
-        Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(ref info))) if !info.trim().is_empty() => {
+        Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(ref info)))
+            if !info.trim().is_empty() =>
+        {
             let lang = info.split([' ', ',', '{']).next().unwrap_or("").to_string();
             fence = Some((lang, String::new()));
             None

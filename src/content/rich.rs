@@ -238,10 +238,9 @@ impl Job<'_> {
                     sc.name
                 ),
             )),
-            Err(Failure::Template(e)) => Err(self.err(
-                at + sc.offset,
-                format!("shortcode \"{}\": {e}", sc.name),
-            )),
+            Err(Failure::Template(e)) => {
+                Err(self.err(at + sc.offset, format!("shortcode \"{}\": {e}", sc.name)))
+            }
         }
     }
 
@@ -274,7 +273,11 @@ impl Job<'_> {
     fn err(&self, offset: usize, msg: String) -> Error {
         let body = &self.post.body;
         let in_body = line_of_offset(body, offset.min(body.len()));
-        Error::at(&self.post.path, body_first_line(self.post) + in_body - 1, msg)
+        Error::at(
+            &self.post.path,
+            body_first_line(self.post) + in_body - 1,
+            msg,
+        )
     }
 }
 

@@ -91,8 +91,17 @@ pub fn generated(html: &str, base: &Url) -> String {
         .url_relative(UrlRelative::Custom(Box::new(Relative(base.clone()))))
         .link_rel(None)
         .add_generic_attributes([
-            "class", "style", "width", "height", "align", "valign", "bgcolor", "border",
-            "cellpadding", "cellspacing", "role",
+            "class",
+            "style",
+            "width",
+            "height",
+            "align",
+            "valign",
+            "bgcolor",
+            "border",
+            "cellpadding",
+            "cellspacing",
+            "role",
         ])
         .add_tag_attributes("div", ["id"])
         .filter_style_properties(GENERATED_STYLES.iter().copied().collect());

@@ -9,11 +9,11 @@ use serde_json::{Map, Value};
 use tera::Context;
 
 use super::i18n::Messages;
+use super::shortcodes::TemplateExpander;
 use super::size::Limit;
 use super::slots::slot;
 use super::{EmailKind, Templates};
 use crate::config::Newsletter;
-use super::shortcodes::TemplateExpander;
 use crate::content::rich::{Rendered, Rich};
 use crate::content::{highlight, markdown, Post};
 use crate::error::{Error, Result};
@@ -260,8 +260,8 @@ fn preheader_text(s: &str) -> String {
 /// max_email_size` is refused before the rest of it is rendered.
 pub fn prepare_post(templates: &Templates, nl: &Newsletter, post: &Post) -> Result<Prepared> {
     let limit = Limit::new(nl, EmailKind::Post, Some(&post.path));
-    let body = post_body(templates, nl, post, limit.max())?
-        .ok_or_else(|| limit.body_too_large())?;
+    let body =
+        post_body(templates, nl, post, limit.max())?.ok_or_else(|| limit.body_too_large())?;
     let mut ctx = email_context(nl, "");
     let t = insert_messages(templates, nl, &mut ctx)?;
     let subject = post_subject(nl, &t, post);

@@ -57,6 +57,8 @@ impl Expander for TemplateExpander<'_> {
         post.insert("url".into(), Value::from(self.post.url.as_str()));
         post.insert("slug".into(), Value::from(self.post.slug.as_str()));
         ctx.insert("post", &post);
-        self.templates.render(&name, &ctx).map_err(Failure::Template)
+        self.templates
+            .render(&name, &ctx)
+            .map_err(Failure::Template)
     }
 }

@@ -29,6 +29,7 @@ mod people;
 mod readers;
 mod readers_worker;
 mod rich_posts;
+mod rich_worker;
 mod scheduled;
 mod security;
 mod slow_clients;

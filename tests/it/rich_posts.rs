@@ -55,7 +55,11 @@ fn leftovers(html: &str) -> Vec<&'static str> {
 fn hugo_post_shortcodes_render_email_safe() {
     let p = project();
     let html = html_of(&p, "build-cache");
-    assert!(leftovers(&html).is_empty(), "{:?}\n{html}", leftovers(&html));
+    assert!(
+        leftovers(&html).is_empty(),
+        "{:?}\n{html}",
+        leftovers(&html)
+    );
     // youtube: a linked thumbnail and a play label, no iframe.
     assert!(
         html.contains("href=\"https://www.youtube.com/watch?v=dQw4w9WgXcQ\""),
@@ -65,14 +69,20 @@ fn hugo_post_shortcodes_render_email_safe() {
         html.contains("src=\"https://img.youtube.com/vi/dQw4w9WgXcQ/hqdefault.jpg\""),
         "{html}"
     );
-    assert!(!html.contains("<iframe") && !html.contains("<script"), "{html}");
+    assert!(
+        !html.contains("<iframe") && !html.contains("<script"),
+        "{html}"
+    );
     // figure: the image (made absolute), its link and caption.
     assert!(
         html.contains("src=\"https://example.com/blog/build-cache/pipeline.png\""),
         "{html}"
     );
     assert!(html.contains("<figcaption"), "{html}");
-    assert!(html.contains("href=\"https://example.com/big.png\""), "{html}");
+    assert!(
+        html.contains("href=\"https://example.com/big.png\""),
+        "{html}"
+    );
     // highlight: Go, inline-styled.
     let go = html.split("package").nth(1).expect("the Go code is there");
     assert!(go.contains("style=\"color:#"), "{html}");
@@ -85,7 +95,10 @@ fn hugo_post_shortcodes_render_email_safe() {
         "{html}"
     );
     // gist and x: link cards.
-    assert!(html.contains("https://gist.github.com/spf13/7896402"), "{html}");
+    assert!(
+        html.contains("https://gist.github.com/spf13/7896402"),
+        "{html}"
+    );
     assert!(
         html.contains("https://x.com/SanDiegoZoo/status/1453110110599868418"),
         "{html}"
@@ -102,7 +115,10 @@ fn hugo_post_shortcodes_render_email_safe() {
         "{text}"
     );
     assert!(text.contains("fmt.Println(\"cache hit\")"), "{text}");
-    assert!(text.contains("Heads up") || text.contains("lock file"), "{text}");
+    assert!(
+        text.contains("Heads up") || text.contains("lock file"),
+        "{text}"
+    );
     assert!(!text.contains("{{< youtube dQw4w9WgXcQ"), "{text}");
     assert!(!text.contains("{{< highlight"), "{text}");
 }
@@ -111,7 +127,11 @@ fn hugo_post_shortcodes_render_email_safe() {
 fn zola_post_shortcodes_render() {
     let p = project();
     let html = html_of(&p, "zola-video");
-    assert!(leftovers(&html).is_empty(), "{:?}\n{html}", leftovers(&html));
+    assert!(
+        leftovers(&html).is_empty(),
+        "{:?}\n{html}",
+        leftovers(&html)
+    );
     assert!(
         html.contains("href=\"https://www.youtube.com/watch?v=aqz-KE-bpKQ\""),
         "{html}"
@@ -119,7 +139,10 @@ fn zola_post_shortcodes_render() {
     assert!(html.contains("The talk"), "{html}");
     assert!(html.contains("[warning]"), "{html}");
     assert!(html.contains("<strong>before</strong>"), "{html}");
-    assert!(html.contains("href=\"https://vimeo.com/76979871\""), "{html}");
+    assert!(
+        html.contains("href=\"https://vimeo.com/76979871\""),
+        "{html}"
+    );
     assert!(
         html.contains("src=\"https://example.com/images/stage.jpg\""),
         "{html}"
@@ -152,13 +175,18 @@ fn every_known_language_is_highlighted_and_the_email_stays_small() {
     // The text part keeps the code as written.
     let text = text_of(&p, "eight-languages");
     assert!(text.contains("*m.entry(w).or_insert(0) += 1;"), "{text}");
-    assert!(text.contains("title = \"My blog\" # shown in the masthead"), "{text}");
+    assert!(
+        text.contains("title = \"My blog\" # shown in the masthead"),
+        "{text}"
+    );
     assert!(!text.contains("<span"), "{text}");
 }
 
 #[test]
 fn code_theme_is_configurable_and_checked() {
-    let p = Project::with_config(&format!("{CONFIG}\n[render]\ncode_theme = \"Solarized (dark)\"\n"));
+    let p = Project::with_config(&format!(
+        "{CONFIG}\n[render]\ncode_theme = \"Solarized (dark)\"\n"
+    ));
     p.write("posts/eight-languages.md", CODE);
     let dark = html_of(&p, "eight-languages");
     // Solarized (dark)'s background.
@@ -259,7 +287,12 @@ fn digest_preheader_is_a_template() {
     p.write("posts/zola-video.md", ZOLA);
     p.write("templates/shortcodes/note.html", NOTE);
     let out = p.run(&[
-        "preview", "digest", "--since", "2026-11-01", "--until", "2026-11-23",
+        "preview",
+        "digest",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-23",
     ]);
     out.ok();
     let html = out.stdout();
