@@ -60,6 +60,10 @@ url = "sqlite://gazette.db"
 # schedule = "0 9 * * MON"   # when the worker sends the digest (five-field cron)
 # timezone = "UTC"       # IANA name the schedule is read in, e.g. "Europe/Berlin"
 # subject = "{{ newsletter.title }}: {{ count }} new posts"  # a Tera template (posts, count, window, newsletter)
+# preheader = "{{ count }} new: {{ posts | map(attribute='title') | join(sep=', ') }}"  # inbox preview text; default: the titles
+
+[render]
+# code_theme = "InspiredGitHub"  # fenced code colours; also "Solarized (light)", "base16-ocean.light", dark ones
 
 [publish]
 # What the worker does with a new post: "digest" (wait for the next digest),

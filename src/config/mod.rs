@@ -17,7 +17,7 @@ mod tests;
 mod validate;
 
 pub use bounces::{BouncePolicy, Bounces, ImapTls};
-pub use readers::{Readers, Reading};
+pub use readers::{Readers, Reading, CODE_THEMES};
 pub use smtp_url::{is_loopback, SmtpEndpoint, SmtpTls};
 pub use validate::check_listen;
 

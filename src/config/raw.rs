@@ -31,6 +31,14 @@ pub(super) struct RawConfig {
     pub topics: toml::Table,
     #[serde(default)]
     pub archive: super::readers::RawArchive,
+    #[serde(default)]
+    pub render: RawRender,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRender {
+    pub code_theme: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +116,7 @@ pub(super) struct RawDigest {
     pub schedule: Option<String>,
     pub timezone: Option<String>,
     pub subject: Option<String>,
+    pub preheader: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

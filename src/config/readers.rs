@@ -54,7 +54,24 @@ pub struct Reading {
     /// `[paths] max_email_size` (default 2MB): a rendered email larger than
     /// this is refused. 0 (the `Default`) is no limit.
     pub max_email_size: u64,
+    /// `[render] code_theme`: the highlighting theme of fenced code; empty
+    /// (the `Default`) is the built-in light theme.
+    pub code_theme: String,
+    /// `[digest] preheader`: a Tera template (as `[digest] subject`) for
+    /// the inbox preview text of digests.
+    pub digest_preheader: Option<String>,
 }
+
+/// The themes `[render] code_theme` accepts (syntect's built-in set).
+pub const CODE_THEMES: &[&str] = &[
+    "InspiredGitHub",
+    "Solarized (dark)",
+    "Solarized (light)",
+    "base16-eighties.dark",
+    "base16-mocha.dark",
+    "base16-ocean.dark",
+    "base16-ocean.light",
+];
 
 /// The sections validated; an error is `(section, key, message)`.
 pub(super) fn resolve(
@@ -128,7 +145,48 @@ pub(super) fn resolve(
             archive: archive.enabled.unwrap_or(false),
             welcome_subject: welcome.subject,
             digest_subject,
-            max_email_size: 0, // set from `[paths]` by `validate`
+            max_email_size: 0,         // set from `[paths]` by `validate`
+            code_theme: String::new(), // set from `[render]` by `validate`
+            digest_preheader: None,    // set by `validate`
         },
     ))
+}
+
+/// `[render] code_theme`: one of the built-in themes (default: the light
+/// "InspiredGitHub").
+pub(super) fn code_theme(
+    loc: &super::validate::Locator<'_>,
+    v: Option<String>,
+) -> crate::error::Result<String> {
+    let name = v.unwrap_or_else(|| "InspiredGitHub".into());
+    if !CODE_THEMES.contains(&name.as_str()) {
+        return Err(loc.at(
+            "render",
+            "code_theme",
+            format!(
+                "unknown theme {name:?} (one of: {})",
+                CODE_THEMES.join(", ")
+            ),
+        ));
+    }
+    Ok(name)
+}
+
+/// `[digest] preheader`: a Tera template.
+pub(super) fn digest_preheader(
+    loc: &super::validate::Locator<'_>,
+    v: Option<String>,
+) -> crate::error::Result<Option<String>> {
+    if let Some(t) = &v {
+        if let Err(e) = tera::Tera::default().add_raw_template("preheader", t) {
+            let detail = std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string());
+            let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+            return Err(loc.at(
+                "digest",
+                "preheader",
+                format!("not a valid template: {detail}"),
+            ));
+        }
+    }
+    Ok(v.filter(|t| !t.trim().is_empty()))
 }

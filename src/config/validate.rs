@@ -166,6 +166,8 @@ pub(super) fn settings(
     let newsletter = Newsletter {
         reading: super::Reading {
             max_email_size,
+            code_theme: super::readers::code_theme(loc, raw.render.code_theme.take())?,
+            digest_preheader: super::readers::digest_preheader(loc, raw.digest.preheader.take())?,
             ..reading
         },
         dkim: match raw.dkim {

@@ -1,6 +1,6 @@
 //! Markdown to HTML (links made absolute) and plain-text summaries.
 
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd};
 use url::Url;
 
 use crate::util::text::{collapse_whitespace, squeeze_blank_lines};
@@ -9,7 +9,7 @@ pub const MORE_MARKER: &str = "<!-- more -->";
 /// Summaries are cut on a word boundary at about this many characters.
 pub const SUMMARY_CHARS: usize = 300;
 
-fn options() -> Options {
+pub(crate) fn options() -> Options {
     Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_FOOTNOTES
@@ -25,30 +25,62 @@ pub fn to_html(markdown: &str, base: &Url) -> String {
 /// `to_html`, or `None` as soon as the HTML passes `max` bytes: the rest
 /// is not rendered, so a huge post costs at most `max` bytes of memory.
 pub fn to_html_within(markdown: &str, base: &Url, max: usize) -> Option<String> {
-    let parser = Parser::new_ext(markdown, options()).map(|event| match event {
+    to_html_with(markdown, base, max, &mut |_, _| None)
+}
+
+/// `to_html_within`, where `code(language, text)` may replace a fenced
+/// code block with a language by raw HTML of its own.
+pub fn to_html_with(
+    markdown: &str,
+    base: &Url,
+    max: usize,
+    code: &mut dyn FnMut(&str, &str) -> Option<String>,
+) -> Option<String> {
+    let mut fence: Option<(String, String)> = None;
+    let parser = Parser::new_ext(markdown, options()).filter_map(|event| match event {
+        Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(ref info)))
+            if !info.trim().is_empty() =>
+        {
+            let lang = info.split([' ', ',', '{']).next().unwrap_or("").to_string();
+            fence = Some((lang, String::new()));
+            None
+        }
+        Event::Text(t) if fence.is_some() => {
+            if let Some((_, text)) = fence.as_mut() {
+                text.push_str(&t);
+            }
+            None
+        }
+        Event::End(TagEnd::CodeBlock) if fence.is_some() => {
+            let (lang, text) = fence.take().expect("checked");
+            Some(match code(&lang, &text) {
+                Some(html) => Event::Html(CowStr::from(html)),
+                None => Event::Html(CowStr::from(plain_code(&lang, &text))),
+            })
+        }
         Event::Start(Tag::Link {
             link_type,
             dest_url,
             title,
             id,
-        }) => Event::Start(Tag::Link {
+        }) => Some(Event::Start(Tag::Link {
             link_type,
             dest_url: absolutize(dest_url, base),
             title,
             id,
-        }),
+        })),
         Event::Start(Tag::Image {
             link_type,
             dest_url,
             title,
             id,
-        }) => Event::Start(Tag::Image {
+        }) => Some(Event::Start(Tag::Image {
             link_type,
             dest_url: absolutize(dest_url, base),
             title,
             id,
-        }),
-        other => other,
+        })),
+        other => Some(other),
     });
     let mut out = Capped {
         out: String::with_capacity((markdown.len() * 3 / 2).min(max.saturating_add(1))),
@@ -56,6 +88,16 @@ pub fn to_html_within(markdown: &str, base: &Url, max: usize) -> Option<String> 
     };
     pulldown_cmark::html::write_html_fmt(&mut out, parser).ok()?;
     Some(out.out)
+}
+
+/// A fenced code block as pulldown-cmark writes it.
+fn plain_code(lang: &str, text: &str) -> String {
+    let mut out = String::from("<pre><code class=\"language-");
+    super::highlight::escape_into(&mut out, lang);
+    out.push_str("\">");
+    super::highlight::escape_into(&mut out, text);
+    out.push_str("</code></pre>\n");
+    out
 }
 
 /// A `String` that refuses to grow past `max` bytes.

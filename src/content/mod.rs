@@ -2,10 +2,13 @@
 //! parsed into a raw map and converted into a fully valid `Post`.
 
 pub mod frontmatter;
+pub mod highlight;
 mod load;
 pub mod markdown;
 mod post;
+pub mod rich;
 pub mod sanitize;
+pub mod shortcodes;
 #[cfg(test)]
 mod tests;
 

@@ -106,7 +106,7 @@ pub fn parse_post(path: &Path, text: &str, base_url: &str) -> Result<Post> {
     }
     let body = split.body.to_string();
     check_nesting(path, text, &body)?;
-    let summary = summary.unwrap_or_else(|| markdown::summary(&body));
+    let summary = summary.unwrap_or_else(|| markdown::summary(&super::shortcodes::strip(&body)));
     Ok(Post {
         path: path.to_path_buf(),
         title,

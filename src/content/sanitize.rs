@@ -38,6 +38,76 @@ pub fn sanitize(html: &str, base: &Url) -> String {
     b.clean(html).to_string()
 }
 
+/// CSS properties shortcode templates may set in `style` attributes.
+const GENERATED_STYLES: &[&str] = &[
+    "background",
+    "background-color",
+    "border",
+    "border-bottom",
+    "border-collapse",
+    "border-left",
+    "border-radius",
+    "border-right",
+    "border-top",
+    "color",
+    "display",
+    "font-family",
+    "font-size",
+    "font-style",
+    "font-weight",
+    "height",
+    "line-height",
+    "margin",
+    "margin-bottom",
+    "margin-left",
+    "margin-right",
+    "margin-top",
+    "max-width",
+    "min-width",
+    "overflow",
+    "overflow-wrap",
+    "overflow-x",
+    "padding",
+    "padding-bottom",
+    "padding-left",
+    "padding-right",
+    "padding-top",
+    "text-align",
+    "text-decoration",
+    "vertical-align",
+    "white-space",
+    "width",
+    "word-break",
+    "word-wrap",
+];
+
+/// Sanitise HTML that shortcode templates produced: the same tags and URL
+/// rules as `sanitize`, plus layout attributes and inline styles (limited
+/// to `GENERATED_STYLES`), so that a template cannot put a script, a form
+/// or a `javascript:` link into an email whatever its arguments say.
+pub fn generated(html: &str, base: &Url) -> String {
+    let mut b = Builder::default();
+    b.url_schemes(HashSet::from(URL_SCHEMES))
+        .url_relative(UrlRelative::Custom(Box::new(Relative(base.clone()))))
+        .link_rel(None)
+        .add_generic_attributes([
+            "class",
+            "style",
+            "width",
+            "height",
+            "align",
+            "valign",
+            "bgcolor",
+            "border",
+            "cellpadding",
+            "cellspacing",
+            "role",
+        ])
+        .add_tag_attributes("div", ["id"])
+        .filter_style_properties(GENERATED_STYLES.iter().copied().collect());
+    b.clean(html).to_string()
+}
+
 /// Relative URLs joined to the post's URL; `#fragment` links kept.
 struct Relative(Url);
 

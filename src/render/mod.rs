@@ -11,6 +11,7 @@
 pub mod i18n;
 pub mod message;
 pub mod prepare;
+pub mod shortcodes;
 pub mod size;
 pub mod slots;
 pub mod templates;

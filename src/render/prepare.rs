@@ -9,11 +9,13 @@ use serde_json::{Map, Value};
 use tera::Context;
 
 use super::i18n::Messages;
+use super::shortcodes::TemplateExpander;
 use super::size::Limit;
 use super::slots::slot;
 use super::{EmailKind, Templates};
 use crate::config::Newsletter;
-use crate::content::{markdown, Post};
+use crate::content::rich::{Rendered, Rich};
+use crate::content::{highlight, markdown, Post};
 use crate::error::{Error, Result};
 
 /// An email rendered once for a whole campaign: CSS inlined, Markdown done,
@@ -58,6 +60,11 @@ impl<'a> PostView<'a> {
             let base = url::Url::parse(&post.url).expect("post URL validated on load");
             markdown::to_text(&post.body, &base)
         });
+        Self::with_body(post, html, text)
+    }
+
+    /// The post with its body as `html` and `text`.
+    pub fn with_body(post: &'a Post, html: Option<String>, text: Option<String>) -> Self {
         PostView {
             title: &post.title,
             date: post.date_string(),
@@ -122,6 +129,7 @@ fn email_context(nl: &Newsletter, subject: &str) -> Context {
     ctx.insert("confirm_url", &slot("confirm_url"));
     ctx.insert("preferences_url", &slot("preferences_url"));
     ctx.insert("archive_url", "");
+    ctx.insert("preheader", "");
     ctx
 }
 
@@ -197,27 +205,69 @@ pub fn post_subject(nl: &Newsletter, t: &Messages, post: &Post) -> String {
     }
 }
 
-/// A post as templates see it (with `html` as its body, if any), its date
-/// in the catalogue's language.
-fn post_view<'a>(post: &'a Post, html: Option<String>, t: &Messages) -> PostView<'a> {
+/// A post as templates see it (with `body` as its HTML and text, if any),
+/// its date in the catalogue's language.
+fn post_view<'a>(post: &'a Post, body: Option<Rendered>, t: &Messages) -> PostView<'a> {
+    let (html, text) = match body {
+        Some(b) => (Some(b.html), Some(b.text)),
+        None => (None, None),
+    };
     PostView {
         date_display: t.date(&post.date),
-        ..PostView::with_html(post, html)
+        ..PostView::with_body(post, html, text)
     }
+}
+
+/// A post's body for email: shortcodes rendered by the templates, fenced
+/// code highlighted in `[render] code_theme`, as HTML and text; `None` when
+/// the HTML passes `max` bytes. Errors (an unknown shortcode, a template
+/// failing) name the post's file and line.
+pub fn post_body(
+    templates: &Templates,
+    nl: &Newsletter,
+    post: &Post,
+    max: usize,
+) -> Result<Option<Rendered>> {
+    let expander = TemplateExpander { templates, post };
+    let theme = match nl.reading.code_theme.as_str() {
+        "" => highlight::DEFAULT_THEME,
+        t => t,
+    };
+    let rich = Rich {
+        theme,
+        base_url: &nl.base_url,
+        expander: &expander,
+    };
+    post.render_rich(&rich, max)
+}
+
+/// The hidden preview text of a post: the front matter's `preheader`, else
+/// the summary.
+fn post_preheader(post: &Post) -> String {
+    let text = match post.extra.get("preheader").and_then(Value::as_str) {
+        Some(s) if !s.trim().is_empty() => s,
+        _ => &post.summary,
+    };
+    preheader_text(text)
+}
+
+/// Preview text on one line, at most about 200 characters.
+fn preheader_text(s: &str) -> String {
+    markdown::truncate_words(&crate::util::text::collapse_whitespace(s), 200)
 }
 
 /// Render the email for one post. A post whose HTML alone passes `[paths]
 /// max_email_size` is refused before the rest of it is rendered.
 pub fn prepare_post(templates: &Templates, nl: &Newsletter, post: &Post) -> Result<Prepared> {
     let limit = Limit::new(nl, EmailKind::Post, Some(&post.path));
-    let html = post
-        .html_within(limit.max())
-        .ok_or_else(|| limit.body_too_large())?;
+    let body =
+        post_body(templates, nl, post, limit.max())?.ok_or_else(|| limit.body_too_large())?;
     let mut ctx = email_context(nl, "");
     let t = insert_messages(templates, nl, &mut ctx)?;
     let subject = post_subject(nl, &t, post);
     ctx.insert("subject", &subject);
-    ctx.insert("post", &post_view(post, Some(html), &t));
+    ctx.insert("preheader", &post_preheader(post));
+    ctx.insert("post", &post_view(post, Some(body), &t));
     archive_link(nl, &mut ctx);
     prepare(templates, subject, &ctx, &limit)
 }
@@ -266,6 +316,15 @@ pub fn prepare_digest(
         ),
     };
     ctx.insert("subject", &subject);
+    let preheader = match &nl.reading.digest_preheader {
+        Some(t) => subject_template(t, &ctx)?,
+        None => posts
+            .iter()
+            .map(|p| p.title.as_str())
+            .collect::<Vec<_>>()
+            .join(" · "),
+    };
+    ctx.insert("preheader", &preheader_text(&preheader));
     archive_link(nl, &mut ctx);
     let limit = Limit::new(nl, EmailKind::Digest, None);
     prepare(templates, subject, &ctx, &limit)
@@ -339,7 +398,7 @@ pub fn render_page(
 /// The sample post is the newest of the others.
 pub fn check(templates: &Templates, nl: &Newsletter, posts: &[Post]) -> Vec<Error> {
     let mut errors = Vec::new();
-    let sample = check_sizes(nl, posts, &mut errors);
+    let sample = check_sizes(templates, nl, posts, &mut errors);
     let fallback;
     let post = match sample {
         Some(p) => p,
@@ -398,9 +457,11 @@ pub fn check(templates: &Templates, nl: &Newsletter, posts: &[Post]) -> Vec<Erro
     errors
 }
 
-/// The posts whose HTML alone passes the email size limit, as errors (each
-/// rendered up to the limit only); the first post that fits.
+/// The posts whose HTML alone passes the email size limit or that do not
+/// render (an unknown shortcode, a shortcode template failing), as errors
+/// (each rendered up to the limit only); the first post that fits.
 fn check_sizes<'a>(
+    templates: &Templates,
     nl: &Newsletter,
     posts: &'a [Post],
     errors: &mut Vec<Error>,
@@ -408,12 +469,12 @@ fn check_sizes<'a>(
     let mut fits = None;
     for post in posts {
         let limit = Limit::new(nl, EmailKind::Post, Some(&post.path));
-        let base = url::Url::parse(&post.url).expect("post URL validated on load");
-        match markdown::to_html_within(&post.body, &base, limit.max()) {
-            Some(_) => {
+        match post_body(templates, nl, post, limit.max()) {
+            Ok(Some(_)) => {
                 fits.get_or_insert(post);
             }
-            None => errors.push(limit.body_too_large()),
+            Ok(None) => errors.push(limit.body_too_large()),
+            Err(e) => errors.push(e),
         }
     }
     fits

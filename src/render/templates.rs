@@ -52,6 +52,78 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "email/welcome.txt",
         include_str!("../../templates/email/welcome.txt"),
     ),
+    (
+        "shortcodes/figure.html",
+        include_str!("../../templates/shortcodes/figure.html"),
+    ),
+    (
+        "shortcodes/figure.txt",
+        include_str!("../../templates/shortcodes/figure.txt"),
+    ),
+    (
+        "shortcodes/gist.html",
+        include_str!("../../templates/shortcodes/gist.html"),
+    ),
+    (
+        "shortcodes/gist.txt",
+        include_str!("../../templates/shortcodes/gist.txt"),
+    ),
+    (
+        "shortcodes/highlight.html",
+        include_str!("../../templates/shortcodes/highlight.html"),
+    ),
+    (
+        "shortcodes/highlight.txt",
+        include_str!("../../templates/shortcodes/highlight.txt"),
+    ),
+    (
+        "shortcodes/ref.html",
+        include_str!("../../templates/shortcodes/ref.html"),
+    ),
+    (
+        "shortcodes/ref.txt",
+        include_str!("../../templates/shortcodes/ref.txt"),
+    ),
+    (
+        "shortcodes/relref.html",
+        include_str!("../../templates/shortcodes/relref.html"),
+    ),
+    (
+        "shortcodes/relref.txt",
+        include_str!("../../templates/shortcodes/relref.txt"),
+    ),
+    (
+        "shortcodes/tweet.html",
+        include_str!("../../templates/shortcodes/tweet.html"),
+    ),
+    (
+        "shortcodes/tweet.txt",
+        include_str!("../../templates/shortcodes/tweet.txt"),
+    ),
+    (
+        "shortcodes/vimeo.html",
+        include_str!("../../templates/shortcodes/vimeo.html"),
+    ),
+    (
+        "shortcodes/vimeo.txt",
+        include_str!("../../templates/shortcodes/vimeo.txt"),
+    ),
+    (
+        "shortcodes/x.html",
+        include_str!("../../templates/shortcodes/x.html"),
+    ),
+    (
+        "shortcodes/x.txt",
+        include_str!("../../templates/shortcodes/x.txt"),
+    ),
+    (
+        "shortcodes/youtube.html",
+        include_str!("../../templates/shortcodes/youtube.html"),
+    ),
+    (
+        "shortcodes/youtube.txt",
+        include_str!("../../templates/shortcodes/youtube.txt"),
+    ),
     ("i18n/en.toml", include_str!("../../templates/i18n/en.toml")),
     ("i18n/de.toml", include_str!("../../templates/i18n/de.toml")),
     (
@@ -152,6 +224,11 @@ impl Templates {
         self.tera
             .render(name, ctx)
             .map_err(|e| template_error(&self.sources, &e))
+    }
+
+    /// Whether a template of that name exists (built in or in the folder).
+    pub fn has(&self, name: &str) -> bool {
+        self.sources.contains_key(name)
     }
 
     /// Where a template came from (for messages).

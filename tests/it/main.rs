@@ -28,6 +28,8 @@ mod output;
 mod people;
 mod readers;
 mod readers_worker;
+mod rich_posts;
+mod rich_worker;
 mod scheduled;
 mod security;
 mod slow_clients;
