@@ -12,14 +12,23 @@ use super::validate::Locator;
 use super::Overrides;
 use crate::error::{Error, Result};
 
-/// Environment variables holding a URL, a path or a listen address.
-/// (Secrets are read as given; the admin token is trimmed.)
+/// Environment variables holding a URL, a path, a listen address, or a
+/// secret or name no control character belongs in (a CR left there made
+/// every webhook answer 401 or every login fail, with no word why). The
+/// admin token is trimmed instead; the SendGrid key is base64, whose
+/// line breaks are trimmed where it is read.
 const ENV: &[&str] = &[
     "GAZETTE_CONFIG",
     "GAZETTE_DATABASE_URL",
     "GAZETTE_SMTP_URL",
     "GAZETTE_ADMIN_LISTEN",
     "GAZETTE_WEBHOOK_SES_CERT",
+    "GAZETTE_WEBHOOK_SES_TOPIC",
+    "GAZETTE_WEBHOOK_MAILGUN_KEY",
+    "GAZETTE_WEBHOOK_POSTMARK_USER",
+    "GAZETTE_WEBHOOK_POSTMARK_PASSWORD",
+    "GAZETTE_SMTP_PASSWORD",
+    "GAZETTE_BOUNCES_PASSWORD",
 ];
 
 /// Keys of the file that are free text, where a line break or a tab may be

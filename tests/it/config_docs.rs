@@ -113,6 +113,9 @@ fn a_control_character_in_a_url_or_path_is_refused_and_nothing_is_created() {
         ("GAZETTE_DATABASE_URL", "sqlite://gazette.db\r"),
         ("GAZETTE_DATABASE_URL", "sqlite://gazette.db\n"),
         ("GAZETTE_SMTP_URL", "smtp://127.0.0.1:25\r"),
+        ("GAZETTE_WEBHOOK_MAILGUN_KEY", "key-0123456789\r"),
+        ("GAZETTE_WEBHOOK_SES_TOPIC", "arn:aws:sns:us-east-1:1:t\r"),
+        ("GAZETTE_SMTP_PASSWORD", "hunter2\r"),
     ] {
         let out = run_with_timeout(
             p.cmd().env(var, value).args(["subscribers", "list"]),
