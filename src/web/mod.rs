@@ -413,6 +413,8 @@ async fn confirm_page(
             axum::Json(serde_json::json!({
                 "status": "pending",
                 "message": state.say("confirm_heading", &[]),
+                // What confirms: a script that confirmed by GET learns how.
+                "confirm": { "method": "POST" },
             })),
         )
             .into_response(),

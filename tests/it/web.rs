@@ -435,6 +435,7 @@ fn opening_a_confirmation_link_confirms_nothing_until_its_button_is_pressed() {
     );
     assert_eq!(json.status, 200, "{}", json.body);
     assert_eq!(json.json()["status"], "pending");
+    assert_eq!(json.json()["confirm"]["method"], "POST");
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(app.status_of("scan@example.org"), Some(Status::Pending));
     assert_eq!(app.outbox_files().len(), 1, "no welcome email yet");
