@@ -20,6 +20,7 @@ const ENV: &[&str] = &[
     "GAZETTE_SMTP_URL",
     "GAZETTE_ADMIN_LISTEN",
     "GAZETTE_WEBHOOK_SES_CERT",
+    "GAZETTE_FEED_URL",
 ];
 
 /// Keys of the file that are free text, where a line break or a tab may be

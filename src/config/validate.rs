@@ -204,7 +204,25 @@ pub(super) fn settings(
         max_post_size: paths.3,
         bounces: super::bounces::resolve(raw.bounces, env_get)
             .map_err(|(key, m)| loc.at("bounces", key, m))?,
+        feed: source(loc, raw.source, env_get("GAZETTE_FEED_URL"), &root)?,
         root,
+    })
+}
+
+/// `[source]`; a bad `GAZETTE_FEED_URL` is named as such.
+fn source(
+    loc: &Locator<'_>,
+    raw: super::source::RawSource,
+    env_feed: Option<String>,
+    root: &Path,
+) -> Result<Option<super::FeedSource>> {
+    let origin = match env_feed {
+        Some(_) => Origin::Named("GAZETTE_FEED_URL"),
+        None => Origin::File,
+    };
+    super::source::resolve(raw, env_feed, root).map_err(|(key, m)| match key {
+        "feed" => loc.origin(origin, "source", key, m),
+        _ => loc.at("source", key, m),
     })
 }
 

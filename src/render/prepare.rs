@@ -13,7 +13,7 @@ use super::size::Limit;
 use super::slots::slot;
 use super::{EmailKind, Templates};
 use crate::config::Newsletter;
-use crate::content::{markdown, Post};
+use crate::content::Post;
 use crate::error::{Error, Result};
 
 /// An email rendered once for a whole campaign: CSS inlined, Markdown done,
@@ -54,10 +54,7 @@ impl<'a> PostView<'a> {
     /// The post with `html` as its body's HTML (and the text part made
     /// from the Markdown), or without a body.
     pub fn with_html(post: &'a Post, html: Option<String>) -> Self {
-        let text = html.as_ref().map(|_| {
-            let base = url::Url::parse(&post.url).expect("post URL validated on load");
-            markdown::to_text(&post.body, &base)
-        });
+        let text = html.as_ref().map(|_| post.text());
         PostView {
             title: &post.title,
             date: post.date_string(),
@@ -408,7 +405,7 @@ fn check_sizes<'a>(
     for post in posts {
         let limit = Limit::new(nl, EmailKind::Post, Some(&post.path));
         let base = url::Url::parse(&post.url).expect("post URL validated on load");
-        match markdown::to_html_within(&post.body, &base, limit.max()) {
+        match post.rendered_within(&base, limit.max()) {
             Some(_) => {
                 fits.get_or_insert(post);
             }
@@ -431,5 +428,6 @@ fn sample_post(nl: &Newsletter) -> Post {
         draft: false,
         extra: Map::new(),
         body: "A sample body with [a link](more/).".into(),
+        format: Default::default(),
     }
 }

@@ -118,11 +118,7 @@ impl Worker {
     }
 
     fn catalog(&self) -> content::Catalog {
-        let c = content::load_dir(
-            &self.settings.posts_dir,
-            &self.settings.newsletter.base_url,
-            self.settings.max_post_size,
-        );
+        let c = content::catalog(&self.settings);
         let now: std::collections::HashSet<String> =
             c.errors.iter().map(|e| e.to_string()).collect();
         let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());

@@ -18,6 +18,7 @@ mod delivery;
 mod deploy;
 mod faults;
 mod fixio;
+mod feeds;
 mod fleet;
 mod fuzz;
 mod helpers;
