@@ -104,8 +104,10 @@ pub async fn refresh(src: &FeedSource) -> Result<Fetched> {
         FeedLocation::File(path) => {
             let bytes = crate::util::fs::read_regular(path, src.max_size)
                 .map_err(|e| Error::io(path, e))?;
-            let base = Url::from_file_path(path)
-                .map_err(|_| Error::file(path, "not an absolute path"))?;
+            let base = std::path::absolute(path)
+                .ok()
+                .and_then(|p| Url::from_file_path(p).ok())
+                .ok_or_else(|| Error::file(path, "not a usable file path"))?;
             (bytes, base)
         }
         FeedLocation::Http(url) => match get(src, url, &cache).await? {

@@ -19,6 +19,7 @@ mod deploy;
 mod faults;
 mod fixio;
 mod feeds;
+mod feeds_http;
 mod fleet;
 mod fuzz;
 mod helpers;
