@@ -241,6 +241,7 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
 
     // File notifications, with polling as the fallback.
     let (fs_tx, fs_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let feed = posts::spawn_feed_poller(settings.clone(), fs_tx.clone(), stop_rx.clone());
     let _watcher = posts::watch_posts(&settings.posts_dir, fs_tx);
 
     worker.campaigns.resume_due().await?;
@@ -250,6 +251,10 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
         tracing::warn!("grace period over: stopped the messages still in flight");
     }
     let _ = web.await;
+    if let Some(f) = feed {
+        f.abort();
+        let _ = f.await;
+    }
     if let Some(m) = mailbox {
         let _ = m.await;
     }

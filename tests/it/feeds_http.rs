@@ -32,6 +32,8 @@ pub struct State {
     pub version: u32,
     /// Answer `/feed.xml` with this status instead (e.g. 500).
     pub fail: Option<u16>,
+    /// Answer `/feed.xml` only after this long.
+    pub delay: Option<Duration>,
     /// Every request: its path and headers (lowercase names).
     pub requests: Vec<(String, HashMap<String, String>)>,
 }
@@ -102,11 +104,14 @@ fn serve(mut conn: TcpStream, st: &Mutex<State>) -> std::io::Result<()> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let (body, version, fail) = {
+    let (body, version, fail, delay) = {
         let mut s = st.lock().unwrap();
         s.requests.push((path.clone(), headers.clone()));
-        (s.body.clone(), s.version, s.fail)
+        (s.body.clone(), s.version, s.fail, s.delay)
     };
+    if let (Some(d), "/feed.xml") = (delay, path.as_str()) {
+        std::thread::sleep(d);
+    }
     let etag = format!("\"v{version}\"");
     let (status, extra, bytes): (&str, String, Vec<u8>) = match path.as_str() {
         "/feed.xml" if fail.is_some() => (
