@@ -282,3 +282,27 @@ fn a_file_url_and_a_plain_path_work_and_a_slug_both_give_is_a_duplicate() {
     let out = q.run(&["posts", "list"]);
     assert!(out.ok().stdout().contains("pruning-apple-trees"), "{}", out.stdout());
 }
+
+#[test]
+fn bad_source_settings_are_one_line_naming_the_key_or_variable() {
+    let p = project("feed.xml", "poll = \"500ms\"\n");
+    let line = CONFIG.lines().count() + 4;
+    p.run(&["posts", "list"])
+        .fails_with(&format!("gazette.toml:{line}: source.poll: must be between 1s and"));
+    let p = project("feed.xml", "max_size = \"10\"\n");
+    p.run(&["posts", "list"]).fails_with("source.max_size: must be between 1KB and 1GB");
+    let p = Project::new();
+    let out = crate::helpers::run_with_timeout(
+        p.cmd().env("GAZETTE_FEED_URL", "ftp://example.com/feed.xml").args(["posts", "list"]),
+        crate::helpers::RUN_TIMEOUT,
+    );
+    out.fails_with("GAZETTE_FEED_URL: ftp:// is not supported");
+    // The variable wins over the file.
+    let srv = FeedServer::start(&fixture("ghost-rss.xml"));
+    let p = project("nowhere.xml", "");
+    let out = crate::helpers::run_with_timeout(
+        p.cmd().env("GAZETTE_FEED_URL", srv.url("/feed.xml")).args(["posts", "list"]),
+        crate::helpers::RUN_TIMEOUT,
+    );
+    assert!(out.ok().stdout().contains("coming-soon"), "{}", out.stdout());
+}
