@@ -20,6 +20,7 @@ mod faults;
 mod fixio;
 mod feeds;
 mod feeds_http;
+mod feeds_sites;
 mod feeds_worker;
 mod fleet;
 mod fuzz;
