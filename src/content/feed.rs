@@ -74,7 +74,7 @@ pub fn parse(
         match item(entry, feed_url) {
             Ok(it) => items.push(it),
             Err(m) => {
-                let title = entry.title.as_ref().map(|t| text_of(t)).unwrap_or_default();
+                let title = entry.title.as_ref().map(text_of).unwrap_or_default();
                 let which = if title.is_empty() {
                     format!("item {}", i + 1)
                 } else {

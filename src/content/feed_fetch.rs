@@ -55,7 +55,10 @@ impl Cache {
         match serde_json::from_slice::<Cache>(&bytes) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!("{}: unreadable feed cache, ignored: {e}", src.cache.display());
+                tracing::warn!(
+                    "{}: unreadable feed cache, ignored: {e}",
+                    src.cache.display()
+                );
                 Cache::default()
             }
         }
@@ -159,7 +162,7 @@ struct Got {
 /// GET with the cache's validators; `None`: 304 Not Modified.
 async fn get(src: &FeedSource, url: &Url, cache: &Cache) -> Result<Option<Got>> {
     let fail = |m: String| Error::msg(format!("{url}: {m}"));
-    let client = client(src.timeout).map_err(|e| fail(e))?;
+    let client = client(src.timeout).map_err(&fail)?;
     let mut req = client.get(url.clone());
     if let Some(e) = &cache.etag {
         req = req.header(reqwest::header::IF_NONE_MATCH, e);
@@ -176,7 +179,12 @@ async fn get(src: &FeedSource, url: &Url, cache: &Cache) -> Result<Option<Got>> 
         if !status.is_success() {
             return Err(fail(format!("HTTP {status}")));
         }
-        let too_big = || fail(format!("the feed is larger than [source] max_size ({} bytes)", src.max_size));
+        let too_big = || {
+            fail(format!(
+                "the feed is larger than [source] max_size ({} bytes)",
+                src.max_size
+            ))
+        };
         if resp.content_length().is_some_and(|n| n > src.max_size) {
             return Err(too_big());
         }

@@ -127,7 +127,8 @@ impl Writer {
                 if !self.out.is_empty() && !self.out.ends_with('\n') {
                     self.out.push('\n');
                 }
-                self.out.push_str(&"  ".repeat(self.lists.len().saturating_sub(1)));
+                self.out
+                    .push_str(&"  ".repeat(self.lists.len().saturating_sub(1)));
                 match self.lists.last_mut() {
                     Some(Some(n)) => {
                         self.out.push_str(&format!("{n}. "));
@@ -245,6 +246,9 @@ mod tests {
 
     #[test]
     fn plain_decodes_and_strips() {
-        assert_eq!(plain("Caf&eacute;? <b>Fish</b> &amp; &#8220;chips&#x201D;"), "Café? Fish & “chips”");
+        assert_eq!(
+            plain("Caf&eacute;? <b>Fish</b> &amp; &#8220;chips&#x201D;"),
+            "Café? Fish & “chips”"
+        );
     }
 }

@@ -207,7 +207,9 @@ pub fn catalog(settings: &crate::config::Settings) -> Catalog {
         catalog
             .posts
             .extend(cached.items.iter().map(|i| i.to_post(&name)));
-        catalog.errors.extend(cached.errors.into_iter().map(Error::msg));
+        catalog
+            .errors
+            .extend(cached.errors.into_iter().map(Error::msg));
         load::reject_duplicate_slugs(&mut catalog);
         catalog
             .posts

@@ -94,13 +94,19 @@ impl Worker {
             return Ok(slugs.collect());
         }
         let mut n = 0;
-        for item in cache.items.iter().filter(|i| i.date.with_timezone(&chrono::Utc) <= now) {
+        for item in cache
+            .items
+            .iter()
+            .filter(|i| i.date.with_timezone(&chrono::Utc) <= now)
+        {
             if self.store.mark_seen(&item.slug, now).await? {
                 n += 1;
             }
         }
         self.store.state_init(&key, &ts(now)).await?;
-        tracing::info!("feed {name} read for the first time: {n} items recorded as already seen (not sent)");
+        tracing::info!(
+            "feed {name} read for the first time: {n} items recorded as already seen (not sent)"
+        );
         Ok(HashSet::new())
     }
 }

@@ -21,8 +21,16 @@ fn items(name: &str, feed_url: &str) -> (Vec<FeedItem>, Vec<String>) {
 pub fn assert_safe(html: &str) {
     let lower = html.to_ascii_lowercase();
     for bad in [
-        "<script", "<style", "<iframe", "<form", "<input type=\"email\"", "onerror", "onclick",
-        "javascript:", "track()", "steal()",
+        "<script",
+        "<style",
+        "<iframe",
+        "<form",
+        "<input type=\"email\"",
+        "onerror",
+        "onclick",
+        "javascript:",
+        "track()",
+        "steal()",
     ] {
         assert!(!lower.contains(bad), "{bad:?} survived in {html}");
     }
@@ -38,9 +46,22 @@ fn hugo_rss_items_become_posts_with_absolute_links() {
     assert_eq!(p.slug, "pruning-apple-trees");
     assert_eq!(p.url, "https://hugo.example/posts/pruning-apple-trees/");
     assert_eq!(p.date.to_rfc3339(), "2026-11-03T09:00:00+00:00");
-    assert!(p.html.contains("href=\"https://hugo.example/posts/tools/\""), "{}", p.html);
-    assert!(p.html.contains("src=\"https://hugo.example/images/apple.jpg\""), "{}", p.html);
-    assert_eq!(p.summary, "Winter is the time to prune. Cut with clean tools.");
+    assert!(
+        p.html
+            .contains("href=\"https://hugo.example/posts/tools/\""),
+        "{}",
+        p.html
+    );
+    assert!(
+        p.html
+            .contains("src=\"https://hugo.example/images/apple.jpg\""),
+        "{}",
+        p.html
+    );
+    assert_eq!(
+        p.summary,
+        "Winter is the time to prune. Cut with clean tools."
+    );
 }
 
 #[test]
@@ -52,7 +73,8 @@ fn zola_atom_and_rss() {
     assert_eq!(p.slug, "compost-and-worms");
     assert_eq!(p.tags, ["soil", "compost"]);
     assert!(
-        p.html.contains("href=\"https://zola.example/blog/compost-and-worms/bin.png\""),
+        p.html
+            .contains("href=\"https://zola.example/blog/compost-and-worms/bin.png\""),
         "{}",
         p.html
     );
@@ -87,9 +109,16 @@ fn wordpress_content_encoded_is_the_body_and_is_sanitised() {
     assert_eq!(p.slug, "hello-print-shop");
     assert_eq!(p.tags, ["News", "Printing"]);
     // description is the summary; content:encoded the body.
-    assert_eq!(p.summary, "The presses are running again after the summer break. […]");
+    assert_eq!(
+        p.summary,
+        "The presses are running again after the summer break. […]"
+    );
     assert!(p.html.contains("press.jpg"), "{}", p.html);
-    assert!(p.html.contains("href=\"https://wp.example/about/\""), "{}", p.html);
+    assert!(
+        p.html.contains("href=\"https://wp.example/about/\""),
+        "{}",
+        p.html
+    );
     assert!(!p.html.contains("<!--"), "{}", p.html);
     assert_safe(&p.html);
 }
@@ -122,24 +151,51 @@ fn json_feed_1_1_with_an_untitled_item_and_a_text_one() {
     assert_eq!(it.len(), 2);
     let note = &it[0];
     assert_eq!(note.slug, "a-short-note");
-    assert!(note.title.starts_with("Saw the first frost"), "{}", note.title);
+    assert!(
+        note.title.starts_with("Saw the first frost"),
+        "{}",
+        note.title
+    );
     assert_eq!(note.tags, ["weather"]);
-    assert!(note.html.contains("href=\"https://micro.example/photos/frost.jpg\""), "{}", note.html);
+    assert!(
+        note.html
+            .contains("href=\"https://micro.example/photos/frost.jpg\""),
+        "{}",
+        note.html
+    );
     let text = &it[1];
     assert_eq!(text.title, "Plain text item");
     assert_eq!(text.summary, "A plain one.");
-    assert!(text.html.contains("<p>Line one &amp; &lt;two&gt;.</p><p>Second paragraph.</p>"), "{}", text.html);
+    assert!(
+        text.html
+            .contains("<p>Line one &amp; &lt;two&gt;.</p><p>Second paragraph.</p>"),
+        "{}",
+        text.html
+    );
 }
 
 #[test]
 fn xml_base_resolves_links_and_the_item_url() {
-    let (it, errors) = items("xml-base-relative.xml", "https://base.example/blog/atom.xml");
+    let (it, errors) = items(
+        "xml-base-relative.xml",
+        "https://base.example/blog/atom.xml",
+    );
     assert!(errors.is_empty(), "{errors:?}");
     let p = &it[0];
     assert_eq!(p.url, "https://base.example/blog/posts/relative/");
     assert_eq!(p.slug, "relative");
-    assert!(p.html.contains("href=\"https://base.example/blog/posts/other/\""), "{}", p.html);
-    assert!(p.html.contains("src=\"https://base.example/blog/posts/relative/img/pic.png\""), "{}", p.html);
+    assert!(
+        p.html
+            .contains("href=\"https://base.example/blog/posts/other/\""),
+        "{}",
+        p.html
+    );
+    assert!(
+        p.html
+            .contains("src=\"https://base.example/blog/posts/relative/img/pic.png\""),
+        "{}",
+        p.html
+    );
     assert!(p.html.contains("href=\"#notes\""), "{}", p.html);
     // No content: the summary is the body; the date is `updated`.
     let q = &it[1];
@@ -173,6 +229,9 @@ fn a_malformed_feed_is_one_line_naming_it() {
         "https://broken.example/feed.xml",
     )
     .unwrap_err();
-    assert!(e.starts_with("https://broken.example/feed.xml: not a readable"), "{e}");
+    assert!(
+        e.starts_with("https://broken.example/feed.xml: not a readable"),
+        "{e}"
+    );
     assert!(!e.contains('\n'), "{e}");
 }

@@ -64,11 +64,18 @@ fn a_real_hugo_site_feed() {
     assert_eq!(rows[0]["date"], "2026-11-10T08:00:00+00:00");
     let eml = eml(&p, "first-frost");
     assert!(eml.contains("The first frost came early."), "{eml}");
-    assert!(eml.contains("https://hugo.example/posts/first-frost/"), "{eml}");
+    assert!(
+        eml.contains("https://hugo.example/posts/first-frost/"),
+        "{eml}"
+    );
     assert_clean(&eml);
     // The same output as a file Hugo wrote.
     let q = project(s.join("public/index.xml").to_str().unwrap(), "");
-    assert!(q.run(&["posts", "list"]).ok().stdout().contains("first-frost"));
+    assert!(q
+        .run(&["posts", "list"])
+        .ok()
+        .stdout()
+        .contains("first-frost"));
 }
 
 #[test]
@@ -112,10 +119,16 @@ fn a_real_jekyll_site_with_jekyll_feed() {
     let out = p.run(&["posts", "list", "--json"]);
     let rows: serde_json::Value = serde_json::from_str(&out.ok().stdout()).unwrap();
     assert_eq!(rows[0]["slug"], "thaw", "{rows}");
-    assert_eq!(rows[0]["url"], "https://jekyll.example/weather/2026/11/12/thaw.html");
+    assert_eq!(
+        rows[0]["url"],
+        "https://jekyll.example/weather/2026/11/12/thaw.html"
+    );
     assert_eq!(rows[0]["tags"], serde_json::json!(["weather", "spring"]));
     let eml = eml(&p, "thaw");
-    assert!(eml.contains("href=\"https://jekyll.example/more/\""), "{eml}");
+    assert!(
+        eml.contains("href=\"https://jekyll.example/more/\""),
+        "{eml}"
+    );
     assert!(
         eml.contains("src=\"https://jekyll.example/weather/2026/11/12/ice.png\""),
         "{eml}"

@@ -60,7 +60,8 @@ fn the_worker_sends_new_feed_items_once_and_survives_an_outage() {
         "poll = \"1s\"\ntimeout = \"1s\"\n[publish]\nmode = \"email\"\n",
     );
     p.write("list.csv", "email\na@example.org\nb@example.org\n");
-    p.run(&["subscribers", "import", "list.csv", "--confirmed"]).ok();
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
     let mut worker = Running(
         p.cmd()
             .args(["worker", "--listen", "127.0.0.1:0"])
@@ -74,14 +75,23 @@ fn the_worker_sends_new_feed_items_once_and_survives_an_outage() {
     wait_until("the first read", Duration::from_secs(30), || {
         log().contains("read for the first time: 2 items")
     });
-    wait_until("a few polls", Duration::from_secs(30), || srv.requests("/feed.xml").len() >= 3);
+    wait_until("a few polls", Duration::from_secs(30), || {
+        srv.requests("/feed.xml").len() >= 3
+    });
     assert!(outbox(&p).is_empty(), "{:?}", outbox(&p));
 
     // A new item: each subscriber gets it within a poll or two.
     srv.set_body(&with_item("frost-fair", "Frost Fair"));
-    wait_until("the new item's emails", Duration::from_secs(30), || outbox(&p).len() == 2);
+    wait_until("the new item's emails", Duration::from_secs(30), || {
+        outbox(&p).len() == 2
+    });
     let mails = outbox(&p);
-    assert!(mails.iter().all(|m| m.contains("Subject: Test Notes: Frost Fair")), "{mails:?}");
+    assert!(
+        mails
+            .iter()
+            .all(|m| m.contains("Subject: Test Notes: Frost Fair")),
+        "{mails:?}"
+    );
     assert!(mails.iter().all(|m| !m.contains("<script")), "{mails:?}");
 
     // 500s, then a server past the timeout: logged once, nothing lost.
@@ -110,12 +120,22 @@ fn the_worker_sends_new_feed_items_once_and_survives_an_outage() {
         format!("{}{}{}", &changed[..at2], &extra[at..end], &changed[at2..])
     };
     srv.set_body(&both);
-    wait_until("the next item's emails", Duration::from_secs(30), || outbox(&p).len() == 4);
-    wait_until("the recovery", Duration::from_secs(30), || log().contains("is back"));
+    wait_until("the next item's emails", Duration::from_secs(30), || {
+        outbox(&p).len() == 4
+    });
+    wait_until("the recovery", Duration::from_secs(30), || {
+        log().contains("is back")
+    });
     std::thread::sleep(Duration::from_secs(3));
     let mails = outbox(&p);
     assert_eq!(mails.len(), 4, "nothing duplicated");
-    assert_eq!(mails.iter().filter(|m| m.contains("Subject: Test Notes: Thaw")).count(), 2);
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|m| m.contains("Subject: Test Notes: Thaw"))
+            .count(),
+        2
+    );
     let log_text = log();
     assert_eq!(
         log_text.matches("feed unavailable").count(),
@@ -149,23 +169,40 @@ async fn a_digest_on_the_schedule_carries_new_feed_items_and_a_gone_item_stays()
         "[digest]\nschedule = \"0 9 * * MON\"\nfirst_window_days = 30\n",
     );
     p.write("list.csv", "email\na@example.org\nb@example.org\n");
-    p.run(&["subscribers", "import", "list.csv", "--confirmed"]).ok();
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
     let settings = std::sync::Arc::new(
-        gazette::config::load(&p.path().join("gazette.toml"), &Default::default(), &Default::default())
-            .unwrap(),
+        gazette::config::load(
+            &p.path().join("gazette.toml"),
+            &Default::default(),
+            &Default::default(),
+        )
+        .unwrap(),
     );
     let src = settings.feed.clone().unwrap();
-    let store = gazette::store::Store::open(&settings.database_url).await.unwrap();
+    let store = gazette::store::Store::open(&settings.database_url)
+        .await
+        .unwrap();
     let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(
-        chrono::Utc.with_ymd_and_hms(2026, 11, 20, 13, 0, 0).unwrap(),
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 20, 13, 0, 0)
+            .unwrap(),
     )));
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let w = Worker::new(settings.clone(), store.clone(), clock.clone(), rx).await.unwrap();
+    let w = Worker::new(settings.clone(), store.clone(), clock.clone(), rx)
+        .await
+        .unwrap();
     gazette::content::feed_fetch::refresh(&src).await.unwrap();
-    assert!(w.scan_posts().await.unwrap().is_empty(), "first read: nothing sent");
+    assert!(
+        w.scan_posts().await.unwrap().is_empty(),
+        "first read: nothing sent"
+    );
     srv.set_body(&with_item("frost-fair", "Frost Fair"));
     gazette::content::feed_fetch::refresh(&src).await.unwrap();
-    assert!(w.scan_posts().await.unwrap().is_empty(), "digest mode: no post email");
+    assert!(
+        w.scan_posts().await.unwrap().is_empty(),
+        "digest mode: no post email"
+    );
     // The item leaves the feed before the digest: it is kept.
     srv.set_body(&fixture("wordpress-rss2.xml"));
     gazette::content::feed_fetch::refresh(&src).await.unwrap();
@@ -175,7 +212,15 @@ async fn a_digest_on_the_schedule_carries_new_feed_items_and_a_gone_item_stays()
     };
     let c = store.campaign(campaign).await.unwrap().unwrap();
     assert!(c.posts.contains(&"frost-fair".to_string()), "{:?}", c.posts);
-    assert!(c.posts.contains(&"hello-print-shop".to_string()), "{:?}", c.posts);
-    assert!(!c.posts.contains(&"summer-break".to_string()), "{:?}", c.posts);
+    assert!(
+        c.posts.contains(&"hello-print-shop".to_string()),
+        "{:?}",
+        c.posts
+    );
+    assert!(
+        !c.posts.contains(&"summer-break".to_string()),
+        "{:?}",
+        c.posts
+    );
     drop(_tx);
 }
