@@ -235,3 +235,18 @@ fn a_malformed_feed_is_one_line_naming_it() {
     );
     assert!(!e.contains('\n'), "{e}");
 }
+
+#[test]
+fn rss_1_0_rdf() {
+    let (it, errors) = items("rss-1.0.rdf", "https://rdf.example/index.rdf");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(it.len(), 1);
+    assert_eq!(it[0].slug, "old-format");
+    assert_eq!(it[0].title, "Still RDF");
+    assert_eq!(it[0].date.to_rfc3339(), "2026-11-05T01:00:00+00:00");
+    assert!(
+        it[0].html.contains("Some sites still publish RSS 1.0."),
+        "{}",
+        it[0].html
+    );
+}
