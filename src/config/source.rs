@@ -50,7 +50,8 @@ pub struct FeedSource {
     /// How often the worker fetches the feed.
     pub poll: Duration,
     /// The feed's last good copy and its validators (ETag,
-    /// Last-Modified): `.gazette-feed.json` in the configuration's folder.
+    /// Last-Modified): beside the SQLite file (`gazette.db.feed.json`),
+    /// else `.gazette-feed.json` in the configuration's folder.
     pub cache: PathBuf,
 }
 
@@ -60,6 +61,7 @@ pub(super) fn resolve(
     raw: RawSource,
     env_feed: Option<String>,
     root: &Path,
+    database_url: &str,
 ) -> Result<Option<FeedSource>, (&'static str, String)> {
     let timeout = bounded(raw.timeout.as_deref(), "30s", "timeout", (1, 3600))?;
     let poll = bounded(raw.poll.as_deref(), "15m", "poll", (1, 7 * 86400))?;
@@ -79,8 +81,23 @@ pub(super) fn resolve(
         timeout,
         max_size,
         poll,
-        cache: root.join(".gazette-feed.json"),
+        cache: cache_path(database_url, root),
     }))
+}
+
+/// Where the last good copy is kept: with the data that must survive a
+/// restart (the SQLite file's folder; the configuration's may be
+/// read-only), else beside the configuration.
+fn cache_path(database_url: &str, root: &Path) -> PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|f| !f.is_empty() && !f.starts_with(":memory:"));
+    match file {
+        Some(f) => PathBuf::from(format!("{f}.feed.json")),
+        None => root.join(".gazette-feed.json"),
+    }
 }
 
 fn bounded(

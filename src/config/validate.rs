@@ -183,6 +183,13 @@ pub(super) fn settings(
     )?;
     let smtp = smtp(loc, raw.smtp, flags, &env_get)?;
     let paths = paths(loc, raw.paths, &root)?;
+    let feed = source(
+        loc,
+        raw.source,
+        env_get("GAZETTE_FEED_URL"),
+        &root,
+        &database_url,
+    )?;
     Ok(Settings {
         readers,
         config_path: loc.path.to_path_buf(),
@@ -204,7 +211,7 @@ pub(super) fn settings(
         max_post_size: paths.3,
         bounces: super::bounces::resolve(raw.bounces, env_get)
             .map_err(|(key, m)| loc.at("bounces", key, m))?,
-        feed: source(loc, raw.source, env_get("GAZETTE_FEED_URL"), &root)?,
+        feed,
         root,
     })
 }
@@ -215,12 +222,13 @@ fn source(
     raw: super::source::RawSource,
     env_feed: Option<String>,
     root: &Path,
+    database_url: &str,
 ) -> Result<Option<super::FeedSource>> {
     let origin = match env_feed {
         Some(_) => Origin::Named("GAZETTE_FEED_URL"),
         None => Origin::File,
     };
-    super::source::resolve(raw, env_feed, root).map_err(|(key, m)| match key {
+    super::source::resolve(raw, env_feed, root, database_url).map_err(|(key, m)| match key {
         "feed" => loc.origin(origin, "source", key, m),
         _ => loc.at("source", key, m),
     })

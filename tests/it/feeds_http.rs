@@ -370,3 +370,27 @@ fn bad_source_settings_are_one_line_naming_the_key_or_variable() {
         out.stdout()
     );
 }
+
+/// The last good copy lives with the database (the configuration may be
+/// mounted read-only, as compose.yaml and the systemd unit do).
+#[test]
+fn the_last_good_copy_is_kept_beside_the_sqlite_database() {
+    let srv = FeedServer::start(&fixture("substack-rss.xml"));
+    let p = project(&srv.url("/feed.xml"), "");
+    std::fs::create_dir(p.path().join("state")).unwrap();
+    let db = format!("sqlite://{}/state/gazette.db", p.path().display());
+    let out = crate::helpers::run_with_timeout(
+        p.cmd().env("GAZETTE_DATABASE_URL", &db).args(["posts", "list"]),
+        crate::helpers::RUN_TIMEOUT,
+    );
+    assert!(out.ok().stdout().contains("issue-12-rivers"));
+    assert!(p.path().join("state/gazette.db.feed.json").is_file());
+    assert!(!p.path().join(".gazette-feed.json").exists());
+    // Down now: the copy beside the database still serves.
+    srv.state.lock().unwrap().fail = Some(500);
+    let out = crate::helpers::run_with_timeout(
+        p.cmd().env("GAZETTE_DATABASE_URL", &db).args(["posts", "list"]),
+        crate::helpers::RUN_TIMEOUT,
+    );
+    assert!(out.ok().stdout().contains("issue-12-rivers"), "{}", out.stderr());
+}
