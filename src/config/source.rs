@@ -55,9 +55,25 @@ pub struct FeedSource {
     pub cache: PathBuf,
 }
 
+/// `[source]`, errors at their key's line; a bad `GAZETTE_FEED_URL` is
+/// named as such.
+pub(super) fn settings(
+    loc: &super::validate::Locator<'_>,
+    raw: RawSource,
+    env_feed: Option<String>,
+    root: &Path,
+    database_url: &str,
+) -> crate::error::Result<Option<FeedSource>> {
+    let from_env = env_feed.is_some();
+    resolve(raw, env_feed, root, database_url).map_err(|(key, m)| match key {
+        "feed" if from_env => crate::error::Error::msg(format!("GAZETTE_FEED_URL: {m}")),
+        _ => loc.at("source", key, m),
+    })
+}
+
 /// `[source]` validated; `None` when no feed is configured. Errors are
 /// `(key, message)`.
-pub(super) fn resolve(
+fn resolve(
     raw: RawSource,
     env_feed: Option<String>,
     root: &Path,

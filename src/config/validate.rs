@@ -183,7 +183,7 @@ pub(super) fn settings(
     )?;
     let smtp = smtp(loc, raw.smtp, flags, &env_get)?;
     let paths = paths(loc, raw.paths, &root)?;
-    let feed = source(
+    let feed = super::source::settings(
         loc,
         raw.source,
         env_get("GAZETTE_FEED_URL"),
@@ -213,24 +213,6 @@ pub(super) fn settings(
             .map_err(|(key, m)| loc.at("bounces", key, m))?,
         feed,
         root,
-    })
-}
-
-/// `[source]`; a bad `GAZETTE_FEED_URL` is named as such.
-fn source(
-    loc: &Locator<'_>,
-    raw: super::source::RawSource,
-    env_feed: Option<String>,
-    root: &Path,
-    database_url: &str,
-) -> Result<Option<super::FeedSource>> {
-    let origin = match env_feed {
-        Some(_) => Origin::Named("GAZETTE_FEED_URL"),
-        None => Origin::File,
-    };
-    super::source::resolve(raw, env_feed, root, database_url).map_err(|(key, m)| match key {
-        "feed" => loc.origin(origin, "source", key, m),
-        _ => loc.at("source", key, m),
     })
 }
 

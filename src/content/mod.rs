@@ -1,5 +1,6 @@
 //! Posts: Markdown files under `posts/` with TOML or YAML front matter,
-//! parsed into a raw map and converted into a fully valid `Post`.
+//! parsed into a raw map and converted into a fully valid `Post`; and the
+//! items of a blog's feed (`feed`, `feed_fetch`, `feed_html`).
 
 pub mod feed;
 pub mod feed_fetch;

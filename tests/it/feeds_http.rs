@@ -380,7 +380,9 @@ fn the_last_good_copy_is_kept_beside_the_sqlite_database() {
     std::fs::create_dir(p.path().join("state")).unwrap();
     let db = format!("sqlite://{}/state/gazette.db", p.path().display());
     let out = crate::helpers::run_with_timeout(
-        p.cmd().env("GAZETTE_DATABASE_URL", &db).args(["posts", "list"]),
+        p.cmd()
+            .env("GAZETTE_DATABASE_URL", &db)
+            .args(["posts", "list"]),
         crate::helpers::RUN_TIMEOUT,
     );
     assert!(out.ok().stdout().contains("issue-12-rivers"));
@@ -389,8 +391,14 @@ fn the_last_good_copy_is_kept_beside_the_sqlite_database() {
     // Down now: the copy beside the database still serves.
     srv.state.lock().unwrap().fail = Some(500);
     let out = crate::helpers::run_with_timeout(
-        p.cmd().env("GAZETTE_DATABASE_URL", &db).args(["posts", "list"]),
+        p.cmd()
+            .env("GAZETTE_DATABASE_URL", &db)
+            .args(["posts", "list"]),
         crate::helpers::RUN_TIMEOUT,
     );
-    assert!(out.ok().stdout().contains("issue-12-rivers"), "{}", out.stderr());
+    assert!(
+        out.ok().stdout().contains("issue-12-rivers"),
+        "{}",
+        out.stderr()
+    );
 }
