@@ -96,12 +96,11 @@ pub enum Fetched {
 /// feed; the cache then stays as it was.
 pub async fn refresh(src: &FeedSource) -> Result<Fetched> {
     let name = src.location.to_string();
-    let mut cache = Cache::read(src);
-    if cache.feed != name {
+    let mut validators = Cache::read(src);
+    if validators.feed != name {
         // Another feed than the validators were for.
-        cache.etag = None;
-        cache.last_modified = None;
-        cache.feed = name.clone();
+        validators.etag = None;
+        validators.last_modified = None;
     }
     let (bytes, base) = match &src.location {
         FeedLocation::File(path) => {
@@ -113,15 +112,16 @@ pub async fn refresh(src: &FeedSource) -> Result<Fetched> {
                 .ok_or_else(|| Error::file(path, "not a usable file path"))?;
             (bytes, base)
         }
-        FeedLocation::Http(url) => match get(src, url, &cache).await? {
+        FeedLocation::Http(url) => match get(src, url, &validators).await? {
             None => {
+                let mut cache = Cache::read(src);
                 cache.fetched = Some(Utc::now());
                 cache.write(src)?;
                 return Ok(Fetched::NotModified);
             }
             Some(got) => {
-                cache.etag = got.etag;
-                cache.last_modified = got.last_modified;
+                validators.etag = got.etag;
+                validators.last_modified = got.last_modified;
                 (got.bytes, got.url)
             }
         },
@@ -129,6 +129,12 @@ pub async fn refresh(src: &FeedSource) -> Result<Fetched> {
     let (items, errors) = feed::parse(&bytes, &base, &name).map_err(Error::msg)?;
     let n = items.len();
     let bad = errors.len();
+    // Read again: another process (a command beside the worker) may have
+    // written it during the fetch; its items are kept too.
+    let mut cache = Cache::read(src);
+    cache.feed = name;
+    cache.etag = validators.etag;
+    cache.last_modified = validators.last_modified;
     cache.merge(items);
     cache.errors = errors;
     cache.fetched = Some(Utc::now());

@@ -250,3 +250,25 @@ fn rss_1_0_rdf() {
         it[0].html
     );
 }
+
+/// The CSS inliner recurses once per level: an item nested deeper than
+/// files may be is refused alone, as a file would be.
+#[test]
+fn an_item_nested_too_deep_is_refused_alone() {
+    let deep = format!("{}x{}", "<div>".repeat(200), "</div>".repeat(200));
+    let feed = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title><link>https://d.example/</link>\
+         <item><title>Deep</title><link>https://d.example/deep/</link><pubDate>Mon, 09 Nov 2026 10:00:00 GMT</pubDate>\
+         <description><![CDATA[{deep}]]></description></item>\
+         <item><title>Fine</title><link>https://d.example/fine/</link><pubDate>Mon, 09 Nov 2026 10:00:00 GMT</pubDate>\
+         <description>ok</description></item></channel></rss>"
+    );
+    let url = Url::parse("https://d.example/feed.xml").unwrap();
+    let (it, errors) = parse(feed.as_bytes(), &url, "feed").unwrap();
+    assert_eq!(it.len(), 1);
+    assert_eq!(it[0].slug, "fine");
+    assert_eq!(
+        errors,
+        ["feed: item 1 \"Deep\": content nested more than 64 levels deep"]
+    );
+}
