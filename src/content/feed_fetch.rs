@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 pub const USER_AGENT: &str = concat!(
     "Gazette/",
     env!("CARGO_PKG_VERSION"),
-    " (newsletter; +https://github.com/gazette-newsletter/gazette)"
+    " (newsletter feed reader)"
 );
 
 /// At most this many redirects are followed.
