@@ -17,7 +17,8 @@
 //!    (slugs, line numbers, header text, ids, atomic writes, durations and
 //!    dates); the cron schedule. They use nothing else of ours.
 //! 2. `config`: settings from the file, the environment and flags.
-//! 3. `content`: posts and their front matter, Markdown.
+//! 3. `content`: posts and their front matter, Markdown; a blog's feed
+//!    (RSS, Atom, JSON Feed) fetched, cached and read into posts.
 //! 4. `render`: templates, prepared emails, per-recipient slots, MIME.
 //! 5. `audience`, `bounce`: subscriber domain types: addresses, statuses, tokens,
 //!    CSV; returned mail (DSNs, ARF, plain-text bounces) read and classified.

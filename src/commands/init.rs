@@ -102,6 +102,13 @@ url = "sqlite://gazette.db"
 # max_post_size = "5MB"  # larger post files are refused
 # max_email_size = "2MB" # a larger rendered email is refused; past 102 KB Gmail clips it
 
+# Posts from a blog's feed (RSS, Atom or JSON Feed), besides posts/ (optional).
+# [source]
+# feed = "https://example.com/index.xml"  # or GAZETTE_FEED_URL; also file:// or a path
+# timeout = "30s"        # the whole fetch
+# max_size = "10MB"      # a larger feed is refused
+# poll = "15m"           # how often the worker fetches it (at least 1s)
+
 # Bounces and complaints (optional; uncomment to enable VERP and the mailbox).
 # [bounces]
 # address = "bounces@example.com"  # envelope sender bounces+{id}@example.com

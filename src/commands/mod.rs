@@ -69,12 +69,15 @@ impl Ctx {
 
 /// Load the posts and print the problems of the bad ones (they never hide
 /// the good ones).
+/// With `[source] feed`, the feed is fetched first; when it cannot be,
+/// that is one more problem and its last good copy is used.
 pub fn load_posts(settings: &Settings) -> Catalog {
-    let catalog = content::load_dir(
-        &settings.posts_dir,
-        &settings.newsletter.base_url,
-        settings.max_post_size,
-    );
+    let fetch_error = settings
+        .feed
+        .as_ref()
+        .and_then(|src| content::feed_fetch::refresh_blocking(src).err());
+    let mut catalog = content::catalog(settings);
+    catalog.errors.extend(fetch_error);
     for e in &catalog.errors {
         eprintln!("{e}");
     }

@@ -29,6 +29,7 @@ const ENV: &[&str] = &[
     "GAZETTE_WEBHOOK_POSTMARK_PASSWORD",
     "GAZETTE_SMTP_PASSWORD",
     "GAZETTE_BOUNCES_PASSWORD",
+    "GAZETTE_FEED_URL",
 ];
 
 /// Keys of the file that are free text, where a line break or a tab may be

@@ -12,6 +12,7 @@ mod inputs;
 mod raw;
 mod readers;
 mod smtp_url;
+mod source;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -19,6 +20,7 @@ mod validate;
 pub use bounces::{BouncePolicy, Bounces, ImapTls};
 pub use readers::{Readers, Reading, CODE_THEMES};
 pub use smtp_url::{is_loopback, SmtpEndpoint, SmtpTls};
+pub use source::{FeedLocation, FeedSource};
 pub use validate::check_listen;
 
 use std::collections::HashMap;
@@ -53,6 +55,8 @@ pub struct Settings {
     pub bounces: Bounces,
     /// Welcome email, topics, archive, digest subject.
     pub readers: Readers,
+    /// `[source] feed`: a blog's feed as a source of posts.
+    pub feed: Option<FeedSource>,
 }
 
 #[derive(Debug, Clone)]

@@ -33,6 +33,8 @@ pub(super) struct RawConfig {
     pub archive: super::readers::RawArchive,
     #[serde(default)]
     pub render: RawRender,
+    #[serde(default)]
+    pub source: super::source::RawSource,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,7 +134,7 @@ pub(super) struct RawPaths {
 /// A size: a number of bytes or a string such as "5MB".
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub(super) enum RawSize {
+pub(crate) enum RawSize {
     Bytes(u64),
     Text(String),
 }

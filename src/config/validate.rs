@@ -185,6 +185,13 @@ pub(super) fn settings(
     )?;
     let smtp = smtp(loc, raw.smtp, flags, &env_get)?;
     let paths = paths(loc, raw.paths, &root)?;
+    let feed = super::source::settings(
+        loc,
+        raw.source,
+        env_get("GAZETTE_FEED_URL"),
+        &root,
+        &database_url,
+    )?;
     Ok(Settings {
         readers,
         config_path: loc.path.to_path_buf(),
@@ -206,6 +213,7 @@ pub(super) fn settings(
         max_post_size: paths.3,
         bounces: super::bounces::resolve(raw.bounces, env_get)
             .map_err(|(key, m)| loc.at("bounces", key, m))?,
+        feed,
         root,
     })
 }

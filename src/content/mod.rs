@@ -1,6 +1,10 @@
 //! Posts: Markdown files under `posts/` with TOML or YAML front matter,
-//! parsed into a raw map and converted into a fully valid `Post`.
+//! parsed into a raw map and converted into a fully valid `Post`; and the
+//! items of a blog's feed (`feed`, `feed_fetch`, `feed_html`).
 
+pub mod feed;
+pub mod feed_fetch;
+pub mod feed_html;
 pub mod frontmatter;
 pub mod highlight;
 mod load;
@@ -59,8 +63,19 @@ pub struct Post {
     pub draft: bool,
     /// Front-matter keys Gazette does not know, for templates.
     pub extra: Map<String, Value>,
-    /// The Markdown body.
+    /// The body: Markdown (a file), or sanitised HTML (a feed's item).
     pub body: String,
+    pub format: BodyFormat,
+}
+
+/// What a post's body is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyFormat {
+    /// A file's Markdown.
+    #[default]
+    Markdown,
+    /// A feed item's HTML, sanitised when it was read.
+    Html,
 }
 
 impl Post {
@@ -94,12 +109,30 @@ impl Post {
     /// (found before sanitising, without rendering the rest).
     pub fn html_within(&self, max: usize) -> Option<String> {
         let base = Url::parse(&self.url).expect("post URL validated on load");
-        let html = markdown::to_html_within(&self.body, &base, max)?;
+        let html = self.rendered_within(&base, max)?;
         Some(if self.raw_html() {
             html
         } else {
             sanitize::sanitize(&html, &base)
         })
+    }
+
+    /// The body's HTML before sanitising (a feed item's is sanitised
+    /// already), or `None` past `max` bytes.
+    pub fn rendered_within(&self, base: &Url, max: usize) -> Option<String> {
+        match self.format {
+            BodyFormat::Markdown => markdown::to_html_within(&self.body, base, max),
+            BodyFormat::Html => (self.body.len() <= max).then(|| self.body.clone()),
+        }
+    }
+
+    /// The body as plain text, for the text/plain part.
+    pub fn text(&self) -> String {
+        let base = Url::parse(&self.url).expect("post URL validated on load");
+        match self.format {
+            BodyFormat::Markdown => markdown::to_text(&self.body, &base),
+            BodyFormat::Html => feed_html::to_text(&self.body),
+        }
     }
 
     /// The date as written (`YYYY-MM-DD` or RFC 3339).
@@ -160,6 +193,33 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+/// Every post: the files under `[paths] posts` and, with `[source] feed`,
+/// the items of the feed's last good copy (fetching it is
+/// `feed_fetch::refresh`'s). A slug both give is a duplicate, as for two
+/// files.
+pub fn catalog(settings: &crate::config::Settings) -> Catalog {
+    let mut catalog = load_dir(
+        &settings.posts_dir,
+        &settings.newsletter.base_url,
+        settings.max_post_size,
+    );
+    if let Some(src) = &settings.feed {
+        let cached = feed_fetch::Cache::read(src);
+        let name = src.location.to_string();
+        catalog
+            .posts
+            .extend(cached.items.iter().map(|i| i.to_post(&name)));
+        catalog
+            .errors
+            .extend(cached.errors.into_iter().map(Error::msg));
+        load::reject_duplicate_slugs(&mut catalog);
+        catalog
+            .posts
+            .sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
+    }
+    catalog
 }
 
 /// Load every Markdown file under `dir`. A bad post never hides the others;

@@ -119,6 +119,7 @@ pub fn parse_post(path: &Path, text: &str, base_url: &str) -> Result<Post> {
         draft,
         extra,
         body,
+        format: super::BodyFormat::Markdown,
     })
 }
 

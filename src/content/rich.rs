@@ -63,6 +63,14 @@ impl Post {
     /// unless `raw_html`) and as text; `Ok(None)` as soon as the Markdown's
     /// HTML passes `max` bytes. Errors name the post's file and line.
     pub fn render_rich(&self, rich: &Rich<'_>, max: usize) -> Result<Option<Rendered>> {
+        // A feed item's HTML: rendered by its blog and sanitised when read
+        // (no shortcodes or fences of ours in it).
+        if self.format == super::BodyFormat::Html {
+            return Ok((self.body.len() <= max).then(|| Rendered {
+                html: self.body.clone(),
+                text: self.text(),
+            }));
+        }
         let base = Url::parse(&self.url).expect("post URL validated on load");
         let job = Job {
             post: self,

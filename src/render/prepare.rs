@@ -56,10 +56,7 @@ impl<'a> PostView<'a> {
     /// The post with `html` as its body's HTML (and the text part made
     /// from the Markdown), or without a body.
     pub fn with_html(post: &'a Post, html: Option<String>) -> Self {
-        let text = html.as_ref().map(|_| {
-            let base = url::Url::parse(&post.url).expect("post URL validated on load");
-            markdown::to_text(&post.body, &base)
-        });
+        let text = html.as_ref().map(|_| post.text());
         Self::with_body(post, html, text)
     }
 
@@ -493,5 +490,6 @@ fn sample_post(nl: &Newsletter) -> Post {
         draft: false,
         extra: Map::new(),
         body: "A sample body with [a link](more/).".into(),
+        format: Default::default(),
     }
 }

@@ -165,11 +165,7 @@ impl Worker {
     }
 
     fn catalog(&self) -> content::Catalog {
-        let c = content::load_dir(
-            &self.settings.posts_dir,
-            &self.settings.newsletter.base_url,
-            self.settings.max_post_size,
-        );
+        let c = content::catalog(&self.settings);
         let now: std::collections::HashSet<String> =
             c.errors.iter().map(|e| e.to_string()).collect();
         let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
@@ -305,6 +301,7 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
 
     // File notifications, with polling as the fallback.
     let (fs_tx, fs_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let feed = posts::spawn_feed_poller(settings.clone(), fs_tx.clone(), stop_rx.clone());
     let _watcher = posts::watch_posts(&settings.posts_dir, fs_tx);
 
     worker.campaigns.resume_due().await?;
@@ -314,6 +311,10 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
         tracing::warn!("grace period over: stopped the messages still in flight");
     }
     let _ = web.await;
+    if let Some(f) = feed {
+        f.abort();
+        let _ = f.await;
+    }
     if let Some(m) = mailbox {
         let _ = m.await;
     }

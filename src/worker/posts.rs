@@ -1,12 +1,19 @@
 //! The post watcher: notice newly published posts (file notifications,
-//! polling as the fallback) and, in `email`/`both` mode, start a campaign
-//! for each.
+//! polling as the fallback; the feed polled every `[source] poll`) and, in
+//! `email`/`both` mode, start a campaign for each.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::watch;
 
 use super::Worker;
+use crate::config::Settings;
+use crate::content::feed_fetch::{self, Cache};
 use crate::delivery::{campaign, selections};
 use crate::error::Result;
+use crate::store::ts;
 
 impl Worker {
     /// Notice newly published posts; in `email`/`both` mode start a campaign
@@ -14,12 +21,13 @@ impl Worker {
     pub async fn scan_posts(&self) -> Result<Vec<i64>> {
         let now = self.clock.now();
         let catalog = self.catalog();
+        let held = self.feed_baseline(now).await?;
         let seen = self.store.seen_posts().await?;
         let mut started = Vec::new();
         for post in catalog
             .posts
             .iter()
-            .filter(|p| p.is_published(now) && !seen.contains(&p.slug))
+            .filter(|p| p.is_published(now) && !seen.contains(&p.slug) && !held.contains(&p.slug))
         {
             if !self.store.mark_seen(&post.slug, now).await? {
                 continue;
@@ -64,6 +72,79 @@ impl Worker {
         }
         Ok(started)
     }
+}
+
+impl Worker {
+    /// The first time a feed has been read, its items are recorded as
+    /// seen, not sent (as the posts folder's on the very first start):
+    /// a feed added later never blasts out its archive. Until then, the
+    /// cached items of another feed are held back (the returned slugs).
+    async fn feed_baseline(&self, now: chrono::DateTime<chrono::Utc>) -> Result<HashSet<String>> {
+        let Some(src) = &self.settings.feed else {
+            return Ok(HashSet::new());
+        };
+        let name = src.location.to_string();
+        let key = format!("feed_initialized:{name}");
+        if self.store.state(&key).await?.is_some() {
+            return Ok(HashSet::new());
+        }
+        let cache = Cache::read(src);
+        let slugs = cache.items.iter().map(|i| i.slug.clone());
+        if cache.feed != name || cache.fetched.is_none() {
+            return Ok(slugs.collect());
+        }
+        let mut n = 0;
+        for item in cache
+            .items
+            .iter()
+            .filter(|i| i.date.with_timezone(&chrono::Utc) <= now)
+        {
+            if self.store.mark_seen(&item.slug, now).await? {
+                n += 1;
+            }
+        }
+        self.store.state_init(&key, &ts(now)).await?;
+        tracing::info!(
+            "feed {name} read for the first time: {n} items recorded as already seen (not sent)"
+        );
+        Ok(HashSet::new())
+    }
+}
+
+/// Fetch the feed every `[source] poll` until `stop`; after each good
+/// fetch `tx` gets a note (the worker then scans the posts). A feed that
+/// is down pauses nothing else: it is logged once per outage, and its
+/// last good copy stays in use.
+pub fn spawn_feed_poller(
+    settings: Arc<Settings>,
+    tx: tokio::sync::mpsc::Sender<()>,
+    mut stop: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let src = settings.feed.clone()?;
+    Some(tokio::spawn(async move {
+        let mut down = false;
+        loop {
+            match feed_fetch::refresh(&src).await {
+                Ok(f) => {
+                    if down {
+                        tracing::info!("feed {} is back", src.location);
+                        down = false;
+                    }
+                    tracing::debug!("feed {}: {f:?}", src.location);
+                    let _ = tx.try_send(());
+                }
+                Err(e) if !down => {
+                    tracing::warn!("feed unavailable (its last good copy stays in use): {e}");
+                    down = true;
+                }
+                Err(e) => tracing::debug!("feed still unavailable: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(src.poll) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }))
 }
 
 /// Watch `dir`; `tx` gets a note on every change. `None`: no notifications

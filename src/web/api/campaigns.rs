@@ -74,8 +74,7 @@ pub async fn test_send(
 }
 
 fn catalog(api: &Api) -> crate::content::Catalog {
-    let s = &api.settings;
-    crate::content::load_dir(&s.posts_dir, &s.newsletter.base_url, s.max_post_size)
+    crate::content::catalog(&api.settings)
 }
 
 pub async fn posts(State(api): State<Arc<Api>>) -> Result<Json<Value>, ApiError> {

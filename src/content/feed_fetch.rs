@@ -1,0 +1,267 @@
+//! Fetching the feed like a good citizen, and its last good copy.
+//!
+//! http(s): a `User-Agent` naming Gazette and its version, conditional GET
+//! (`If-None-Match` / `If-Modified-Since` from the last answer; a 304 costs
+//! nothing), gzip, at most 5 redirects, the whole fetch within `[source]
+//! timeout`, the body within `[source] max_size`; rustls over the system's
+//! roots. `file://` URLs and paths are read from disk.
+//!
+//! The cache (`.gazette-feed.json` beside the configuration) holds the
+//! validators and every item ever read, newest version first: an item that
+//! disappears from the feed is kept (a later digest or the archive still
+//! has it). A failed fetch changes nothing in it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::feed::{self, FeedItem};
+use crate::config::{FeedLocation, FeedSource};
+use crate::error::{Error, Result};
+
+pub const USER_AGENT: &str = concat!(
+    "Gazette/",
+    env!("CARGO_PKG_VERSION"),
+    " (newsletter feed reader)"
+);
+
+/// At most this many redirects are followed.
+pub const MAX_REDIRECTS: usize = 5;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Cache {
+    /// The feed these validators belong to.
+    pub feed: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// When the feed was last read successfully (a 304 included).
+    pub fetched: Option<DateTime<Utc>>,
+    /// Every item ever read, by id; newest date first.
+    pub items: Vec<FeedItem>,
+    /// The bad items of the last copy read.
+    pub errors: Vec<String>,
+}
+
+impl Cache {
+    /// The cache of `src`; empty when there is none yet (or it is
+    /// unreadable: the next fetch rewrites it).
+    pub fn read(src: &FeedSource) -> Cache {
+        let Ok(bytes) = std::fs::read(&src.cache) else {
+            return Cache::default();
+        };
+        match serde_json::from_slice::<Cache>(&bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(
+                    "{}: unreadable feed cache, ignored: {e}",
+                    src.cache.display()
+                );
+                Cache::default()
+            }
+        }
+    }
+
+    fn write(&self, src: &FeedSource) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).expect("serialisable");
+        crate::util::fs::write_atomic(&src.cache, &bytes).map_err(|e| Error::io(&src.cache, e))
+    }
+
+    /// Take in a new copy's items: new ones added, changed ones replaced
+    /// (never sent again: the worker knows them by slug), missing ones kept.
+    fn merge(&mut self, items: Vec<FeedItem>) {
+        for it in items {
+            match self.items.iter_mut().find(|o| o.id == it.id) {
+                Some(old) => *old = it,
+                None => self.items.push(it),
+            }
+        }
+        self.items
+            .sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
+    }
+}
+
+/// What a fetch found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fetched {
+    /// A new copy, with this many items (and `bad` items in error).
+    Updated { items: usize, bad: usize },
+    /// 304 Not Modified.
+    NotModified,
+}
+
+/// Fetch the feed and update the cache. `Err` is one line naming the
+/// feed; the cache then stays as it was.
+pub async fn refresh(src: &FeedSource) -> Result<Fetched> {
+    let name = src.location.to_string();
+    let mut validators = Cache::read(src);
+    if validators.feed != name {
+        // Another feed than the validators were for.
+        validators.etag = None;
+        validators.last_modified = None;
+    }
+    let (bytes, base) = match &src.location {
+        FeedLocation::File(path) => {
+            let bytes = crate::util::fs::read_regular(path, src.max_size)
+                .map_err(|e| Error::io(path, e))?;
+            let base = std::path::absolute(path)
+                .ok()
+                .and_then(|p| Url::from_file_path(p).ok())
+                .ok_or_else(|| Error::file(path, "not a usable file path"))?;
+            (bytes, base)
+        }
+        FeedLocation::Http(url) => match get(src, url, &validators).await? {
+            None => {
+                let mut cache = Cache::read(src);
+                cache.fetched = Some(Utc::now());
+                cache.write(src)?;
+                return Ok(Fetched::NotModified);
+            }
+            Some(got) => {
+                validators.etag = got.etag;
+                validators.last_modified = got.last_modified;
+                (got.bytes, got.url)
+            }
+        },
+    };
+    let (items, errors) = feed::parse(&bytes, &base, &name).map_err(Error::msg)?;
+    let n = items.len();
+    let bad = errors.len();
+    // Read again: another process (a command beside the worker) may have
+    // written it during the fetch; its items are kept too.
+    let mut cache = Cache::read(src);
+    cache.feed = name;
+    cache.etag = validators.etag;
+    cache.last_modified = validators.last_modified;
+    cache.merge(items);
+    cache.errors = errors;
+    cache.fetched = Some(Utc::now());
+    cache.write(src)?;
+    Ok(Fetched::Updated { items: n, bad })
+}
+
+/// `refresh` from code that may or may not run inside an async runtime
+/// (the commands): on a thread of its own with its own runtime.
+pub fn refresh_blocking(src: &FeedSource) -> Result<Fetched> {
+    let src = src.clone();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::msg(format!("starting the async runtime: {e}")))?
+            .block_on(refresh(&src))
+    })
+    .join()
+    .unwrap_or_else(|_| Err(Error::msg("fetching the feed: the fetch thread failed")))
+}
+
+struct Got {
+    bytes: Vec<u8>,
+    /// The final URL (after redirects): relative links resolve against it.
+    url: Url,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+/// GET with the cache's validators; `None`: 304 Not Modified.
+async fn get(src: &FeedSource, url: &Url, cache: &Cache) -> Result<Option<Got>> {
+    let fail = |m: String| Error::msg(format!("{url}: {m}"));
+    let client = client(src.timeout).map_err(&fail)?;
+    let mut req = client.get(url.clone());
+    if let Some(e) = &cache.etag {
+        req = req.header(reqwest::header::IF_NONE_MATCH, e);
+    }
+    if let Some(l) = &cache.last_modified {
+        req = req.header(reqwest::header::IF_MODIFIED_SINCE, l);
+    }
+    let work = async {
+        let mut resp = req.send().await.map_err(|e| fail(describe(&e)))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(fail(format!("HTTP {status}")));
+        }
+        let too_big = || {
+            fail(format!(
+                "the feed is larger than [source] max_size ({} bytes)",
+                src.max_size
+            ))
+        };
+        if resp.content_length().is_some_and(|n| n > src.max_size) {
+            return Err(too_big());
+        }
+        let header = |h| {
+            resp.headers()
+                .get(h)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(String::from)
+        };
+        let etag = header(reqwest::header::ETAG);
+        let last_modified = header(reqwest::header::LAST_MODIFIED);
+        let final_url = resp.url().clone();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(describe(&e)))? {
+            if bytes.len() as u64 + chunk.len() as u64 > src.max_size {
+                return Err(too_big());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(Got {
+            bytes,
+            url: final_url,
+            etag,
+            last_modified,
+        }))
+    };
+    // reqwest's own timeout covers the whole request; this is the belt
+    // to its braces (a body trickling in forever).
+    tokio::time::timeout(src.timeout + Duration::from_secs(1), work)
+        .await
+        .map_err(|_| fail(format!("no complete answer within {:?}", src.timeout)))?
+}
+
+/// The words of a reqwest error (its sources included), on one line.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_redirect() {
+        "too many redirects"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "fetch failed"
+    };
+    let mut words = vec![kind.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        words.push(s.to_string());
+        source = s.source();
+    }
+    crate::util::text::collapse_whitespace(&words.join(": "))
+}
+
+fn client(timeout: Duration) -> std::result::Result<reqwest::Client, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .gzip(true)
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| format!("HTTP client set-up: {e}"))
+}
