@@ -59,33 +59,123 @@ pub fn run(ctx: &Ctx, cmd: PostsCommand) -> Result<()> {
             }
             Ok(())
         }
-        PostsCommand::Check => {
-            let catalog = load_posts(&settings);
-            let mut problems = catalog.errors.len();
-            match Templates::load(Some(&settings.templates_dir)) {
-                Ok(t) => {
-                    for e in render::check(&t, &settings.newsletter, &catalog.posts) {
-                        eprintln!("{e}");
-                        problems += 1;
-                    }
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    problems += 1;
-                }
+        PostsCommand::Check {
+            links,
+            slug,
+            timeout,
+        } => check(ctx, &settings, links.then_some((slug, timeout))),
+        PostsCommand::Hold { slug } => hold(ctx, &settings, &slug, true),
+        PostsCommand::Release { slug } => hold(ctx, &settings, &slug, false),
+    }
+}
+
+/// `posts check`, and with `links` (only this post's, if a slug is given)
+/// every link and image requested.
+fn check(
+    ctx: &Ctx,
+    settings: &crate::config::Settings,
+    links: Option<(Option<String>, std::time::Duration)>,
+) -> Result<()> {
+    let catalog = load_posts(settings);
+    let mut problems = catalog.errors.len();
+    match Templates::load(Some(&settings.templates_dir)) {
+        Ok(t) => {
+            for e in render::check(&t, &settings.newsletter, &catalog.posts) {
+                eprintln!("{e}");
+                problems += 1;
             }
-            if problems > 0 {
-                return Err(Error::msg(format!(
-                    "{problems} problem{} found",
-                    if problems == 1 { "" } else { "s" }
-                )));
-            }
-            if !ctx.quiet {
-                let n = catalog.posts.len();
-                let noun = if n == 1 { "post" } else { "posts" };
-                eprintln!("{n} {noun} and all templates are valid");
-            }
-            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            problems += 1;
         }
     }
+    let mut asked = None;
+    if let Some((slug, timeout)) = links {
+        let (broken, n) = check_links(&catalog, slug.as_deref(), timeout)?;
+        for line in &broken {
+            eprintln!("{line}");
+        }
+        problems += broken.len();
+        asked = Some(n);
+    }
+    if problems > 0 {
+        return Err(Error::msg(format!(
+            "{problems} problem{} found",
+            if problems == 1 { "" } else { "s" }
+        )));
+    }
+    if !ctx.quiet {
+        let n = catalog.posts.len();
+        let noun = if n == 1 { "post" } else { "posts" };
+        eprintln!("{n} {noun} and all templates are valid");
+        if let Some(n) = asked {
+            let noun = if n == 1 {
+                "link answers"
+            } else {
+                "links answer"
+            };
+            eprintln!("{n} {noun}");
+        }
+    }
+    Ok(())
+}
+
+/// The broken links of the catalog's posts (or of the one with `slug`)
+/// and how many distinct URLs were requested.
+fn check_links(
+    catalog: &crate::content::Catalog,
+    slug: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<(Vec<String>, usize)> {
+    let posts: Vec<&crate::content::Post> = match slug {
+        Some(s) => vec![catalog.find(s).ok_or_else(|| {
+            Error::msg(format!(
+                "no post with slug {s:?} (see `gazette posts list`)"
+            ))
+        })?],
+        None => catalog.posts.iter().collect(),
+    };
+    let mut with_text = Vec::with_capacity(posts.len());
+    for p in posts {
+        let text = std::fs::read_to_string(&p.path)
+            .map_err(|e| Error::file(&p.path, format!("cannot read: {e}")))?;
+        with_text.push((p, text));
+    }
+    current_thread()?
+        .block_on(crate::ops::links::check(&with_text, timeout))
+        .map_err(Error::msg)
+}
+
+fn current_thread() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::msg(format!("starting the async runtime: {e}")))
+}
+
+/// `posts hold SLUG` (`on`) and `posts release SLUG`.
+fn hold(ctx: &Ctx, settings: &crate::config::Settings, slug: &str, on: bool) -> Result<()> {
+    let catalog = load_posts(settings);
+    if catalog.find(slug).is_none() {
+        return Err(Error::msg(format!(
+            "no post with slug {slug:?} (see `gazette posts list`)"
+        )));
+    }
+    let now = ctx.now()?;
+    current_thread()?.block_on(async {
+        let store = ctx.store(settings).await?;
+        let r = crate::ops::posts::hold(&store, slug, on, now).await;
+        store.close().await;
+        r
+    })?;
+    if !ctx.quiet {
+        let what = if on {
+            "held: the worker will not send it until `gazette posts release`"
+        } else {
+            "released: the worker sends it once it settles and is live"
+        };
+        eprintln!("{slug} {what}");
+    }
+    Ok(())
 }

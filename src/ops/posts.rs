@@ -55,3 +55,101 @@ pub async fn states(store: &Store, posts: &[Post], now: DateTime<Utc>) -> Result
     }
     Ok(out)
 }
+
+/// The publish gate's record of a new post the worker has not sent yet:
+/// why it waits. Kept in the worker state (`gate:SLUG`).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Gate {
+    /// When the settle wait started: first seen, or the file's last change
+    /// (or the last `posts release`).
+    pub since: Option<DateTime<Utc>>,
+    /// The file's content hash when last seen ("" until the worker saw it).
+    pub fingerprint: String,
+    /// `posts hold`: not sent until `posts release`.
+    pub held: bool,
+    /// When the live checks started (after the settle wait).
+    pub live_since: Option<DateTime<Utc>>,
+    /// The last live check.
+    pub checked: Option<DateTime<Utc>>,
+    /// Why it waits, in words (empty once it passed).
+    pub reason: String,
+    /// Its page never answered within `live_timeout`: reported, left for a
+    /// hand-run `send`.
+    pub gave_up: bool,
+    /// Settled and live: the worker may send it.
+    pub passed: bool,
+    /// A digest left it out (the next one carries it).
+    pub left_out: bool,
+}
+
+const GATE_PREFIX: &str = "gate:";
+
+pub async fn gate(store: &Store, slug: &str) -> Result<Option<Gate>> {
+    Ok(store
+        .state(&format!("{GATE_PREFIX}{slug}"))
+        .await?
+        .and_then(|v| serde_json::from_str(&v).ok()))
+}
+
+pub async fn put_gate(store: &Store, slug: &str, g: &Gate) -> Result<()> {
+    let v = serde_json::to_string(g).expect("serialisable");
+    store.state_put(&format!("{GATE_PREFIX}{slug}"), &v).await
+}
+
+/// Every post's gate record, by slug.
+pub async fn gates(store: &Store) -> Result<std::collections::BTreeMap<String, Gate>> {
+    Ok(store
+        .states_with_prefix(GATE_PREFIX)
+        .await?
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let g = serde_json::from_str(&v).ok()?;
+            Some((k[GATE_PREFIX.len()..].to_string(), g))
+        })
+        .collect())
+}
+
+/// The posts that wait at the gate, with why (`posts list`, `status`).
+pub async fn waiting(store: &Store) -> Result<Vec<(String, String)>> {
+    Ok(gates(store)
+        .await?
+        .into_iter()
+        .filter(|(_, g)| !g.passed)
+        .map(|(s, g)| {
+            let why = if g.held {
+                "held (gazette posts release to send it)".to_string()
+            } else if g.reason.is_empty() {
+                "not checked yet".to_string()
+            } else {
+                g.reason
+            };
+            (s, why)
+        })
+        .collect())
+}
+
+/// `posts hold` (`on`) and `posts release`. Releasing restarts the wait
+/// (settle, then the live checks, a fresh `live_timeout`). A post the
+/// worker already took up (sent, or recorded as old) cannot be held.
+pub async fn hold(store: &Store, slug: &str, on: bool, now: DateTime<Utc>) -> Result<()> {
+    let mut g = gate(store, slug).await?;
+    let taken = store.seen_posts().await?.contains(slug);
+    if taken && !g.as_ref().is_some_and(|g| !g.passed) {
+        return Err(crate::error::Error::msg(format!(
+            "post {slug:?} was already taken up by the worker (sent or recorded as old); nothing to {}",
+            if on { "hold" } else { "release" }
+        )));
+    }
+    let g = g.get_or_insert_with(Gate::default);
+    if on {
+        g.held = true;
+    } else {
+        *g = Gate {
+            fingerprint: std::mem::take(&mut g.fingerprint),
+            left_out: g.left_out,
+            since: Some(now),
+            ..Gate::default()
+        };
+    }
+    put_gate(store, slug, g).await
+}

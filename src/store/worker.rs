@@ -32,6 +32,44 @@ impl Store {
         Ok(self.state(key).await?.unwrap_or_else(|| value.to_string()))
     }
 
+    /// Set `key` to `value`, whatever it was.
+    pub async fn state_put(&self, key: &str, value: &str) -> Result<()> {
+        db!(&self.pool, p, pg => {
+            sqlx::query(
+                "INSERT INTO worker_state (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn state_delete(&self, key: &str) -> Result<()> {
+        db!(&self.pool, p, pg => {
+            sqlx::query("DELETE FROM worker_state WHERE key = $1")
+                .bind(key)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Every key starting with `prefix`, with its value, in key order.
+    pub async fn states_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let rows: Vec<(String, String)> = db!(&self.pool, p, pg => {
+            sqlx::query_as("SELECT key, value FROM worker_state ORDER BY key")
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect())
+    }
+
     pub async fn seen_posts(&self) -> Result<HashSet<String>> {
         let rows: Vec<String> = db!(&self.pool, p, pg => {
             sqlx::query_scalar("SELECT slug FROM seen_posts")

@@ -24,6 +24,7 @@ mod helpers;
 mod http;
 mod imports;
 mod language;
+mod links;
 mod output;
 mod people;
 mod readers;
