@@ -17,6 +17,9 @@ struct PostJson<'a> {
     summary: &'a str,
     tags: &'a [String],
     path: String,
+    /// Why the worker has not sent it yet (the publish gate), if it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, cmd: PostsCommand) -> Result<()> {
@@ -25,6 +28,7 @@ pub fn run(ctx: &Ctx, cmd: PostsCommand) -> Result<()> {
     match cmd {
         PostsCommand::List { json } => {
             let catalog = load_posts(&settings);
+            let gate = gate_waits(&settings);
             if json {
                 let rows: Vec<PostJson<'_>> = catalog
                     .posts
@@ -39,6 +43,7 @@ pub fn run(ctx: &Ctx, cmd: PostsCommand) -> Result<()> {
                         summary: &p.summary,
                         tags: &p.tags,
                         path: p.path.display().to_string(),
+                        gate: gate.get(&p.slug).cloned(),
                     })
                     .collect();
                 let mut s = serde_json::to_string_pretty(&rows).expect("serialisable");
@@ -54,6 +59,9 @@ pub fn run(ctx: &Ctx, cmd: PostsCommand) -> Result<()> {
                         p.slug,
                         p.title
                     ));
+                    if let Some(why) = gate.get(&p.slug) {
+                        s.push_str(&format!("{:<10} waiting to send: {why}\n", ""));
+                    }
                 }
                 super::write_output(None, s.as_bytes())?;
             }
@@ -145,6 +153,35 @@ fn check_links(
     current_thread()?
         .block_on(crate::ops::links::check(&with_text, timeout))
         .map_err(Error::msg)
+}
+
+/// The posts waiting at the publish gate and why, by slug; empty when
+/// there is no database yet (listing posts never creates one) or it cannot
+/// be read.
+fn gate_waits(settings: &crate::config::Settings) -> std::collections::HashMap<String, String> {
+    let url = &settings.database_url;
+    if let Some(file) = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+    {
+        let file = file.split('?').next().unwrap_or(file);
+        if !std::path::Path::new(file).exists() {
+            return Default::default();
+        }
+    }
+    let read = async {
+        let store = crate::store::Store::open(url).await?;
+        let r = crate::ops::posts::waiting(&store).await;
+        store.close().await;
+        r
+    };
+    match current_thread().and_then(|rt| rt.block_on(read)) {
+        Ok(w) => w.into_iter().map(|w| (w.slug, w.why)).collect(),
+        Err(e) => {
+            tracing::debug!("publish gate state not read: {e}");
+            Default::default()
+        }
+    }
 }
 
 fn current_thread() -> Result<tokio::runtime::Runtime> {

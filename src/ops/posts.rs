@@ -109,8 +109,17 @@ pub async fn gates(store: &Store) -> Result<std::collections::BTreeMap<String, G
         .collect())
 }
 
+/// A post waiting at the publish gate.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateWait {
+    pub slug: String,
+    /// Why it waits: held, settling until when, its URL's last answer,
+    /// given up.
+    pub why: String,
+}
+
 /// The posts that wait at the gate, with why (`posts list`, `status`).
-pub async fn waiting(store: &Store) -> Result<Vec<(String, String)>> {
+pub async fn waiting(store: &Store) -> Result<Vec<GateWait>> {
     Ok(gates(store)
         .await?
         .into_iter()
@@ -123,7 +132,7 @@ pub async fn waiting(store: &Store) -> Result<Vec<(String, String)>> {
             } else {
                 g.reason
             };
-            (s, why)
+            GateWait { slug: s, why }
         })
         .collect())
 }

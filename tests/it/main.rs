@@ -20,6 +20,7 @@ mod faults;
 mod fixio;
 mod fleet;
 mod fuzz;
+mod gate;
 mod helpers;
 mod http;
 mod imports;
