@@ -143,7 +143,7 @@ pub async fn waiting(store: &Store) -> Result<Vec<GateWait>> {
 pub async fn hold(store: &Store, slug: &str, on: bool, now: DateTime<Utc>) -> Result<()> {
     let mut g = gate(store, slug).await?;
     let taken = store.seen_posts().await?.contains(slug);
-    if taken && !g.as_ref().is_some_and(|g| !g.passed) {
+    if taken && g.as_ref().is_none_or(|g| g.passed) {
         return Err(crate::error::Error::msg(format!(
             "post {slug:?} was already taken up by the worker (sent or recorded as old); nothing to {}",
             if on { "hold" } else { "release" }
@@ -152,6 +152,7 @@ pub async fn hold(store: &Store, slug: &str, on: bool, now: DateTime<Utc>) -> Re
     let g = g.get_or_insert_with(Gate::default);
     if on {
         g.held = true;
+        g.passed = false;
     } else {
         *g = Gate {
             fingerprint: std::mem::take(&mut g.fingerprint),
