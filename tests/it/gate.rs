@@ -263,3 +263,55 @@ async fn a_digest_leaves_out_a_post_not_live_yet_and_the_next_digest_carries_it(
     let carried = b.carried_by(campaign).await;
     assert_eq!(carried, vec!["late".to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_until_live_false_sends_without_asking_the_site() {
+    let t0 = pinned();
+    let cfg = "[publish]\nmode = \"email\"\nsettle = \"0s\"\nwait_until_live = false";
+    let b = Blog::new(cfg, t0).await;
+    b.project
+        .post("direct", "Direct", "2026-11-20", "No check.");
+    assert_eq!(b.scan().await.len(), 1);
+    assert_eq!(b.page_hits("direct"), 0);
+}
+
+/// `posts hold`, `status`, `posts list` and `posts release` keep the gate's
+/// state in the database, SQLite and PostgreSQL alike.
+#[test]
+fn hold_and_release_on_each_backend() {
+    for backend in ["sqlite", "postgres"] {
+        let Some(p) = Project::new().on(backend) else {
+            continue;
+        };
+        p.post("held", "Held", "2026-11-20", "Wait.");
+        p.post("gone", "Gone", "2026-11-20", "Removed later.");
+        p.run(&["posts", "hold", "held"]).ok();
+        p.run(&["posts", "hold", "gone"]).ok();
+        std::fs::remove_file(p.path().join("posts/gone.md")).unwrap();
+        let out = p.run(&["status"]).ok().stdout();
+        assert!(
+            out.contains("waiting to send:  held: held (gazette posts release"),
+            "{backend}: {out}"
+        );
+        assert!(
+            !out.contains("gone:"),
+            "{backend}: a removed post listed: {out}"
+        );
+        let list = p.run(&["posts", "list", "--json"]).ok().stdout();
+        let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+        assert!(
+            v[0]["gate"].as_str().unwrap().starts_with("held"),
+            "{backend}: {list}"
+        );
+        p.run(&["posts", "release", "held"]).ok();
+        let out = p.run(&["status", "--json"]).ok().stdout();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let at_gate = v["posts_at_gate"].as_array().unwrap();
+        assert_eq!(at_gate.len(), 1, "{backend}: {out}");
+        assert_eq!(at_gate[0]["slug"], "held");
+        assert!(
+            !at_gate[0]["why"].as_str().unwrap().starts_with("held"),
+            "{backend}: {out}"
+        );
+    }
+}
