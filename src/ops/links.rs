@@ -9,7 +9,7 @@ use std::time::Duration;
 use pulldown_cmark::{Event, Parser, Tag};
 use url::Url;
 
-use crate::content::{markdown, Post};
+use crate::content::{markdown, shortcodes, Post};
 
 /// How many requests run at once.
 pub const CONCURRENCY: usize = 8;
@@ -58,7 +58,30 @@ pub fn links_of(post: &Post, file: &str) -> Vec<Link> {
             _ => {}
         }
     }
+    // Shortcode arguments that are links: `{{< figure src="…" >}}`,
+    // `{{ gist(url="…") }}`.
+    for piece in shortcodes::split(body).unwrap_or_default() {
+        if let shortcodes::Piece::Code(sc) = piece {
+            for (key, value) in shortcode_args(&sc) {
+                let linky = matches!(key, Some("src" | "link" | "href" | "url" | "image"));
+                if linky || value.starts_with("http://") || value.starts_with("https://") {
+                    push(value, sc.offset);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|l| l.line);
     out
+}
+
+/// A shortcode's string arguments, with their names (`None`: positional).
+fn shortcode_args(sc: &shortcodes::Shortcode) -> Vec<(Option<&str>, &str)> {
+    let named = sc.named.iter().map(|(k, v)| (Some(k.as_str()), v));
+    let positional = sc.positional.iter().map(|v| (None, v));
+    positional
+        .chain(named)
+        .filter_map(|(k, v)| Some((k, v.as_str()?)))
+        .collect()
 }
 
 /// `dest` as an absolute http(s) URL without its fragment; `None` for other

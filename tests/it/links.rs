@@ -198,7 +198,10 @@ fn a_slug_checks_only_that_post_and_plain_check_requests_nothing() {
         "bad",
         "Bad",
         "2026-11-02",
-        &format!("[y]({})\n", web.url("/nope")),
+        &format!(
+            "[y]({})\n\n{{{{< figure src=\"/fig.png\" caption=\"A figure\" >}}}}\n",
+            web.url("/nope")
+        ),
     );
     p.run(&["posts", "check"]).ok();
     assert_eq!(web.all_hits("/fine") + web.all_hits("/nope"), 0);
@@ -208,6 +211,8 @@ fn a_slug_checks_only_that_post_and_plain_check_requests_nothing() {
     assert_eq!(web.all_hits("/nope"), 0);
     let run = p.run(&["posts", "check", "--links"]);
     run.fails_with(&format!("posts/bad.md:5: 404 {}", web.url("/nope")));
+    // A shortcode's link argument, relative, made absolute as in the email.
+    run.fails_with(&format!("posts/bad.md:7: 404 {}", web.url("/fig.png")));
     p.run(&["posts", "check", "--links", "nosuch"])
         .fails_with("no post with slug \"nosuch\"");
 }
