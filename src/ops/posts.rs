@@ -85,10 +85,23 @@ pub struct Gate {
 const GATE_PREFIX: &str = "gate:";
 
 pub async fn gate(store: &Store, slug: &str) -> Result<Option<Gate>> {
-    Ok(store
-        .state(&format!("{GATE_PREFIX}{slug}"))
-        .await?
-        .and_then(|v| serde_json::from_str(&v).ok()))
+    Ok(gate_raw(store, slug).await?.1)
+}
+
+/// The record as stored (for `swap_gate`) and read.
+pub async fn gate_raw(store: &Store, slug: &str) -> Result<(Option<String>, Option<Gate>)> {
+    let raw = store.state(&format!("{GATE_PREFIX}{slug}")).await?;
+    let g = raw.as_deref().and_then(|v| serde_json::from_str(v).ok());
+    Ok((raw, g))
+}
+
+/// Write `g` if the record is still `old` as stored (`gate_raw`); false if
+/// another process (the worker, `posts hold`) changed it meanwhile.
+pub async fn swap_gate(store: &Store, slug: &str, old: Option<&str>, g: &Gate) -> Result<bool> {
+    let v = serde_json::to_string(g).expect("serialisable");
+    store
+        .state_swap(&format!("{GATE_PREFIX}{slug}"), old, &v)
+        .await
 }
 
 pub async fn put_gate(store: &Store, slug: &str, g: &Gate) -> Result<()> {
@@ -141,7 +154,28 @@ pub async fn waiting(store: &Store) -> Result<Vec<GateWait>> {
 /// (settle, then the live checks, a fresh `live_timeout`). A post the
 /// worker already took up (sent, or recorded as old) cannot be held.
 pub async fn hold(store: &Store, slug: &str, on: bool, now: DateTime<Utc>) -> Result<()> {
-    let mut g = gate(store, slug).await?;
+    // The worker may write the record meanwhile: read, change, swap.
+    for _ in 0..20 {
+        let (raw, g) = gate_raw(store, slug).await?;
+        let g = held(store, slug, g, on, now).await?;
+        if swap_gate(store, slug, raw.as_deref(), &g).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(crate::error::Error::msg(format!(
+        "post {slug:?}: its publish gate record kept changing; try again"
+    )))
+}
+
+/// The record `g` held (`on`) or released.
+async fn held(
+    store: &Store,
+    slug: &str,
+    mut g: Option<Gate>,
+    on: bool,
+    now: DateTime<Utc>,
+) -> Result<Gate> {
     let taken = store.seen_posts().await?.contains(slug);
     if taken && g.as_ref().is_none_or(|g| g.passed) {
         return Err(crate::error::Error::msg(format!(
@@ -161,5 +195,5 @@ pub async fn hold(store: &Store, slug: &str, on: bool, now: DateTime<Utc>) -> Re
             ..Gate::default()
         };
     }
-    put_gate(store, slug, g).await
+    Ok(g.clone())
 }

@@ -12,7 +12,7 @@ use super::Worker;
 use crate::content::Post;
 use crate::error::{Error, Result};
 use crate::ops::links;
-use crate::ops::posts::{gate, gates, put_gate, Gate};
+use crate::ops::posts::{gate_raw, gates, put_gate, swap_gate, Gate};
 use crate::store::ts;
 
 /// The HTTP client of the live checks, made once.
@@ -38,14 +38,17 @@ impl Worker {
     /// `posts hold` still apply. Records why it waits otherwise.
     pub(super) async fn gate_open(&self, post: &Post, live: bool) -> Result<bool> {
         let now = self.clock.now();
-        let mut g = gate(&self.store, &post.slug).await?.unwrap_or_default();
+        let (raw, g) = gate_raw(&self.store, &post.slug).await?;
+        let mut g = g.unwrap_or_default();
         if g.passed {
             return Ok(true);
         }
         let before = g.clone();
         let open = self.decide(post, live, &mut g, now).await?;
-        if g != before {
-            put_gate(&self.store, &post.slug, &g).await?;
+        if g != before && !swap_gate(&self.store, &post.slug, raw.as_deref(), &g).await? {
+            // `posts hold` or `release` meanwhile: theirs wins; the next
+            // scan decides again.
+            return Ok(false);
         }
         Ok(open)
     }

@@ -315,3 +315,41 @@ fn hold_and_release_on_each_backend() {
         );
     }
 }
+
+/// `posts hold` while the worker is asking the post's page: the hold wins
+/// (the worker's decision, made on the record before the hold, is dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_during_a_live_check_is_not_lost() {
+    let t0 = pinned();
+    let cfg = "[publish]\nmode = \"email\"\nsettle = \"0s\"";
+    let b = Arc::new(Blog::new(cfg, t0).await);
+    b.web.route(
+        "/blog/race/",
+        Route::Slow(std::time::Duration::from_millis(1500)),
+    );
+    b.project.post("race", "Race", "2026-11-20", "Quick!");
+    let scan = {
+        let b = b.clone();
+        tokio::spawn(async move { b.scan().await })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.page_hits("race") == 0 {
+        assert!(std::time::Instant::now() < deadline, "page never asked");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let p = b.project.path().to_path_buf();
+    let held = tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gazette"));
+        cmd.current_dir(p).args(["posts", "hold", "race"]);
+        crate::helpers::run_with_timeout(&mut cmd, std::time::Duration::from_secs(30)).code()
+    })
+    .await
+    .unwrap();
+    assert_eq!(held, 0);
+    assert!(scan.await.unwrap().is_empty(), "sent although held");
+    b.at(t0 + Duration::minutes(5));
+    assert!(b.scan().await.is_empty());
+    assert!(!b.sent("race").await);
+    let out = b.project.run(&["status"]).ok().stdout();
+    assert!(out.contains("waiting to send:  race: held"), "{out}");
+}
