@@ -104,11 +104,6 @@ pub async fn swap_gate(store: &Store, slug: &str, old: Option<&str>, g: &Gate) -
         .await
 }
 
-pub async fn put_gate(store: &Store, slug: &str, g: &Gate) -> Result<()> {
-    let v = serde_json::to_string(g).expect("serialisable");
-    store.state_put(&format!("{GATE_PREFIX}{slug}"), &v).await
-}
-
 /// Every post's gate record, by slug.
 pub async fn gates(store: &Store) -> Result<std::collections::BTreeMap<String, Gate>> {
     Ok(store

@@ -32,21 +32,6 @@ impl Store {
         Ok(self.state(key).await?.unwrap_or_else(|| value.to_string()))
     }
 
-    /// Set `key` to `value`, whatever it was.
-    pub async fn state_put(&self, key: &str, value: &str) -> Result<()> {
-        db!(&self.pool, p, pg => {
-            sqlx::query(
-                "INSERT INTO worker_state (key, value) VALUES ($1, $2) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(key)
-            .bind(value)
-            .execute(p)
-            .await?;
-        });
-        Ok(())
-    }
-
     /// Set `key` to `new` if its value is still `old` (`None`: unset);
     /// false if another process changed it first.
     pub async fn state_swap(&self, key: &str, old: Option<&str>, new: &str) -> Result<bool> {

@@ -12,7 +12,7 @@ use super::Worker;
 use crate::content::Post;
 use crate::error::{Error, Result};
 use crate::ops::links;
-use crate::ops::posts::{gate_raw, gates, put_gate, swap_gate, Gate};
+use crate::ops::posts::{gate_raw, gates, swap_gate, Gate};
 use crate::store::ts;
 
 /// The HTTP client of the live checks, made once.
@@ -149,8 +149,8 @@ impl Worker {
             match gates.get_mut(&p.slug) {
                 Some(g) if !g.passed => {
                     if !g.left_out {
+                        self.mark_left_out(&p.slug).await?;
                         g.left_out = true;
-                        put_gate(&self.store, &p.slug, g).await?;
                     }
                     tracing::info!("digest leaves out post {}: {}", p.slug, g.reason);
                 }
@@ -165,5 +165,21 @@ impl Worker {
             }
         }
         Ok(out)
+    }
+
+    /// Record that a digest left the post out (by compare-and-swap: a
+    /// `posts hold` meanwhile is kept).
+    async fn mark_left_out(&self, slug: &str) -> Result<()> {
+        for _ in 0..20 {
+            let (raw, g) = gate_raw(&self.store, slug).await?;
+            let mut g = g.unwrap_or_default();
+            g.left_out = true;
+            if swap_gate(&self.store, slug, raw.as_deref(), &g).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::msg(format!(
+            "post {slug}: its publish gate record kept changing"
+        )))
     }
 }
