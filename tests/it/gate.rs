@@ -353,3 +353,60 @@ async fn a_hold_during_a_live_check_is_not_lost() {
     let out = b.project.run(&["status"]).ok().stdout();
     assert!(out.contains("waiting to send:  race: held"), "{out}");
 }
+
+fn eml_count(p: &Project) -> usize {
+    std::fs::read_dir(p.path().join("outbox"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The real `gazette worker`: a new post is held while its page answers
+/// 404 (asked every `live_retry`) and mailed once it answers 200.
+#[test]
+fn the_worker_binary_mails_a_post_once_its_page_is_live() {
+    use std::time::{Duration as Std, Instant};
+    let web = Web::start();
+    let config = crate::helpers::CONFIG.replace(
+        "base_url = \"https://example.com/blog\"",
+        &format!("base_url = \"{}\"", web.url("/blog")),
+    );
+    let p = Project::with_config(&format!(
+        "{config}\n[publish]\nmode = \"email\"\nsettle = \"1s\"\nlive_retry = \"1s\"\n[worker]\npoll_interval = \"200ms\"\n"
+    ));
+    p.write("list.csv", "email\na@example.org\n");
+    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
+        .ok();
+    let worker = p
+        .cmd()
+        .args(["worker", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Std::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what} within 30s");
+            std::thread::sleep(Std::from_millis(50));
+        }
+    };
+    wait_for("the worker's first start", &|| {
+        !p.run(&["status"]).stdout().contains("has not run yet")
+    });
+    p.post("live", "Live", "2026-11-20", "Deployed soon.");
+    wait_for("three checks of the page", &|| {
+        web.all_hits("/blog/live/") >= 3
+    });
+    assert_eq!(eml_count(&p), 0, "mailed before its page was live");
+    web.route("/blog/live/", Route::Status(200));
+    wait_for("the email", &|| eml_count(&p) == 1);
+    crate::faults::sigterm(&worker);
+    let (out, _) = crate::faults::finish_within(worker, Std::from_secs(30));
+    let log = out.ok().stderr();
+    assert!(log.contains("post live passed the publish gate"), "{log}");
+    assert_eq!(eml_count(&p), 1);
+}
