@@ -110,7 +110,28 @@ pub enum PostsCommand {
         json: bool,
     },
     /// Validate every post and template
-    Check,
+    Check {
+        /// Also request every link and image of the posts (HEAD, then GET
+        /// where HEAD is refused) and report the broken ones
+        #[arg(long)]
+        links: bool,
+        /// With --links: only this post's links (see `gazette posts list`)
+        #[arg(requires = "links")]
+        slug: Option<String>,
+        /// With --links: how long one request may take (e.g. 10s)
+        #[arg(long, default_value = "10s", value_parser = crate::util::time::parse_duration, requires = "links")]
+        timeout: std::time::Duration,
+    },
+    /// Stop the worker from sending a new post (the publish gate holds it until `posts release`)
+    Hold {
+        /// The post's slug (see `gazette posts list`)
+        slug: String,
+    },
+    /// Let the worker send a held post again (its settle and live checks start over)
+    Release {
+        /// The post's slug (see `gazette posts list`)
+        slug: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

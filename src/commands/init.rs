@@ -69,6 +69,12 @@ url = "sqlite://gazette.db"
 # What the worker does with a new post: "digest" (wait for the next digest),
 # "email" (send it as its own email) or "both".
 # mode = "digest"       # also the default of readers who never chose on their preferences page
+# The publish gate: the worker sends a new post once it has settled and its
+# URL answers 200 (a digest leaves it out until then; the next one carries it).
+# wait_until_live = true # default: true when the post URL is http(s); false: no URL check
+# settle = "10m"         # wait after a post is first seen; a change to the file restarts it; "0s": none
+# live_timeout = "6h"    # then report it and leave it for a hand-run `gazette send post SLUG`
+# live_retry = "1m"      # how often the URL is checked while the post waits
 
 [welcome]
 # enabled = true         # one welcome email after a confirmation, once per person

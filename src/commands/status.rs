@@ -84,6 +84,9 @@ fn print_digest(st: &Status, initialized: bool) {
             st.posts_not_yet_seen.join(", ")
         );
     }
+    for w in &st.posts_at_gate {
+        println!("waiting to send:  {}: {}", w.slug, w.why);
+    }
 }
 
 fn print_campaigns(st: &Status) {

@@ -46,6 +46,8 @@ pub struct Settings {
     pub web: Web,
     pub digest: Digest,
     pub publish: PublishMode,
+    /// The publish gate (`[publish]` settle, wait_until_live, ...).
+    pub gate: PublishGate,
     pub worker: WorkerSettings,
     pub posts_dir: PathBuf,
     pub templates_dir: PathBuf,
@@ -131,6 +133,27 @@ pub enum PublishMode {
 impl PublishMode {
     pub fn emails_posts(self) -> bool {
         matches!(self, PublishMode::Email | PublishMode::Both)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishGate {
+    /// `wait_until_live`: `None` (unset) means "when the post URL is
+    /// http(s)".
+    pub wait_until_live: Option<bool>,
+    /// How long a new post waits after it is first seen (or changed).
+    pub settle: Duration,
+    /// How long the worker keeps checking a post's URL before giving up.
+    pub live_timeout: Duration,
+    /// How often a post's URL is checked while it waits.
+    pub live_retry: Duration,
+}
+
+impl PublishGate {
+    /// Whether a post at `url` waits until its page answers 200.
+    pub fn waits_for(&self, url: &str) -> bool {
+        self.wait_until_live
+            .unwrap_or_else(|| url.starts_with("http://") || url.starts_with("https://"))
     }
 }
 

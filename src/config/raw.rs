@@ -58,6 +58,11 @@ pub(super) struct RawDkim {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPublish {
     pub mode: Option<String>,
+    /// The publish gate: a new post goes out once its URL answers 200.
+    pub wait_until_live: Option<bool>,
+    pub settle: Option<String>,
+    pub live_timeout: Option<String>,
+    pub live_retry: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

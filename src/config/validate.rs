@@ -205,6 +205,7 @@ pub(super) fn settings(
             env.get("GAZETTE_ADMIN_LISTEN").cloned(),
         )?,
         digest: digest(loc, raw.digest)?,
+        gate: gate(loc, &raw.publish)?,
         publish: publish(loc, raw.publish)?,
         worker: worker(loc, raw.worker)?,
         posts_dir: paths.0,
@@ -472,6 +473,18 @@ fn publish(loc: &Locator<'_>, p: RawPublish) -> Result<PublishMode> {
             format!("{other:?} is not one of \"digest\", \"email\", \"both\""),
         )),
     }
+}
+
+fn gate(loc: &Locator<'_>, p: &RawPublish) -> Result<super::PublishGate> {
+    let d = |key: &str, v: &Option<String>, default: &str, min: Duration| {
+        loc.duration("publish", key, v.as_deref(), default, (min, secs(30 * DAY)))
+    };
+    Ok(super::PublishGate {
+        wait_until_live: p.wait_until_live,
+        settle: d("settle", &p.settle, "10m", ms(0))?,
+        live_timeout: d("live_timeout", &p.live_timeout, "6h", ms(0))?,
+        live_retry: d("live_retry", &p.live_retry, "1m", ms(100))?,
+    })
 }
 
 fn worker(loc: &Locator<'_>, w: RawWorker) -> Result<WorkerSettings> {

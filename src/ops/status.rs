@@ -23,6 +23,8 @@ pub struct WorkerStatus {
     pub next_digest_at: Option<String>,
     pub posts_waiting_for_digest: Vec<String>,
     pub posts_not_yet_seen: Vec<String>,
+    /// New posts waiting at the publish gate, and why.
+    pub posts_at_gate: Vec<super::posts::GateWait>,
     pub publish_mode: String,
     pub campaigns_in_progress: Vec<CampaignInfo>,
     /// Campaigns waiting for their `scheduled_at`, soonest first.
@@ -91,6 +93,17 @@ pub async fn report(
         next_digest_at: next.map(ts),
         posts_waiting_for_digest: waiting.iter().map(|p| p.slug.clone()).collect(),
         posts_not_yet_seen: unseen,
+        // Only posts still there and published (a removed or re-drafted
+        // post's record is stale).
+        posts_at_gate: super::posts::waiting(store)
+            .await?
+            .into_iter()
+            .filter(|w| {
+                posts
+                    .iter()
+                    .any(|p| p.slug == w.slug && p.is_published(now))
+            })
+            .collect(),
         publish_mode: format!("{:?}", settings.publish).to_lowercase(),
         campaigns_in_progress: in_progress,
         campaigns_scheduled: scheduled,

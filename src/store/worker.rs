@@ -32,6 +32,56 @@ impl Store {
         Ok(self.state(key).await?.unwrap_or_else(|| value.to_string()))
     }
 
+    /// Set `key` to `new` if its value is still `old` (`None`: unset);
+    /// false if another process changed it first.
+    pub async fn state_swap(&self, key: &str, old: Option<&str>, new: &str) -> Result<bool> {
+        let done = match old {
+            None => db!(&self.pool, p, pg => {
+                sqlx::query(
+                    "INSERT INTO worker_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(new)
+                .execute(p)
+                .await?
+                .rows_affected()
+            }),
+            Some(old) => db!(&self.pool, p, pg => {
+                sqlx::query("UPDATE worker_state SET value = $3 WHERE key = $1 AND value = $2")
+                    .bind(key)
+                    .bind(old)
+                    .bind(new)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }),
+        };
+        Ok(done == 1)
+    }
+
+    pub async fn state_delete(&self, key: &str) -> Result<()> {
+        db!(&self.pool, p, pg => {
+            sqlx::query("DELETE FROM worker_state WHERE key = $1")
+                .bind(key)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Every key starting with `prefix`, with its value, in key order.
+    pub async fn states_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let rows: Vec<(String, String)> = db!(&self.pool, p, pg => {
+            sqlx::query_as("SELECT key, value FROM worker_state ORDER BY key")
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect())
+    }
+
     pub async fn seen_posts(&self) -> Result<HashSet<String>> {
         let rows: Vec<String> = db!(&self.pool, p, pg => {
             sqlx::query_scalar("SELECT slug FROM seen_posts")

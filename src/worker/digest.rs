@@ -32,6 +32,7 @@ impl Worker {
         let catalog = self.catalog();
         let (posts, since) =
             campaign::default_digest(&self.store, &catalog.posts, &self.settings, now).await?;
+        let posts = self.gate_digest(posts, &catalog.posts).await?;
         if posts.is_empty() {
             tracing::info!("digest for {}: no new posts, nothing sent", ts(period));
             return Ok(DigestTick::Empty { period });

@@ -5,6 +5,7 @@
 mod bounces;
 mod campaigns;
 mod digest;
+mod gate;
 mod posts;
 mod scheduled;
 

@@ -29,6 +29,10 @@ impl Worker {
             .iter()
             .filter(|p| p.is_published(now) && !seen.contains(&p.slug) && !held.contains(&p.slug))
         {
+            // The publish gate: settled, not held, its URL live.
+            if !self.gate_open(post, false).await? {
+                continue;
+            }
             if !self.store.mark_seen(&post.slug, now).await? {
                 continue;
             }

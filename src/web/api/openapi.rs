@@ -221,6 +221,7 @@ fn other_schemas() -> Vec<(&'static str, Value)> {
                 ("next_digest_at", s_null()),
                 ("posts_waiting_for_digest", arr(s())),
                 ("posts_not_yet_seen", arr(s())),
+                ("posts_at_gate", arr(obj(&[("slug", s()), ("why", s())]))),
                 ("publish_mode", s()),
                 ("campaigns_in_progress", arr(r("Campaign"))),
                 ("campaigns_scheduled", arr(r("Campaign"))),
