@@ -9,6 +9,7 @@
 mod bounces;
 mod dkim;
 mod inputs;
+mod publish;
 mod raw;
 mod readers;
 mod smtp_url;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 
 use super::raw::{RawConfig, RawDatabase, RawNewsletter, RawPaths, RawSize, RawSmtp, RawWeb};
-use super::raw::{RawDigest, RawPublish, RawWorker};
+use super::raw::{RawDigest, RawWorker};
 use super::smtp_url::SmtpEndpoint;
 use super::*;
 use crate::error::{Error, Result};
@@ -205,8 +205,8 @@ pub(super) fn settings(
             env.get("GAZETTE_ADMIN_LISTEN").cloned(),
         )?,
         digest: digest(loc, raw.digest)?,
-        gate: gate(loc, &raw.publish)?,
-        publish: publish(loc, raw.publish)?,
+        gate: super::publish::gate(loc, &raw.publish)?,
+        publish: super::publish::mode(loc, raw.publish)?,
         worker: worker(loc, raw.worker)?,
         posts_dir: paths.0,
         templates_dir: paths.1,
@@ -459,31 +459,6 @@ fn digest(loc: &Locator<'_>, d: RawDigest) -> Result<Digest> {
             (1, 3650),
         )?,
         schedule,
-    })
-}
-
-fn publish(loc: &Locator<'_>, p: RawPublish) -> Result<PublishMode> {
-    match p.mode.as_deref().unwrap_or("digest") {
-        "digest" => Ok(PublishMode::Digest),
-        "email" => Ok(PublishMode::Email),
-        "both" => Ok(PublishMode::Both),
-        other => Err(loc.at(
-            "publish",
-            "mode",
-            format!("{other:?} is not one of \"digest\", \"email\", \"both\""),
-        )),
-    }
-}
-
-fn gate(loc: &Locator<'_>, p: &RawPublish) -> Result<super::PublishGate> {
-    let d = |key: &str, v: &Option<String>, default: &str, min: Duration| {
-        loc.duration("publish", key, v.as_deref(), default, (min, secs(30 * DAY)))
-    };
-    Ok(super::PublishGate {
-        wait_until_live: p.wait_until_live,
-        settle: d("settle", &p.settle, "10m", ms(0))?,
-        live_timeout: d("live_timeout", &p.live_timeout, "6h", ms(0))?,
-        live_retry: d("live_retry", &p.live_retry, "1m", ms(100))?,
     })
 }
 

@@ -34,8 +34,9 @@ fn fingerprint(post: &Post) -> String {
 
 impl Worker {
     /// Whether the new post `post` may go out now. `live`: the post is live
-    /// by definition (a feed item): no URL check, the settle wait and
-    /// `posts hold` still apply. Records why it waits otherwise.
+    /// by definition (a feed item, published on its blog already): no
+    /// settle wait and no URL check; `posts hold` still applies. Records
+    /// why it waits otherwise.
     pub(super) async fn gate_open(&self, post: &Post, live: bool) -> Result<bool> {
         let now = self.clock.now();
         let (raw, g) = gate_raw(&self.store, &post.slug).await?;
@@ -93,7 +94,7 @@ impl Worker {
         }
         let settled =
             g.since.unwrap_or(now) + chrono::Duration::from_std(cfg.settle).unwrap_or_default();
-        if now < settled {
+        if !live && now < settled {
             g.reason = format!("settling until {}", ts(settled));
             return Ok(false);
         }

@@ -30,7 +30,9 @@ impl Worker {
             .filter(|p| p.is_published(now) && !seen.contains(&p.slug) && !held.contains(&p.slug))
         {
             // The publish gate: settled, not held, its URL live.
-            if !self.gate_open(post, false).await? {
+            // A feed's item is on its blog already: live by definition.
+            let live = post.format == crate::content::BodyFormat::Html;
+            if !self.gate_open(post, live).await? {
                 continue;
             }
             if !self.store.mark_seen(&post.slug, now).await? {

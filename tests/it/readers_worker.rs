@@ -58,7 +58,7 @@ fn outbox(p: &Project) -> Vec<(String, String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frequency_and_topics_decide_who_gets_what() {
     let p = Project::with_config(&format!(
-        "{}\n[publish]\nmode = \"both\"\n[digest]\nschedule = \"0 9 * * MON\"\nfirst_window_days = 30\n[topics]\nrust = \"Rust\"\ngo = \"Go\"\n",
+        "{}\n[publish]\nmode = \"both\"\nsettle = \"0s\"\nwait_until_live = false\n[digest]\nschedule = \"0 9 * * MON\"\nfirst_window_days = 30\n[topics]\nrust = \"Rust\"\ngo = \"Go\"\n",
         crate::helpers::CONFIG
     ));
     p.write(

@@ -21,7 +21,7 @@ impl Clock for FixedClock {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_with_an_unknown_shortcode_is_reported_once_and_not_sent() {
     let project = Project::with_config(&format!(
-        "{}\n[publish]\nmode = \"email\"\n",
+        "{}\n[publish]\nmode = \"email\"\nsettle = \"0s\"\nwait_until_live = false\n",
         crate::helpers::CONFIG
     ));
     project.write("list.csv", "email\na@example.org\n");

@@ -179,7 +179,11 @@ async fn an_empty_period_sends_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_posts_in_email_mode_go_out_once() {
-    let s = Setup::new("[publish]\nmode = \"email\"", utc(2026, 11, 23, 12, 0)).await;
+    let s = Setup::new(
+        "[publish]\nmode = \"email\"\nsettle = \"0s\"\nwait_until_live = false",
+        utc(2026, 11, 23, 12, 0),
+    )
+    .await;
     s.project.post(
         "old",
         "Old",
