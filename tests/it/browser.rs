@@ -136,6 +136,8 @@ impl Driver {
                 "args": ["--headless", "--no-sandbox", "--disable-gpu",
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                    // Traffic only to 127.0.0.1 (an email's images included).
+                    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
                     format!("--user-data-dir={}", profile.path().display())]
             }
         }}});
@@ -377,4 +379,49 @@ fn a_reader_in_a_real_browser() {
         Some(Status::Unsubscribed)
     );
     b.shoot(&shots, "12-unsubscribed");
+
+    // A post with highlighted code and a video shortcode, as its email
+    // shows it.
+    b.go(&format!(
+        "file://{}",
+        rich_post_email(tmp.path(), &app).display()
+    ));
+    b.wait_for("cache hit");
+    let page = b.wait_for("Play the video");
+    assert!(page.contains("style=\"color:"), "highlighted spans");
+    b.shoot(&shots, "13-rich-post-email");
+}
+
+/// A post with a video shortcode and code in two languages, rendered as
+/// its email (the video's thumbnail, on YouTube's servers, replaced by a
+/// local picture: the browser reaches nothing but 127.0.0.1).
+fn rich_post_email(dir: &Path, app: &crate::web::App) -> PathBuf {
+    let text = "+++\ntitle = \"Rebuilding the build cache\"\ndate = 2026-11-20\n+++\n\
+        We moved the build cache, and the numbers speak for themselves.\n\n\
+        {{< youtube dQw4w9WgXcQ >}}\n\n\
+        The cache key, in Rust:\n\n```rust\nfn key(lock: &[u8]) -> String {\n    \
+        // One key per lock file.\n    format!(\"cache-{:x}\", md5(lock))\n}\n```\n\n\
+        {{< highlight go >}}\npackage main\n\nimport \"fmt\"\n\nfunc main() {\n\t\
+        fmt.Println(\"cache hit\")\n}\n{{< /highlight >}}\n";
+    let post = gazette::content::parse_post(
+        Path::new("posts/rebuilding-the-build-cache.md"),
+        text,
+        "https://example.com/blog",
+    )
+    .unwrap();
+    let prepared = gazette::render::prepare_post(
+        &gazette::render::Templates::builtin().unwrap(),
+        &app.settings.newsletter,
+        &post,
+    )
+    .unwrap();
+    let thumb = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='480' height='270'%3E%3Crect width='480' height='270' fill='%23334155'/%3E%3Cpath d='M210 100 L290 135 L210 170 Z' fill='white'/%3E%3C/svg%3E";
+    let html = prepared.public_html().replace(
+        "https://img.youtube.com/vi/dQw4w9WgXcQ/hqdefault.jpg",
+        thumb,
+    );
+    assert!(html.contains(thumb), "the thumbnail's address changed");
+    let path = dir.join("rich-post.html");
+    std::fs::write(&path, html).unwrap();
+    path
 }
