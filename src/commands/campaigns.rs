@@ -77,6 +77,9 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
         if let Some(e) = &c.last_error {
             println!("last error: {e}");
         }
+        if let (Some(rate), Some(what)) = (c.settled_rate, &c.throttled) {
+            println!("settled at: {rate:.1} msg/s ({what})");
+        }
         if let (S::Paused, Some(t)) = (c.status, &c.retry_at) {
             println!("next try:   {t} (by a running worker; `gazette campaigns resume {id}` now)");
         }

@@ -13,6 +13,8 @@ pub mod pass;
 pub mod policy;
 pub mod progress;
 pub mod queue;
+pub mod ready;
 pub mod selections;
 pub mod supervise;
+pub mod throttle;
 pub mod transport;

@@ -225,6 +225,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         cancel: cancel.clone(),
         opted_out: Default::default(),
         trouble: Default::default(),
+        throttle: super::throttle::Throttle::new(spec.opts.concurrency.max(1) as usize),
         bounces: spec.opts.bounces.clone(),
         renewed: std::sync::Mutex::new(std::time::Instant::now()),
         no_chaining: spec.opts.rate.is_some().into(),
@@ -413,6 +414,14 @@ async fn conclude(spec: &RunSpec, shared: &Shared) -> Result<Finish> {
     let now = Utc::now();
     // Bounded: a locked database must not hold the process.
     let bounded = Duration::from_secs(2) + shared.grace();
+    if let Some(settled) = shared.throttle.settled() {
+        let what = settled.describe();
+        tracing::info!("campaign {id}: {what}");
+        let stored = store.set_settled_rate(id, settled.rate, &what);
+        if let Ok(Err(e)) = tokio::time::timeout(bounded, stored).await {
+            tracing::warn!("campaign {id}: storing the rate it settled at: {e}");
+        }
+    }
     let write = |ending: Ending<'static>| finish_within(store, id, claim, ending, bounded);
     let finish = match shared.cancel.reason() {
         None => {

@@ -28,6 +28,7 @@ mod output;
 mod people;
 mod readers;
 mod readers_worker;
+mod safety;
 mod scheduled;
 mod security;
 mod slow_clients;

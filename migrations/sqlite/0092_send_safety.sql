@@ -1,0 +1,6 @@
+-- Send-time safety (issue 27): the rate a run settled at after the server
+-- asked it to slow down, and why the circuit breaker paused a campaign
+-- (`campaigns resume --force` clears it).
+ALTER TABLE campaigns ADD COLUMN settled_rate REAL;
+ALTER TABLE campaigns ADD COLUMN throttled TEXT;
+ALTER TABLE campaigns ADD COLUMN breaker TEXT;
