@@ -373,6 +373,10 @@ pub enum CampaignsCommand {
     Resume {
         /// The campaign's number
         id: i64,
+        /// Continue a campaign the circuit breaker paused (after a person
+        /// looked at why)
+        #[arg(long)]
+        force: bool,
     },
     /// Cancel a campaign: nothing more is sent
     Cancel {

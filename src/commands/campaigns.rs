@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, cmd: CampaignsCommand) -> Result<()> {
         CampaignsCommand::Show { id, json } => show(&store, id, json).await,
         CampaignsCommand::Pause { id } => pause(&store, id).await,
         CampaignsCommand::Cancel { id } => cancel(&store, id).await,
-        CampaignsCommand::Resume { id } => resume(&settings, &store, id).await,
+        CampaignsCommand::Resume { id, force } => resume(&settings, &store, id, force).await,
     };
     // Bounded: after a database stall, connections may still wait on
     // SQLite's busy timeout; the outcome is known, do not wait for them.
@@ -77,6 +77,9 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
         if let Some(e) = &c.last_error {
             println!("last error: {e}");
         }
+        if let Some(why) = &c.breaker {
+            println!("paused by the circuit breaker: {why}; `gazette campaigns resume {id} --force` after a look");
+        }
         if let (Some(rate), Some(what)) = (c.settled_rate, &c.throttled) {
             println!("settled at: {rate:.1} msg/s ({what})");
         }
@@ -109,8 +112,23 @@ async fn cancel(store: &Store, id: i64) -> Result<()> {
     Ok(())
 }
 
-async fn resume(settings: &crate::config::Settings, store: &Store, id: i64) -> Result<()> {
+async fn resume(
+    settings: &crate::config::Settings,
+    store: &Store,
+    id: i64,
+    force: bool,
+) -> Result<()> {
     let c = get(store, id).await?;
+    crate::ops::campaigns::breaker_gate(store, &c, force).await?;
+    if let (true, Some(why)) = (force, &c.breaker) {
+        // A person looked and takes it from here: this run goes on
+        // without the breaker (the worker's later runs have it again).
+        println!("campaign {id}: resumed with --force after the circuit breaker ({why}); the breaker is off for this run");
+        let mut settings = settings.clone();
+        settings.send = settings.send.clone().off();
+        let mailer = Mailer::from_settings(&settings)?;
+        return super::send::run_foreground(&settings, store, &mailer, id, c.pending).await;
+    }
     if !matches!(c.status, S::Paused | S::Sending | S::Queued) {
         return Err(Error::msg(format!(
             "campaign {id} is {} and cannot be resumed",

@@ -83,6 +83,12 @@ url = "sqlite://gazette.db"
 # grace = "10s"          # on SIGTERM, how long messages in flight may take
 # unreachable_retry = "1m"  # retry a campaign paused on an unreachable server (doubles up to 1h)
 
+# Send-time safety: past min_sample recipients tried, a campaign above a limit is paused.
+[send]
+# max_bounce_rate = "5%"        # hard bounces over recipients tried
+# max_complaint_rate = "0.1%"   # complaints over recipients tried
+# min_sample = 100
+
 # Sign every message with DKIM (optional; uncomment the section to enable).
 # [dkim]
 # domain = "example.com"
@@ -108,6 +114,7 @@ url = "sqlite://gazette.db"
 # allow_unverified_mailbox = false  # true: imap_url without address (no VERP check), warned at start
 # poll = "5m"
 # processed_folder = "Gazette/Processed"
+# blocked_alert = "5%"   # blocked replies at one recipient domain that pause a campaign
 "#;
 
 pub const EXAMPLE_POST: &str = r#"+++

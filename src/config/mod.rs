@@ -11,6 +11,7 @@ mod dkim;
 mod inputs;
 mod raw;
 mod readers;
+mod send;
 mod smtp_url;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ mod validate;
 
 pub use bounces::{BouncePolicy, Bounces, ImapTls};
 pub use readers::{Readers, Reading};
+pub use send::{parse_percent, SendSafety};
 pub use smtp_url::{is_loopback, SmtpEndpoint, SmtpTls};
 pub use validate::check_listen;
 
@@ -53,6 +55,8 @@ pub struct Settings {
     pub bounces: Bounces,
     /// Welcome email, topics, archive, digest subject.
     pub readers: Readers,
+    /// `[send]`: the circuit breaker's limits and the canary.
+    pub send: SendSafety,
 }
 
 #[derive(Debug, Clone)]

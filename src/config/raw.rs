@@ -31,6 +31,8 @@ pub(super) struct RawConfig {
     pub topics: toml::Table,
     #[serde(default)]
     pub archive: super::readers::RawArchive,
+    #[serde(default)]
+    pub send: super::send::RawSend,
 }
 
 #[derive(Debug, Default, Deserialize)]

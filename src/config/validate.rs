@@ -183,7 +183,10 @@ pub(super) fn settings(
     )?;
     let smtp = smtp(loc, raw.smtp, flags, &env_get)?;
     let paths = paths(loc, raw.paths, &root)?;
+    let send = super::send::resolve(raw.send, raw.bounces.blocked_alert.take())
+        .map_err(|(section, key, m)| loc.at(section, key, m))?;
     Ok(Settings {
+        send,
         readers,
         config_path: loc.path.to_path_buf(),
         newsletter,

@@ -5,6 +5,7 @@
 //! stops a run for any reason; `supervise` is shared by `gazette send` and
 //! the worker.
 
+pub mod breaker;
 pub mod campaign;
 pub mod cancel;
 pub mod mailer;

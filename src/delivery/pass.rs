@@ -64,6 +64,8 @@ pub struct Shared {
     pub trouble: AtomicU32,
     /// The rate and connections the server's "too fast" replies allow.
     pub throttle: Throttle,
+    /// The circuit breaker's counts and limits.
+    pub breaker: super::breaker::Breaker,
     /// VERP sender and what a rejection does to the subscriber (bounces).
     pub bounces: crate::config::BouncePolicy,
     /// When this process's leases were last renewed: the moment the
@@ -377,6 +379,7 @@ async fn report(
             tracing::warn!("delivery {}: recording the bounce: {e}", item.delivery_id);
         }
     }
+    shared.breaker_count(item, &recorded);
     let counter = match &recorded {
         Recorded::Sent { .. } => {
             shared.throttle.accepted();

@@ -50,6 +50,8 @@ pub struct Options {
     pub unreachable_retry: Duration,
     /// VERP sender and what a rejection does to the subscriber (bounces).
     pub bounces: crate::config::BouncePolicy,
+    /// The circuit breaker's limits (`[send]`).
+    pub safety: crate::config::SendSafety,
 }
 
 impl Options {
@@ -61,6 +63,7 @@ impl Options {
             max_attempts: s.smtp.max_attempts,
             unreachable_retry: s.worker.unreachable_retry,
             bounces: s.bounces.policy.clone(),
+            safety: s.send.clone(),
         }
     }
 
@@ -115,6 +118,9 @@ pub enum Finish {
     /// Another process took deliveries this one had leased (it stalled
     /// past the lease): stopped at once.
     LostClaim(String),
+    /// The circuit breaker paused it (the limit crossed);
+    /// `campaigns resume ID --force` continues it.
+    Breaker(String),
 }
 
 /// The owner of a claim made by this process: host (and pid namespace),
@@ -226,6 +232,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         opted_out: Default::default(),
         trouble: Default::default(),
         throttle: super::throttle::Throttle::new(spec.opts.concurrency.max(1) as usize),
+        breaker: super::breaker::Breaker::new(spec.opts.safety.clone(), Utc::now()),
         bounces: spec.opts.bounces.clone(),
         renewed: std::sync::Mutex::new(std::time::Instant::now()),
         no_chaining: spec.opts.rate.is_some().into(),
@@ -327,6 +334,7 @@ async fn guard(shared: Arc<Shared>) {
                 last_ok = sent_at;
                 shared.renewed_at(sent_at);
                 share_rate(&shared).await;
+                shared.breaker_poll().await;
                 continue;
             }
             Ok(Ok(Some(CampaignStatus::Cancelled))) => StopReason::Cancelled,
@@ -454,6 +462,10 @@ async fn conclude(spec: &RunSpec, shared: &Shared) -> Result<Finish> {
             };
             finish_within(store, id, claim, ending, bounded).await?;
             Finish::Unreachable { error, retry_in }
+        }
+        Some(StopReason::Breaker(why)) => {
+            finish_within(store, id, claim, Ending::Breaker(&why), bounded).await?;
+            Finish::Breaker(why)
         }
         // The database is what failed: write nothing more. The claim lapses
         // with the lease (or at once, once this process has exited).

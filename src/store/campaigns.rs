@@ -402,6 +402,40 @@ impl Store {
         Ok(())
     }
 
+    /// Hard bounces and complaints reported for campaign `id` since
+    /// `since` other than by the SMTP server's reply (DSNs, feedback
+    /// reports, webhooks): the circuit breaker's late counts.
+    pub async fn campaign_reports_since(
+        &self,
+        id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<(u64, u64)> {
+        let (hard, complaints): (i64, i64) = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT COUNT(DISTINCT CASE WHEN kind = 'hard' AND blocked = 0 THEN subscriber_id END),
+                        COUNT(DISTINCT CASE WHEN kind = 'complaint' THEN subscriber_id END)
+                 FROM bounces WHERE campaign_id = $1 AND created_at >= $2 AND source <> 'smtp'",
+            )
+            .bind(id)
+            .bind(Ts(since))
+            .fetch_one(p)
+            .await?
+        });
+        Ok((hard.max(0) as u64, complaints.max(0) as u64))
+    }
+
+    /// Forget why the circuit breaker paused campaign `id` (a person looked:
+    /// `campaigns resume --force`).
+    pub async fn clear_breaker(&self, id: i64) -> Result<()> {
+        db!(&self.pool, p, pg => {
+            sqlx::query("UPDATE campaigns SET breaker = NULL WHERE id = $1")
+                .bind(id)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Campaigns a crash or a signal left `sending`.
     pub async fn campaigns_in(&self, status: CampaignStatus) -> Result<Vec<i64>> {
         Ok(db!(&self.pool, p, pg => {

@@ -49,3 +49,108 @@ fn a_server_that_says_too_fast_slows_the_run_down_and_nobody_fails() {
     assert!(show.contains("settled at:"), "{show}");
     eprintln!("400 at 50/s: {took:?}, {refused} of {attempts} refused, settled at {rate} msg/s");
 }
+
+/// A server that refuses one recipient in ten with 550 5.1.1: 400
+/// recipients, `[send] max_bounce_rate` at its default (5 %).
+fn bouncing(n: usize) -> (crate::helpers::Project, ScriptedSmtp) {
+    let p = project(n, "");
+    let replies = (0..n)
+        .filter(|i| i % 10 == 3)
+        .map(|i| {
+            let to = format!("user{i}@example.org");
+            (to, "550 5.1.1 No such user here".to_string())
+        })
+        .collect();
+    (p, ScriptedSmtp::start(replies))
+}
+
+#[test]
+fn hard_bounces_above_the_limit_pause_the_send_until_a_forced_resume() {
+    let (p, smtp) = bouncing(400);
+    let url = smtp.url();
+    let args = ["--smtp-url", &url, "send", "digest", "--yes"];
+    let (out, _) = run_within(&p, &args, Duration::from_secs(60));
+    out.fails_with_code(75, "campaign 1 paused by the circuit breaker: hard bounces at");
+    assert!(out.stderr().contains("--force"), "{}", out.stderr());
+    let c = campaign(&p, 1);
+    assert_eq!(c["status"], "paused", "{c}");
+    let why = c["breaker"].as_str().expect("the reason is stored");
+    assert!(why.contains("above [send] max_bounce_rate 5.0%"), "{why}");
+    let tried = c["sent"].as_u64().unwrap() + c["failed"].as_u64().unwrap();
+    assert!(tried < 200, "stopped soon after the sample of 100: {c}");
+    assert_eq!(smtp.attempts().len() as u64, tried, "nothing sent after the stop");
+    let show = p.run(&["campaigns", "show", "1"]).ok().stdout();
+    assert!(show.contains("paused by the circuit breaker: hard bounces"), "{show}");
+    let status = p.run(&["status"]).ok().stdout();
+    assert!(status.contains("paused by the circuit breaker"), "{status}");
+    // The worker leaves it alone, and so does a resume without --force.
+    let resume = ["--smtp-url", &url, "campaigns", "resume", "1"];
+    p.run(&resume)
+        .fails_with("paused by the circuit breaker")
+        .fails_with("gazette campaigns resume 1 --force");
+    assert_eq!(campaign(&p, 1)["status"], "paused");
+    // /metrics names it.
+    const TOKEN: &str = "0123456789abcdef-admin";
+    {
+        let s = crate::security::serve(&p, &[("GAZETTE_ADMIN_TOKEN", TOKEN)]);
+        let auth = format!("Bearer {TOKEN}");
+        let m = crate::http::request(s.admin, "GET", "/metrics", &[("Authorization", &auth)], b"");
+        assert_eq!(m.status, 200, "{}", m.body);
+        assert!(
+            m.body.contains("gazette_campaign_paused_by_breaker{campaign=\"1\",reason=\"hard bounces at"),
+            "{}",
+            m.body
+        );
+    }
+    let forced = ["--smtp-url", &url, "campaigns", "resume", "1", "--force"];
+    let (out, _) = run_within(&p, &forced, Duration::from_secs(60));
+    out.ok();
+    let c = campaign(&p, 1);
+    assert_eq!(c["status"], "done", "{c}");
+    assert_eq!(c["failed"].as_u64(), Some(40), "{c}");
+    assert_eq!(c["sent"].as_u64(), Some(360), "{c}");
+    assert!(c["breaker"].is_null(), "{c}");
+    assert_eq!(smtp.accepted().len(), 360, "each good address once");
+}
+
+/// Under the limit nothing stops: 4 in 400 hard bounces (1 %).
+#[test]
+fn hard_bounces_under_the_limit_do_not_stop_the_send() {
+    let p = project(400, "");
+    let replies = (0..4)
+        .map(|i| (format!("user{}@example.org", i * 100), "550 5.1.1 No such user".into()))
+        .collect();
+    let smtp = ScriptedSmtp::start(replies);
+    let args = ["--smtp-url", &smtp.url(), "send", "digest", "--yes"];
+    run_within(&p, &args, Duration::from_secs(60)).0.ok();
+    let c = campaign(&p, 1);
+    assert_eq!((c["status"].as_str(), c["sent"].as_u64()), (Some("done"), Some(396)), "{c}");
+}
+
+/// The worker's sends obey the same rule: a scheduled campaign paused by
+/// the breaker stays paused (the worker does not retry it).
+#[test]
+fn the_workers_sends_obey_the_breaker() {
+    let (p, smtp) = bouncing(400);
+    // Three seconds after the helpers' `GAZETTE_NOW` (each process's
+    // clock starts there).
+    let at = "2026-11-23T12:00:03+00:00";
+    p.run(&["send", "digest", "--at", at, "--yes"]).ok();
+    let mut worker = crate::faults::worker(&p, &smtp.url());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let c = loop {
+        let c = campaign(&p, 1);
+        if c["status"] == "paused" || std::time::Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    let later = campaign(&p, 1);
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert_eq!(c["status"], "paused", "{c}");
+    assert!(c["breaker"].as_str().is_some_and(|w| w.contains("hard bounces")), "{c}");
+    assert_eq!(later["status"], "paused", "the worker left it paused: {later}");
+    assert_eq!(later["sent"], c["sent"], "{later}");
+}
