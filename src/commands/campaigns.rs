@@ -63,9 +63,15 @@ async fn list(store: &Store, json: bool) -> Result<()> {
 async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
     let c = get(store, id).await?;
     let b = store.campaign_bounce_counts(id).await?;
+    let canary = store.canary(id).await?;
     if json {
         let mut v = serde_json::to_value(&c).expect("JSON");
         v["bounces"] = serde_json::to_value(b).expect("JSON");
+        v["canary"] = serde_json::json!({
+            "size": canary.size,
+            "until": canary.until.map(crate::store::ts),
+            "held": canary.held,
+        });
         println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
     } else {
         println!("{}", line(&c));
@@ -76,6 +82,14 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
         );
         if let Some(e) = &c.last_error {
             println!("last error: {e}");
+        }
+        if let Some(n) = canary.size {
+            let until = canary.until.map(crate::store::ts);
+            println!(
+                "canary:     {n} recipients first; {} held back{}",
+                canary.held,
+                until.map(|t| format!(", its wait ends {t}")).unwrap_or_default()
+            );
         }
         if let Some(why) = &c.breaker {
             println!("paused by the circuit breaker: {why}; `gazette campaigns resume {id} --force` after a look");

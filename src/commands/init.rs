@@ -88,6 +88,8 @@ url = "sqlite://gazette.db"
 # max_bounce_rate = "5%"        # hard bounces over recipients tried
 # max_complaint_rate = "0.1%"   # complaints over recipients tried
 # min_sample = 100
+canary = 200             # first send to 200 random recipients (audiences of 2,000 or more), then wait
+# canary_wait = "10m"    # for bounces and complaints before the rest is sent
 
 # Sign every message with DKIM (optional; uncomment the section to enable).
 # [dkim]

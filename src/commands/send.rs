@@ -123,7 +123,14 @@ async fn send(
     }
     // An operator's send reaches every reader who did not choose otherwise.
     let (id, total) = campaign::create_for(store, settings, &prepared, posts, None, both).await?;
-    run_foreground(settings, store, mailer, id, total).await
+    match args.canary {
+        Some(n) => {
+            let mut settings = settings.clone();
+            settings.send.canary = n;
+            run_foreground(&settings, store, mailer, id, total).await
+        }
+        None => run_foreground(settings, store, mailer, id, total).await,
+    }
 }
 
 /// `--to`: exactly this message to one address, recorded nowhere.

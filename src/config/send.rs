@@ -32,6 +32,9 @@ pub struct SendSafety {
     pub canary: u64,
     /// How long the canary's replies are awaited.
     pub canary_wait: Duration,
+    /// `false`: a person resumed with `--force`; the limits do not stop
+    /// this run.
+    pub enforced: bool,
 }
 
 impl Default for SendSafety {
@@ -43,6 +46,7 @@ impl Default for SendSafety {
             min_sample: 100,
             canary: 0,
             canary_wait: Duration::from_secs(600),
+            enforced: true,
         }
     }
 }
@@ -52,7 +56,7 @@ impl SendSafety {
     /// breaker paused it).
     pub fn off(self) -> Self {
         SendSafety {
-            min_sample: u64::MAX,
+            enforced: false,
             ..self
         }
     }
@@ -103,6 +107,7 @@ pub(super) fn resolve(
         min_sample: raw.min_sample.unwrap_or(d.min_sample).max(1),
         canary: raw.canary.unwrap_or(d.canary),
         canary_wait,
+        enforced: true,
     })
 }
 

@@ -94,11 +94,25 @@ impl Breaker {
         self.complaints.store(complaints, Ordering::Relaxed);
     }
 
+    /// A breaker holding a campaign's stored totals (the canary's check).
+    pub fn from_totals(limits: SendSafety, t: crate::store::safety::Totals) -> Self {
+        let b = Breaker::new(limits, Utc::now());
+        b.tried.store(t.tried, Ordering::Relaxed);
+        b.hard.store(t.hard, Ordering::Relaxed);
+        b.complaints.store(t.complaints, Ordering::Relaxed);
+        *b.domains.lock().unwrap_or_else(|p| p.into_inner()) = t
+            .domains
+            .into_iter()
+            .map(|(d, n, blocked)| (d, (n, blocked)))
+            .collect();
+        b
+    }
+
     /// The limit crossed, if one is (once `min_sample` were tried).
     pub fn tripped(&self) -> Option<String> {
         let l = &self.limits;
         let tried = self.tried.load(Ordering::Relaxed);
-        if tried < l.min_sample {
+        if tried < l.min_sample || !l.enforced {
             return None;
         }
         let rate = |n: u64| n as f64 / tried as f64;

@@ -7,6 +7,7 @@
 
 pub mod breaker;
 pub mod campaign;
+pub mod canary;
 pub mod cancel;
 pub mod mailer;
 pub mod memory;

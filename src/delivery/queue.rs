@@ -239,7 +239,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
     });
     let guard = tokio::spawn(guard(shared.clone()));
     let poller = tokio::spawn(poll_opt_outs(shared.clone()));
-    run_passes(&shared).await;
+    run_all(&shared).await;
     poller.abort();
     let finish = conclude(spec, &shared).await;
     guard.abort();
@@ -247,7 +247,24 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
     finish
 }
 
-/// Passes until nothing is pending or the run stops.
+/// The canary first (when the campaign has one to finish), then the rest.
+async fn run_all(shared: &Arc<Shared>) {
+    let canary = match super::canary::begin(shared).await {
+        Ok(c) => c,
+        Err(e) => {
+            let why = format!("starting the canary: {e}");
+            shared.cancel.stop(StopReason::Store(why));
+            return;
+        }
+    };
+    run_passes(shared).await;
+    if canary && !shared.cancel.is_stopped() && super::canary::judge(shared).await {
+        run_passes(shared).await;
+    }
+}
+
+/// Passes until nothing is pending (but what a canary holds back) or the
+/// run stops.
 async fn run_passes(shared: &Arc<Shared>) {
     let cancel = &shared.cancel;
     while !cancel.is_stopped() {
@@ -260,6 +277,7 @@ async fn run_passes(shared: &Arc<Shared>) {
             _ = cancel.stopped() => return,
         };
         let (pending, next) = match summary {
+            Ok(Some((_, Some(next)))) if crate::store::safety::is_held(next) => return,
             Ok(Some(s)) => s,
             Ok(None) => return,
             Err(e) => {

@@ -37,6 +37,7 @@ pub mod campaigns;
 pub mod claims;
 pub mod copy;
 pub mod queue;
+pub mod safety;
 mod raw;
 pub mod sends;
 pub mod webhooks;

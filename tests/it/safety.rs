@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::faults::{campaign, project, run_within};
+use crate::faults::{campaign, project, project_on, run_within};
+use crate::helpers::on_both;
 use crate::smtp_script::{Rules, ScriptedSmtp};
 
 /// Amazon SES at an account's rate of 50 a second: 400 recipients at the
@@ -53,7 +54,11 @@ fn a_server_that_says_too_fast_slows_the_run_down_and_nobody_fails() {
 /// A server that refuses one recipient in ten with 550 5.1.1: 400
 /// recipients, `[send] max_bounce_rate` at its default (5 %).
 fn bouncing(n: usize) -> (crate::helpers::Project, ScriptedSmtp) {
-    let p = project(n, "");
+    bouncing_on("sqlite", n).expect("SQLite is always there")
+}
+
+fn bouncing_on(backend: &str, n: usize) -> Option<(crate::helpers::Project, ScriptedSmtp)> {
+    let p = project_on(backend, n, "")?;
     let replies = (0..n)
         .filter(|i| i % 10 == 3)
         .map(|i| {
@@ -61,12 +66,14 @@ fn bouncing(n: usize) -> (crate::helpers::Project, ScriptedSmtp) {
             (to, "550 5.1.1 No such user here".to_string())
         })
         .collect();
-    (p, ScriptedSmtp::start(replies))
+    Some((p, ScriptedSmtp::start(replies)))
 }
 
-#[test]
-fn hard_bounces_above_the_limit_pause_the_send_until_a_forced_resume() {
-    let (p, smtp) = bouncing(400);
+on_both!(hard_bounces_above_the_limit_pause_the_send_until_a_forced_resume);
+fn hard_bounces_above_the_limit_pause_the_send_until_a_forced_resume(backend: &str) {
+    let Some((p, smtp)) = bouncing_on(backend, 400) else {
+        return;
+    };
     let url = smtp.url();
     let args = ["--smtp-url", &url, "send", "digest", "--yes"];
     let (out, _) = run_within(&p, &args, Duration::from_secs(60));
@@ -153,4 +160,95 @@ fn the_workers_sends_obey_the_breaker() {
     assert!(c["breaker"].as_str().is_some_and(|w| w.contains("hard bounces")), "{c}");
     assert_eq!(later["status"], "paused", "the worker left it paused: {later}");
     assert_eq!(later["sent"], c["sent"], "{later}");
+}
+
+/// 200 recipients, one in two refused with 550 5.1.1 (a list imported
+/// with a bad column), a canary waiting `canary_wait` = 1 s.
+fn half_bouncing(extra: &str) -> (crate::helpers::Project, ScriptedSmtp) {
+    half_bouncing_on("sqlite", extra).expect("SQLite is always there")
+}
+
+fn half_bouncing_on(backend: &str, extra: &str) -> Option<(crate::helpers::Project, ScriptedSmtp)> {
+    let p = project_on(backend, 200, &format!("[send]\ncanary_wait = \"1s\"\n{extra}"))?;
+    let replies = (0..200)
+        .filter(|i| i % 2 == 1)
+        .map(|i| (format!("user{i}@example.org"), "550 5.1.1 No such user".to_string()))
+        .collect();
+    Some((p, ScriptedSmtp::start(replies)))
+}
+
+on_both!(a_canary_that_bounces_pauses_before_the_rest_and_a_forced_resume_completes_it);
+fn a_canary_that_bounces_pauses_before_the_rest_and_a_forced_resume_completes_it(backend: &str) {
+    let Some((p, smtp)) = half_bouncing_on(backend, "") else {
+        return;
+    };
+    let url = smtp.url();
+    let args = ["--smtp-url", &url, "send", "digest", "--yes", "--canary", "20"];
+    let (out, _) = run_within(&p, &args, Duration::from_secs(60));
+    out.fails_with_code(75, "paused by the circuit breaker: canary: hard bounces at");
+    assert_eq!(smtp.attempts().len(), 20, "only the canary was tried");
+    let c = campaign(&p, 1);
+    assert_eq!(c["status"], "paused", "{c}");
+    assert_eq!(c["canary"]["size"].as_i64(), Some(20), "{c}");
+    assert_eq!(c["canary"]["held"].as_i64(), Some(180), "{c}");
+    assert_eq!(c["pending"].as_i64(), Some(180), "{c}");
+    assert!(c["breaker"].as_str().unwrap().starts_with("canary: "), "{c}");
+    // The worker does not take it up; a plain resume is refused.
+    p.run(&["--smtp-url", &url, "campaigns", "resume", "1"])
+        .fails_with("--force");
+    assert_eq!(smtp.attempts().len(), 20);
+    let forced = ["--smtp-url", &url, "campaigns", "resume", "1", "--force"];
+    run_within(&p, &forced, Duration::from_secs(60)).0.ok();
+    let c = campaign(&p, 1);
+    assert_eq!(c["status"], "done", "{c}");
+    assert_eq!((c["sent"].as_i64(), c["failed"].as_i64()), (Some(100), Some(100)), "{c}");
+    assert_eq!(c["canary"]["held"].as_i64(), Some(0), "{c}");
+    assert_eq!(smtp.attempts().len(), 200, "each address tried once");
+}
+
+#[test]
+fn a_clean_canary_waits_then_sends_the_rest_and_a_small_audience_has_none() {
+    let p = project(200, "[send]\ncanary_wait = \"2s\"\n");
+    let smtp = ScriptedSmtp::start(HashMap::new());
+    let url = smtp.url();
+    let args = ["--smtp-url", &url, "send", "digest", "--yes", "--canary", "20"];
+    let (out, took) = run_within(&p, &args, Duration::from_secs(60));
+    out.ok();
+    assert!(took >= Duration::from_secs(2), "waited canary_wait: {took:?}");
+    let err = out.stderr();
+    assert!(err.contains("canary: 20 of 200 recipients chosen at random first"), "{err}");
+    assert!(err.contains("canary of 20 passed the limits; sending the other 180"), "{err}");
+    let c = campaign(&p, 1);
+    assert_eq!((c["status"].as_str(), c["sent"].as_i64()), (Some("done"), Some(200)), "{c}");
+    assert_eq!(smtp.accepted().len(), 200);
+    // 200 is less than ten times a canary of 21: no canary.
+    p.post("second", "Second", "2026-11-21", "Again.\n");
+    let args = ["--smtp-url", &url, "send", "post", "second", "--yes", "--canary", "21"];
+    let (out, took) = run_within(&p, &args, Duration::from_secs(60));
+    out.ok();
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(campaign(&p, 2)["canary"]["size"].is_null());
+}
+
+/// The worker's sends have the canary of `[send] canary` too.
+#[test]
+fn the_workers_sends_have_the_canary() {
+    let (p, smtp) = half_bouncing("canary = 20\n");
+    p.run(&["send", "digest", "--at", "2026-11-23T12:00:03+00:00", "--yes"])
+        .ok();
+    let mut worker = crate::faults::worker(&p, &smtp.url());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let c = loop {
+        let c = campaign(&p, 1);
+        if c["status"] == "paused" || std::time::Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert_eq!(c["status"], "paused", "{c}");
+    assert!(c["breaker"].as_str().unwrap().starts_with("canary: "), "{c}");
+    assert_eq!(smtp.attempts().len(), 20, "only the canary was tried");
 }
