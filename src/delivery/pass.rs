@@ -305,28 +305,9 @@ async fn sender(
             }
         }
         let Some(next) = next else { continue };
-        match opened {
-            Opened::Yes => ahead = Some((next, true)),
-            Opened::No => ahead = Some((next, false)),
-            Opened::Lost => {
-                // A server that does not answer commands behind the final
-                // dot gets one transaction per write for the rest of the run.
-                if !shared.no_chaining.swap(true, Ordering::Relaxed) {
-                    tracing::info!(
-                        "campaign {}: {} did not answer commands sent behind a message; sending one transaction per write",
-                        shared.id,
-                        shared.connector.describe()
-                    );
-                }
-                ahead = Some((next, false));
-            }
-            Opened::Refused(reply) => {
-                if let Some(recorded) = judge(&shared, &next, &reply).await {
-                    if !report(&shared, &out, &next.item, recorded).await {
-                        break;
-                    }
-                }
-            }
+        match opened_ahead(&shared, &out, opened, next).await {
+            Ok(a) => ahead = a,
+            Err(()) => break,
         }
     }
     if let Some(c) = conn {
@@ -334,6 +315,40 @@ async fn sender(
             _ = c.close() => {},
             _ = shared.cancel.deadline(shared.grace()) => {},
         }
+    }
+}
+
+/// What became of the transaction opened behind a message: the delivery
+/// to send next (and whether its transaction is open), or nothing (it was
+/// refused, and recorded). `Err`: the run is over.
+async fn opened_ahead(
+    shared: &Shared,
+    out: &mpsc::Sender<(i64, Recorded)>,
+    opened: Opened,
+    next: Ready,
+) -> Result<Option<(Ready, bool)>, ()> {
+    match opened {
+        Opened::Yes => Ok(Some((next, true))),
+        Opened::No => Ok(Some((next, false))),
+        Opened::Lost => {
+            // A server that does not answer commands behind the final
+            // dot gets one transaction per write for the rest of the run.
+            if !shared.no_chaining.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    "campaign {}: {} did not answer commands sent behind a message; sending one transaction per write",
+                    shared.id,
+                    shared.connector.describe()
+                );
+            }
+            Ok(Some((next, false)))
+        }
+        Opened::Refused(reply) => match judge(shared, &next, &reply).await {
+            Some(recorded) => match report(shared, out, &next.item, recorded).await {
+                true => Ok(None),
+                false => Err(()),
+            },
+            None => Ok(None),
+        },
     }
 }
 
