@@ -88,7 +88,9 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
             println!(
                 "canary:     {n} recipients first; {} held back{}",
                 canary.held,
-                until.map(|t| format!(", its wait ends {t}")).unwrap_or_default()
+                until
+                    .map(|t| format!(", its wait ends {t}"))
+                    .unwrap_or_default()
             );
         }
         if let Some(why) = &c.breaker {

@@ -96,7 +96,12 @@ pub(super) fn resolve(
         return Err(("send", "canary_wait", "must be at most 7d".into()));
     }
     Ok(SendSafety {
-        max_bounce_rate: pct("send", "max_bounce_rate", raw.max_bounce_rate, d.max_bounce_rate)?,
+        max_bounce_rate: pct(
+            "send",
+            "max_bounce_rate",
+            raw.max_bounce_rate,
+            d.max_bounce_rate,
+        )?,
         max_complaint_rate: pct(
             "send",
             "max_complaint_rate",

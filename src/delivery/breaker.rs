@@ -170,7 +170,11 @@ impl Shared {
 
     /// Read the asynchronous reports (at each heartbeat) and check.
     pub(super) async fn breaker_poll(&self) {
-        match self.store.campaign_reports_since(self.id, self.breaker.since).await {
+        match self
+            .store
+            .campaign_reports_since(self.id, self.breaker.since)
+            .await
+        {
             Ok((hard, complaints)) => self.breaker.reported(hard, complaints),
             Err(e) => tracing::warn!("campaign {}: reading its bounces: {e}", self.id),
         }
@@ -218,7 +222,11 @@ mod tests {
         let b = Breaker::new(SendSafety::default(), Utc::now());
         let user_unknown = "permanent error (550): 5.1.1 No such user";
         for i in 0..99 {
-            let r = if i % 10 == 0 { failed(user_unknown) } else { sent() };
+            let r = if i % 10 == 0 {
+                failed(user_unknown)
+            } else {
+                sent()
+            };
             b.count(&item("a@example.org"), &r);
         }
         assert_eq!(b.tripped(), None, "99 < min_sample");

@@ -80,14 +80,19 @@ pub(super) async fn judge(shared: &Arc<Shared>) -> bool {
     limits.min_sample = limits.min_sample.min(totals.tried.max(1));
     let tried = totals.tried;
     if let Some(why) = Breaker::from_totals(limits, totals).tripped() {
-        if shared.cancel.stop(StopReason::Breaker(format!("canary: {why}"))) {
+        if shared
+            .cancel
+            .stop(StopReason::Breaker(format!("canary: {why}")))
+        {
             tracing::warn!("campaign {id}: circuit breaker: canary: {why}");
         }
         return false;
     }
     match store.release_canary(id).await {
         Ok(n) => {
-            tracing::info!("campaign {id}: canary of {tried} passed the limits; sending the other {n}");
+            tracing::info!(
+                "campaign {id}: canary of {tried} passed the limits; sending the other {n}"
+            );
             true
         }
         Err(e) => stop(shared, format!("releasing the canary: {e}")),

@@ -263,9 +263,7 @@ async fn sender(
             None => {
                 if !shared.may_send(index, &mut conn).await {
                     // Waiting for its turn; over once nothing more comes.
-                    let drained = work
-                        .try_lock()
-                        .is_ok_and(|w| w.is_closed() && w.is_empty());
+                    let drained = work.try_lock().is_ok_and(|w| w.is_closed() && w.is_empty());
                     if drained {
                         break;
                     }

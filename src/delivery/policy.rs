@@ -312,7 +312,10 @@ mod tests {
     #[test]
     fn too_fast_is_requeued_as_if_never_tried() {
         for r in [
-            Reply::Code(454, "454 4.7.0 Throttling failure: Maximum sending rate exceeded".into()),
+            Reply::Code(
+                454,
+                "454 4.7.0 Throttling failure: Maximum sending rate exceeded".into(),
+            ),
             Reply::Code(421, "421 too many connections".into()),
             Reply::Code(451, "451 4.7.1 too many messages".into()),
         ] {

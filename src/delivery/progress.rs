@@ -219,10 +219,10 @@ impl Pacer {
     }
 
     pub async fn wait(&self) {
-        let ns = self.interval_ns.load(std::sync::atomic::Ordering::Relaxed).max(
-            self.throttled_ns
-                .load(std::sync::atomic::Ordering::Relaxed),
-        );
+        let ns = self
+            .interval_ns
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(self.throttled_ns.load(std::sync::atomic::Ordering::Relaxed));
         if ns == 0 {
             return;
         }

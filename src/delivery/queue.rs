@@ -351,8 +351,7 @@ async fn guard(shared: Arc<Shared>) {
             Ok(Ok(Some(CampaignStatus::Sending))) => {
                 last_ok = sent_at;
                 shared.renewed_at(sent_at);
-                share_rate(&shared).await;
-                shared.breaker_poll().await;
+                tokio::join!(share_rate(&shared), shared.breaker_poll());
                 continue;
             }
             Ok(Ok(Some(CampaignStatus::Cancelled))) => StopReason::Cancelled,

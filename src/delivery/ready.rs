@@ -85,4 +85,3 @@ pub fn prepare(shared: &Shared, item: QueueItem) -> Prep {
         message_id,
     })
 }
-

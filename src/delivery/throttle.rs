@@ -44,9 +44,13 @@ pub fn too_fast(reply: &Reply) -> bool {
     };
     words.iter().any(|w| {
         *w == "rate" || *w == "rates" || w.starts_with("throttl") || w.starts_with("ratelimit")
-    }) || phrase("many", &["connections", "messages", "recipients", "mails", "emails"])
-        || phrase("many", &["concurrent", "simultaneous", "sessions"])
-        || words.windows(2).any(|w| w == ["too", "fast"] || w == ["slow", "down"])
+    }) || phrase(
+        "many",
+        &["connections", "messages", "recipients", "mails", "emails"],
+    ) || phrase("many", &["concurrent", "simultaneous", "sessions"])
+        || words
+            .windows(2)
+            .any(|w| w == ["too", "fast"] || w == ["slow", "down"])
 }
 
 /// The limits a run settled at after the server asked it to slow down.
@@ -126,7 +130,9 @@ impl Throttle {
     pub fn slow_down(&self, reply: &Reply, limit: Option<f64>) -> Option<Settled> {
         let now = Instant::now();
         let mut s = self.state();
-        if s.last_cut.is_some_and(|t| now.duration_since(t) < CUT_EVERY) {
+        if s.last_cut
+            .is_some_and(|t| now.duration_since(t) < CUT_EVERY)
+        {
             if let Some(settled) = &mut s.settled {
                 settled.reply = reply.text();
             }
@@ -269,11 +275,20 @@ mod tests {
     #[test]
     fn replies_about_speed_are_recognised() {
         for r in [
-            code(454, "4.7.0 Throttling failure: Maximum sending rate exceeded"),
-            code(421, "4.7.28 Our system has detected an unusual rate of unsolicited mail"),
+            code(
+                454,
+                "4.7.0 Throttling failure: Maximum sending rate exceeded",
+            ),
+            code(
+                421,
+                "4.7.28 Our system has detected an unusual rate of unsolicited mail",
+            ),
             code(451, "4.7.1 too many messages, slow down"),
             code(421, "too many connections from your IP"),
-            code(421, "4.7.0 Try again later, closing connection. (ratelimited)"),
+            code(
+                421,
+                "4.7.0 Try again later, closing connection. (ratelimited)",
+            ),
         ] {
             assert!(too_fast(&r), "{r:?}");
         }

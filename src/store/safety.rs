@@ -43,6 +43,9 @@ pub struct Totals {
     pub domains: Vec<(String, u64, u64)>,
 }
 
+/// A recipient domain: (domain, tried, blocked).
+type DomainRow = (String, i64, i64);
+
 #[derive(sqlx::FromRow)]
 struct CanaryRow {
     canary_size: Option<i64>,
@@ -136,7 +139,7 @@ impl Store {
 
     /// Campaign `id`'s totals for the circuit breaker.
     pub async fn campaign_totals(&self, id: i64) -> Result<Totals> {
-        let (counts, domains): ((i64, i64, i64), Vec<(String, i64, i64)>) = db!(&self.pool, p, pg => {
+        let (counts, domains): ((i64, i64, i64), Vec<DomainRow>) = db!(&self.pool, p, pg => {
             let counts = sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM deliveries WHERE campaign_id = $1 AND status IN ('sent', 'failed')),
                         COUNT(DISTINCT CASE WHEN kind = 'hard' AND blocked = 0 THEN subscriber_id END),

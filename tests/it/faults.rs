@@ -411,6 +411,10 @@ fn pause_and_cancel_stop_a_running_pass(backend: &str) {
     p.run(&["campaigns", "cancel", "1"]).ok();
     let (out, _) = finish_within(resume, Duration::from_secs(10));
     out.fails_with("campaign 1 was cancelled");
+    // The worker helps a campaign that is sending: it notices the cancel
+    // at its own heartbeat (within a second), then its messages in flight
+    // arrive.
+    std::thread::sleep(Duration::from_millis(1500));
     let settled = smtp.received().len();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(smtp.received().len(), settled, "nothing sent after cancel");

@@ -36,7 +36,10 @@ fn a_server_that_says_too_fast_slows_the_run_down_and_nobody_fails() {
     assert_eq!(accepted.len(), 400, "everyone got it");
     let attempts = smtp.attempts().len();
     let refused = smtp.throttled();
-    assert!(refused >= 1, "the server never said too fast: the test tests nothing");
+    assert!(
+        refused >= 1,
+        "the server never said too fast: the test tests nothing"
+    );
     assert!(
         ((refused - 1) as f64) < 0.05 * attempts as f64,
         "{refused} of {attempts} attempts refused"
@@ -77,7 +80,10 @@ fn hard_bounces_above_the_limit_pause_the_send_until_a_forced_resume(backend: &s
     let url = smtp.url();
     let args = ["--smtp-url", &url, "send", "digest", "--yes"];
     let (out, _) = run_within(&p, &args, Duration::from_secs(60));
-    out.fails_with_code(75, "campaign 1 paused by the circuit breaker: hard bounces at");
+    out.fails_with_code(
+        75,
+        "campaign 1 paused by the circuit breaker: hard bounces at",
+    );
     assert!(out.stderr().contains("--force"), "{}", out.stderr());
     let c = campaign(&p, 1);
     assert_eq!(c["status"], "paused", "{c}");
@@ -85,9 +91,16 @@ fn hard_bounces_above_the_limit_pause_the_send_until_a_forced_resume(backend: &s
     assert!(why.contains("above [send] max_bounce_rate 5.0%"), "{why}");
     let tried = c["sent"].as_u64().unwrap() + c["failed"].as_u64().unwrap();
     assert!(tried < 200, "stopped soon after the sample of 100: {c}");
-    assert_eq!(smtp.attempts().len() as u64, tried, "nothing sent after the stop");
+    assert_eq!(
+        smtp.attempts().len() as u64,
+        tried,
+        "nothing sent after the stop"
+    );
     let show = p.run(&["campaigns", "show", "1"]).ok().stdout();
-    assert!(show.contains("paused by the circuit breaker: hard bounces"), "{show}");
+    assert!(
+        show.contains("paused by the circuit breaker: hard bounces"),
+        "{show}"
+    );
     let status = p.run(&["status"]).ok().stdout();
     assert!(status.contains("paused by the circuit breaker"), "{status}");
     // The worker leaves it alone, and so does a resume without --force.
@@ -104,7 +117,9 @@ fn hard_bounces_above_the_limit_pause_the_send_until_a_forced_resume(backend: &s
         let m = crate::http::request(s.admin, "GET", "/metrics", &[("Authorization", &auth)], b"");
         assert_eq!(m.status, 200, "{}", m.body);
         assert!(
-            m.body.contains("gazette_campaign_paused_by_breaker{campaign=\"1\",reason=\"hard bounces at"),
+            m.body.contains(
+                "gazette_campaign_paused_by_breaker{campaign=\"1\",reason=\"hard bounces at"
+            ),
             "{}",
             m.body
         );
@@ -125,13 +140,22 @@ fn hard_bounces_above_the_limit_pause_the_send_until_a_forced_resume(backend: &s
 fn hard_bounces_under_the_limit_do_not_stop_the_send() {
     let p = project(400, "");
     let replies = (0..4)
-        .map(|i| (format!("user{}@example.org", i * 100), "550 5.1.1 No such user".into()))
+        .map(|i| {
+            (
+                format!("user{}@example.org", i * 100),
+                "550 5.1.1 No such user".into(),
+            )
+        })
         .collect();
     let smtp = ScriptedSmtp::start(replies);
     let args = ["--smtp-url", &smtp.url(), "send", "digest", "--yes"];
     run_within(&p, &args, Duration::from_secs(60)).0.ok();
     let c = campaign(&p, 1);
-    assert_eq!((c["status"].as_str(), c["sent"].as_u64()), (Some("done"), Some(396)), "{c}");
+    assert_eq!(
+        (c["status"].as_str(), c["sent"].as_u64()),
+        (Some("done"), Some(396)),
+        "{c}"
+    );
 }
 
 /// The worker's sends obey the same rule: a scheduled campaign paused by
@@ -157,8 +181,16 @@ fn the_workers_sends_obey_the_breaker() {
     let _ = worker.kill();
     let _ = worker.wait();
     assert_eq!(c["status"], "paused", "{c}");
-    assert!(c["breaker"].as_str().is_some_and(|w| w.contains("hard bounces")), "{c}");
-    assert_eq!(later["status"], "paused", "the worker left it paused: {later}");
+    assert!(
+        c["breaker"]
+            .as_str()
+            .is_some_and(|w| w.contains("hard bounces")),
+        "{c}"
+    );
+    assert_eq!(
+        later["status"], "paused",
+        "the worker left it paused: {later}"
+    );
     assert_eq!(later["sent"], c["sent"], "{later}");
 }
 
@@ -169,10 +201,19 @@ fn half_bouncing(extra: &str) -> (crate::helpers::Project, ScriptedSmtp) {
 }
 
 fn half_bouncing_on(backend: &str, extra: &str) -> Option<(crate::helpers::Project, ScriptedSmtp)> {
-    let p = project_on(backend, 200, &format!("[send]\ncanary_wait = \"1s\"\n{extra}"))?;
+    let p = project_on(
+        backend,
+        200,
+        &format!("[send]\ncanary_wait = \"1s\"\n{extra}"),
+    )?;
     let replies = (0..200)
         .filter(|i| i % 2 == 1)
-        .map(|i| (format!("user{i}@example.org"), "550 5.1.1 No such user".to_string()))
+        .map(|i| {
+            (
+                format!("user{i}@example.org"),
+                "550 5.1.1 No such user".to_string(),
+            )
+        })
         .collect();
     Some((p, ScriptedSmtp::start(replies)))
 }
@@ -183,7 +224,15 @@ fn a_canary_that_bounces_pauses_before_the_rest_and_a_forced_resume_completes_it
         return;
     };
     let url = smtp.url();
-    let args = ["--smtp-url", &url, "send", "digest", "--yes", "--canary", "20"];
+    let args = [
+        "--smtp-url",
+        &url,
+        "send",
+        "digest",
+        "--yes",
+        "--canary",
+        "20",
+    ];
     let (out, _) = run_within(&p, &args, Duration::from_secs(60));
     out.fails_with_code(75, "paused by the circuit breaker: canary: hard bounces at");
     assert_eq!(smtp.attempts().len(), 20, "only the canary was tried");
@@ -192,7 +241,10 @@ fn a_canary_that_bounces_pauses_before_the_rest_and_a_forced_resume_completes_it
     assert_eq!(c["canary"]["size"].as_i64(), Some(20), "{c}");
     assert_eq!(c["canary"]["held"].as_i64(), Some(180), "{c}");
     assert_eq!(c["pending"].as_i64(), Some(180), "{c}");
-    assert!(c["breaker"].as_str().unwrap().starts_with("canary: "), "{c}");
+    assert!(
+        c["breaker"].as_str().unwrap().starts_with("canary: "),
+        "{c}"
+    );
     // The worker does not take it up; a plain resume is refused.
     p.run(&["--smtp-url", &url, "campaigns", "resume", "1"])
         .fails_with("--force");
@@ -201,7 +253,11 @@ fn a_canary_that_bounces_pauses_before_the_rest_and_a_forced_resume_completes_it
     run_within(&p, &forced, Duration::from_secs(60)).0.ok();
     let c = campaign(&p, 1);
     assert_eq!(c["status"], "done", "{c}");
-    assert_eq!((c["sent"].as_i64(), c["failed"].as_i64()), (Some(100), Some(100)), "{c}");
+    assert_eq!(
+        (c["sent"].as_i64(), c["failed"].as_i64()),
+        (Some(100), Some(100)),
+        "{c}"
+    );
     assert_eq!(c["canary"]["held"].as_i64(), Some(0), "{c}");
     assert_eq!(smtp.attempts().len(), 200, "each address tried once");
 }
@@ -211,19 +267,49 @@ fn a_clean_canary_waits_then_sends_the_rest_and_a_small_audience_has_none() {
     let p = project(200, "[send]\ncanary_wait = \"2s\"\n");
     let smtp = ScriptedSmtp::start(HashMap::new());
     let url = smtp.url();
-    let args = ["--smtp-url", &url, "send", "digest", "--yes", "--canary", "20"];
+    let args = [
+        "--smtp-url",
+        &url,
+        "send",
+        "digest",
+        "--yes",
+        "--canary",
+        "20",
+    ];
     let (out, took) = run_within(&p, &args, Duration::from_secs(60));
     out.ok();
-    assert!(took >= Duration::from_secs(2), "waited canary_wait: {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "waited canary_wait: {took:?}"
+    );
     let err = out.stderr();
-    assert!(err.contains("canary: 20 of 200 recipients chosen at random first"), "{err}");
-    assert!(err.contains("canary of 20 passed the limits; sending the other 180"), "{err}");
+    assert!(
+        err.contains("canary: 20 of 200 recipients chosen at random first"),
+        "{err}"
+    );
+    assert!(
+        err.contains("canary of 20 passed the limits; sending the other 180"),
+        "{err}"
+    );
     let c = campaign(&p, 1);
-    assert_eq!((c["status"].as_str(), c["sent"].as_i64()), (Some("done"), Some(200)), "{c}");
+    assert_eq!(
+        (c["status"].as_str(), c["sent"].as_i64()),
+        (Some("done"), Some(200)),
+        "{c}"
+    );
     assert_eq!(smtp.accepted().len(), 200);
     // 200 is less than ten times a canary of 21: no canary.
     p.post("second", "Second", "2026-11-21", "Again.\n");
-    let args = ["--smtp-url", &url, "send", "post", "second", "--yes", "--canary", "21"];
+    let args = [
+        "--smtp-url",
+        &url,
+        "send",
+        "post",
+        "second",
+        "--yes",
+        "--canary",
+        "21",
+    ];
     let (out, took) = run_within(&p, &args, Duration::from_secs(60));
     out.ok();
     assert!(took < Duration::from_secs(2), "{took:?}");
@@ -234,8 +320,14 @@ fn a_clean_canary_waits_then_sends_the_rest_and_a_small_audience_has_none() {
 #[test]
 fn the_workers_sends_have_the_canary() {
     let (p, smtp) = half_bouncing("canary = 20\n");
-    p.run(&["send", "digest", "--at", "2026-11-23T12:00:03+00:00", "--yes"])
-        .ok();
+    p.run(&[
+        "send",
+        "digest",
+        "--at",
+        "2026-11-23T12:00:03+00:00",
+        "--yes",
+    ])
+    .ok();
     let mut worker = crate::faults::worker(&p, &smtp.url());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let c = loop {
@@ -249,6 +341,9 @@ fn the_workers_sends_have_the_canary() {
     let _ = worker.kill();
     let _ = worker.wait();
     assert_eq!(c["status"], "paused", "{c}");
-    assert!(c["breaker"].as_str().unwrap().starts_with("canary: "), "{c}");
+    assert!(
+        c["breaker"].as_str().unwrap().starts_with("canary: "),
+        "{c}"
+    );
     assert_eq!(smtp.attempts().len(), 20, "only the canary was tried");
 }

@@ -5,10 +5,10 @@
 //! RCPT TO is answered like Amazon SES at its account's rate.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Amazon SES's answer above the account's sending rate.
@@ -94,11 +94,7 @@ impl ScriptedSmtp {
     }
 }
 
-fn session(
-    stream: TcpStream,
-    log: &Mutex<Log>,
-    rules: &Rules,
-) -> std::io::Result<()> {
+fn session(stream: TcpStream, log: &Mutex<Log>, rules: &Rules) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
