@@ -347,3 +347,57 @@ fn the_workers_sends_have_the_canary() {
     );
     assert_eq!(smtp.attempts().len(), 20, "only the canary was tried");
 }
+
+/// An abuse report (ARF) from `to` about the message `data` it received.
+fn complaint(to: &str, data: &str) -> String {
+    format!(
+        "From: <fbl@isp.example>\r\nTo: <abuse@example.org>\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=feedback-report; boundary=\"b-arf\"\r\n\r\n\
+         --b-arf\r\nContent-Type: text/plain\r\n\r\nAn abuse report.\r\n\
+         --b-arf\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\
+         Original-Rcpt-To: <{to}>\r\n\r\n\
+         --b-arf\r\nContent-Type: message/rfc822\r\n\r\n{data}\r\n--b-arf--\r\n"
+    )
+}
+
+/// Three readers of a campaign of 2,000 complain while it runs (0.1 % of
+/// the whole audience would be two): it pauses long before the end.
+#[test]
+fn a_complaint_spike_pauses_a_campaign_of_2000() {
+    let p = project(2000, "rate = 200");
+    let smtp = ScriptedSmtp::start(HashMap::new());
+    let url = smtp.url();
+    let send = crate::faults::spawn(&p, &["--smtp-url", &url, "send", "digest", "--yes"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while smtp.accepted().len() < 300 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the send did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let files: Vec<String> = smtp.accepted()[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let file = format!("arf-{i}.eml");
+            p.write(&file, complaint(&a.to, &a.data));
+            file
+        })
+        .collect();
+    let mut args = vec!["bounces", "process"];
+    args.extend(files.iter().map(String::as_str));
+    let processed = p.run(&args);
+    processed.ok();
+    let (out, _) = crate::faults::finish_within(send, Duration::from_secs(30));
+    out.fails_with_code(75, "paused by the circuit breaker: complaints at");
+    let c = campaign(&p, 1);
+    assert_eq!(c["status"], "paused", "{c}");
+    assert!(c["sent"].as_u64().unwrap() < 1000, "{c}");
+    assert_eq!(c["bounces"]["complaints"].as_u64(), Some(3), "{c}");
+    let why = c["breaker"].as_str().unwrap();
+    assert!(
+        why.contains("above [send] max_complaint_rate 0.10%"),
+        "{why}"
+    );
+}
