@@ -90,6 +90,7 @@ url = "sqlite://gazette.db"
 # min_sample = 100
 canary = 200             # first send to 200 random recipients (audiences of 2,000 or more), then wait
 # canary_wait = "10m"    # for bounces and complaints before the rest is sent
+# growth_warning = "20%" # send --dry-run warns when the audience grew more since the last campaign
 
 # Sign every message with DKIM (optional; uncomment the section to enable).
 # [dkim]

@@ -15,6 +15,7 @@ pub(super) struct RawSend {
     min_sample: Option<u64>,
     canary: Option<u64>,
     canary_wait: Option<String>,
+    growth_warning: Option<String>,
 }
 
 /// The limits a campaign is held to as it runs (fractions, 0.05 = 5 %).
@@ -32,6 +33,9 @@ pub struct SendSafety {
     pub canary: u64,
     /// How long the canary's replies are awaited.
     pub canary_wait: Duration,
+    /// `send --dry-run` warns when the audience grew by more than this
+    /// since the last campaign that reached it.
+    pub growth_warning: f64,
     /// `false`: a person resumed with `--force`; the limits do not stop
     /// this run.
     pub enforced: bool,
@@ -46,6 +50,7 @@ impl Default for SendSafety {
             min_sample: 100,
             canary: 0,
             canary_wait: Duration::from_secs(600),
+            growth_warning: 0.2,
             enforced: true,
         }
     }
@@ -75,6 +80,17 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
     if !(0.0..=100.0).contains(&n) || !n.is_finite() {
         return Err(format!("{s:?} must be between 0% and 100%"));
     }
+    Ok(n / 100.0)
+}
+
+/// A growth: a percentage, which may be above 100 % ("250%").
+fn parse_growth(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .strip_suffix('%')
+        .and_then(|n| n.trim().parse().ok())
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+        .ok_or_else(|| format!("{s:?} is not a percentage like \"20%\""))?;
     Ok(n / 100.0)
 }
 
@@ -112,6 +128,10 @@ pub(super) fn resolve(
         min_sample: raw.min_sample.unwrap_or(d.min_sample).max(1),
         canary: raw.canary.unwrap_or(d.canary),
         canary_wait,
+        growth_warning: match raw.growth_warning {
+            None => d.growth_warning,
+            Some(s) => parse_growth(&s).map_err(|m| ("send", "growth_warning", m))?,
+        },
         enforced: true,
     })
 }

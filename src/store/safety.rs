@@ -43,6 +43,29 @@ pub struct Totals {
     pub domains: Vec<(String, u64, u64)>,
 }
 
+/// The last campaign that reached the audience (one message sent at
+/// least).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastCampaign {
+    pub id: i64,
+    pub subject: String,
+    /// Its recipients.
+    pub total: i64,
+    pub started_at: DateTime<Utc>,
+}
+
+/// How the audience changed since a moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AudienceChanges {
+    /// Readers active now who joined (or were confirmed) since, by source.
+    pub added: Vec<(String, i64)>,
+    /// Readers who left since (unsubscribed, bounced, complained), by
+    /// status and source.
+    pub removed: Vec<(String, String, i64)>,
+    /// Readers whose data was erased since.
+    pub erased: i64,
+}
+
 /// A recipient domain: (domain, tried, blocked).
 type DomainRow = (String, i64, i64);
 
@@ -53,6 +76,53 @@ struct CanaryRow {
 }
 
 impl Store {
+    /// The last campaign that reached the audience.
+    pub async fn last_reaching_campaign(&self) -> Result<Option<LastCampaign>> {
+        let row: Option<(i64, String, i64, Ts)> = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT c.id, c.subject, c.total, c.started_at FROM campaigns c
+                 WHERE c.started_at IS NOT NULL AND EXISTS (
+                     SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.status = 'sent')
+                 ORDER BY c.started_at DESC, c.id DESC LIMIT 1",
+            )
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(row.map(|(id, subject, total, at)| LastCampaign {
+            id,
+            subject,
+            total,
+            started_at: at.0,
+        }))
+    }
+
+    /// How the audience changed since `since`.
+    pub async fn audience_changes_since(&self, since: DateTime<Utc>) -> Result<AudienceChanges> {
+        Ok(db!(&self.pool, p, pg => {
+            let added = sqlx::query_as(
+                "SELECT source, COUNT(*) FROM subscribers
+                 WHERE status = 'active' AND COALESCE(confirmed_at, created_at) > $1
+                 GROUP BY source ORDER BY source",
+            )
+            .bind(Ts(since))
+            .fetch_all(p)
+            .await?;
+            let removed = sqlx::query_as(
+                "SELECT status, source, COUNT(*) FROM subscribers
+                 WHERE status IN ('unsubscribed', 'bounced', 'complained') AND unsubscribed_at > $1
+                 GROUP BY status, source ORDER BY status, source",
+            )
+            .bind(Ts(since))
+            .fetch_all(p)
+            .await?;
+            let erased = sqlx::query_scalar("SELECT COUNT(*) FROM erased_ids WHERE erased_at > $1")
+                .bind(Ts(since))
+                .fetch_one(p)
+                .await?;
+            AudienceChanges { added, removed, erased }
+        }))
+    }
+
     /// Start campaign `id`'s canary, once: all its pending deliveries but
     /// `n` chosen at random are held back. `false`: it had one already.
     pub async fn hold_for_canary(&self, id: i64, n: i64) -> Result<bool> {

@@ -401,3 +401,51 @@ fn a_complaint_spike_pauses_a_campaign_of_2000() {
         "{why}"
     );
 }
+
+// `send --dry-run` says what changed since the last campaign that
+// reached the audience, and warns of a growth above `growth_warning`.
+on_both!(a_dry_run_shows_what_changed_since_the_last_campaign);
+fn a_dry_run_shows_what_changed_since_the_last_campaign(backend: &str) {
+    let Some(p) = project_on(backend, 100, "") else {
+        return;
+    };
+    let smtp = ScriptedSmtp::start(HashMap::new());
+    let url = smtp.url();
+    let first = p.run(&["--smtp-url", &url, "send", "post", "first", "--yes"]);
+    first.ok();
+    let out = p.run(&["send", "post", "first", "--dry-run"]).ok().stdout();
+    assert!(out.contains("readers added:   none"), "{out}");
+    assert!(out.contains("subject: unchanged"), "{out}");
+    assert!(out.contains("recipients: 100 (was 100, +0%)"), "{out}");
+    assert!(!out.contains("warning"), "{out}");
+    // After it: 30 imported, one unsubscribed, a template written.
+    std::thread::sleep(Duration::from_millis(1100));
+    let csv: String = (0..30).map(|i| format!("new{i}@example.net\n")).collect();
+    p.write("more.csv", format!("email\n{csv}"));
+    p.run(&["subscribers", "import", "more.csv", "--confirmed"])
+        .ok();
+    p.run(&["subscribers", "unsubscribe", "user7@example.org"])
+        .ok();
+    let post_txt = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/email/post.txt");
+    let edited = std::fs::read_to_string(post_txt).unwrap() + "\n";
+    p.write("templates/email/post.txt", edited);
+    p.post("second", "Second", "2026-11-21", "Again.\n");
+    let out = p
+        .run(&["send", "post", "second", "--dry-run"])
+        .ok()
+        .stdout();
+    assert!(out.contains("since campaign 1 (started "), "{out}");
+    assert!(out.contains("readers added:   30 (import)"), "{out}");
+    assert!(
+        out.contains("readers removed: 1 unsubscribed (import)"),
+        "{out}"
+    );
+    assert!(out.contains("templates changed: email/post.txt"), "{out}");
+    assert!(out.contains("(was \"Test Notes: First\")"), "{out}");
+    assert!(out.contains("recipients: 129 (was 100, +29%)"), "{out}");
+    assert!(
+        out.contains("warning: the audience grew by 29% since campaign 1"),
+        "{out}"
+    );
+    assert_eq!(smtp.accepted().len(), 100, "a dry run sends nothing");
+}
