@@ -58,12 +58,13 @@ impl Breaker {
         }
     }
 
-    /// Count a delivery's outcome (sent or failed: tried).
-    pub fn count(&self, item: &QueueItem, recorded: &Recorded) {
+    /// Count a delivery's outcome (sent or failed: tried). Returns the
+    /// domain when the reply was a block (to check that domain alone).
+    pub fn count(&self, item: &QueueItem, recorded: &Recorded) -> Option<String> {
         let reply = match recorded {
             Recorded::Sent { .. } => None,
             Recorded::Failed { reply, .. } => Some(reply),
-            Recorded::Retry { .. } | Recorded::Skipped => return,
+            Recorded::Retry { .. } | Recorded::Skipped => return None,
         };
         self.tried.fetch_add(1, Ordering::Relaxed);
         let class = reply
@@ -72,20 +73,17 @@ impl Breaker {
         if class == Some(Class::Hard) {
             self.hard.fetch_add(1, Ordering::Relaxed);
         }
-        let Some(domain) = item
+        let domain = item
             .recipient
             .as_ref()
             .and_then(|r| r.email.rsplit_once('@'))
-            .map(|(_, d)| d.to_ascii_lowercase())
-        else {
-            return;
-        };
+            .map(|(_, d)| d.to_ascii_lowercase())?;
+        let blocked = class == Some(Class::Blocked);
         let mut domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
-        let d = domains.entry(domain).or_default();
+        let d = domains.entry(domain.clone()).or_default();
         d.0 += 1;
-        if class == Some(Class::Blocked) {
-            d.1 += 1;
-        }
+        d.1 += blocked as u64;
+        blocked.then_some(domain)
     }
 
     /// The asynchronous reports recorded since the run started.
@@ -110,6 +108,13 @@ impl Breaker {
 
     /// The limit crossed, if one is (once `min_sample` were tried).
     pub fn tripped(&self) -> Option<String> {
+        self.tripped_at(None)
+    }
+
+    /// As `tripped`, looking at recipient domain `only` alone when given
+    /// (the one a block was just counted at: no scan of every domain at
+    /// each failure).
+    pub fn tripped_at(&self, only: Option<&str>) -> Option<String> {
         let l = &self.limits;
         let tried = self.tried.load(Ordering::Relaxed);
         if tried < l.min_sample || !l.enforced {
@@ -134,10 +139,15 @@ impl Breaker {
         }
         let least = (l.min_sample / DOMAIN_SAMPLE_PART).max(1);
         let domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
-        let mut worst: Vec<_> = domains
-            .iter()
-            .filter(|(_, (n, b))| *n >= least && *b as f64 / *n as f64 > l.blocked_alert)
-            .collect();
+        let over = |(d, (n, b)): &(&String, &(u64, u64))| {
+            only.is_none_or(|o| o == d.as_str())
+                && *n >= least
+                && *b as f64 / *n as f64 > l.blocked_alert
+        };
+        let mut worst: Vec<_> = match only {
+            Some(o) => domains.get_key_value(o).into_iter().filter(over).collect(),
+            None => domains.iter().filter(over).collect(),
+        };
         worst.sort_by(|a, b| a.0.cmp(b.0));
         worst.first().map(|(domain, (n, b))| {
             format!(
@@ -153,15 +163,16 @@ impl Shared {
     /// Count an outcome; past a limit, stop the run (paused by the
     /// breaker when it ends).
     pub(super) fn breaker_count(&self, item: &QueueItem, recorded: &Recorded) {
-        self.breaker.count(item, recorded);
+        let blocked_at = self.breaker.count(item, recorded);
         if matches!(recorded, Recorded::Failed { .. }) {
-            self.breaker_check();
+            self.breaker_check(Some(blocked_at.as_deref().unwrap_or("")));
         }
     }
 
-    /// Stop the run if a limit is crossed.
-    pub(super) fn breaker_check(&self) {
-        if let Some(why) = self.breaker.tripped() {
+    /// Stop the run if a limit is crossed (`only`: of the domains, check
+    /// this one alone; `Some("")`: none).
+    pub(super) fn breaker_check(&self, only: Option<&str>) {
+        if let Some(why) = self.breaker.tripped_at(only) {
             if self.cancel.stop(StopReason::Breaker(why.clone())) {
                 tracing::warn!("campaign {}: circuit breaker: {why}", self.id);
             }
@@ -178,7 +189,7 @@ impl Shared {
             Ok((hard, complaints)) => self.breaker.reported(hard, complaints),
             Err(e) => tracing::warn!("campaign {}: reading its bounces: {e}", self.id),
         }
-        self.breaker_check();
+        self.breaker_check(None);
     }
 }
 
@@ -257,5 +268,9 @@ mod tests {
         }
         let why = b.tripped().expect("20% blocked at one domain");
         assert!(why.contains("at blocked.example"), "{why}");
+        // After a failure only that failure's domain is looked at.
+        assert_eq!(b.tripped_at(Some("example.org")), None);
+        assert_eq!(b.tripped_at(Some("")), None);
+        assert_eq!(b.tripped_at(Some("blocked.example")), Some(why));
     }
 }

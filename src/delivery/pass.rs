@@ -477,6 +477,10 @@ async fn transmit(
 /// a whole (no reply, a dropped session) towards "unreachable".
 async fn judge(shared: &Shared, msg: &Ready, reply: &Reply) -> Option<Recorded> {
     if super::throttle::too_fast(reply) {
+        if shared.throttle.at_floor() {
+            let (retry, attempts) = (shared.retry, msg.item.attempts);
+            return policy::decide_counted(retry, reply, attempts, &msg.message_id, Utc::now());
+        }
         shared.too_fast(reply).await;
     } else if policy::server_trouble(reply) {
         let (what, weight) = match reply {

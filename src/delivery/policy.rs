@@ -105,6 +105,18 @@ pub fn decide(
             next: now,
         });
     }
+    decide_counted(policy, reply, attempts_before, message_id, now)
+}
+
+/// As `decide`, but a "too fast" reply counts as an attempt like any
+/// other temporary failure (the run already goes at its slowest).
+pub fn decide_counted(
+    policy: RetryPolicy,
+    reply: &Reply,
+    attempts_before: i64,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Option<Recorded> {
     let attempts = attempts_before + 1;
     let out_of_attempts = attempts >= policy.max_attempts.max(1) as i64;
     Some(match classify(reply) {
@@ -329,6 +341,17 @@ mod tests {
                 "{r:?}"
             );
             assert!(!server_trouble(&r), "{r:?}");
+            // At the slowest pace it counts: a server that never accepts
+            // does not hold the campaign forever.
+            assert!(
+                matches!(
+                    decide_counted(POLICY, &r, 2, "<m@x>", now()),
+                    Some(
+                        Recorded::Failed { attempts: 3, .. } | Recorded::Retry { attempts: 3, .. }
+                    )
+                ),
+                "{r:?}"
+            );
         }
     }
 

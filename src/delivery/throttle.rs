@@ -189,6 +189,17 @@ impl Throttle {
         Some(settled)
     }
 
+    /// Whether the run goes at its slowest already (one connection at
+    /// the floor rate): a further "too fast" reply counts as an attempt.
+    pub fn at_floor(&self) -> bool {
+        self.connections() == 1
+            && self
+                .state()
+                .settled
+                .as_ref()
+                .is_some_and(|s| s.rate <= FLOOR)
+    }
+
     /// How many connections may send now.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
