@@ -439,9 +439,16 @@ async fn conclude(spec: &RunSpec, shared: &Shared) -> Result<Finish> {
     let now = Utc::now();
     // Bounded: a locked database must not hold the process.
     let bounded = Duration::from_secs(2) + shared.grace();
+    let db_failed = matches!(
+        shared.cancel.reason(),
+        Some(StopReason::Store(_) | StopReason::LostClaim(_))
+    );
     if let Some(settled) = shared.throttle.settled() {
         let what = settled.describe();
         tracing::info!("campaign {id}: {what}");
+    }
+    if let Some(settled) = shared.throttle.settled().filter(|_| !db_failed) {
+        let what = settled.describe();
         let stored = store.set_settled_rate(id, settled.rate, &what);
         if let Ok(Err(e)) = tokio::time::timeout(bounded, stored).await {
             tracing::warn!("campaign {id}: storing the rate it settled at: {e}");
