@@ -449,3 +449,19 @@ fn a_dry_run_shows_what_changed_since_the_last_campaign(backend: &str) {
     );
     assert_eq!(smtp.accepted().len(), 100, "a dry run sends nothing");
 }
+
+#[test]
+fn a_bad_limit_is_one_line_naming_the_file_line_and_key() {
+    for (section, key, value) in [
+        ("send", "max_bounce_rate", "\"five\""),
+        ("send", "max_complaint_rate", "\"150%\""),
+        ("send", "canary_wait", "\"soon\""),
+        ("bounces", "blocked_alert", "\"5\""),
+    ] {
+        let config = format!("{}\n[{section}]\n{key} = {value}\n", crate::helpers::CONFIG);
+        let p = crate::helpers::Project::with_config(&config);
+        let out = p.run(&["posts", "list"]);
+        out.fails_with(&format!("gazette.toml:10: {section}.{key}: "));
+        assert_eq!(out.stderr().trim().lines().count(), 1, "{}", out.stderr());
+    }
+}
