@@ -349,6 +349,9 @@ pub struct SendArgs {
     /// Schedule instead of sending now: "YYYY-MM-DD HH:MM" in [digest] timezone, or with an offset ("2026-12-01 09:00 +01:00"); the worker starts it then
     #[arg(long, value_name = "TIME", conflicts_with = "to")]
     pub at: Option<String>,
+    /// First send to N random recipients, wait [send] canary_wait, and go on only if the limits hold (overrides [send] canary; 0: no canary)
+    #[arg(long, value_name = "N", conflicts_with_all = ["to", "at"])]
+    pub canary: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -394,6 +397,10 @@ pub enum CampaignsCommand {
     Resume {
         /// The campaign's number
         id: i64,
+        /// Continue a campaign the circuit breaker paused (after a person
+        /// looked at why)
+        #[arg(long)]
+        force: bool,
     },
     /// Cancel a campaign: nothing more is sent
     Cancel {

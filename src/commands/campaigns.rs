@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, cmd: CampaignsCommand) -> Result<()> {
         CampaignsCommand::Show { id, json } => show(&store, id, json).await,
         CampaignsCommand::Pause { id } => pause(&store, id).await,
         CampaignsCommand::Cancel { id } => cancel(&store, id).await,
-        CampaignsCommand::Resume { id } => resume(&settings, &store, id).await,
+        CampaignsCommand::Resume { id, force } => resume(&settings, &store, id, force).await,
     };
     // Bounded: after a database stall, connections may still wait on
     // SQLite's busy timeout; the outcome is known, do not wait for them.
@@ -63,9 +63,15 @@ async fn list(store: &Store, json: bool) -> Result<()> {
 async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
     let c = get(store, id).await?;
     let b = store.campaign_bounce_counts(id).await?;
+    let canary = store.canary(id).await?;
     if json {
         let mut v = serde_json::to_value(&c).expect("JSON");
         v["bounces"] = serde_json::to_value(b).expect("JSON");
+        v["canary"] = serde_json::json!({
+            "size": canary.size,
+            "until": canary.until.map(crate::store::ts),
+            "held": canary.held,
+        });
         println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
     } else {
         println!("{}", line(&c));
@@ -76,6 +82,22 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
         );
         if let Some(e) = &c.last_error {
             println!("last error: {e}");
+        }
+        if let Some(n) = canary.size {
+            let until = canary.until.map(crate::store::ts);
+            println!(
+                "canary:     {n} recipients first; {} held back{}",
+                canary.held,
+                until
+                    .map(|t| format!(", its wait ends {t}"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(why) = &c.breaker {
+            println!("paused by the circuit breaker: {why}; `gazette campaigns resume {id} --force` after a look");
+        }
+        if let (Some(rate), Some(what)) = (c.settled_rate, &c.throttled) {
+            println!("settled at: {rate:.1} msg/s ({what})");
         }
         if let (S::Paused, Some(t)) = (c.status, &c.retry_at) {
             println!("next try:   {t} (by a running worker; `gazette campaigns resume {id}` now)");
@@ -106,8 +128,23 @@ async fn cancel(store: &Store, id: i64) -> Result<()> {
     Ok(())
 }
 
-async fn resume(settings: &crate::config::Settings, store: &Store, id: i64) -> Result<()> {
+async fn resume(
+    settings: &crate::config::Settings,
+    store: &Store,
+    id: i64,
+    force: bool,
+) -> Result<()> {
     let c = get(store, id).await?;
+    crate::ops::campaigns::breaker_gate(store, &c, force).await?;
+    if let (true, Some(why)) = (force, &c.breaker) {
+        // A person looked and takes it from here: this run goes on
+        // without the breaker (the worker's later runs have it again).
+        println!("campaign {id}: resumed with --force after the circuit breaker ({why}); the breaker is off for this run");
+        let mut settings = settings.clone();
+        settings.send = settings.send.clone().off();
+        let mailer = Mailer::from_settings(&settings)?;
+        return super::send::run_foreground(&settings, store, &mailer, id, c.pending).await;
+    }
     if !matches!(c.status, S::Paused | S::Sending | S::Queued) {
         return Err(Error::msg(format!(
             "campaign {id} is {} and cannot be resumed",

@@ -93,6 +93,15 @@ url = "sqlite://gazette.db"
 # grace = "10s"          # on SIGTERM, how long messages in flight may take
 # unreachable_retry = "1m"  # retry a campaign paused on an unreachable server (doubles up to 1h)
 
+# Send-time safety: past min_sample recipients tried, a campaign above a limit is paused.
+[send]
+# max_bounce_rate = "5%"        # hard bounces over recipients tried
+# max_complaint_rate = "0.1%"   # complaints over recipients tried
+# min_sample = 100
+canary = 200             # first send to 200 random recipients (audiences of 2,000 or more), then wait
+# canary_wait = "10m"    # for bounces and complaints before the rest is sent
+# growth_warning = "20%" # send --dry-run warns when the audience grew more since the last campaign
+
 # Sign every message with DKIM (optional; uncomment the section to enable).
 # [dkim]
 # domain = "example.com"
@@ -125,6 +134,7 @@ url = "sqlite://gazette.db"
 # allow_unverified_mailbox = false  # true: imap_url without address (no VERP check), warned at start
 # poll = "5m"
 # processed_folder = "Gazette/Processed"
+# blocked_alert = "5%"   # blocked replies at one recipient domain that pause a campaign
 "#;
 
 pub const EXAMPLE_POST: &str = r#"+++

@@ -107,7 +107,10 @@ async fn send(
     let both = crate::audience::prefs::Frequency::Both;
     let active = crate::delivery::selections::audience_size(store, &prepared, posts, both).await?;
     if args.dry_run {
-        return dry_run(settings, &prepared, posts, active);
+        dry_run(settings, &prepared, posts, active)?;
+        let diff = crate::ops::sends::diff(store, settings, active).await?;
+        print_diff(diff.as_ref(), &prepared.subject, active);
+        return Ok(());
     }
     if active == 0 && at.is_none() {
         println!("no active subscriber wants this email: nothing sent");
@@ -123,7 +126,14 @@ async fn send(
     }
     // An operator's send reaches every reader who did not choose otherwise.
     let (id, total) = campaign::create_for(store, settings, &prepared, posts, None, both).await?;
-    run_foreground(settings, store, mailer, id, total).await
+    match args.canary {
+        Some(n) => {
+            let mut settings = settings.clone();
+            settings.send.canary = n;
+            run_foreground(&settings, store, mailer, id, total).await
+        }
+        None => run_foreground(settings, store, mailer, id, total).await,
+    }
 }
 
 /// `--to`: exactly this message to one address, recorded nowhere.
@@ -164,6 +174,56 @@ fn dry_run(settings: &Settings, prepared: &Prepared, posts: &[&Post], active: i6
         prepared.text.len()
     );
     Ok(())
+}
+
+/// `--dry-run`: what changed since the last campaign that reached the
+/// audience.
+fn print_diff(diff: Option<&crate::ops::sends::Diff>, subject: &str, recipients: i64) {
+    let Some(d) = diff else {
+        println!("since the last campaign: none reached this audience yet");
+        return;
+    };
+    let l = &d.last;
+    let started = crate::store::ts(l.started_at);
+    println!("since campaign {} (started {started}):", l.id);
+    let list = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let added = d
+        .changes
+        .added
+        .iter()
+        .map(|(src, n)| format!("{n} ({src})"));
+    println!("  readers added:   {}", list(added.collect()));
+    let mut removed: Vec<String> = (d.changes.removed.iter())
+        .map(|(status, src, n)| format!("{n} {status} ({src})"))
+        .collect();
+    if d.changes.erased > 0 {
+        removed.push(format!("{} erased", d.changes.erased));
+    }
+    println!("  readers removed: {}", list(removed));
+    println!("  templates changed: {}", list(d.templates.clone()));
+    match subject == l.subject {
+        true => println!("  subject: unchanged"),
+        false => println!("  subject: {subject:?} (was {:?})", l.subject),
+    }
+    let growth = d.growth.map(|g| format!(", {:+.0}%", g * 100.0));
+    println!(
+        "  recipients: {recipients} (was {}{})",
+        l.total,
+        growth.unwrap_or_default()
+    );
+    if d.grew_too_much {
+        println!(
+            "warning: the audience grew by {:.0}% since campaign {}, more than [send] growth_warning: check the imports before sending",
+            d.growth.unwrap_or_default() * 100.0,
+            l.id
+        );
+    }
 }
 
 /// `--at`: the campaign waits as `scheduled`; the worker starts it.

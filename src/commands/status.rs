@@ -103,9 +103,13 @@ fn print_campaigns(st: &Status) {
             c.total,
             c.failed,
             c.pending,
-            match (c.status, &c.retry_at) {
-                (CampaignStatus::Paused, Some(t)) =>
+            match (c.status, &c.retry_at, &c.breaker) {
+                (CampaignStatus::Paused, Some(t), _) =>
                     format!(" (server unreachable; the worker retries at {t})"),
+                (CampaignStatus::Paused, None, Some(why)) => format!(
+                    " (paused by the circuit breaker: {why}; `gazette campaigns resume {} --force` after a look)",
+                    c.id
+                ),
                 _ => String::new(),
             }
         );

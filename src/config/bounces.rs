@@ -16,6 +16,8 @@ pub(super) struct RawBounces {
     poll: Option<String>,
     processed_folder: Option<String>,
     allow_unverified_mailbox: Option<bool>,
+    /// Read with `[send]` (`send::SendSafety::blocked_alert`).
+    pub(super) blocked_alert: Option<String>,
 }
 
 /// What bounces do to subscribers, shared by every path that records one.

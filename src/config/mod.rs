@@ -12,6 +12,7 @@ mod inputs;
 mod publish;
 mod raw;
 mod readers;
+mod send;
 mod smtp_url;
 mod source;
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod validate;
 
 pub use bounces::{BouncePolicy, Bounces, ImapTls};
 pub use readers::{Readers, Reading, CODE_THEMES};
+pub use send::{parse_percent, SendSafety};
 pub use smtp_url::{is_loopback, SmtpEndpoint, SmtpTls};
 pub use source::{FeedLocation, FeedSource};
 pub use validate::check_listen;
@@ -60,6 +62,8 @@ pub struct Settings {
     pub readers: Readers,
     /// `[source] feed`: a blog's feed as a source of posts.
     pub feed: Option<FeedSource>,
+    /// `[send]`: the circuit breaker's limits and the canary.
+    pub send: SendSafety,
 }
 
 #[derive(Debug, Clone)]

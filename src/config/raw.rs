@@ -35,6 +35,8 @@ pub(super) struct RawConfig {
     pub render: RawRender,
     #[serde(default)]
     pub source: super::source::RawSource,
+    #[serde(default)]
+    pub send: super::send::RawSend,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -192,7 +192,10 @@ pub(super) fn settings(
         &root,
         &database_url,
     )?;
+    let send = super::send::resolve(raw.send, raw.bounces.blocked_alert.take())
+        .map_err(|(section, key, m)| loc.at(section, key, m))?;
     Ok(Settings {
+        send,
         readers,
         config_path: loc.path.to_path_buf(),
         newsletter,

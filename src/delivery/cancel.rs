@@ -27,6 +27,8 @@ pub enum StopReason {
     Store(String),
     /// Another process holds the claim now (why).
     LostClaim(String),
+    /// The circuit breaker: a limit crossed (which, by how much).
+    Breaker(String),
 }
 
 #[derive(Clone)]

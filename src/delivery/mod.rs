@@ -5,7 +5,9 @@
 //! stops a run for any reason; `supervise` is shared by `gazette send` and
 //! the worker.
 
+pub mod breaker;
 pub mod campaign;
+pub mod canary;
 pub mod cancel;
 pub mod mailer;
 pub mod memory;
@@ -13,6 +15,8 @@ pub mod pass;
 pub mod policy;
 pub mod progress;
 pub mod queue;
+pub mod ready;
 pub mod selections;
 pub mod supervise;
+pub mod throttle;
 pub mod transport;

@@ -16,10 +16,11 @@ use tokio::sync::{mpsc, Mutex};
 use super::cancel::{Cancel, StopReason};
 use super::policy::{self, Reply, RetryPolicy};
 use super::progress::{Pacer, Progress};
+use super::ready::{prepare, Prep, Ready};
+use super::throttle::Throttle;
 use super::transport::{Connector, Opened, Transport};
-use crate::audience::Status;
 use crate::config::Newsletter;
-use crate::render::{message, Encoded, Prepared, Recipient};
+use crate::render::{Encoded, Prepared};
 use crate::store::campaigns::{QueueItem, QueueRecipient, Recorded};
 use crate::store::Store;
 
@@ -61,6 +62,10 @@ pub struct Shared {
     pub opted_out: RwLock<HashSet<i64>>,
     /// Connection-level failures in a row (no reply from the server).
     pub trouble: AtomicU32,
+    /// The rate and connections the server's "too fast" replies allow.
+    pub throttle: Throttle,
+    /// The circuit breaker's counts and limits.
+    pub breaker: super::breaker::Breaker,
     /// VERP sender and what a rejection does to the subscriber (bounces).
     pub bounces: crate::config::BouncePolicy,
     /// When this process's leases were last renewed: the moment the
@@ -105,7 +110,7 @@ impl Shared {
         }
     }
 
-    fn left(&self, r: &QueueRecipient) -> bool {
+    pub(super) fn left(&self, r: &QueueRecipient) -> bool {
         self.opted_out
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -133,7 +138,7 @@ pub async fn run(shared: &Arc<Shared>) {
     let (out_tx, out_rx) = mpsc::channel::<(i64, Recorded)>(OUTCOME_CHANNEL);
     let writer = tokio::spawn(write_outcomes(shared.clone(), out_rx));
     let senders: Vec<_> = (0..shared.concurrency)
-        .map(|_| tokio::spawn(sender(shared.clone(), work_rx.clone(), out_tx.clone())))
+        .map(|i| tokio::spawn(sender(shared.clone(), i, work_rx.clone(), out_tx.clone())))
         .collect();
     drop(out_tx);
     // The producer runs as a task too: on the caller's thread (a
@@ -242,17 +247,9 @@ async fn let_finish<T>(claiming: tokio::task::JoinHandle<T>) {
     }
 }
 
-/// A delivery taken from the queue and built, ready for the transport.
-struct Ready {
-    item: QueueItem,
-    /// With the VERP sender when `[bounces] address` is set.
-    envelope: lettre::address::Envelope,
-    bytes: Vec<u8>,
-    message_id: String,
-}
-
 async fn sender(
     shared: Arc<Shared>,
+    index: usize,
     work: Arc<Mutex<mpsc::Receiver<QueueItem>>>,
     out: mpsc::Sender<(i64, Recorded)>,
 ) {
@@ -264,6 +261,14 @@ async fn sender(
         let (msg, open) = match ahead.take() {
             Some(a) => a,
             None => {
+                if !shared.may_send(index, &mut conn).await {
+                    // Waiting for its turn; over once nothing more comes.
+                    let drained = work.try_lock().is_ok_and(|w| w.is_closed() && w.is_empty());
+                    if drained {
+                        break;
+                    }
+                    continue;
+                }
                 let item = tokio::select! {
                     biased;
                     _ = shared.cancel.stopped() => None,
@@ -298,28 +303,9 @@ async fn sender(
             }
         }
         let Some(next) = next else { continue };
-        match opened {
-            Opened::Yes => ahead = Some((next, true)),
-            Opened::No => ahead = Some((next, false)),
-            Opened::Lost => {
-                // A server that does not answer commands behind the final
-                // dot gets one transaction per write for the rest of the run.
-                if !shared.no_chaining.swap(true, Ordering::Relaxed) {
-                    tracing::info!(
-                        "campaign {}: {} did not answer commands sent behind a message; sending one transaction per write",
-                        shared.id,
-                        shared.connector.describe()
-                    );
-                }
-                ahead = Some((next, false));
-            }
-            Opened::Refused(reply) => {
-                if let Some(recorded) = judge(&shared, &next, &reply) {
-                    if !report(&shared, &out, &next.item, recorded).await {
-                        break;
-                    }
-                }
-            }
+        match opened_ahead(&shared, &out, opened, next).await {
+            Ok(a) => ahead = a,
+            Err(()) => break,
         }
     }
     if let Some(c) = conn {
@@ -327,6 +313,40 @@ async fn sender(
             _ = c.close() => {},
             _ = shared.cancel.deadline(shared.grace()) => {},
         }
+    }
+}
+
+/// What became of the transaction opened behind a message: the delivery
+/// to send next (and whether its transaction is open), or nothing (it was
+/// refused, and recorded). `Err`: the run is over.
+async fn opened_ahead(
+    shared: &Shared,
+    out: &mpsc::Sender<(i64, Recorded)>,
+    opened: Opened,
+    next: Ready,
+) -> Result<Option<(Ready, bool)>, ()> {
+    match opened {
+        Opened::Yes => Ok(Some((next, true))),
+        Opened::No => Ok(Some((next, false))),
+        Opened::Lost => {
+            // A server that does not answer commands behind the final
+            // dot gets one transaction per write for the rest of the run.
+            if !shared.no_chaining.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    "campaign {}: {} did not answer commands sent behind a message; sending one transaction per write",
+                    shared.id,
+                    shared.connector.describe()
+                );
+            }
+            Ok(Some((next, false)))
+        }
+        Opened::Refused(reply) => match judge(shared, &next, &reply).await {
+            Some(recorded) => match report(shared, out, &next.item, recorded).await {
+                true => Ok(None),
+                false => Err(()),
+            },
+            None => Ok(None),
+        },
     }
 }
 
@@ -372,8 +392,12 @@ async fn report(
             tracing::warn!("delivery {}: recording the bounce: {e}", item.delivery_id);
         }
     }
+    shared.breaker_count(item, &recorded);
     let counter = match &recorded {
-        Recorded::Sent { .. } => &shared.progress.sent,
+        Recorded::Sent { .. } => {
+            shared.throttle.accepted();
+            &shared.progress.sent
+        }
         Recorded::Failed { .. } => &shared.progress.failed,
         Recorded::Retry { .. } => &shared.progress.retried,
         Recorded::Skipped => &shared.progress.skipped,
@@ -383,77 +407,6 @@ async fn report(
         r = out.send((item.delivery_id, recorded)) => r.is_ok(),
         _ = shared.cancel.deadline(shared.grace()) => false,
     }
-}
-
-/// Build a recipient's message; `Err` is recorded as a failure.
-fn build(
-    shared: &Shared,
-    r: &QueueRecipient,
-) -> Result<(lettre::address::Envelope, Vec<u8>, String), String> {
-    let nl = &shared.newsletter;
-    let recipient = Recipient {
-        attributes: if shared.uses_attributes {
-            r.attributes
-                .as_deref()
-                .and_then(|a| serde_json::from_str(a).ok())
-        } else {
-            None
-        },
-        ..Recipient::new(nl, r.email.clone(), r.name.clone(), &r.unsub_token)
-    };
-    let message_id = message::new_message_id(nl);
-    let built = match &shared.skeleton {
-        Some(skeleton) => skeleton.assemble(nl, &shared.encoded, &recipient, message_id.clone()),
-        None => message::build_encoded(
-            nl,
-            &shared.prepared,
-            &shared.encoded,
-            &recipient,
-            message_id.clone(),
-        )
-        .map(|m| (m.envelope().clone(), m.formatted())),
-    };
-    built
-        .map(|(envelope, bytes)| (envelope, bytes, message_id))
-        .map_err(|e| e.to_string())
-}
-
-/// A delivery after `prepare`.
-enum Prep {
-    Ready(Ready),
-    /// Nothing to send; record this (skipped: the reader left; failed: the
-    /// message cannot be built).
-    Done(QueueItem, Recorded),
-}
-
-/// Build a delivery's message.
-fn prepare(shared: &Shared, item: QueueItem) -> Prep {
-    let Some(r) = item
-        .recipient
-        .as_ref()
-        .filter(|r| r.status == Status::Active)
-    else {
-        return Prep::Done(item, Recorded::Skipped);
-    };
-    if shared.left(r) {
-        return Prep::Done(item, Recorded::Skipped);
-    }
-    let (envelope, bytes, message_id) = match build(shared, r) {
-        Ok(m) => m,
-        Err(reply) => {
-            let attempts = item.attempts + 1;
-            return Prep::Done(item, Recorded::Failed { reply, attempts });
-        }
-    };
-    // bounces: VERP envelope sender when `[bounces] address` is set.
-    let envelope =
-        crate::bounce::verp::envelope(shared.bounces.address.as_ref(), &envelope, &message_id);
-    Prep::Ready(Ready {
-        item,
-        envelope,
-        bytes,
-        message_id,
-    })
 }
 
 /// Send one message (`open`: its transaction is open on `conn` already),
@@ -517,13 +470,19 @@ async fn transmit(
     if policy::reconnect(&reply) {
         *conn = None;
     }
-    (judge(shared, msg, &reply), opened)
+    (judge(shared, msg, &reply).await, opened)
 }
 
 /// What a reply means for a delivery, counting a failure of the server as
 /// a whole (no reply, a dropped session) towards "unreachable".
-fn judge(shared: &Shared, msg: &Ready, reply: &Reply) -> Option<Recorded> {
-    if policy::server_trouble(reply) {
+async fn judge(shared: &Shared, msg: &Ready, reply: &Reply) -> Option<Recorded> {
+    if super::throttle::too_fast(reply) {
+        if shared.throttle.at_floor() {
+            let (retry, attempts) = (shared.retry, msg.item.attempts);
+            return policy::decide_counted(retry, reply, attempts, &msg.message_id, Utc::now());
+        }
+        shared.too_fast(reply).await;
+    } else if policy::server_trouble(reply) {
         let (what, weight) = match reply {
             Reply::Refused(e) => (e.clone(), 2),
             r => (

@@ -96,6 +96,27 @@ pub fn decide(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Option<Recorded> {
+    if super::throttle::too_fast(reply) {
+        // About the sender's pace, not this recipient: requeued as if
+        // never tried (the run slows down instead).
+        return Some(Recorded::Retry {
+            reply: reply.text(),
+            attempts: attempts_before,
+            next: now,
+        });
+    }
+    decide_counted(policy, reply, attempts_before, message_id, now)
+}
+
+/// As `decide`, but a "too fast" reply counts as an attempt like any
+/// other temporary failure (the run already goes at its slowest).
+pub fn decide_counted(
+    policy: RetryPolicy,
+    reply: &Reply,
+    attempts_before: i64,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Option<Recorded> {
     let attempts = attempts_before + 1;
     let out_of_attempts = attempts >= policy.max_attempts.max(1) as i64;
     Some(match classify(reply) {
@@ -148,6 +169,7 @@ pub fn reconnect(reply: &Reply) -> bool {
 /// towards "the server is unreachable") rather than about one message.
 pub fn server_trouble(reply: &Reply) -> bool {
     matches!(classify(reply), Verdict::Dropped | Verdict::Unreachable)
+        && !super::throttle::too_fast(reply)
 }
 
 /// Deliveries a claim takes at least (while as many are pending).
@@ -294,6 +316,40 @@ mod tests {
             let last = DROPPED_ATTEMPTS - 1;
             assert!(
                 matches!(after(&r, last), Some(Recorded::Failed { .. })),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_fast_is_requeued_as_if_never_tried() {
+        for r in [
+            Reply::Code(
+                454,
+                "454 4.7.0 Throttling failure: Maximum sending rate exceeded".into(),
+            ),
+            Reply::Code(421, "421 too many connections".into()),
+            Reply::Code(451, "451 4.7.1 too many messages".into()),
+        ] {
+            assert_eq!(
+                after(&r, 4),
+                Some(Recorded::Retry {
+                    reply: r.text(),
+                    attempts: 4,
+                    next: now()
+                }),
+                "{r:?}"
+            );
+            assert!(!server_trouble(&r), "{r:?}");
+            // At the slowest pace it counts: a server that never accepts
+            // does not hold the campaign forever.
+            assert!(
+                matches!(
+                    decide_counted(POLICY, &r, 2, "<m@x>", now()),
+                    Some(
+                        Recorded::Failed { attempts: 3, .. } | Recorded::Retry { attempts: 3, .. }
+                    )
+                ),
                 "{r:?}"
             );
         }

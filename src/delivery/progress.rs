@@ -16,6 +16,9 @@ pub struct Progress {
     pub skipped: AtomicU64,
     /// Time to hand one message to the server (SMTP transaction).
     pub latency: Histogram,
+    /// The limits the run settled at after the server asked it to slow
+    /// down (`throttle`).
+    pub settled: std::sync::Mutex<Option<super::throttle::Settled>>,
 }
 
 impl Progress {
@@ -176,6 +179,9 @@ impl Histogram {
 pub struct Pacer {
     /// Nanoseconds between messages; 0: no limit.
     interval_ns: std::sync::atomic::AtomicU64,
+    /// The same, set by the server asking to slow down (`throttle`); the
+    /// slower of the two holds.
+    throttled_ns: std::sync::atomic::AtomicU64,
     next: Mutex<Instant>,
 }
 
@@ -188,6 +194,7 @@ impl Pacer {
     pub fn new(rate: Option<f64>) -> Self {
         Pacer {
             interval_ns: interval_ns(rate).into(),
+            throttled_ns: 0.into(),
             next: Mutex::new(Instant::now()),
         }
     }
@@ -198,8 +205,24 @@ impl Pacer {
             .store(interval_ns(rate), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The limit the server's replies asked for (`None`: none).
+    pub fn set_throttled(&self, rate: Option<f64>) {
+        self.throttled_ns
+            .store(interval_ns(rate), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Send nothing for `pause` (the server asked to slow down: what it
+    /// counts, it counts over the last moments). Only a paced run waits.
+    pub async fn hold(&self, pause: Duration) {
+        let mut next = self.next.lock().await;
+        *next = (*next).max(Instant::now() + pause);
+    }
+
     pub async fn wait(&self) {
-        let ns = self.interval_ns.load(std::sync::atomic::Ordering::Relaxed);
+        let ns = self
+            .interval_ns
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(self.throttled_ns.load(std::sync::atomic::Ordering::Relaxed));
         if ns == 0 {
             return;
         }

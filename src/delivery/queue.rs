@@ -50,6 +50,8 @@ pub struct Options {
     pub unreachable_retry: Duration,
     /// VERP sender and what a rejection does to the subscriber (bounces).
     pub bounces: crate::config::BouncePolicy,
+    /// The circuit breaker's limits (`[send]`).
+    pub safety: crate::config::SendSafety,
 }
 
 impl Options {
@@ -61,6 +63,7 @@ impl Options {
             max_attempts: s.smtp.max_attempts,
             unreachable_retry: s.worker.unreachable_retry,
             bounces: s.bounces.policy.clone(),
+            safety: s.send.clone(),
         }
     }
 
@@ -115,6 +118,9 @@ pub enum Finish {
     /// Another process took deliveries this one had leased (it stalled
     /// past the lease): stopped at once.
     LostClaim(String),
+    /// The circuit breaker paused it (the limit crossed);
+    /// `campaigns resume ID --force` continues it.
+    Breaker(String),
 }
 
 /// The owner of a claim made by this process: host (and pid namespace),
@@ -225,13 +231,15 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
         cancel: cancel.clone(),
         opted_out: Default::default(),
         trouble: Default::default(),
+        throttle: super::throttle::Throttle::new(spec.opts.concurrency.max(1) as usize),
+        breaker: super::breaker::Breaker::new(spec.opts.safety.clone(), Utc::now()),
         bounces: spec.opts.bounces.clone(),
         renewed: std::sync::Mutex::new(std::time::Instant::now()),
         no_chaining: spec.opts.rate.is_some().into(),
     });
     let guard = tokio::spawn(guard(shared.clone()));
     let poller = tokio::spawn(poll_opt_outs(shared.clone()));
-    run_passes(&shared).await;
+    run_all(&shared).await;
     poller.abort();
     let finish = conclude(spec, &shared).await;
     guard.abort();
@@ -239,7 +247,24 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
     finish
 }
 
-/// Passes until nothing is pending or the run stops.
+/// The canary first (when the campaign has one to finish), then the rest.
+async fn run_all(shared: &Arc<Shared>) {
+    let canary = match super::canary::begin(shared).await {
+        Ok(c) => c,
+        Err(e) => {
+            let why = format!("starting the canary: {e}");
+            shared.cancel.stop(StopReason::Store(why));
+            return;
+        }
+    };
+    run_passes(shared).await;
+    if canary && !shared.cancel.is_stopped() && super::canary::judge(shared).await {
+        run_passes(shared).await;
+    }
+}
+
+/// Passes until nothing is pending (but what a canary holds back) or the
+/// run stops.
 async fn run_passes(shared: &Arc<Shared>) {
     let cancel = &shared.cancel;
     while !cancel.is_stopped() {
@@ -252,6 +277,7 @@ async fn run_passes(shared: &Arc<Shared>) {
             _ = cancel.stopped() => return,
         };
         let (pending, next) = match summary {
+            Ok(Some((_, Some(next)))) if crate::store::safety::is_held(next) => return,
             Ok(Some(s)) => s,
             Ok(None) => return,
             Err(e) => {
@@ -325,7 +351,7 @@ async fn guard(shared: Arc<Shared>) {
             Ok(Ok(Some(CampaignStatus::Sending))) => {
                 last_ok = sent_at;
                 shared.renewed_at(sent_at);
-                share_rate(&shared).await;
+                tokio::join!(share_rate(&shared), shared.breaker_poll());
                 continue;
             }
             Ok(Ok(Some(CampaignStatus::Cancelled))) => StopReason::Cancelled,
@@ -413,6 +439,21 @@ async fn conclude(spec: &RunSpec, shared: &Shared) -> Result<Finish> {
     let now = Utc::now();
     // Bounded: a locked database must not hold the process.
     let bounded = Duration::from_secs(2) + shared.grace();
+    let db_failed = matches!(
+        shared.cancel.reason(),
+        Some(StopReason::Store(_) | StopReason::LostClaim(_))
+    );
+    if let Some(settled) = shared.throttle.settled() {
+        let what = settled.describe();
+        tracing::info!("campaign {id}: {what}");
+    }
+    if let Some(settled) = shared.throttle.settled().filter(|_| !db_failed) {
+        let what = settled.describe();
+        let stored = store.set_settled_rate(id, settled.rate, &what);
+        if let Ok(Err(e)) = tokio::time::timeout(bounded, stored).await {
+            tracing::warn!("campaign {id}: storing the rate it settled at: {e}");
+        }
+    }
     let write = |ending: Ending<'static>| finish_within(store, id, claim, ending, bounded);
     let finish = match shared.cancel.reason() {
         None => {
@@ -445,6 +486,10 @@ async fn conclude(spec: &RunSpec, shared: &Shared) -> Result<Finish> {
             };
             finish_within(store, id, claim, ending, bounded).await?;
             Finish::Unreachable { error, retry_in }
+        }
+        Some(StopReason::Breaker(why)) => {
+            finish_within(store, id, claim, Ending::Breaker(&why), bounded).await?;
+            Finish::Breaker(why)
         }
         // The database is what failed: write nothing more. The claim lapses
         // with the lease (or at once, once this process has exited).

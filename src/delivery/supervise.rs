@@ -60,6 +60,9 @@ impl Ran {
             Finish::Store(e) => Err(Error::TryLater(format!(
                 "campaign {id} stopped: database: {e}; `gazette campaigns resume {id}` (or the worker) continues it"
             ))),
+            Finish::Breaker(why) => Err(Error::TryLater(format!(
+                "campaign {id} paused by the circuit breaker: {why}; nothing more is sent until a person looked: `gazette campaigns show {id}`, `gazette bounces list`, then `gazette campaigns resume {id} --force`"
+            ))),
             Finish::LostClaim(e) => Err(Error::msg(format!(
                 "campaign {id}: stopped sending: {e}"
             ))),
@@ -74,6 +77,7 @@ impl Ran {
                 tracing::info!("campaign {id}: stopped; it continues at the next start")
             }
             (Finish::Paused | Finish::Cancelled, Err(e)) => tracing::info!("{e}"),
+            (Finish::Breaker(_), Err(e)) => tracing::warn!("{e}"),
             (_, Err(e)) => tracing::error!("{e}"),
         }
     }

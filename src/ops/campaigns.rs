@@ -80,6 +80,7 @@ pub async fn resume_by_worker(
     now: DateTime<Utc>,
 ) -> Result<CampaignInfo, OpError> {
     let c = get(store, id).await?;
+    breaker_gate(store, &c, false).await?;
     match c.status {
         S::Queued | S::Sending => Ok(c),
         S::Paused => transition(store, id, S::Queued, &[S::Paused], "resumed", now).await,
@@ -88,6 +89,43 @@ pub async fn resume_by_worker(
             st.as_str()
         ))),
     }
+}
+
+/// A campaign the circuit breaker paused is resumed only by a person who
+/// looked (`force`), which clears the breaker's reason.
+pub async fn breaker_gate(store: &Store, c: &CampaignInfo, force: bool) -> Result<(), OpError> {
+    let Some(why) = c.breaker.as_deref().filter(|_| c.status == S::Paused) else {
+        return Ok(());
+    };
+    if !force {
+        return Err(OpError::Conflict(format!(
+            "campaign {} was paused by the circuit breaker ({why}); look at why (`gazette campaigns show {}`, `gazette bounces list`), then add --force: `gazette campaigns resume {} --force`",
+            c.id, c.id, c.id
+        )));
+    }
+    store.clear_breaker(c.id).await?;
+    Ok(())
+}
+
+/// Campaigns the circuit breaker paused, for `/metrics`: one gauge per
+/// campaign, the reason as a label.
+pub async fn breaker_metrics(store: &Store) -> crate::Result<String> {
+    let mut out = String::from(
+        "# HELP gazette_campaign_paused_by_breaker A campaign the circuit breaker paused (1), with the reason.\n# TYPE gazette_campaign_paused_by_breaker gauge\n",
+    );
+    for id in store.campaigns_in(S::Paused).await? {
+        let Some(why) = store.campaign(id).await?.and_then(|c| c.breaker) else {
+            continue;
+        };
+        let label: String = why
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        out.push_str(&format!(
+            "gazette_campaign_paused_by_breaker{{campaign=\"{id}\",reason=\"{label}\"}} 1\n"
+        ));
+    }
+    Ok(out)
 }
 
 /// Nobody who left gets mail, not even a test: refuse an address that

@@ -108,6 +108,67 @@ pub async fn schedule(
 /// Start the scheduled campaigns due at `now` (each exactly once, even
 /// with several workers). Returns (id, recipients) of those this caller
 /// started.
+/// What changed since the last campaign that reached the audience
+/// (`send --dry-run`).
+#[derive(Debug, Clone)]
+pub struct Diff {
+    pub last: crate::store::safety::LastCampaign,
+    pub changes: crate::store::safety::AudienceChanges,
+    /// Template files modified since that campaign started.
+    pub templates: Vec<String>,
+    /// The audience's growth over that campaign's recipients (0.25: 25 %
+    /// more); `None` when it had none.
+    pub growth: Option<f64>,
+    /// More than `[send] growth_warning`.
+    pub grew_too_much: bool,
+}
+
+/// The diff against the last campaign that reached the audience; `None`
+/// when none has yet.
+pub async fn diff(
+    store: &Store,
+    settings: &crate::config::Settings,
+    recipients: i64,
+) -> Result<Option<Diff>> {
+    let Some(last) = store.last_reaching_campaign().await? else {
+        return Ok(None);
+    };
+    let changes = store.audience_changes_since(last.started_at).await?;
+    let templates = changed_files(&settings.templates_dir, last.started_at.into());
+    let growth = (last.total > 0).then(|| (recipients - last.total) as f64 / last.total as f64);
+    let grew_too_much = growth.is_some_and(|g| g > settings.send.growth_warning);
+    Ok(Some(Diff {
+        last,
+        changes,
+        templates,
+        growth,
+        grew_too_much,
+    }))
+}
+
+/// Files under `dir` modified after `since` (relative paths, sorted).
+fn changed_files(dir: &std::path::Path, since: std::time::SystemTime) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                todo.push(path);
+            } else if meta.modified().is_ok_and(|m| m > since) {
+                let shown = path.strip_prefix(dir).unwrap_or(&path);
+                out.push(shown.display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 pub async fn start_due(store: &Store, now: DateTime<Utc>) -> Result<Vec<(i64, i64)>> {
     let mut started = Vec::new();
     for id in store.due_scheduled(now).await? {

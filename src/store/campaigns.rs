@@ -121,6 +121,12 @@ pub struct CampaignInfo {
     pub finished_at: Option<String>,
     /// When a scheduled campaign starts (or started).
     pub scheduled_at: Option<String>,
+    /// The rate (msg/s) a run settled at after the server asked it to
+    /// slow down, and what happened (`None`: it never asked).
+    pub settled_rate: Option<f64>,
+    pub throttled: Option<String>,
+    /// Why the circuit breaker paused it (`campaigns resume --force`).
+    pub breaker: Option<String>,
 }
 
 /// One delivery ready to send.
@@ -262,7 +268,7 @@ impl Store {
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignInfo>> {
         let found: Option<CampaignParts> = db!(&self.pool, p, pg => {
             let row: Option<CampaignRow> = sqlx::query_as(
-                "SELECT id, kind, subject, status, total, last_error, retry_at, created_at, started_at, finished_at, scheduled_at FROM campaigns WHERE id = $1",
+                "SELECT id, kind, subject, status, total, last_error, retry_at, created_at, started_at, finished_at, scheduled_at, settled_rate, throttled, breaker FROM campaigns WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(p)
@@ -307,6 +313,9 @@ impl Store {
             started_at: text(row.started_at),
             finished_at: text(row.finished_at),
             scheduled_at: text(row.scheduled_at),
+            settled_rate: row.settled_rate,
+            throttled: row.throttled,
+            breaker: row.breaker,
         };
         for (status, n) in counts {
             match DeliveryStatus::from_str(&status) {
@@ -379,6 +388,54 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Store the rate a run settled at after the server asked it to slow
+    /// down (`what`: how it came to it).
+    pub async fn set_settled_rate(&self, id: i64, rate: f64, what: &str) -> Result<()> {
+        db!(&self.pool, p, pg => {
+            sqlx::query("UPDATE campaigns SET settled_rate = $2, throttled = $3 WHERE id = $1")
+                .bind(id)
+                .bind(rate)
+                .bind(what)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Hard bounces and complaints reported for campaign `id` since
+    /// `since` other than by the SMTP server's reply (DSNs, feedback
+    /// reports, webhooks): the circuit breaker's late counts.
+    pub async fn campaign_reports_since(
+        &self,
+        id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<(u64, u64)> {
+        let (hard, complaints): (i64, i64) = db!(&self.pool, p, pg => {
+            sqlx::query_as(
+                "SELECT COUNT(DISTINCT CASE WHEN kind = 'hard' AND blocked = 0 THEN subscriber_id END),
+                        COUNT(DISTINCT CASE WHEN kind = 'complaint' THEN subscriber_id END)
+                 FROM bounces WHERE campaign_id = $1 AND created_at >= $2 AND source <> 'smtp'",
+            )
+            .bind(id)
+            .bind(Ts(since))
+            .fetch_one(p)
+            .await?
+        });
+        Ok((hard.max(0) as u64, complaints.max(0) as u64))
+    }
+
+    /// Forget why the circuit breaker paused campaign `id` (a person looked:
+    /// `campaigns resume --force`).
+    pub async fn clear_breaker(&self, id: i64) -> Result<()> {
+        db!(&self.pool, p, pg => {
+            sqlx::query("UPDATE campaigns SET breaker = NULL WHERE id = $1")
+                .bind(id)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Campaigns a crash or a signal left `sending`.
     pub async fn campaigns_in(&self, status: CampaignStatus) -> Result<Vec<i64>> {
         Ok(db!(&self.pool, p, pg => {
@@ -405,6 +462,9 @@ struct CampaignRow {
     started_at: Option<Ts>,
     finished_at: Option<Ts>,
     scheduled_at: Option<Ts>,
+    settled_rate: Option<f64>,
+    throttled: Option<String>,
+    breaker: Option<String>,
 }
 
 /// The posts a campaign carries, written in its creating transaction.

@@ -43,6 +43,9 @@ pub enum Ending<'a> {
     },
     /// The stored email cannot be used: the campaign can never be sent.
     Failed(&'a str),
+    /// The circuit breaker: paused with the reason (not retried by the
+    /// worker; `campaigns resume --force` clears it).
+    Breaker(&'a str),
     /// Stopped (signal, pause, cancel, a store error): only the leases are
     /// given up, the status stays what it is.
     Release,
@@ -257,6 +260,13 @@ impl Store {
                 .bind(id)
                 .bind(error)
                 .bind(Ts(retry_at)),
+                Ending::Breaker(why) => sqlx::query(
+                    "UPDATE campaigns SET status = 'paused', last_error = $2, breaker = $2,
+                         retry_at = NULL, heartbeat_at = NULL
+                     WHERE id = $1 AND status = 'sending'",
+                )
+                .bind(id)
+                .bind(why),
                 Ending::Failed(error) => sqlx::query(
                     "UPDATE campaigns SET status = 'failed', last_error = $2, finished_at = $3,
                          heartbeat_at = NULL, retry_at = NULL

@@ -38,6 +38,7 @@ pub mod claims;
 pub mod copy;
 pub mod queue;
 mod raw;
+pub mod safety;
 pub mod sends;
 pub mod webhooks;
 pub mod worker;

@@ -36,6 +36,7 @@ mod readers;
 mod readers_worker;
 mod rich_posts;
 mod rich_worker;
+mod safety;
 mod scheduled;
 mod security;
 mod slow_clients;

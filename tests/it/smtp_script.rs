@@ -1,12 +1,18 @@
 //! A scripted SMTP server for the bounce tests: real sockets on 127.0.0.1,
 //! a thread per connection, a fixed reply per recipient (at RCPT TO), and
 //! a record of every envelope sender (VERP) and accepted message.
+//! Optionally a rate limit: above `per_second` recipients in any second,
+//! RCPT TO is answered like Amazon SES at its account's rate.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Amazon SES's answer above the account's sending rate.
+pub const SES_THROTTLED: &str = "454 4.7.0 Throttling failure: Maximum sending rate exceeded";
 
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -20,6 +26,21 @@ pub struct Log {
     pub accepted: Vec<Accepted>,
     /// (envelope sender, recipient) for every RCPT TO, accepted or not.
     pub attempts: Vec<(String, String)>,
+    /// RCPT TO answered with the throttling reply.
+    pub throttled: usize,
+    /// When the recipients of the last second were accepted (rate limit).
+    recent: VecDeque<Instant>,
+}
+
+/// What the server answers.
+#[derive(Default, Clone)]
+pub struct Rules {
+    /// Recipient → the full reply line to RCPT TO (e.g. "550 5.1.1 No
+    /// such user"); everyone else is accepted.
+    pub replies: HashMap<String, String>,
+    /// At most this many recipients accepted in any second; the others
+    /// get `SES_THROTTLED`.
+    pub per_second: Option<usize>,
 }
 
 pub struct ScriptedSmtp {
@@ -31,10 +52,17 @@ impl ScriptedSmtp {
     /// `replies`: recipient → the full reply line to RCPT TO (e.g.
     /// "550 5.1.1 No such user"); everyone else is accepted.
     pub fn start(replies: HashMap<String, String>) -> Self {
+        Self::start_with(Rules {
+            replies,
+            ..Default::default()
+        })
+    }
+
+    pub fn start_with(rules: Rules) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Log::default()));
-        let replies = Arc::new(replies);
+        let replies = Arc::new(rules);
         let l = log.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -59,13 +87,14 @@ impl ScriptedSmtp {
     pub fn attempts(&self) -> Vec<(String, String)> {
         self.log.lock().unwrap().attempts.clone()
     }
+
+    /// RCPT TO answered with the throttling reply so far.
+    pub fn throttled(&self) -> usize {
+        self.log.lock().unwrap().throttled
+    }
 }
 
-fn session(
-    stream: TcpStream,
-    log: &Mutex<Log>,
-    replies: &HashMap<String, String>,
-) -> std::io::Result<()> {
+fn session(stream: TcpStream, log: &Mutex<Log>, rules: &Rules) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
@@ -91,8 +120,11 @@ fn session(
                 .unwrap()
                 .attempts
                 .push((from.clone(), rcpt.clone()));
-            match replies.get(&rcpt) {
+            match rules.replies.get(&rcpt) {
                 Some(reply) => w.write_all(format!("{reply}\r\n").as_bytes())?,
+                None if too_fast(log, rules.per_second) => {
+                    w.write_all(format!("{SES_THROTTLED}\r\n").as_bytes())?
+                }
                 None => {
                     to.push(rcpt);
                     w.write_all(b"250 OK\r\n")?;
@@ -129,6 +161,29 @@ fn session(
             w.write_all(b"502 Command not implemented\r\n")?;
         }
     }
+}
+
+/// Whether one more recipient now goes over `per_second` (counted when
+/// not: the recipient is accepted).
+fn too_fast(log: &Mutex<Log>, per_second: Option<usize>) -> bool {
+    let Some(limit) = per_second else {
+        return false;
+    };
+    let mut l = log.lock().unwrap();
+    let now = Instant::now();
+    while l
+        .recent
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+    {
+        l.recent.pop_front();
+    }
+    if l.recent.len() >= limit {
+        l.throttled += 1;
+        return true;
+    }
+    l.recent.push_back(now);
+    false
 }
 
 fn addr_of(s: &str) -> String {

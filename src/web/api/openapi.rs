@@ -66,6 +66,12 @@ fn campaign() -> Value {
         ("started_at", s_null()),
         ("finished_at", s_null()),
         ("scheduled_at", s_null()),
+        // Send-time safety: the rate (msg/s) a run settled at after the
+        // server asked it to slow down, what happened, and why the
+        // circuit breaker paused it.
+        ("settled_rate", json!({"type": ["number", "null"]})),
+        ("throttled", s_null()),
+        ("breaker", s_null()),
     ])
 }
 
