@@ -15,7 +15,8 @@
 //!
 //! 1. `error`, `util`, `schedule`: the error type; small shared helpers
 //!    (slugs, line numbers, header text, ids, atomic writes, durations and
-//!    dates); the cron schedule. They use nothing else of ours.
+//!    dates, the outgoing HTTP client); the cron schedule. They use nothing
+//!    else of ours.
 //! 2. `config`: settings from the file, the environment and flags.
 //! 3. `content`: posts and their front matter, Markdown; a blog's feed
 //!    (RSS, Atom, JSON Feed) fetched, cached and read into posts.

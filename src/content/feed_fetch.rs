@@ -11,7 +11,6 @@
 //! disappears from the feed is kept (a later digest or the archive still
 //! has it). A failed fetch changes nothing in it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -245,23 +244,5 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 fn client(timeout: Duration) -> std::result::Result<reqwest::Client, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .gzip(true)
-        .tls_backend_preconfigured(tls)
-        .build()
-        .map_err(|e| format!("HTTP client set-up: {e}"))
+    crate::util::http::client(USER_AGENT, MAX_REDIRECTS, timeout, true)
 }

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
+use crate::util::text::escape_html_into;
 use syntect::easy::HighlightLines;
 use syntect::highlighting::{Color, FontStyle, Style, Theme, ThemeSet};
 use syntect::parsing::{SyntaxDefinition, SyntaxReference, SyntaxSet};
@@ -127,7 +128,7 @@ fn same_look(a: &Style, b: &Style, text: &str) -> bool {
 fn span(out: &mut String, style: &Style, text: &str, fg: Color) {
     let plain = style.foreground == fg && style.font_style.is_empty();
     if plain || text.trim().is_empty() {
-        escape_into(out, text);
+        escape_html_into(text, out);
         return;
     }
     let _ = write!(out, "<span style=\"color:{}", hex(style.foreground));
@@ -141,26 +142,12 @@ fn span(out: &mut String, style: &Style, text: &str, fg: Color) {
         out.push_str(";text-decoration:underline");
     }
     out.push_str("\">");
-    escape_into(out, text);
+    escape_html_into(text, out);
     out.push_str("</span>");
 }
 
 fn hex(c: Color) -> String {
     format!("#{:02x}{:02x}{:02x}", c.r, c.g, c.b)
-}
-
-/// Escape text for HTML element content and attribute values.
-pub fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// Plain code in the same block style as highlighted code (for unknown
@@ -174,7 +161,7 @@ pub fn plain(code: &str, theme: &str) -> String {
         None => (Color::BLACK, Color::WHITE),
     };
     let mut out = format!("<pre style=\"{}\"><code>", pre_style(fg, bg));
-    escape_into(&mut out, code);
+    escape_html_into(code, &mut out);
     out.push_str("</code></pre>");
     out
 }

@@ -93,9 +93,9 @@ pub fn to_html_with(
 /// A fenced code block as pulldown-cmark writes it.
 fn plain_code(lang: &str, text: &str) -> String {
     let mut out = String::from("<pre><code class=\"language-");
-    super::highlight::escape_into(&mut out, lang);
+    crate::util::text::escape_html_into(lang, &mut out);
     out.push_str("\">");
-    super::highlight::escape_into(&mut out, text);
+    crate::util::text::escape_html_into(text, &mut out);
     out.push_str("</code></pre>\n");
     out
 }

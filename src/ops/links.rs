@@ -150,24 +150,7 @@ pub enum Answer {
 /// An HTTP client on the rustls and ring already in the binary, with the
 /// native root certificates; redirects followed up to `MAX_REDIRECTS`.
 pub fn client(timeout: Duration) -> std::result::Result<reqwest::Client, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .tls_backend_preconfigured(tls)
-        .build()
-        .map_err(|e| format!("HTTP client set-up: {e}"))
+    crate::util::http::client(USER_AGENT, MAX_REDIRECTS, timeout, false)
 }
 
 /// The words of a reqwest error (its sources included), on one line.

@@ -307,18 +307,7 @@ fn fill(s: &str, r: &Recipient, html: bool) -> String {
     out
 }
 
-pub fn escape_html_into(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
+pub use crate::util::text::escape_html_into;
 
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

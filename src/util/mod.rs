@@ -7,8 +7,10 @@
 //! - [`ids`]: random identifiers from the OS random source.
 //! - [`time`]: duration and date parsing.
 //! - [`net`]: IP address blocks (CIDR).
+//! - [`http`]: the client of outgoing HTTP requests (rustls on ring).
 
 pub mod fs;
+pub mod http;
 pub mod ids;
 pub mod net;
 pub mod text;
