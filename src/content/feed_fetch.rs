@@ -71,10 +71,26 @@ impl Cache {
     /// Take in a new copy's items: new ones added, changed ones replaced
     /// (never sent again: the worker knows them by slug), missing ones kept.
     fn merge(&mut self, items: Vec<FeedItem>) {
-        for it in items {
+        for mut it in items {
             match self.items.iter_mut().find(|o| o.id == it.id) {
-                Some(old) => *old = it,
-                None => self.items.push(it),
+                // The same item: its slug (which posts were sent are
+                // remembered by) stays what it was when first read, so a
+                // blog that changes its permalinks is not mailed again.
+                Some(old) => {
+                    it.slug = std::mem::take(&mut old.slug);
+                    *old = it;
+                }
+                // Another item with this slug ("Weekly notes" again, a
+                // link without a path): a slug of its own, so that neither
+                // is dropped as a duplicate.
+                None => {
+                    if self.items.iter().any(|o| o.slug == it.slug) {
+                        use sha2::Digest;
+                        let h = hex::encode(sha2::Sha256::digest(it.id.as_bytes()));
+                        it.slug = format!("{}-{}", it.slug, &h[..8]);
+                    }
+                    self.items.push(it)
+                }
             }
         }
         self.items
@@ -245,4 +261,60 @@ fn describe(e: &reqwest::Error) -> String {
 
 fn client(timeout: Duration) -> std::result::Result<reqwest::Client, String> {
     crate::util::http::client(USER_AGENT, MAX_REDIRECTS, timeout, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, slug: &str, url: &str) -> FeedItem {
+        FeedItem {
+            id: id.into(),
+            title: "T".into(),
+            date: chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z").unwrap(),
+            summary: String::new(),
+            url: url.into(),
+            slug: slug.into(),
+            tags: Vec::new(),
+            html: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_item_keeps_its_first_slug_when_its_link_changes() {
+        let mut cache = Cache::default();
+        cache.merge(vec![item("tag:1", "123", "https://b.example/p/123")]);
+        cache.merge(vec![item("tag:1", "my-post", "https://b.example/my-post/")]);
+        assert_eq!(cache.items.len(), 1);
+        assert_eq!(
+            cache.items[0].slug, "123",
+            "the slug sent posts are known by"
+        );
+        assert_eq!(
+            cache.items[0].url, "https://b.example/my-post/",
+            "the new link"
+        );
+    }
+
+    #[test]
+    fn items_with_one_slug_each_keep_one_of_their_own() {
+        let mut cache = Cache::default();
+        cache.merge(vec![item(
+            "tag:1",
+            "weekly-notes",
+            "https://b.example/2025/notes/",
+        )]);
+        cache.merge(vec![
+            item("tag:2", "weekly-notes", "https://b.example/2026/notes/"),
+            item("tag:1", "weekly-notes", "https://b.example/2025/notes/"),
+        ]);
+        let mut slugs: Vec<&str> = cache.items.iter().map(|i| i.slug.as_str()).collect();
+        slugs.sort();
+        assert_eq!(slugs.len(), 2);
+        assert_eq!(slugs[0], "weekly-notes", "the first keeps its slug");
+        assert!(
+            slugs[1].starts_with("weekly-notes-") && slugs[1].len() == 21,
+            "{slugs:?}"
+        );
+    }
 }
