@@ -265,20 +265,11 @@ fn check_imap_url(u: &str) -> Result<ImapTls, String> {
             return Err(bad(&format!("tls={other} (expected required or none)")));
         }
     };
-    let insecure_ok = match query("insecure_auth").as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(bad(&format!(
-                "insecure_auth={other} (expected true or false)"
-            )))
-        }
-    };
+    let insecure_ok =
+        super::smtp_url::insecure_auth(query("insecure_auth").as_deref()).map_err(|m| bad(&m))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if tls == ImapTls::None && !super::is_loopback(host) && !insecure_ok {
-        return Err(bad(
-            "refusing to send the password over an unencrypted connection: use imaps:// or ?tls=required (or ?insecure_auth=true if you must)",
-        ));
+        return Err(bad(&super::smtp_url::cleartext_refused("imaps")));
     }
     Ok(tls)
 }

@@ -87,19 +87,9 @@ impl SmtpEndpoint {
             )),
         };
         let encrypted = matches!(tls, SmtpTls::Required | SmtpTls::Implicit);
-        let insecure_ok = match query("insecure_auth").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(bad(&format!(
-                    "insecure_auth={other} (expected true or false)"
-                )))
-            }
-        };
+        let insecure_ok = insecure_auth(query("insecure_auth").as_deref()).map_err(|m| bad(&m))?;
         if credentials.is_some() && !encrypted && !is_loopback(&host) && !insecure_ok {
-            return Err(bad(
-                "refusing to send the password over an unencrypted connection: use smtps:// or ?tls=required (or ?insecure_auth=true if you must)",
-            ));
+            return Err(bad(&cleartext_refused("smtps")));
         }
         Ok(SmtpEndpoint {
             host,
@@ -113,6 +103,22 @@ impl SmtpEndpoint {
 
 pub use crate::util::net::is_loopback;
 use crate::util::net::percent_decode;
+
+/// `?insecure_auth=` of an SMTP or IMAP URL: absent or `false`, `true`.
+pub(super) fn insecure_auth(value: Option<&str>) -> Result<bool, String> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(format!("insecure_auth={other} (expected true or false)")),
+    }
+}
+
+/// Why a password is not sent in clear (`secure`: the scheme with TLS).
+pub(super) fn cleartext_refused(secure: &str) -> String {
+    format!(
+        "refusing to send the password over an unencrypted connection: use {secure}:// or ?tls=required (or ?insecure_auth=true if you must)"
+    )
+}
 
 #[cfg(test)]
 mod tests {

@@ -239,24 +239,9 @@ async fn get(src: &FeedSource, url: &Url, cache: &Cache) -> Result<Option<Got>> 
         .map_err(|_| fail(format!("no complete answer within {:?}", src.timeout)))?
 }
 
-/// The words of a reqwest error (its sources included), on one line.
+/// The words of a reqwest error, on one line.
 fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_redirect() {
-        "too many redirects"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "fetch failed"
-    };
-    let mut words = vec![kind.to_string()];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        words.push(s.to_string());
-        source = s.source();
-    }
-    crate::util::text::collapse_whitespace(&words.join(": "))
+    crate::util::http::describe(e, "fetch failed")
 }
 
 fn client(timeout: Duration) -> std::result::Result<reqwest::Client, String> {

@@ -153,27 +153,9 @@ pub fn client(timeout: Duration) -> std::result::Result<reqwest::Client, String>
     crate::util::http::client(USER_AGENT, MAX_REDIRECTS, timeout, false)
 }
 
-/// The words of a reqwest error (its sources included), on one line.
+/// The words of a reqwest error, on one line.
 fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_redirect() {
-        "too many redirects"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut words = vec![kind.to_string()];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let w = s.to_string();
-        if !words.contains(&w) {
-            words.push(w);
-        }
-        source = s.source();
-    }
-    crate::util::text::collapse_whitespace(&words.join(": "))
+    crate::util::http::describe(e, "request failed")
 }
 
 /// Statuses by which a server refuses HEAD rather than the page.

@@ -34,3 +34,27 @@ pub fn client(
         .build()
         .map_err(|e| format!("HTTP client set-up: {e}"))
 }
+
+/// The words of a request's error (its sources included, each once), on
+/// one line; `otherwise` names a failure that is none of the kinds below.
+pub fn describe(e: &reqwest::Error, otherwise: &str) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_redirect() {
+        "too many redirects"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        otherwise
+    };
+    let mut words = vec![kind.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let w = s.to_string();
+        if !words.contains(&w) {
+            words.push(w);
+        }
+        source = s.source();
+    }
+    crate::util::text::collapse_whitespace(&words.join(": "))
+}

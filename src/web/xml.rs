@@ -12,18 +12,9 @@ pub fn is_xml_char(c: char) -> bool {
 /// `s` as XML text or attribute value: escaped, forbidden characters
 /// dropped.
 pub fn escape_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => {}
-        }
-    }
+    let kept: String = s.chars().filter(|c| is_xml_char(*c)).collect();
+    let mut out = String::with_capacity(kept.len());
+    crate::util::text::escape_html_into(&kept, &mut out);
     out
 }
 
