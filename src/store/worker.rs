@@ -106,6 +106,19 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Undo a `mark_seen` whose campaign was never created (rendering or
+    /// the database failed in between), so the next scan tries the post
+    /// again instead of never sending it.
+    pub async fn release_seen(&self, slug: &str) -> Result<()> {
+        db!(&self.pool, p, pg => {
+            sqlx::query("DELETE FROM seen_posts WHERE slug = $1 AND campaign_id IS NULL")
+                .bind(slug)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
     pub async fn set_seen_campaign(&self, slug: &str, campaign: i64) -> Result<()> {
         db!(&self.pool, p, pg => {
             sqlx::query("UPDATE seen_posts SET campaign_id = $2 WHERE slug = $1")

@@ -43,40 +43,61 @@ impl Worker {
                 post.slug,
                 post.path.display()
             );
-            // `[publish] mode` is the default; a reader's choice wins.
-            let default = selections::default_frequency(self.settings.publish);
-            let audience = crate::store::Audience::Posts {
-                tags: &post.tags,
-                default,
-            };
-            if !self.settings.publish.emails_posts()
-                && self.store.count_audience(&audience).await? == 0
-            {
-                continue;
+            if let Some(id) = self.start_post(post).await? {
+                started.push(id);
             }
-            if let Some(id) = self.store.post_campaign(&post.slug).await? {
-                tracing::info!("post {} was already sent by campaign {id}", post.slug);
-                continue;
-            }
-            let prepared = campaign::prepare(&self.templates, &self.settings, &[post], None)?;
-            let (id, total) = campaign::create_for(
-                &self.store,
-                &self.settings,
-                &prepared,
-                &[post],
-                None,
-                default,
-            )
-            .await?;
-            self.store.set_seen_campaign(&post.slug, id).await?;
-            tracing::info!(
-                "campaign {id} started: post {} to {total} subscribers",
-                post.slug
-            );
-            self.campaigns.spawn(id, total).await;
-            started.push(id);
         }
         Ok(started)
+    }
+}
+
+impl Worker {
+    /// The campaign of a post just marked seen: none when nobody is to get
+    /// it by email or a campaign for it exists already. A post that does
+    /// not render stays seen (reported once, as the author must fix it);
+    /// one whose campaign the database failed to create is released, so
+    /// the next scan tries again instead of never sending it.
+    async fn start_post(&self, post: &crate::content::Post) -> Result<Option<i64>> {
+        // `[publish] mode` is the default; a reader's choice wins.
+        let default = selections::default_frequency(self.settings.publish);
+        let audience = crate::store::Audience::Posts {
+            tags: &post.tags,
+            default,
+        };
+        if !self.settings.publish.emails_posts() && self.store.count_audience(&audience).await? == 0
+        {
+            return Ok(None);
+        }
+        if let Some(id) = self.store.post_campaign(&post.slug).await? {
+            tracing::info!("post {} was already sent by campaign {id}", post.slug);
+            return Ok(None);
+        }
+        let prepared = campaign::prepare(&self.templates, &self.settings, &[post], None)?;
+        let created = campaign::create_for(
+            &self.store,
+            &self.settings,
+            &prepared,
+            &[post],
+            None,
+            default,
+        )
+        .await;
+        let (id, total) = match created {
+            Ok(made) => made,
+            Err(e) => {
+                if let Err(undo) = self.store.release_seen(&post.slug).await {
+                    tracing::warn!("post {}: {undo}", post.slug);
+                }
+                return Err(e);
+            }
+        };
+        self.store.set_seen_campaign(&post.slug, id).await?;
+        tracing::info!(
+            "campaign {id} started: post {} to {total} subscribers",
+            post.slug
+        );
+        self.campaigns.spawn(id, total).await;
+        Ok(Some(id))
     }
 }
 
