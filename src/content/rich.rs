@@ -165,7 +165,7 @@ impl Job<'_> {
             if html.contains(&para) {
                 html = html.replacen(&para, &slot.html, 1);
             } else {
-                html = html.replacen(&slot.token, &slot.html, 1);
+                html = put_inline(&html, &slot.token, &slot.html);
             }
         }
         Ok(Some(html))
@@ -287,6 +287,34 @@ impl Job<'_> {
             msg,
         )
     }
+}
+
+/// `html` with `token` replaced by `out`; where the token stands inside a
+/// tag (a shortcode in an image's alt text or a link's title), by `out`'s
+/// text alone, so the markup stays whole.
+fn put_inline(html: &str, token: &str, out: &str) -> String {
+    let Some(at) = html.find(token) else {
+        return html.to_string();
+    };
+    let before = &html[..at];
+    let in_tag = before
+        .rfind('<')
+        .is_some_and(|lt| before.rfind('>').is_none_or(|gt| gt < lt));
+    if !in_tag {
+        return html.replacen(token, out, 1);
+    }
+    let mut text = String::with_capacity(out.len());
+    let mut depth = 0usize;
+    for c in out.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => text.push(c),
+            _ => {}
+        }
+    }
+    let text = crate::util::text::collapse_whitespace(&text).replace('"', "&quot;");
+    format!("{before}{text}{}", &html[at + token.len()..])
 }
 
 fn is_ref(name: &str) -> bool {

@@ -301,3 +301,32 @@ fn digest_preheader_is_a_template() {
         "{html}"
     );
 }
+
+/// A shortcode where Markdown puts text into an attribute (an image's alt
+/// text, a link's title) gives its text there, and the markup stays whole.
+#[test]
+fn shortcode_in_alt_text_or_title_keeps_the_markup_whole() {
+    let p = Project::new();
+    p.write(
+        "posts/alt.md",
+        "+++\ntitle = \"Alt\"\ndate = 2026-11-20\n+++\n\n\
+         Look: ![A {{< youtube id=\"abc\" title=\"clip \\\"one\\\"\" >}} here](https://example.com/a.png) \
+         and [a link](https://example.com/ \"{{< youtube xyz >}}\").\n",
+    );
+    let html = html_of(&p, "alt");
+    let img = &html[html
+        .find("<img src=\"https://example.com/a.png\"")
+        .expect(&html)..];
+    let img = &img[..img.find('>').unwrap() + 1];
+    assert!(
+        img.contains("alt=\"A ▶ clip &quot;one&quot; here\""),
+        "{img}"
+    );
+    assert_eq!(img.matches('"').count() % 2, 0, "{img}");
+    assert!(!img[4..].contains('<'), "{img}");
+    let a = &html[html.find("<a href=\"https://example.com/\"").expect(&html)..];
+    let a = &a[..a.find('>').unwrap() + 1];
+    assert!(!a[2..].contains('<'), "{a}");
+    assert!(a.contains("title=\""), "{a}");
+    assert!(leftovers(&html).is_empty(), "{html}");
+}
