@@ -30,6 +30,12 @@ pub const USER_AGENT: &str = concat!(
 /// At most this many redirects are followed.
 pub const MAX_REDIRECTS: usize = 5;
 
+/// Items no longer in the feed are kept (a feed lists only its newest
+/// posts) up to this many items in all, newest first; those in the copy
+/// just read are always kept. Bounds the cache a years-old blog rewrites
+/// at every poll.
+pub const MAX_KEPT: usize = 500;
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Cache {
     /// The feed these validators belong to.
@@ -71,6 +77,8 @@ impl Cache {
     /// Take in a new copy's items: new ones added, changed ones replaced
     /// (never sent again: the worker knows them by slug), missing ones kept.
     fn merge(&mut self, items: Vec<FeedItem>) {
+        let current: std::collections::HashSet<String> =
+            items.iter().map(|i| i.id.clone()).collect();
         for mut it in items {
             match self.items.iter_mut().find(|o| o.id == it.id) {
                 // The same item: its slug (which posts were sent are
@@ -95,6 +103,13 @@ impl Cache {
         }
         self.items
             .sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
+        if self.items.len() > MAX_KEPT {
+            let mut rank = 0;
+            self.items.retain(|i| {
+                rank += 1;
+                rank <= MAX_KEPT || current.contains(&i.id)
+            });
+        }
     }
 }
 
@@ -301,5 +316,25 @@ mod tests {
             slugs[1].starts_with("weekly-notes-") && slugs[1].len() == 21,
             "{slugs:?}"
         );
+    }
+
+    #[test]
+    fn items_gone_from_the_feed_are_kept_up_to_a_bound_newest_first() {
+        let mut cache = Cache::default();
+        let dated = |n: usize| {
+            let mut i = item(&format!("tag:{n}"), &format!("p{n}"), "https://b.example/");
+            i.date += chrono::Duration::days(n as i64);
+            i
+        };
+        // A blog whose feed lists its ten newest posts, polled for years.
+        for start in (0..MAX_KEPT + 200).step_by(10) {
+            cache.merge((start..start + 10).map(dated).collect());
+        }
+        assert_eq!(cache.items.len(), MAX_KEPT);
+        assert_eq!(cache.items[0].id, format!("tag:{}", MAX_KEPT + 199));
+        // An old item the feed lists again is kept whatever its date.
+        cache.merge(vec![dated(0)]);
+        assert_eq!(cache.items.len(), MAX_KEPT + 1);
+        assert!(cache.items.iter().any(|i| i.id == "tag:0"));
     }
 }
