@@ -144,6 +144,16 @@ impl Worker {
         all: &'a [Post],
     ) -> Result<Vec<&'a Post>> {
         let now = self.clock.now();
+        let seen = self.store.seen_posts().await?;
+        // A post the scan has not reached yet (written just before the
+        // digest's time) meets the gate here first: it must settle and be
+        // live like any other. One seen before the gate existed has passed.
+        for p in &chosen {
+            if !seen.contains(&p.slug) {
+                let live = p.format == crate::content::BodyFormat::Html;
+                self.gate_open(p, live).await?;
+            }
+        }
         let mut gates = gates(&self.store).await?;
         let mut out = Vec::with_capacity(chosen.len());
         for p in chosen {

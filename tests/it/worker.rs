@@ -93,10 +93,15 @@ impl Setup {
     }
 }
 
+/// These tests are about the schedule: their posts are known to the
+/// worker only at the digest (no scan runs), where the publish gate would
+/// otherwise make them settle and ask their pages first (tests/it/gate.rs).
+const NO_GATE: &str = "[publish]\nsettle = \"0s\"\nwait_until_live = false";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digest_fires_on_schedule_in_a_non_utc_zone_across_dst() {
     // Mondays 09:00 Europe/Berlin: 07:00 UTC in summer, 08:00 UTC in winter.
-    let s = Setup::new("[digest]\nschedule = \"0 9 * * MON\"\ntimezone = \"Europe/Berlin\"\nfirst_window_days = 30", utc(2026, 10, 19, 6, 0)).await;
+    let s = Setup::new(&format!("[digest]\nschedule = \"0 9 * * MON\"\ntimezone = \"Europe/Berlin\"\nfirst_window_days = 30\n{NO_GATE}"), utc(2026, 10, 19, 6, 0)).await;
     s.project.post("one", "One", "2026-10-18", "First.");
     let w = s.worker().await;
     s.clock.set(utc(2026, 10, 19, 6, 59));
@@ -135,7 +140,7 @@ async fn digest_fires_on_schedule_in_a_non_utc_zone_across_dst() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missed_period_is_caught_up_once_and_a_restart_sends_nothing_extra() {
     let s = Setup::new(
-        "[digest]\nschedule = \"0 9 * * MON\"\nfirst_window_days = 30",
+        &format!("[digest]\nschedule = \"0 9 * * MON\"\nfirst_window_days = 30\n{NO_GATE}"),
         utc(2026, 11, 2, 10, 0),
     )
     .await;
