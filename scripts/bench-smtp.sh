@@ -19,7 +19,14 @@
 #   SOURCE=0     skip smtp-source (for the peak-RSS check at N = 1,000,000)
 #   SINK_OPTS    extra smtp-sink options, e.g. -p: no PIPELINING offered
 #   CONCURRENCY  smtp.concurrency for Gazette (default: unset, Gazette's
-#                default of 4); smtp-source always runs 8 sessions.
+#                default of 4).
+#   RTT_MS       a round trip added between both senders and the sink by
+#                scripts/lib/delay-proxy.py (RTT_MS/2 each way, 127.0.0.1 only),
+#                as a relay 10-80 ms away: issue #30. The report then also
+#                gives Gazette against the wire's limit, concurrency / RTT
+#                messages per second (one round trip per message at best).
+#   SOURCE_SESSIONS  smtp-source's sessions (default 8; with RTT_MS, the
+#                same as Gazette's concurrency, so both face the same limit)
 #   GAZETTE_BIN  the binary (default target/release/gazette, built first), or
 #                several separated by spaces: each run sends with each of them
 #                in turn (same sink, same smtp-source run), so a change can be
@@ -48,8 +55,13 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 # shellcheck disable=SC2086
 smtp-sink ${SINK_OPTS:-} -u nobody "127.0.0.1:$port" 1000 &
 sink=$!
-trap 'kill $sink 2>/dev/null; rm -rf "$work"' EXIT
+proxy=
+trap 'kill $sink $proxy 2>/dev/null; rm -rf "$work"' EXIT
 sleep 0.5
+conc=${CONCURRENCY:-4}
+sessions=${SOURCE_SESSIONS:-8}
+. scripts/lib/rtt.sh
+[ -n "$proxy" ] && sessions=${SOURCE_SESSIONS:-$conc}
 
 mkdir "$work/base"
 cp gazette.toml "$work/base/"
@@ -71,6 +83,9 @@ cd "$work"
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d)"
 echo "== message: $size bytes (headers, text and HTML parts); N = $N; concurrency ${CONCURRENCY:-4 (default)}; runs $RUNS"
+if [ -n "${RTT_MS:-}" ]; then
+  echo "== round trip added: $RTT_MS ms; the wire's limit: $conc / $(python3 -c "print($RTT_MS / 1000)") s = $(rtt_limit "$conc") msg/s"
+fi
 : > results.txt
 for run in $(seq 1 "$RUNS"); do
   for b in "${!bins[@]}"; do
@@ -88,24 +103,30 @@ for run in $(seq 1 "$RUNS"); do
     src=0
   else
     start=$(date +%s.%N)
-    smtp-source -d -s 8 -l "$size" -m "$N" "127.0.0.1:$port"
+    smtp-source -d -s "$sessions" -l "$size" -m "$N" "127.0.0.1:$port"
     end=$(date +%s.%N)
     src=$(python3 -c "print(f'{$N / ($end - $start):.0f}')")
   fi
-  echo "run $run: smtp-source -d -s 8 (ceiling): $src msg/s"
+  echo "run $run: smtp-source -d -s $sessions (reference): $src msg/s"
   for b in "${!bins[@]}"; do
     ratio=$(python3 -c "print(f'{${gz[$b]} / max($src, 1):.2f}')")
     echo "$b ${gz[$b]} $src $ratio ${rss[$b]}" >> results.txt
-    echo "run $run: gazette ${bins[$b]}: ${gz[$b]} msg/s end to end, peak RSS ${rss[$b]} MB, ${lats[$b]}; ratio: $ratio"
+    wire=""
+    if [ -n "${RTT_MS:-}" ]; then
+      wire="; of the wire's limit: $(python3 -c "print(f'{${gz[$b]} * $RTT_MS / 1000 / $conc:.2f}')")"
+    fi
+    echo "run $run: gazette ${bins[$b]}: ${gz[$b]} msg/s end to end, peak RSS ${rss[$b]} MB, ${lats[$b]}; ratio: $ratio$wire"
   done
 done
-python3 - results.txt "${bins[@]}" <<'PY'
+python3 - results.txt "${RTT_MS:-0}" "$conc" "${bins[@]}" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-for b, name in enumerate(sys.argv[2:]):
+rtt, conc = float(sys.argv[2]), int(sys.argv[3])
+for b, name in enumerate(sys.argv[4:]):
     rs = [list(map(float, r[1:])) for r in rows if int(r[0]) == b]
     med = lambda i: statistics.median(r[i] for r in rs)
     print(f"median of {len(rs)} run(s), {name}: gazette {med(0):.0f} msg/s, smtp-source {med(1):.0f} msg/s, "
           f"median ratio {med(2):.2f} (range {min(r[2] for r in rs):.2f}-{max(r[2] for r in rs):.2f}), "
-          f"peak RSS max {max(r[3] for r in rs):.0f} MB")
+          f"peak RSS max {max(r[3] for r in rs):.0f} MB"
+          + (f"; of the wire's limit ({conc * 1000 / rtt:.0f} msg/s): {med(0) * rtt / 1000 / conc:.2f}" if rtt else ""))
 PY

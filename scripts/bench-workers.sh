@@ -6,6 +6,7 @@
 #   scripts/bench-workers.sh                                   # SQLite, 1 worker
 #   scripts/bench-workers.sh --database postgres://root@127.0.0.1:5432/postgres --workers 1,2,4
 #   N=20000 RUNS=3 scripts/bench-workers.sh ...                # medians of 3 runs
+#   RTT_MS=20 scripts/bench-workers.sh ...   # a round trip added before the sink (scripts/lib/rtt.sh)
 # A postgres:// URL names a server (and a database to connect to for
 # CREATE/DROP DATABASE): each run gets a fresh database on it, dropped after.
 #
@@ -48,11 +49,15 @@ work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 smtp-sink -u nobody "127.0.0.1:$port" 1000 &
 sink=$!
+sleep 0.3
+proxy=
+. scripts/lib/rtt.sh
+[ -n "$proxy" ] && echo "== round trip added: $RTT_MS ms; the wire's limit per worker (concurrency 4): $(rtt_limit 4) msg/s"
 wpids=()
 dbname=""
 cleanup() {
   for p in "${wpids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  kill "$sink" 2>/dev/null || true
+  kill "$sink" $proxy 2>/dev/null || true
   [ -n "$dbname" ] && psql -q "$database" -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -175,7 +180,7 @@ one_run() { # $1 = workers, $2 = run number
   fi
   local start end src
   start=$(date +%s.%N)
-  smtp-source -d -s 8 -l "$size" -m "$N" "127.0.0.1:$port"
+  smtp-source -d -s "${SOURCE_SESSIONS:-8}" -l "$size" -m "$N" "127.0.0.1:$port"
   end=$(date +%s.%N)
   src=$(python3 -c "print($N / ($end - $start))")
   python3 - "$show" "$N" "$src" "$g0" "$g1" "$d0" "$d1" "$backend" "$w" "$r" "$results" <<'PY'
