@@ -23,7 +23,8 @@
 //! 4. `render`: templates, prepared emails, per-recipient slots, MIME.
 //! 5. `audience`, `bounce`: subscriber domain types: addresses, statuses, tokens,
 //!    CSV; returned mail (DSNs, ARF, plain-text bounces) read and classified.
-//! 6. `store`: SQLite: subscribers, campaigns, deliveries, worker state.
+//! 6. `store`: SQLite or PostgreSQL (one `Dialect` seam): subscribers,
+//!    campaigns, deliveries, bounces, worker state.
 //! 7. `delivery`: campaigns, the queue (one cancellation per run, the pass of
 //!    producer, senders and outcome writer, the pure retry policy, the
 //!    supervision `send` and the worker share), transports (SMTP, outbox,
@@ -76,10 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Send(cmd) => runtime(Some(1))?.block_on(commands::send::run(&ctx, cmd)),
         Command::Campaigns(cmd) => runtime(Some(1))?.block_on(commands::campaigns::run(&ctx, cmd)),
         Command::Serve { listen } => runtime(None)?.block_on(commands::serve::run(&ctx, listen)),
-        Command::Worker { listen } => {
-            let settings = ctx.settings()?;
-            runtime(None)?.block_on(worker::run(settings, listen))
-        }
+        Command::Worker { listen } => runtime(None)?.block_on(commands::worker::run(&ctx, listen)),
         Command::Completions { shell } => commands::shell::completions(shell),
         Command::Man { dir } => commands::shell::man(&dir),
         Command::Bounces(cmd) => runtime(None)?.block_on(commands::bounces::run(&ctx, cmd)),

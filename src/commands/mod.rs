@@ -12,6 +12,7 @@ pub mod serve;
 pub mod shell;
 pub mod status;
 pub mod subscribers;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use super::keys::Locator;
 use super::raw::RawDkim;
-use super::validate::Locator;
 use crate::error::{Error, Result};
 
 /// Headers every DKIM signature covers (absent ones are signed as absent,

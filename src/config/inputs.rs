@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::validate::Locator;
+use super::keys::Locator;
 use super::Overrides;
 use crate::error::{Error, Result};
 

@@ -1,14 +1,15 @@
 //! Configuration: `gazette.toml` + `GAZETTE_*` environment + flags, layered
 //! (flags > environment > file > defaults) and validated once into `Settings`.
 //!
-//! `raw` holds the file as written (serde, unknown keys refused), `validate`
-//! one validator per section with a locator that gives every error its
-//! `file:line`, `smtp_url` the SMTP URL and `dkim` the signing key;
+//! `raw` holds the file as written (serde, unknown keys refused), `keys`
+//! the locator that gives every error its `file:line`, `validate` one
+//! validator per section, `smtp_url` the SMTP URL and `dkim` the signing key;
 //! `inputs` refuses control characters in URLs and paths first.
 
 mod bounces;
 mod dkim;
 mod inputs;
+mod keys;
 mod publish;
 mod raw;
 mod readers;
@@ -210,7 +211,7 @@ pub fn load(path: &Path, env: &HashMap<String, String>, flags: &Overrides) -> Re
         Err(e) => return Err(Error::io(path, e)),
     };
     let raw: raw::RawConfig = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
-    validate::settings(&validate::Locator { path, text: &text }, raw, env, flags)
+    validate::settings(&keys::Locator { path, text: &text }, raw, env, flags)
 }
 
 /// Turn a TOML error into `path:line: message`; a value of the wrong type

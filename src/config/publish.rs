@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use super::keys::Locator;
 use super::raw::RawPublish;
-use super::validate::Locator;
 use super::PublishMode;
 use crate::error::Result;
 

@@ -134,14 +134,6 @@ pub(super) struct RawPaths {
     pub posts: Option<String>,
     pub templates: Option<String>,
     pub outbox: Option<String>,
-    pub max_post_size: Option<RawSize>,
-    pub max_email_size: Option<RawSize>,
-}
-
-/// A size: a number of bytes or a string such as "5MB".
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum RawSize {
-    Bytes(u64),
-    Text(String),
+    pub max_post_size: Option<super::keys::RawSize>,
+    pub max_email_size: Option<super::keys::RawSize>,
 }

@@ -155,7 +155,7 @@ pub(super) fn resolve(
 /// `[render] code_theme`: one of the built-in themes (default: the light
 /// "InspiredGitHub").
 pub(super) fn code_theme(
-    loc: &super::validate::Locator<'_>,
+    loc: &super::keys::Locator<'_>,
     v: Option<String>,
 ) -> crate::error::Result<String> {
     let name = v.unwrap_or_else(|| "InspiredGitHub".into());
@@ -174,7 +174,7 @@ pub(super) fn code_theme(
 
 /// `[digest] preheader`: a Tera template.
 pub(super) fn digest_preheader(
-    loc: &super::validate::Locator<'_>,
+    loc: &super::keys::Locator<'_>,
     v: Option<String>,
 ) -> crate::error::Result<Option<String>> {
     if let Some(t) = &v {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::raw::RawSize;
+use super::keys::RawSize;
 use crate::util::time::parse_duration;
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,7 +58,7 @@ pub struct FeedSource {
 /// `[source]`, errors at their key's line; a bad `GAZETTE_FEED_URL` is
 /// named as such.
 pub(super) fn settings(
-    loc: &super::validate::Locator<'_>,
+    loc: &super::keys::Locator<'_>,
     raw: RawSource,
     env_feed: Option<String>,
     root: &Path,

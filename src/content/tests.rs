@@ -1,4 +1,6 @@
 use super::*;
+use crate::content::markdown::to_html;
+use crate::content::sanitize::sanitize;
 use crate::error::Result;
 use crate::util::text::slugify;
 use chrono::TimeZone;
@@ -277,4 +279,90 @@ fn urls_and_dates_are_kept_sane() {
     assert!(e.starts_with("p.md:3:"), "{e}");
     assert!(parse("p.md", "---\ntitle: T\ndate: 2026-01-01\nurl: /a/b\n---\n").is_ok());
     assert!(slug_from_path(Path::new("posts/2026-01-0é-x.md")).contains('x'));
+}
+
+// Markdown, then the sanitiser: what the post pipeline does.
+
+fn md_base() -> url::Url {
+    url::Url::parse("https://example.com/blog/my-post/").unwrap()
+}
+
+fn clean_md(md: &str) -> String {
+    sanitize(&to_html(md, &md_base()), &md_base())
+}
+
+#[test]
+fn markdown_output_survives() {
+    let md = "# Title\n\n| a | b |\n|:--|--:|\n| 1 | 2 |\n\n~~gone~~ **b** *i* `c`\n\n\
+              ```rust\nfn main() {}\n```\n\n- [x] done\n- [ ] todo\n\nNote[^1].\n\n\
+              [^1]: The note.\n\n![alt](pic.png \"t\")\n\n> quote\n\n1. one\n\n---\n";
+    let raw = to_html(md, &md_base());
+    let html = clean_md(md);
+    for needle in [
+        "<h1>Title</h1>",
+        "<table>",
+        "<th style=\"text-align:left\">a</th>",
+        "<td style=\"text-align:right\">2</td>",
+        "<del>gone</del>",
+        "<strong>b</strong>",
+        "<em>i</em>",
+        "<code>c</code>",
+        "<code class=\"language-rust\">",
+        "type=\"checkbox\"",
+        "checked",
+        "<sup class=\"footnote-reference\"><a href=\"#1\">1</a></sup>",
+        "<div class=\"footnote-definition\" id=\"1\">",
+        "src=\"https://example.com/blog/my-post/pic.png\"",
+        "alt=\"alt\"",
+        "title=\"t\"",
+        "<blockquote>",
+        "<ol>",
+        "<hr>",
+    ] {
+        assert!(
+            html.contains(needle),
+            "missing {needle:?} in\n{html}\nfrom\n{raw}"
+        );
+    }
+    assert_eq!(html.matches("checkbox").count(), 2, "{html}");
+    assert_eq!(html.matches("checked").count(), 1, "{html}");
+}
+
+#[test]
+fn dangerous_html_goes() {
+    let md = "<script>alert(1)</script>\n\n<meta http-equiv=\"refresh\" content=\"0;url=https://evil.example/\">\n\n\
+              <iframe src=\"https://evil.example/\"></iframe>\n\n<form action=\"https://evil.example/\"><input type=\"text\" name=\"q\"></form>\n\n\
+              <style>body{display:none}</style>\n\n<p onclick=\"alert(2)\" style=\"position:fixed\">p</p>\n\n\
+              [x](javascript:alert(3)) [y](data:text/html,hi) <a href=\"vbscript:x\">v</a> <img src=\"javascript:alert(4)\" onerror=\"alert(5)\">\n\n\
+              <a href=\"  JaVa\tScRiPt:alert(6)\">w</a> [ok](https://ok.example/) [m](mailto:a@example.com) <a href=\"rel/x\">r</a>\n";
+    let html = clean_md(md);
+    let lower = html.to_ascii_lowercase();
+    for bad in [
+        "<script",
+        "alert",
+        "<meta",
+        "refresh",
+        "<iframe",
+        "<form",
+        "name=",
+        "<style",
+        "display:none",
+        "onclick",
+        "onerror",
+        "position",
+        "javascript",
+        "vbscript",
+        "data:",
+        "evil",
+    ] {
+        assert!(!lower.contains(bad), "{bad:?} survived in\n{html}");
+    }
+    assert!(html.contains("href=\"https://ok.example/\""), "{html}");
+    assert!(html.contains("href=\"mailto:a@example.com\""), "{html}");
+    assert!(
+        html.contains("href=\"https://example.com/blog/my-post/rel/x\""),
+        "{html}"
+    );
+    // The form's input is at most a disabled checkbox.
+    assert!(!html.contains("type=\"text\""), "{html}");
 }

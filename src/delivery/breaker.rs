@@ -15,8 +15,6 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::cancel::StopReason;
-use super::pass::Shared;
 use crate::bounce::Class;
 use crate::config::SendSafety;
 use crate::store::campaigns::{QueueItem, Recorded};
@@ -156,40 +154,6 @@ impl Breaker {
                 pct(l.blocked_alert)
             )
         })
-    }
-}
-
-impl Shared {
-    /// Count an outcome; past a limit, stop the run (paused by the
-    /// breaker when it ends).
-    pub(super) fn breaker_count(&self, item: &QueueItem, recorded: &Recorded) {
-        let blocked_at = self.breaker.count(item, recorded);
-        if matches!(recorded, Recorded::Failed { .. }) {
-            self.breaker_check(Some(blocked_at.as_deref().unwrap_or("")));
-        }
-    }
-
-    /// Stop the run if a limit is crossed (`only`: of the domains, check
-    /// this one alone; `Some("")`: none).
-    pub(super) fn breaker_check(&self, only: Option<&str>) {
-        if let Some(why) = self.breaker.tripped_at(only) {
-            if self.cancel.stop(StopReason::Breaker(why.clone())) {
-                tracing::warn!("campaign {}: circuit breaker: {why}", self.id);
-            }
-        }
-    }
-
-    /// Read the asynchronous reports (at each heartbeat) and check.
-    pub(super) async fn breaker_poll(&self) {
-        match self
-            .store
-            .campaign_reports_since(self.id, self.breaker.since)
-            .await
-        {
-            Ok((hard, complaints)) => self.breaker.reported(hard, complaints),
-            Err(e) => tracing::warn!("campaign {}: reading its bounces: {e}", self.id),
-        }
-        self.breaker_check(None);
     }
 }
 

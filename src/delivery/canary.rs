@@ -14,7 +14,7 @@ use chrono::Utc;
 
 use super::breaker::Breaker;
 use super::cancel::StopReason;
-use super::pass::Shared;
+use super::shared::Shared;
 use crate::error::Result;
 
 /// A canary's audience is at least this many times its size.

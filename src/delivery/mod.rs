@@ -17,6 +17,7 @@ pub mod progress;
 pub mod queue;
 pub mod ready;
 pub mod selections;
+pub mod shared;
 pub mod supervise;
 pub mod throttle;
 pub mod transport;

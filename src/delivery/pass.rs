@@ -5,131 +5,26 @@
 //! `grace` (= `smtp.timeout` + ½ s) later, so a pass always ends within
 //! that time of its cause.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::{mpsc, Mutex};
 
-use super::cancel::{Cancel, StopReason};
-use super::policy::{self, Reply, RetryPolicy};
-use super::progress::{Pacer, Progress};
+use super::cancel::StopReason;
+use super::policy::{self, Reply};
 use super::ready::{prepare, Prep, Ready};
-use super::throttle::Throttle;
-use super::transport::{Connector, Opened, Transport};
-use crate::config::Newsletter;
-use crate::render::{Encoded, Prepared};
-use crate::store::campaigns::{QueueItem, QueueRecipient, Recorded};
-use crate::store::Store;
+use super::shared::Shared;
+use super::transport::{Opened, Transport};
+use crate::store::campaigns::{QueueItem, Recorded};
 
-/// Deliveries read from the store at a time (at most: see
-/// `policy::lease_size`).
-pub const FETCH_BATCH: i64 = 500;
 /// Outcomes written per transaction (at most).
 pub const OUTCOME_BATCH: usize = 25;
 /// Outcomes waiting for the writer (at most).
 pub const OUTCOME_CHANNEL: usize = 16;
 /// Outcomes are written at least this often.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
-
-/// What the senders of one campaign run share.
-pub struct Shared {
-    pub id: i64,
-    /// This run's random id: it leases deliveries, and outcome writes are
-    /// fenced by the lease.
-    pub claim: String,
-    pub store: Store,
-    pub connector: Arc<dyn Connector>,
-    pub newsletter: Arc<Newsletter>,
-    pub prepared: Prepared,
-    /// The parts transfer-encoded once for the whole campaign.
-    pub encoded: Encoded,
-    /// The message formatted once (all but the personal headers and
-    /// bodies); `None` with DKIM, where lettre builds each message.
-    pub skeleton: Option<crate::render::message::Skeleton>,
-    /// The email has `attribute(...)` slots: read recipients' attributes.
-    pub uses_attributes: bool,
-    pub concurrency: usize,
-    pub retry: RetryPolicy,
-    pub pacer: Pacer,
-    /// `smtp.rate` for the whole campaign (the pacer has this process's share).
-    pub rate: Option<f64>,
-    pub progress: Arc<Progress>,
-    pub cancel: Cancel,
-    /// Subscribers who unsubscribed while the campaign runs.
-    pub opted_out: RwLock<HashSet<i64>>,
-    /// Connection-level failures in a row (no reply from the server).
-    pub trouble: AtomicU32,
-    /// The rate and connections the server's "too fast" replies allow.
-    pub throttle: Throttle,
-    /// The circuit breaker's counts and limits.
-    pub breaker: super::breaker::Breaker,
-    /// VERP sender and what a rejection does to the subscriber (bounces).
-    pub bounces: crate::config::BouncePolicy,
-    /// When this process's leases were last renewed: the moment the
-    /// heartbeat that renewed them was sent (they run from its `now`).
-    pub renewed: std::sync::Mutex<Instant>,
-    /// No transaction is opened ahead (behind a message's final dot): a
-    /// paced run (`smtp.rate`: each message at its time, commands
-    /// included), or the server left such commands unanswered.
-    pub no_chaining: std::sync::atomic::AtomicBool,
-}
-
-impl Shared {
-    /// How long in-flight work may take after a stop.
-    pub fn grace(&self) -> Duration {
-        self.connector.timeout() + Duration::from_millis(500)
-    }
-
-    /// The leases were renewed by a heartbeat sent at `at`.
-    pub fn renewed_at(&self, at: Instant) {
-        *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = at;
-    }
-
-    /// Wait while the leases have not been renewed for half their length
-    /// (this process stalled, or the database is slow): nothing new is sent
-    /// until they are, or the run stops (the guard decides). The half left
-    /// is the margin for what is already in flight. `false`: the run
-    /// stopped.
-    async fn hold_claim(&self) -> bool {
-        loop {
-            let since = self
-                .renewed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .elapsed();
-            if since <= super::queue::CLAIM_STALE / 2 {
-                return true;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = self.cancel.stopped() => return false,
-            }
-        }
-    }
-
-    pub(super) fn left(&self, r: &QueueRecipient) -> bool {
-        self.opted_out
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&r.subscriber_id)
-    }
-
-    /// Count a failure of the server as a whole, with no reply in between:
-    /// a failed connection weighs 2, a dropped session (a timeout, a reset,
-    /// 421) 1. One failed connection per sender (at least 3), or two
-    /// dropped sessions each, mean the server is unreachable: stop the run.
-    /// (A few slow replies at the end of a pass are not enough.)
-    fn server_trouble(&self, what: String, weight: u32) {
-        let n = self.trouble.fetch_add(weight, Ordering::Relaxed) + weight;
-        let limit = 2 * (self.concurrency as u32).max(3);
-        if n >= limit && self.cancel.stop(StopReason::Unreachable(what)) {
-            tracing::debug!("campaign {}: {n} connection failures in a row", self.id);
-        }
-    }
-}
 
 /// Run one pass; returns when nothing more is due now or the run stopped.
 pub async fn run(shared: &Arc<Shared>) {
@@ -177,13 +72,13 @@ async fn produce(shared: &Arc<Shared>, work: mpsc::Sender<QueueItem>) {
         tokio::spawn(async move {
             let now = Utc::now();
             let until =
-                now + chrono::Duration::from_std(super::queue::CLAIM_STALE).unwrap_or_default();
-            let limit = super::queue::claim_size(&shared, now).await?;
+                now + chrono::Duration::from_std(super::policy::CLAIM_STALE).unwrap_or_default();
+            let limit = shared.claim_size(now).await?;
             let items = shared
                 .store
                 .claim_batch(shared.id, &shared.claim, now, until, limit)
                 .await?;
-            Ok::<_, crate::Error>((items, limit))
+            Ok::<_, crate::error::Error>((items, limit))
         })
     };
     let mut claiming = claim(shared.clone());
@@ -476,7 +371,7 @@ async fn transmit(
 /// What a reply means for a delivery, counting a failure of the server as
 /// a whole (no reply, a dropped session) towards "unreachable".
 async fn judge(shared: &Shared, msg: &Ready, reply: &Reply) -> Option<Recorded> {
-    if super::throttle::too_fast(reply) {
+    if policy::too_fast(reply) {
         if shared.throttle.at_floor() {
             let (retry, attempts) = (shared.retry, msg.item.attempts);
             return policy::decide_counted(retry, reply, attempts, &msg.message_id, Utc::now());

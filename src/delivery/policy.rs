@@ -8,6 +8,12 @@ use chrono::{DateTime, Utc};
 
 use crate::store::campaigns::Recorded;
 
+/// Deliveries read from the store at a time (at most: see [`lease_size`]).
+pub const FETCH_BATCH: i64 = 500;
+/// The lease: deliveries whose lease was not renewed for this long go to
+/// whichever process takes them next.
+pub const CLAIM_STALE: Duration = Duration::from_secs(5);
+
 /// What one attempt to hand a message to the server came back with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -25,6 +31,36 @@ pub enum Reply {
     /// The message cannot be sent by this client at all (e.g. a non-ASCII
     /// address to a server without SMTPUTF8).
     Unsendable(String),
+}
+
+/// Whether `reply` says the sender is going too fast (rather than
+/// something about this message or this recipient).
+pub fn too_fast(reply: &Reply) -> bool {
+    let Reply::Code(code, text) = reply else {
+        return false;
+    };
+    if !matches!(code, 421 | 451 | 454) {
+        return false;
+    }
+    let text = text.to_ascii_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let phrase = |a: &str, b: &[&str]| {
+        words
+            .windows(3)
+            .any(|w| w[0] == "too" && w[1] == a && b.contains(&w[2]))
+    };
+    words.iter().any(|w| {
+        *w == "rate" || *w == "rates" || w.starts_with("throttl") || w.starts_with("ratelimit")
+    }) || phrase(
+        "many",
+        &["connections", "messages", "recipients", "mails", "emails"],
+    ) || phrase("many", &["concurrent", "simultaneous", "sessions"])
+        || words
+            .windows(2)
+            .any(|w| w == ["too", "fast"] || w == ["slow", "down"])
 }
 
 /// The class of a reply.
@@ -96,7 +132,7 @@ pub fn decide(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Option<Recorded> {
-    if super::throttle::too_fast(reply) {
+    if too_fast(reply) {
         // About the sender's pace, not this recipient: requeued as if
         // never tried (the run slows down instead).
         return Some(Recorded::Retry {
@@ -168,8 +204,7 @@ pub fn reconnect(reply: &Reply) -> bool {
 /// Whether the reply says something about the server as a whole (counted
 /// towards "the server is unreachable") rather than about one message.
 pub fn server_trouble(reply: &Reply) -> bool {
-    matches!(classify(reply), Verdict::Dropped | Verdict::Unreachable)
-        && !super::throttle::too_fast(reply)
+    matches!(classify(reply), Verdict::Dropped | Verdict::Unreachable) && !too_fast(reply)
 }
 
 /// Deliveries a claim takes at least (while as many are pending).
@@ -185,7 +220,7 @@ pub const MIN_LEASE: i64 = 8;
 /// recipients.)
 pub fn lease_size(pending: i64, processes: i64) -> i64 {
     let parts = 2 * processes.max(1);
-    let most = super::pass::FETCH_BATCH;
+    let most = FETCH_BATCH;
     ((pending.max(0) + parts - 1) / parts).clamp(MIN_LEASE, most)
 }
 

@@ -18,9 +18,10 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::cancel::{Cancel, StopReason};
-use super::pass::{self, Shared, OUTCOME_BATCH, OUTCOME_CHANNEL};
+use super::pass::{self, OUTCOME_BATCH, OUTCOME_CHANNEL};
 use super::policy::RetryPolicy;
 use super::progress::{Pacer, Progress};
+use super::shared::Shared;
 use super::transport::Connector;
 use crate::config::Newsletter;
 use crate::error::{Error, Result};
@@ -31,9 +32,7 @@ use crate::store::Store;
 /// How often a sending process renews its heartbeat and leases (and reads
 /// the campaign's status, to notice `campaigns pause`/`cancel`).
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// The lease: deliveries whose lease was not renewed for this long go to
-/// whichever process takes them next.
-pub const CLAIM_STALE: Duration = Duration::from_secs(5);
+pub use super::policy::CLAIM_STALE;
 /// How often the queue looks for addresses that unsubscribed meanwhile.
 const OPT_OUT_POLL: Duration = Duration::from_millis(200);
 /// The longest the worker waits between retries of an unreachable server.
@@ -392,16 +391,6 @@ async fn share_rate(shared: &Shared) {
             .count();
         shared.pacer.set_rate(Some(rate / n.max(1) as f64));
     }
-}
-
-/// The size of this process's next claim (`policy::lease_size`): what is
-/// free to take, and how many processes may send it.
-pub(super) async fn claim_size(shared: &Shared, now: chrono::DateTime<Utc>) -> Result<i64> {
-    let store = &shared.store;
-    let processes = store.possible_senders(shared.id, now, CLAIM_STALE).await?;
-    let enough = 2 * processes.max(1) * super::pass::FETCH_BATCH;
-    let free = store.claimable(shared.id, now, enough).await?;
-    Ok(super::policy::lease_size(free, processes))
 }
 
 /// Rows fetched in a batch carry the status of that moment; this keeps

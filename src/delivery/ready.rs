@@ -1,7 +1,7 @@
 //! A delivery taken from the queue, built into the message the
 //! transport sends (or the outcome to record when there is nothing to send).
 
-use super::pass::Shared;
+use super::shared::Shared;
 use crate::audience::Status;
 use crate::render::{message, Recipient};
 use crate::store::campaigns::{QueueItem, QueueRecipient, Recorded};

@@ -13,7 +13,7 @@ use super::policy::Reply;
 
 /// No new cut within this long of the last one: the replies to what was
 /// in flight at the cut say nothing about the new rate.
-const CUT_EVERY: Duration = Duration::from_secs(1);
+pub(super) const CUT_EVERY: Duration = Duration::from_secs(1);
 /// A quiet spell this long adds a step of rate and a connection back.
 pub const QUIET: Duration = Duration::from_secs(60);
 /// The slowest a run is made to go (messages per second).
@@ -22,36 +22,6 @@ const FLOOR: f64 = 0.5;
 const UNKNOWN: f64 = 10.0;
 /// The window over which the rate actually reached is measured.
 const WINDOW: Duration = Duration::from_secs(1);
-
-/// Whether `reply` says the sender is going too fast (rather than
-/// something about this message or this recipient).
-pub fn too_fast(reply: &Reply) -> bool {
-    let Reply::Code(code, text) = reply else {
-        return false;
-    };
-    if !matches!(code, 421 | 451 | 454) {
-        return false;
-    }
-    let text = text.to_ascii_lowercase();
-    let words: Vec<&str> = text
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let phrase = |a: &str, b: &[&str]| {
-        words
-            .windows(3)
-            .any(|w| w[0] == "too" && w[1] == a && b.contains(&w[2]))
-    };
-    words.iter().any(|w| {
-        *w == "rate" || *w == "rates" || w.starts_with("throttl") || w.starts_with("ratelimit")
-    }) || phrase(
-        "many",
-        &["connections", "messages", "recipients", "mails", "emails"],
-    ) || phrase("many", &["concurrent", "simultaneous", "sessions"])
-        || words
-            .windows(2)
-            .any(|w| w == ["too", "fast"] || w == ["slow", "down"])
-}
 
 /// The limits a run settled at after the server asked it to slow down.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,73 +181,10 @@ impl Throttle {
     }
 }
 
-impl super::pass::Shared {
-    /// The server said `reply` (too fast): slow the run down.
-    pub(super) async fn too_fast(&self, reply: &Reply) {
-        let Some(settled) = self.throttle.slow_down(reply, self.rate) else {
-            return;
-        };
-        // Each message at its time, commands included.
-        self.no_chaining.store(true, Ordering::Relaxed);
-        self.pacer.set_throttled(Some(settled.rate));
-        self.pacer.hold(CUT_EVERY).await;
-        tracing::warn!(
-            "campaign {}: {} says the campaign goes too fast ({}): {:.1} msg/s over {} connection(s) from now on",
-            self.id,
-            self.connector.describe(),
-            settled.reply,
-            settled.rate,
-            settled.connections
-        );
-        self.settle(settled);
-    }
-
-    fn settle(&self, settled: Settled) {
-        *self
-            .progress
-            .settled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(settled);
-    }
-
-    /// Whether sender `index` may take a delivery now (the server asked
-    /// for fewer connections: the others close theirs and wait). A quiet
-    /// minute gives some rate and a connection back first.
-    pub(super) async fn may_send(
-        &self,
-        index: usize,
-        conn: &mut Option<Box<dyn super::transport::Transport>>,
-    ) -> bool {
-        if let Some(settled) = self.throttle.recover() {
-            self.pacer.set_throttled(Some(settled.rate));
-            tracing::info!(
-                "campaign {}: a quiet minute; {:.1} msg/s over {} connection(s) from now on",
-                self.id,
-                settled.rate,
-                settled.connections
-            );
-            self.settle(settled);
-        }
-        if index < self.throttle.connections() {
-            return true;
-        }
-        if let Some(c) = conn.take() {
-            tokio::select! {
-                _ = c.close() => {},
-                _ = self.cancel.deadline(self.grace()) => {},
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {},
-            _ = self.cancel.stopped() => {},
-        }
-        false
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::policy::too_fast;
 
     fn code(c: u16, text: &str) -> Reply {
         Reply::Code(c, format!("{c} {text}"))

@@ -479,8 +479,6 @@ pub fn write_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<PathBuf, Stri
     Ok(path)
 }
 
-pub use super::memory::{MemoryConnector, MemoryState};
-
 #[cfg(test)]
 mod tests {
     use super::*;

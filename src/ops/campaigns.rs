@@ -109,7 +109,7 @@ pub async fn breaker_gate(store: &Store, c: &CampaignInfo, force: bool) -> Resul
 
 /// Campaigns the circuit breaker paused, for `/metrics`: one gauge per
 /// campaign, the reason as a label.
-pub async fn breaker_metrics(store: &Store) -> crate::Result<String> {
+pub async fn breaker_metrics(store: &Store) -> crate::error::Result<String> {
     let mut out = String::from(
         "# HELP gazette_campaign_paused_by_breaker A campaign the circuit breaker paused (1), with the reason.\n# TYPE gazette_campaign_paused_by_breaker gauge\n",
     );

@@ -136,14 +136,14 @@ impl Store {
             return Store::connect(url).await;
         }
         let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-            .map_err(|e| crate::Error::msg(format!("database URL {url:?}: {e}")))?
+            .map_err(|e| crate::error::Error::msg(format!("database URL {url:?}: {e}")))?
             .create_if_missing(false)
             .read_only(true);
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(opts)
             .await
-            .map_err(|e| crate::Error::msg(format!("opening database {url}: {e}")))?;
+            .map_err(|e| crate::error::Error::msg(format!("opening database {url}: {e}")))?;
         let pool = super::db::Pool::Sqlite(pool);
         Ok(Store {
             queue_pool: pool.clone(),

@@ -1,13 +1,18 @@
-//! The public web endpoints: subscribe, confirm (a page whose button
-//! POSTs: a GET changes nothing), unsubscribe (RFC 8058
-//! one-click included) and healthz. HTML or JSON by `Accept`. Nothing
-//! else: operator endpoints (`/metrics`) live on the admin listener
-//! (`admin.rs`). Every response carries the security headers
-//! (`headers.rs`).
+//! The web endpoints. On the public listener: subscribe, confirm (a page
+//! whose button POSTs: a GET changes nothing), unsubscribe (RFC 8058
+//! one-click included), healthz and the front page (this file); a reader's
+//! preferences (`preferences`); the archive of sent issues and its feed
+//! (`archive`, `xml`); the signed delivery webhooks of email providers
+//! (`webhooks`). HTML or JSON by `Accept`. Operator endpoints (`/metrics`,
+//! the admin API in `api`) live on the admin listener (`admin`), behind
+//! one token check (`auth`). Around them: the security headers (`headers`),
+//! connection limits and timeouts (`listen`, `conns`), trusted proxies
+//! (`proxies`) and rate limits (`ratelimit`).
 
 pub mod admin;
 pub mod api;
 pub mod archive;
+pub mod auth;
 pub mod conns;
 pub mod headers;
 pub mod listen;
@@ -236,7 +241,7 @@ fn page(state: &AppState, status: StatusCode, name: &str, ctx: &Context) -> Resp
     }
 }
 
-fn internal(state: &AppState, headers: &HeaderMap, e: crate::Error) -> Response {
+fn internal(state: &AppState, headers: &HeaderMap, e: crate::error::Error) -> Response {
     tracing::error!("{e}");
     reply(
         state,
@@ -354,7 +359,7 @@ async fn subscribe(
     // tells who subscribes. The work (and the confirmation email) runs in
     // the background, at most `MAX_JOBS` at a time.
     let Ok(permit) = state.jobs.clone().acquire_owned().await else {
-        return internal(&state, &headers, crate::Error::msg("shutting down"));
+        return internal(&state, &headers, crate::error::Error::msg("shutting down"));
     };
     let st = state.clone();
     let address = email.clone();

@@ -430,7 +430,7 @@ async fn ses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 
 /// Bounces and complaints per campaign, in Prometheus text format (for
 /// `/metrics`).
-pub async fn bounce_metrics(store: &crate::store::Store) -> crate::Result<String> {
+pub async fn bounce_metrics(store: &crate::store::Store) -> crate::error::Result<String> {
     use std::fmt::Write;
     let mut out = String::from(
         "# HELP gazette_bounces_total Bounces recorded per campaign (blocked: refusals of the sender).\n\

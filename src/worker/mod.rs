@@ -1,6 +1,8 @@
-//! The long-running worker: the web endpoints, the post watcher
-//! (`posts`), the digest scheduler (`digest`) and campaign supervision
-//! (`campaigns`) in one tokio process.
+//! The long-running worker, in one tokio process: the web endpoints, the
+//! post watcher and the feed poller (`posts`) behind the publish gate
+//! (`gate`), the digest scheduler (`digest`), scheduled sends
+//! (`scheduled`), the bounce mailbox (`bounces`), the presence heartbeat,
+//! and campaign supervision (`campaigns`).
 
 mod bounces;
 mod campaigns;
@@ -64,7 +66,7 @@ impl PinnedClock {
         };
         crate::util::time::parse_date(s)
             .map(|(d, _)| Some(PinnedClock::new(d.with_timezone(&Utc))))
-            .ok_or_else(|| crate::Error::msg(format!("GAZETTE_NOW: invalid date {s:?}")))
+            .ok_or_else(|| crate::error::Error::msg(format!("GAZETTE_NOW: invalid date {s:?}")))
     }
 }
 

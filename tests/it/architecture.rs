@@ -360,3 +360,307 @@ fn the_function_measure_sees_through_strings_and_comments() {
     let justified = "// One piece: a table\nfn t() {\n\n\n\n}\n";
     assert!(long_functions(justified, 2).is_empty());
 }
+
+/// The module path of a file: `src/config/dkim.rs` → `["config", "dkim"]`,
+/// `src/config/mod.rs` → `["config"]`, `src/lib.rs` → `[]`.
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().to_string())
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts
+}
+
+/// The file that holds the item a module path names: the longest prefix
+/// of the path that is a file of its own (`crate::config::validate::Locator`
+/// → `src/config/validate.rs`; `crate::Error` → `src/lib.rs`).
+fn file_of(src: &Path, path: &[String]) -> PathBuf {
+    for k in (1..=path.len()).rev() {
+        let dir: PathBuf = path[..k].iter().collect();
+        let file = src.join(&dir).with_extension("rs");
+        if file.is_file() {
+            return file;
+        }
+        let module = src.join(&dir).join("mod.rs");
+        if module.is_file() {
+            return module;
+        }
+    }
+    src.join("lib.rs")
+}
+
+/// Every `crate::…` and `super::…` path in `code` (comments and strings
+/// blanked), groups expanded, as (absolute path, offset). Paths written
+/// inside an inline module (`mod tests { … }`) start from that module.
+fn full_paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
+    // Inline modules: the byte ranges of their bodies.
+    let mut inline = Vec::new();
+    for (i, _) in code.match_indices("mod ") {
+        if i > 0 && code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = &code[i + 4..];
+        let name_len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if !rest[name_len..].trim_start().starts_with('{') {
+            continue;
+        }
+        let open = i + 4 + name_len + rest[name_len..].find('{').unwrap();
+        let mut depth = 0;
+        for (j, c) in code[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                inline.push((open, open + j, rest[..name_len].to_string()));
+                break;
+            }
+        }
+    }
+    let ident = |s: &str| -> usize {
+        s.find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(s.len())
+    };
+    let mut out = Vec::new();
+    let starts = code
+        .match_indices("crate::")
+        .chain(code.match_indices("super::"));
+    for (i, word) in starts {
+        let before = &code[..i];
+        if before.ends_with(|c: char| c.is_alphanumeric() || c == '_') || before.ends_with("::") {
+            continue;
+        }
+        let mut base: Vec<String> = module.to_vec();
+        for (start, end, name) in &inline {
+            if *start < i && i < *end {
+                base.push(name.clone());
+            }
+        }
+        let mut rest = &code[i..];
+        if word == "crate::" {
+            base.clear();
+            rest = &rest["crate::".len()..];
+        } else {
+            while let Some(r) = rest.strip_prefix("super::") {
+                base.pop();
+                rest = r;
+            }
+        }
+        expand(rest, base, &ident, &mut out);
+    }
+    out
+}
+
+/// `a::b::{c, d::e}` after `prefix`: every full path it names.
+fn expand(
+    text: &str,
+    mut prefix: Vec<String>,
+    ident: &dyn Fn(&str) -> usize,
+    out: &mut Vec<Vec<String>>,
+) {
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1;
+            let mut item_start = 0;
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 1 => {
+                        expand(&group[item_start..j], prefix.clone(), ident, out);
+                        item_start = j + 1;
+                    }
+                    _ => {}
+                }
+                if depth == 0 {
+                    expand(&group[item_start..j], prefix.clone(), ident, out);
+                    break;
+                }
+            }
+            return;
+        }
+        let n = ident(rest);
+        if n == 0 {
+            break;
+        }
+        let name = &rest[..n];
+        if name != "self" {
+            prefix.push(name.to_string());
+        }
+        match rest[n..].strip_prefix("::") {
+            Some(r) => rest = r.trim_start(),
+            None => break,
+        }
+    }
+    if !prefix.is_empty() {
+        out.push(prefix);
+    }
+}
+
+/// The file-level import graph of `src/`: X → Y when X names an item of Y
+/// through a `crate::` or `super::` path.
+fn file_graph(src: &Path) -> HashMap<PathBuf, Vec<PathBuf>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut graph = HashMap::new();
+    for file in files {
+        let code = code_only(&std::fs::read_to_string(&file).unwrap());
+        let module = module_path(src, &file);
+        let mut to: Vec<PathBuf> = full_paths(&code, &module)
+            .iter()
+            .map(|p| file_of(src, p))
+            .filter(|f| *f != file)
+            .collect();
+        to.sort();
+        to.dedup();
+        graph.insert(file, to);
+    }
+    graph
+}
+
+/// The cycles of a graph: its strongly connected components of more than
+/// one node (Tarjan), each sorted.
+fn cycles(graph: &HashMap<PathBuf, Vec<PathBuf>>) -> Vec<Vec<PathBuf>> {
+    struct State<'g> {
+        graph: &'g HashMap<PathBuf, Vec<PathBuf>>,
+        index: HashMap<&'g PathBuf, (usize, usize)>,
+        stack: Vec<&'g PathBuf>,
+        on_stack: std::collections::HashSet<&'g PathBuf>,
+        out: Vec<Vec<PathBuf>>,
+    }
+    fn visit<'g>(s: &mut State<'g>, v: &'g PathBuf) {
+        let n = s.index.len();
+        s.index.insert(v, (n, n));
+        s.stack.push(v);
+        s.on_stack.insert(v);
+        for w in s.graph.get(v).into_iter().flatten() {
+            if !s.index.contains_key(w) {
+                visit(s, w);
+                let low = s.index[w].1.min(s.index[v].1);
+                s.index.get_mut(v).unwrap().1 = low;
+            } else if s.on_stack.contains(w) {
+                let low = s.index[w].0.min(s.index[v].1);
+                s.index.get_mut(v).unwrap().1 = low;
+            }
+        }
+        if s.index[v].0 == s.index[v].1 {
+            let mut scc = Vec::new();
+            while let Some(w) = s.stack.pop() {
+                s.on_stack.remove(w);
+                scc.push(w.clone());
+                if w == v {
+                    break;
+                }
+            }
+            if scc.len() > 1 {
+                scc.sort();
+                s.out.push(scc);
+            }
+        }
+    }
+    let mut s = State {
+        graph,
+        index: HashMap::new(),
+        stack: Vec::new(),
+        on_stack: Default::default(),
+        out: Vec::new(),
+    };
+    let mut nodes: Vec<&PathBuf> = graph.keys().collect();
+    nodes.sort();
+    for v in nodes {
+        if !s.index.contains_key(v) {
+            visit(&mut s, v);
+        }
+    }
+    s.out.sort();
+    s.out
+}
+
+#[test]
+fn no_file_imports_itself_through_others() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("src");
+    let graph = file_graph(&src);
+    let shown: Vec<String> = cycles(&graph)
+        .iter()
+        .map(|c| {
+            c.iter()
+                .map(|f| f.strip_prefix(root).unwrap().display().to_string())
+                .collect::<Vec<_>>()
+                .join(" <-> ")
+        })
+        .collect();
+    assert!(
+        shown.is_empty(),
+        "files that import each other (directly or through others):\n{}",
+        shown.join("\n")
+    );
+}
+
+#[test]
+fn the_file_graph_reads_super_groups_and_inline_modules() {
+    let module = vec!["config".to_string(), "dkim".to_string()];
+    let code = "use super::validate::Locator;\nuse crate::{error::{Error, Result}, util::text};\n\
+                fn f() -> crate::Result<()> { super::super::x() }\n\
+                mod tests { use super::config; }\n";
+    let paths: Vec<String> = full_paths(code, &module)
+        .iter()
+        .map(|p| p.join("::"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "error::Error",
+            "error::Result",
+            "util::text",
+            "Result",
+            "config::validate::Locator",
+            "x",
+            "config::dkim::config",
+        ]
+    );
+    let node = |n: &str| PathBuf::from(n);
+    let mut g = HashMap::new();
+    g.insert(node("a"), vec![node("b")]);
+    g.insert(node("b"), vec![node("c")]);
+    g.insert(node("c"), vec![node("a"), node("d")]);
+    g.insert(node("d"), vec![]);
+    assert_eq!(cycles(&g), vec![vec![node("a"), node("b"), node("c")]]);
+}
+
+/// `crate::Error` and `crate::Result` are the root's re-exports of
+/// `error`'s: inside the crate the path names the module (`crate::error::`),
+/// so that the file graph shows where the item lives.
+#[test]
+fn paths_name_the_module_not_the_root_reexport() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    files.sort();
+    let mut problems = Vec::new();
+    for file in files {
+        let code = code_only(&std::fs::read_to_string(&file).unwrap());
+        let module = module_path(&root.join("src"), &file);
+        for path in full_paths(&code, &module) {
+            if path.len() == 1 && (path[0] == "Error" || path[0] == "Result") {
+                let shown = file.strip_prefix(root).unwrap().display();
+                problems.push(format!(
+                    "{shown}: crate::{} (write crate::error::{})",
+                    path[0], path[0]
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gazette::delivery::campaign;
+use gazette::delivery::memory::{MemoryConnector, MemoryState};
 use gazette::delivery::policy::Reply;
 use gazette::delivery::progress::Progress;
 use gazette::delivery::queue::{self, Finish, Options, RunSpec};
-use gazette::delivery::transport::{MemoryConnector, MemoryState};
 use gazette::store::campaigns::CampaignStatus;
 use gazette::store::claims::ClaimOwner;
 use gazette::store::Store;

@@ -15,7 +15,7 @@ mod subscribers;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, MethodRouter};
@@ -26,6 +26,7 @@ pub use errors::ApiError;
 use crate::config::{AdminToken, Settings};
 use crate::optin::Optin;
 use crate::store::Store;
+use crate::web::auth::Refused;
 
 /// The mount point on the admin listener.
 pub const PREFIX: &str = "/api/v1";
@@ -127,22 +128,16 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
 
 /// Every request needs the token; without one configured the API is off.
 async fn authorize(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
-    let given = super::admin::bearer(req.headers());
-    let refused = match (&api.token, given) {
-        (None, _) => "the admin API is off: set GAZETTE_ADMIN_TOKEN on the server",
-        (Some(_), None) => "missing Authorization: Bearer token",
-        (Some(t), Some(g)) if !t.matches(g) => "wrong token",
-        _ => return next.run(req).await,
+    let refused = match crate::web::auth::authorize(api.token.as_ref(), req.headers()) {
+        Ok(()) => return next.run(req).await,
+        Err(Refused::Off) => "the admin API is off: set GAZETTE_ADMIN_TOKEN on the server",
+        Err(Refused::Missing) => "missing Authorization: Bearer token",
+        Err(Refused::Wrong) => "wrong token",
     };
-    let mut r = ApiError::new(
+    let error = ApiError::new(
         axum::http::StatusCode::UNAUTHORIZED,
         "unauthorized",
         refused,
-    )
-    .into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"gazette-admin\""),
     );
-    r
+    crate::web::auth::unauthorized(error.into_response())
 }
