@@ -264,8 +264,8 @@ async fn wrong_method(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
         &state,
         &headers,
         StatusCode::METHOD_NOT_ALLOWED,
-        &state.say("bad_request", &[]),
-        &state.say("not_found", &[]),
+        &state.say("wrong_method_heading", &[]),
+        &state.say("wrong_method", &[]),
     )
 }
 

@@ -116,6 +116,11 @@ fn unknown_paths_get_the_sites_own_page_in_its_language() {
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("POST"));
     assert!(r.body.contains("<html lang=\"en\""), "{}", r.body);
+    assert!(
+        r.body.contains("cannot be opened that way") && !r.body.contains("no such page"),
+        "a page that exists is not called missing: {}",
+        r.body
+    );
     let r = http::request(
         app.addr,
         "GET",
