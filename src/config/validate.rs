@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 
-use super::raw::{RawConfig, RawDatabase, RawNewsletter, RawPaths, RawSize, RawSmtp, RawWeb};
+use super::raw::{RawConfig, RawDatabase, RawNewsletter, RawPaths, RawSize, RawSmtp};
 use super::raw::{RawDigest, RawWorker};
 use super::smtp_url::SmtpEndpoint;
 use super::*;
@@ -44,7 +44,7 @@ impl Locator<'_> {
 
     /// An error about a value that came from `origin`: the file's key, or an
     /// environment variable or flag (named instead of a line).
-    fn origin(
+    pub(super) fn origin(
         &self,
         origin: Origin,
         section: &str,
@@ -95,7 +95,7 @@ impl Locator<'_> {
 }
 
 #[derive(Clone, Copy)]
-enum Origin {
+pub(super) enum Origin {
     File,
     Named(&'static str),
 }
@@ -192,6 +192,12 @@ pub(super) fn settings(
         &root,
         &database_url,
     )?;
+    let web = super::web::resolve(
+        loc,
+        raw.web,
+        (&env_get, env.get("GAZETTE_ADMIN_LISTEN").cloned()),
+        &newsletter,
+    )?;
     let send = super::send::resolve(raw.send, raw.bounces.blocked_alert.take())
         .map_err(|(section, key, m)| loc.at(section, key, m))?;
     Ok(Settings {
@@ -201,12 +207,7 @@ pub(super) fn settings(
         newsletter,
         database_url,
         smtp,
-        web: web(
-            loc,
-            raw.web,
-            &env_get,
-            env.get("GAZETTE_ADMIN_LISTEN").cloned(),
-        )?,
+        web,
         digest: digest(loc, raw.digest)?,
         gate: super::publish::gate(loc, &raw.publish)?,
         publish: super::publish::mode(loc, raw.publish)?,
@@ -380,55 +381,6 @@ fn smtp(
     })
 }
 
-/// `admin_env`: GAZETTE_ADMIN_LISTEN as set, even empty (empty turns the
-/// admin listener off, as `admin_listen = ""` does).
-fn web(
-    loc: &Locator<'_>,
-    w: RawWeb,
-    env_get: &dyn Fn(&str) -> Option<String>,
-    admin_env: Option<String>,
-) -> Result<Web> {
-    let listen = w.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    check_listen(&listen).map_err(|m| loc.at("web", "listen", m))?;
-    let trust_proxy = w.trust_proxy.unwrap_or(false);
-    let trusted_proxies = crate::util::net::parse_list(
-        w.trusted_proxies.as_deref().unwrap_or_default(),
-        trust_proxy,
-    )
-    .map_err(|m| loc.at("web", "trusted_proxies", m))?;
-    let (admin_listen, origin) = match (admin_env, w.admin_listen) {
-        (Some(e), _) => (e, Origin::Named("GAZETTE_ADMIN_LISTEN")),
-        (None, Some(a)) => (a, Origin::File),
-        (None, None) => ("127.0.0.1:8081".to_string(), Origin::File),
-    };
-    let admin_listen = Some(admin_listen).filter(|a| !a.trim().is_empty());
-    if let Some(a) = &admin_listen {
-        check_listen(a).map_err(|m| loc.origin(origin, "web", "admin_listen", m))?;
-    }
-    Ok(Web {
-        listen,
-        subscribe_limit: w.subscribe_limit.unwrap_or(10),
-        trust_proxy,
-        trusted_proxies,
-        admin_listen,
-        admin_token: env_get("GAZETTE_ADMIN_TOKEN").map(AdminToken::new),
-        confirm_ttl: loc.duration(
-            "web",
-            "confirm_ttl",
-            w.confirm_ttl.as_deref(),
-            "7d",
-            (secs(1), secs(365 * DAY)),
-        )?,
-        request_timeout: loc.duration(
-            "web",
-            "request_timeout",
-            w.request_timeout.as_deref(),
-            "10s",
-            (secs(1), secs(3600)),
-        )?,
-    })
-}
-
 /// `host:port` as a listener takes it (an IP address or a host name).
 pub fn check_listen(s: &str) -> std::result::Result<(), String> {
     if s.parse::<SocketAddr>().is_ok() {
@@ -536,7 +488,7 @@ pub(super) fn parse_mailbox(s: &str) -> std::result::Result<Mailbox, String> {
         .map_err(|_| format!("{s:?} is not a valid address (expected \"Name <user@example.com>\")"))
 }
 
-fn check_http_url(s: &str) -> std::result::Result<String, String> {
+pub(super) fn check_http_url(s: &str) -> std::result::Result<String, String> {
     // The URL goes into headers (List-Unsubscribe: <URL>) and pages as is.
     if s.trim()
         .chars()
