@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api;
 pub mod archive;
 pub mod conns;
+pub mod embed;
 pub mod headers;
 pub mod listen;
 pub mod preferences;
