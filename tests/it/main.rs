@@ -39,6 +39,7 @@ mod rich_worker;
 mod safety;
 mod scheduled;
 mod security;
+mod signups;
 mod slow_clients;
 mod smtp;
 mod smtp_script;

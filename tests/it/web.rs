@@ -123,6 +123,16 @@ impl App {
             .unsub_token
     }
 
+    /// The server's sign-up key, as stored: tests mint tokens with it
+    /// (an expired one, one old enough without waiting).
+    pub fn signup_key(&self) -> gazette::audience::signup::SignupKey {
+        let hex = self
+            ._rt
+            .block_on(self.store.signup_key(|| unreachable!("the app made it")))
+            .unwrap();
+        gazette::audience::signup::SignupKey::from_hex(&hex).unwrap()
+    }
+
     pub fn count(&self) -> i64 {
         self._rt
             .block_on(self.store.counts())
