@@ -40,6 +40,7 @@ mod safety;
 mod scheduled;
 mod security;
 mod signups;
+mod signups_browser;
 mod slow_clients;
 mod smtp;
 mod smtp_script;
