@@ -18,6 +18,7 @@ mod locks;
 mod nonces;
 mod queue;
 mod readers;
+mod signups;
 mod records;
 mod subscribers;
 
