@@ -88,7 +88,9 @@ impl SignupKey {
     /// the first block once), long enough that nobody forges one.
     fn mac(&self, body: &str) -> [u8; MAC_LEN] {
         let tag = hmac::sign(&self.0, format!("{DOMAIN}.{body}").as_bytes());
-        tag.as_ref()[..MAC_LEN].try_into().expect("HMAC-SHA256 has 32 bytes")
+        tag.as_ref()[..MAC_LEN]
+            .try_into()
+            .expect("HMAC-SHA256 has 32 bytes")
     }
 
     /// A fresh token handed out at `now`.
@@ -187,7 +189,10 @@ mod tests {
             Verdict::TooYoung
         );
         assert!(matches!(k.check(&t, at(3), fill), Verdict::Valid { .. }));
-        assert!(matches!(k.check(&t, at(86400), fill), Verdict::Valid { .. }));
+        assert!(matches!(
+            k.check(&t, at(86400), fill),
+            Verdict::Valid { .. }
+        ));
         assert_eq!(k.check(&t, at(86401), fill), Verdict::Invalid);
         // A click's token waits at most CLICK_FILL_TIME.
         let c = k.issue(Kind::Click, t0);
@@ -215,7 +220,10 @@ mod tests {
         let (ts, rest) = t.split_once('.').unwrap();
         let older = format!("{}.{rest}", ts.parse::<i64>().unwrap() - 10);
         assert_eq!(k.check(&older, now, fill), Verdict::Invalid);
-        assert_eq!(k.check(&t.replacen(".f.", ".c.", 1), now, fill), Verdict::Invalid);
+        assert_eq!(
+            k.check(&t.replacen(".f.", ".c.", 1), now, fill),
+            Verdict::Invalid
+        );
         for bad in ["", "x", "1.f.a.b", "a.b.c.d.e", &t[..t.len() - 1]] {
             assert_eq!(k.check(bad, now, fill), Verdict::Invalid, "{bad}");
         }

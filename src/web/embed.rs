@@ -73,13 +73,17 @@ pub fn snippet(settings: &Settings, t: &Messages, style: Style) -> String {
             say("optional")
         ));
     }
-    s.push_str(&format!("  <input type=\"hidden\" name=\"{TOKEN_FIELD}\" value=\"\">\n"));
+    s.push_str(&format!(
+        "  <input type=\"hidden\" name=\"{TOKEN_FIELD}\" value=\"\">\n"
+    ));
     // People neither see nor hear it; a bot filling every field fills it.
     s.push_str(&format!(
         "  <div aria-hidden=\"true\" style=\"position:absolute;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden\"><label for=\"gazette-website\">Website</label><input id=\"gazette-website\" name=\"{HONEYPOT_FIELD}\" type=\"text\" tabindex=\"-1\" autocomplete=\"off\" value=\"\"></div>\n"
     ));
     if pow {
-        s.push_str(&format!("  <input type=\"hidden\" name=\"{POW_FIELD}\" value=\"\">\n"));
+        s.push_str(&format!(
+            "  <input type=\"hidden\" name=\"{POW_FIELD}\" value=\"\">\n"
+        ));
     }
     s.push_str(&format!(
         "  <button type=\"submit\">{}</button>\n</form>\n",

@@ -25,7 +25,10 @@ pub fn form_csp(pow: bool, return_origin: Option<String>) -> String {
         },
     );
     if pow {
-        csp = csp.replace("default-src 'none';", "default-src 'none'; script-src 'self';");
+        csp = csp.replace(
+            "default-src 'none';",
+            "default-src 'none'; script-src 'self';",
+        );
     }
     csp
 }

@@ -167,11 +167,7 @@ impl Driver {
 
     /// Run `js` in the page (JavaScript on) and return its value.
     pub fn script(&self, js: &str) -> Value {
-        self.cmd(
-            "POST",
-            "/execute/sync",
-            json!({"script": js, "args": []}),
-        )
+        self.cmd("POST", "/execute/sync", json!({"script": js, "args": []}))
     }
 
     /// The page's URL.

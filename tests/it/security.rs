@@ -486,10 +486,7 @@ fn every_response_carries_the_security_headers() {
             "subscribe",
             http::subscribe(s.addr, "email=h%40example.org"),
         ),
-        (
-            "invalid",
-            http::subscribe(s.addr, "email=nope"),
-        ),
+        ("invalid", http::subscribe(s.addr, "email=nope")),
         ("too big", http::post_form(s.addr, "/subscribe", &big)),
         ("json", http::post_json(s.addr, "/subscribe", "{")),
         ("token", http::get(s.addr, "/subscribe/token")),

@@ -14,7 +14,6 @@ use crate::helpers::{Project, CONFIG};
 use crate::http::{self, Response};
 use crate::web::{spawn_app, App};
 
-
 /// A token signed with the server's own key, handed out `secs` ago.
 fn minted(key: &SignupKey, secs: i64) -> String {
     key.issue(Kind::Form, Utc::now() - chrono::Duration::seconds(secs))
@@ -39,6 +38,9 @@ fn anonymous(r: &Response, email: &str) -> (u16, String) {
     (r.status, r.body.replace(email, "ADDRESS"))
 }
 
+/// One kind of bot: its `i`th post.
+type Bot = Box<dyn Fn(usize) -> Response + Send + Sync>;
+
 #[test]
 fn a_thousand_bot_posts_of_each_kind_send_no_email() {
     // The rate limit off: what is measured here is the token's rules.
@@ -55,7 +57,7 @@ fn a_thousand_bot_posts_of_each_kind_send_no_email() {
     const N: usize = 1000;
     let addr = app.addr;
     let started = Instant::now();
-    let kinds: Vec<(&str, Box<dyn Fn(usize) -> Response + Send + Sync>)> = vec![
+    let kinds: Vec<(&str, Bot)> = vec![
         (
             "no token",
             Box::new(move |i| {
@@ -108,7 +110,11 @@ fn a_thousand_bot_posts_of_each_kind_send_no_email() {
         (
             "JSON without a token",
             Box::new(move |i| {
-                http::post_json(addr, "/subscribe", &format!(r#"{{"email": "js{i}@example.org"}}"#))
+                http::post_json(
+                    addr,
+                    "/subscribe",
+                    &format!(r#"{{"email": "js{i}@example.org"}}"#),
+                )
             }),
         ),
     ];
@@ -326,7 +332,10 @@ fn return_url_sends_forms_back_to_the_blog() {
     let r = http::post_form(
         app.addr,
         "/subscribe",
-        &http::with_token(app.addr, "email=s%40example.org&return_url=https%3A%2F%2Fevil.example"),
+        &http::with_token(
+            app.addr,
+            "email=s%40example.org&return_url=https%3A%2F%2Fevil.example",
+        ),
     );
     assert_eq!(
         r.header("location"),
@@ -338,9 +347,15 @@ fn return_url_sends_forms_back_to_the_blog() {
 fn bad_form_settings_are_one_line_naming_the_key() {
     let p = Project::new();
     for (value, needle) in [
-        ("return_url = \"https://evil.example/thanks\"", "web.return_url"),
+        (
+            "return_url = \"https://evil.example/thanks\"",
+            "web.return_url",
+        ),
         ("return_url = \"javascript:alert(1)\"", "web.return_url"),
-        ("return_url = \"https://u:p@example.com/\"", "web.return_url"),
+        (
+            "return_url = \"https://u:p@example.com/\"",
+            "web.return_url",
+        ),
         ("min_fill_time = \"soon\"", "web.min_fill_time"),
         ("confirm_interval = \"0s\"", "web.confirm_interval"),
         ("subscribe_pow = \"yes\"", "subscribe_pow"),
@@ -378,7 +393,10 @@ fn proof_of_work_when_asked_for() {
     assert!(csp.contains("script-src 'self'"), "{csp}");
     let js = http::get(app.addr, "/subscribe/pow.js");
     assert_eq!(js.status, 200);
-    assert!(js.header("content-type").unwrap().starts_with("text/javascript"));
+    assert!(js
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
     assert!(js.body.contains("var BITS = 18;"), "{}", &js.body[..400]);
     assert_eq!(
         http::get(app.addr, "/subscribe/token").json()["pow_bits"],
@@ -435,4 +453,22 @@ fn gazette_form_prints_the_snippet() {
     assert!(pow.contains("data-gazette-pow"));
     p.run(&["form", "--style", "fancy"])
         .fails_with_code(2, "fancy");
+}
+
+#[test]
+fn the_documented_snippet_is_what_gazette_form_prints() {
+    let p = Project::with_config(
+        &CONFIG
+            .replace("Test Notes", "My Newsletter")
+            .replace("http://127.0.0.1:9", "https://news.example.com"),
+    );
+    let printed = p.run(&["form"]).ok().stdout();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/web.md")).unwrap();
+    let start = doc.find("```html\n").expect("the snippet in docs/web.md") + 8;
+    let end = start + doc[start..].find("```").unwrap();
+    assert_eq!(
+        printed,
+        &doc[start..end],
+        "docs/web.md shows another snippet"
+    );
 }

@@ -125,10 +125,8 @@ fn the_embedded_form_on_another_origin_with_and_without_javascript() {
         return;
     }
     let blog = Blog::bind();
-    let base = crate::helpers::CONFIG.replace(
-        "https://example.com/blog",
-        &format!("{}/blog", blog.origin),
-    );
+    let base = crate::helpers::CONFIG
+        .replace("https://example.com/blog", &format!("{}/blog", blog.origin));
     let app = spawn_app_with(
         &base,
         &format!(
@@ -156,7 +154,10 @@ fn the_embedded_form_on_another_origin_with_and_without_javascript() {
     let b = Driver::start();
     b.go(&format!("{origin}/"));
     let loaded = Instant::now();
-    until(&b, "document.querySelector('#gazette-subscribe [name=token]').value");
+    until(
+        &b,
+        "document.querySelector('#gazette-subscribe [name=token]').value",
+    );
     assert!(b.source().contains("data-js=\"on\""));
     b.type_into("#gazette-email", "js@example.org");
     b.type_into("#gazette-name", "Jay Ess");

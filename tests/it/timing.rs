@@ -36,7 +36,8 @@ impl Conn {
     /// POST /subscribe; returns the status and the time to the last byte.
     fn subscribe(&mut self, email: &str) -> (u16, Duration) {
         // A fresh token each time (each is good once), fetched untimed.
-        let body = crate::http::with_token(self.addr, &format!("email={}", email.replace('@', "%40")));
+        let body =
+            crate::http::with_token(self.addr, &format!("email={}", email.replace('@', "%40")));
         let req = format!(
             "POST /subscribe HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
