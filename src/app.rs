@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::audience::signup::SignupKey;
 use crate::config::Settings;
 use crate::delivery::mailer::Mailer;
 use crate::error::{Error, Result};
@@ -46,6 +47,13 @@ pub async fn bind_web(
     let templates = Templates::load(Some(&settings.templates_dir))?;
     // An unknown `[newsletter] language` stops here, before serving.
     templates.messages(&settings.newsletter.reading.language)?;
+    let key = store.signup_key(SignupKey::generate_hex).await?;
+    let signup = SignupKey::from_hex(&key).ok_or_else(|| {
+        Error::msg(format!(
+            "the stored sign-up key ({} in the table worker_state) is not 64 hex digits: delete it and a new one is made",
+            crate::store::signups::SIGNUP_KEY
+        ))
+    })?;
     let optin = optin(settings, store, &templates)?;
     let addr = listen.unwrap_or_else(|| settings.web.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -58,6 +66,7 @@ pub async fn bind_web(
         optin,
         Arc::new(templates),
         RateLimiter::new(settings.web.subscribe_limit),
+        signup,
     ));
     Ok((listener, local, state))
 }

@@ -36,6 +36,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How `gazette form`'s snippet looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormStyle {
+    Minimal,
+    Card,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -72,6 +79,12 @@ pub enum Command {
         /// Address to listen on [default: [web] listen, or 127.0.0.1:8080]
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+    },
+    /// Print an HTML subscribe form to paste into a blog's templates (docs/web.md)
+    Form {
+        /// minimal: the fields and the button, styled by the blog; card: a styled box
+        #[arg(long, value_enum, default_value = "minimal")]
+        style: FormStyle,
     },
     /// What the worker will do next: next digest, posts waiting, campaigns in progress
     Status {

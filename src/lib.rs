@@ -81,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Completions { shell } => commands::shell::completions(shell),
         Command::Man { dir } => commands::shell::man(&dir),
         Command::Bounces(cmd) => runtime(None)?.block_on(commands::bounces::run(&ctx, cmd)),
+        Command::Form { style } => commands::form::run(&ctx, style),
         Command::Status { json } => runtime(None)?.block_on(commands::status::run(&ctx, json)),
     }
 }

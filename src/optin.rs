@@ -1,7 +1,5 @@
 //! Double opt-in: issue a confirmation token and send the confirmation
-//! email, at most once per `RESEND_INTERVAL` for an address.
-
-use std::time::Duration;
+//! email, at most once per `[web] confirm_interval` for an address.
 
 use chrono::{DateTime, Utc};
 
@@ -12,16 +10,13 @@ use crate::error::{Error, Result};
 use crate::render::{message, Prepared, Recipient};
 use crate::store::{Added, Confirmed, Store};
 
-/// A pending address asking again gets at most one email per this interval.
-pub const RESEND_INTERVAL: Duration = Duration::from_secs(600);
-
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Added as active at once (`--confirmed`).
     Activated,
     AlreadyActive,
     ConfirmationSent,
-    /// A confirmation email went out less than `RESEND_INTERVAL` ago.
+    /// A confirmation email went out less than `[web] confirm_interval` ago.
     RecentlySent,
     /// The address opted out and an operator may not re-activate it.
     OptedOut(Status),
@@ -82,7 +77,12 @@ impl Optin {
         }
         let Some(token) = self
             .store
-            .claim_confirmation(sub.id, now, self.settings.web.confirm_ttl, RESEND_INTERVAL)
+            .claim_confirmation(
+                sub.id,
+                now,
+                self.settings.web.confirm_ttl,
+                self.settings.web.confirm_interval,
+            )
             .await?
         else {
             return Ok(Outcome::RecentlySent);
@@ -109,7 +109,7 @@ impl Optin {
                 name,
                 now,
                 self.settings.web.confirm_ttl,
-                RESEND_INTERVAL,
+                self.settings.web.confirm_interval,
             )
             .await?;
         let sub = &ws.subscriber;

@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod csvio;
 pub mod import;
 pub mod prefs;
+pub mod signup;
 pub mod tokens;
 
 use std::fmt;

@@ -54,6 +54,10 @@ url = "sqlite://gazette.db"
 # admin_listen = "127.0.0.1:8081"  # /metrics; "" = off; GAZETTE_ADMIN_TOKEN required beyond loopback
 # confirm_ttl = "7d"     # how long confirmation links work
 # request_timeout = "10s"  # time a client has to send a request's headers and body
+# min_fill_time = "3s"   # a subscribe form's token must be this old (faster: a bot)
+# subscribe_pow = false  # true: the form's script proves a few hundred ms of work (needs JavaScript)
+# confirm_interval = "10m"  # at most one confirmation email per address per this interval
+# return_url = "https://example.com/blog/thanks/"  # where a form's reader lands (on the blog); default: Gazette's page
 
 [digest]
 # first_window_days = 7  # the first digest covers this many days

@@ -4,6 +4,7 @@
 pub mod bounces;
 pub mod campaigns;
 pub mod db;
+pub mod form;
 pub mod init;
 pub mod posts;
 pub mod preview;

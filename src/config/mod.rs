@@ -7,6 +7,7 @@
 //! `inputs` refuses control characters in URLs and paths first.
 
 mod bounces;
+mod checks;
 mod dkim;
 mod inputs;
 mod keys;
@@ -19,13 +20,15 @@ mod source;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod web;
 
 pub use bounces::{BouncePolicy, Bounces, ImapTls};
+pub use checks::check_listen;
 pub use readers::{Readers, Reading, CODE_THEMES};
 pub use send::{parse_percent, SendSafety};
 pub use smtp_url::{is_loopback, SmtpEndpoint, SmtpTls};
 pub use source::{FeedLocation, FeedSource};
-pub use validate::check_listen;
+pub use web::origin_of;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -117,6 +120,15 @@ pub struct Web {
     /// How long a client may take to send a request's headers, and its
     /// body (`request_timeout`); also closes idle connections.
     pub request_timeout: Duration,
+    /// A subscribe form's token must be this old (`min_fill_time`).
+    pub min_fill_time: Duration,
+    /// `subscribe_pow = true`: the form's script proves some work.
+    pub subscribe_pow: bool,
+    /// At most one confirmation email per address per this interval.
+    pub confirm_interval: Duration,
+    /// Where a form's reader lands after subscribing; `None`: Gazette's
+    /// own thank-you page.
+    pub return_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]

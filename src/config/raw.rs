@@ -116,6 +116,10 @@ pub(super) struct RawWeb {
     pub admin_listen: Option<String>,
     pub confirm_ttl: Option<String>,
     pub request_timeout: Option<String>,
+    pub min_fill_time: Option<String>,
+    pub subscribe_pow: Option<bool>,
+    pub confirm_interval: Option<String>,
+    pub return_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

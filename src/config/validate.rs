@@ -3,14 +3,14 @@
 //! flag the value came from).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 
+use super::checks::check_http_url;
 use super::keys::{Locator, Origin, RawSize};
-use super::raw::{RawConfig, RawDatabase, RawNewsletter, RawPaths, RawSmtp, RawWeb};
+use super::raw::{RawConfig, RawDatabase, RawNewsletter, RawPaths, RawSmtp};
 use super::raw::{RawDigest, RawWorker};
 use super::smtp_url::SmtpEndpoint;
 use super::*;
@@ -74,6 +74,12 @@ pub(super) fn settings(
         &root,
         &database_url,
     )?;
+    let web = super::web::resolve(
+        loc,
+        raw.web,
+        (&env_get, env.get("GAZETTE_ADMIN_LISTEN").cloned()),
+        &newsletter,
+    )?;
     let send = super::send::resolve(raw.send, raw.bounces.blocked_alert.take())
         .map_err(|(section, key, m)| loc.at(section, key, m))?;
     Ok(Settings {
@@ -83,12 +89,7 @@ pub(super) fn settings(
         newsletter,
         database_url,
         smtp,
-        web: web(
-            loc,
-            raw.web,
-            &env_get,
-            env.get("GAZETTE_ADMIN_LISTEN").cloned(),
-        )?,
+        web,
         digest: digest(loc, raw.digest)?,
         gate: super::publish::gate(loc, &raw.publish)?,
         publish: super::publish::mode(loc, raw.publish)?,
@@ -262,73 +263,6 @@ fn smtp(
     })
 }
 
-/// `admin_env`: GAZETTE_ADMIN_LISTEN as set, even empty (empty turns the
-/// admin listener off, as `admin_listen = ""` does).
-fn web(
-    loc: &Locator<'_>,
-    w: RawWeb,
-    env_get: &dyn Fn(&str) -> Option<String>,
-    admin_env: Option<String>,
-) -> Result<Web> {
-    let listen = w.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    check_listen(&listen).map_err(|m| loc.at("web", "listen", m))?;
-    let trust_proxy = w.trust_proxy.unwrap_or(false);
-    let trusted_proxies = crate::util::net::parse_list(
-        w.trusted_proxies.as_deref().unwrap_or_default(),
-        trust_proxy,
-    )
-    .map_err(|m| loc.at("web", "trusted_proxies", m))?;
-    let (admin_listen, origin) = match (admin_env, w.admin_listen) {
-        (Some(e), _) => (e, Origin::Named("GAZETTE_ADMIN_LISTEN")),
-        (None, Some(a)) => (a, Origin::File),
-        (None, None) => ("127.0.0.1:8081".to_string(), Origin::File),
-    };
-    let admin_listen = Some(admin_listen).filter(|a| !a.trim().is_empty());
-    if let Some(a) = &admin_listen {
-        check_listen(a).map_err(|m| loc.origin(origin, "web", "admin_listen", m))?;
-    }
-    Ok(Web {
-        listen,
-        subscribe_limit: w.subscribe_limit.unwrap_or(10),
-        trust_proxy,
-        trusted_proxies,
-        admin_listen,
-        admin_token: env_get("GAZETTE_ADMIN_TOKEN").map(AdminToken::new),
-        confirm_ttl: loc.duration(
-            "web",
-            "confirm_ttl",
-            w.confirm_ttl.as_deref(),
-            "7d",
-            (secs(1), secs(365 * DAY)),
-        )?,
-        request_timeout: loc.duration(
-            "web",
-            "request_timeout",
-            w.request_timeout.as_deref(),
-            "10s",
-            (secs(1), secs(3600)),
-        )?,
-    })
-}
-
-/// `host:port` as a listener takes it (an IP address or a host name).
-pub fn check_listen(s: &str) -> std::result::Result<(), String> {
-    if s.parse::<SocketAddr>().is_ok() {
-        return Ok(());
-    }
-    let bad = || format!("{s:?} is not an address to listen on (e.g. 127.0.0.1:8080)");
-    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-    port.parse::<u16>().map_err(|_| bad())?;
-    if host.is_empty()
-        || !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
-    {
-        return Err(bad());
-    }
-    Ok(())
-}
-
 fn digest(loc: &Locator<'_>, d: RawDigest) -> Result<Digest> {
     let schedule = crate::schedule::Schedule::parse(
         d.schedule.as_deref().unwrap_or("0 9 * * MON"),
@@ -416,23 +350,6 @@ pub(super) fn parse_mailbox(s: &str) -> std::result::Result<Mailbox, String> {
     s.trim()
         .parse::<Mailbox>()
         .map_err(|_| format!("{s:?} is not a valid address (expected \"Name <user@example.com>\")"))
-}
-
-fn check_http_url(s: &str) -> std::result::Result<String, String> {
-    // The URL goes into headers (List-Unsubscribe: <URL>) and pages as is.
-    if s.trim()
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || "\"<>\\`{}|^".contains(c))
-    {
-        return Err(format!(
-            "{s:?} must not contain spaces, quotes, angle brackets or other characters URLs encode"
-        ));
-    }
-    let u = url::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a valid URL ({e})"))?;
-    if u.scheme() != "http" && u.scheme() != "https" {
-        return Err(format!("{s:?} must start with http:// or https://"));
-    }
-    Ok(s.trim().trim_end_matches('/').to_string())
 }
 
 fn default_list_id(title: &str, domain: &str) -> String {

@@ -437,6 +437,9 @@ pub fn check(templates: &Templates, nl: &Newsletter, posts: &[Post]) -> Vec<Erro
         &[serde_json::json!({"url": "/archive/1/x", "subject": "S", "summary": "", "date": "2026-01-01"})],
     );
     ctx.insert("page", &1);
+    ctx.insert("token", "1.f.0.0");
+    ctx.insert("pow", &true);
+    ctx.insert("name", "Reader");
     ctx.insert("newer", "/archive?page=1");
     ctx.insert("older", "/archive?page=3");
     for page in [
@@ -446,6 +449,7 @@ pub fn check(templates: &Templates, nl: &Newsletter, posts: &[Post]) -> Vec<Erro
         "confirm.html",
         "preferences.html",
         "archive.html",
+        "again.html",
     ] {
         if let Err(e) = render_page(templates, nl, page, &ctx) {
             errors.push(e);

@@ -154,6 +154,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "web/confirm.html",
         include_str!("../../templates/web/confirm.html"),
     ),
+    (
+        "web/again.html",
+        include_str!("../../templates/web/again.html"),
+    ),
+    (
+        "web/signup_fields.html",
+        include_str!("../../templates/web/signup_fields.html"),
+    ),
 ];
 
 /// The loaded template set with where each template came from.

@@ -14,6 +14,7 @@
 //!   fenced claim of the process that sends, scheduled sends;
 //! - `bounces`: the bounce log and what bounces do to subscribers;
 //! - `webhooks`: nonces of signed provider webhooks (each used once);
+//! - `signups`: the sign-up tokens' key and their used nonces;
 //! - `worker`: what the worker remembers between runs.
 //!
 
@@ -40,6 +41,7 @@ pub mod queue;
 mod raw;
 pub mod safety;
 pub mod sends;
+pub mod signups;
 pub mod webhooks;
 pub mod worker;
 

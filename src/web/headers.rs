@@ -12,6 +12,27 @@ pub const CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; \
 form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The CSP of a page with the subscribe form: [`CSP`], plus the proof of
+/// work's script from Gazette itself (`subscribe_pow`), plus the origin
+/// of `[web] return_url`, where the form's answer redirects (a redirect
+/// after a form's post is held to `form-action`).
+pub fn form_csp(pow: bool, return_origin: Option<String>) -> String {
+    let mut csp = CSP.replace(
+        "form-action 'self'",
+        &match return_origin {
+            Some(o) => format!("form-action 'self' {o}"),
+            None => "form-action 'self'".into(),
+        },
+    );
+    if pow {
+        csp = csp.replace(
+            "default-src 'none';",
+            "default-src 'none'; script-src 'self';",
+        );
+    }
+    csp
+}
+
 /// The headers every response carries.
 pub fn all() -> [(HeaderName, HeaderValue); 5] {
     [
@@ -41,7 +62,9 @@ pub async fn add(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     for (name, value) in all() {
-        if name == header::CACHE_CONTROL && h.contains_key(&name) {
+        // A form page's own CSP (`form_csp`) stays.
+        let own = [header::CACHE_CONTROL, header::CONTENT_SECURITY_POLICY];
+        if own.contains(&name) && h.contains_key(&name) {
             continue;
         }
         h.insert(name, value);

@@ -1,6 +1,7 @@
-//! The web endpoints. On the public listener: subscribe, confirm (a page
+//! The web endpoints. On the public listener: subscribe (`signup`, with its
+//! bot rules; the embeddable form's pieces in `embed`), confirm (a page
 //! whose button POSTs: a GET changes nothing), unsubscribe (RFC 8058
-//! one-click included), healthz and the front page (this file); a reader's
+//! one-click included), healthz (this file); a reader's
 //! preferences (`preferences`); the archive of sent issues and its feed
 //! (`archive`, `xml`); the signed delivery webhooks of email providers
 //! (`webhooks`). HTML or JSON by `Accept`. Operator endpoints (`/metrics`,
@@ -14,27 +15,27 @@ pub mod api;
 pub mod archive;
 pub mod auth;
 pub mod conns;
+pub mod embed;
 pub mod headers;
 pub mod listen;
 pub mod preferences;
 pub mod proxies;
 pub mod ratelimit;
+pub mod signup;
 pub mod webhooks;
 pub mod xml;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
 use tera::Context;
 
-use crate::audience::{Source, SubscriberEmail};
+use crate::audience::signup::SignupKey;
 use crate::optin::Optin;
 use crate::render::{self, Templates};
 use crate::store::Confirmed;
@@ -51,19 +52,27 @@ pub struct AppState {
     pub jobs: Arc<tokio::sync::Semaphore>,
     /// The sentences of `[newsletter] language` (`say`).
     pub messages: crate::render::i18n::Messages,
+    /// Signs and checks the subscribe form's tokens.
+    pub signup: SignupKey,
 }
 
 /// Subscriptions processed at the same time; more requests wait.
 pub const MAX_JOBS: usize = 64;
 
 impl AppState {
-    pub fn new(optin: Optin, templates: Arc<Templates>, limiter: Arc<RateLimiter>) -> Self {
+    pub fn new(
+        optin: Optin,
+        templates: Arc<Templates>,
+        limiter: Arc<RateLimiter>,
+        signup: SignupKey,
+    ) -> Self {
         let lang = &optin.settings.newsletter.reading.language;
         // `app::bind_web` checked the catalogue; English is built in.
         let messages = (templates.messages(lang))
             .or_else(|_| templates.messages("en"))
             .expect("the built-in English catalogue");
         AppState {
+            signup,
             messages,
             optin,
             templates,
@@ -85,8 +94,7 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", get(index))
-        .route("/subscribe", post(subscribe))
+        .merge(signup::routes())
         .route("/confirm/{token}", get(confirm_page).post(confirm))
         .route(
             "/unsubscribe/{token}",
@@ -269,137 +277,11 @@ async fn wrong_method(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     )
 }
 
-async fn index(State(state): State<Arc<AppState>>) -> Response {
-    page(&state, StatusCode::OK, "index.html", &Context::new())
-}
-
-#[derive(Deserialize)]
-struct SubscribeBody {
-    email: Option<String>,
-    name: Option<String>,
-}
-
 fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
     proxies::client_ip(
         peer.ip(),
         headers,
         &state.optin.settings.web.trusted_proxies,
-    )
-}
-
-/// The form or JSON body of `POST /subscribe`.
-fn parse_subscribe_body(headers: &HeaderMap, body: &[u8]) -> Result<SubscribeBody, String> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if is_json {
-        return serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"));
-    }
-    let mut b = SubscribeBody {
-        email: None,
-        name: None,
-    };
-    for (k, v) in url::form_urlencoded::parse(body) {
-        match &*k {
-            "email" => b.email = Some(v.into_owned()),
-            "name" => b.name = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    Ok(b)
-}
-
-async fn subscribe(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ip = client_ip(&state, &headers, peer);
-    if let Err(retry_after) = state.limiter.check(ip) {
-        let mut r = reply(
-            &state,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            &state.say("too_many_heading", &[]),
-            &state.say("too_many", &[]),
-        );
-        r.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_str(&retry_after.to_string()).expect("digits"),
-        );
-        return r;
-    }
-    let parsed = parse_subscribe_body(&headers, &body);
-    let body = match parsed {
-        Ok(b) => b,
-        Err(m) => {
-            return reply(
-                &state,
-                &headers,
-                StatusCode::BAD_REQUEST,
-                &state.say("bad_request", &[]),
-                &m,
-            )
-        }
-    };
-    let email = match SubscriberEmail::parse(body.email.as_deref().unwrap_or("")) {
-        Ok(e) => e,
-        Err(m) => return bad_address(&state, &headers, body.email.as_deref(), m),
-    };
-    let name = body
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
-    let name = name.map(|n| n.chars().take(200).collect::<String>());
-    // Answer before the work, the same answer whatever the address's state
-    // (new, pending, active, opted out): neither the page nor its timing
-    // tells who subscribes. The work (and the confirmation email) runs in
-    // the background, at most `MAX_JOBS` at a time.
-    let Ok(permit) = state.jobs.clone().acquire_owned().await else {
-        return internal(&state, &headers, crate::error::Error::msg("shutting down"));
-    };
-    let st = state.clone();
-    let address = email.clone();
-    tokio::spawn(async move {
-        let _permit = permit;
-        // Let the answer leave before the work competes with it for a core.
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        let now = chrono::Utc::now();
-        let optin = &st.optin;
-        let result = optin
-            .subscribe(&address, name.as_deref(), false, Source::Web, now, false)
-            .await;
-        if let Err(e) = result {
-            tracing::error!("subscribe: {e}");
-        }
-    });
-    reply(
-        &state,
-        &headers,
-        StatusCode::OK,
-        &state.say("check_inbox_heading", &[]),
-        &state.say("check_inbox", &[("email", email.as_str())]),
-    )
-}
-
-/// An address that is not one: JSON clients get the detail; readers a
-/// sentence in their language.
-fn bad_address(state: &AppState, headers: &HeaderMap, given: Option<&str>, m: String) -> Response {
-    let message = if wants_json(headers) {
-        m
-    } else {
-        state.say("invalid_address", &[("address", given.unwrap_or(""))])
-    };
-    let heading = state.say("check_address", &[]);
-    reply(
-        state,
-        headers,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        &heading,
-        &message,
     )
 }
 

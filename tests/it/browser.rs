@@ -23,7 +23,7 @@ const PHONE: (u32, u32) = (375, 812);
 const DESKTOP: (u32, u32) = (1280, 900);
 
 /// chromedriver, killed when dropped.
-struct Driver {
+pub struct Driver {
     child: Child,
     addr: SocketAddr,
     session: String,
@@ -104,7 +104,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn have(cmd: &str) -> bool {
+pub fn have(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .stdout(Stdio::null())
@@ -113,7 +113,12 @@ fn have(cmd: &str) -> bool {
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub fn start() -> Driver {
+        Driver::start_with(true)
+    }
+
+    /// A browser with JavaScript on or (`javascript = false`) off.
+    pub fn start_with(javascript: bool) -> Driver {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new("chromedriver")
@@ -138,7 +143,10 @@ impl Driver {
                     "--disable-sync", "--no-first-run", "--hide-scrollbars",
                     // Traffic only to 127.0.0.1 (an email's images included).
                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                    format!("--user-data-dir={}", profile.path().display())]
+                    format!("--user-data-dir={}", profile.path().display())],
+                "prefs": {
+                    "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 }
+                }
             }
         }}});
         let v = call(addr, "POST", "/session", Some(&caps)).expect("a browser session");
@@ -151,17 +159,30 @@ impl Driver {
         }
     }
 
-    fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+    pub fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
         let p = format!("/session/{}{path}", self.session);
         let body = (method == "POST").then_some(body);
         call(self.addr, method, &p, body.as_ref()).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn go(&self, url: &str) {
+    /// Run `js` in the page (JavaScript on) and return its value.
+    pub fn script(&self, js: &str) -> Value {
+        self.cmd("POST", "/execute/sync", json!({"script": js, "args": []}))
+    }
+
+    /// The page's URL.
+    pub fn url(&self) -> String {
+        self.cmd("GET", "/url", json!(null))
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub fn go(&self, url: &str) {
         self.cmd("POST", "/url", json!({ "url": url }));
     }
 
-    fn find(&self, css: &str) -> String {
+    pub fn find(&self, css: &str) -> String {
         let v = self.cmd(
             "POST",
             "/element",
@@ -174,12 +195,12 @@ impl Driver {
             .to_string()
     }
 
-    fn click(&self, css: &str) {
+    pub fn click(&self, css: &str) {
         let e = self.find(css);
         self.cmd("POST", &format!("/element/{e}/click"), json!({}));
     }
 
-    fn type_into(&self, css: &str, text: &str) {
+    pub fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
         self.cmd(
             "POST",
@@ -188,7 +209,7 @@ impl Driver {
         );
     }
 
-    fn source(&self) -> String {
+    pub fn source(&self) -> String {
         self.cmd("GET", "/source", json!(null))
             .as_str()
             .unwrap_or_default()
@@ -197,7 +218,7 @@ impl Driver {
 
     /// The page's source once it contains `text` (a click's navigation
     /// may still be under way); fails after 15 s.
-    fn wait_for(&self, text: &str) -> String {
+    pub fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let src = self.source();
@@ -211,7 +232,7 @@ impl Driver {
 
     /// The page at phone and desktop width, as `{name}-phone.png` and
     /// `{name}-desktop.png`; the document's width must fit the phone.
-    fn shoot(&self, dir: &Path, name: &str) {
+    pub fn shoot(&self, dir: &Path, name: &str) {
         for (suffix, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
             self.cmd("POST", "/window/rect", json!({"width": w, "height": h}));
             if suffix == "phone" {

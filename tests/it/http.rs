@@ -186,3 +186,52 @@ pub fn decode_qp(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A fresh sign-up token from `GET /subscribe/token`, as a form's script
+/// gets one. Good at once where `[web] min_fill_time` is 0s (`spawn_app`
+/// sets it unless a test gives its own); each is good once.
+pub fn signup_token(addr: SocketAddr) -> String {
+    let r = request(
+        addr,
+        "GET",
+        "/subscribe/token",
+        &[("Accept", "application/json")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["token"].as_str().unwrap().to_string()
+}
+
+/// A form's body with a fresh sign-up token added (tokens are made of
+/// digits, letters a-f and dots: nothing to encode).
+pub fn with_token(addr: SocketAddr, body: &str) -> String {
+    format!("{body}&token={}", signup_token(addr))
+}
+
+/// `POST /subscribe` as the form does it: `body` and a fresh token.
+pub fn subscribe(addr: SocketAddr, body: &str) -> Response {
+    post_form(addr, "/subscribe", &with_token(addr, body))
+}
+
+/// `subscribe` from the address `from` (see `connect_from`), its token
+/// fetched from there too.
+pub fn subscribe_from(from: IpAddr, addr: SocketAddr, body: &str) -> Response {
+    let t = request_on(
+        connect_from(from, addr),
+        addr,
+        "GET",
+        "/subscribe/token",
+        &[],
+        b"",
+    );
+    assert_eq!(t.status, 200, "{}", t.body);
+    let body = format!("{body}&token={}", t.json()["token"].as_str().unwrap());
+    post_form_from(from, addr, "/subscribe", &body)
+}
+
+/// A JSON subscription (`{"email", …}`) with a fresh token added.
+pub fn subscribe_json(addr: SocketAddr, json: &str) -> Response {
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["token"] = signup_token(addr).into();
+    post_json(addr, "/subscribe", &v.to_string())
+}

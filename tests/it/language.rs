@@ -125,7 +125,7 @@ fn a_german_configuration_leaves_no_english_sentence() {
     let index = get("/");
     assert!(index.body.contains("<html lang=\"de\">"));
     assert_german("subscribe page", &index.body);
-    let r = crate::http::post_form(app.addr, "/subscribe", "email=x");
+    let r = crate::http::subscribe(app.addr, "email=x");
     assert_eq!(r.status, 422);
     assert_german("bad address page", &r.body);
 

@@ -39,6 +39,8 @@ mod rich_worker;
 mod safety;
 mod scheduled;
 mod security;
+mod signups;
+mod signups_browser;
 mod slow_clients;
 mod smtp;
 mod smtp_script;

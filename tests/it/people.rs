@@ -230,7 +230,7 @@ fn an_erased_person_can_come_back_through_the_web() {
     cli(&["subscribers", "add", "back@example.org", "--confirmed"]);
     cli(&["subscribers", "remove", "back@example.org"]);
     assert_eq!(app.status_of("back@example.org"), None);
-    let r = crate::http::post_form(app.addr, "/subscribe", "email=back%40example.org");
+    let r = crate::http::subscribe(app.addr, "email=back%40example.org");
     assert_eq!(r.status, 200, "{}", r.body);
     let mail = app.wait_for_email(1);
     assert!(
@@ -253,7 +253,7 @@ fn an_erased_person_can_come_back_through_the_web() {
 #[test]
 fn quoted_local_parts_are_refused_on_the_web() {
     let app = crate::web::spawn_app("");
-    let r = crate::http::post_form(app.addr, "/subscribe", "email=%22a%40b%22%40example.com");
+    let r = crate::http::subscribe(app.addr, "email=%22a%40b%22%40example.com");
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(app.count(), 0);
 }

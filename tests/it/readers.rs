@@ -35,7 +35,7 @@ pub fn link(email: &str, prefix: &str) -> String {
 /// Subscribe on the page, open the confirmation link and press its
 /// button (a POST to the same path); returns its path.
 pub fn subscribe_and_confirm(app: &App, email: &str, n: usize) -> String {
-    let r = http::post_form(app.addr, "/subscribe", &format!("email={email}"));
+    let r = http::subscribe(app.addr, &format!("email={email}"));
     assert_eq!(r.status, 200, "{}", r.body);
     let mail = app.wait_for_email(n);
     let confirm = link(&mail, "/confirm/");
@@ -64,7 +64,7 @@ fn confirming_twice_sends_one_welcome_email() {
     // The same link again, and a new subscription confirmed again: no second welcome.
     assert_eq!(http::get(app.addr, &confirm).status, 404);
     assert_eq!(http::post_form(app.addr, &confirm, "").status, 404);
-    let r = http::post_form(app.addr, "/subscribe", "email=ann%40example.org");
+    let r = http::subscribe(app.addr, "email=ann%40example.org");
     assert_eq!(r.status, 200);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(app.outbox_files().len(), 2, "one confirmation, one welcome");

@@ -31,6 +31,16 @@ pub fn free_addr() -> SocketAddr {
 }
 
 /// Start `gazette serve` in `p` and wait (at most 30 s) until it answers.
+/// A project whose subscribe form may be posted at once (`[web]
+/// min_fill_time = "0s"`): its tests post with a fresh token each time
+/// (`http::subscribe`).
+pub fn fast_form_project() -> Project {
+    Project::with_config(&format!(
+        "{}\n[web]\nmin_fill_time = \"0s\"\n",
+        crate::helpers::CONFIG
+    ))
+}
+
 pub fn serve(p: &Project, env: &[(&str, &str)]) -> Server {
     start(p, "serve", env)
 }
@@ -100,7 +110,7 @@ fn outbox_email(p: &Project, needle: &str) -> String {
 /// a fresh address's confirmation arrives, then a moment more.
 fn settle(p: &Project, s: &Server, marker: &str) {
     let body = format!("email={marker}%40example.org");
-    assert_eq!(http::post_form(s.addr, "/subscribe", &body).status, 200);
+    assert_eq!(http::subscribe(s.addr, &body).status, 200);
     outbox_email(p, &format!("{marker}@example.org"));
     std::thread::sleep(Duration::from_millis(300));
 }
@@ -116,15 +126,15 @@ fn confirm_path(mail: &str) -> String {
 
 #[test]
 fn a_web_request_never_changes_an_existing_subscriber() {
-    let p = Project::new();
+    let p = fast_form_project();
     p.run(&["subscribers", "add", "victim@example.org", "--confirmed"])
         .ok();
     p.run(&["subscribers", "add", "waiting@example.org"]).ok();
     let s = serve(&p, &[]);
     let evil = "email=victim%40example.org&name=Your+account+is+suspended%2C+visit+evil.example";
-    assert_eq!(http::post_form(s.addr, "/subscribe", evil).status, 200);
+    assert_eq!(http::subscribe(s.addr, evil).status, 200);
     let evil = "email=waiting%40example.org&name=Your+account+is+suspended";
-    assert_eq!(http::post_form(s.addr, "/subscribe", evil).status, 200);
+    assert_eq!(http::subscribe(s.addr, evil).status, 200);
     // Subscriptions are processed after the answer: let them finish.
     settle(&p, &s, "settle1");
     assert_eq!(
@@ -138,7 +148,7 @@ fn a_web_request_never_changes_an_existing_subscriber() {
 
     // A new address: the name waits for the confirmation of that very
     // subscription, then becomes the subscriber's.
-    let r = http::post_form(s.addr, "/subscribe", "email=new%40example.org&name=Nia+New");
+    let r = http::subscribe(s.addr, "email=new%40example.org&name=Nia+New");
     assert_eq!(r.status, 200);
     outbox_email(&p, "new@example.org");
     assert_eq!(
@@ -151,7 +161,7 @@ fn a_web_request_never_changes_an_existing_subscriber() {
     assert!(mail.contains("To: new@example.org"), "{mail}");
     assert!(!mail.contains("Nia New"), "{mail}");
     // Someone else asking for the same address changes nothing.
-    let r = http::post_form(s.addr, "/subscribe", "email=new%40example.org&name=Mallory");
+    let r = http::subscribe(s.addr, "email=new%40example.org&name=Mallory");
     assert_eq!(r.status, 200);
     settle(&p, &s, "settle2");
     assert_eq!(
@@ -167,7 +177,7 @@ fn a_web_request_never_changes_an_existing_subscriber() {
 
 #[test]
 fn bounced_and_complained_addresses_get_nothing_from_the_web() {
-    let p = Project::new();
+    let p = fast_form_project();
     p.write(
         "gone.csv",
         "email,status\nbnc@example.org,bounced\ncomp@example.org,complained\nleft@example.org,unsubscribed\n",
@@ -176,7 +186,7 @@ fn bounced_and_complained_addresses_get_nothing_from_the_web() {
         .ok();
     let s = serve(&p, &[]);
     for who in ["bnc", "comp", "left"] {
-        let r = http::post_form(s.addr, "/subscribe", &format!("email={who}%40example.org"));
+        let r = http::subscribe(s.addr, &format!("email={who}%40example.org"));
         assert_eq!(r.status, 200, "{who}");
     }
     settle(&p, &s, "settle3");
@@ -214,7 +224,7 @@ fn get_auth(addr: SocketAddr, path: &str, auth: Option<&str>) -> Response {
 
 #[test]
 fn metrics_live_on_the_admin_listener_only() {
-    let p = Project::new();
+    let p = fast_form_project();
     let s = serve(&p, &[]);
     assert_eq!(http::get(s.addr, "/metrics").status, 404);
     let h = http::get(s.addr, "/healthz");
@@ -224,7 +234,7 @@ fn metrics_live_on_the_admin_listener_only() {
     assert!(before
         .body
         .contains("gazette_subscribers{status=\"pending\"} 0"));
-    http::post_form(s.addr, "/subscribe", "email=m%40example.org");
+    http::subscribe(s.addr, "email=m%40example.org");
     outbox_email(&p, "m@example.org");
     let after = get_auth(s.admin, "/metrics", None);
     assert!(after
@@ -277,10 +287,10 @@ fn metrics_live_on_the_admin_listener_only() {
 
 #[test]
 fn tokens_do_not_reveal_row_ids_and_old_links_work_in_their_exact_form() {
-    let p = Project::new();
+    let p = fast_form_project();
     let s = serve(&p, &[]);
     for i in 0..3 {
-        http::post_form(s.addr, "/subscribe", &format!("email=t{i}%40example.org"));
+        http::subscribe(s.addr, &format!("email=t{i}%40example.org"));
     }
     // Each subscription is processed in the background: wait for all three.
     outbox_email(&p, "t0@example.org");
@@ -341,7 +351,7 @@ fn tokens_do_not_reveal_row_ids_and_old_links_work_in_their_exact_form() {
 
 #[test]
 fn smtp_credentials_never_travel_in_clear() {
-    let p = Project::new();
+    let p = fast_form_project();
     let run = |url: &str, password: Option<&str>| {
         let mut c = p.cmd();
         c.args(["subscribers", "count"])
@@ -386,7 +396,7 @@ fn smtp_credentials_never_travel_in_clear() {
 
 #[test]
 fn exports_defuse_spreadsheet_formulas_unless_raw() {
-    let p = Project::new();
+    let p = fast_form_project();
     for (email, name) in [
         (
             "f1@example.org",
@@ -427,7 +437,7 @@ fn exports_defuse_spreadsheet_formulas_unless_raw() {
 
 #[test]
 fn front_matter_urls_are_http_and_dates_sane() {
-    let p = Project::new();
+    let p = fast_form_project();
     p.write(
         "posts/js.md",
         "---\ntitle: JS\ndate: 2026-01-01\nurl: \"javascript:alert(8)\"\n---\nBody\n",
@@ -465,7 +475,7 @@ fn assert_security_headers(r: &Response, what: &str) {
 
 #[test]
 fn every_response_carries_the_security_headers() {
-    let p = Project::new();
+    let p = fast_form_project();
     let s = serve(&p, &[("GAZETTE_ADMIN_TOKEN", "t")]);
     let big = format!("email=a%40example.org&name={}", "x".repeat(20 * 1024));
     let cases = [
@@ -474,14 +484,17 @@ fn every_response_carries_the_security_headers() {
         ("not found", http::get(s.addr, "/nope")),
         (
             "subscribe",
-            http::post_form(s.addr, "/subscribe", "email=h%40example.org"),
+            http::subscribe(s.addr, "email=h%40example.org"),
         ),
-        (
-            "invalid",
-            http::post_form(s.addr, "/subscribe", "email=nope"),
-        ),
+        ("invalid", http::subscribe(s.addr, "email=nope")),
         ("too big", http::post_form(s.addr, "/subscribe", &big)),
         ("json", http::post_json(s.addr, "/subscribe", "{")),
+        ("token", http::get(s.addr, "/subscribe/token")),
+        ("pow.js", http::get(s.addr, "/subscribe/pow.js")),
+        (
+            "no token",
+            http::post_form(s.addr, "/subscribe", "email=h%40example.org"),
+        ),
         ("confirm", http::get(s.addr, "/confirm/0123")),
         ("unsubscribe", http::get(s.addr, "/unsubscribe/x.y")),
     ];
@@ -496,7 +509,7 @@ fn every_response_carries_the_security_headers() {
 #[test]
 fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let p = Project::with_config(&format!(
-        "{}\n[web]\nsubscribe_limit = 2\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\n",
+        "{}\n[web]\nmin_fill_time = \"0s\"\nsubscribe_limit = 2\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\n",
         crate::helpers::CONFIG
     ));
     let s = serve(&p, &[]);
@@ -509,7 +522,7 @@ fn forwarded_for_is_believed_only_from_trusted_proxies() {
                 ("Content-Type", "application/x-www-form-urlencoded"),
                 ("X-Forwarded-For", xff),
             ],
-            format!("email={e}%40example.org").as_bytes(),
+            http::with_token(s.addr, &format!("email={e}%40example.org")).as_bytes(),
         )
         .status
     };

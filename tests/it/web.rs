@@ -39,6 +39,11 @@ pub fn spawn_app_with(base: &str, extra_config: &str) -> App {
     let path = dir.path().join("gazette.toml");
     std::fs::write(&path, cfg).unwrap();
     let mut settings = config::load(&path, &Default::default(), &Default::default()).unwrap();
+    // A test's form is filled at once: its token is good at once, unless
+    // the test sets the fill time itself.
+    if !extra_config.contains("min_fill_time") {
+        settings.web.min_fill_time = Duration::ZERO;
+    }
     // Parallel tests: the admin listener on an ephemeral port too.
     settings.web.admin_listen = Some("127.0.0.1:0".into());
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -118,6 +123,16 @@ impl App {
             .unsub_token
     }
 
+    /// The server's sign-up key, as stored: tests mint tokens with it
+    /// (an expired one, one old enough without waiting).
+    pub fn signup_key(&self) -> gazette::audience::signup::SignupKey {
+        let hex = self
+            ._rt
+            .block_on(self.store.signup_key(|| unreachable!("the app made it")))
+            .unwrap();
+        gazette::audience::signup::SignupKey::from_hex(&hex).unwrap()
+    }
+
     pub fn count(&self) -> i64 {
         self._rt
             .block_on(self.store.counts())
@@ -153,11 +168,7 @@ fn subscribe_confirm_then_one_click_unsubscribe() {
         .contains("<form method=\"post\" action=\"subscribe\">"));
     assert!(page.body.contains("<label for=\"email\">"));
 
-    let r = http::post_form(
-        app.addr,
-        "/subscribe",
-        "email=Reader%40Example.org&name=Rea+Der",
-    );
+    let r = http::subscribe(app.addr, "email=Reader%40Example.org&name=Rea+Der");
     assert_eq!(r.status, 200, "{}", r.body);
     // The work runs after the answer: the email says it is done.
     let mail = app.wait_for_email(1);
@@ -228,17 +239,9 @@ fn subscribe_confirm_then_one_click_unsubscribe() {
 fn same_answer_for_new_pending_and_active_and_one_email_per_ten_minutes() {
     let app = spawn_app("");
     let body = |r: http::Response| (r.status, r.body);
-    let first = body(http::post_form(
-        app.addr,
-        "/subscribe",
-        "email=a%40example.org",
-    ));
+    let first = body(http::subscribe(app.addr, "email=a%40example.org"));
     app.wait_for_email(1);
-    let again = body(http::post_form(
-        app.addr,
-        "/subscribe",
-        "email=a%40example.org",
-    ));
+    let again = body(http::subscribe(app.addr, "email=a%40example.org"));
     assert_eq!(first, again);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
@@ -256,11 +259,7 @@ fn same_answer_for_new_pending_and_active_and_one_email_per_ten_minutes() {
             chrono::Utc::now(),
         ))
         .unwrap();
-    let active = body(http::post_form(
-        app.addr,
-        "/subscribe",
-        "email=b%40example.org",
-    ));
+    let active = body(http::subscribe(app.addr, "email=b%40example.org"));
     assert_eq!(active.0, 200);
     assert_eq!(
         active.1.replace("b@example.org", "X"),
@@ -273,17 +272,13 @@ fn same_answer_for_new_pending_and_active_and_one_email_per_ten_minutes() {
 #[test]
 fn bad_input_is_answered_clearly() {
     let app = spawn_app("");
-    let r = http::post_json(app.addr, "/subscribe", r#"{"email": "nope"}"#);
+    let r = http::subscribe_json(app.addr, r#"{"email": "nope"}"#);
     assert_eq!(r.status, 422);
     assert!(r.json()["error"]
         .as_str()
         .unwrap()
         .contains("not a valid email"));
-    let r = http::post_form(
-        app.addr,
-        "/subscribe",
-        "email=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
-    );
+    let r = http::subscribe(app.addr, "email=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
     assert_eq!(r.status, 422);
     assert!(
         !r.body.contains("<script>alert"),
@@ -293,11 +288,7 @@ fn bad_input_is_answered_clearly() {
     assert!(r.body.contains("&lt;script&gt;"));
     let big = format!("email=a%40example.org&name={}", "x".repeat(20 * 1024));
     assert_eq!(http::post_form(app.addr, "/subscribe", &big).status, 413);
-    let r = http::post_json(
-        app.addr,
-        "/subscribe",
-        r#"{"email": "j@example.org", "name": "J"}"#,
-    );
+    let r = http::subscribe_json(app.addr, r#"{"email": "j@example.org", "name": "J"}"#);
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "ok");
     let r = http::request(
@@ -316,7 +307,7 @@ fn bad_input_is_answered_clearly() {
 #[test]
 fn confirmation_links_expire() {
     let app = spawn_app("[web]\nconfirm_ttl = \"1s\"\n");
-    http::post_form(app.addr, "/subscribe", "email=late%40example.org");
+    http::subscribe(app.addr, "email=late%40example.org");
     let mail = app.wait_for_email(1);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let token = link_path(&mail, "https://news.example.com/confirm/");
@@ -333,11 +324,11 @@ fn rate_limit_per_client_ip() {
     let app = spawn_app("[web]\nsubscribe_limit = 3\n");
     for i in 0..3 {
         assert_eq!(
-            http::post_form(app.addr, "/subscribe", &format!("email=r{i}%40example.org")).status,
+            http::subscribe(app.addr, &format!("email=r{i}%40example.org")).status,
             200
         );
     }
-    let r = http::post_form(app.addr, "/subscribe", "email=r9%40example.org");
+    let r = http::subscribe(app.addr, "email=r9%40example.org");
     assert_eq!(r.status, 429);
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait));
@@ -350,7 +341,7 @@ fn rate_limit_per_client_ip() {
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("X-Forwarded-For", "203.0.113.7"),
         ],
-        b"email=x%40example.org",
+        http::with_token(app.addr, "email=x%40example.org").as_bytes(),
     );
     assert_eq!(r.status, 429);
 
@@ -364,7 +355,7 @@ fn rate_limit_per_client_ip() {
                 ("Content-Type", "application/x-www-form-urlencoded"),
                 ("X-Forwarded-For", ip),
             ],
-            format!("email={e}%40example.org").as_bytes(),
+            http::with_token(app.addr, &format!("email={e}%40example.org")).as_bytes(),
         )
         .status
     };
@@ -383,7 +374,7 @@ fn two_hundred_concurrent_subscribes_lose_nothing() {
             std::thread::spawn(move || {
                 let from = std::net::Ipv4Addr::new(127, 0, 0, 10 + (i % 8) as u8);
                 let body = format!("email=c{i}%40example.org");
-                http::post_form_from(from.into(), addr, "/subscribe", &body).status
+                http::subscribe_from(from.into(), addr, &body).status
             })
         })
         .collect();
@@ -407,7 +398,7 @@ fn metrics_live_on_the_admin_listener_only() {
 #[test]
 fn opening_a_confirmation_link_confirms_nothing_until_its_button_is_pressed() {
     let app = spawn_app("");
-    let r = http::post_form(app.addr, "/subscribe", "email=scan%40example.org");
+    let r = http::subscribe(app.addr, "email=scan%40example.org");
     assert_eq!(r.status, 200, "{}", r.body);
     let mail = app.wait_for_email(1);
     // The link in the email is the same as ever.

@@ -19,6 +19,7 @@ mod nonces;
 mod queue;
 mod readers;
 mod records;
+mod signups;
 mod subscribers;
 
 /// A fresh, migrated store on `backend`, and what keeps it alive.
