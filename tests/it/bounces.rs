@@ -216,7 +216,7 @@ fn maildir_and_mbox_are_read_like_single_files() {
     gz(&p, &["bounces", "scan", "missing-folder"]).fails_with("missing-folder");
 }
 
-fn status_of(p: &Project, email: &str) -> String {
+pub fn status_of(p: &Project, email: &str) -> String {
     let out = gz(p, &["subscribers", "list", "--json"]);
     out.ok();
     let list: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
@@ -228,7 +228,7 @@ fn status_of(p: &Project, email: &str) -> String {
         .unwrap_or_else(|| panic!("{email} not listed"))
 }
 
-fn import(p: &Project, emails: &[&str]) {
+pub fn import(p: &Project, emails: &[&str]) {
     let mut csv = String::from("email\n");
     for e in emails {
         csv.push_str(e);
