@@ -194,3 +194,50 @@ pub fn sendgrid_event(e: &Value, key_of: impl Fn(&Value) -> String) -> Option<Ev
         message_id: str_of(e, &["smtp-id"]).map(str::to_string),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ses_bounce(bounce_type: &str, sub: &str, diag: &str) -> Event {
+        let n = json!({
+            "notificationType": "Bounce",
+            "bounce": {"bounceType": bounce_type, "bounceSubType": sub,
+                "bouncedRecipients": [{"emailAddress": "a@example.com", "diagnosticCode": diag}]},
+            "mail": {"messageId": "x"}
+        });
+        ses_events(&n, "id").remove(0)
+    }
+
+    /// A provider's "not sure" is soft, its suppression list is not a new
+    /// hard bounce of ours, and its words decide before its type: a
+    /// "Permanent" SPF refusal is blocked.
+    #[test]
+    fn provider_words_map_to_the_same_verdicts() {
+        assert_eq!(ses_bounce("Undetermined", "Undetermined", "").verdict.class, Class::Soft);
+        assert_eq!(ses_bounce("Transient", "General", "").verdict.class, Class::Soft);
+        let suppressed = ses_bounce("Permanent", "Suppressed", "");
+        assert_eq!((suppressed.kind, suppressed.verdict), (Kind::Soft, SUPPRESSED));
+        let spf = ses_bounce(
+            "Permanent",
+            "General",
+            "smtp; 550 5.7.1 Sender is not allowed to send from <example.org> per its SPF record",
+        );
+        assert_eq!(spf.verdict.class, Class::Blocked);
+        assert_eq!(ses_bounce("Permanent", "General", "smtp; 550 5.1.1 user unknown").kind, Kind::Hard);
+        let pm = json!({"RecordType": "Bounce", "Type": "ManuallyDeactivated", "Email": "a@example.com"});
+        assert_eq!(postmark_event(&pm, "k").unwrap().verdict, SUPPRESSED);
+        let pm = json!({"RecordType": "Bounce", "Type": "Transient", "Email": "a@example.com"});
+        assert_eq!(postmark_event(&pm, "k").unwrap().kind, Kind::Soft);
+        let mg = json!({"event": "failed", "severity": "permanent", "reason": "suppress-bounce", "recipient": "a@example.com"});
+        assert_eq!(mailgun_event(&mg, "k").unwrap().verdict, SUPPRESSED);
+        let mg = json!({"event": "failed", "severity": "temporary", "recipient": "a@example.com"});
+        assert_eq!(mailgun_event(&mg, "k").unwrap().kind, Kind::Soft);
+        let sg = json!({"event": "bounce", "type": "blocked", "email": "a@example.com"});
+        let sg = sendgrid_event(&sg, |_| "k".into()).unwrap();
+        assert_eq!((sg.kind, sg.verdict.class), (Kind::Soft, Class::Blocked));
+        let sg = json!({"event": "spamreport", "email": "a@example.com"});
+        assert_eq!(sendgrid_event(&sg, |_| "k".into()).unwrap().kind, Kind::Complaint);
+    }
+}
