@@ -41,12 +41,7 @@ pub fn complaints(msg: &Message, report: &str, source: &str) -> Vec<Record> {
 /// alone (`text/rfc822-headers`).
 fn copy_to(msg: &Message) -> Option<String> {
     msg.parts.iter().find_map(|p| {
-        let first_to = |m: &Message| {
-            m.to()?
-                .first()?
-                .address()
-                .and_then(clean_address)
-        };
+        let first_to = |m: &Message| m.to()?.first()?.address().and_then(clean_address);
         if let Some(m) = p.message() {
             return first_to(m);
         }

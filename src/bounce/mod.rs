@@ -280,9 +280,18 @@ mod tests {
     fn smtp_replies_get_the_same_verdicts() {
         let spf = "permanent error (550): 5.1.1 Sender is not allowed to send from <example.org> per its SPF record";
         assert_eq!(smtp_record(spf).unwrap().verdict(), "blocked");
-        let dead = smtp_record("permanent error (550): 5.1.1 <a@example.com>: user unknown").unwrap();
-        assert_eq!((dead.verdict(), dead.status.as_deref()), ("hard", Some("5.1.1")));
-        assert_eq!(smtp_record("transient error (452): 4.2.2 Over quota").unwrap().verdict(), "soft");
+        let dead =
+            smtp_record("permanent error (550): 5.1.1 <a@example.com>: user unknown").unwrap();
+        assert_eq!(
+            (dead.verdict(), dead.status.as_deref()),
+            ("hard", Some("5.1.1"))
+        );
+        assert_eq!(
+            smtp_record("transient error (452): 4.2.2 Over quota")
+                .unwrap()
+                .verdict(),
+            "soft"
+        );
         assert!(smtp_record("transient error (421): 4.3.2 Service shutting down").is_none());
         assert!(smtp_record("connection reset by peer").is_none());
     }

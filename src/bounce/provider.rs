@@ -215,17 +215,29 @@ mod tests {
     /// "Permanent" SPF refusal is blocked.
     #[test]
     fn provider_words_map_to_the_same_verdicts() {
-        assert_eq!(ses_bounce("Undetermined", "Undetermined", "").verdict.class, Class::Soft);
-        assert_eq!(ses_bounce("Transient", "General", "").verdict.class, Class::Soft);
+        assert_eq!(
+            ses_bounce("Undetermined", "Undetermined", "").verdict.class,
+            Class::Soft
+        );
+        assert_eq!(
+            ses_bounce("Transient", "General", "").verdict.class,
+            Class::Soft
+        );
         let suppressed = ses_bounce("Permanent", "Suppressed", "");
-        assert_eq!((suppressed.kind, suppressed.verdict), (Kind::Soft, SUPPRESSED));
+        assert_eq!(
+            (suppressed.kind, suppressed.verdict),
+            (Kind::Soft, SUPPRESSED)
+        );
         let spf = ses_bounce(
             "Permanent",
             "General",
             "smtp; 550 5.7.1 Sender is not allowed to send from <example.org> per its SPF record",
         );
         assert_eq!(spf.verdict.class, Class::Blocked);
-        assert_eq!(ses_bounce("Permanent", "General", "smtp; 550 5.1.1 user unknown").kind, Kind::Hard);
+        assert_eq!(
+            ses_bounce("Permanent", "General", "smtp; 550 5.1.1 user unknown").kind,
+            Kind::Hard
+        );
         let pm = json!({"RecordType": "Bounce", "Type": "ManuallyDeactivated", "Email": "a@example.com"});
         assert_eq!(postmark_event(&pm, "k").unwrap().verdict, SUPPRESSED);
         let pm = json!({"RecordType": "Bounce", "Type": "Transient", "Email": "a@example.com"});
@@ -238,6 +250,9 @@ mod tests {
         let sg = sendgrid_event(&sg, |_| "k".into()).unwrap();
         assert_eq!((sg.kind, sg.verdict.class), (Kind::Soft, Class::Blocked));
         let sg = json!({"event": "spamreport", "email": "a@example.com"});
-        assert_eq!(sendgrid_event(&sg, |_| "k".into()).unwrap().kind, Kind::Complaint);
+        assert_eq!(
+            sendgrid_event(&sg, |_| "k".into()).unwrap().kind,
+            Kind::Complaint
+        );
     }
 }

@@ -8,8 +8,8 @@ use super::Ctx;
 use crate::audience::{Status, SubscriberEmail};
 use crate::bounce::{self, source::RawMessage, Record};
 use crate::cli::BouncesCommand;
-use crate::ops;
 use crate::error::{Error, Result};
+use crate::ops;
 use crate::store::bounces::Applied;
 use crate::store::Store;
 

@@ -131,7 +131,10 @@ fn corpus_gives_the_right_recipient_and_kind_for_every_message() {
         want_held.len(),
         got_held.iter().filter(|g| !want_held.contains(g)).collect::<Vec<_>>()
     );
-    assert!(hits * 100 >= want_held.len() * HELD_OUT_EXPECTED, "{misses:?}");
+    assert!(
+        hits * 100 >= want_held.len() * HELD_OUT_EXPECTED,
+        "{misses:?}"
+    );
     // Every message gives at least one record, with the fields of the contract.
     let files = std::fs::read_dir(&dir)
         .unwrap()
@@ -160,7 +163,11 @@ fn corpus_gives_the_right_recipient_and_kind_for_every_message() {
         }
         // `kind` stays what it was: a blocked refusal is a soft kind.
         let verdict = r["verdict"].as_str().unwrap();
-        let kind = if verdict == "blocked" { "soft" } else { verdict };
+        let kind = if verdict == "blocked" {
+            "soft"
+        } else {
+            verdict
+        };
         assert_eq!(r["kind"], kind, "{r}");
     }
 }

@@ -28,9 +28,17 @@ fn stays_active(file: &str, email: &str, verdict: &str) {
 #[test]
 fn a_dmarc_refusal_is_blocked() {
     // Gmail relayed by Postfix: "550-5.7.26 Unauthenticated email … DMARC policy".
-    stays_active("postfix-dmarc-01.eml", "kijitora@google.example.com", "blocked");
+    stays_active(
+        "postfix-dmarc-01.eml",
+        "kijitora@google.example.com",
+        "blocked",
+    );
     // iCloud: "554 5.7.1 Your message was rejected due to …'s DMARC policy".
-    stays_active("ss-lhost-postfix-71.eml", "kijitora@apple.example.com", "blocked");
+    stays_active(
+        "ss-lhost-postfix-71.eml",
+        "kijitora@apple.example.com",
+        "blocked",
+    );
 }
 
 #[test]
@@ -43,7 +51,11 @@ fn a_content_filter_is_blocked() {
 fn a_blocklisted_or_banned_sending_host_is_blocked() {
     // Gmail relaying a CBL listing; Exchange Online's "banned sending IP".
     stays_active("gmail-04.eml", "kijitora@example.com", "blocked");
-    stays_active("ss-rhost-exchangeonline-01.eml", "kijitora@example.com", "blocked");
+    stays_active(
+        "ss-rhost-exchangeonline-01.eml",
+        "kijitora@example.com",
+        "blocked",
+    );
 }
 
 #[test]
@@ -56,7 +68,11 @@ fn a_policy_refusal_is_blocked() {
 fn a_security_error_is_blocked() {
     // MessageLabs: "550-Please turn on SMTP Authentication … not permitted
     // to relay".
-    stays_active("ss-rhost-messagelabs-01.eml", "kijitora@example.messagelabs.com", "blocked");
+    stays_active(
+        "ss-rhost-messagelabs-01.eml",
+        "kijitora@example.messagelabs.com",
+        "blocked",
+    );
 }
 
 #[test]
@@ -74,7 +90,11 @@ fn an_exim_rejection_after_mail_from_is_blocked_even_if_it_says_does_not_exist()
 #[test]
 fn a_rate_limit_is_blocked() {
     // QQ: "550 Ip frequency limited … Blocked IP".
-    stays_active("ss-rhost-tencentqq-01.eml", "nekochan@qq.example.cn", "blocked");
+    stays_active(
+        "ss-rhost-tencentqq-01.eml",
+        "nekochan@qq.example.cn",
+        "blocked",
+    );
 }
 
 #[test]
@@ -86,5 +106,9 @@ fn too_many_hops_is_soft() {
 #[test]
 fn a_google_groups_refusal_is_blocked() {
     // The group refused the post (notice in Japanese).
-    stays_active("ss-lhost-googlegroups-01.eml", "libsisimai@googlegroups.com", "blocked");
+    stays_active(
+        "ss-lhost-googlegroups-01.eml",
+        "libsisimai@googlegroups.com",
+        "blocked",
+    );
 }

@@ -114,8 +114,7 @@ fn tally(
     only: impl Fn(&str) -> bool,
 ) -> Tally {
     let counts = |k: &Key| {
-        ours.get(k).is_some_and(|v| v != "none")
-            || theirs.get(k).is_some_and(|(v, _)| v != "none")
+        ours.get(k).is_some_and(|v| v != "none") || theirs.get(k).is_some_and(|(v, _)| v != "none")
     };
     let keys: BTreeSet<&Key> = ours
         .keys()
@@ -131,14 +130,19 @@ fn tally(
     };
     for k in keys {
         let (Some(o), Some((tk, tr))) = (ours.get(k), theirs.get(k)) else {
-            t.diffs.push(format!("{k:?}: gazette {:?}, sisimai {:?}", ours.get(k), theirs.get(k)));
+            t.diffs.push(format!(
+                "{k:?}: gazette {:?}, sisimai {:?}",
+                ours.get(k),
+                theirs.get(k)
+            ));
             continue;
         };
         t.recipients += 1;
         if coarse(o) == tk {
             t.verdicts += 1;
         } else {
-            t.diffs.push(format!("{k:?}: gazette {o}, sisimai {tk} ({tr})"));
+            t.diffs
+                .push(format!("{k:?}: gazette {o}, sisimai {tk} ({tr})"));
         }
         if *o == fine(tk, tr) {
             t.fine += 1;

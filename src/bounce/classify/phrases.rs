@@ -114,7 +114,10 @@ pub const RECIPIENT: &[(&str, Verdict)] = &[
     ("insufficient storage", v(Class::Soft, "mailboxfull")),
     ("out of storage", v(Class::Soft, "mailboxfull")),
     // BIGLOBE (ss-jp-biglobe-01).
-    ("recipient's mailbox exceeded", v(Class::Soft, "mailboxfull")),
+    (
+        "recipient's mailbox exceeded",
+        v(Class::Soft, "mailboxfull"),
+    ),
     ("message too large", v(Class::Soft, "mesgtoolarge")),
     ("message too big", v(Class::Soft, "mesgtoolarge")),
     ("message size exceeds", v(Class::Soft, "mesgtoolarge")),
@@ -148,8 +151,14 @@ pub const RECIPIENT: &[(&str, Verdict)] = &[
     // Japanese notices, decoded from ISO-2022-JP first: Lotus Notes "not
     // in the directory list" (notes-01), au/EZweb "the address was not
     // found" (ss-email-ezweb-03).
-    ("ディレクトリのリストにありません", v(Class::Hard, "userunknown")),
-    ("メールアドレスが見つかりませんでした", v(Class::Hard, "userunknown")),
+    (
+        "ディレクトリのリストにありません",
+        v(Class::Hard, "userunknown"),
+    ),
+    (
+        "メールアドレスが見つかりませんでした",
+        v(Class::Hard, "userunknown"),
+    ),
     (
         "account that you tried to reach does not exist",
         v(Class::Hard, "userunknown"),
