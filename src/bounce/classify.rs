@@ -321,6 +321,16 @@ mod tests {
         }
     }
 
+    /// "not listed in" is not a blocklist's "listed in" (Lotus Domino's
+    /// user unknown, corpus ss-email-domino-01).
+    #[test]
+    fn a_negated_phrase_is_not_a_refusal() {
+        let text = "User some.name (kijitora@example.jp) not listed in Domino Directory";
+        assert_eq!(classify(None, None, text), v(Class::Hard, "userunknown"));
+        let text = "554 rejected: listed in zen.spamhaus.org";
+        assert_eq!(classify(None, None, text).class, Class::Blocked);
+    }
+
     /// A server's host name is not its reason: "spam" in a host name does
     /// not turn a dead address into a block.
     #[test]

@@ -154,19 +154,34 @@ pub fn recipients(text: &str) -> Vec<DsnRecipient> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Feedback {
     pub feedback_type: String,
-    pub recipient: Option<String>,
+    /// Every `Original-Rcpt-To` (a report may name several), else the
+    /// `Removal-Recipient`s.
+    pub recipients: Vec<String>,
     pub original_mail_from: Option<String>,
 }
 
 pub fn feedback(text: &str) -> Feedback {
     let all: Fields = blocks(text).into_iter().flatten().collect();
+    let every = |name: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, v) in all.iter().filter(|(n, _)| n == name) {
+            if let Some(a) = clean_address(v) {
+                if !out.contains(&a) && out.len() < MAX_ADDRESSES {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    };
+    let mut recipients = every("original-rcpt-to");
+    if recipients.is_empty() {
+        recipients = every("removal-recipient");
+    }
     Feedback {
         feedback_type: field(&all, "feedback-type")
             .unwrap_or("abuse")
             .to_ascii_lowercase(),
-        recipient: field(&all, "original-rcpt-to")
-            .or_else(|| field(&all, "removal-recipient"))
-            .and_then(clean_address),
+        recipients,
         original_mail_from: field(&all, "original-mail-from").and_then(clean_address),
     }
 }

@@ -5,6 +5,9 @@
 
 pub mod classify;
 pub mod dsn;
+mod feedback;
+mod notification;
+pub mod provider;
 pub mod source;
 pub mod text;
 pub mod verp;
@@ -47,8 +50,8 @@ impl Kind {
 
 /// One finding: a recipient of one returned message (a message reporting
 /// on several recipients gives several; one that reports on none gives
-/// one of kind `none`).
-#[derive(Debug, Clone, Serialize)]
+/// one of kind `none`). Serialized with `verdict` beside `kind`.
+#[derive(Debug, Clone)]
 pub struct Record {
     /// Where the message came from (file path, `path#n` in an mbox,
     /// `smtp`, `imap:…`, `webhook:…`).
@@ -62,12 +65,42 @@ pub struct Record {
     pub subscriber_id: Option<i64>,
     /// A refusal of the sender or content (5.7.x, spam, policy): recorded
     /// against the campaign, never counted against the subscriber.
-    #[serde(skip)]
     pub blocked: bool,
     /// Identifiers of the original message found in the report: VERP
     /// tokens and Message-ID local parts, most reliable first.
-    #[serde(skip)]
     pub refs: Vec<String>,
+}
+
+/// The JSON of a record: `kind` (hard, soft, complaint, none) as before,
+/// and `verdict`, the same with `blocked` told apart from `soft`.
+#[derive(Serialize)]
+struct RecordJson<'a> {
+    source: &'a str,
+    kind: Kind,
+    verdict: &'a str,
+    recipient: &'a Option<String>,
+    status: &'a Option<String>,
+    reason: &'a str,
+    diagnostic: &'a Option<String>,
+    campaign_id: Option<i64>,
+    subscriber_id: Option<i64>,
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RecordJson {
+            source: &self.source,
+            kind: self.kind,
+            verdict: self.verdict(),
+            recipient: &self.recipient,
+            status: &self.status,
+            reason: &self.reason,
+            diagnostic: &self.diagnostic,
+            campaign_id: self.campaign_id,
+            subscriber_id: self.subscriber_id,
+        }
+        .serialize(s)
+    }
 }
 
 impl Record {
@@ -86,6 +119,16 @@ impl Record {
         }
     }
 
+    /// What the record means for a list: `hard`, `soft`, `blocked` (a
+    /// refusal of the sender or the message: never changes the
+    /// subscriber), `complaint` or `none`.
+    pub fn verdict(&self) -> &'static str {
+        match (self.kind, self.blocked) {
+            (Kind::Soft | Kind::Hard, true) => "blocked",
+            (k, _) => k.as_str(),
+        }
+    }
+
     /// A record from a classification.
     pub fn from_verdict(source: &str, verdict: Verdict) -> Record {
         let kind = match verdict.class {
@@ -99,10 +142,22 @@ impl Record {
     }
 }
 
+/// The record of a synchronous SMTP rejection during a send (lettre's
+/// "permanent error (550): 5.1.1 …"), classified like a returned message's
+/// reason: `None` when the reply holds no reply code or closes the session
+/// (a broken connection or a 421 says nothing about the address).
+pub fn smtp_record(reply: &str) -> Option<Record> {
+    let (verdict, status) = classify_reply(reply)?;
+    let mut r = Record::from_verdict("smtp", verdict);
+    r.status = status.map(|s| s.to_string());
+    r.diagnostic = Some(reply.chars().take(MAX_DIAGNOSTIC).collect());
+    Some(r)
+}
+
 /// The longest diagnostic kept.
 const MAX_DIAGNOSTIC: usize = 600;
 
-fn squash(s: &str) -> String {
+pub(crate) fn squash(s: &str) -> String {
     let mut out = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if out.len() > MAX_DIAGNOSTIC {
         let mut cut = MAX_DIAGNOSTIC;
@@ -121,9 +176,11 @@ pub fn analyze(raw: &[u8], source: &str) -> Vec<Record> {
     };
     let refs = verp::references(&msg, raw);
     let mut out = if let Some(fb) = report_part(&msg, "feedback-report") {
-        vec![complaint(&msg, &fb, source)]
+        feedback::complaints(&msg, &fb, source)
     } else {
-        Vec::new()
+        feedback::hotmail(&msg, source)
+            .or_else(|| notification::ses(&msg, source))
+            .unwrap_or_default()
     };
     if out.is_empty() {
         if let Some(status) = report_part(&msg, "delivery-status") {
@@ -157,7 +214,7 @@ pub fn analyze(raw: &[u8], source: &str) -> Vec<Record> {
 }
 
 /// The text of the first `message/<subtype>` part (also `message/global-…`).
-fn report_part(msg: &mail_parser::Message, subtype: &str) -> Option<String> {
+pub(crate) fn report_part(msg: &mail_parser::Message, subtype: &str) -> Option<String> {
     msg.parts.iter().find_map(|p| {
         let ct = p.content_type()?;
         let sub = ct.subtype()?.to_ascii_lowercase();
@@ -165,28 +222,6 @@ fn report_part(msg: &mail_parser::Message, subtype: &str) -> Option<String> {
             && (sub == subtype || sub == format!("global-{subtype}"));
         wanted.then(|| String::from_utf8_lossy(p.contents()).into_owned())
     })
-}
-
-fn complaint(msg: &mail_parser::Message, report: &str, source: &str) -> Record {
-    let fb = dsn::feedback(report);
-    let kind = if fb.feedback_type == "not-spam" {
-        Kind::None
-    } else {
-        Kind::Complaint
-    };
-    let mut r = Record::new(source, kind, "feedback");
-    r.recipient = fb.recipient.or_else(|| {
-        // Some providers redact Original-Rcpt-To; the copy's To may remain.
-        msg.parts.iter().find_map(|p| {
-            p.message()?
-                .to()?
-                .first()?
-                .address()
-                .and_then(dsn::clean_address)
-        })
-    });
-    r.diagnostic = Some(format!("Feedback-Type: {}", fb.feedback_type));
-    r
 }
 
 fn from_dsn(msg: &mail_parser::Message, report: &str, source: &str) -> Vec<Record> {
@@ -239,6 +274,27 @@ fn from_dsn(msg: &mail_parser::Message, report: &str, source: &str) -> Vec<Recor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reply during a send gets the verdict a returned message would.
+    #[test]
+    fn smtp_replies_get_the_same_verdicts() {
+        let spf = "permanent error (550): 5.1.1 Sender is not allowed to send from <example.org> per its SPF record";
+        assert_eq!(smtp_record(spf).unwrap().verdict(), "blocked");
+        let dead =
+            smtp_record("permanent error (550): 5.1.1 <a@example.com>: user unknown").unwrap();
+        assert_eq!(
+            (dead.verdict(), dead.status.as_deref()),
+            ("hard", Some("5.1.1"))
+        );
+        assert_eq!(
+            smtp_record("transient error (452): 4.2.2 Over quota")
+                .unwrap()
+                .verdict(),
+            "soft"
+        );
+        assert!(smtp_record("transient error (421): 4.3.2 Service shutting down").is_none());
+        assert!(smtp_record("connection reset by peer").is_none());
+    }
 
     #[test]
     fn garbage_is_none() {

@@ -15,6 +15,8 @@ const COPY_MARKERS: &[&str] = &[
     "original message",
     "original message follows",
     "header of the original message",
+    // Lotus Notes: "------- Returned Message --------" (notes-01).
+    "- returned message -",
     "undelivered message follows",
     "returned message follows",
     "message headers follow",
@@ -143,8 +145,9 @@ pub fn looks_like_bounce(msg: &Message) -> bool {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let subject = msg.subject().unwrap_or_default().to_ascii_lowercase();
-    from.starts_with("mailer-daemon@")
-        || from.starts_with("postmaster@")
+    let from_local = from.split('@').next().unwrap_or_default();
+    from_local == "mailer-daemon"
+        || from_local == "postmaster"
         || from.starts_with("microsoftexchange")
         || msg.header_raw("X-Failed-Recipients").is_some()
         || [
@@ -158,6 +161,10 @@ pub fn looks_like_bounce(msg: &Message) -> bool {
             "delivery has failed",
             "could not be delivered",
             "delayed mail",
+            // x6 (a hosted MTA): "There was an error sending your mail".
+            "error sending your mail",
+            // fml, a mailing list manager that refused a looping message.
+            "loop alert",
         ]
         .iter()
         .any(|s| subject.contains(s))
@@ -240,19 +247,28 @@ pub fn from_text(msg: &Message, source: &str) -> Vec<Record> {
         .unwrap_or_default();
     let delayed = is_delay_warning(msg, &notice);
     let mut out = Vec::new();
-    let found = addresses_in(&notice);
-    let candidates: Vec<&str> = found
-        .iter()
-        .map(|(_, a)| a.as_str())
-        .filter(|a| !is_system(a) && !skip.iter().any(|s| s.eq_ignore_ascii_case(a)))
-        .collect();
+    let mut found = addresses_in(&notice);
+    // "<a@x> (expanded from <b@y>)": b is where a came from, not a
+    // failed recipient of its own (ss-lhost-postfix-50).
+    let lower = notice.to_ascii_lowercase();
+    found.retain(|(i, _)| {
+        !lower[..*i]
+            .trim_end_matches(|c: char| c == '<' || c.is_whitespace())
+            .ends_with("expanded from")
+    });
+    let candidates = candidates(&found, &skip);
     for addr in candidates.iter().copied() {
         let (verdict, seg) = if delayed {
-            let verdict = Verdict {
-                class: Class::Soft,
-                reason: "delayed",
-            };
-            (verdict, segment_in(&notice, &found, addr))
+            // A delay is never a dead address; a delay because the sender
+            // was refused is a block all the same.
+            let seg = segment_in(&notice, &found, addr);
+            let verdict = classify::refusal(&seg)
+                .filter(|v| v.class == Class::Blocked)
+                .unwrap_or(Verdict {
+                    class: Class::Soft,
+                    reason: "delayed",
+                });
+            (verdict, seg)
         } else {
             reason_for(&notice, &found, addr, candidates.len() == 1)
         };
@@ -276,14 +292,29 @@ pub fn from_text(msg: &Message, source: &str) -> Vec<Record> {
             class: Class::Soft,
             reason: "undefined",
         };
-        if let Some((_, addr)) = addresses_in(&notice)
-            .into_iter()
-            .find(|(_, a)| !is_system(a) && !skip.iter().any(|s| s.eq_ignore_ascii_case(a)))
-        {
-            out.push(record(source, unknown, &addr, &notice));
+        if let Some(addr) = candidates.first() {
+            out.push(record(source, unknown, addr, &notice));
         }
     }
     out
+}
+
+/// The addresses of a notice that may be the failed recipients: not the
+/// bounce's own participants, and mail system accounts only when the
+/// notice names no other address (BIGLOBE returns mail for a
+/// `postmaster@` recipient).
+fn candidates<'a>(found: &'a [(usize, String)], skip: &[String]) -> Vec<&'a str> {
+    let usable: Vec<&str> = found
+        .iter()
+        .map(|(_, a)| a.as_str())
+        .filter(|a| !skip.iter().any(|s| s.eq_ignore_ascii_case(a)))
+        .collect();
+    let people: Vec<&str> = usable.iter().copied().filter(|a| !is_system(a)).collect();
+    if people.is_empty() {
+        usable
+    } else {
+        people
+    }
 }
 
 fn record(source: &str, verdict: Verdict, addr: &str, seg: &str) -> Record {

@@ -9,6 +9,7 @@ use crate::audience::{Status, SubscriberEmail};
 use crate::bounce::{self, source::RawMessage, Record};
 use crate::cli::BouncesCommand;
 use crate::error::{Error, Result};
+use crate::ops;
 use crate::store::bounces::Applied;
 use crate::store::Store;
 
@@ -69,7 +70,7 @@ async fn scan(ctx: &Ctx, paths: &[PathBuf], json: bool) -> Result<()> {
         .is_ok_and(|s| s.bounces.policy.address.is_some());
     let mut records = Vec::new();
     for m in &messages {
-        records.extend(Store::examine(store.as_ref(), &m.bytes, &m.source, verp).await?);
+        records.extend(ops::bounces::examine(store.as_ref(), &m.bytes, &m.source, verp).await?);
     }
     let text = if json {
         serde_json::to_string_pretty(&records).expect("JSON") + "\n"
@@ -86,9 +87,8 @@ async fn process(ctx: &Ctx, paths: &[PathBuf]) -> Result<()> {
     let policy = &settings.bounces.policy;
     let (mut recorded, mut ignored, mut changed) = (0, 0, 0);
     for m in &messages {
-        for (r, applied) in store
-            .process_returned(policy, &m.bytes, &m.source, Utc::now())
-            .await?
+        for (r, applied) in
+            ops::bounces::process_returned(&store, policy, &m.bytes, &m.source, Utc::now()).await?
         {
             let what = match &applied {
                 Applied::Duplicate => "already recorded".to_string(),

@@ -31,7 +31,13 @@ pub struct Breaker {
     complaints: AtomicU64,
     /// Recipient domain → (tried, blocked).
     domains: Mutex<HashMap<String, (u64, u64)>>,
+    /// Recipient domain → blocked reply → how often (this run's replies;
+    /// a few distinct ones per domain), to name the most common one.
+    replies: Mutex<HashMap<String, HashMap<String, u64>>>,
 }
+
+/// Distinct blocked replies remembered per domain.
+const REPLIES_PER_DOMAIN: usize = 16;
 
 /// A domain's blocked replies count once it had this share of the sample.
 const DOMAIN_SAMPLE_PART: u64 = 5;
@@ -53,6 +59,7 @@ impl Breaker {
             late_hard: 0.into(),
             complaints: 0.into(),
             domains: Default::default(),
+            replies: Default::default(),
         }
     }
 
@@ -81,6 +88,16 @@ impl Breaker {
         let d = domains.entry(domain.clone()).or_default();
         d.0 += 1;
         d.1 += blocked as u64;
+        drop(domains);
+        if let (true, Some(reply)) = (blocked, reply) {
+            let text: String = reply.split_whitespace().collect::<Vec<_>>().join(" ");
+            let text: String = text.chars().take(160).collect();
+            let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+            let seen = replies.entry(domain.clone()).or_default();
+            if seen.len() < REPLIES_PER_DOMAIN || seen.contains_key(&text) {
+                *seen.entry(text).or_default() += 1;
+            }
+        }
         blocked.then_some(domain)
     }
 
@@ -149,11 +166,24 @@ impl Breaker {
         worst.sort_by(|a, b| a.0.cmp(b.0));
         worst.first().map(|(domain, (n, b))| {
             format!(
-                "blocked replies at {} of {n} attempts at {domain} ({b}), above [bounces] blocked_alert {}",
+                "blocked replies at {} of {n} attempts at {domain} ({b}), above [bounces] blocked_alert {}{}",
                 pct(*b as f64 / *n as f64),
-                pct(l.blocked_alert)
+                pct(l.blocked_alert),
+                self.most_common_reply(domain)
+                    .map(|r| format!("; most common reply: {r:?}"))
+                    .unwrap_or_default()
             )
         })
+    }
+
+    /// The blocked reply heard most often at `domain` in this run.
+    fn most_common_reply(&self, domain: &str) -> Option<String> {
+        let replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+        replies
+            .get(domain)?
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(r, _)| r.clone())
     }
 }
 
@@ -232,6 +262,10 @@ mod tests {
         }
         let why = b.tripped().expect("20% blocked at one domain");
         assert!(why.contains("at blocked.example"), "{why}");
+        assert!(
+            why.ends_with(&format!("; most common reply: {blocked:?}")),
+            "{why}"
+        );
         // After a failure only that failure's domain is looked at.
         assert_eq!(b.tripped_at(Some("example.org")), None);
         assert_eq!(b.tripped_at(Some("")), None);

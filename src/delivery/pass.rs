@@ -273,11 +273,14 @@ async fn report(
     recorded: Recorded,
 ) -> bool {
     // bounces: a final SMTP rejection is a bounce for the subscriber.
-    if let Recorded::Failed { reply, .. } = &recorded {
+    if let Some(bounce) = match &recorded {
+        Recorded::Failed { reply, .. } => crate::bounce::smtp_record(reply),
+        _ => None,
+    } {
         let done =
             shared
                 .store
-                .record_smtp_failure(item.delivery_id, reply, &shared.bounces, Utc::now());
+                .record_smtp_failure(item.delivery_id, bounce, &shared.bounces, Utc::now());
         // Like every wait here, given up after a stop's grace.
         let done = tokio::select! {
             r = done => r,

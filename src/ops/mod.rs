@@ -1,9 +1,10 @@
 //! Operations that the command line and the admin API both offer, written
 //! once so that both do the same: campaign controls and test sends
-//! (`campaigns`), adding subscribers as an operator (`subscribers`),
+//! (`campaigns`), returned mail and bounce metrics (`bounces`), adding subscribers as an operator (`subscribers`),
 //! scheduled and repeated sends (`sends`), the posts' send state
 //! (`posts`) and what the worker will do next (`status`).
 
+pub mod bounces;
 pub mod campaigns;
 pub mod links;
 pub mod posts;

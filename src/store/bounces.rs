@@ -289,22 +289,18 @@ impl Store {
     }
 
     /// A synchronous rejection (5xx at RCPT or after DATA, or 4xx after
-    /// every retry) of a campaign delivery, recorded like a returned message.
+    /// every retry) of a campaign delivery, already classified
+    /// (`bounce::smtp_record`), recorded like a returned message against
+    /// the delivery's campaign and subscriber.
     pub async fn record_smtp_failure(
         &self,
         delivery_id: i64,
-        reply: &str,
+        mut r: Record,
         policy: &Policy,
         now: DateTime<Utc>,
     ) -> Result<Applied> {
-        let Some((verdict, status)) = crate::bounce::classify_reply(reply) else {
-            return Ok(Applied::Unknown);
-        };
         let owner = self.delivery_owner(delivery_id).await?;
-        let mut r = Record::from_verdict("smtp", verdict);
         r.recipient = owner.email;
-        r.status = status.map(|s| s.to_string());
-        r.diagnostic = Some(reply.chars().take(600).collect());
         r.campaign_id = owner.campaign_id;
         r.subscriber_id = owner.subscriber_id;
         self.record_bounce(&format!("smtp:{delivery_id}"), &r, policy, now)
@@ -395,65 +391,5 @@ impl Store {
             .find(|(id, _)| *id == campaign_id)
             .map(|(_, c)| c)
             .unwrap_or_default())
-    }
-
-    /// Parse and attribute one returned message (no change to the database;
-    /// without a store, nothing is attributed). `verp`: `[bounces] address`
-    /// is set. Then every real bounce names its delivery, and one that names
-    /// only an address may be forged by anyone who can mail the bounce
-    /// address: it is attributed to no subscriber. `bounces scan` and
-    /// `bounces process` (and the mailbox) all attribute through here, so
-    /// what `scan` names is what `process` changes.
-    pub async fn examine(
-        store: Option<&Store>,
-        raw: &[u8],
-        source: &str,
-        verp: bool,
-    ) -> Result<Vec<Record>> {
-        let mut records = crate::bounce::analyze(raw, source);
-        if let Some(store) = store {
-            for r in &mut records {
-                let who = store.attribute(&r.refs, r.recipient.as_deref()).await?;
-                r.campaign_id = who.campaign_id;
-                r.subscriber_id = who.subscriber_id;
-                if r.recipient.is_none() {
-                    r.recipient = who.email;
-                }
-                if verp && r.campaign_id.is_none() {
-                    r.subscriber_id = None;
-                }
-            }
-        }
-        Ok(records)
-    }
-
-    /// Parse, attribute and record one returned message, once per message
-    /// and recipient; what each record did.
-    pub async fn process_returned(
-        &self,
-        policy: &Policy,
-        raw: &[u8],
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(Record, Applied)>> {
-        use sha2::{Digest, Sha256};
-        let digest = hex::encode(Sha256::digest(raw));
-        let mut out = Vec::new();
-        let verp = policy.address.is_some();
-        for r in Store::examine(Some(self), raw, source, verp).await? {
-            let applied = if r.kind == Kind::None {
-                Applied::Recorded(None)
-            } else {
-                let rcpt = r
-                    .recipient
-                    .as_deref()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                let key = format!("msg:{digest}:{rcpt}");
-                self.record_bounce(&key, &r, policy, now).await?
-            };
-            out.push((r, applied));
-        }
-        Ok(out)
     }
 }

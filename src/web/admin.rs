@@ -179,7 +179,7 @@ pub async fn metrics_text(store: &Store) -> crate::error::Result<String> {
         out,
         "# HELP gazette_last_digest_timestamp_seconds When the last digest campaign finished (0: never).\n# TYPE gazette_last_digest_timestamp_seconds gauge\ngazette_last_digest_timestamp_seconds {last}"
     );
-    out.push_str(&super::webhooks::bounce_metrics(store).await?);
+    out.push_str(&crate::ops::bounces::metrics(store).await?);
     out.push_str(&crate::ops::campaigns::breaker_metrics(store).await?);
     Ok(out)
 }

@@ -9,9 +9,7 @@
 //! secret has no endpoint (404). Signed requests are fresh and used
 //! once (`seal`).
 
-mod events;
 mod seal;
-mod ses;
 mod sns;
 
 use std::sync::Arc;
@@ -26,11 +24,10 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::AppState;
-use crate::bounce::{self, Enhanced, Kind, Record};
+use crate::bounce::provider::{self, ses_events, str_of, Event};
+use crate::bounce::Kind;
 use crate::store::bounces::Applied;
-use events::{from_reply, kind_of, str_of, Event, BLOCKED, FEEDBACK, HARD, NONE, SOFT, SUPPRESSED};
 use seal::{unix_time, Refusal, Seal};
-use ses::ses_events;
 
 /// Providers batch events: their bodies may exceed the pages' limit.
 const MAX_WEBHOOK_BODY: usize = 1 << 20;
@@ -92,17 +89,7 @@ async fn apply(state: &AppState, provider: &str, events: Vec<Event>) -> Response
     let policy = &state.optin.settings.bounces.policy;
     let mut recorded = 0;
     for e in events {
-        let mut r = Record::from_verdict(&format!("webhook:{provider}"), e.verdict);
-        r.kind = e.kind;
-        r.recipient = Some(e.email.to_ascii_lowercase());
-        r.status = e.status;
-        r.diagnostic = e.diagnostic;
-        let refs: Vec<String> = e
-            .message_id
-            .as_deref()
-            .and_then(bounce::verp::message_id_token)
-            .into_iter()
-            .collect();
+        let (mut r, refs) = e.record(&format!("webhook:{provider}"));
         let outcome = async {
             let who = store.attribute(&refs, r.recipient.as_deref()).await?;
             r.campaign_id = who.campaign_id;
@@ -143,41 +130,9 @@ async fn postmark(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return text(StatusCode::BAD_REQUEST, "body: not JSON");
     };
-    let kind = str_of(&v, &["Type"]).unwrap_or_default();
-    let details = str_of(&v, &["Details"])
-        .or(str_of(&v, &["Description"]))
-        .unwrap_or_default();
-    let verdict = match (str_of(&v, &["RecordType"]), kind) {
-        (Some("SpamComplaint"), _) | (_, "SpamComplaint") => FEEDBACK,
-        (Some("Bounce"), "ManuallyDeactivated") => SUPPRESSED,
-        (Some("Bounce"), "HardBounce" | "BadEmailAddress") => from_reply(None, details, HARD).0,
-        (Some("Bounce"), "SoftBounce" | "Transient" | "DnsError" | "Unknown" | "Undeliverable") => {
-            SOFT
-        }
-        (Some("Bounce"), "Blocked" | "SpamNotification" | "VirusNotification" | "DMARCPolicy") => {
-            BLOCKED
-        }
-        _ => NONE,
-    };
-    let is_complaint = verdict == FEEDBACK;
-    let Some(email) = str_of(&v, &["Email"]) else {
-        return text(StatusCode::BAD_REQUEST, "body: no Email");
-    };
-    let event = Event {
-        key: v
-            .get("ID")
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| digest(&body)),
-        email: email.to_string(),
-        kind: if is_complaint {
-            Kind::Complaint
-        } else {
-            kind_of(verdict)
-        },
-        verdict,
-        status: Enhanced::find(details).map(|e| e.to_string()),
-        diagnostic: Some(format!("{kind}: {details}")),
-        message_id: None,
+    let event = match provider::postmark_event(&v, &digest(&body)) {
+        Ok(e) => e,
+        Err(why) => return text(StatusCode::BAD_REQUEST, &format!("body: {why}")),
     };
     apply(&state, "postmark", vec![event]).await
 }
@@ -236,44 +191,9 @@ async fn mailgun(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     if let Err(answer) = admit(&state, "mailgun", &seal).await {
         return answer;
     }
-    let d = &v["event-data"];
-    let code_text = format!(
-        "{} {} {}",
-        d["delivery-status"]["code"]
-            .as_i64()
-            .map(|c| c.to_string())
-            .unwrap_or_default(),
-        str_of(d, &["delivery-status", "message"]).unwrap_or_default(),
-        str_of(d, &["delivery-status", "description"]).unwrap_or_default()
-    );
-    // Mailgun's own suppressions (`reason` suppress-bounce, -unsubscribe,
-    // -complaint) were never sent: not new bounces of ours.
-    let suppressed = str_of(d, &["reason"]).is_some_and(|r| r.starts_with("suppress-"));
-    let (verdict, status) = match (str_of(d, &["event"]), str_of(d, &["severity"])) {
-        (Some("complained"), _) => (FEEDBACK, None),
-        (Some("failed"), _) if suppressed => (SUPPRESSED, None),
-        (Some("failed"), Some("permanent")) => from_reply(None, &code_text, HARD),
-        (Some("failed"), _) => (SOFT, Enhanced::find(&code_text).map(|e| e.to_string())),
-        _ => (NONE, None),
-    };
-    let Some(email) = str_of(d, &["recipient"]) else {
-        return text(StatusCode::BAD_REQUEST, "event-data: no recipient");
-    };
-    let event = Event {
-        key: str_of(d, &["id"])
-            .map(str::to_string)
-            .unwrap_or_else(|| digest(&body)),
-        email: email.to_string(),
-        kind: if verdict == FEEDBACK {
-            Kind::Complaint
-        } else {
-            kind_of(verdict)
-        },
-        verdict,
-        status,
-        diagnostic: Some(code_text.trim().to_string()).filter(|s| !s.is_empty()),
-        message_id: str_of(d, &["message", "headers", "message-id"])
-            .map(|m| format!("<{}>", m.trim_matches(['<', '>']))),
+    let event = match provider::mailgun_event(&v["event-data"], &digest(&body)) {
+        Ok(e) => e,
+        Err(why) => return text(StatusCode::BAD_REQUEST, &format!("event-data: {why}")),
     };
     apply(&state, "mailgun", vec![event]).await
 }
@@ -335,32 +255,7 @@ async fn sendgrid(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     };
     let events = items
         .iter()
-        .filter_map(|e| {
-            let reason = str_of(e, &["reason"]).unwrap_or_default();
-            let (verdict, status) = match (str_of(e, &["event"])?, str_of(e, &["type"])) {
-                ("spamreport", _) => (FEEDBACK, None),
-                ("bounce", Some("blocked")) => {
-                    (BLOCKED, str_of(e, &["status"]).map(str::to_string))
-                }
-                ("bounce", _) => from_reply(str_of(e, &["status"]), reason, HARD),
-                _ => (NONE, None),
-            };
-            Some(Event {
-                key: str_of(e, &["sg_event_id"])
-                    .map(str::to_string)
-                    .unwrap_or_else(|| digest(e.to_string().as_bytes())),
-                email: str_of(e, &["email"])?.to_string(),
-                kind: if verdict == FEEDBACK {
-                    Kind::Complaint
-                } else {
-                    kind_of(verdict)
-                },
-                verdict,
-                status,
-                diagnostic: Some(reason.to_string()).filter(|r| !r.is_empty()),
-                message_id: str_of(e, &["smtp-id"]).map(str::to_string),
-            })
-        })
+        .filter_map(|e| provider::sendgrid_event(e, |e| digest(e.to_string().as_bytes())))
         .collect();
     apply(&state, "sendgrid", events).await
 }
@@ -426,35 +321,4 @@ async fn ses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         }
         _ => text(StatusCode::OK, "ok"),
     }
-}
-
-/// Bounces and complaints per campaign, in Prometheus text format (for
-/// `/metrics`).
-pub async fn bounce_metrics(store: &crate::store::Store) -> crate::error::Result<String> {
-    use std::fmt::Write;
-    let mut out = String::from(
-        "# HELP gazette_bounces_total Bounces recorded per campaign (blocked: refusals of the sender).\n\
-         # TYPE gazette_bounces_total counter\n",
-    );
-    let counts = store.bounce_counts().await?;
-    for (id, c) in &counts {
-        for (kind, n) in [("hard", c.hard), ("soft", c.soft), ("blocked", c.blocked)] {
-            let _ = writeln!(
-                out,
-                "gazette_bounces_total{{campaign=\"{id}\",kind=\"{kind}\"}} {n}"
-            );
-        }
-    }
-    out.push_str(
-        "# HELP gazette_complaints_total Spam complaints recorded per campaign.\n\
-         # TYPE gazette_complaints_total counter\n",
-    );
-    for (id, c) in &counts {
-        let _ = writeln!(
-            out,
-            "gazette_complaints_total{{campaign=\"{id}\"}} {}",
-            c.complaints
-        );
-    }
-    Ok(out)
 }

@@ -256,8 +256,7 @@ where
         };
         let source = format!("imap:{}#{uid}", mb.folder);
         let policy = &settings.bounces.policy;
-        store
-            .process_returned(policy, body, &source, chrono::Utc::now())
+        crate::ops::bounces::process_returned(store, policy, body, &source, chrono::Utc::now())
             .await?;
         // Recorded: move it out of the way, or at least mark it seen.
         if s.uid_mv(uid.to_string(), &mb.processed).await.is_err() {

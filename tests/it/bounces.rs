@@ -2,6 +2,7 @@
 //! messages, `bounces process` and its consequences, `bounces list`,
 //! `subscribers reactivate`, and imports that never undo a bounce.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -43,7 +44,7 @@ pub fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bounces/corpus")
 }
 
-/// (file, recipient, kind, origin) from the corpus manifest.
+/// (file, recipient, verdict, origin) from the corpus manifest.
 pub fn expected() -> Vec<(String, String, String, String)> {
     std::fs::read_to_string(corpus().join("../expected.tsv"))
         .unwrap()
@@ -68,6 +69,24 @@ pub fn scan_json(p: &Project, paths: &[&str]) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// The files of the held-out part (fifth column of expected.tsv): no rule
+/// was written from what Gazette answered on them.
+pub fn held_out() -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(corpus().join("../expected.tsv"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.get(4) == Some(&"heldout")).then(|| f[0].to_string())
+        })
+        .collect()
+}
+
+/// Percent of the held-out part's expected lines Gazette must give (the
+/// README quotes the measured number).
+const HELD_OUT_EXPECTED: usize = 86;
+
 fn file_of(source: &str) -> String {
     Path::new(source.split('#').next().unwrap())
         .file_name()
@@ -87,7 +106,7 @@ fn corpus_gives_the_right_recipient_and_kind_for_every_message() {
             (
                 file_of(r["source"].as_str().unwrap()),
                 r["recipient"].as_str().unwrap_or("-").to_ascii_lowercase(),
-                r["kind"].as_str().unwrap().to_string(),
+                r["verdict"].as_str().unwrap().to_string(),
             )
         })
         .collect();
@@ -97,7 +116,25 @@ fn corpus_gives_the_right_recipient_and_kind_for_every_message() {
         .collect();
     got.sort();
     want.sort();
-    assert_eq!(got, want);
+    // The tune part exactly; the held-out part (never used to write a
+    // rule) is measured, its misses listed in the corpus README.
+    let held = held_out();
+    let (got_held, got_tune): (Vec<_>, Vec<_>) = got.into_iter().partition(|g| held.contains(&g.0));
+    let (want_held, want_tune): (Vec<_>, Vec<_>) =
+        want.into_iter().partition(|w| held.contains(&w.0));
+    assert_eq!(got_tune, want_tune);
+    let hits = want_held.iter().filter(|w| got_held.contains(w)).count();
+    let misses: Vec<_> = want_held.iter().filter(|w| !got_held.contains(w)).collect();
+    let _ = writeln!(
+        std::io::stderr(),
+        "held-out part: {hits} of {} expected (file, recipient, verdict) found; misses: {misses:?}; unexpected: {:?}",
+        want_held.len(),
+        got_held.iter().filter(|g| !want_held.contains(g)).collect::<Vec<_>>()
+    );
+    assert!(
+        hits * 100 >= want_held.len() * HELD_OUT_EXPECTED,
+        "{misses:?}"
+    );
     // Every message gives at least one record, with the fields of the contract.
     let files = std::fs::read_dir(&dir)
         .unwrap()
@@ -109,11 +146,12 @@ fn corpus_gives_the_right_recipient_and_kind_for_every_message() {
                 .is_some_and(|x| x == "eml")
         })
         .count();
-    assert!(files >= 30, "{files} messages in the corpus");
+    assert!(files >= 130, "{files} messages in the corpus");
     for r in &records {
         for key in [
             "source",
             "kind",
+            "verdict",
             "recipient",
             "status",
             "reason",
@@ -123,6 +161,14 @@ fn corpus_gives_the_right_recipient_and_kind_for_every_message() {
         ] {
             assert!(r.get(key).is_some(), "{key} missing in {r}");
         }
+        // `kind` stays what it was: a blocked refusal is a soft kind.
+        let verdict = r["verdict"].as_str().unwrap();
+        let kind = if verdict == "blocked" {
+            "soft"
+        } else {
+            verdict
+        };
+        assert_eq!(r["kind"], kind, "{r}");
     }
 }
 
@@ -177,7 +223,7 @@ fn maildir_and_mbox_are_read_like_single_files() {
     gz(&p, &["bounces", "scan", "missing-folder"]).fails_with("missing-folder");
 }
 
-fn status_of(p: &Project, email: &str) -> String {
+pub fn status_of(p: &Project, email: &str) -> String {
     let out = gz(p, &["subscribers", "list", "--json"]);
     out.ok();
     let list: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
@@ -189,7 +235,7 @@ fn status_of(p: &Project, email: &str) -> String {
         .unwrap_or_else(|| panic!("{email} not listed"))
 }
 
-fn import(p: &Project, emails: &[&str]) {
+pub fn import(p: &Project, emails: &[&str]) {
     let mut csv = String::from("email\n");
     for e in emails {
         csv.push_str(e);

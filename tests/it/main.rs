@@ -6,6 +6,7 @@ mod api;
 mod architecture;
 mod bounces;
 mod bounces_imap;
+mod bounces_kinds;
 mod bounces_sisimai;
 mod bounces_smtp;
 mod browser;

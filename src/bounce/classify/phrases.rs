@@ -70,6 +70,22 @@ pub const REFUSALS: &[(&str, Verdict)] = &[
     ("relay access denied", v(Class::Blocked, "norelaying")),
     ("relaying denied", v(Class::Blocked, "norelaying")),
     ("relay not permitted", v(Class::Blocked, "norelaying")),
+    // Refused before any recipient was named: at the connection or at
+    // MAIL FROM the server judges the sending host or the sender, never
+    // the address (Exim's "SMTP error … after MAIL FROM:", corpus
+    // ss-email-exim-38, -51; "after initial connection", ss-email-exim-56).
+    ("after mail from", v(Class::Blocked, "rejected")),
+    ("after initial connection", v(Class::Blocked, "blocked")),
+    ("relay quota", v(Class::Blocked, "toomanyconn")),
+    // ss-email-exim-45: "Domain is invalid. Please provide a valid From:".
+    ("a valid from", v(Class::Blocked, "rejected")),
+    // ss-rhost-messagelabs-01: relaying refused to an unauthenticated client.
+    ("not permitted to relay", v(Class::Blocked, "norelaying")),
+    ("smtp authentication", v(Class::Blocked, "securityerror")),
+    // Google Groups refuses a post (the group does not exist or does not
+    // take posts from the sender), in each reader's language, always with
+    // its help link (ss-lhost-googlegroups-01, in Japanese).
+    ("groups.google.com", v(Class::Blocked, "rejected")),
     ("too many connections", v(Class::Blocked, "toomanyconn")),
     ("rate limit", v(Class::Blocked, "toomanyconn")),
     // The receiving system or the path, not the mailbox.
@@ -80,6 +96,10 @@ pub const REFUSALS: &[(&str, Verdict)] = &[
     ("too many hops", v(Class::Soft, "networkerror")),
     ("routing loop", v(Class::Soft, "networkerror")),
     ("mail loop", v(Class::Soft, "networkerror")),
+    // ss-lhost-x6-01: "554 5.4.6 Hop count exceeded - possible mail loop".
+    ("hop count exceeded", v(Class::Soft, "networkerror")),
+    // fml's loop alert (ss-email-fml-01): the list refused a looping copy.
+    ("duplicated message-id", v(Class::Soft, "systemerror")),
 ];
 
 /// What is said of the recipient: the mailbox-side soft reasons first
@@ -93,6 +113,11 @@ pub const RECIPIENT: &[(&str, Verdict)] = &[
     ("exceeded storage", v(Class::Soft, "mailboxfull")),
     ("insufficient storage", v(Class::Soft, "mailboxfull")),
     ("out of storage", v(Class::Soft, "mailboxfull")),
+    // BIGLOBE (ss-jp-biglobe-01).
+    (
+        "recipient's mailbox exceeded",
+        v(Class::Soft, "mailboxfull"),
+    ),
     ("message too large", v(Class::Soft, "mesgtoolarge")),
     ("message too big", v(Class::Soft, "mesgtoolarge")),
     ("message size exceeds", v(Class::Soft, "mesgtoolarge")),
@@ -121,6 +146,19 @@ pub const RECIPIENT: &[(&str, Verdict)] = &[
         v(Class::Hard, "userunknown"),
     ),
     ("address not found", v(Class::Hard, "userunknown")),
+    // Gmail / G Suite (ss-email-gsuite-02).
+    ("address couldn't be found", v(Class::Hard, "userunknown")),
+    // Japanese notices, decoded from ISO-2022-JP first: Lotus Notes "not
+    // in the directory list" (notes-01), au/EZweb "the address was not
+    // found" (ss-email-ezweb-03).
+    (
+        "ディレクトリのリストにありません",
+        v(Class::Hard, "userunknown"),
+    ),
+    (
+        "メールアドレスが見つかりませんでした",
+        v(Class::Hard, "userunknown"),
+    ),
     (
         "account that you tried to reach does not exist",
         v(Class::Hard, "userunknown"),
@@ -147,6 +185,7 @@ pub const RECIPIENT: &[(&str, Verdict)] = &[
     ("name or service not known", v(Class::Hard, "hostunknown")),
     ("account disabled", v(Class::Hard, "suspend")),
     ("account has been disabled", v(Class::Hard, "suspend")),
+    ("account is disabled", v(Class::Hard, "suspend")),
     ("mailbox disabled", v(Class::Hard, "suspend")),
     ("account is inactive", v(Class::Hard, "suspend")),
     ("timed out", v(Class::Soft, "expired")),
@@ -164,11 +203,13 @@ pub fn find(table: &[(&str, Verdict)], lower: &str) -> Option<Verdict> {
 }
 
 fn contains_phrase(text: &str, phrase: &str) -> bool {
-    if phrase.len() > 4 {
-        return text.contains(phrase);
-    }
     let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     text.match_indices(phrase).any(|(i, _)| {
-        !word(text[..i].chars().next_back()) && !word(text[i + phrase.len()..].chars().next())
+        // "not listed in Domino Directory" is no blocklist listing.
+        let negated = text[..i].ends_with("not ");
+        let whole = phrase.len() > 4
+            || (!word(text[..i].chars().next_back())
+                && !word(text[i + phrase.len()..].chars().next()));
+        whole && !negated
     })
 }

@@ -442,12 +442,22 @@ both_at!(
         // A synchronous 5xx rejection of delivery 1.
         let policy = BouncePolicy::default();
         let applied = store
-            .record_smtp_failure(1, "550 5.1.1 no such user", &policy, now)
+            .record_smtp_failure(
+                1,
+                gazette::bounce::smtp_record("550 5.1.1 no such user").unwrap(),
+                &policy,
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(applied, Applied::Recorded(Some(Status::Bounced)));
         let again = store
-            .record_smtp_failure(1, "550 5.1.1 no such user", &policy, now)
+            .record_smtp_failure(
+                1,
+                gazette::bounce::smtp_record("550 5.1.1 no such user").unwrap(),
+                &policy,
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(again, Applied::Duplicate);

@@ -2,9 +2,7 @@
 
 use serde_json::Value;
 
-use super::events::{
-    from_reply, kind_of, str_of, Event, BLOCKED, FEEDBACK, HARD, SOFT, SUPPRESSED,
-};
+use super::{from_reply, kind_of, str_of, Event, BLOCKED, FEEDBACK, HARD, SOFT, SUPPRESSED};
 use crate::bounce::{Class, Kind, Verdict};
 
 /// Events of an SES notification (`notificationType`) or event
