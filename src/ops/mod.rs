@@ -5,6 +5,7 @@
 //! (`posts`) and what the worker will do next (`status`).
 
 pub mod campaigns;
+pub mod import;
 pub mod links;
 pub mod posts;
 pub mod sends;

@@ -88,12 +88,14 @@ struct SubscriberRow {
     unsubscribed_at: Option<Ts>,
     unsub_verifier: String,
     selector: Option<String>,
+    frequency: Option<String>,
+    topics: Option<JsonText>,
 }
 
 macro_rules! subscriber_columns {
     () => {
         "id, email, name, status, source, attributes, created_at, \
-         confirmed_at, unsubscribed_at, unsub_verifier, selector"
+         confirmed_at, unsubscribed_at, unsub_verifier, selector, frequency, topics"
     };
 }
 
@@ -121,6 +123,11 @@ impl SubscriberRow {
             confirmed_at: self.confirmed_at.map(|t| t.0),
             unsubscribed_at: self.unsubscribed_at.map(|t| t.0),
             unsub_token: tokens::row_token(self.id, self.selector.as_deref(), &self.unsub_verifier),
+            frequency: (self.frequency.as_deref())
+                .and_then(|f| crate::audience::prefs::Frequency::parse(f).ok()),
+            topics: (self.topics)
+                .and_then(|t| serde_json::from_str(&t.0).ok())
+                .unwrap_or_default(),
         }
     }
 }

@@ -60,9 +60,11 @@ pub async fn import(
         return Ok(());
     };
     let opts = super::import::Options {
-        welcome,
-        confirmed,
-        dry_run,
+        import: crate::ops::import::Options {
+            confirmed,
+            welcome,
+            dry_run,
+        },
         json,
         quiet,
     };
@@ -172,39 +174,24 @@ pub async fn set(
     Ok(())
 }
 
-/// After an import: the `frequency` and `topics` columns become
-/// preferences (when the file had any: otherwise there is nothing to
-/// adopt and no need to read every row); welcome the addresses it made
-/// active (`--welcome`), or mark them so that none is ever welcomed.
+/// After an import: preferences adopted (problems printed) and the
+/// welcome emails (`ops::import::after_import`).
 pub async fn after_import(
     settings: &Settings,
     store: &Store,
     welcome: bool,
     preferences: bool,
 ) -> Result<()> {
-    if preferences {
-        let known = &settings.readers.topics;
-        let (_, problems) = store
-            .adopt_imported_preferences(|t| known.is_empty() || known.iter().any(|(k, _)| k == t))
-            .await?;
-        for (email, problem) in problems {
-            eprintln!("{email}: {problem} (kept as an attribute)");
-        }
+    let done =
+        crate::ops::import::after_import(settings, store, welcome, preferences, || {
+            optin(settings, store)
+        })
+        .await?;
+    for (email, problem) in done.problems {
+        eprintln!("{email}: {problem} (kept as an attribute)");
     }
-    let emails = store.imported_unwelcomed(welcome, Utc::now()).await?;
-    if emails.is_empty() {
-        return Ok(());
+    if done.due > 0 {
+        eprintln!("welcome emails sent: {}", done.welcomed);
     }
-    let optin = optin(settings, store)?;
-    let mut sent = 0;
-    for e in emails {
-        let Ok(email) = SubscriberEmail::parse(&e) else {
-            continue;
-        };
-        if optin.welcome(&email, false).await? {
-            sent += 1;
-        }
-    }
-    eprintln!("welcome emails sent: {sent}");
     Ok(())
 }
