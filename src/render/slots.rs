@@ -132,6 +132,37 @@ impl Prepared {
         }
     }
 
+    /// The email with no "View in browser" link (a preview, a test send of
+    /// an email that has no archive page): in the HTML the `<!--personal-->`
+    /// part that holds it goes, in the text the line that holds it.
+    pub fn without_archive_link(&self) -> Prepared {
+        let mark = slot("archive_url");
+        let mut html = String::with_capacity(self.html.len());
+        let mut rest = self.html.as_str();
+        while let Some(i) = rest.find("<!--personal-->") {
+            let Some(j) = rest[i..].find("<!--/personal-->") else {
+                break;
+            };
+            let end = i + j + "<!--/personal-->".len();
+            html.push_str(&rest[..i]);
+            if !rest[i..end].contains(&mark) {
+                html.push_str(&rest[i..end]);
+            }
+            rest = &rest[end..];
+        }
+        html.push_str(rest);
+        // Elsewhere (a template of one's own without the marks) it is empty.
+        let html = html.replace(&mark, "");
+        let text: Vec<&str> = (self.text.split_inclusive('\n'))
+            .filter(|l| !l.contains(&mark))
+            .collect();
+        Prepared {
+            html,
+            text: text.concat(),
+            ..self.clone()
+        }
+    }
+
     /// The email as a web page: the links and words meant for one reader
     /// (between `<!--personal-->` marks) removed, the other slots empty.
     pub fn public_html(&self) -> String {

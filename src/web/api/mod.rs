@@ -38,6 +38,8 @@ pub struct Api {
     /// operator added (as `subscribers add` sends it).
     pub optin: Optin,
     pub token: Option<AdminToken>,
+    /// Runs the campaigns `POST /campaigns` starts, in the background.
+    pub runs: Arc<crate::ops::runs::Campaigns>,
 }
 
 type Handler = fn() -> MethodRouter<Arc<Api>>;
