@@ -38,7 +38,14 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
     // A test send and a dry run send nothing twice: no refusal for that.
     let checks = args.to.is_none() && !args.dry_run;
     let drafted = crate::ops::send::draft(
-        &settings, &store, &catalog, now, &target, args.force, checks, Names::CLI,
+        &settings,
+        &store,
+        &catalog,
+        now,
+        &target,
+        args.force,
+        checks,
+        Names::CLI,
     )
     .await?;
     let draft = match drafted {

@@ -62,8 +62,10 @@ pub async fn import<R: Read + Send + 'static>(
     opts: &Options,
     on_bad: OnBadRow,
     now: DateTime<Utc>,
-) -> Result<(Report, ImportStats)> {
-    let mut reader = ImportReader::new(input, opts.confirmed).map_err(|m| Error::file(name, m))?;
+) -> Result<(Report, ImportStats), super::OpError> {
+    // A file the import cannot read at all (no email column) is bad input.
+    let mut reader = ImportReader::new(input, opts.confirmed)
+        .map_err(|m| super::OpError::Invalid(format!("{name}: {m}")))?;
     if let Some(file) = std::path::Path::new(name).file_name() {
         reader.file_name_hint(&file.to_string_lossy());
     }

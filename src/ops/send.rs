@@ -65,7 +65,9 @@ impl Draft {
 pub enum Drafted {
     Ready(Draft),
     /// A digest with no new published post since `since`.
-    NothingNew { since: DateTime<Utc> },
+    NothingNew {
+        since: DateTime<Utc>,
+    },
 }
 
 /// Pick the posts of `target` and render the email. `checks`: refuse a
@@ -345,9 +347,15 @@ pub async fn start(
         return Ok(None);
     }
     // An operator's send reaches every reader who did not choose otherwise.
-    let (id, total) =
-        campaign::create_for(store, settings, &draft.prepared, &posts, None, Frequency::Both)
-            .await?;
+    let (id, total) = campaign::create_for(
+        store,
+        settings,
+        &draft.prepared,
+        &posts,
+        None,
+        Frequency::Both,
+    )
+    .await?;
     Ok(Some(Started {
         id,
         total,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::audience::prefs::{parse_topics, Frequency};
+use crate::audience::prefs::Frequency;
 use crate::audience::{Status, SubscriberEmail};
 use crate::cli::SubscribersCommand;
 use crate::config::Settings;
@@ -139,31 +139,18 @@ pub async fn set(
         .get(email)
         .await?
         .ok_or_else(|| Error::msg(format!("no subscriber {email}")))?;
-    let mut prefs = store.preferences(sub.id).await?;
-    if let Some(f) = frequency {
-        prefs.frequency =
-            Some(Frequency::parse(f).map_err(|m| Error::msg(format!("--frequency: {m}")))?);
-    }
-    if let Some(t) = topics {
-        let topics = parse_topics(t);
-        let known = &settings.readers.topics;
-        if let Some(bad) = topics.iter().find(|t| !known.iter().any(|(k, _)| k == *t)) {
-            if !known.is_empty() {
-                let list: Vec<&str> = known.iter().map(|(k, _)| k.as_str()).collect();
-                return Err(Error::msg(format!(
-                    "--topics: {bad:?} is not a topic of [topics] ({})",
-                    list.join(", ")
-                )));
-            }
-        }
-        prefs.topics = topics;
-    }
     if frequency.is_none() && topics.is_none() {
         return Err(Error::msg(
             "nothing to set: give --frequency and/or --topics",
         ));
     }
-    store.set_preferences(sub.id, &prefs).await?;
+    let change = crate::ops::subscribers::PrefsChange {
+        frequency: frequency.map(|f| Some(f.to_string())),
+        topics: topics.map(|t| vec![t.to_string()]),
+    };
+    let names = ("--frequency", "--topics");
+    let prefs =
+        crate::ops::subscribers::set_preferences(settings, store, sub.id, &change, names).await?;
     let f = prefs.frequency.map_or("default", Frequency::as_str);
     let t = if prefs.topics.is_empty() {
         "all".to_string()
@@ -182,11 +169,10 @@ pub async fn after_import(
     welcome: bool,
     preferences: bool,
 ) -> Result<()> {
-    let done =
-        crate::ops::import::after_import(settings, store, welcome, preferences, || {
-            optin(settings, store)
-        })
-        .await?;
+    let done = crate::ops::import::after_import(settings, store, welcome, preferences, || {
+        optin(settings, store)
+    })
+    .await?;
     for (email, problem) in done.problems {
         eprintln!("{email}: {problem} (kept as an attribute)");
     }
