@@ -123,11 +123,15 @@ impl Prepared {
     /// The email of campaign `id`: its "View in browser" link
     /// (`archive_url`) points at `{public_url}/archive/{id}/{slug}`.
     pub fn for_campaign(&self, id: i64, public_url: &str) -> Prepared {
-        let url = archive_url(public_url, id, &self.subject);
+        self.with_archive_link(&archive_url(public_url, id, &self.subject))
+    }
+
+    /// The email with its "View in browser" link (`archive_url`) at `url`.
+    pub fn with_archive_link(&self, url: &str) -> Prepared {
         let mark = slot("archive_url");
         Prepared {
-            html: self.html.replace(&mark, &escape_html(&url)),
-            text: self.text.replace(&mark, &url),
+            html: self.html.replace(&mark, &escape_html(url)),
+            text: self.text.replace(&mark, url),
             ..self.clone()
         }
     }

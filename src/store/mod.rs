@@ -107,6 +107,7 @@ pub mod directory;
 pub mod import;
 pub mod people;
 pub mod readers;
+pub mod test_sends;
 pub use readers::{ArchiveEntry, Audience};
 
 impl SubscriberRow {
