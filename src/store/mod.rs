@@ -169,7 +169,13 @@ impl Store {
     /// Open (creating a SQLite file if needed) and migrate.
     pub async fn open(url: &str) -> Result<Store> {
         let store = Self::connect(url).await?;
-        store.migrate().await?;
+        if store.migrate().await? > 0 && store.backend() == Backend::Sqlite {
+            // A migration may edit a table's stored definition in place
+            // (0093: a CHECK that allows more), which connections opened
+            // before it do not read again: open fresh ones.
+            store.close().await;
+            return Self::connect(url).await;
+        }
         Ok(store)
     }
 

@@ -1,3 +1,8 @@
+-- Subscribers added through the admin API have the source 'api' (issue 27).
+ALTER TABLE subscribers DROP CONSTRAINT subscribers_source_check;
+ALTER TABLE subscribers ADD CONSTRAINT subscribers_source_check
+    CHECK (source IN ('cli', 'import', 'web', 'api'));
+
 -- Test sends (`send --to`, `POST /api/v1/campaigns/{id}/test`): the email
 -- as its "View in browser" page shows it, under the SHA-256 of a random
 -- token that its links carry, so that those links work for an address
