@@ -190,20 +190,6 @@ fn subscriber_schemas() -> Vec<(&'static str, Value)> {
                 ),
             ]),
         ),
-        (
-            "Created",
-            obj(&[
-                ("subscriber", r("Subscriber")),
-                (
-                    "outcome",
-                    json!({"enum": ["active", "confirmation_sent", "confirmation_recently_sent"]}),
-                ),
-            ]),
-        ),
-        (
-            "Erased",
-            obj(&[("id", i()), ("erased", json!({"type": "boolean"}))]),
-        ),
     ]
 }
 
@@ -330,6 +316,20 @@ fn send_schemas() -> Vec<(&'static str, Value)> {
 fn list_schemas() -> Vec<(&'static str, Value)> {
     let n = i;
     vec![
+        (
+            "Created",
+            obj(&[
+                ("subscriber", r("Subscriber")),
+                (
+                    "outcome",
+                    json!({"enum": ["active", "confirmation_sent", "confirmation_recently_sent"]}),
+                ),
+            ]),
+        ),
+        (
+            "Erased",
+            obj(&[("id", i()), ("erased", json!({"type": "boolean"}))]),
+        ),
         (
             "Csv",
             json!({"type": "string", "description": "CSV: a header row, then one subscriber a row"}),
