@@ -37,17 +37,13 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
     };
     // A test send and a dry run send nothing twice: no refusal for that.
     let checks = args.to.is_none() && !args.dry_run;
-    let drafted = crate::ops::send::draft(
-        &settings,
-        &store,
-        &catalog,
-        now,
-        &target,
-        args.force,
+    let req = crate::ops::send::Request {
+        target,
+        force: args.force,
         checks,
-        Names::CLI,
-    )
-    .await?;
+        names: Names::CLI,
+    };
+    let drafted = crate::ops::send::draft(&settings, &store, &catalog, now, &req).await?;
     let draft = match drafted {
         Drafted::Ready(d) => d,
         Drafted::NothingNew { since } => {

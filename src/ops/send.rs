@@ -70,21 +70,29 @@ pub enum Drafted {
     },
 }
 
-/// Pick the posts of `target` and render the email. `checks`: refuse a
-/// post already sent and a digest of posts earlier digests carried,
-/// unless `force` (a test send and a dry run skip them).
+/// What to send and which refusals apply.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub target: Target,
+    /// Send a post, or a digest's posts, again.
+    pub force: bool,
+    /// Refuse a post already sent and a digest of posts earlier digests
+    /// carried, unless `force` (a test send and a dry run skip them).
+    pub checks: bool,
+    pub names: Names,
+}
+
+/// Pick the posts of the request's target and render the email.
 pub async fn draft(
     settings: &Settings,
     store: &Store,
     catalog: &Catalog,
     now: DateTime<Utc>,
-    target: &Target,
-    force: bool,
-    checks: bool,
-    names: Names,
+    req: &Request,
 ) -> Result<Drafted, OpError> {
     let templates = Templates::load(Some(&settings.templates_dir))?;
-    match target {
+    let (force, checks, names) = (req.force, req.checks, req.names);
+    match &req.target {
         Target::Post(slug) => {
             let post = catalog.find(slug).ok_or_else(|| {
                 OpError::NotFound(format!(

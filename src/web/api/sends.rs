@@ -98,11 +98,13 @@ pub async fn create(
     }
     let settings = &api.settings;
     let catalog = crate::content::catalog(settings);
-    let checks = !c.dry_run;
-    let drafted = crate::ops::send::draft(
-        settings, &api.store, &catalog, now, &target, force, checks, NAMES,
-    )
-    .await?;
+    let req = crate::ops::send::Request {
+        target,
+        force,
+        checks: !c.dry_run,
+        names: NAMES,
+    };
+    let drafted = crate::ops::send::draft(settings, &api.store, &catalog, now, &req).await?;
     let draft = match drafted {
         Drafted::Ready(d) => d,
         Drafted::NothingNew { since } => {
