@@ -607,3 +607,36 @@ fn the_openapi_document_passes_an_independent_validator() {
         out.stderr()
     );
 }
+
+/// The real binary: `serve` and `worker` both run what the API starts.
+#[test]
+fn serve_and_worker_send_what_the_api_starts() {
+    for (command, slug) in [("serve", "one"), ("worker", "two")] {
+        let p = project();
+        import_list(&p, 2);
+        let s = crate::security::start(&p, command, &[("GAZETTE_ADMIN_TOKEN", TOKEN)]);
+        let body = format!(r#"{{"post": "{slug}", "force": true}}"#);
+        let a = crate::api::call(
+            s.admin,
+            "POST",
+            "/api/v1/campaigns",
+            Some(TOKEN),
+            Some(&body),
+        );
+        assert_eq!(a.status, 202, "{command}: {}", a.json);
+        let id = a.json["id"].as_i64().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let path = format!("/api/v1/campaigns/{id}");
+            let c = crate::api::call(s.admin, "GET", &path, Some(TOKEN), None).json;
+            if c["status"] == "done" {
+                assert_eq!(c["sent"], 2, "{command}: {c}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{command}: not done: {c}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mails = std::fs::read_dir(p.path().join("outbox")).unwrap().count();
+        assert_eq!(mails, 2, "{command}");
+    }
+}
