@@ -8,7 +8,9 @@ use std::sync::Arc;
 use crate::audience::signup::SignupKey;
 use crate::config::Settings;
 use crate::delivery::mailer::Mailer;
+use crate::delivery::queue::{Options, RunSpec};
 use crate::error::{Error, Result};
+use crate::ops::runs::Campaigns;
 use crate::optin::Optin;
 use crate::render::{self, Templates};
 use crate::store::Store;
@@ -75,6 +77,16 @@ pub async fn bind_web(
 /// Refuses a listener reachable beyond loopback without
 /// `GAZETTE_ADMIN_TOKEN`.
 pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web::AdminBinding>> {
+    bind_admin_with(settings, store, None).await
+}
+
+/// [`bind_admin`], the API's campaigns run by `runs` (the worker's), or by
+/// a runner of its own when `None` (`serve`: see [`stop_api_runs`]).
+pub async fn bind_admin_with(
+    settings: &Settings,
+    store: Store,
+    runs: Option<Arc<Campaigns>>,
+) -> Result<Option<web::AdminBinding>> {
     let Some(addr) = &settings.web.admin_listen else {
         return Ok(None);
     };
@@ -96,7 +108,7 @@ pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web:
             ""
         }
     );
-    let api = admin_api(settings, store.clone())?;
+    let api = admin_api(settings, store.clone(), runs)?;
     let state = Arc::new(admin::AdminState {
         store,
         token: settings.web.admin_token.clone(),
@@ -107,13 +119,41 @@ pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web:
 
 /// The admin API's state: the opt-in flow sends the confirmation email for
 /// addresses an operator added, as `subscribers add` does.
-pub fn admin_api(settings: &Settings, store: Store) -> Result<web::api::Api> {
+pub fn admin_api(
+    settings: &Settings,
+    store: Store,
+    runs: Option<Arc<Campaigns>>,
+) -> Result<web::api::Api> {
+    let optin = operator_optin(settings, store.clone())?;
+    let runs = runs.unwrap_or_else(|| {
+        Arc::new(Campaigns::own(|stop| RunSpec {
+            store: store.clone(),
+            connector: Arc::new(optin.mailer.clone()),
+            newsletter: Arc::new(settings.newsletter.clone()),
+            opts: Options::from_settings(settings),
+            stop,
+            foreground: false,
+        }))
+    });
     Ok(web::api::Api {
-        optin: operator_optin(settings, store.clone())?,
+        optin,
         store,
         settings: Arc::new(settings.clone()),
         token: settings.web.admin_token.clone(),
+        runs,
     })
+}
+
+/// After the admin listener stopped: the campaigns its API started stop
+/// after the messages in flight (`[worker] grace` at most); a worker or
+/// the next `serve` continues them.
+pub async fn stop_api_runs(admin: Option<&Arc<admin::AdminState>>, settings: &Settings) {
+    let Some(api) = admin.and_then(|a| a.api.as_ref()) else {
+        return;
+    };
+    if !api.runs.shutdown(settings.worker.grace).await {
+        tracing::warn!("grace period over: stopped the messages still in flight");
+    }
 }
 
 /// The opt-in flow for addresses an operator adds (`subscribers add`, the

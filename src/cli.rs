@@ -365,6 +365,9 @@ pub struct SendArgs {
     /// First send to N random recipients, wait [send] canary_wait, and go on only if the limits hold (overrides [send] canary; 0: no canary)
     #[arg(long, value_name = "N", conflicts_with_all = ["to", "at"])]
     pub canary: Option<u64>,
+    /// With --dry-run: print the report as a JSON object
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,9 @@ pub use super::import::{BadRow, ImportReader};
 use super::{format_time, Subscriber};
 
 /// Columns written by `export`, in order.
-pub const EXPORT_HEADER: [&str; 8] = [
+/// `frequency` and `topics` (comma-separated) are the reader's own
+/// choices, which an import makes their preferences again.
+pub const EXPORT_HEADER: [&str; 10] = [
     "email",
     "name",
     "status",
@@ -19,6 +21,8 @@ pub const EXPORT_HEADER: [&str; 8] = [
     "unsubscribed_at",
     "source",
     "attributes",
+    "frequency",
+    "topics",
 ];
 
 /// Writes subscribers as CSV in the export format.
@@ -67,6 +71,8 @@ impl<W: Write> ExportWriter<W> {
             &opt(&s.unsubscribed_at),
             &s.source,
             &attributes,
+            s.frequency.map_or("", super::prefs::Frequency::as_str),
+            &s.topics.join(","),
         ];
         if self.raw {
             self.writer.write_record(cells)

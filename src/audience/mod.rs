@@ -196,6 +196,8 @@ pub enum Source {
     Cli,
     Import,
     Web,
+    /// Added through the admin API (`POST /api/v1/subscribers`).
+    Api,
 }
 
 impl Source {
@@ -204,6 +206,7 @@ impl Source {
             Source::Cli => "cli",
             Source::Import => "import",
             Source::Web => "web",
+            Source::Api => "api",
         }
     }
 }
@@ -223,6 +226,12 @@ pub struct Subscriber {
     pub unsubscribed_at: Option<DateTime<Utc>>,
     #[serde(skip)]
     pub unsub_token: String,
+    /// The reader's own choice of frequency (`None`: the newsletter's).
+    #[serde(skip)]
+    pub frequency: Option<prefs::Frequency>,
+    /// The reader's topics (empty: every post).
+    #[serde(skip)]
+    pub topics: Vec<String>,
 }
 
 /// RFC 3339 with second precision, as export writes and import reads.

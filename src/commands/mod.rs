@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::cli::Cli;
 use crate::config::{self, Overrides, Settings};
@@ -97,65 +97,4 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
         }
         Some(p) => crate::util::fs::write_atomic(p, bytes).map_err(|e| Error::io(p, e)),
     }
-}
-
-/// The posts of a digest and its window: `--since`/`--until` when given,
-/// else what the next digest carries (posts no earlier digest carried).
-pub async fn digest_posts<'a>(
-    store: &crate::store::Store,
-    catalog: &'a Catalog,
-    settings: &Settings,
-    now: DateTime<Utc>,
-    w: &crate::cli::WindowArgs,
-) -> Result<(Vec<&'a crate::content::Post>, DateTime<Utc>, DateTime<Utc>)> {
-    if w.since.is_some() || w.until.is_some() {
-        let (since, until) = window(
-            w.since.as_deref(),
-            w.until.as_deref(),
-            now,
-            settings.digest.first_window_days as i64,
-        )?;
-        return Ok((catalog.window(since, until, now), since, until));
-    }
-    let (posts, since) =
-        crate::delivery::campaign::default_digest(store, &catalog.posts, settings, now).await?;
-    Ok((posts, since, now))
-}
-
-/// The digest window from `--since`/`--until` (both inclusive days), with
-/// `default_days` back from now when `--since` is absent.
-pub fn window(
-    since: Option<&str>,
-    until: Option<&str>,
-    now: DateTime<Utc>,
-    default_days: i64,
-) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let parse = |flag: &str, s: &str| {
-        crate::util::time::parse_date(s)
-            .map(|(d, date_only)| (d.with_timezone(&Utc), date_only))
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "--{flag}: invalid date {s:?} (expected YYYY-MM-DD or RFC 3339)"
-                ))
-            })
-    };
-    let until = match until {
-        Some(s) => {
-            let (d, date_only) = parse("until", s)?;
-            if date_only {
-                d + Duration::days(1)
-            } else {
-                d
-            }
-        }
-        None => now,
-    };
-    let since = match since {
-        Some(s) => parse("since", s)?.0,
-        None => until - Duration::days(default_days),
-    };
-    if since >= until {
-        return Err(Error::usage("--since must be before --until"));
-    }
-    Ok((since, until))
 }

@@ -1,17 +1,9 @@
-use super::{digest_posts, load_posts, write_output, Ctx};
+use super::{load_posts, write_output, Ctx};
 use crate::cli::{Format, OutputArgs, PreviewCommand};
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::render::{self, message, Prepared, Recipient, Templates};
-
-/// The recipient shown in previews.
-pub fn preview_recipient(settings: &Settings) -> Recipient {
-    let nl = &settings.newsletter;
-    Recipient {
-        confirm_url: Some(format!("{}/confirm/preview", nl.public_url)),
-        ..Recipient::new(nl, "reader@example.com", Some("Reader".into()), "preview")
-    }
-}
+use crate::ops::send::{digest_posts, preview_recipient, Names};
+use crate::render::{self, message, Prepared, Templates};
 
 pub async fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
     let settings = ctx.settings()?;
@@ -40,8 +32,9 @@ pub async fn run(ctx: &Ctx, cmd: PreviewCommand) -> Result<()> {
         }
         PreviewCommand::Digest { window: w, out } => {
             let store = crate::store::Store::open(&settings.database_url).await?;
+            let window = (w.since.as_deref(), w.until.as_deref());
             let (mut posts, since, until) =
-                digest_posts(&store, &catalog, &settings, now, &w).await?;
+                digest_posts(&store, &catalog, &settings, now, window, Names::CLI).await?;
             store.close().await;
             if w.since.is_some() || w.until.is_some() {
                 // A window reaching past now shows its scheduled posts, as
@@ -94,8 +87,10 @@ fn scheduled_notes(
     }
 }
 
+/// A preview has no archive page: no "View in browser" link.
 fn emit(settings: &Settings, prepared: &Prepared, out: &OutputArgs) -> Result<()> {
     let r = preview_recipient(settings);
+    let prepared = &prepared.without_archive_link();
     let bytes = match out.format {
         Format::Html => prepared.personalize(&r).html.into_bytes(),
         Format::Text => prepared.personalize(&r).text.into_bytes(),

@@ -7,66 +7,52 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::preview::preview_recipient;
-use super::{digest_posts, load_posts, Ctx};
+use super::{load_posts, Ctx};
 use crate::audience::SubscriberEmail;
 use crate::cli::{SendArgs, SendCommand};
 use crate::config::Settings;
-use crate::content::Post;
 use crate::delivery::mailer::Mailer;
 use crate::delivery::progress::Style;
 use crate::delivery::queue::{Options, RunSpec};
-use crate::delivery::{campaign, supervise};
+use crate::delivery::supervise;
 use crate::error::{Error, Result};
-use crate::render::{message, Prepared, Templates};
+use crate::ops::send::{Draft, Drafted, Names, Target};
+use crate::render::Prepared;
 use crate::store::Store;
 
 pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
     let settings = ctx.settings()?;
     let now = ctx.now()?;
-    let templates = Templates::load(Some(&settings.templates_dir))?;
     let catalog = load_posts(&settings);
     let store = ctx.store(&settings).await?;
-    let (prepared, posts, args, title) = match cmd {
-        SendCommand::Post { slug, args } => {
-            let post = catalog.find(&slug).ok_or_else(|| {
-                Error::msg(format!(
-                    "no post with slug {slug:?} (see `gazette posts list`)"
-                ))
-            })?;
-            if !post.is_published(now) {
-                return Err(Error::msg(format!(
-                    "{}: the post is {} and is not sent",
-                    post.path.display(),
-                    post.status(now).as_str()
-                )));
-            }
-            if args.to.is_none() && !args.dry_run && !args.force {
-                if let Some(id) = store.post_campaign(&post.slug).await? {
-                    return Err(Error::msg(format!(
-                        "post {slug:?} was already sent (campaign {id}); use --force to send it again"
-                    )));
-                }
-            }
-            let prepared = campaign::prepare(&templates, &settings, &[post], None)?;
-            (prepared, vec![post], args, post.title.clone())
-        }
-        SendCommand::Digest { window: w, args } => {
-            let (posts, since, until) = digest_posts(&store, &catalog, &settings, now, &w).await?;
-            if posts.is_empty() {
-                println!(
-                    "no new published posts since {}: no digest sent",
-                    since.format("%Y-%m-%d %H:%M UTC")
-                );
-                store.close().await;
-                return Ok(());
-            }
-            if args.to.is_none() && !args.dry_run {
-                crate::ops::sends::check_digest_repeat(&store, &posts, args.force).await?;
-            }
-            let prepared = campaign::prepare(&templates, &settings, &posts, Some((since, until)))?;
-            let title = prepared.subject.clone();
-            (prepared, posts, args, title)
+    let (target, args) = match cmd {
+        SendCommand::Post { slug, args } => (Target::Post(slug), args),
+        SendCommand::Digest { window: w, args } => (
+            Target::Digest {
+                since: w.since,
+                until: w.until,
+            },
+            args,
+        ),
+    };
+    // A test send and a dry run send nothing twice: no refusal for that.
+    let checks = args.to.is_none() && !args.dry_run;
+    let req = crate::ops::send::Request {
+        target,
+        force: args.force,
+        checks,
+        names: Names::CLI,
+    };
+    let drafted = crate::ops::send::draft(&settings, &store, &catalog, now, &req).await?;
+    let draft = match drafted {
+        Drafted::Ready(d) => d,
+        Drafted::NothingNew { since } => {
+            println!(
+                "no new published posts since {}: no digest sent",
+                since.format("%Y-%m-%d %H:%M UTC")
+            );
+            store.close().await;
+            return Ok(());
         }
     };
     let at = match &args.at {
@@ -78,54 +64,58 @@ pub async fn run(ctx: &Ctx, cmd: SendCommand) -> Result<()> {
         None => None,
     };
     let mailer = Mailer::from_settings(&settings)?;
-    let result = send(
-        &settings, &store, &mailer, prepared, &posts, &args, &title, at,
-    )
-    .await;
+    let result = send(&settings, &store, &mailer, &draft, &args, at).await;
     // Bounded: after a database stall, connections may still wait on
     // SQLite's busy timeout; the outcome is known, do not wait for them.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), store.close()).await;
     result
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn send(
     settings: &Settings,
     store: &Store,
     mailer: &Mailer,
-    prepared: Prepared,
-    posts: &[&Post],
+    draft: &Draft,
     args: &SendArgs,
-    title: &str,
     at: Option<DateTime<Utc>>,
 ) -> Result<()> {
     if let Some(to) = &args.to {
-        return test_send(settings, store, mailer, &prepared, to).await;
+        return test_send(settings, store, mailer, &draft.prepared, to).await;
     }
-    // Who this send reaches: active readers whose frequency and topics
-    // want it (readers who never chose get every send of an operator).
-    let both = crate::audience::prefs::Frequency::Both;
-    let active = crate::delivery::selections::audience_size(store, &prepared, posts, both).await?;
     if args.dry_run {
-        dry_run(settings, &prepared, posts, active)?;
-        let diff = crate::ops::sends::diff(store, settings, active).await?;
-        print_diff(diff.as_ref(), &prepared.subject, active);
+        let (report, diff) = crate::ops::send::dry_run(settings, store, draft).await?;
+        if args.json {
+            let text = serde_json::to_string_pretty(&report)
+                .map_err(|e| Error::msg(format!("writing JSON: {e}")))?;
+            return super::write_output(None, format!("{text}\n").as_bytes());
+        }
+        print_dry_run(&report);
+        print_diff(diff.as_ref(), &report.subject, report.recipients);
         return Ok(());
     }
+    let active = crate::ops::send::audience(store, draft).await?;
     if active == 0 && at.is_none() {
         println!("no active subscriber wants this email: nothing sent");
         return Ok(());
     }
-    if !args.yes && !confirmed(title, active, at)? {
+    if !args.yes && !confirmed(&draft.title, active, at)? {
         println!("nothing sent");
         return Ok(());
     }
-    warn_public_url(settings);
+    let Some(started) = crate::ops::send::start(settings, store, draft, at).await? else {
+        println!("no active subscriber wants this email: nothing sent");
+        return Ok(());
+    };
+    let (id, total) = (started.id, started.total);
     if let Some(t) = at {
-        return schedule(settings, store, &prepared, posts, t).await;
+        let tz = settings.digest.schedule.tz();
+        println!(
+            "campaign {id}: scheduled for {} ({} in {tz}); the worker (`gazette worker`) starts it then; `gazette campaigns cancel {id}` cancels it",
+            crate::store::ts(t),
+            t.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+        );
+        return Ok(());
     }
-    // An operator's send reaches every reader who did not choose otherwise.
-    let (id, total) = campaign::create_for(store, settings, &prepared, posts, None, both).await?;
     match args.canary {
         Some(n) => {
             let mut settings = settings.clone();
@@ -154,26 +144,19 @@ async fn test_send(
     Ok(())
 }
 
-/// `--dry-run`: render, report recipients and size, send nothing.
-fn dry_run(settings: &Settings, prepared: &Prepared, posts: &[&Post], active: i64) -> Result<()> {
-    let nl = &settings.newsletter;
-    let sample = message::build(
-        nl,
-        prepared,
-        &preview_recipient(settings),
-        message::new_message_id(nl),
-    )?;
+/// `--dry-run`: what would be sent, to how many.
+fn print_dry_run(r: &crate::ops::send::DryRun) {
+    let n = r.posts.len();
     println!(
-        "dry run: \"{}\" to {active} active subscriber{}; {} post{}; one message is {} bytes (HTML {} bytes, text {} bytes); nothing sent",
-        prepared.subject,
-        if active == 1 { "" } else { "s" },
-        posts.len(),
-        if posts.len() == 1 { "" } else { "s" },
-        sample.formatted().len(),
-        prepared.html.len(),
-        prepared.text.len()
+        "dry run: \"{}\" to {} active subscriber{}; {n} post{}; one message is {} bytes (HTML {} bytes, text {} bytes); nothing sent",
+        r.subject,
+        r.recipients,
+        if r.recipients == 1 { "" } else { "s" },
+        if n == 1 { "" } else { "s" },
+        r.message_bytes,
+        r.html_bytes,
+        r.text_bytes
     );
-    Ok(())
 }
 
 /// `--dry-run`: what changed since the last campaign that reached the
@@ -226,24 +209,6 @@ fn print_diff(diff: Option<&crate::ops::sends::Diff>, subject: &str, recipients:
     }
 }
 
-/// `--at`: the campaign waits as `scheduled`; the worker starts it.
-async fn schedule(
-    settings: &Settings,
-    store: &Store,
-    prepared: &Prepared,
-    posts: &[&Post],
-    at: DateTime<Utc>,
-) -> Result<()> {
-    let id = crate::ops::sends::schedule(store, prepared, posts, at).await?;
-    let tz = settings.digest.schedule.tz();
-    println!(
-        "campaign {id}: scheduled for {} ({} in {tz}); the worker (`gazette worker`) starts it then; `gazette campaigns cancel {id}` cancels it",
-        crate::store::ts(at),
-        at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
-    );
-    Ok(())
-}
-
 /// Ask on the terminal; without one, refuse (pass --yes).
 fn confirmed(title: &str, active: i64, at: Option<DateTime<Utc>>) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
@@ -265,19 +230,6 @@ fn confirmed(title: &str, active: i64, at: Option<DateTime<Utc>>) -> Result<bool
         .read_line(&mut answer)
         .map_err(|e| Error::msg(format!("reading the answer: {e}")))?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
-}
-
-fn warn_public_url(settings: &Settings) {
-    let u = &settings.newsletter.public_url;
-    let loopback = url::Url::parse(u)
-        .ok()
-        .and_then(|u| u.host_str().map(String::from))
-        .is_some_and(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]");
-    if !u.starts_with("https://") && !loopback {
-        tracing::warn!(
-            "newsletter.public_url {u} is not https: one-click unsubscribe (RFC 8058) needs an https URL"
-        );
-    }
 }
 
 /// Run campaign `id` to its end, with progress on stderr; Ctrl-C stops it

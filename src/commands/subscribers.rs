@@ -8,7 +8,6 @@ mod readers;
 mod show;
 
 use super::Ctx;
-use crate::audience::csvio::ExportWriter;
 use crate::audience::{cap_name, format_time, Source, Status, SubscriberEmail};
 use crate::cli::SubscribersCommand;
 use crate::config::Settings;
@@ -237,17 +236,6 @@ pub(crate) fn json_err(e: serde_json::Error) -> Error {
     }
 }
 
-/// A CSV error: failed writes go through `io_err` (stdout or the file).
-fn csv_err(e: csv::Error, io_err: &impl Fn(std::io::Error) -> Error) -> Error {
-    if !e.is_io_error() {
-        return Error::msg(format!("writing CSV: {e}"));
-    }
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => io_err(io),
-        k => Error::msg(format!("writing CSV: {k:?}")),
-    }
-}
-
 async fn export<W: Write>(
     store: &Store,
     status: Option<Status>,
@@ -255,9 +243,5 @@ async fn export<W: Write>(
     out: W,
     io_err: impl Fn(std::io::Error) -> Error,
 ) -> Result<W> {
-    let mut w = ExportWriter::with_raw(out, raw).map_err(|e| csv_err(e, &io_err))?;
-    store
-        .for_each(status, |s| w.write(&s).map_err(|e| csv_err(e, &io_err)))
-        .await?;
-    w.finish().map_err(io_err)
+    crate::ops::import::export(store, status, raw, out, io_err).await
 }

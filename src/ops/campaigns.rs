@@ -154,9 +154,16 @@ async fn refuse_left(
     Ok(())
 }
 
+/// The prefix of a test send's token in its links (a reader's token is
+/// two hex parts around a dot, never this).
+pub const TEST_TOKEN_PREFIX: &str = "test-";
+
 /// Send exactly the email `prepared` to one address (not recorded as a
-/// campaign): with the subscriber's own data and unsubscribe link when the
-/// address is on the list, else with sample data.
+/// delivery). Its links work: "View in browser" opens this very email
+/// (`/archive/test/TOKEN`); an address on the list gets its own data and
+/// its own unsubscribe and preferences links; an address that is not gets
+/// links that answer "this was a test send" and change nothing. The test
+/// is recorded (`test_sends`) for those links, for 30 days.
 pub async fn test_send(
     settings: &Settings,
     store: &Store,
@@ -167,19 +174,21 @@ pub async fn test_send(
     let nl = &settings.newsletter;
     let subscriber = store.get(email).await?;
     refuse_left(store, email, subscriber.as_ref()).await?;
+    let token = format!("{TEST_TOKEN_PREFIX}{}", crate::util::ids::random_hex(16));
+    let view = format!("{}/archive/test/{token}", nl.public_url);
+    let prepared = prepared.with_archive_link(&view);
     let recipient = match subscriber {
         Some(s) => Recipient {
             attributes: s.attributes.as_object().cloned(),
             ..Recipient::new(nl, s.email, s.name, &s.unsub_token)
         },
-        None => Recipient {
-            email: email.to_string(),
-            unsubscribe_url: format!("{}/unsubscribe/test", nl.public_url),
-            confirm_url: Some(format!("{}/confirm/preview", nl.public_url)),
-            ..Recipient::new(nl, "reader@example.com", Some("Reader".into()), "preview")
-        },
+        None => Recipient::new(nl, email.to_string(), None, &token),
     };
-    let msg = message::build(nl, prepared, &recipient, message::new_message_id(nl))?;
+    let html = prepared.public_html();
+    store
+        .record_test_send(&token, email.as_str(), &prepared.subject, &html, Utc::now())
+        .await?;
+    let msg = message::build(nl, &prepared, &recipient, message::new_message_id(nl))?;
     mailer.send(&msg).await.map_err(|e| {
         OpError::Unavailable(format!(
             "test send to {email} through {}: {e}",

@@ -6,8 +6,11 @@
 
 pub mod bounces;
 pub mod campaigns;
+pub mod import;
 pub mod links;
 pub mod posts;
+pub mod runs;
+pub mod send;
 pub mod sends;
 pub mod status;
 pub mod subscribers;
@@ -24,6 +27,9 @@ pub enum OpError {
     Conflict(String),
     /// The request itself is wrong (an address, a time).
     Invalid(String),
+    /// A flag or field that does not parse (the CLI's usage error, exit 2;
+    /// the API's 422).
+    Usage(String),
     /// The mail server refused or could not be reached.
     Unavailable(String),
     /// Anything else (the database).
@@ -43,6 +49,7 @@ impl From<OpError> for Error {
             | OpError::Conflict(m)
             | OpError::Invalid(m)
             | OpError::Unavailable(m) => Error::msg(m),
+            OpError::Usage(m) => Error::usage(m),
             OpError::Failed(e) => e,
         }
     }
@@ -54,7 +61,8 @@ impl std::fmt::Display for OpError {
             OpError::NotFound(m)
             | OpError::Conflict(m)
             | OpError::Invalid(m)
-            | OpError::Unavailable(m) => f.write_str(m),
+            | OpError::Unavailable(m)
+            | OpError::Usage(m) => f.write_str(m),
             OpError::Failed(e) => write!(f, "{e}"),
         }
     }

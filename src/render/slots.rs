@@ -123,11 +123,46 @@ impl Prepared {
     /// The email of campaign `id`: its "View in browser" link
     /// (`archive_url`) points at `{public_url}/archive/{id}/{slug}`.
     pub fn for_campaign(&self, id: i64, public_url: &str) -> Prepared {
-        let url = archive_url(public_url, id, &self.subject);
+        self.with_archive_link(&archive_url(public_url, id, &self.subject))
+    }
+
+    /// The email with its "View in browser" link (`archive_url`) at `url`.
+    pub fn with_archive_link(&self, url: &str) -> Prepared {
         let mark = slot("archive_url");
         Prepared {
-            html: self.html.replace(&mark, &escape_html(&url)),
-            text: self.text.replace(&mark, &url),
+            html: self.html.replace(&mark, &escape_html(url)),
+            text: self.text.replace(&mark, url),
+            ..self.clone()
+        }
+    }
+
+    /// The email with no "View in browser" link (a preview, a test send of
+    /// an email that has no archive page): in the HTML the `<!--personal-->`
+    /// part that holds it goes, in the text the line that holds it.
+    pub fn without_archive_link(&self) -> Prepared {
+        let mark = slot("archive_url");
+        let mut html = String::with_capacity(self.html.len());
+        let mut rest = self.html.as_str();
+        while let Some(i) = rest.find("<!--personal-->") {
+            let Some(j) = rest[i..].find("<!--/personal-->") else {
+                break;
+            };
+            let end = i + j + "<!--/personal-->".len();
+            html.push_str(&rest[..i]);
+            if !rest[i..end].contains(&mark) {
+                html.push_str(&rest[i..end]);
+            }
+            rest = &rest[end..];
+        }
+        html.push_str(rest);
+        // Elsewhere (a template of one's own without the marks) it is empty.
+        let html = html.replace(&mark, "");
+        let text: Vec<&str> = (self.text.split_inclusive('\n'))
+            .filter(|l| !l.contains(&mark))
+            .collect();
+        Prepared {
+            html,
+            text: text.concat(),
             ..self.clone()
         }
     }

@@ -353,6 +353,38 @@ impl Store {
         Ok(rows.into_iter().map(LogRow::into_row).collect())
     }
 
+    /// One page of the bounce log (oldest first, as `bounces list`), and
+    /// how many rows match in all.
+    pub async fn bounce_page(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<BounceRow>, i64)> {
+        let (rows, total): (Vec<LogRow>, i64) = db!(&self.pool, p, pg => {
+            let rows = sqlx::query_as(
+                "SELECT b.id, s.email, b.subscriber_id, b.campaign_id, b.kind, b.blocked, b.status,
+                        b.reason, b.diagnostic, b.source, b.created_at
+                 FROM bounces b LEFT JOIN subscribers s ON s.id = b.subscriber_id
+                 WHERE ($1 IS NULL OR b.created_at >= $1) ORDER BY b.created_at, b.id
+                 LIMIT $2 OFFSET $3",
+            )
+            .bind(since.map(Ts))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await?;
+            let total = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM bounces WHERE ($1 IS NULL OR created_at >= $1)",
+            )
+            .bind(since.map(Ts))
+            .fetch_one(p)
+            .await?;
+            (rows, total)
+        });
+        Ok((rows.into_iter().map(LogRow::into_row).collect(), total))
+    }
+
     /// Bounce and complaint counts per campaign (campaigns without any are
     /// left out).
     pub async fn bounce_counts(&self) -> Result<Vec<(i64, BounceCounts)>> {

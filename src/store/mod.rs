@@ -90,12 +90,14 @@ struct SubscriberRow {
     unsubscribed_at: Option<Ts>,
     unsub_verifier: String,
     selector: Option<String>,
+    frequency: Option<String>,
+    topics: Option<JsonText>,
 }
 
 macro_rules! subscriber_columns {
     () => {
         "id, email, name, status, source, attributes, created_at, \
-         confirmed_at, unsubscribed_at, unsub_verifier, selector"
+         confirmed_at, unsubscribed_at, unsub_verifier, selector, frequency, topics"
     };
 }
 
@@ -107,6 +109,7 @@ pub mod directory;
 pub mod import;
 pub mod people;
 pub mod readers;
+pub mod test_sends;
 pub use readers::{ArchiveEntry, Audience};
 
 impl SubscriberRow {
@@ -123,6 +126,11 @@ impl SubscriberRow {
             confirmed_at: self.confirmed_at.map(|t| t.0),
             unsubscribed_at: self.unsubscribed_at.map(|t| t.0),
             unsub_token: tokens::row_token(self.id, self.selector.as_deref(), &self.unsub_verifier),
+            frequency: (self.frequency.as_deref())
+                .and_then(|f| crate::audience::prefs::Frequency::parse(f).ok()),
+            topics: (self.topics)
+                .and_then(|t| serde_json::from_str(&t.0).ok())
+                .unwrap_or_default(),
         }
     }
 }
@@ -163,7 +171,13 @@ impl Store {
     /// Open (creating a SQLite file if needed) and migrate.
     pub async fn open(url: &str) -> Result<Store> {
         let store = Self::connect(url).await?;
-        store.migrate().await?;
+        if store.migrate().await? > 0 && store.backend() == Backend::Sqlite {
+            // A migration may edit a table's stored definition in place
+            // (0093: a CHECK that allows more), which connections opened
+            // before it do not read again: open fresh ones.
+            store.close().await;
+            return Self::connect(url).await;
+        }
         Ok(store)
     }
 

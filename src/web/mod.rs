@@ -22,6 +22,7 @@ pub mod preferences;
 pub mod proxies;
 pub mod ratelimit;
 pub mod signup;
+pub mod test_sends;
 pub mod webhooks;
 pub mod xml;
 
@@ -102,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/healthz", get(healthz))
         .merge(preferences::routes())
+        .merge(test_sends::routes())
         .merge(archive::routes())
         .merge(webhooks::routes(&state.optin.settings))
         .fallback(nowhere)
@@ -351,6 +353,9 @@ async fn unsubscribe_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
+    if let Some(r) = test_sends::answer(&state, &headers, &token, "unknown_unsubscribe").await {
+        return r;
+    }
     match state.optin.store.by_unsubscribe_token(&token).await {
         Ok(Some(sub)) => {
             if wants_json(&headers) {
@@ -389,6 +394,9 @@ async fn unsubscribe(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
+    if let Some(r) = test_sends::answer(&state, &headers, &token, "unknown_unsubscribe").await {
+        return r;
+    }
     let store = &state.optin.store;
     let sub = match store.by_unsubscribe_token(&token).await {
         Ok(Some(sub)) => sub,

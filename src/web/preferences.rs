@@ -70,6 +70,11 @@ async fn show(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
+    if let Some(r) =
+        super::test_sends::answer(&state, &headers, &token, "unknown_preferences").await
+    {
+        return r;
+    }
     let store = &state.optin.store;
     let sub = match store.by_unsubscribe_token(&token).await {
         Ok(Some(sub)) => sub,
@@ -88,6 +93,11 @@ async fn save(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Response {
+    if let Some(r) =
+        super::test_sends::answer(&state, &headers, &token, "unknown_preferences").await
+    {
+        return r;
+    }
     let store = &state.optin.store;
     let sub = match store.by_unsubscribe_token(&token).await {
         Ok(Some(sub)) => sub,

@@ -5,7 +5,6 @@
 //! and campaign supervision (`campaigns`).
 
 mod bounces;
-mod campaigns;
 mod digest;
 mod gate;
 mod posts;
@@ -17,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-pub use campaigns::Campaigns;
+pub use crate::ops::runs::Campaigns;
 
 use crate::config::Settings;
 use crate::content;
@@ -101,8 +100,8 @@ pub struct Worker {
     schedule_clock: Arc<dyn Clock>,
     /// Digest periods at or before this were never the worker's to send.
     baseline: DateTime<Utc>,
-    /// The campaigns this worker runs.
-    pub campaigns: Campaigns,
+    /// The campaigns this worker runs (and its admin API starts).
+    pub campaigns: Arc<Campaigns>,
     /// The problems of bad posts last reported: each is logged once, not on
     /// every scan.
     reported: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -127,14 +126,14 @@ impl Worker {
         let baseline = DateTime::parse_from_rfc3339(&baseline)
             .map(|d| d.with_timezone(&Utc))
             .unwrap_or(now);
-        let campaigns = Campaigns::new(RunSpec {
+        let campaigns = Arc::new(Campaigns::new(RunSpec {
             store: store.clone(),
             connector: Arc::new(mailer.clone()),
             newsletter: Arc::new(settings.newsletter.clone()),
             opts: Options::from_settings(&settings),
             stop,
             foreground: false,
-        });
+        }));
         let worker = Worker {
             settings,
             store,
@@ -274,7 +273,8 @@ pub async fn run(settings: Settings, listen: Option<String>) -> Result<()> {
 
     // The web endpoints.
     let (listener, local, state) = crate::app::bind_web(&settings, store.clone(), listen).await?;
-    let admin = crate::app::bind_admin(&settings, store.clone()).await?;
+    let runs = Some(worker.campaigns.clone());
+    let admin = crate::app::bind_admin_with(&settings, store.clone(), runs).await?;
     let mut web_stop = stop_rx.clone();
     let web = tokio::spawn(crate::web::serve_all(listener, state, admin, async move {
         let _ = web_stop.wait_for(|s| *s).await;

@@ -3,6 +3,7 @@
 
 mod admin_token;
 mod api;
+mod api_ops;
 mod architecture;
 mod bounces;
 mod bounces_imap;

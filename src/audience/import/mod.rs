@@ -372,6 +372,7 @@ impl<R: Read> ImportReader<R> {
                 cells.source = Some(match value {
                     "cli" => Source::Cli,
                     "web" => Source::Web,
+                    "api" => Source::Api,
                     _ => Source::Import,
                 })
             }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::audience::prefs::{parse_topics, Frequency};
+use crate::audience::prefs::Frequency;
 use crate::audience::{Status, SubscriberEmail};
 use crate::cli::SubscribersCommand;
 use crate::config::Settings;
@@ -60,9 +60,11 @@ pub async fn import(
         return Ok(());
     };
     let opts = super::import::Options {
-        welcome,
-        confirmed,
-        dry_run,
+        import: crate::ops::import::Options {
+            confirmed,
+            welcome,
+            dry_run,
+        },
         json,
         quiet,
     };
@@ -137,31 +139,18 @@ pub async fn set(
         .get(email)
         .await?
         .ok_or_else(|| Error::msg(format!("no subscriber {email}")))?;
-    let mut prefs = store.preferences(sub.id).await?;
-    if let Some(f) = frequency {
-        prefs.frequency =
-            Some(Frequency::parse(f).map_err(|m| Error::msg(format!("--frequency: {m}")))?);
-    }
-    if let Some(t) = topics {
-        let topics = parse_topics(t);
-        let known = &settings.readers.topics;
-        if let Some(bad) = topics.iter().find(|t| !known.iter().any(|(k, _)| k == *t)) {
-            if !known.is_empty() {
-                let list: Vec<&str> = known.iter().map(|(k, _)| k.as_str()).collect();
-                return Err(Error::msg(format!(
-                    "--topics: {bad:?} is not a topic of [topics] ({})",
-                    list.join(", ")
-                )));
-            }
-        }
-        prefs.topics = topics;
-    }
     if frequency.is_none() && topics.is_none() {
         return Err(Error::msg(
             "nothing to set: give --frequency and/or --topics",
         ));
     }
-    store.set_preferences(sub.id, &prefs).await?;
+    let change = crate::ops::subscribers::PrefsChange {
+        frequency: frequency.map(|f| Some(f.to_string())),
+        topics: topics.map(|t| vec![t.to_string()]),
+    };
+    let names = ("--frequency", "--topics");
+    let prefs =
+        crate::ops::subscribers::set_preferences(settings, store, sub.id, &change, names).await?;
     let f = prefs.frequency.map_or("default", Frequency::as_str);
     let t = if prefs.topics.is_empty() {
         "all".to_string()
@@ -172,39 +161,23 @@ pub async fn set(
     Ok(())
 }
 
-/// After an import: the `frequency` and `topics` columns become
-/// preferences (when the file had any: otherwise there is nothing to
-/// adopt and no need to read every row); welcome the addresses it made
-/// active (`--welcome`), or mark them so that none is ever welcomed.
+/// After an import: preferences adopted (problems printed) and the
+/// welcome emails (`ops::import::after_import`).
 pub async fn after_import(
     settings: &Settings,
     store: &Store,
     welcome: bool,
     preferences: bool,
 ) -> Result<()> {
-    if preferences {
-        let known = &settings.readers.topics;
-        let (_, problems) = store
-            .adopt_imported_preferences(|t| known.is_empty() || known.iter().any(|(k, _)| k == t))
-            .await?;
-        for (email, problem) in problems {
-            eprintln!("{email}: {problem} (kept as an attribute)");
-        }
+    let done = crate::ops::import::after_import(settings, store, welcome, preferences, || {
+        optin(settings, store)
+    })
+    .await?;
+    for (email, problem) in done.problems {
+        eprintln!("{email}: {problem} (kept as an attribute)");
     }
-    let emails = store.imported_unwelcomed(welcome, Utc::now()).await?;
-    if emails.is_empty() {
-        return Ok(());
+    if done.due > 0 {
+        eprintln!("welcome emails sent: {}", done.welcomed);
     }
-    let optin = optin(settings, store)?;
-    let mut sent = 0;
-    for e in emails {
-        let Ok(email) = SubscriberEmail::parse(&e) else {
-            continue;
-        };
-        if optin.welcome(&email, false).await? {
-            sent += 1;
-        }
-    }
-    eprintln!("welcome emails sent: {sent}");
     Ok(())
 }

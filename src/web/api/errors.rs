@@ -73,7 +73,7 @@ impl From<OpError> for ApiError {
         match e {
             OpError::NotFound(m) => Self::not_found(m),
             OpError::Conflict(m) => Self::conflict(m),
-            OpError::Invalid(m) => Self::invalid(m),
+            OpError::Invalid(m) | OpError::Usage(m) => Self::invalid(m),
             OpError::Unavailable(m) => Self::new(StatusCode::BAD_GATEWAY, "send_failed", m),
             OpError::Failed(e) => e.into(),
         }

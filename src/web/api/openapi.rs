@@ -89,7 +89,17 @@ fn subscriber() -> Value {
         ("created_at", s()),
         ("confirmed_at", s_null()),
         ("unsubscribed_at", s_null()),
+        ("frequency", freq()),
+        ("topics", arr(s())),
     ])
+}
+
+fn freq() -> Value {
+    json!({"enum": ["each", "digest", "both", null], "description": "How often the reader gets mail; null: the newsletter's [publish] mode"})
+}
+
+fn b() -> Value {
+    json!({"type": "boolean"})
 }
 
 fn carrier() -> Value {
@@ -106,6 +116,8 @@ pub fn schemas() -> Map<String, Value> {
     subscriber_schemas()
         .into_iter()
         .chain(other_schemas())
+        .chain(send_schemas())
+        .chain(list_schemas())
         .map(|(k, v)| (k.to_string(), v))
         .collect()
 }
@@ -168,21 +180,15 @@ fn subscriber_schemas() -> Vec<(&'static str, Value)> {
         ),
         (
             "SubscriberPatch",
-            obj(&[("name?", s_null()), ("attributes?", attrs)]),
-        ),
-        (
-            "Created",
             obj(&[
-                ("subscriber", r("Subscriber")),
+                ("name?", s_null()),
+                ("attributes?", attrs),
+                ("frequency?", freq()),
                 (
-                    "outcome",
-                    json!({"enum": ["active", "confirmation_sent", "confirmation_recently_sent"]}),
+                    "topics?",
+                    json!({"type": "array", "items": {"type": "string"}, "description": "Topics of [topics]; [] means every post"}),
                 ),
             ]),
-        ),
-        (
-            "Erased",
-            obj(&[("id", i()), ("erased", json!({"type": "boolean"}))]),
         ),
     ]
 }
@@ -249,13 +255,152 @@ fn other_schemas() -> Vec<(&'static str, Value)> {
     ]
 }
 
+fn send_schemas() -> Vec<(&'static str, Value)> {
+    let count = |key: &str| obj(&[(key, s()), ("count", i())]);
+    vec![
+        (
+            "NewCampaign",
+            json!({
+                "type": "object",
+                "description": "Exactly one of post and digest",
+                "properties": {
+                    "post": {"type": "string", "description": "The post's slug"},
+                    "digest": obj(&[("since?", s()), ("until?", s()), ("force?", b())]),
+                    "at": {"type": "string", "format": "date-time", "description": "RFC 3339: scheduled for then (the worker starts it)"},
+                    "canary": {"type": "integer", "minimum": 0, "description": "Canary size instead of [send] canary (0: none)"},
+                    "dry_run": {"type": "boolean", "description": "Report, send nothing (200 and a DryRun)"},
+                    "force": {"type": "boolean", "description": "Send a post that was already sent"},
+                },
+                "oneOf": [{"required": ["post"]}, {"required": ["digest"]}],
+            }),
+        ),
+        (
+            "CampaignStarted",
+            obj(&[
+                ("id", i()),
+                ("status", s()),
+                ("total", i()),
+                ("scheduled_at", s_null()),
+            ]),
+        ),
+        (
+            "DryRun",
+            obj(&[
+                ("subject", s()),
+                ("recipients", i()),
+                ("posts", arr(s())),
+                ("message_bytes", i()),
+                ("html_bytes", i()),
+                ("text_bytes", i()),
+                (
+                    "since_last",
+                    json!({"oneOf": [{"type": "null"}, obj(&[
+                        ("campaign_id", i()),
+                        ("started_at", s()),
+                        ("subject", s()),
+                        ("recipients", i()),
+                        ("readers_added", arr(count("source"))),
+                        ("readers_removed", arr(obj(&[("status", s()), ("source", s()), ("count", i())]))),
+                        ("erased", i()),
+                        ("templates_changed", arr(s())),
+                        ("subject_changed", b()),
+                        ("growth", json!({"type": ["number", "null"]})),
+                        ("growth_warning", b()),
+                    ])]}),
+                ),
+            ]),
+        ),
+    ]
+}
+
+fn list_schemas() -> Vec<(&'static str, Value)> {
+    let n = i;
+    vec![
+        (
+            "Created",
+            obj(&[
+                ("subscriber", r("Subscriber")),
+                (
+                    "outcome",
+                    json!({"enum": ["active", "confirmation_sent", "confirmation_recently_sent"]}),
+                ),
+            ]),
+        ),
+        (
+            "Erased",
+            obj(&[("id", i()), ("erased", json!({"type": "boolean"}))]),
+        ),
+        (
+            "Csv",
+            json!({"type": "string", "description": "CSV: a header row, then one subscriber a row"}),
+        ),
+        (
+            "ImportReport",
+            obj(&[
+                ("file", s()),
+                ("format", s()),
+                ("format_name", s()),
+                ("dry_run", b()),
+                ("active", n()),
+                ("pending", n()),
+                ("unsubscribed", n()),
+                ("bounced", n()),
+                ("complained", n()),
+                ("skipped", n()),
+                ("invalid", n()),
+                ("valid", n()),
+                ("new", n()),
+                ("updated", n()),
+                ("unchanged", n()),
+                ("errors", arr(obj(&[("line", n()), ("reason", s())]))),
+            ]),
+        ),
+        (
+            "Bounce",
+            obj(&[
+                ("id", i()),
+                ("subscriber", s_null()),
+                ("subscriber_id", json!({"type": ["integer", "null"]})),
+                ("campaign", json!({"type": ["integer", "null"]})),
+                ("kind", s()),
+                ("blocked", b()),
+                ("status", s_null()),
+                ("reason", s()),
+                ("diagnostic", s_null()),
+                ("source", s()),
+                ("time", s()),
+            ]),
+        ),
+        (
+            "BouncePage",
+            obj(&[
+                ("bounces", arr(r("Bounce"))),
+                ("total", i()),
+                ("page", i()),
+                ("per_page", i()),
+            ]),
+        ),
+    ]
+}
+
+/// The media type of a schema's body: CSV for `Csv`, else JSON.
+fn content(schema: &str) -> Value {
+    let media = if schema == "Csv" {
+        "text/csv"
+    } else {
+        "application/json"
+    };
+    json!({media: {"schema": r(schema)}})
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         400 => "Malformed request (JSON, path or query)",
         401 => "Missing or wrong bearer token, or GAZETTE_ADMIN_TOKEN unset",
-        404 => "No such subscriber, campaign or endpoint",
+        404 => "No such subscriber, campaign, post or endpoint",
         409 => "The state forbids it (already on the list, erased, finished campaign)",
-        422 => "Well-formed but invalid (an address, an unknown field)",
+        413 => "The body is too large",
+        422 => "Well-formed but invalid (an address, an unknown field, a post that is not published, nothing to send)",
         502 => "The mail server refused or could not be reached",
         _ => "Error",
     }
@@ -276,10 +421,12 @@ fn operation(route: &super::Route) -> Value {
         );
     }
     let mut responses = Map::new();
-    responses.insert(
-        route.ok.0.to_string(),
-        json!({"description": "Success", "content": {"application/json": {"schema": r(route.ok.1)}}}),
-    );
+    for (status, schema) in std::iter::once(&route.ok).chain(route.more) {
+        responses.insert(
+            status.to_string(),
+            json!({"description": "Success", "content": content(schema)}),
+        );
+    }
     for status in route.errors.iter().chain(&[401]) {
         responses.insert(
             status.to_string(),
@@ -293,8 +440,7 @@ fn operation(route: &super::Route) -> Value {
         "responses": responses,
     });
     if let Some(body) = route.body {
-        op["requestBody"] =
-            json!({"required": true, "content": {"application/json": {"schema": r(body)}}});
+        op["requestBody"] = json!({"required": true, "content": content(body)});
     }
     op
 }

@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 use super::errors::{Body, Id, Params};
 use super::{Api, ApiError};
 use crate::audience::{format_time, Source, Status, Subscriber, SubscriberEmail};
+use crate::ops::subscribers::PrefsChange;
 use crate::optin::Outcome;
 use crate::store::directory::Edited;
 
@@ -29,6 +30,11 @@ pub struct ApiSubscriber {
     pub created_at: String,
     pub confirmed_at: Option<String>,
     pub unsubscribed_at: Option<String>,
+    /// The reader's choice: each, digest or both (`null`: the newsletter's
+    /// `[publish] mode`).
+    pub frequency: Option<&'static str>,
+    /// The reader's topics (empty: every post).
+    pub topics: Vec<String>,
 }
 
 impl From<Subscriber> for ApiSubscriber {
@@ -43,6 +49,8 @@ impl From<Subscriber> for ApiSubscriber {
             created_at: format_time(&s.created_at),
             confirmed_at: s.confirmed_at.as_ref().map(format_time),
             unsubscribed_at: s.unsubscribed_at.as_ref().map(format_time),
+            frequency: s.frequency.map(|f| f.as_str()),
+            topics: s.topics,
         }
     }
 }
@@ -186,7 +194,7 @@ pub async fn create(
         &email,
         name.as_deref(),
         new.confirmed,
-        Source::Cli,
+        Source::Api,
         now,
     )
     .await?;
@@ -225,6 +233,11 @@ pub struct SubscriberPatch {
     #[serde(default, deserialize_with = "double_option")]
     name: Option<Option<String>>,
     attributes: Option<Map<String, Value>>,
+    /// each, digest or both; `null`: back to the newsletter's default.
+    #[serde(default, deserialize_with = "double_option")]
+    frequency: Option<Option<String>>,
+    /// Topics of `[topics]`; `[]`: every post.
+    topics: Option<Vec<String>>,
 }
 
 pub async fn update(
@@ -240,17 +253,41 @@ pub async fn update(
     if let Some(a) = &p.attributes {
         check_attributes(a)?;
     }
+    let change = PrefsChange {
+        frequency: p.frequency.clone(),
+        topics: p.topics.clone(),
+    };
+    let prefs_change = change.frequency.is_some() || change.topics.is_some();
+    // Every field is checked before anything changes.
+    let prefs = if prefs_change {
+        let current = api.store.preferences(by_id(&api, id).await?.id).await?;
+        let names = ("frequency", "topics");
+        Some(crate::ops::subscribers::apply_preferences(
+            &api.settings,
+            current,
+            &change,
+            names,
+        )?)
+    } else {
+        None
+    };
     let name = name.as_ref().map(|n| n.as_deref());
-    match api
+    let mut sub = match api
         .store
         .edit_subscriber(id, name, p.attributes.as_ref())
         .await?
     {
-        Edited::Done(sub) => Ok(Json(sub.into())),
-        Edited::NotFound => Err(ApiError::not_found(format!("no subscriber {id}"))),
+        Edited::Done(sub) => sub,
+        Edited::NotFound => return Err(ApiError::not_found(format!("no subscriber {id}"))),
         // Per subscriber, after merging: repeated edits cannot grow past it.
-        Edited::TooLarge(m) => Err(ApiError::invalid(m)),
+        Edited::TooLarge(m) => return Err(ApiError::invalid(m)),
+    };
+    if let Some(prefs) = prefs {
+        api.store.set_preferences(id, &prefs).await?;
+        sub.frequency = prefs.frequency;
+        sub.topics = prefs.topics;
     }
+    Ok(Json(sub.into()))
 }
 
 pub async fn erase(State(api): State<Arc<Api>>, Id(id): Id) -> Result<Json<Value>, ApiError> {

@@ -1,8 +1,10 @@
-//! Campaign supervision in the worker: run each campaign in its own task
-//! (one at a time per campaign), pick up those a crash, a stop or
-//! `gazette send` left behind, and retry those paused because the server
-//! was unreachable, with backoff. The run itself and its report are
-//! `delivery::supervise`, shared with `gazette send`.
+//! Campaigns run in the background, by the worker and by the admin API
+//! (`POST /api/v1/campaigns` in `serve` or `worker`): each campaign in its
+//! own task (one at a time per campaign); the worker also picks up those a
+//! crash, a stop or `gazette send` left behind, and retries those paused
+//! because the server was unreachable, with backoff. The run itself and its
+//! report are `delivery::supervise`, shared with `gazette send`, so the
+//! circuit breaker, the canary and throttling hold the same everywhere.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,24 +25,48 @@ const REPORT_EVERY: Duration = Duration::from_secs(5);
 pub struct Campaigns {
     spec: RunSpec,
     running: Mutex<HashMap<i64, JoinHandle<()>>>,
+    /// The stop switch of runners that have their own (see [`Self::own`]).
+    stop: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Campaigns {
+    /// Runs that stop when `spec.stop` turns true (the worker's).
     pub fn new(spec: RunSpec) -> Self {
         Campaigns {
             spec,
             running: Mutex::new(HashMap::new()),
+            stop: None,
+        }
+    }
+
+    /// Runs with a stop switch of their own, turned by [`Self::shutdown`]
+    /// (the admin API's in `gazette serve`).
+    pub fn own(spec: impl FnOnce(tokio::sync::watch::Receiver<bool>) -> RunSpec) -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        Campaigns {
+            spec: spec(rx),
+            running: Mutex::new(HashMap::new()),
+            stop: Some(tx),
         }
     }
 
     /// Run campaign `id` in the background, unless it runs already.
     pub async fn spawn(&self, id: i64, total: i64) {
+        self.spawn_with(id, total, None).await
+    }
+
+    /// As [`Self::spawn`], with `canary` instead of `[send] canary` (as
+    /// `send --canary N`).
+    pub async fn spawn_with(&self, id: i64, total: i64, canary: Option<u64>) {
         let mut running = self.running.lock().await;
         running.retain(|_, h| !h.is_finished());
         if running.contains_key(&id) {
             return;
         }
-        let spec = self.spec.clone();
+        let mut spec = self.spec.clone();
+        if let Some(n) = canary {
+            spec.opts.safety.canary = n;
+        }
         running.insert(
             id,
             tokio::spawn(async move {
@@ -80,6 +106,15 @@ impl Campaigns {
             self.spawn(id, c.pending).await;
         }
         Ok(())
+    }
+
+    /// Stop the runs of a runner with its own switch after the messages in
+    /// flight, waiting at most `grace`. Returns false if any was aborted.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        if let Some(tx) = &self.stop {
+            let _ = tx.send(true);
+        }
+        self.finish(grace).await
     }
 
     /// Wait for running campaigns to record their in-flight messages; abort
