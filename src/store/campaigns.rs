@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use super::db::{db, db_tx, pick, Tx};
+use super::db::{db, db_tx, Tx};
 use super::{ts, JsonText, Store, Ts};
 use crate::audience::Status;
 use crate::error::{Error, Result};
@@ -368,14 +368,12 @@ impl Store {
             CampaignStatus::Done | CampaignStatus::Cancelled | CampaignStatus::Failed
         )
         .then_some(Ts(now));
-        let done = db!(&self.pool, p, pg => {
-            sqlx::query(pick(
-                pg,
+        let done = db!(&self.pool, p, d => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE campaigns SET status = $2, last_error = $3, finished_at = $4, retry_at = NULL
-                 WHERE id = $1 AND status IN (SELECT value FROM json_each($5))",
-                "UPDATE campaigns SET status = $2, last_error = $3, finished_at = $4, retry_at = NULL
-                 WHERE id = $1 AND status IN (SELECT jsonb_array_elements_text($5))",
-            ))
+                 WHERE id = $1 AND status IN ({})",
+                d.text_list("$5")
+            )))
             .bind(id)
             .bind(to.as_str())
             .bind(error)

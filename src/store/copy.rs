@@ -250,7 +250,7 @@ pub async fn copy(from: &str, to: &str) -> Result<Copied> {
     }
     let mut src = Tx::begin_read(&source.pool).await?;
     // One snapshot of the source, whatever its writers do meanwhile.
-    db_tx!(&mut src, t, pg => if pg {
+    db_tx!(&mut src, t, d => if d.is_postgres() {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut **t)
             .await?;

@@ -1,23 +1,70 @@
 //! The SQLite side of an import: each batch counted and merged through
-//! SQLite's C API (`store::raw`) on the connection held for the whole
-//! import, the statements prepared once.
+//! SQLite's C API (`raw`) on the connection held for the whole import, the
+//! statements prepared once; a 64 MiB page cache and the selector trigger
+//! set aside for the import's transaction.
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    answer, became_json, became_sql, new_status, ImportRow, Tally, IMPORT_BATCH, OPTED_OUT,
-};
+use super::raw::{Conn, Statement};
+use crate::audience::import::ImportRow;
 use crate::audience::{tokens, Status};
 use crate::error::Result;
-use crate::store::raw::{Conn, Statement};
+use crate::store::dialect::Dialect;
+use crate::store::import::rules::{
+    answer, became_json, became_sql, new_status, Tally, IMPORT_BATCH, OPTED_OUT,
+};
 use crate::store::ts;
+
+/// A large import touches index pages all over the file (addresses and
+/// tokens arrive in random order): a bounded 64 MiB page cache keeps them
+/// in memory instead of spilling to the WAL.
+pub(crate) async fn grow_cache(t: &mut sqlx::Transaction<'static, sqlx::Sqlite>) -> Result<()> {
+    sqlx::query("PRAGMA cache_size = -65536")
+        .execute(&mut **t)
+        .await?;
+    Ok(())
+}
+
+/// SQLite: the trigger that gives a selector to a row inserted without one
+/// is set aside inside the import's transaction (every imported row has its
+/// selector; running it for each row cost a tenth of a large import) and
+/// put back, exactly as it was, before the commit (`Import::finish`); a
+/// rollback (a dry run, an error, an import dropped unfinished) puts it
+/// back too. Returns its SQL, if it was there.
+pub(crate) async fn set_trigger_aside(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+) -> Result<Option<String>> {
+    let sql: Option<String> = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = 'subscribers_selector_default'",
+    )
+    .fetch_optional(&mut **t)
+    .await?;
+    if sql.is_some() {
+        sqlx::query("DROP TRIGGER subscribers_selector_default")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(sql)
+}
+
+/// Put back the trigger `set_trigger_aside` took, from its SQL as the
+/// schema had it.
+pub(crate) async fn put_trigger_back(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    sql: String,
+) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut **t)
+        .await?;
+    Ok(())
+}
 
 /// SQLite: each batch counted (with the query run here when needed) and
 /// merged by one multi-row upsert (a key that comes twice is merged into
 /// the row its first copy left), both run through SQLite's C API with the
 /// values borrowed, not copied, on the connection held for the whole
 /// import (the statements prepared once).
-pub(super) async fn merge_sqlite(
+pub(crate) async fn merge_sqlite(
     t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     tally: &mut Tally,
     incoming: &mut tokio::sync::mpsc::Receiver<Vec<ImportRow>>,
@@ -60,7 +107,7 @@ pub(super) fn sqlite_batch<'h>(
             Some(q) => q,
             None => prepared
                 .became
-                .insert(Statement::prepare(conn, &became_sql(false))?),
+                .insert(Statement::prepare(conn, &became_sql(Dialect::SQLITE))?),
         };
         queried = vec![None; rows.len()];
         query.query(&[Some(&became_json(&rows))], |i, status| {
