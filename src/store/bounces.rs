@@ -139,7 +139,7 @@ impl Store {
             .max_connections(1)
             .connect_with(opts)
             .await
-            .map_err(|e| crate::error::Error::msg(format!("opening database {url}: {e}")))?;
+            .map_err(|e| crate::error::Error::database(format!("opening database {url}"), e))?;
         let pool = super::db::Pool::Sqlite(pool);
         Ok(Store {
             queue_pool: pool.clone(),

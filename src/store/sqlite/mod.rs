@@ -51,7 +51,7 @@ pub(super) async fn connect(url: &str) -> Result<(sqlx::SqlitePool, sqlx::Sqlite
         .acquire_timeout(Duration::from_secs(60))
         .connect_with(opts.clone().pragma("cache_size", "-512"))
         .await
-        .map_err(|e| Error::msg(format!("opening database {url}: {e}")))?;
+        .map_err(|e| Error::database(format!("opening database {url}"), e))?;
     if url.contains(":memory:") || url.contains("mode=memory") {
         return Ok((pool.clone(), pool));
     }
