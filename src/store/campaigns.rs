@@ -218,14 +218,6 @@ impl Store {
         Ok((id, total))
     }
 
-    pub async fn active_count(&self) -> Result<i64> {
-        Ok(db!(&self.pool, p, pg => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = 'active'")
-                .fetch_one(p)
-                .await?
-        }))
-    }
-
     /// The campaign (not cancelled) that already carried post `slug`, if any.
     pub async fn post_campaign(&self, slug: &str) -> Result<Option<i64>> {
         Ok(db!(&self.pool, p, pg => {

@@ -384,15 +384,4 @@ impl Store {
             .await?
         }))
     }
-
-    /// When the worker retries campaign `id` (paused as unreachable).
-    pub async fn campaign_retry_at(&self, id: i64) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<Option<Ts>> = db!(&self.pool, p, pg => {
-            sqlx::query_scalar("SELECT retry_at FROM campaigns WHERE id = $1")
-                .bind(id)
-                .fetch_optional(p)
-                .await?
-        });
-        Ok(t.flatten().map(|t| t.0))
-    }
 }

@@ -87,7 +87,6 @@ impl Tx {
         }
     }
 
-    #[allow(dead_code)]
     pub(crate) async fn rollback(self) -> sqlx::Result<()> {
         match self {
             Tx::Sqlite(t) => t.rollback().await,
