@@ -30,6 +30,23 @@ pub enum Error {
     /// is "try again later", exit code 75).
     #[error("database: {}", one_line(&.0.to_string()))]
     Database(#[source] sqlx::Error),
+    /// The database refused or failed while doing `context` ("opening
+    /// database X"): the cause kept, so a busy database is still "try
+    /// again later" (exit code 75).
+    #[error("{context}: {}", one_line(&.source.to_string()))]
+    DatabaseIn {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// An error met while doing `context` ("copying deliveries"), kept
+    /// whole: its exit code is the cause's.
+    #[error("{context}: {source}")]
+    In {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// Applying the schema failed.
     #[error("database migration: {}", one_line(&.0.to_string()))]
     Migrate(#[source] sqlx::migrate::MigrateError),
@@ -71,6 +88,23 @@ impl Error {
         Error::Msg(message.into())
     }
 
+    /// A database error met while doing `context`, its cause kept.
+    pub fn database(context: impl Into<String>, source: sqlx::Error) -> Self {
+        Error::DatabaseIn {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// `self`, met while doing `context`: the message gains the context,
+    /// the exit code stays the cause's.
+    pub fn context(self, context: impl Into<String>) -> Self {
+        Error::In {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage(message.into())
     }
@@ -89,6 +123,8 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Database(e) if is_busy(e) => EXIT_TRY_LATER,
+            Error::DatabaseIn { source, .. } if is_busy(source) => EXIT_TRY_LATER,
+            Error::In { source, .. } => source.exit_code(),
             Error::TryLater(_) => EXIT_TRY_LATER,
             Error::Many(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(1),
             _ => 1,
@@ -207,4 +243,31 @@ pub fn install_panic_hook() {
             );
         }
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_database_in_a_context_is_still_try_again_later() {
+        let opening = Error::database("opening database x.db", sqlx::Error::PoolTimedOut);
+        assert_eq!(opening.exit_code(), EXIT_TRY_LATER);
+        assert!(
+            opening.to_string().starts_with("opening database x.db: "),
+            "{opening}"
+        );
+        assert!(std::error::Error::source(&opening).is_some());
+        let copying = Error::from(sqlx::Error::PoolTimedOut).context("copying deliveries");
+        assert_eq!(copying.exit_code(), EXIT_TRY_LATER);
+        assert!(
+            copying
+                .to_string()
+                .starts_with("copying deliveries: database: "),
+            "{copying}"
+        );
+        let bad = Error::msg("no such table").context("copying deliveries");
+        assert_eq!(bad.exit_code(), 1);
+        assert_eq!(bad.to_string(), "copying deliveries: no such table");
+    }
 }

@@ -30,14 +30,6 @@ impl Frequency {
             .find(|f| f.as_str() == s.trim().to_lowercase())
             .ok_or_else(|| format!("{s:?} is not one of \"each\", \"digest\", \"both\""))
     }
-
-    pub fn gets_posts(self) -> bool {
-        matches!(self, Frequency::Each | Frequency::Both)
-    }
-
-    pub fn gets_digests(self) -> bool {
-        matches!(self, Frequency::Digest | Frequency::Both)
-    }
 }
 
 /// A reader's preferences as stored: `None` frequency follows the

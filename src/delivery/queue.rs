@@ -53,6 +53,13 @@ pub struct Options {
     pub safety: crate::config::SendSafety,
 }
 
+/// The most messages that can be sent twice after one interruption of a
+/// run at `concurrency`: those in flight, those waiting for the outcome
+/// writer and one batch being written (docs/sending.md).
+pub const fn duplicate_bound(concurrency: usize) -> usize {
+    concurrency + OUTCOME_CHANNEL + OUTCOME_BATCH
+}
+
 impl Options {
     pub fn from_settings(s: &crate::config::Settings) -> Self {
         Options {
@@ -64,11 +71,6 @@ impl Options {
             bounces: s.bounces.policy.clone(),
             safety: s.send.clone(),
         }
-    }
-
-    /// The most messages that can be sent twice after one interruption.
-    pub fn duplicate_bound(&self) -> usize {
-        self.concurrency as usize + OUTCOME_CHANNEL + OUTCOME_BATCH
     }
 
     /// The wait before retry number `tries` (1-based) of an unreachable

@@ -1,6 +1,6 @@
 //! The bounce log and what bounces do to subscribers.
 
-use super::db::{db, pick, BeginWrite, Ts};
+use super::db::{db, BeginWrite, Ts};
 use super::{ts, Store};
 use crate::audience::{Status, SubscriberEmail};
 use crate::bounce::{Kind, Record};
@@ -122,10 +122,6 @@ fn status_change_sql(status: Status) -> String {
     )
 }
 
-fn pg_of(store: &Store) -> bool {
-    store.backend() == super::Backend::Postgres
-}
-
 impl Store {
     /// Open an existing database read-only, without migrating or creating
     /// it (for `bounces scan`, which changes nothing).
@@ -143,7 +139,7 @@ impl Store {
             .max_connections(1)
             .connect_with(opts)
             .await
-            .map_err(|e| crate::error::Error::msg(format!("opening database {url}: {e}")))?;
+            .map_err(|e| crate::error::Error::database(format!("opening database {url}"), e))?;
         let pool = super::db::Pool::Sqlite(pool);
         Ok(Store {
             queue_pool: pool.clone(),
@@ -157,17 +153,14 @@ impl Store {
         for r in refs {
             // Message-IDs are "<{token}@domain>": a range on the index.
             // Byte order on PostgreSQL too, whatever the database's collation.
-            let sql = pick(
-                pg_of(self),
+            let id = self.dialect().bytewise("d.message_id");
+            let sql = format!(
                 "SELECT d.campaign_id, d.subscriber_id, s.email FROM deliveries d
                  LEFT JOIN subscribers s ON s.id = d.subscriber_id
-                 WHERE d.message_id > $1 AND d.message_id < $2 LIMIT 1",
-                "SELECT d.campaign_id, d.subscriber_id, s.email FROM deliveries d
-                 LEFT JOIN subscribers s ON s.id = d.subscriber_id
-                 WHERE d.message_id COLLATE \"C\" > $1 AND d.message_id COLLATE \"C\" < $2 LIMIT 1",
+                 WHERE {id} > $1 AND {id} < $2 LIMIT 1"
             );
             let row: Option<Owner> = db!(&self.pool, p, pg => {
-                sqlx::query_as(sql)
+                sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(format!("<{r}@"))
                     .bind(format!("<{r}A"))
                     .fetch_optional(p)

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use super::db::{db, db_tx, pick, Tx};
+use super::db::{db, db_tx, text_enum, Tx};
 use super::{ts, JsonText, Store, Ts};
 use crate::audience::Status;
 use crate::error::{Error, Result};
@@ -54,6 +54,8 @@ impl FromStr for CampaignStatus {
     }
 }
 
+text_enum!(CampaignStatus);
+
 /// Where one delivery stands: the one mapping to the database's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,6 +91,8 @@ impl FromStr for DeliveryStatus {
         .ok_or_else(|| format!("unknown delivery status {s:?}"))
     }
 }
+
+text_enum!(DeliveryStatus);
 
 /// Why a campaign could not be taken for sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +203,7 @@ impl Store {
                  SELECT $1, id, $2 FROM subscribers WHERE status = 'active' ORDER BY id",
             )
             .bind(id)
-            .bind(DeliveryStatus::Pending.as_str())
+            .bind(DeliveryStatus::Pending)
             .execute(&mut **t)
             .await?
             .rows_affected() as i64;
@@ -212,14 +216,6 @@ impl Store {
         });
         tx.commit().await?;
         Ok((id, total))
-    }
-
-    pub async fn active_count(&self) -> Result<i64> {
-        Ok(db!(&self.pool, p, pg => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = 'active'")
-                .fetch_one(p)
-                .await?
-        }))
     }
 
     /// The campaign (not cancelled) that already carried post `slug`, if any.
@@ -300,7 +296,7 @@ impl Store {
             id,
             kind: row.kind,
             subject: row.subject,
-            status: CampaignStatus::from_str(&row.status).map_err(Error::msg)?,
+            status: row.status,
             total: row.total,
             sent: 0,
             failed: 0,
@@ -341,14 +337,12 @@ impl Store {
     }
 
     pub async fn campaign_status(&self, id: i64) -> Result<Option<CampaignStatus>> {
-        let s: Option<String> = db!(&self.pool, p, pg => {
+        Ok(db!(&self.pool, p, pg => {
             sqlx::query_scalar("SELECT status FROM campaigns WHERE id = $1")
                 .bind(id)
                 .fetch_optional(p)
                 .await?
-        });
-        s.map(|s| CampaignStatus::from_str(&s).map_err(Error::msg))
-            .transpose()
+        }))
     }
 
     /// Set a campaign's status (`from`: only when it currently is one of
@@ -368,14 +362,12 @@ impl Store {
             CampaignStatus::Done | CampaignStatus::Cancelled | CampaignStatus::Failed
         )
         .then_some(Ts(now));
-        let done = db!(&self.pool, p, pg => {
-            sqlx::query(pick(
-                pg,
+        let done = db!(&self.pool, p, d => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE campaigns SET status = $2, last_error = $3, finished_at = $4, retry_at = NULL
-                 WHERE id = $1 AND status IN (SELECT value FROM json_each($5))",
-                "UPDATE campaigns SET status = $2, last_error = $3, finished_at = $4, retry_at = NULL
-                 WHERE id = $1 AND status IN (SELECT jsonb_array_elements_text($5))",
-            ))
+                 WHERE id = $1 AND status IN ({})",
+                d.text_list("$5")
+            )))
             .bind(id)
             .bind(to.as_str())
             .bind(error)
@@ -454,7 +446,7 @@ type CampaignParts = (CampaignRow, Vec<(String, i64)>, Vec<String>);
 struct CampaignRow {
     kind: String,
     subject: String,
-    status: String,
+    status: CampaignStatus,
     total: i64,
     last_error: Option<String>,
     retry_at: Option<Ts>,

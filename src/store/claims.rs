@@ -6,14 +6,12 @@
 //! loses them when they expire, and one that died on this host loses them
 //! at once (the next process to join releases them).
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 
 use super::campaigns::{CampaignStatus, ClaimRefused};
 use super::db::db;
 use super::{ts, Store, Ts};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Who sends: a process on a host, and a random id of its run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,7 +218,7 @@ impl Store {
             return Ok(None);
         }
         self.renew_leases(owner, until).await?;
-        let s: Option<String> = db!(&self.pool, p, pg => {
+        Ok(db!(&self.pool, p, pg => {
             sqlx::query_scalar(
                 "UPDATE campaigns SET heartbeat_at = $2 WHERE id = $1 RETURNING status",
             )
@@ -228,9 +226,7 @@ impl Store {
             .bind(Ts(now))
             .fetch_optional(p)
             .await?
-        });
-        s.map(|s| CampaignStatus::from_str(&s).map_err(Error::msg))
-            .transpose()
+        }))
     }
 
     /// End `owner`'s run of campaign `id`: give up its leases and its
@@ -374,7 +370,7 @@ impl Store {
         settle: std::time::Duration,
     ) -> Result<Vec<(i64, CampaignStatus)>> {
         let settled = now - chrono::Duration::from_std(settle).unwrap_or_default();
-        let rows: Vec<(i64, String)> = db!(&self.pool, p, pg => {
+        Ok(db!(&self.pool, p, pg => {
             sqlx::query_as(
                 "SELECT id, status FROM campaigns
                  WHERE status = 'sending'
@@ -386,20 +382,6 @@ impl Store {
             .bind(Ts(settled))
             .fetch_all(p)
             .await?
-        });
-        rows.into_iter()
-            .map(|(id, s)| Ok((id, CampaignStatus::from_str(&s).map_err(Error::msg)?)))
-            .collect()
-    }
-
-    /// When the worker retries campaign `id` (paused as unreachable).
-    pub async fn campaign_retry_at(&self, id: i64) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<Option<Ts>> = db!(&self.pool, p, pg => {
-            sqlx::query_scalar("SELECT retry_at FROM campaigns WHERE id = $1")
-                .bind(id)
-                .fetch_optional(p)
-                .await?
-        });
-        Ok(t.flatten().map(|t| t.0))
+        }))
     }
 }

@@ -250,7 +250,7 @@ pub async fn copy(from: &str, to: &str) -> Result<Copied> {
     }
     let mut src = Tx::begin_read(&source.pool).await?;
     // One snapshot of the source, whatever its writers do meanwhile.
-    db_tx!(&mut src, t, pg => if pg {
+    db_tx!(&mut src, t, d => if d.is_postgres() {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut **t)
             .await?;
@@ -260,7 +260,7 @@ pub async fn copy(from: &str, to: &str) -> Result<Copied> {
     for t in TABLES {
         copy_table(&mut src, &mut dst, t)
             .await
-            .map_err(|e| Error::msg(format!("copying {}: {e}", t.name)))?;
+            .map_err(|e| e.context(format!("copying {}", t.name)))?;
         tables.push(TableCount {
             table: t.name,
             source: count_tx(&mut src, t.name).await?,
@@ -383,7 +383,7 @@ where
             Time => row.try_get(i).map(Val::Time),
             Json => row.try_get(i).map(Val::Json),
         };
-        out.push(v.map_err(|e| Error::msg(format!("column {name}: {e}")))?);
+        out.push(v.map_err(|e| Error::database(format!("column {name}"), e))?);
     }
     Ok(out)
 }

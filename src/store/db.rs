@@ -4,8 +4,8 @@
 //! Store methods are written once: `db!` runs the same body against the
 //! concrete pool of either backend (it is type-checked twice, once per
 //! driver), and most SQL is the same text on both (`$1` placeholders work
-//! on SQLite too). Where the dialects differ, `pick(pg, sqlite, postgres)`
-//! chooses. Two column types differ in storage, and a newtype hides that:
+//! on SQLite too). Where the dialects differ, the body asks the
+//! [`Dialect`](super::dialect::Dialect) `db!` hands it. Two column types differ in storage, and a newtype hides that:
 //! [`Ts`] is fixed-width RFC 3339 text on SQLite (it sorts) and
 //! `timestamptz` on PostgreSQL; [`JsonText`] is text on SQLite and `jsonb`
 //! on PostgreSQL.
@@ -17,30 +17,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, PgPool, Postgres, Sqlite, SqlitePool, Type};
 
-/// Which database a store speaks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// The backend a database URL names.
-    pub fn of_url(url: &str) -> Backend {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
+pub use super::dialect::Backend;
 
 #[derive(Clone)]
 pub(crate) enum Pool {
@@ -110,7 +87,6 @@ impl Tx {
         }
     }
 
-    #[allow(dead_code)]
     pub(crate) async fn rollback(self) -> sqlx::Result<()> {
         match self {
             Tx::Sqlite(t) => t.rollback().await,
@@ -119,37 +95,37 @@ impl Tx {
     }
 }
 
-/// `db!(pool_expr, p, pg => body)`: `body` with `p` the concrete pool (or
-/// transaction, for a `Tx`) and `pg` true on PostgreSQL.
+/// `db!(pool_expr, p, d => body)`: `body` with `p` the concrete pool (or
+/// transaction, for a `Tx`) and `d` its [`Dialect`](super::dialect::Dialect).
 macro_rules! db {
-    ($pool:expr, $p:ident, $pg:ident => $body:expr) => {
+    ($pool:expr, $p:ident, $d:ident => $body:expr) => {
         match $pool {
             $crate::store::db::Pool::Sqlite($p) => {
                 #[allow(unused_variables)]
-                let $pg = false;
+                let $d = $crate::store::dialect::Dialect::SQLITE;
                 $body
             }
             $crate::store::db::Pool::Postgres($p) => {
                 #[allow(unused_variables)]
-                let $pg = true;
+                let $d = $crate::store::dialect::Dialect::POSTGRES;
                 $body
             }
         }
     };
 }
 
-/// `db_tx!(tx_expr, t, pg => body)`: as `db!`, for a [`Tx`].
+/// `db_tx!(tx_expr, t, d => body)`: as `db!`, for a [`Tx`].
 macro_rules! db_tx {
-    ($tx:expr, $t:ident, $pg:ident => $body:expr) => {
+    ($tx:expr, $t:ident, $d:ident => $body:expr) => {
         match $tx {
             $crate::store::db::Tx::Sqlite($t) => {
                 #[allow(unused_variables)]
-                let $pg = false;
+                let $d = $crate::store::dialect::Dialect::SQLITE;
                 $body
             }
             $crate::store::db::Tx::Postgres($t) => {
                 #[allow(unused_variables)]
-                let $pg = true;
+                let $d = $crate::store::dialect::Dialect::POSTGRES;
                 $body
             }
         }
@@ -158,15 +134,53 @@ macro_rules! db_tx {
 
 pub(crate) use {db, db_tx};
 
-/// The SQL for the backend at hand.
-#[allow(dead_code)]
-pub(crate) fn pick(pg: bool, sqlite: &'static str, postgres: &'static str) -> &'static str {
-    if pg {
-        postgres
-    } else {
-        sqlite
-    }
+/// `text_enum!(T)`: `T` stored as its text (`T::as_str`, read back with
+/// `FromStr`) on both backends: a row field of type `T` decodes directly,
+/// and a value the type does not know is a decoding error.
+macro_rules! text_enum {
+    ($t:ty) => {
+        impl sqlx::Type<sqlx::Sqlite> for $t {
+            fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+                <String as sqlx::Type<sqlx::Sqlite>>::type_info()
+            }
+            fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Sqlite>>::compatible(ty)
+            }
+        }
+        impl sqlx::Type<sqlx::Postgres> for $t {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <String as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $t
+        where
+            &'static str: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&'static str as sqlx::Encode<'q, DB>>::encode(self.as_str(), buf)
+            }
+        }
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $t
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let s = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                <$t as std::str::FromStr>::from_str(s).map_err(Into::into)
+            }
+        }
+    };
 }
+
+pub(crate) use text_enum;
 
 /// A timestamp column: RFC 3339 text with six fractional digits and `Z`
 /// on SQLite (so that text order is time order), `timestamptz` on

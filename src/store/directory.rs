@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::db::{db, pick, BeginWrite};
+use super::db::{db, BeginWrite};
 use super::{JsonText, Store, SubscriberRow};
 use crate::audience::{Status, Subscriber};
 use crate::error::Result;
@@ -137,14 +137,13 @@ impl Store {
             }
             Ok::<_, String>(merged)
         };
-        let found = db!(&self.pool, p, pg => {
+        let found = db!(&self.pool, p, d => {
             let mut tx = p.begin_write().await?;
             // Locked until the commit: a concurrent edit cannot be lost.
-            let current: Option<JsonText> = sqlx::query_scalar(pick(
-                pg,
-                "SELECT attributes FROM subscribers WHERE id = $1",
-                "SELECT attributes FROM subscribers WHERE id = $1 FOR UPDATE",
-            ))
+            let current: Option<JsonText> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT attributes FROM subscribers WHERE id = $1{}",
+                d.for_update()
+            )))
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;

@@ -1,44 +1,82 @@
 //! The only code that speaks SQL: one `Store` over a SQLite pool (WAL, a
 //! busy timeout, foreign keys, `secure_delete`) or a PostgreSQL pool,
-//! migrated from `migrations/sqlite/` or `migrations/postgres/` on open
-//! (`db`: how one method serves both). Callers see domain types, never
-//! rows or SQL.
+//! migrated from `migrations/sqlite/` or `migrations/postgres/` on open.
+//! Callers see domain types, never rows or SQL.
+//!
+//! ## Writing a statement once for both backends
+//!
+//! `db!(&self.pool, p, d => body)` runs `body` with `p` the concrete pool
+//! of either backend (`db_tx!` for a [`db::Tx`]); `$1` placeholders, `ON
+//! CONFLICT … DO UPDATE`, `RETURNING` and `->>` are the same on both. Where
+//! the backends differ, ask the dialect `d` ([`dialect::Dialect`]) for the
+//! piece, never write the statement twice:
+//!
+//! ```text
+//! db!(&self.pool, p, d => {
+//!     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+//!         "SELECT id FROM subscribers WHERE id IN ({}){}",
+//!         d.id_list("$1"),   // a JSON array parameter as rows
+//!         d.for_update(),    // a row lock (nothing on SQLite)
+//!     )))
+//!     .bind(JsonText(ids_json))
+//!     .fetch_all(p)
+//!     .await?
+//! })
+//! ```
+//!
+//! Also: `text_list`, `in_ids`, `elements`, `skip_locked`, `bytewise`
+//! (collation), `domain_of`, `int_sum`, `linked_tables` (catalog). A write
+//! transaction begins with `p.begin_write()` (`BEGIN IMMEDIATE` on SQLite).
+//! Timestamps bind as [`Ts`], JSON as [`JsonText`]. What only one backend
+//! runs lives in `sqlite/` or `postgres/` and is chosen with
+//! `d.either(sqlite::X, postgres::X)`.
+//!
+//! ## Files
 //!
 //! - this file: opening, migrating, subscriber lookups, counts, listing;
+//! - `db`: pools, transactions, `db!`/`db_tx!`, the `Ts`/`JsonText` column
+//!   types; `dialect`: what differs between the two SQL dialects;
+//! - `sqlite/`: connecting with its pragmas, the queue's statements for its
+//!   planner, the import's fast path through SQLite's C API (`raw`);
+//! - `postgres/`: connecting, the lease statements, the import's upsert of
+//!   arrays;
 //! - `optin`: subscribing, confirming, activating, unsubscribing;
-//! - `import`: batched merges of imported rows that never undo an opt-out;
-//!   `raw`: statements run through SQLite's C API (the import's);
+//! - `idn`: the one-time rewrite of migration 0050 (Unicode domains to
+//!   ASCII, on SQLite);
+//! - `import`: batched merges of imported rows that never undo an opt-out
+//!   (`import/rules`: the merge rule and the counts, for both backends);
 //! - `people`: one person's data (show) and its erasure;
 //! - `directory`: search, paging and edits for operators (the admin API);
-//! - `campaigns`, `claims`, `sends`: campaigns, the delivery queue, the
-//!   fenced claim of the process that sends, scheduled sends;
+//! - `campaigns`, `queue`, `claims`, `sends`: campaigns, the delivery
+//!   queue (claims, leases, outcomes), the fenced claim of the process that
+//!   sends, scheduled and test sends;
+//! - `readers`: what readers chose (frequency, topics), audiences, the
+//!   archive;
+//! - `safety`: the circuit breaker's and the canary's totals;
 //! - `bounces`: the bounce log and what bounces do to subscribers;
+//! - `copy`: `db copy` between backends;
 //! - `webhooks`: nonces of signed provider webhooks (each used once);
 //! - `signups`: the sign-up tokens' key and their used nonces;
 //! - `worker`: what the worker remembers between runs.
-//!
 
 use std::collections::HashSet;
 use std::str::FromStr;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Connection;
 
 pub(crate) mod db;
+pub(crate) mod dialect;
 use db::{db, Pool};
 pub use db::{Backend, JsonText, Ts};
+use dialect::Dialect;
 
 pub mod bounces;
 pub mod campaigns;
 pub mod claims;
 pub mod copy;
 pub mod queue;
-mod raw;
 pub mod safety;
 pub mod sends;
 pub mod signups;
@@ -48,8 +86,7 @@ pub mod worker;
 pub use import::{Import, ImportRow, ImportStats, IMPORT_BATCH};
 
 use crate::audience::{tokens, Status, Subscriber, SubscriberEmail};
-use crate::error::{Error, Result};
-use crate::util::net::without_password;
+use crate::error::Result;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -108,9 +145,11 @@ pub use optin::WebSubscription;
 pub mod directory;
 pub mod import;
 pub mod people;
+mod postgres;
 pub mod readers;
 pub mod test_sends;
 pub use readers::{ArchiveEntry, Audience};
+mod sqlite;
 
 impl SubscriberRow {
     fn into_domain(self) -> Subscriber {
@@ -186,52 +225,13 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         let pool = match Backend::of_url(url) {
             Backend::Sqlite => {
-                let (pool, queue) = Self::connect_sqlite(url).await?;
+                let (pool, queue) = sqlite::connect(url).await?;
                 return Ok(Store {
                     pool: Pool::Sqlite(pool),
                     queue_pool: Pool::Sqlite(queue),
                 });
             }
-            Backend::Postgres => {
-                let opts = PgConnectOptions::from_str(url).map_err(|e| {
-                    Error::msg(format!("database URL {}: {e}", without_password(url)))
-                })?;
-                // One connection first: its error says why (refused, no such
-                // database, authentication), where the pool would only time out.
-                let first = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    sqlx::PgConnection::connect_with(&opts),
-                )
-                .await
-                .map_err(|_| {
-                    Error::TryLater(format!(
-                        "opening database {}: no answer within 10 s",
-                        without_password(url)
-                    ))
-                })?;
-                if let Err(e) = first {
-                    let why = match &e {
-                        sqlx::Error::Database(d) => d.message().to_string(),
-                        sqlx::Error::Io(io) => crate::error::io_reason(io),
-                        other => other.to_string(),
-                    };
-                    let line = format!("opening database {}: {why}", without_password(url));
-                    return Err(if crate::error::is_busy(&e) {
-                        Error::TryLater(line)
-                    } else {
-                        Error::msg(line)
-                    });
-                }
-                let pool = PgPoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(opts)
-                    .await
-                    .map_err(|e| {
-                        Error::TryLater(format!("opening database {}: {e}", without_password(url)))
-                    })?;
-                Pool::Postgres(pool)
-            }
+            Backend::Postgres => Pool::Postgres(postgres::connect(url).await?),
         };
         Ok(Store {
             queue_pool: pool.clone(),
@@ -239,37 +239,9 @@ impl Store {
         })
     }
 
-    /// The shared pool and the queue's own connection (opened when first
-    /// used; the same pool for an in-memory database).
-    async fn connect_sqlite(url: &str) -> Result<(sqlx::SqlitePool, sqlx::SqlitePool)> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| Error::msg(format!("database URL {url:?}: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true)
-            // Erased subscribers leave no trace in free pages.
-            .pragma("secure_delete", "ON")
-            // Statement journals (every multi-row write inside a
-            // transaction keeps one: an import's upserts) and temporary
-            // indexes in memory, not in temporary files: an import of
-            // 1,000,000 rows wrote every page it touched to one.
-            .pragma("temp_store", "MEMORY");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(opts.clone().pragma("cache_size", "-512"))
-            .await
-            .map_err(|e| Error::msg(format!("opening database {url}: {e}")))?;
-        if url.contains(":memory:") || url.contains("mode=memory") {
-            return Ok((pool.clone(), pool));
-        }
-        let queue = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_lazy_with(opts);
-        Ok((pool, queue))
+    /// The SQL dialect of this store's backend.
+    pub(crate) fn dialect(&self) -> Dialect {
+        Dialect(self.backend())
     }
 
     /// Which database this store speaks to.

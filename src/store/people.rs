@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
-use super::db::{db, pick, BeginWrite};
+use super::db::{db, BeginWrite};
 use super::{email_hash, ts, JsonText, Store, SubscriberRow, Ts};
 use crate::audience::{Subscriber, SubscriberEmail};
 use crate::error::Result;
@@ -77,17 +77,6 @@ impl DeliveryRow {
         }
     }
 }
-
-/// Tables with a `subscriber_id` column other than deliveries (which keep
-/// their counts and lose only the person), found in the schema.
-const LINKED_TABLES: [&str; 2] = [
-    "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
-     WHERE m.type = 'table' AND p.name = 'subscriber_id'
-       AND m.name NOT IN ('deliveries', 'subscribers') ORDER BY m.name",
-    "SELECT table_name::text FROM information_schema.columns
-     WHERE table_schema = current_schema() AND column_name = 'subscriber_id'
-       AND table_name NOT IN ('deliveries', 'subscribers') ORDER BY table_name",
-];
 
 /// Names come from our own schema; they are quoted, and anything odd is
 /// skipped.
@@ -170,7 +159,7 @@ impl Store {
             Vec<DeliveryRow>,
             BTreeMap<String, Vec<Map<String, Value>>>,
         );
-        let found: Option<Found> = db!(&self.pool, p, pg => 'found: {
+        let found: Option<Found> = db!(&self.pool, p, d => 'found: {
             let row: Option<SubscriberRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 subscriber_columns!(),
@@ -205,7 +194,7 @@ impl Store {
             .bind(id)
             .fetch_all(p)
             .await?;
-            let tables: Vec<String> = sqlx::query_scalar(pick(pg, LINKED_TABLES[0], LINKED_TABLES[1]))
+            let tables: Vec<String> = sqlx::query_scalar(d.linked_tables())
                 .fetch_all(p)
                 .await?;
             let mut linked = BTreeMap::new();
@@ -247,13 +236,12 @@ impl Store {
     /// A hash of the address is kept so that no import or operator can
     /// re-add it. Returns false when the address was not on the list.
     pub async fn erase(&self, email: &SubscriberEmail, now: DateTime<Utc>) -> Result<bool> {
-        let id: Option<i64> = db!(&self.pool, p, pg => {
+        let id: Option<i64> = db!(&self.pool, p, d => {
             let mut tx = p.begin_write().await?;
-            let id: Option<i64> = sqlx::query_scalar(pick(
-                pg,
-                "SELECT id FROM subscribers WHERE email_key = $1",
-                "SELECT id FROM subscribers WHERE email_key = $1 FOR UPDATE",
-            ))
+            let id: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM subscribers WHERE email_key = $1{}",
+                d.for_update()
+            )))
             .bind(email.key())
             .fetch_optional(&mut *tx)
             .await?;
@@ -268,7 +256,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 let tables: Vec<String> =
-                    sqlx::query_scalar(pick(pg, LINKED_TABLES[0], LINKED_TABLES[1]))
+                    sqlx::query_scalar(d.linked_tables())
                         .fetch_all(&mut *tx)
                         .await?;
                 for table in plain_names(tables) {
@@ -305,7 +293,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            if !pg {
+            if !d.is_postgres() {
                 // Old copies of the pages live on in the WAL until a checkpoint.
                 sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                     .execute(p)

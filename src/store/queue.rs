@@ -13,7 +13,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::campaigns::{QueueItem, QueueRecipient, Recorded};
-use super::db::{db, pick, BeginWrite};
+use super::db::{db, BeginWrite};
+use super::{postgres, sqlite};
 use super::{JsonText, Store, Ts};
 use crate::audience::{tokens, Status};
 use crate::error::Result;
@@ -69,28 +70,6 @@ const SELECT_LEASED: &str = "SELECT d.id, d.attempts, s.id AS sid, s.email, s.na
         s.unsub_verifier, s.selector, s.attributes
      FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id";
 
-/// Sent outcomes of a batch, given as a JSON array of `{id, m, t}`: one
-/// statement. SQLite: `+lease_owner` keeps the planner from driving the
-/// join by the lease index, which parsed the whole JSON once per row the
-/// process holds (the top of the profile). PostgreSQL: `= ANY(ARRAY(…))`
-/// finds the rows by id whatever the statistics say (a queue just filled
-/// has none, and a semi-join scanned the whole table per batch).
-const SENT_SQLITE: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
-     status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
-     message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
-     sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 't' END,
-     lease_owner = NULL, lease_until = NULL
-     FROM json_each($1) AS v
-     WHERE deliveries.id = v.value ->> 'id' AND +lease_owner = $2";
-const SENT_POSTGRES: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
-     status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
-     message_id = CASE WHEN subscriber_id IS NULL THEN NULL ELSE v.value ->> 'm' END,
-     sent_at = CASE WHEN subscriber_id IS NULL THEN NULL ELSE (v.value ->> 't')::timestamptz END,
-     lease_owner = NULL, lease_until = NULL
-     FROM jsonb_array_elements($1) AS v
-     WHERE deliveries.id = (v.value ->> 'id')::bigint AND lease_owner = $2
-       AND deliveries.id = ANY(ARRAY(SELECT (jsonb_array_elements($1) ->> 'id')::bigint))";
-
 /// A PostgreSQL deadlock or serialization failure: the transaction was
 /// rolled back and may simply be run again.
 fn is_conflict(e: &sqlx::Error) -> bool {
@@ -129,13 +108,13 @@ impl Store {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<QueueItem>> {
-        let rows: Vec<QueueRow> = db!(&self.queue_pool, p, pg => {
+        let rows: Vec<QueueRow> = db!(&self.queue_pool, p, d => {
             let mut tx = p.begin_write().await?;
             let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "UPDATE deliveries SET lease_owner = $2, lease_until = $4
                  WHERE id IN (SELECT id FROM deliveries WHERE {CLAIMABLE} ORDER BY id LIMIT $5{})
                  RETURNING id",
-                pick(pg, "", " FOR UPDATE SKIP LOCKED")
+                d.skip_locked()
             )))
             .bind(campaign)
             .bind(owner)
@@ -149,13 +128,7 @@ impl Store {
             } else {
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "{SELECT_LEASED} WHERE d.id {} ORDER BY d.id",
-                    pick(
-                        pg,
-                        "IN (SELECT value FROM json_each($1))",
-                        // An index scan whatever the statistics say (a new
-                        // queue has none: a semi-join scanned the table).
-                        "= ANY(ARRAY(SELECT jsonb_array_elements_text($1)::bigint))"
-                    )
+                    d.in_ids("$1")
                 )))
                 .bind(JsonText(serde_json::to_string(&ids).expect("JSON")))
                 .fetch_all(&mut *tx)
@@ -192,14 +165,8 @@ impl Store {
     /// written, which ends the lease anyway) are skipped, never waited for:
     /// the renewal and the outcome writer cannot deadlock.
     pub async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
-        Ok(db!(&self.pool, p, pg => {
-            sqlx::query(pick(
-                pg,
-                "UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 AND status = 'pending'",
-                "UPDATE deliveries SET lease_until = $2 WHERE id = ANY(ARRAY(
-                     SELECT id FROM deliveries WHERE lease_owner = $1 AND status = 'pending'
-                     FOR UPDATE SKIP LOCKED))",
-            ))
+        Ok(db!(&self.pool, p, d => {
+            sqlx::query(d.either(sqlite::RENEW_LEASES, postgres::RENEW_LEASES))
             .bind(owner)
             .bind(Ts(until))
             .execute(p)
@@ -316,8 +283,8 @@ impl Store {
             .all(|(_, o)| matches!(o, Recorded::Sent { .. }))
         {
             let batch = serde_json::Value::Array(sent_json(outcomes)).to_string();
-            let n = db!(&self.queue_pool, p, pg => {
-                sqlx::query(pick(pg, SENT_SQLITE, SENT_POSTGRES))
+            let n = db!(&self.queue_pool, p, d => {
+                sqlx::query(d.either(sqlite::SENT, postgres::SENT))
                     .bind(JsonText(batch))
                     .bind(owner)
                     .execute(p)
@@ -327,16 +294,17 @@ impl Store {
             return Ok(n == outcomes.len() as u64);
         }
         let mut changed = 0u64;
-        db!(&self.queue_pool, p, pg => {
+        db!(&self.queue_pool, p, d => {
             let mut tx = p.begin_write().await?;
-            if pg {
+            if d.is_postgres() {
                 // Lock the batch's rows in id order first: two writers that
                 // touch overlapping rows then wait instead of deadlocking.
                 let ids: Vec<i64> = outcomes.iter().map(|(id, _)| *id).collect();
-                sqlx::query(
-                    "SELECT id FROM deliveries WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text($1)::bigint))
-                     ORDER BY id FOR UPDATE",
-                )
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id FROM deliveries WHERE id {} ORDER BY id{}",
+                    d.in_ids("$1"),
+                    d.for_update()
+                )))
                 .bind(JsonText(serde_json::to_string(&ids).expect("JSON")))
                 .fetch_all(&mut *tx)
                 .await?;
@@ -377,7 +345,7 @@ impl Store {
             }
             let sent = sent_json(outcomes);
             if !sent.is_empty() {
-                changed += sqlx::query(pick(pg, SENT_SQLITE, SENT_POSTGRES))
+                changed += sqlx::query(d.either(sqlite::SENT, postgres::SENT))
                     .bind(JsonText(serde_json::Value::Array(sent).to_string()))
                     .bind(owner)
                     .execute(&mut *tx)

@@ -2,7 +2,8 @@
 //! campaigns sent to a chosen audience, and the public archive.
 
 use super::campaigns::insert_campaign_posts;
-use super::db::{db, db_tx, pick, Tx};
+use super::db::{db, db_tx, Tx};
+use super::dialect::Dialect;
 use super::{JsonText, Store, Ts};
 use crate::audience::prefs::{Frequency, Preferences};
 use crate::error::{Error, Result};
@@ -223,8 +224,8 @@ impl Store {
 
     /// Readers a post campaign for `tags` would reach.
     pub async fn count_audience(&self, audience: &Audience<'_>) -> Result<i64> {
-        Ok(db!(&self.pool, p, pg => {
-            let (sql, a, b) = audience_sql(audience, pg);
+        Ok(db!(&self.pool, p, d => {
+            let (sql, a, b) = audience_sql(audience, d);
             let sql = format!("SELECT COUNT(*) FROM subscribers WHERE {sql}");
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .bind(a)
@@ -265,8 +266,8 @@ impl Store {
         let json = serde_json::to_string(&prepared.for_campaign(link_id, public_url))
             .map_err(|e| Error::msg(e.to_string()))?;
         insert_campaign_posts(&mut tx, id, posts).await?;
-        let total = db_tx!(&mut tx, t, pg => {
-            let (filter, a, b) = audience_sql(audience, pg);
+        let total = db_tx!(&mut tx, t, d => {
+            let (filter, a, b) = audience_sql(audience, d);
             let sql = format!(
                 "INSERT INTO deliveries (campaign_id, subscriber_id, status)
                  SELECT $3, id, 'pending' FROM subscribers WHERE {filter} ORDER BY id"
@@ -373,29 +374,23 @@ fn parse_topics(t: Option<JsonText>) -> Vec<String> {
 
 /// The WHERE clause of an audience and its two bound values ($1, $2: a
 /// frequency and a JSON array).
-fn audience_sql(audience: &Audience<'_>, pg: bool) -> (&'static str, String, JsonText) {
+fn audience_sql(audience: &Audience<'_>, d: Dialect) -> (String, String, JsonText) {
     match audience {
         Audience::Posts { tags, default } => (
-            pick(
-                pg,
+            format!(
                 "status = 'active' AND COALESCE(frequency, $1) IN ('each', 'both')
                  AND (topics IS NULL OR topics = '[]' OR EXISTS (
-                     SELECT 1 FROM json_each(subscribers.topics) t
-                     WHERE t.value IN (SELECT lower(value) FROM json_each($2))))",
-                "status = 'active' AND COALESCE(frequency, $1) IN ('each', 'both')
-                 AND (topics IS NULL OR topics = '[]'::jsonb OR EXISTS (
-                     SELECT 1 FROM jsonb_array_elements_text(subscribers.topics) t(value)
-                     WHERE t.value IN (SELECT lower(w.value) FROM jsonb_array_elements_text($2) w(value))))",
+                     SELECT 1 FROM {} WHERE t.value IN (SELECT lower(w.value) FROM {})))",
+                d.elements("subscribers.topics", "t"),
+                d.elements("$2", "w"),
             ),
             default.as_str().to_string(),
             JsonText(serde_json::json!(tags).to_string()),
         ),
         Audience::Ids(ids) => (
-            pick(
-                pg,
-                "status = 'active' AND $1 = $1 AND id IN (SELECT value FROM json_each($2))",
-                "status = 'active' AND $1 = $1
-                 AND id IN (SELECT value::bigint FROM jsonb_array_elements_text($2) v(value))",
+            format!(
+                "status = 'active' AND $1 = $1 AND id IN ({})",
+                d.id_list("$2")
             ),
             String::new(),
             JsonText(serde_json::json!(ids).to_string()),

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::db::{db, db_tx, pick, Tx};
+use super::db::{db, db_tx, Tx};
 use super::{Store, Ts};
 use crate::error::Result;
 
@@ -209,7 +209,7 @@ impl Store {
 
     /// Campaign `id`'s totals for the circuit breaker.
     pub async fn campaign_totals(&self, id: i64) -> Result<Totals> {
-        let (counts, domains): ((i64, i64, i64), Vec<DomainRow>) = db!(&self.pool, p, pg => {
+        let (counts, domains): ((i64, i64, i64), Vec<DomainRow>) = db!(&self.pool, p, dialect => {
             let counts = sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM deliveries WHERE campaign_id = $1 AND status IN ('sent', 'failed')),
                         COUNT(DISTINCT CASE WHEN kind = 'hard' AND blocked = 0 THEN subscriber_id END),
@@ -219,19 +219,16 @@ impl Store {
             .bind(id)
             .fetch_one(p)
             .await?;
-            let domains = sqlx::query_as(pick(
-                pg,
-                "SELECT lower(substr(s.email, instr(s.email, '@') + 1)) AS domain, COUNT(*),
-                        SUM(CASE WHEN EXISTS (SELECT 1 FROM bounces b WHERE b.campaign_id = d.campaign_id
-                            AND b.subscriber_id = d.subscriber_id AND b.blocked <> 0) THEN 1 ELSE 0 END)
+            let domains = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {} AS domain, COUNT(*), {}
                  FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
                  WHERE d.campaign_id = $1 AND d.status IN ('sent', 'failed') GROUP BY domain",
-                "SELECT lower(split_part(s.email, '@', 2)) AS domain, COUNT(*),
-                        SUM(CASE WHEN EXISTS (SELECT 1 FROM bounces b WHERE b.campaign_id = d.campaign_id
-                            AND b.subscriber_id = d.subscriber_id AND b.blocked <> 0) THEN 1 ELSE 0 END)::bigint
-                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-                 WHERE d.campaign_id = $1 AND d.status IN ('sent', 'failed') GROUP BY domain",
-            ))
+                dialect.domain_of("s.email"),
+                dialect.int_sum(
+                    "CASE WHEN EXISTS (SELECT 1 FROM bounces b WHERE b.campaign_id = d.campaign_id
+                         AND b.subscriber_id = d.subscriber_id AND b.blocked <> 0) THEN 1 ELSE 0 END"
+                ),
+            )))
             .bind(id)
             .fetch_all(p)
             .await?;

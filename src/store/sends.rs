@@ -85,7 +85,7 @@ impl Store {
                    AND COALESCE(frequency, 'both') IN ($3, 'both') ORDER BY id",
             )
             .bind(id)
-            .bind(DeliveryStatus::Pending.as_str())
+            .bind(DeliveryStatus::Pending)
             .bind(wanted)
             .execute(&mut *tx)
             .await?

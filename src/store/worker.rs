@@ -193,7 +193,7 @@ impl Store {
                 "SELECT COUNT(*) FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
                  WHERE d.status = $1 AND c.status = 'sending'",
             )
-            .bind(super::campaigns::DeliveryStatus::Pending.as_str())
+            .bind(super::campaigns::DeliveryStatus::Pending)
             .fetch_one(p)
             .await?
         }))

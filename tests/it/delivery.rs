@@ -302,7 +302,7 @@ fn killed_campaign_resumes_with_nobody_skipped() {
     }
     let duplicates: usize = per.values().map(|c| c - 1).sum();
     assert!(
-        duplicates <= 45,
+        duplicates <= crate::faults::DUPLICATE_BOUND,
         "{duplicates} duplicates exceed the documented bound"
     );
     let c = campaign(&p, 1);

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use crate::helpers::{on_both, Project, Run};
 use crate::smtp::{Script, SmtpServer};
 
-/// `concurrency + OUTCOME_CHANNEL + OUTCOME_BATCH` at concurrency 4 (README).
-pub const DUPLICATE_BOUND: usize = 45;
+/// `concurrency + OUTCOME_CHANNEL + OUTCOME_BATCH` at concurrency 4 (docs/sending.md).
+pub const DUPLICATE_BOUND: usize = gazette::delivery::queue::duplicate_bound(4);
 
 pub fn project(n: usize, extra: &str) -> Project {
     project_on("sqlite", n, extra).expect("SQLite is always there")

@@ -283,7 +283,8 @@ async fn the_idn_migration_rekeys_old_rows() {
     store.close().await;
     // Once: the marker is gone, a second open changes nothing.
     let store = Store::open(&url).await.unwrap();
-    assert_eq!(store.active_count().await.unwrap(), 2);
+    let counts = store.counts().await.unwrap();
+    assert!(counts.contains(&(gazette::audience::Status::Active, 2)), "{counts:?}");
     store.close().await;
 }
 

@@ -318,7 +318,10 @@ async fn the_worker_picks_up_queued_and_due_unreachable_campaigns() {
     let (spec, _tx) = s.spec(&m);
     let finish = within(queue::run(&spec, id, Arc::new(Progress::default()))).await;
     assert!(matches!(finish.unwrap(), Finish::Unreachable { .. }));
-    let retry_at = s.store.campaign_retry_at(id).await.unwrap().unwrap();
+    let info = s.store.campaign(id).await.unwrap().unwrap();
+    let retry_at = chrono::DateTime::parse_from_rfc3339(&info.retry_at.unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
     let before = retry_at - chrono::Duration::seconds(1);
     assert!(s
         .store

@@ -52,14 +52,14 @@ async fn an_import_waits_for_another_writer_instead_of_failing_at_once() {
     let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
     let first = [row("first@example.com")];
     let mut i = t.store.begin_import().await.unwrap();
-    i.merge(&first, now).await.unwrap();
+    super::merge(&mut i, &first, now).await.unwrap();
     i.finish(false).await.unwrap();
 
     let holder = hold_write_lock(&t.url, Duration::from_millis(1200)).await;
     let started = Instant::now();
     let import = async {
         let mut i = t.store.begin_import().await?;
-        i.merge(&[row("second@example.com")], now).await?;
+        super::merge(&mut i, &[row("second@example.com")], now).await?;
         i.finish(false).await
     };
     let stats = tokio::time::timeout(Duration::from_secs(25), import)

@@ -89,3 +89,25 @@ macro_rules! both {
     };
 }
 pub(crate) use both;
+
+/// Merge `rows` into an import the way `subscribers import` does: batches
+/// of `IMPORT_BATCH` sent over a channel to `Import::merge_from`.
+pub async fn merge(
+    import: &mut gazette::store::Import,
+    rows: &[gazette::store::ImportRow],
+    now: chrono::DateTime<chrono::Utc>,
+) -> gazette::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let batches: Vec<Vec<gazette::store::ImportRow>> = rows
+        .chunks(gazette::store::IMPORT_BATCH)
+        .map(<[gazette::store::ImportRow]>::to_vec)
+        .collect();
+    let send = async move {
+        for batch in batches {
+            // The receiver is gone only when the merge failed: its error says why.
+            let _ = tx.send(batch).await;
+        }
+    };
+    let (_, merged) = tokio::join!(send, import.merge_from(&mut rx, now));
+    merged
+}

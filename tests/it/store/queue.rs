@@ -242,7 +242,8 @@ both!(
         };
         assert!(store.finish_claim(id, "a", ending, now).await.unwrap());
         assert_eq!(store.unreachable_tries(id).await.unwrap(), 1);
-        assert_eq!(store.campaign_retry_at(id).await.unwrap(), Some(retry_at));
+        let info = store.campaign(id).await.unwrap().unwrap();
+        assert_eq!(info.retry_at, Some(gazette::store::ts(retry_at)));
         let settle = std::time::Duration::from_secs(5);
         assert!(store
             .campaigns_to_run(now, settle)

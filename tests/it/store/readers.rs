@@ -198,7 +198,9 @@ both!(
             ),
             row("c@example.com", Status::Pending, json!({})),
         ];
-        import.merge(&rows, now()).await.unwrap();
+        crate::store::merge(&mut import, &rows, now())
+            .await
+            .unwrap();
         import.finish(false).await.unwrap();
         add(&store, "cli@example.com", true).await;
 

@@ -324,9 +324,7 @@ fn row(addr: &str, status: Status, attrs: Value) -> ImportRow {
 
 async fn import(store: &Store, rows: &[ImportRow], dry_run: bool) -> ImportStats {
     let mut i = store.begin_import().await.unwrap();
-    for batch in rows.chunks(gazette::store::IMPORT_BATCH) {
-        i.merge(batch, now()).await.unwrap();
-    }
+    super::merge(&mut i, rows, now()).await.unwrap();
     i.finish(dry_run).await.unwrap()
 }
 
@@ -612,7 +610,7 @@ async fn an_import_puts_the_selector_trigger_back() {
     assert_eq!(trigger().await, before, "after a dry run");
     {
         let mut i = t.store.begin_import().await.unwrap();
-        i.merge(&more, now()).await.unwrap();
+        super::merge(&mut i, &more, now()).await.unwrap();
         // Given up: dropped without `finish`, rolled back.
     }
     let again = [row("after@example.com", Status::Active, json!({}))];

@@ -1,23 +1,70 @@
 //! The SQLite side of an import: each batch counted and merged through
-//! SQLite's C API (`store::raw`) on the connection held for the whole
-//! import, the statements prepared once.
+//! SQLite's C API (`raw`) on the connection held for the whole import, the
+//! statements prepared once; a 64 MiB page cache and the selector trigger
+//! set aside for the import's transaction.
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    answer, became_json, became_sql, new_status, ImportRow, Tally, IMPORT_BATCH, OPTED_OUT,
-};
+use super::raw::{Conn, Statement};
+use crate::audience::import::ImportRow;
 use crate::audience::{tokens, Status};
 use crate::error::Result;
-use crate::store::raw::{Conn, Statement};
+use crate::store::dialect::Dialect;
+use crate::store::import::rules::{
+    answer, became_json, became_sql, new_status, Tally, IMPORT_BATCH, OPTED_OUT,
+};
 use crate::store::ts;
+
+/// A large import touches index pages all over the file (addresses and
+/// tokens arrive in random order): a bounded 64 MiB page cache keeps them
+/// in memory instead of spilling to the WAL.
+pub(crate) async fn grow_cache(t: &mut sqlx::Transaction<'static, sqlx::Sqlite>) -> Result<()> {
+    sqlx::query("PRAGMA cache_size = -65536")
+        .execute(&mut **t)
+        .await?;
+    Ok(())
+}
+
+/// SQLite: the trigger that gives a selector to a row inserted without one
+/// is set aside inside the import's transaction (every imported row has its
+/// selector; running it for each row cost a tenth of a large import) and
+/// put back, exactly as it was, before the commit (`Import::finish`); a
+/// rollback (a dry run, an error, an import dropped unfinished) puts it
+/// back too. Returns its SQL, if it was there.
+pub(crate) async fn set_trigger_aside(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+) -> Result<Option<String>> {
+    let sql: Option<String> = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = 'subscribers_selector_default'",
+    )
+    .fetch_optional(&mut **t)
+    .await?;
+    if sql.is_some() {
+        sqlx::query("DROP TRIGGER subscribers_selector_default")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(sql)
+}
+
+/// Put back the trigger `set_trigger_aside` took, from its SQL as the
+/// schema had it.
+pub(crate) async fn put_trigger_back(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    sql: String,
+) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut **t)
+        .await?;
+    Ok(())
+}
 
 /// SQLite: each batch counted (with the query run here when needed) and
 /// merged by one multi-row upsert (a key that comes twice is merged into
 /// the row its first copy left), both run through SQLite's C API with the
 /// values borrowed, not copied, on the connection held for the whole
 /// import (the statements prepared once).
-pub(super) async fn merge_sqlite(
+pub(crate) async fn merge_sqlite(
     t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     tally: &mut Tally,
     incoming: &mut tokio::sync::mpsc::Receiver<Vec<ImportRow>>,
@@ -60,7 +107,7 @@ pub(super) fn sqlite_batch<'h>(
             Some(q) => q,
             None => prepared
                 .became
-                .insert(Statement::prepare(conn, &became_sql(false))?),
+                .insert(Statement::prepare(conn, &became_sql(Dialect::SQLITE))?),
         };
         queried = vec![None; rows.len()];
         query.query(&[Some(&became_json(&rows))], |i, status| {
@@ -158,8 +205,14 @@ fn merge_sql(n: usize) -> String {
         }
         sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?)");
     }
+    sql.push_str(&on_conflict());
+    sql
+}
+
+/// What an upsert does to an address already stored (both forms).
+fn on_conflict() -> String {
     let new_status = new_status();
-    sql.push_str(&format!(
+    format!(
         " ON CONFLICT (email_key) DO UPDATE SET \
            name = COALESCE(excluded.name, subscribers.name), \
            attributes = json_patch(subscribers.attributes, excluded.attributes), \
@@ -171,6 +224,82 @@ fn merge_sql(n: usize) -> String {
          WHERE subscribers.name IS NOT COALESCE(excluded.name, subscribers.name) \
             OR subscribers.attributes IS NOT json_patch(subscribers.attributes, excluded.attributes) \
             OR subscribers.status IS NOT ({new_status})"
-    ));
-    sql
+    )
+}
+
+/// The safe form measured against the C API (docs/BENCHMARKS.md): each
+/// batch bound through sqlx as one JSON array of rows, unpacked by
+/// `json_each` in one upsert; the count query through sqlx too.
+pub(crate) async fn merge_sqlite_json(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tally: &mut Tally,
+    incoming: &mut tokio::sync::mpsc::Receiver<Vec<ImportRow>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let now_s = ts(now);
+    let became = became_sql(Dialect::SQLITE);
+    let merge = format!(
+        "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, confirmed_at, unsubscribed_at, unsub_verifier, selector, welcomed_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
+                value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11 \
+         FROM json_each($1) WHERE true ORDER BY key{}",
+        on_conflict()
+    );
+    while let Some(batch) = incoming.recv().await {
+        let rows = tally.keep(&batch);
+        if rows.is_empty() {
+            continue;
+        }
+        let mut queried = Vec::new();
+        if tally.needs_query(&rows) {
+            let found: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(became.clone()))
+                .bind(became_json(&rows))
+                .fetch_all(&mut **t)
+                .await?;
+            queried = vec![None; rows.len()];
+            for (i, status) in found {
+                answer(&mut queried, i, &status);
+            }
+        }
+        tally.count(&rows, &queried);
+        let json = rows_json(&rows, &now_s, tally.welcomed_on_insert);
+        tally.changes += sqlx::query(sqlx::AssertSqlSafe(merge.clone()))
+            .bind(json)
+            .execute(&mut **t)
+            .await?
+            .rows_affected();
+    }
+    Ok(())
+}
+
+/// A batch's rows as the JSON array of 12-value arrays `json_each` reads.
+fn rows_json(rows: &[&ImportRow], now_s: &str, welcomed: bool) -> String {
+    let verifiers = tokens::verifiers(rows.len());
+    let selectors = tokens::selectors(rows.len());
+    let out: Vec<serde_json::Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let active = r.status == Status::Active;
+            let out = r.status.is_opted_out();
+            let time = |own: Option<DateTime<Utc>>, default: Option<&str>| {
+                time_or(own, default).map(|t| t.into_owned())
+            };
+            serde_json::json!([
+                r.email.as_str(),
+                r.key,
+                r.name,
+                r.status.as_str(),
+                r.source.as_str(),
+                serde_json::to_string(&r.attributes).expect("JSON"),
+                time(r.created_at, Some(now_s)),
+                time(r.confirmed_at, active.then_some(now_s)),
+                time(r.unsubscribed_at, out.then_some(now_s)),
+                verifiers[i],
+                selectors[i],
+                (welcomed && active).then_some(now_s),
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(out).to_string()
 }
