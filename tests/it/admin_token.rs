@@ -3,9 +3,9 @@
 //! one refused when the admin listener is reachable beyond loopback, and
 //! whitespace around the token (a CRLF env file) trimmed.
 
+use crate::helpers::{net::free_addr, server::serve};
 use crate::helpers::{run_with_timeout, Project};
 use crate::http;
-use crate::security::{free_addr, serve};
 
 const TOKEN: &str = "0123456789abcdef-admin";
 

@@ -8,10 +8,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use gazette::config;
 use gazette::store::Store;
-use gazette::{app, config, web};
 use serde_json::{json, Value};
 
+use crate::helpers::app::wire;
 use crate::helpers::Project;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
@@ -87,35 +88,12 @@ impl Api {
         );
         let settings = config::load(&path, &env, &Default::default()).unwrap();
         assert_eq!(settings.web.admin_token.is_some(), token.is_some());
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (admin, store) = rt.block_on(async {
-            let store = Store::open(&settings.database_url).await.unwrap();
-            let (listener, _, state) =
-                app::bind_web(&settings, store.clone(), Some("127.0.0.1:0".into()))
-                    .await
-                    .unwrap();
-            let admin = app::bind_admin(&settings, store.clone())
-                .await
-                .unwrap()
-                .unwrap();
-            let addr = admin.0.local_addr().unwrap();
-            tokio::spawn(web::serve_all(
-                listener,
-                state,
-                Some(admin),
-                std::future::pending(),
-            ));
-            (addr, store)
-        });
+        let w = wire(&settings);
         Api {
-            admin,
-            store,
+            admin: w.admin.expect("the admin listener"),
+            store: w.store,
             project,
-            _rt: rt,
+            _rt: w.rt,
         }
     }
 

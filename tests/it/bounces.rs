@@ -2,71 +2,14 @@
 //! messages, `bounces process` and its consequences, `bounces list`,
 //! `subscribers reactivate`, and imports that never undo a bounce.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use crate::helpers::{Project, Run};
+use crate::helpers::Project;
 
-/// Run the binary with a deadline: a hung command fails the test.
-pub fn run_timeout(p: &Project, args: &[&str], secs: u64) -> Run {
-    let mut child = p
-        .cmd()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return Run(child.wait_with_output().unwrap());
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "gazette {args:?} did not finish in {secs}s\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-pub fn gz(p: &Project, args: &[&str]) -> Run {
-    run_timeout(p, args, 60)
-}
-
-/// The folder of returned messages (README.md and expected.tsv beside it).
-pub fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bounces/corpus")
-}
-
-/// (file, recipient, kind, origin) from the corpus manifest.
-pub fn expected() -> Vec<(String, String, String, String)> {
-    std::fs::read_to_string(corpus().join("../expected.tsv"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f[0].into(), f[1].into(), f[2].into(), f[3].into())
-        })
-        .collect()
-}
-
-pub fn scan_json(p: &Project, paths: &[&str]) -> Vec<serde_json::Value> {
-    let mut args = vec!["bounces", "scan", "--json"];
-    args.extend(paths);
-    let out = gz(p, &args);
-    out.ok();
-    serde_json::from_str::<serde_json::Value>(&out.stdout())
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
+#[allow(unused_imports)]
+pub use crate::helpers::bounces::{corpus, expected, gz, scan_json};
+#[allow(unused_imports)]
+pub use crate::helpers::procs::run_timeout;
 
 fn file_of(source: &str) -> String {
     Path::new(source.split('#').next().unwrap())

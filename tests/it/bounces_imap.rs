@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bounces::{corpus, gz};
+use crate::helpers::bounces::{corpus, gz};
+use crate::helpers::net::free_port;
 use crate::helpers::{OutputWithin, Project};
 
 const DOVECOT: &str = "/usr/sbin/dovecot";
@@ -30,14 +31,6 @@ impl Drop for Guard {
 fn id(args: &[&str]) -> u32 {
     let out = Command::new("id").args(args).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Dovecot {
@@ -275,7 +268,8 @@ fn worker_processes_the_bounce_mailbox_within_one_poll() {
     dovecot.deliver(1, &corpus().join("postfix-01.eml"));
 
     // Without the password the worker refuses to start, naming the variable.
-    let refused = crate::bounces::run_timeout(&p, &["worker", "--listen", "127.0.0.1:0"], 30);
+    let refused =
+        crate::helpers::procs::run_timeout(&p, &["worker", "--listen", "127.0.0.1:0"], 30);
     refused.fails_with("GAZETTE_BOUNCES_PASSWORD");
 
     let (_worker, log) = worker(&p, &[]);
@@ -397,8 +391,11 @@ fn a_message_above_the_cap_is_left_in_the_mailbox_and_reported_once() {
     wait_until("the small one moved", 8, &log, || {
         dovecot.count("Gazette/Processed") == 1
     });
-    // Three more polls: still there, still reported once.
-    std::thread::sleep(Duration::from_millis(3500));
+    // Three more polls (each a login Dovecot logs): still there, still
+    // reported once.
+    let logins = || dovecot.log().matches("Login: user=").count();
+    let before = logins();
+    wait_until("three more polls", 10, &log, || logins() >= before + 3);
     assert_eq!(dovecot.count(""), 1, "the large message stays in the INBOX");
     let reports = log().matches("is larger than 25 MB: skipped").count();
     assert_eq!(reports, 1, "{}", log());

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bounces::{corpus, expected, scan_json};
+use crate::helpers::bounces::{corpus, expected, scan_json};
 use crate::helpers::Project;
 
 type Key = (String, String);
@@ -168,7 +168,7 @@ fn agrees_with_sisimai_on_recipient_and_kind() {
 
 /// The files of the held-out part (fifth column of expected.tsv).
 fn held_out() -> BTreeSet<String> {
-    std::fs::read_to_string(crate::bounces::corpus().join("../expected.tsv"))
+    std::fs::read_to_string(crate::helpers::bounces::corpus().join("../expected.tsv"))
         .unwrap()
         .lines()
         .filter(|l| !l.starts_with('#'))

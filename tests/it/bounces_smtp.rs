@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::bounces::gz;
+use crate::helpers::bounces::gz;
 use crate::helpers::Project;
 use crate::smtp_script::ScriptedSmtp;
 

@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 
 use gazette::audience::Status;
 
-use crate::readers::{link, sent_campaign, sent_digest};
-use crate::web::spawn_app;
+use crate::helpers::app::spawn_app;
+use crate::helpers::net::free_port;
+use crate::helpers::readers::{link, sent_campaign, sent_digest};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const PHONE: (u32, u32) = (375, 812);
@@ -94,14 +95,6 @@ fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Res
     } else {
         Err(format!("{method} {path}: {}", v["value"]))
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn have(cmd: &str) -> bool {
@@ -395,7 +388,7 @@ fn a_reader_in_a_real_browser() {
 /// A post with a video shortcode and code in two languages, rendered as
 /// its email (the video's thumbnail, on YouTube's servers, replaced by a
 /// local picture: the browser reaches nothing but 127.0.0.1).
-fn rich_post_email(dir: &Path, app: &crate::web::App) -> PathBuf {
+fn rich_post_email(dir: &Path, app: &crate::helpers::app::App) -> PathBuf {
     let text = "+++\ntitle = \"Rebuilding the build cache\"\ndate = 2026-11-20\n+++\n\
         We moved the build cache, and the numbers speak for themselves.\n\n\
         {{< youtube dQw4w9WgXcQ >}}\n\n\

@@ -494,7 +494,7 @@ fn raw_html_is_sanitised_in_the_public_archive() {
     p.run(&["subscribers", "add", "r@example.org", "--confirmed"])
         .ok();
     p.run(&["send", "post", "tricky", "--yes"]).ok();
-    let s = crate::security::serve(&p, &[]);
+    let s = crate::helpers::server::serve(&p, &[]);
     let page = crate::http::get(s.addr, "/archive/1/test-notes-tricky");
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Hello"), "{}", page.body);
@@ -582,7 +582,7 @@ fn an_archived_refresh_never_redirects_and_a_non_ascii_subject_redirects_right()
     p.run(&["subscribers", "add", "r@example.org", "--confirmed"])
         .ok();
     p.run(&["send", "post", "ete", "--yes"]).ok();
-    let s = crate::security::serve(&p, &[]);
+    let s = crate::helpers::server::serve(&p, &[]);
     let moved = crate::http::get(s.addr, "/archive/1/wrong-slug");
     assert_eq!(moved.status, 301, "{}", moved.body);
     let location = moved.header("location").expect("a Location").to_string();

@@ -4,11 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::faults::{
-    all_delivered, campaign, finish_within, project, run_within, sending, sigterm, slow_smtp,
-    spawn, worker,
+use crate::helpers::procs::{finish_within, run_within, signal, spawn};
+use crate::helpers::sending::{
+    all_delivered, campaign, project, project_on, sending, slow_smtp, watched_worker,
+    DUPLICATE_BOUND,
 };
+use crate::helpers::wait::wait_until;
 use crate::smtp::SmtpServer;
+use gazette::delivery::queue::CLAIM_STALE;
 
 /// The slow cases run when this is set (`.ci/run` sets it).
 const SLOW: &str = "GAZETTE_SLOW_TESTS";
@@ -57,7 +60,7 @@ crate::helpers::on_both!(kill_9_at_ten_random_moments_then_resume_delivers_every
 fn kill_9_at_ten_random_moments_then_resume_delivers_everyone(backend: &str) {
     let smtp = slow_smtp(2);
     let n = 2000;
-    let Some(p) = crate::faults::project_on(backend, n, "") else {
+    let Some(p) = project_on(backend, n, "") else {
         return;
     };
     let url = smtp.url();
@@ -86,7 +89,7 @@ fn kill_9_at_ten_random_moments_then_resume_delivers_everyone(backend: &str) {
         let (received, distinct) = smtp.settle();
         let dups = received - distinct;
         assert!(
-            dups - dups_before <= crate::faults::DUPLICATE_BOUND,
+            dups - dups_before <= DUPLICATE_BOUND,
             "round {round}: {} duplicates in one interruption",
             dups - dups_before
         );
@@ -99,7 +102,7 @@ fn kill_9_at_ten_random_moments_then_resume_delivers_everyone(backend: &str) {
         // Delivered but not recorded: what the next run sends again.
         let unrecorded = distinct - sent;
         assert!(
-            unrecorded <= crate::faults::DUPLICATE_BOUND,
+            unrecorded <= DUPLICATE_BOUND,
             "round {round}: {unrecorded} delivered but unrecorded"
         );
     }
@@ -107,7 +110,7 @@ fn kill_9_at_ten_random_moments_then_resume_delivers_everyone(backend: &str) {
     let args = ["--smtp-url", &url, "campaigns", "resume", "1"];
     run_within(&p, &args, Duration::from_secs(120)).0.ok();
     let dups = all_delivered_loose(&p, &smtp, n);
-    assert!(dups <= 10 * crate::faults::DUPLICATE_BOUND);
+    assert!(dups <= 10 * DUPLICATE_BOUND);
 }
 
 /// Like `all_delivered`, with the bound of ten interruptions.
@@ -142,12 +145,9 @@ fn database_locked_by_another_writer_stops_cleanly_and_resumes() {
     out.fails_later_with("campaign 1 stopped: database");
     assert!(out.stderr().contains("claim"), "{}", out.stderr());
     let arrived = smtp.received().len();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        smtp.received().len(),
-        arrived,
-        "nothing sent after the stop"
-    );
+    // Every session over (the event): what arrived is all there is.
+    let (settled, _) = smtp.settle();
+    assert_eq!(settled, arrived, "nothing sent after the stop");
     rt.block_on(async {
         sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
     });
@@ -182,20 +182,28 @@ fn worker_survives_a_lock_held_past_the_busy_timeout_and_resumes_by_itself() {
         300,
         "timeout = \"2s\"\n[worker]\nunreachable_retry = \"100ms\"\npoll_interval = \"200ms\"",
     );
-    let refused = format!("smtp://{}", crate::faults::free_port());
+    let refused = format!("smtp://{}", crate::helpers::net::free_addr());
     let args = ["--smtp-url", &refused, "send", "digest", "--yes"];
     run_within(&p, &args, Duration::from_secs(30))
         .0
         .fails_later_with("paused");
-    let worker = worker(&p, &smtp.url());
+    let worker = watched_worker(&p, &smtp.url());
     smtp.wait_for(30);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut lock = lock_db(&rt, &p);
-    std::thread::sleep(Duration::from_secs(8));
+    let locked_at = Instant::now();
+    // The worker notices it cannot renew its claim and stops sending.
+    wait_until(
+        "the worker to stop sending",
+        Duration::from_secs(30),
+        || worker.log().contains("could not renew the claim"),
+    );
     let stopped_at = smtp.received().len();
     assert!(stopped_at < 300, "finished despite the lock");
-    // Held past SQLite's busy timeout (30 s).
-    std::thread::sleep(Duration::from_secs(25));
+    // Held past SQLite's busy timeout: a real 30 s (not shortened for
+    // tests), so this one waits for the clock.
+    let busy = Duration::from_secs(33);
+    std::thread::sleep(busy.saturating_sub(locked_at.elapsed()));
     assert_eq!(smtp.received().len(), stopped_at, "sent without a claim");
     rt.block_on(async {
         sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
@@ -206,8 +214,7 @@ fn worker_survives_a_lock_held_past_the_busy_timeout_and_resumes_by_itself() {
         assert!(Instant::now() < deadline, "the worker never resumed it");
         std::thread::sleep(Duration::from_millis(200));
     }
-    sigterm(&worker);
-    let (out, _) = finish_within(worker, Duration::from_secs(20));
+    let (out, _) = worker.stop(Duration::from_secs(20));
     out.ok();
     assert!(
         out.stderr().contains("could not renew the claim"),
@@ -350,24 +357,32 @@ fn outbox_on_a_full_disk_pauses_and_counts_only_whole_files() {
     assert_eq!(campaign(&p, 1)["status"], "done");
 }
 
-fn signal(child: &std::process::Child, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 crate::helpers::on_both!(a_sender_stalled_past_the_lease_loses_its_claim_and_stops);
 fn a_sender_stalled_past_the_lease_loses_its_claim_and_stops(backend: &str) {
     let smtp = slow_smtp(20);
-    let Some(p) = crate::faults::project_on(backend, 400, "") else {
+    let Some(p) = project_on(backend, 400, "") else {
         return;
     };
     let stalled = sending(&p, &smtp, 20);
     signal(&stalled, "-STOP");
-    // Alive but silent past the 5 s lease: another process takes over.
-    std::thread::sleep(Duration::from_millis(5500));
+    // Alive but silent past the 5 s lease (`CLAIM_STALE` after its last
+    // heartbeat, as the database shows it): another process takes over.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt
+        .block_on(gazette::store::Store::open(&p.database_url()))
+        .unwrap();
+    let pid = i64::from(stalled.id());
+    wait_until(
+        "the stalled sender's lease to lapse",
+        Duration::from_secs(30),
+        || {
+            let live = rt
+                .block_on(store.live_senders(chrono::Utc::now(), CLAIM_STALE))
+                .unwrap();
+            !live.iter().any(|s| s.pid == pid)
+        },
+    );
+    rt.block_on(store.close());
     let args = ["--smtp-url", &smtp.url(), "campaigns", "resume", "1"];
     let before = smtp.received().len();
     let mut taker = spawn(&p, &args);

@@ -4,145 +4,21 @@
 //! lost, that the database's counts equal what the server received, and
 //! that duplicates stay within the documented bound.
 
-use std::collections::HashMap;
-use std::io::Read;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{on_both, Project, Run};
 use crate::smtp::{Script, SmtpServer};
 
-/// `concurrency + OUTCOME_CHANNEL + OUTCOME_BATCH` at concurrency 4 (README).
-pub const DUPLICATE_BOUND: usize = 45;
-
-pub fn project(n: usize, extra: &str) -> Project {
-    project_on("sqlite", n, extra).expect("SQLite is always there")
-}
-
-/// `project` on `backend` ("sqlite" or "postgres"); `None` (skipped) when
-/// PostgreSQL is asked for and no test server is configured.
-pub fn project_on(backend: &str, n: usize, extra: &str) -> Option<Project> {
-    let p = Project::with_config(&format!(
-        "{}\n[smtp]\nconcurrency = 4\nretry_delay = \"100ms\"\n{extra}\n",
-        crate::helpers::CONFIG
-    ))
-    .on(backend)?;
-    p.post("first", "First", "2026-11-20", "Hello.\n");
-    let mut csv = String::with_capacity(n * 30);
-    csv.push_str("email\n");
-    for i in 0..n {
-        csv.push_str(&format!("user{i}@example.org\n"));
-    }
-    p.write("list.csv", csv);
-    p.run(&["subscribers", "import", "list.csv", "--confirmed"])
-        .ok();
-    Some(p)
-}
-
-/// A port nobody listens on (bound, then closed).
-pub fn free_port() -> std::net::SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        buf
-    })
-}
-
-/// Wait for `child` at most `limit`; a hung command fails the test.
-#[track_caller]
-pub fn finish_within(mut child: Child, limit: Duration) -> (Run, Duration) {
-    let start = Instant::now();
-    let out = reader(child.stdout.take().unwrap());
-    let err = reader(child.stderr.take().unwrap());
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "still running after {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&err.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let output = std::process::Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    };
-    (Run(output), start.elapsed())
-}
-
-pub fn spawn(p: &Project, args: &[&str]) -> Child {
-    p.cmd()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Run the binary, at most `limit`.
-#[track_caller]
-pub fn run_within(p: &Project, args: &[&str], limit: Duration) -> (Run, Duration) {
-    finish_within(spawn(p, args), limit)
-}
-
-/// `gazette worker` in the background, sending through `url`.
-pub fn worker(p: &Project, url: &str) -> Child {
-    spawn(p, &["--smtp-url", url, "worker", "--listen", "127.0.0.1:0"])
-}
-
-/// A server that takes `ms` milliseconds per message.
-pub fn slow_smtp(ms: u64) -> SmtpServer {
-    SmtpServer::start(Script {
-        delay: Duration::from_millis(ms),
-        ..Default::default()
-    })
-}
-
-/// `gazette send digest --yes` in the background, once `first` messages
-/// have arrived.
-pub fn sending(p: &Project, smtp: &SmtpServer, first: usize) -> Child {
-    let child = spawn(p, &["--smtp-url", &smtp.url(), "send", "digest", "--yes"]);
-    smtp.wait_for(first);
-    child
-}
-
-pub fn campaign(p: &Project, id: i64) -> serde_json::Value {
-    let out = p.run(&["campaigns", "show", &id.to_string(), "--json"]);
-    out.ok();
-    serde_json::from_str(&out.stdout()).unwrap()
-}
-
-/// Everyone got the campaign; the database counts what arrived; returns
-/// the number of duplicates.
-#[track_caller]
-pub fn all_delivered(p: &Project, id: i64, smtp: &SmtpServer, n: usize) -> usize {
-    let per: HashMap<String, usize> = smtp.per_recipient();
-    for i in 0..n {
-        assert!(
-            per.contains_key(&format!("user{i}@example.org")),
-            "user{i} never received it"
-        );
-    }
-    assert_eq!(per.len(), n, "messages to addresses nobody asked for");
-    let c = campaign(p, id);
-    assert_eq!(c["status"], "done", "{c}");
-    assert_eq!(c["sent"].as_u64(), Some(n as u64), "{c}");
-    assert_eq!(c["pending"].as_u64(), Some(0), "{c}");
-    let dups = smtp.received().len() - n;
-    assert!(dups <= DUPLICATE_BOUND, "{dups} duplicates");
-    dups
-}
+#[allow(unused_imports)]
+pub use crate::helpers::net::free_addr as free_port;
+#[allow(unused_imports)]
+pub use crate::helpers::procs::{finish_within, run_within, sigterm, spawn};
+use crate::helpers::sending::watched_worker;
+#[allow(unused_imports)]
+pub use crate::helpers::sending::{
+    all_delivered, campaign, project, project_on, sending, slow_smtp, worker, DUPLICATE_BOUND,
+};
+use crate::helpers::wait::wait_until;
 
 fn send(p: &Project, url: &str, limit: Duration) -> (Run, Duration) {
     run_within(p, &["--smtp-url", url, "send", "digest", "--yes"], limit)
@@ -334,14 +210,6 @@ fn a_stalling_server_fails_nobody_even_with_one_attempt(backend: &str) {
     all_delivered(&p, 1, &smtp, 200);
 }
 
-pub fn sigterm(child: &Child) {
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 on_both!(worker_finishes_by_itself_when_the_server_recovers);
 fn worker_finishes_by_itself_when_the_server_recovers(backend: &str) {
     let addr = free_port();
@@ -355,9 +223,11 @@ fn worker_finishes_by_itself_when_the_server_recovers(backend: &str) {
     };
     let (out, _) = send(&p, &url, Duration::from_secs(30));
     out.fails_later_with("campaign 1 paused");
-    let worker = worker(&p, &url);
+    let worker = watched_worker(&p, &url);
     // Down for a while: the worker keeps trying with backoff.
-    std::thread::sleep(Duration::from_millis(2500));
+    wait_until("a third try", Duration::from_secs(30), || {
+        worker.log().contains("campaign 1: retrying (try 3)")
+    });
     let c = campaign(&p, 1);
     // Paused between tries, `sending` during one.
     assert!(c["status"] == "paused" || c["status"] == "sending", "{c}");
@@ -371,8 +241,7 @@ fn worker_finishes_by_itself_when_the_server_recovers(backend: &str) {
         assert!(Instant::now() < deadline, "the worker never finished it");
         std::thread::sleep(Duration::from_millis(100));
     }
-    sigterm(&worker);
-    let (out, _) = finish_within(worker, Duration::from_secs(20));
+    let (out, _) = worker.stop(Duration::from_secs(20));
     out.ok();
     assert_eq!(all_delivered(&p, 1, &smtp, 200), 0);
     let log = out.stderr();
@@ -399,8 +268,9 @@ fn pause_and_cancel_stop_a_running_pass(backend: &str) {
 
     // The worker does not retry a campaign paused by hand; resumed by
     // hand, it runs in the worker until cancelled.
-    let worker = worker(&p, &smtp.url());
-    std::thread::sleep(Duration::from_millis(1500));
+    p.add_config("[worker]\npoll_interval = \"100ms\"\n");
+    let worker = watched_worker(&p, &smtp.url());
+    worker.wait_passes(3);
     assert_eq!(campaign(&p, 1)["status"], "paused");
     let before = smtp.received().len();
     // Slower, so that the cancel lands mid-run even on a loaded machine.
@@ -411,27 +281,24 @@ fn pause_and_cancel_stop_a_running_pass(backend: &str) {
     p.run(&["campaigns", "cancel", "1"]).ok();
     let (out, _) = finish_within(resume, Duration::from_secs(10));
     out.fails_with("campaign 1 was cancelled");
-    // The worker helps with the campaign (claims are a share of the
+    // The worker may help with the campaign (claims are a share of the
     // audience) and notices the cancel within its heartbeat, a second, as
-    // the foreground run noticed the pause: wait for its last messages.
-    let mut settled = smtp.received().len();
-    let quiet_by = Instant::now() + Duration::from_secs(10);
-    loop {
-        std::thread::sleep(Duration::from_millis(1500));
-        let now = smtp.received().len();
-        if now == settled || Instant::now() > quiet_by {
-            break;
-        }
-        settled = now;
+    // the foreground run noticed the pause: wait for its run to end. A pass
+    // begun after the cancel starts no new run.
+    worker.wait_passes(2);
+    if worker.log().contains("campaign 1: resuming") {
+        wait_until("the worker's run to end", Duration::from_secs(30), || {
+            worker.log().contains("campaign 1 was cancelled")
+        });
     }
-    std::thread::sleep(Duration::from_millis(500));
+    let settled = smtp.received().len();
+    worker.wait_passes(1);
     assert_eq!(smtp.received().len(), settled, "nothing sent after cancel");
     let c = campaign(&p, 1);
     assert_eq!(c["status"], "cancelled");
     assert_eq!(c["sent"].as_u64().unwrap() as usize, settled);
     assert!(settled < 400);
-    sigterm(&worker);
-    finish_within(worker, Duration::from_secs(20)).0.ok();
+    worker.stop(Duration::from_secs(20)).0.ok();
     assert!(smtp.per_recipient().values().all(|&c| c == 1));
 }
 
@@ -445,16 +312,19 @@ fn the_worker_takes_over_a_killed_send_and_obeys_cancel(backend: &str) {
     let mut send = sending(&p, &smtp, 20);
     send.kill().unwrap(); // SIGKILL: the campaign stays `sending`
     send.wait().unwrap();
-    let worker = worker(&p, &url);
+    let worker = watched_worker(&p, &url);
     // The dead process's claim is taken over at once, not after the lease.
     let killed_at = smtp.received().len();
     let t = Instant::now();
     smtp.wait_for(killed_at + 20);
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
     p.run(&["campaigns", "cancel", "1"]).ok();
-    std::thread::sleep(Duration::from_millis(2000));
+    // Its run ends (within a heartbeat) after the messages in flight.
+    wait_until("the worker's run to end", Duration::from_secs(30), || {
+        worker.log().contains("campaign 1 was cancelled")
+    });
     let settled = smtp.received().len();
-    std::thread::sleep(Duration::from_millis(500));
+    worker.wait_passes(1);
     assert_eq!(smtp.received().len(), settled, "nothing sent after cancel");
     assert!(settled < 400 + DUPLICATE_BOUND);
     let c = campaign(&p, 1);
@@ -469,8 +339,7 @@ fn the_worker_takes_over_a_killed_send_and_obeys_cancel(backend: &str) {
         "{sent} {distinct}"
     );
     assert!(settled - distinct <= DUPLICATE_BOUND);
-    sigterm(&worker);
-    let (out, _) = finish_within(worker, Duration::from_secs(20));
+    let (out, _) = worker.stop(Duration::from_secs(20));
     out.ok();
     let log = out.stderr();
     assert!(log.contains("campaign 1 was cancelled"), "{log}");

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::feeds_http::{project, FeedServer};
+use crate::helpers::feeds::{project, FeedServer};
 use crate::helpers::{run_with_timeout, skip_or_fail, RUN_TIMEOUT};
 
 fn available(cmd: &str, args: &[&str]) -> bool {

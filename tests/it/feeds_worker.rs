@@ -6,8 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::faults::sigterm;
-use crate::feeds_http::{fixture, project, FeedServer};
+use crate::helpers::feeds::{fixture, project, FeedServer};
+use crate::helpers::procs::sigterm;
+use crate::helpers::wait::wait_until;
 
 fn outbox(p: &crate::helpers::Project) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(p.path().join("outbox")) else {
@@ -29,14 +30,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -126,7 +119,12 @@ fn the_worker_sends_new_feed_items_once_and_survives_an_outage() {
     wait_until("the recovery", Duration::from_secs(30), || {
         log().contains("is back")
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // More polls of the recovered feed (each a request the server sees;
+    // the third comes after the second's posts were scanned).
+    let fetched = srv.requests("/feed.xml").len();
+    wait_until("three more polls", Duration::from_secs(30), || {
+        srv.requests("/feed.xml").len() >= fetched + 3
+    });
     let mails = outbox(&p);
     assert_eq!(mails.len(), 4, "nothing duplicated");
     assert_eq!(

@@ -6,7 +6,8 @@
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::faults::{finish_within, project_on, sigterm, worker, DUPLICATE_BOUND};
+use crate::helpers::procs::{finish_within, sigterm};
+use crate::helpers::sending::{project_on, watched_worker, worker, DUPLICATE_BOUND};
 use crate::helpers::{on_both, OutputWithin, Project};
 use crate::smtp::{Script, SmtpServer};
 
@@ -127,20 +128,20 @@ fn two_workers_send_one_digest_per_period(backend: &str) {
         delay: Duration::from_millis(5),
         ..Default::default()
     });
-    let a = worker(&p, &smtp.url());
-    let b = worker(&p, &smtp.url());
+    let a = watched_worker(&p, &smtp.url());
+    let b = watched_worker(&p, &smtp.url());
     let c = wait_done(&p, 1, Duration::from_secs(60));
     assert_eq!(c["kind"], "digest");
     // Several more polls of both workers: nothing else starts.
-    std::thread::sleep(Duration::from_millis(1500));
+    a.wait_passes(3);
+    b.wait_passes(3);
     let all = campaigns(&p);
     assert_eq!(all.len(), 1, "one digest for the period: {all:?}");
     let per = smtp.per_recipient();
     assert_eq!(per.len(), 50);
     assert!(per.values().all(|&n| n == 1), "nobody got it twice");
     for w in [a, b] {
-        sigterm(&w);
-        finish_within(w, Duration::from_secs(30)).0.ok();
+        w.stop(Duration::from_secs(30)).0.ok();
     }
 }
 

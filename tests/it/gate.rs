@@ -11,8 +11,8 @@ use gazette::config;
 use gazette::store::Store;
 use gazette::worker::{Clock, DigestTick, Worker};
 
+use crate::helpers::sites::{Route, Web};
 use crate::helpers::Project;
-use crate::links::{Route, Web};
 
 struct TestClock(Mutex<DateTime<Utc>>);
 
@@ -404,8 +404,8 @@ fn the_worker_binary_mails_a_post_once_its_page_is_live() {
     assert_eq!(eml_count(&p), 0, "mailed before its page was live");
     web.route("/blog/live/", Route::Status(200));
     wait_for("the email", &|| eml_count(&p) == 1);
-    crate::faults::sigterm(&worker);
-    let (out, _) = crate::faults::finish_within(worker, Std::from_secs(30));
+    crate::helpers::procs::sigterm(&worker);
+    let (out, _) = crate::helpers::procs::finish_within(worker, Std::from_secs(30));
     let log = out.ok().stderr();
     assert!(log.contains("post live passed the publish gate"), "{log}");
     assert_eq!(eml_count(&p), 1);

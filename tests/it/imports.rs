@@ -505,30 +505,11 @@ impl Admin {
         env.insert("GAZETTE_DATABASE_URL".to_string(), p.database_url());
         let path = p.path().join("gazette.toml");
         let settings = gazette::config::load(&path, &env, &Default::default()).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr = rt.block_on(async {
-            let store = gazette::store::Store::open(&settings.database_url)
-                .await
-                .unwrap();
-            let (listener, _, state) =
-                gazette::app::bind_web(&settings, store.clone(), Some("127.0.0.1:0".into()))
-                    .await
-                    .unwrap();
-            let admin = gazette::app::bind_admin(&settings, store)
-                .await
-                .unwrap()
-                .unwrap();
-            let addr = admin.0.local_addr().unwrap();
-            let serve =
-                gazette::web::serve_all(listener, state, Some(admin), std::future::pending());
-            tokio::spawn(serve);
-            addr
-        });
-        Admin { addr, _rt: rt }
+        let w = crate::helpers::app::wire(&settings);
+        Admin {
+            addr: w.admin.expect("the admin listener"),
+            _rt: w.rt,
+        }
     }
 
     /// One request, every socket operation under a timeout.

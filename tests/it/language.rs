@@ -2,8 +2,8 @@
 //! in the pages and emails Gazette produces, and no user-visible sentence
 //! is left in the Rust code of the web pages and rendering.
 
-use crate::readers::{link, subscribe_and_confirm};
-use crate::web::spawn_app_with;
+use crate::helpers::app::spawn_app_with;
+use crate::helpers::readers::{link, subscribe_and_confirm};
 
 /// Words that only English text has (checked on the visible text, links,
 /// addresses and the newsletter's own title and address removed).
@@ -156,7 +156,12 @@ fn a_german_configuration_leaves_no_english_sentence() {
         assert_german(path, &get(path).body);
     }
 
-    let id = crate::readers::sent_campaign_dated(&app, "Eins", "Zusammenfassung.", "2026-03-05");
+    let id = crate::helpers::readers::sent_campaign_dated(
+        &app,
+        "Eins",
+        "Zusammenfassung.",
+        "2026-03-05",
+    );
     let archive = get("/archive");
     assert_german("archive", &archive.body);
     let issue = get(&format!("/archive/{id}/test-notes-eins"));

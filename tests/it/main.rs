@@ -26,7 +26,6 @@ mod fleet;
 mod fuzz;
 mod gate;
 mod helpers;
-mod http;
 mod imports;
 mod language;
 mod links;
@@ -40,8 +39,6 @@ mod safety;
 mod scheduled;
 mod security;
 mod slow_clients;
-mod smtp;
-mod smtp_script;
 mod store;
 mod subscribers_cli;
 mod timing;
@@ -50,3 +47,8 @@ mod web;
 mod web_errors;
 mod webhooks;
 mod worker;
+
+// The shared servers and clients live in the support module; their old
+// paths (`crate::http`, `crate::smtp`, `crate::smtp_script`) still work.
+#[allow(unused_imports)]
+use helpers::{http, smtp, smtp_script};

@@ -212,7 +212,7 @@ fn an_erased_address_is_not_added_again_by_an_operator() {
 
 #[test]
 fn an_erased_person_can_come_back_through_the_web() {
-    let app = crate::web::spawn_app("");
+    let app = crate::helpers::app::spawn_app("");
     // The real binary on the same database: add, then erase.
     let config = app.outbox.parent().unwrap().join("gazette.toml");
     let cli = |args: &[&str]| {
@@ -252,7 +252,7 @@ fn an_erased_person_can_come_back_through_the_web() {
 
 #[test]
 fn quoted_local_parts_are_refused_on_the_web() {
-    let app = crate::web::spawn_app("");
+    let app = crate::helpers::app::spawn_app("");
     let r = crate::http::post_form(app.addr, "/subscribe", "email=%22a%40b%22%40example.com");
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(app.count(), 0);

@@ -3,8 +3,8 @@
 
 use gazette::audience::Status;
 
+use crate::helpers::app::{spawn_app, App};
 use crate::http;
-use crate::web::{spawn_app, App};
 
 /// A page with Tera's `&#x2F;` read back as `/` (as a browser reads it).
 fn get(app: &App, path: &str) -> http::Response {
@@ -19,33 +19,10 @@ fn post(app: &App, path: &str, body: &str) -> http::Response {
     r
 }
 
-/// The path of the first `https://news.example.com{prefix}…` link.
-pub fn link(email: &str, prefix: &str) -> String {
-    let full = format!("https://news.example.com{prefix}");
-    let start = email
-        .find(&full)
-        .unwrap_or_else(|| panic!("no {prefix} link in:\n{email}"));
-    let rest = &email[start + "https://news.example.com".len()..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || "./:-_".contains(c)))
-        .unwrap_or(rest.len());
-    rest[..end].to_string()
-}
-
-/// Subscribe on the page, open the confirmation link and press its
-/// button (a POST to the same path); returns its path.
-pub fn subscribe_and_confirm(app: &App, email: &str, n: usize) -> String {
-    let r = http::post_form(app.addr, "/subscribe", &format!("email={email}"));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let mail = app.wait_for_email(n);
-    let confirm = link(&mail, "/confirm/");
-    let r = http::get(app.addr, &confirm);
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("<form method=\"post\""), "{}", r.body);
-    let r = http::post_form(app.addr, &confirm, "");
-    assert_eq!(r.status, 200, "{}", r.body);
-    confirm
-}
+#[allow(unused_imports)]
+pub use crate::helpers::readers::{
+    link, sent_campaign, sent_campaign_dated, sent_digest, subscribe_and_confirm,
+};
 
 #[test]
 fn confirming_twice_sends_one_welcome_email() {
@@ -66,7 +43,7 @@ fn confirming_twice_sends_one_welcome_email() {
     assert_eq!(http::post_form(app.addr, &confirm, "").status, 404);
     let r = http::post_form(app.addr, "/subscribe", "email=ann%40example.org");
     assert_eq!(r.status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    app.settled();
     assert_eq!(app.outbox_files().len(), 2, "one confirmation, one welcome");
     // The flag is taken: nothing claims a second welcome for this person.
     let e = gazette::audience::SubscriberEmail::parse("ann@example.org").unwrap();
@@ -85,8 +62,19 @@ fn confirming_twice_sends_one_welcome_email() {
 fn welcome_can_be_switched_off_and_given_a_subject() {
     let app = spawn_app("[welcome]\nenabled = false\n");
     subscribe_and_confirm(&app, "bo%40example.org", 1);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    app.settled();
     assert_eq!(app.outbox_files().len(), 1);
+    // A welcome is claimed before the answer and sent after it: unclaimed,
+    // none is on its way.
+    let e = gazette::audience::SubscriberEmail::parse("bo@example.org").unwrap();
+    let unclaimed = app._rt.block_on(async {
+        let sub = app.store.get(&e).await.unwrap().unwrap();
+        app.store
+            .claim_welcome(sub.id, chrono::Utc::now())
+            .await
+            .unwrap()
+    });
+    assert!(unclaimed, "no welcome claimed");
 
     let app = spawn_app("[welcome]\nsubject = \"Hello from {{ newsletter.title }}!\"\n");
     subscribe_and_confirm(&app, "cy%40example.org", 1);
@@ -150,117 +138,6 @@ fn preferences_page_saves_frequency_and_topics() {
     assert_eq!(get(&app, &bad).status, 404);
     assert_eq!(post(&app, &bad, "frequency=each").status, 404);
     assert_eq!(post(&app, &path, "frequency=weekly").status, 422);
-}
-
-fn mark_done(app: &App, rt: &tokio::runtime::Runtime, id: i64) {
-    use gazette::store::campaigns::CampaignStatus;
-    rt.block_on(app.store.set_campaign_status(
-        id,
-        CampaignStatus::Done,
-        &[CampaignStatus::Queued],
-        None,
-        chrono::Utc::now(),
-    ))
-    .unwrap();
-}
-
-/// A sent digest of two posts in the archive.
-pub fn sent_digest(app: &App) -> i64 {
-    use gazette::render;
-    let posts: Vec<gazette::content::Post> = [("Rust tips", "rust"), ("Go notes", "go")]
-        .iter()
-        .map(|(title, tag)| {
-            let text = format!(
-                "+++\ntitle = \"{title}\"\ndate = 2026-11-21\ntags = [\"{tag}\"]\nsummary = \"All about {tag}.\"\n+++\nBody.\n"
-            );
-            gazette::content::parse_post(
-                std::path::Path::new(&format!("posts/{tag}.md")),
-                &text,
-                "https://example.com/blog",
-            )
-            .unwrap()
-        })
-        .collect();
-    let refs: Vec<&gazette::content::Post> = posts.iter().collect();
-    let until = chrono::Utc::now();
-    let since = until - chrono::Duration::days(7);
-    let t = render::Templates::builtin().unwrap();
-    let prepared =
-        render::prepare_digest(&t, &app.settings.newsletter, &refs, since, until).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (id, _) = rt
-        .block_on(gazette::delivery::selections::create_digest(
-            &app.store,
-            &app.settings,
-            &prepared,
-            &refs,
-            None,
-            gazette::audience::prefs::Frequency::Both,
-        ))
-        .unwrap();
-    mark_done(app, &rt, id);
-    id
-}
-
-/// A sent post campaign in the archive, made as `send` makes it.
-pub fn sent_campaign(app: &App, title: &str, summary: &str) -> i64 {
-    sent_campaign_dated(app, title, summary, "2026-11-20")
-}
-
-pub fn sent_campaign_dated(app: &App, title: &str, summary: &str, date: &str) -> i64 {
-    use gazette::render;
-    let text = format!(
-        "+++\ntitle = \"{title}\"\ndate = {date}\nsummary = \"{summary}\"\n+++\nHello readers.\n"
-    );
-    // One post per title (a slug of its own): the same title again is the
-    // same post sent again.
-    let slug: String = title
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let post = gazette::content::parse_post(
-        std::path::Path::new(&format!("posts/{slug}.md")),
-        &text,
-        "https://example.com/blog",
-    )
-    .unwrap();
-    let settings = app.settings.clone();
-    let prepared = render::prepare_post(
-        &render::Templates::builtin().unwrap(),
-        &settings.newsletter,
-        &post,
-    )
-    .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let (id, _) = gazette::delivery::selections::create_post(
-            &app.store,
-            &settings,
-            &prepared,
-            &post,
-            gazette::audience::prefs::Frequency::Both,
-        )
-        .await
-        .unwrap();
-        use gazette::store::campaigns::CampaignStatus;
-        app.store
-            .set_campaign_status(
-                id,
-                CampaignStatus::Done,
-                &[CampaignStatus::Queued],
-                None,
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-        id
-    })
 }
 
 #[test]
@@ -453,7 +330,7 @@ fn a_scheduled_issue_is_not_public_before_it_is_sent() {
         .ok();
     p.run(&["send", "post", "later", "--at", "2030-01-01 09:00", "--yes"])
         .ok();
-    let s = crate::security::serve(&p, &[]);
+    let s = crate::helpers::server::serve(&p, &[]);
     let archive = crate::http::get(s.addr, "/archive");
     assert_eq!(archive.status, 200, "{}", archive.body);
     assert!(!archive.body.contains("/archive/1/"), "{}", archive.body);
@@ -552,8 +429,8 @@ fn the_feed_has_validators_and_answers_304_while_unchanged() {
         ask(("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")).status,
         200
     );
-    // A new issue changes the feed: the old validators get it in full.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // A new issue changes the feed: the old validators get it in full (the
+    // ETag is the body's hash, so no clock needs to tick first).
     sent_campaign(&app, "Two", "The second.");
     let fresh = ask(("If-None-Match", &etag));
     assert_eq!(fresh.status, 200);

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::faults::{campaign, project, project_on, run_within};
 use crate::helpers::on_both;
+use crate::helpers::procs::run_within;
+use crate::helpers::sending::{campaign, project, project_on};
 use crate::smtp_script::{Rules, ScriptedSmtp};
 
 /// Amazon SES at an account's rate of 50 a second: 400 recipients at the
@@ -112,7 +113,7 @@ fn hard_bounces_above_the_limit_pause_the_send_until_a_forced_resume(backend: &s
     // /metrics names it.
     const TOKEN: &str = "0123456789abcdef-admin";
     {
-        let s = crate::security::serve(&p, &[("GAZETTE_ADMIN_TOKEN", TOKEN)]);
+        let s = crate::helpers::server::serve(&p, &[("GAZETTE_ADMIN_TOKEN", TOKEN)]);
         let auth = format!("Bearer {TOKEN}");
         let m = crate::http::request(s.admin, "GET", "/metrics", &[("Authorization", &auth)], b"");
         assert_eq!(m.status, 200, "{}", m.body);
@@ -167,7 +168,9 @@ fn the_workers_sends_obey_the_breaker() {
     // clock starts there).
     let at = "2026-11-23T12:00:03+00:00";
     p.run(&["send", "digest", "--at", at, "--yes"]).ok();
-    let mut worker = crate::faults::worker(&p, &smtp.url());
+    // Passes every 100 ms, so that a few of them take little time.
+    p.add_config("[worker]\npoll_interval = \"100ms\"\n");
+    let worker = crate::helpers::sending::watched_worker(&p, &smtp.url());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let c = loop {
         let c = campaign(&p, 1);
@@ -176,10 +179,10 @@ fn the_workers_sends_obey_the_breaker() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    std::thread::sleep(Duration::from_secs(3));
+    // Passes of the worker after the pause: it does not retry.
+    worker.wait_passes(3);
     let later = campaign(&p, 1);
-    let _ = worker.kill();
-    let _ = worker.wait();
+    drop(worker);
     assert_eq!(c["status"], "paused", "{c}");
     assert!(
         c["breaker"]
@@ -328,7 +331,9 @@ fn the_workers_sends_have_the_canary() {
         "--yes",
     ])
     .ok();
-    let mut worker = crate::faults::worker(&p, &smtp.url());
+    // Passes every 100 ms, so that a few of them take little time.
+    p.add_config("[worker]\npoll_interval = \"100ms\"\n");
+    let worker = crate::helpers::sending::watched_worker(&p, &smtp.url());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let c = loop {
         let c = campaign(&p, 1);
@@ -337,9 +342,8 @@ fn the_workers_sends_have_the_canary() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    std::thread::sleep(Duration::from_secs(2));
-    let _ = worker.kill();
-    let _ = worker.wait();
+    worker.wait_passes(3);
+    drop(worker);
     assert_eq!(c["status"], "paused", "{c}");
     assert!(
         c["breaker"].as_str().unwrap().starts_with("canary: "),
@@ -367,7 +371,7 @@ fn a_complaint_spike_pauses_a_campaign_of_2000() {
     let p = project(2000, "rate = 200");
     let smtp = ScriptedSmtp::start(HashMap::new());
     let url = smtp.url();
-    let send = crate::faults::spawn(&p, &["--smtp-url", &url, "send", "digest", "--yes"]);
+    let send = crate::helpers::procs::spawn(&p, &["--smtp-url", &url, "send", "digest", "--yes"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while smtp.accepted().len() < 300 {
         assert!(
@@ -389,7 +393,7 @@ fn a_complaint_spike_pauses_a_campaign_of_2000() {
     args.extend(files.iter().map(String::as_str));
     let processed = p.run(&args);
     processed.ok();
-    let (out, _) = crate::faults::finish_within(send, Duration::from_secs(30));
+    let (out, _) = crate::helpers::procs::finish_within(send, Duration::from_secs(30));
     out.fails_with_code(75, "paused by the circuit breaker: complaints at");
     let c = campaign(&p, 1);
     assert_eq!(c["status"], "paused", "{c}");
@@ -418,8 +422,8 @@ fn a_dry_run_shows_what_changed_since_the_last_campaign(backend: &str) {
     assert!(out.contains("subject: unchanged"), "{out}");
     assert!(out.contains("recipients: 100 (was 100, +0%)"), "{out}");
     assert!(!out.contains("warning"), "{out}");
-    // After it: 30 imported, one unsubscribed, a template written.
-    std::thread::sleep(Duration::from_millis(1100));
+    // After it (times to the microsecond, no clock to wait for): 30
+    // imported, one unsubscribed, a template written.
     let csv: String = (0..30).map(|i| format!("new{i}@example.net\n")).collect();
     p.write("more.csv", format!("email\n{csv}"));
     p.run(&["subscribers", "import", "more.csv", "--confirmed"])

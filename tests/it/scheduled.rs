@@ -3,6 +3,7 @@
 //! and `send digest` refusing posts that earlier digests carried unless
 //! `--force`.
 
+use crate::helpers::procs::Watched;
 use crate::helpers::OutputWithin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -315,14 +316,12 @@ async fn the_scheduled_status_migration_keeps_every_row() {
 }
 
 /// `gazette worker` with `GAZETTE_NOW` set, its output captured.
-fn worker_at(p: &Project, now: &str) -> std::process::Child {
-    p.cmd()
-        .env("GAZETTE_NOW", now)
-        .args(["worker", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+fn worker_at(p: &Project, now: &str) -> Watched {
+    Watched::start(
+        p.cmd()
+            .env("GAZETTE_NOW", now)
+            .args(["worker", "--listen", "127.0.0.1:0"]),
+    )
 }
 
 fn status_of(p: &Project, id: i64) -> serde_json::Value {
@@ -334,9 +333,8 @@ fn status_of(p: &Project, id: i64) -> serde_json::Value {
 }
 
 /// Stop a worker (SIGTERM) and return what it logged.
-fn stop(worker: std::process::Child) -> String {
-    crate::faults::sigterm(&worker);
-    let (out, _) = crate::faults::finish_within(worker, Duration::from_secs(30));
+fn stop(worker: Watched) -> String {
+    let (out, _) = worker.stop(Duration::from_secs(30));
     out.ok().stderr()
 }
 
@@ -353,8 +351,10 @@ fn the_worker_starts_scheduled_sends_by_gazette_now() {
     // Years ahead of the real clock: 09:00 in Berlin is 08:00 UTC.
     p.run(&["send", "post", "two", "--at", "2030-01-01 09:00", "--yes"])
         .ok();
+    // Passes every 100 ms: a few of them, and nothing is due.
+    p.add_config("[worker]\npoll_interval = \"100ms\"\n");
     let early = worker_at(&p, "2026-11-23T12:00:00Z");
-    std::thread::sleep(Duration::from_secs(3));
+    early.wait_passes(3);
     let log = stop(early);
     assert_eq!(status_of(&p, 1)["status"], "scheduled", "{log}");
     assert_eq!(status_of(&p, 2)["status"], "scheduled", "{log}");
@@ -414,7 +414,9 @@ fn workers_racing_for_scheduled_campaigns_log_no_error() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // A few more polls of every worker.
-    std::thread::sleep(Duration::from_millis(500));
+    for w in &workers {
+        w.wait_passes(3);
+    }
     for w in workers {
         let log = stop(w);
         assert!(!log.contains("ERROR"), "{log}");

@@ -2,68 +2,16 @@
 //! `gazette` binary, real HTTP on 127.0.0.1, a real SQLite file.
 
 use crate::helpers::OutputWithin;
-use std::net::{SocketAddr, TcpListener};
-use std::process::Child;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::helpers::Project;
 use crate::http::{self, Response};
 
-/// A `gazette serve` process with its public and admin addresses.
-pub struct Server {
-    child: Child,
-    pub addr: SocketAddr,
-    pub admin: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// Start `gazette serve` in `p` and wait (at most 30 s) until it answers.
-pub fn serve(p: &Project, env: &[(&str, &str)]) -> Server {
-    start(p, "serve", env)
-}
-
-/// Start `gazette COMMAND --listen …` (serve or worker).
-pub fn start(p: &Project, command: &str, env: &[(&str, &str)]) -> Server {
-    let addr = free_addr();
-    let admin = free_addr();
-    let mut cmd = p.cmd();
-    cmd.args([command, "--listen", &addr.to_string()])
-        .env("GAZETTE_ADMIN_LISTEN", admin.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    // Both listeners: the admin one is bound after the public one.
-    for a in [addr, admin] {
-        while std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("gazette {command} exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gazette {command} did not listen on {a}"
-            );
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-    Server { child, addr, admin }
-}
+#[allow(unused_imports)]
+pub use crate::helpers::net::free_addr;
+#[allow(unused_imports)]
+pub use crate::helpers::server::{serve, start, Server};
 
 fn subscriber_json(p: &Project, email: &str) -> serde_json::Value {
     let out = p.run(&["subscribers", "list", "--json"]);
@@ -96,13 +44,12 @@ fn outbox_email(p: &Project, needle: &str) -> String {
     }
 }
 
-/// Wait until the background subscriptions sent before this call are done:
-/// a fresh address's confirmation arrives, then a moment more.
-fn settle(p: &Project, s: &Server, marker: &str) {
-    let body = format!("email={marker}%40example.org");
-    assert_eq!(http::post_form(s.addr, "/subscribe", &body).status, 200);
-    outbox_email(p, &format!("{marker}@example.org"));
-    std::thread::sleep(Duration::from_millis(300));
+/// Wait until the background subscriptions answered before this call are
+/// done: the server drains them when it stops (the event); then a new one
+/// serves the same project.
+fn settle(p: &Project, mut s: Server) -> Server {
+    assert!(s.stop().success());
+    serve(p, &[])
 }
 
 fn confirm_path(mail: &str) -> String {
@@ -126,7 +73,7 @@ fn a_web_request_never_changes_an_existing_subscriber() {
     let evil = "email=waiting%40example.org&name=Your+account+is+suspended";
     assert_eq!(http::post_form(s.addr, "/subscribe", evil).status, 200);
     // Subscriptions are processed after the answer: let them finish.
-    settle(&p, &s, "settle1");
+    let s = settle(&p, s);
     assert_eq!(
         subscriber_json(&p, "victim@example.org")["name"],
         serde_json::Value::Null
@@ -153,7 +100,7 @@ fn a_web_request_never_changes_an_existing_subscriber() {
     // Someone else asking for the same address changes nothing.
     let r = http::post_form(s.addr, "/subscribe", "email=new%40example.org&name=Mallory");
     assert_eq!(r.status, 200);
-    settle(&p, &s, "settle2");
+    let s = settle(&p, s);
     assert_eq!(
         http::post_form(s.addr, &confirm_path(&mail), "").status,
         200
@@ -179,7 +126,7 @@ fn bounced_and_complained_addresses_get_nothing_from_the_web() {
         let r = http::post_form(s.addr, "/subscribe", &format!("email={who}%40example.org"));
         assert_eq!(r.status, 200, "{who}");
     }
-    settle(&p, &s, "settle3");
+    settle(&p, s);
     let outbox: Vec<String> = std::fs::read_dir(p.path().join("outbox"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())

@@ -10,8 +10,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::helpers::app::spawn_app;
 use crate::http;
-use crate::web::spawn_app;
 
 /// A connected socket with timeouts, `bytes` written.
 fn slow(addr: SocketAddr, bytes: &str) -> TcpStream {
@@ -192,6 +192,9 @@ fn a_client_whose_32_connections_are_all_busy_gets_503() {
             )
         })
         .collect();
+    // Time for the server to read the 32 heads. Not an event a test can
+    // see, and probing would change it: a 33rd connection sheds the
+    // slowest one that has not sent its head yet.
     std::thread::sleep(Duration::from_millis(300));
     let r = http::request_from(loopback(3), app.addr, "GET", "/healthz");
     assert_eq!(r.status, 503, "{}", r.body);

@@ -15,7 +15,7 @@ use gazette::store::claims::ClaimOwner;
 use gazette::store::Store;
 use gazette::{config, content, render};
 
-use crate::faults::project;
+use crate::helpers::sending::project;
 use crate::helpers::Project;
 
 struct Setup {

@@ -1,132 +1,15 @@
 //! The web endpoints over real HTTP on 127.0.0.1, with a real SQLite file
 //! and the confirmation email read back from the outbox folder.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::helpers::wait::wait_for;
+use crate::http;
 use gazette::audience::Status;
 use gazette::audience::SubscriberEmail;
-use gazette::store::Store;
-use gazette::{app, config, web};
 
-use crate::http::{self, decode_qp};
-
-pub struct App {
-    pub addr: SocketAddr,
-    /// The admin listener (`/metrics`).
-    pub admin: Option<SocketAddr>,
-    pub store: Store,
-    pub outbox: PathBuf,
-    pub settings: config::Settings,
-    _dir: tempfile::TempDir,
-    _rt: tokio::runtime::Runtime,
-}
-
-/// Start the real router on an ephemeral port with its own database file.
-pub fn spawn_app(extra_config: &str) -> App {
-    spawn_app_with(crate::helpers::CONFIG, extra_config)
-}
-
-/// `spawn_app` with another `[newsletter]` section (`base`).
-pub fn spawn_app_with(base: &str, extra_config: &str) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = format!(
-        "{}\n[database]\nurl = \"sqlite://{}\"\n{extra_config}",
-        base.replace("http://127.0.0.1:9", "https://news.example.com"),
-        dir.path().join("gazette.db").display()
-    );
-    let path = dir.path().join("gazette.toml");
-    std::fs::write(&path, cfg).unwrap();
-    let mut settings = config::load(&path, &Default::default(), &Default::default()).unwrap();
-    // Parallel tests: the admin listener on an ephemeral port too.
-    settings.web.admin_listen = Some("127.0.0.1:0".into());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    // The production wiring (`app`), as `serve` and `worker` use it.
-    let (addr, admin, store) = rt.block_on(async {
-        let store = Store::open(&settings.database_url).await.unwrap();
-        let (listener, addr, state) =
-            app::bind_web(&settings, store.clone(), Some("127.0.0.1:0".into()))
-                .await
-                .unwrap();
-        let admin = app::bind_admin(&settings, store.clone()).await.unwrap();
-        let admin_addr = admin.as_ref().map(|(l, _)| l.local_addr().unwrap());
-        tokio::spawn(web::serve_all(
-            listener,
-            state,
-            admin,
-            std::future::pending(),
-        ));
-        (addr, admin_addr, store)
-    });
-    App {
-        addr,
-        admin,
-        store,
-        outbox: settings.outbox_dir.clone(),
-        settings,
-        _dir: dir,
-        _rt: rt,
-    }
-}
-
-impl App {
-    pub fn outbox_files(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(&self.outbox)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-
-    /// Wait for the `n`th email in the outbox and return it decoded.
-    pub fn wait_for_email(&self, n: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let files = self.outbox_files();
-            if files.len() >= n {
-                return decode_qp(&std::fs::read_to_string(&files[n - 1]).unwrap());
-            }
-            assert!(Instant::now() < deadline, "no email #{n} in the outbox");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn status_of(&self, email: &str) -> Option<Status> {
-        let e = SubscriberEmail::parse(email).unwrap();
-        self._rt
-            .block_on(self.store.get(&e))
-            .unwrap()
-            .map(|s| s.status)
-    }
-
-    pub fn unsub_token(&self, email: &str) -> String {
-        let e = SubscriberEmail::parse(email).unwrap();
-        self._rt
-            .block_on(self.store.get(&e))
-            .unwrap()
-            .unwrap()
-            .unsub_token
-    }
-
-    pub fn count(&self) -> i64 {
-        self._rt
-            .block_on(self.store.counts())
-            .unwrap()
-            .iter()
-            .map(|(_, n)| n)
-            .sum()
-    }
-}
+#[allow(unused_imports)]
+pub use crate::helpers::app::{spawn_app, spawn_app_with, App};
 
 fn link_path(email: &str, prefix: &str) -> String {
     let start = email
@@ -240,7 +123,7 @@ fn same_answer_for_new_pending_and_active_and_one_email_per_ten_minutes() {
         "email=a%40example.org",
     ));
     assert_eq!(first, again);
-    std::thread::sleep(Duration::from_millis(300));
+    app.settled();
     assert_eq!(
         app.outbox_files().len(),
         1,
@@ -266,7 +149,7 @@ fn same_answer_for_new_pending_and_active_and_one_email_per_ten_minutes() {
         active.1.replace("b@example.org", "X"),
         first.1.replace("a@example.org", "X")
     );
-    std::thread::sleep(Duration::from_millis(300));
+    app.settled();
     assert_eq!(app.outbox_files().len(), 1);
 }
 
@@ -318,9 +201,12 @@ fn confirmation_links_expire() {
     let app = spawn_app("[web]\nconfirm_ttl = \"1s\"\n");
     http::post_form(app.addr, "/subscribe", "email=late%40example.org");
     let mail = app.wait_for_email(1);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let token = link_path(&mail, "https://news.example.com/confirm/");
-    let r = http::get(app.addr, &format!("/confirm/{token}"));
+    // The link works until its TTL runs out, then answers 410.
+    let r = wait_for("the link to expire", Duration::from_secs(10), || {
+        let r = http::get(app.addr, &format!("/confirm/{token}"));
+        (r.status != 200).then_some(r)
+    });
     assert_eq!(r.status, 410, "{}", r.body);
     assert!(r.body.contains("expired"));
     let r = http::post_form(app.addr, &format!("/confirm/{token}"), "");
@@ -436,7 +322,7 @@ fn opening_a_confirmation_link_confirms_nothing_until_its_button_is_pressed() {
     assert_eq!(json.status, 200, "{}", json.body);
     assert_eq!(json.json()["status"], "pending");
     assert_eq!(json.json()["confirm"]["method"], "POST");
-    std::thread::sleep(Duration::from_millis(200));
+    app.settled();
     assert_eq!(app.status_of("scan@example.org"), Some(Status::Pending));
     assert_eq!(app.outbox_files().len(), 1, "no welcome email yet");
     // The reader presses the button: the form's POST to the same URL.

@@ -5,10 +5,10 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
+use crate::helpers::app::spawn_app;
+use crate::helpers::server::serve;
 use crate::helpers::Project;
 use crate::http;
-use crate::security::serve;
-use crate::web::spawn_app;
 
 #[test]
 fn too_large_bodies_answer_json_when_json_was_asked_for() {
@@ -98,7 +98,7 @@ fn unknown_paths_get_the_sites_own_page_in_its_language() {
     assert!(r.body.contains("There is no such page."), "{}", r.body);
     let german =
         crate::helpers::CONFIG.replace("[newsletter]\n", "[newsletter]\nlanguage = \"de\"\n");
-    let de = crate::web::spawn_app_with(&german, "[archive]\nenabled = true\n");
+    let de = crate::helpers::app::spawn_app_with(&german, "[archive]\nenabled = true\n");
     let r = http::get(de.addr, "/no/such/page");
     assert_eq!(r.status, 404);
     assert!(r.body.contains("Diese Seite gibt es nicht."), "{}", r.body);

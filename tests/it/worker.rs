@@ -10,7 +10,7 @@ use gazette::store::campaigns::CampaignStatus;
 use gazette::store::Store;
 use gazette::worker::{Clock, DigestTick, Worker};
 
-use crate::faults::sigterm;
+use crate::helpers::procs::sigterm;
 use crate::helpers::Project;
 use crate::smtp::{Script, SmtpServer};
 
