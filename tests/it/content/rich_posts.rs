@@ -4,9 +4,9 @@
 
 use crate::helpers::{Project, CONFIG};
 
-const HUGO: &str = include_str!("../fixtures/rich/hugo-shortcodes.md");
-const ZOLA: &str = include_str!("../fixtures/rich/zola-shortcodes.md");
-const CODE: &str = include_str!("../fixtures/rich/code-languages.md");
+const HUGO: &str = include_str!("../../fixtures/rich/hugo-shortcodes.md");
+const ZOLA: &str = include_str!("../../fixtures/rich/zola-shortcodes.md");
+const CODE: &str = include_str!("../../fixtures/rich/code-languages.md");
 
 /// A shortcode of the blog's own, as an operator adds one.
 const NOTE: &str = "<div class=\"note\" style=\"border-left:4px solid #d4a72c;padding:8px 12px\">\
