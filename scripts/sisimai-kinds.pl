@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Print Sisimai's verdict on each message file given: one line per
 # recipient, "FILE<TAB>RECIPIENT<TAB>KIND<TAB>REASON", KIND mapped to
-# Gazette's words (the differential test tests/it/bounces_sisimai.rs
+# Gazette's words (the differential test tests/it/bounces/sisimai.rs
 # compares them): feedback -> complaint; vacation, delivered -> none;
 # otherwise softbounce 0 -> hard, 1 -> soft, -1 -> none. A report that
 # names no recipient gets Sisimai's placeholder address (an address in .invalid): it

@@ -10,7 +10,7 @@
 //! ## Layers, bottom to top
 //!
 //! A module uses modules of lower layers only: never one above it, never
-//! one beside it in its own layer. `tests/it/architecture.rs` reads this
+//! one beside it in its own layer. `tests/it/ops/architecture.rs` reads this
 //! list and holds every `crate::` path in `src/` to it.
 //!
 //! 1. `error`, `util`, `schedule`: the error type; small shared helpers

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Debian's Chromium and its WebDriver (chromedriver), driven headless by the
-# browser test tests/it/browser.rs. Idempotent.
+# browser test tests/it/web/browser.rs. Idempotent.
 set -eu
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
     exit 0

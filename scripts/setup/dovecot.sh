@@ -1,5 +1,5 @@
 #!/bin/sh
-# Dovecot's IMAP server for tests/it/bounces_imap.rs, which starts its own
+# Dovecot's IMAP server for tests/it/bounces/imap.rs, which starts its own
 # instance on a loopback port from a temporary configuration. No system
 # service is started or enabled. Idempotent.
 set -eu

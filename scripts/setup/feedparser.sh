@@ -1,6 +1,6 @@
 #!/bin/sh
 # Python's feedparser (PyPI), the feed parser the archive's /feed.xml test
-# (tests/it/readers.rs) reads the Atom feed with. Idempotent.
+# (tests/it/web/readers.rs) reads the Atom feed with. Idempotent.
 set -eu
 if python3 -c 'import feedparser' 2>/dev/null; then
     exit 0

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The static site generators whose own feed output the feed tests
-# (tests/it/feeds_sites.rs) read: Hugo, and Jekyll with the jekyll-feed
+# (tests/it/content/feeds_sites.rs) read: Hugo, and Jekyll with the jekyll-feed
 # plugin, from Debian's packages. Idempotent.
 set -eu
 have_jekyll_feed() {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # PostgreSQL for the tests of the PostgreSQL backend (tests/it/store/,
-# tests/it/fleet.rs, tests/it/db_copy.rs): a server on 127.0.0.1:5432 that
+# tests/it/sending/fleet.rs, tests/it/ops/db_copy.rs): a server on 127.0.0.1:5432 that
 # lets `root` in (the project's machines run one with trust authentication).
 # Checked with pg_isready; started if it is installed but down; installed
 # from Debian's packages if missing. Each test creates its own database.

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Sisimai (Debian's libsisimai-perl): the bounce classifier used as an oracle
-# by the differential test tests/it/bounces_sisimai.rs. Idempotent.
+# by the differential test tests/it/bounces/sisimai.rs. Idempotent.
 set -eu
 if perl -MSisimai -e 1 2>/dev/null; then
     exit 0

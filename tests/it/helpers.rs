@@ -1,3 +1,23 @@
+//! The one support module of the integration tests: a temporary project
+//! and the real binary (`Project`, `Run`, `run_with_timeout`), PostgreSQL
+//! databases of their own, and, in `helpers/`, the servers, clients and
+//! fixtures the suites share. Tests import from here, never from a sibling
+//! test module.
+
+pub mod app;
+pub mod bounces;
+pub mod feeds;
+pub mod http;
+pub mod net;
+pub mod procs;
+pub mod readers;
+pub mod sending;
+pub mod server;
+pub mod sites;
+pub mod smtp;
+pub mod smtp_script;
+pub mod wait;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -65,6 +85,15 @@ impl Project {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, content).unwrap();
         p
+    }
+
+    /// Append `toml` (whole sections) to gazette.toml.
+    pub fn add_config(&self, toml: &str) {
+        let path = self.path().join("gazette.toml");
+        let mut config = std::fs::read_to_string(&path).unwrap();
+        config.push('\n');
+        config.push_str(toml);
+        std::fs::write(path, config).unwrap();
     }
 
     pub fn post(&self, name: &str, title: &str, date: &str, body: &str) {

@@ -34,7 +34,7 @@ both!(get_and_count_by_status, |store: Store| async move {
 #[test]
 fn postgres_connection_errors_are_one_line_with_the_right_exit_code() {
     let p = crate::helpers::Project::new();
-    let port = crate::faults::free_port().port();
+    let port = crate::helpers::net::free_port();
     let refused = format!("postgres://root:hunter2@127.0.0.1:{port}/x");
     let out = p.run(&["--database-url", &refused, "subscribers", "count"]);
     out.fails_with_code(75, "opening database postgres://root:***@127.0.0.1");
