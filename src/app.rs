@@ -80,7 +80,7 @@ pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web:
         .map_err(|e| Error::msg(e.to_string()))?;
     admin::check_exposure(local, settings.web.admin_token.as_ref()).map_err(Error::msg)?;
     tracing::info!(
-        "admin endpoints (/metrics, /api/v1) on http://{local}{}",
+        "admin endpoints (/metrics, /api/v1, /admin/) on http://{local}{}",
         if settings.web.admin_token.is_some() {
             ", bearer token required"
         } else {
@@ -89,9 +89,13 @@ pub async fn bind_admin(settings: &Settings, store: Store) -> Result<Option<web:
     );
     let api = admin_api(settings, store.clone())?;
     let state = Arc::new(admin::AdminState {
-        store,
+        store: store.clone(),
         token: settings.web.admin_token.clone(),
         api: Some(Arc::new(api)),
+        dashboard: Some(Arc::new(web::dashboard::Dashboard::new(
+            settings,
+            store.clone(),
+        )?)),
     });
     Ok(Some((listener, state)))
 }

@@ -100,6 +100,10 @@ impl Recipient {
             },
             // Filled per campaign (`Prepared::for_campaign`), never per reader.
             "archive_url" => Cow::Borrowed(""),
+            // A counted link where no campaign numbered it: the original.
+            _ if key.starts_with("click:") => {
+                Cow::Owned(super::clicks::original(key).unwrap_or("").to_string())
+            }
             _ => {
                 let Some((name, default)) = key
                     .strip_prefix("attr:")
@@ -233,7 +237,7 @@ fn qp(s: &str) -> String {
 
 /// Walk `s`: text between slots goes through `text`, each slot's key
 /// through `slot`. A slot opener without a closer is text.
-fn walk_slots(
+pub(super) fn walk_slots(
     s: &str,
     out: &mut String,
     mut text: impl FnMut(&str, &mut String),

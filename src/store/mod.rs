@@ -13,6 +13,8 @@
 //! - `campaigns`, `claims`, `sends`: campaigns, the delivery queue, the
 //!   fenced claim of the process that sends, scheduled sends;
 //! - `bounces`: the bounce log and what bounces do to subscribers;
+//! - `clicks`: click counters per campaign and link (never per reader);
+//!   `stats`: the dashboard's figures (growth, campaigns, health);
 //! - `webhooks`: nonces of signed provider webhooks (each used once);
 //! - `worker`: what the worker remembers between runs.
 //!
@@ -35,11 +37,13 @@ pub use db::{Backend, JsonText, Ts};
 pub mod bounces;
 pub mod campaigns;
 pub mod claims;
+pub mod clicks;
 pub mod copy;
 pub mod queue;
 mod raw;
 pub mod safety;
 pub mod sends;
+pub mod stats;
 pub mod webhooks;
 pub mod worker;
 

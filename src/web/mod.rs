@@ -8,6 +8,8 @@
 pub mod admin;
 pub mod api;
 pub mod archive;
+pub mod clicks;
+pub mod dashboard;
 pub mod conns;
 pub mod headers;
 pub mod listen;
@@ -90,6 +92,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .merge(preferences::routes())
         .merge(archive::routes())
+        .merge(clicks::routes())
         .merge(webhooks::routes(&state.optin.settings))
         .fallback(nowhere)
         .method_not_allowed_fallback(wrong_method)
