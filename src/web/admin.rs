@@ -203,6 +203,15 @@ pub async fn metrics_text(store: &Store) -> crate::Result<String> {
         out,
         "# HELP gazette_last_digest_timestamp_seconds When the last digest campaign finished (0: never).\n# TYPE gazette_last_digest_timestamp_seconds gauge\ngazette_last_digest_timestamp_seconds {last}"
     );
+    let clicks = store.clicks_by_kind().await?;
+    let _ = writeln!(
+        out,
+        "# HELP gazette_link_clicks_total Clicks on counted links (per campaign and link, never per reader).\n# TYPE gazette_link_clicks_total counter"
+    );
+    for kind in ["post", "digest"] {
+        let n: i64 = clicks.iter().filter(|(k, _)| k == kind).map(|(_, n)| n).sum();
+        let _ = writeln!(out, "gazette_link_clicks_total{{kind=\"{kind}\"}} {n}");
+    }
     out.push_str(&super::webhooks::bounce_metrics(store).await?);
     out.push_str(&crate::ops::campaigns::breaker_metrics(store).await?);
     Ok(out)

@@ -187,7 +187,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(dash: Arc<Dashboard>) -> Router<
         )
         .route("/admin/health", get(health::page))
         .route("/admin/logout", post(logout))
-        .layer(middleware::from_fn_with_state(dash.clone(), require_session));
+        .route_layer(middleware::from_fn_with_state(dash.clone(), require_session));
     Router::new()
         .route("/admin", get(|| async { see_other("/admin/") }))
         .route("/admin/login", get(login_page).post(login))
