@@ -18,6 +18,7 @@ mod locks;
 mod nonces;
 mod queue;
 mod readers;
+mod stats;
 mod records;
 mod subscribers;
 
