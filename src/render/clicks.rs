@@ -209,7 +209,11 @@ mod tests {
             ]
         );
         let h = &campaign.html;
-        assert_eq!(h.matches("https://news.example.com/c/42/1").count(), 2, "{h}");
+        assert_eq!(
+            h.matches("https://news.example.com/c/42/1").count(),
+            2,
+            "{h}"
+        );
         assert!(h.contains("HREF='https://news.example.com/c/42/2'"), "{h}");
         assert!(h.contains("mailto:me@example.com") && h.contains("href=\"#top\""));
         assert!(h.contains("https://example.com/style.css"));
@@ -228,7 +232,10 @@ mod tests {
 
     #[test]
     fn without_a_campaign_a_link_is_the_original() {
-        let p = prepared(&track("<a href=\"https://example.com/x?a=1&amp;b=2\">x</a>", PUBLIC));
+        let p = prepared(&track(
+            "<a href=\"https://example.com/x?a=1&amp;b=2\">x</a>",
+            PUBLIC,
+        ));
         let html = p.personalize(&Recipient::default()).html;
         assert_eq!(html, "<a href=\"https://example.com/x?a=1&amp;b=2\">x</a>");
         assert_eq!(p.public_html(), html);
@@ -236,7 +243,8 @@ mod tests {
 
     #[test]
     fn nothing_to_count_changes_nothing() {
-        let html = "<p>No links. <a name=\"x\">anchor</a> <a href=\"javascript:alert(1)\">j</a></p>";
+        let html =
+            "<p>No links. <a name=\"x\">anchor</a> <a href=\"javascript:alert(1)\">j</a></p>";
         assert_eq!(track(html, PUBLIC), html);
         let (p, links) = prepared(html).with_clicks(1);
         assert!(links.is_empty());

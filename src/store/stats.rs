@@ -115,27 +115,27 @@ impl Store {
     pub async fn growth(&self, weeks: usize, now: DateTime<Utc>) -> Result<Vec<Week>> {
         let first = week_start(now) - Duration::weeks(weeks.saturating_sub(1) as i64);
         let since = first.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-        let (joined, left): (Vec<(String, i64)>, Vec<(String, String, i64)>) =
-            db!(&self.pool, p, pg => {
-                let joined = format!(
-                    "SELECT {d} AS d, COUNT(*) FROM subscribers WHERE confirmed_at >= $1 GROUP BY d",
-                    d = day(pg, "confirmed_at")
-                );
-                let left = format!(
-                    "SELECT {d} AS d, status, COUNT(*) FROM subscribers WHERE unsubscribed_at >= $1
-                     AND status IN ('unsubscribed', 'bounced', 'complained') GROUP BY d, status",
-                    d = day(pg, "unsubscribed_at")
-                );
-                let a = sqlx::query_as(sqlx::AssertSqlSafe(joined))
-                    .bind(Ts(since))
-                    .fetch_all(p)
-                    .await?;
-                let b = sqlx::query_as(sqlx::AssertSqlSafe(left))
-                    .bind(Ts(since))
-                    .fetch_all(p)
-                    .await?;
-                (a, b)
-            });
+        type Days = (Vec<(String, i64)>, Vec<(String, String, i64)>);
+        let (joined, left): Days = db!(&self.pool, p, pg => {
+            let joined = format!(
+                "SELECT {d} AS d, COUNT(*) FROM subscribers WHERE confirmed_at >= $1 GROUP BY d",
+                d = day(pg, "confirmed_at")
+            );
+            let left = format!(
+                "SELECT {d} AS d, status, COUNT(*) FROM subscribers WHERE unsubscribed_at >= $1
+                 AND status IN ('unsubscribed', 'bounced', 'complained') GROUP BY d, status",
+                d = day(pg, "unsubscribed_at")
+            );
+            let a = sqlx::query_as(sqlx::AssertSqlSafe(joined))
+                .bind(Ts(since))
+                .fetch_all(p)
+                .await?;
+            let b = sqlx::query_as(sqlx::AssertSqlSafe(left))
+                .bind(Ts(since))
+                .fetch_all(p)
+                .await?;
+            (a, b)
+        });
         let mut out: Vec<Week> = (0..weeks)
             .map(|i| Week {
                 week: (first + Duration::weeks(i as i64)).to_string(),

@@ -209,7 +209,11 @@ pub async fn metrics_text(store: &Store) -> crate::Result<String> {
         "# HELP gazette_link_clicks_total Clicks on counted links (per campaign and link, never per reader).\n# TYPE gazette_link_clicks_total counter"
     );
     for kind in ["post", "digest"] {
-        let n: i64 = clicks.iter().filter(|(k, _)| k == kind).map(|(_, n)| n).sum();
+        let n: i64 = clicks
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| n)
+            .sum();
         let _ = writeln!(out, "gazette_link_clicks_total{{kind=\"{kind}\"}} {n}");
     }
     out.push_str(&super::webhooks::bounce_metrics(store).await?);

@@ -23,7 +23,7 @@ const PHONE: (u32, u32) = (375, 812);
 const DESKTOP: (u32, u32) = (1280, 900);
 
 /// chromedriver, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     addr: SocketAddr,
     session: String,
@@ -104,7 +104,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn have(cmd: &str) -> bool {
+pub(crate) fn have(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .stdout(Stdio::null())
@@ -113,7 +113,7 @@ fn have(cmd: &str) -> bool {
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub(crate) fn start() -> Driver {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new("chromedriver")
@@ -151,17 +151,17 @@ impl Driver {
         }
     }
 
-    fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
         let p = format!("/session/{}{path}", self.session);
         let body = (method == "POST").then_some(body);
         call(self.addr, method, &p, body.as_ref()).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn go(&self, url: &str) {
+    pub(crate) fn go(&self, url: &str) {
         self.cmd("POST", "/url", json!({ "url": url }));
     }
 
-    fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let v = self.cmd(
             "POST",
             "/element",
@@ -174,12 +174,12 @@ impl Driver {
             .to_string()
     }
 
-    fn click(&self, css: &str) {
+    pub(crate) fn click(&self, css: &str) {
         let e = self.find(css);
         self.cmd("POST", &format!("/element/{e}/click"), json!({}));
     }
 
-    fn type_into(&self, css: &str, text: &str) {
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
         self.cmd(
             "POST",
@@ -188,7 +188,7 @@ impl Driver {
         );
     }
 
-    fn source(&self) -> String {
+    pub(crate) fn source(&self) -> String {
         self.cmd("GET", "/source", json!(null))
             .as_str()
             .unwrap_or_default()
@@ -197,7 +197,7 @@ impl Driver {
 
     /// The page's source once it contains `text` (a click's navigation
     /// may still be under way); fails after 15 s.
-    fn wait_for(&self, text: &str) -> String {
+    pub(crate) fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let src = self.source();
@@ -211,7 +211,7 @@ impl Driver {
 
     /// The page at phone and desktop width, as `{name}-phone.png` and
     /// `{name}-desktop.png`; the document's width must fit the phone.
-    fn shoot(&self, dir: &Path, name: &str) {
+    pub(crate) fn shoot(&self, dir: &Path, name: &str) {
         for (suffix, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
             self.cmd("POST", "/window/rect", json!({"width": w, "height": h}));
             if suffix == "phone" {

@@ -16,7 +16,7 @@ const BODY: &str = "Read [the guide](https://example.com/guide?a=1&b=2), \
 
 /// A post campaign carrying `BODY`, created as the worker creates one
 /// (nobody gets it: it is marked done at once); its id.
-fn campaign_with_links(app: &App) -> i64 {
+pub fn campaign_with_links(app: &App) -> i64 {
     let text = format!("+++\ntitle = \"Links\"\ndate = 2026-11-20\n+++\n{BODY}\n");
     let post = gazette::content::parse_post(
         std::path::Path::new("posts/links.md"),
@@ -68,7 +68,10 @@ fn the_redirect_counts_and_redirects_only_known_links() {
     let base = format!("https://news.example.com/c/{id}/");
     assert!(html.contains(&format!("href=\"{base}1\"")), "{html}");
     assert!(html.contains(&format!("href=\"{base}2\"")), "{html}");
-    assert!(!html.contains("href=\"https://example.org/spec\""), "{html}");
+    assert!(
+        !html.contains("href=\"https://example.org/spec\""),
+        "{html}"
+    );
     // Numbered in the order they appear: the template's links to the blog
     // and the post first, then the body's (the guide twice, one number).
     let known = links(&app, id);
@@ -85,7 +88,11 @@ fn the_redirect_counts_and_redirects_only_known_links() {
     );
     assert!(known.iter().all(|(_, _, n)| *n == 0));
     let g = known[2].0;
-    assert_eq!(html.matches(&format!("href=\"{base}{g}\"")).count(), 2, "{html}");
+    assert_eq!(
+        html.matches(&format!("href=\"{base}{g}\"")).count(),
+        2,
+        "{html}"
+    );
 
     let path = |n: i64| format!("/c/{id}/{n}");
     for _ in 0..3 {
@@ -121,14 +128,29 @@ fn the_redirect_counts_and_redirects_only_known_links() {
 
     // The metric, the dashboard's campaign page and its list.
     let auth = format!("Bearer {TOKEN}");
-    let m = http::request(app.admin.unwrap(), "GET", "/metrics", &[("Authorization", &auth)], b"");
-    assert!(m.body.contains("gazette_link_clicks_total{kind=\"post\"} 4"), "{}", m.body);
+    let m = http::request(
+        app.admin.unwrap(),
+        "GET",
+        "/metrics",
+        &[("Authorization", &auth)],
+        b"",
+    );
+    assert!(
+        m.body
+            .contains("gazette_link_clicks_total{kind=\"post\"} 4"),
+        "{}",
+        m.body
+    );
     let c = signed_in(&app);
     let page = c.get(&format!("/admin/campaigns/{id}"));
     assert!(page.body.contains("id=\"clicks\">4<"), "{}", page.body);
     assert!(page.body.contains("guide?a=1&amp;b=2"), "{}", page.body);
     let list = c.get("/admin/campaigns");
-    assert!(list.body.contains("data-field=\"clicks\">4<"), "{}", list.body);
+    assert!(
+        list.body.contains("data-field=\"clicks\">4<"),
+        "{}",
+        list.body
+    );
 }
 
 #[test]
@@ -165,7 +187,8 @@ fn outbox_email(p: &Project) -> String {
 fn end_to_end_with_the_real_binary_nothing_identifies_the_reader() {
     let p = Project::with_config(&format!("{CONFIG}\n[tracking]\nclicks = true\n"));
     p.post("one", "Links", "2026-11-20", BODY);
-    p.run(&["subscribers", "add", "reader@example.org", "--confirmed"]).ok();
+    p.run(&["subscribers", "add", "reader@example.org", "--confirmed"])
+        .ok();
     p.run(&["send", "post", "one", "--yes"]).ok();
     let mail = outbox_email(&p);
     let html_at = mail.find("<!DOCTYPE html>").expect("an HTML part");
@@ -176,9 +199,15 @@ fn end_to_end_with_the_real_binary_nothing_identifies_the_reader() {
         (&mail[html_at..text_at], &mail[text_at..])
     };
     assert!(html.contains("href=\"http://127.0.0.1:9/c/1/1\""), "{html}");
-    assert!(html.contains("http://127.0.0.1:9/unsubscribe/"), "not rewritten");
+    assert!(
+        html.contains("http://127.0.0.1:9/unsubscribe/"),
+        "not rewritten"
+    );
     assert!(!html.contains("/c/1/1\">Unsubscribe"));
-    assert!(text.contains("https://example.com/guide?a=1&b=2"), "the text part keeps it: {text}");
+    assert!(
+        text.contains("https://example.com/guide?a=1&b=2"),
+        "the text part keeps it: {text}"
+    );
     assert!(!text.contains("/c/1/"), "{text}");
 
     // Serve, with debug logging, stderr kept.
@@ -205,7 +234,10 @@ fn end_to_end_with_the_real_binary_nothing_identifies_the_reader() {
         addr,
         "GET",
         "/c/1/1",
-        &[("X-Forwarded-For", "203.0.113.9"), ("User-Agent", "reader-agent")],
+        &[
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("User-Agent", "reader-agent"),
+        ],
         b"",
     );
     assert_eq!(r.status, 302);
@@ -213,7 +245,12 @@ fn end_to_end_with_the_real_binary_nothing_identifies_the_reader() {
     assert_eq!(http::get(addr, "/c/1/77").status, 404);
     let auth = format!("Bearer {TOKEN}");
     let m = http::request(admin, "GET", "/metrics", &[("Authorization", &auth)], b"");
-    assert!(m.body.contains("gazette_link_clicks_total{kind=\"post\"} 2"), "{}", m.body);
+    assert!(
+        m.body
+            .contains("gazette_link_clicks_total{kind=\"post\"} 2"),
+        "{}",
+        m.body
+    );
     let _ = child.kill();
     let _ = child.wait();
 
@@ -240,14 +277,32 @@ fn end_to_end_with_the_real_binary_nothing_identifies_the_reader() {
         use sqlx::{Column, Connection, Row};
         let url = format!("sqlite://{}", p.path().join("gazette.db").display());
         let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let rows = sqlx::query("SELECT * FROM campaign_links").fetch_all(&mut db).await.unwrap();
-        let columns: Vec<String> = rows[0].columns().iter().map(|c| c.name().to_string()).collect();
+        let rows = sqlx::query("SELECT * FROM campaign_links")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        let columns: Vec<String> = rows[0]
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
         assert_eq!(columns, ["campaign_id", "link", "url", "clicks"]);
         rows.iter()
-            .map(|r| format!("{} {} {} {}", r.get::<i64, _>(0), r.get::<i64, _>(1), r.get::<String, _>(2), r.get::<i64, _>(3)))
+            .map(|r| {
+                format!(
+                    "{} {} {} {}",
+                    r.get::<i64, _>(0),
+                    r.get::<i64, _>(1),
+                    r.get::<String, _>(2),
+                    r.get::<i64, _>(3)
+                )
+            })
             .collect::<Vec<_>>()
     });
     for row in &rows {
-        assert!(!row.contains("reader@") && !row.contains("203.0.113"), "{row}");
+        assert!(
+            !row.contains("reader@") && !row.contains("203.0.113"),
+            "{row}"
+        );
     }
 }

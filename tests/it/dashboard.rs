@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use chrono::{Duration, Utc};
 use gazette::audience::{Source, Status, SubscriberEmail};
 
-use crate::http;
 use crate::helpers::CONFIG;
+use crate::http;
 use crate::web::{spawn_app, spawn_app_full, spawn_app_with_token, App};
 
 pub const TOKEN: &str = "dashboard-token-0123456789";
@@ -25,7 +25,13 @@ impl Client {
     pub fn get(&self, path: &str) -> http::Response {
         let cookie = self.cookie.clone().unwrap_or_default();
         let h = [("Cookie", cookie.as_str())];
-        http::request(self.addr, "GET", path, &h[..self.cookie.is_some() as usize], b"")
+        http::request(
+            self.addr,
+            "GET",
+            path,
+            &h[..self.cookie.is_some() as usize],
+            b"",
+        )
     }
 
     pub fn post(&self, path: &str, body: &str) -> http::Response {
@@ -89,7 +95,10 @@ fn the_dashboard_refuses_without_a_session() {
         addr: app.admin.unwrap(),
         cookie: None,
     };
-    for page in PAGES.iter().chain(&["/admin/campaigns/1", "/admin/readers/1"]) {
+    for page in PAGES
+        .iter()
+        .chain(&["/admin/campaigns/1", "/admin/readers/1"])
+    {
         let r = anon.get(page);
         assert_eq!(r.status, 303, "{page}");
         assert_eq!(r.header("location"), Some("/admin/login"), "{page}");
@@ -138,7 +147,10 @@ fn signing_in_sets_a_session_cookie_with_the_flags() {
         assert_eq!(form.header(h), Some(v), "{h}");
     }
     let csp = form.header("content-security-policy").unwrap();
-    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
     let login = set_cookie(&form, "gazette_login").unwrap().to_string();
     let token = csrf(&form.body);
 
@@ -158,10 +170,23 @@ fn signing_in_sets_a_session_cookie_with_the_flags() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(r.header("location"), Some("/admin/"));
     let cookie = set_cookie(&r, "gazette_session").unwrap();
-    let id = cookie.split(';').next().unwrap().trim_start_matches("gazette_session=");
+    let id = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("gazette_session=");
     assert_eq!(id.len(), 64);
-    assert!(!cookie.contains(TOKEN), "the cookie is not the token: {cookie}");
-    for flag in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=", "Secure"] {
+    assert!(
+        !cookie.contains(TOKEN),
+        "the cookie is not the token: {cookie}"
+    );
+    for flag in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/admin",
+        "Max-Age=",
+        "Secure",
+    ] {
         assert!(cookie.contains(flag), "{flag}: {cookie}");
     }
     // Signed in: every page; and signed out with the form's token.
@@ -174,14 +199,23 @@ fn signing_in_sets_a_session_cookie_with_the_flags() {
     assert_eq!(c.get("/admin/").status, 200);
     let r = c.post("/admin/logout", &format!("csrf={}", csrf(&home.body)));
     assert_eq!(r.status, 303);
-    assert!(set_cookie(&r, "gazette_session").unwrap().contains("Max-Age=0"));
+    assert!(set_cookie(&r, "gazette_session")
+        .unwrap()
+        .contains("Max-Age=0"));
     assert_eq!(c.get("/admin/").status, 303, "the session is gone");
 
     // Over http (public_url not https) the cookie is not `Secure`.
-    let plain = spawn_app_full(&CONFIG.replace("127.0.0.1:9", "127.0.0.1:7"), "", Some(TOKEN));
+    let plain = spawn_app_full(
+        &CONFIG.replace("127.0.0.1:9", "127.0.0.1:7"),
+        "",
+        Some(TOKEN),
+    );
     let r = signed_in_response(&plain);
     let cookie = set_cookie(&r, "gazette_session").unwrap();
-    assert!(cookie.contains("HttpOnly") && !cookie.contains("Secure"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
 }
 
 /// The answer to a good sign-in on `app`.
@@ -193,7 +227,10 @@ fn signed_in_response(app: &App) -> http::Response {
     let form = c.get("/admin/login");
     let login = set_cookie(&form, "gazette_login").unwrap();
     c.cookie = Some(login.split(';').next().unwrap().to_string());
-    c.post("/admin/login", &format!("csrf={}&token={TOKEN}", csrf(&form.body)))
+    c.post(
+        "/admin/login",
+        &format!("csrf={}&token={TOKEN}", csrf(&form.body)),
+    )
 }
 
 #[test]
@@ -233,7 +270,11 @@ fn readers(app: &App, prefix: &str, n: usize, at: chrono::DateTime<Utc>) -> Vec<
         let mut ids = Vec::new();
         for i in 0..n {
             let e = SubscriberEmail::parse(&format!("{prefix}{i}@example.org")).unwrap();
-            let added = app.store.add(&e, None, true, Source::Cli, at).await.unwrap();
+            let added = app
+                .store
+                .add(&e, None, true, Source::Cli, at)
+                .await
+                .unwrap();
             ids.push(added.subscriber().id);
         }
         ids
@@ -285,7 +326,12 @@ fn the_growth_chart_holds_the_numbers_of_the_database() {
             ("bounces", w.bounces),
             ("complaints", w.complaints),
         ] {
-            assert_eq!(point(&home.body, series, &w.week), n.to_string(), "{series} {}", w.week);
+            assert_eq!(
+                point(&home.body, series, &w.week),
+                n.to_string(),
+                "{series} {}",
+                w.week
+            );
         }
     }
     // And those are the rows written above.
@@ -303,7 +349,13 @@ fn a_reader_is_found_reactivated_only_as_the_cli_would_and_removed() {
     let now = Utc::now();
     let ids = readers(&app, "ann", 3, now);
     block_on(app.store.unsubscribe(ids[0], now)).unwrap();
-    sql(&app, &[&format!("UPDATE subscribers SET status = 'bounced' WHERE id = {}", ids[1])]);
+    sql(
+        &app,
+        &[&format!(
+            "UPDATE subscribers SET status = 'bounced' WHERE id = {}",
+            ids[1]
+        )],
+    );
     let c = signed_in(&app);
 
     let found = c.get("/admin/readers?q=ANN1%40example");
@@ -311,7 +363,11 @@ fn a_reader_is_found_reactivated_only_as_the_cli_would_and_removed() {
     assert!(found.body.contains("ann1@example.org"), "{}", found.body);
     assert!(!found.body.contains("ann0@example.org"));
     let page = c.get(&format!("/admin/readers/{}", ids[1]));
-    assert!(page.body.contains("id=\"status\">bounced<"), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"status\">bounced<"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("/reactivate\""));
 
     // An unsubscribed reader is not reactivated (nobody who left gets mail).
@@ -324,14 +380,24 @@ fn a_reader_is_found_reactivated_only_as_the_cli_would_and_removed() {
         &format!("csrf={}", csrf(&left.body)),
     );
     assert_eq!(r.status, 409);
-    assert_eq!(app.status_of("ann0@example.org"), Some(Status::Unsubscribed));
+    assert_eq!(
+        app.status_of("ann0@example.org"),
+        Some(Status::Unsubscribed)
+    );
 
     // A bounced one is, after the confirmation page, with the CSRF token.
     let ask = c.get(&format!("/admin/readers/{}/reactivate", ids[1]));
     assert_eq!(ask.status, 200);
     assert!(ask.body.contains("ann1@example.org"));
-    assert_eq!(app.status_of("ann1@example.org"), Some(Status::Bounced), "a GET changes nothing");
-    let r = c.post(&format!("/admin/readers/{}/reactivate", ids[1]), "csrf=nope");
+    assert_eq!(
+        app.status_of("ann1@example.org"),
+        Some(Status::Bounced),
+        "a GET changes nothing"
+    );
+    let r = c.post(
+        &format!("/admin/readers/{}/reactivate", ids[1]),
+        "csrf=nope",
+    );
     assert_eq!(r.status, 403);
     assert_eq!(app.status_of("ann1@example.org"), Some(Status::Bounced));
     let r = c.post(

@@ -85,7 +85,10 @@ pub(super) async fn page(
     let since = Utc::now() - Duration::days(BLOCKED_DAYS);
     let gathered = async {
         let lines = dash.store.campaign_lines(CAMPAIGNS, 0).await?;
-        let blocked = dash.store.verdicts_by_domain(None, Some(since), true, 20).await?;
+        let blocked = dash
+            .store
+            .verdicts_by_domain(None, Some(since), true, 20)
+            .await?;
         Ok::<_, crate::Error>((lines, blocked))
     };
     let (lines, blocked) = match gathered.await {

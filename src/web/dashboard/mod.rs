@@ -46,16 +46,46 @@ pub struct Dashboard {
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../../templates/dashboard/base.html")),
-    ("login.html", include_str!("../../../templates/dashboard/login.html")),
-    ("message.html", include_str!("../../../templates/dashboard/message.html")),
-    ("overview.html", include_str!("../../../templates/dashboard/overview.html")),
-    ("campaigns.html", include_str!("../../../templates/dashboard/campaigns.html")),
-    ("campaign.html", include_str!("../../../templates/dashboard/campaign.html")),
-    ("readers.html", include_str!("../../../templates/dashboard/readers.html")),
-    ("reader.html", include_str!("../../../templates/dashboard/reader.html")),
-    ("confirm.html", include_str!("../../../templates/dashboard/confirm.html")),
-    ("health.html", include_str!("../../../templates/dashboard/health.html")),
+    (
+        "base.html",
+        include_str!("../../../templates/dashboard/base.html"),
+    ),
+    (
+        "login.html",
+        include_str!("../../../templates/dashboard/login.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../../templates/dashboard/message.html"),
+    ),
+    (
+        "overview.html",
+        include_str!("../../../templates/dashboard/overview.html"),
+    ),
+    (
+        "campaigns.html",
+        include_str!("../../../templates/dashboard/campaigns.html"),
+    ),
+    (
+        "campaign.html",
+        include_str!("../../../templates/dashboard/campaign.html"),
+    ),
+    (
+        "readers.html",
+        include_str!("../../../templates/dashboard/readers.html"),
+    ),
+    (
+        "reader.html",
+        include_str!("../../../templates/dashboard/reader.html"),
+    ),
+    (
+        "confirm.html",
+        include_str!("../../../templates/dashboard/confirm.html"),
+    ),
+    (
+        "health.html",
+        include_str!("../../../templates/dashboard/health.html"),
+    ),
 ];
 
 impl Dashboard {
@@ -125,7 +155,14 @@ impl Dashboard {
     }
 
     /// A page with a heading, a sentence and a link onwards.
-    fn message(&self, status: StatusCode, session: Option<&Session>, heading: &str, text: &str, back: &str) -> Response {
+    fn message(
+        &self,
+        status: StatusCode,
+        session: Option<&Session>,
+        heading: &str,
+        text: &str,
+        back: &str,
+    ) -> Response {
         let mut ctx = self.context("", session);
         ctx.insert("heading", heading);
         ctx.insert("message", text);
@@ -187,7 +224,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(dash: Arc<Dashboard>) -> Router<
         )
         .route("/admin/health", get(health::page))
         .route("/admin/logout", post(logout))
-        .route_layer(middleware::from_fn_with_state(dash.clone(), require_session));
+        .route_layer(middleware::from_fn_with_state(
+            dash.clone(),
+            require_session,
+        ));
     Router::new()
         .route("/admin", get(|| async { see_other("/admin/") }))
         .route("/admin/login", get(login_page).post(login))
@@ -206,7 +246,11 @@ pub(crate) fn see_other(to: &str) -> Response {
 /// Middleware: the signed-in pages need a live session (a GET without one
 /// is sent to the sign-in; anything else is refused), and a POST the
 /// session's CSRF token (checked by the handler, which has the form).
-async fn require_session(State(dash): State<Arc<Dashboard>>, mut req: Request, next: Next) -> Response {
+async fn require_session(
+    State(dash): State<Arc<Dashboard>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if dash.token.is_none() {
         return closed(&dash);
     }
@@ -241,7 +285,11 @@ fn closed(dash: &Dashboard) -> Response {
 
 /// Whether a POSTed form carries the session's CSRF token; a refusal
 /// page when not.
-fn check_csrf(dash: &Dashboard, session: &Session, form: &HashMap<String, String>) -> Option<Response> {
+fn check_csrf(
+    dash: &Dashboard,
+    session: &Session,
+    form: &HashMap<String, String>,
+) -> Option<Response> {
     let given = form.get("csrf").map(String::as_str).unwrap_or("");
     if session::same_token(&session.csrf, given) {
         return None;
@@ -308,8 +356,18 @@ async fn login(
     let (id, _) = dash.sessions.create();
     let mut r = see_other("/admin/");
     for cookie in [
-        session::set_cookie(session::COOKIE, Some(&id), dash.secure(), session::SESSION_TTL),
-        session::set_cookie(session::LOGIN_COOKIE, None, dash.secure(), session::SESSION_TTL),
+        session::set_cookie(
+            session::COOKIE,
+            Some(&id),
+            dash.secure(),
+            session::SESSION_TTL,
+        ),
+        session::set_cookie(
+            session::LOGIN_COOKIE,
+            None,
+            dash.secure(),
+            session::SESSION_TTL,
+        ),
     ] {
         r.headers_mut().append(
             header::SET_COOKIE,

@@ -31,8 +31,18 @@ pub(super) fn growth_chart(dash: &Dashboard, weeks: &[Week]) -> String {
         &dash.say("dash_growth", &[]),
         &labels,
         &[
-            series("confirmations", "dash_confirmations", |w| w.confirmations, false),
-            series("unsubscribes", "dash_unsubscribes", |w| w.unsubscribes, true),
+            series(
+                "confirmations",
+                "dash_confirmations",
+                |w| w.confirmations,
+                false,
+            ),
+            series(
+                "unsubscribes",
+                "dash_unsubscribes",
+                |w| w.unsubscribes,
+                true,
+            ),
             series("bounces", "dash_bounces", |w| w.bounces, true),
             series("complaints", "dash_complaints", |w| w.complaints, true),
         ],

@@ -28,11 +28,19 @@ pub(super) async fn list(
     Extension(session): Extension<Session>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let q = query.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
+    let q = query
+        .get("q")
+        .map(|q| q.trim().to_string())
+        .unwrap_or_default();
     let (page, offset) = paging(&query, PER_PAGE);
     let found = dash
         .store
-        .search(None, Some(&q).filter(|q| !q.is_empty()).map(String::as_str), PER_PAGE, offset)
+        .search(
+            None,
+            Some(&q).filter(|q| !q.is_empty()).map(String::as_str),
+            PER_PAGE,
+            offset,
+        )
         .await;
     let found = match found {
         Ok(f) => f,
@@ -117,7 +125,8 @@ pub(super) async fn one(
         .iter()
         .map(|(k, v)| (k.clone(), shown(v)))
         .collect();
-    let linked: Vec<(String, Vec<Vec<(String, String)>>)> = p
+    type Rows = Vec<Vec<(String, String)>>;
+    let linked: Vec<(String, Rows)> = p
         .linked
         .iter()
         .map(|(table, rows)| {
@@ -175,7 +184,10 @@ pub(super) async fn confirm(
     ctx.insert("action", &action);
     ctx.insert(
         "question",
-        &dash.say(question, &[("email", &s.email), ("status", s.status.as_str())]),
+        &dash.say(
+            question,
+            &[("email", &s.email), ("status", s.status.as_str())],
+        ),
     );
     dash.render(StatusCode::OK, "confirm.html", &ctx)
 }

@@ -134,7 +134,10 @@ mod tests {
         s.remove(&h);
         assert!(s.get(&h).is_none());
         let mut wrong = HeaderMap::new();
-        wrong.insert(header::COOKIE, HeaderValue::from_static("gazette_session=nope"));
+        wrong.insert(
+            header::COOKIE,
+            HeaderValue::from_static("gazette_session=nope"),
+        );
         assert!(s.get(&wrong).is_none());
     }
 

@@ -58,7 +58,13 @@ pub fn num(v: f64) -> String {
 /// A bar chart of `series` over `labels` (one slot per label), stacked up
 /// and down from a zero line, with `rules` across it. `title` labels the
 /// picture for screen readers; `unit` follows the axis values ("%").
-pub fn bars(title: &str, labels: &[String], series: &[Series], rules: &[Rule], unit: &str) -> String {
+pub fn bars(
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+    rules: &[Rule],
+    unit: &str,
+) -> String {
     let n = labels.len().max(1);
     let sum = |down: bool, i: usize| -> f64 {
         series

@@ -18,8 +18,8 @@ mod locks;
 mod nonces;
 mod queue;
 mod readers;
-mod stats;
 mod records;
+mod stats;
 mod subscribers;
 
 /// A fresh, migrated store on `backend`, and what keeps it alive.
