@@ -55,6 +55,50 @@ pub fn num(v: f64) -> String {
     }
 }
 
+/// Where things go: the values at the top and bottom of the plot, the
+/// zero line, units per value, the width of a slot and of its bar.
+struct Frame {
+    n: usize,
+    top: f64,
+    bottom: f64,
+    zero: f64,
+    scale: f64,
+    slot: f64,
+    bar: f64,
+}
+
+impl Frame {
+    fn new(n: usize, series: &[Series], rules: &[Rule]) -> Frame {
+        let sum = |down: bool, i: usize| -> f64 {
+            series
+                .iter()
+                .filter(|s| s.down == down)
+                .map(|s| s.values.get(i).copied().unwrap_or(0.0).max(0.0))
+                .sum()
+        };
+        let up_max = (0..n).map(|i| sum(false, i)).fold(0.0, f64::max);
+        let rule_max = rules.iter().map(|r| r.value).fold(0.0, f64::max);
+        let down_max = (0..n).map(|i| sum(true, i)).fold(0.0, f64::max);
+        let top = nice(up_max.max(rule_max));
+        let bottom = if series.iter().any(|s| s.down) {
+            nice(down_max)
+        } else {
+            0.0
+        };
+        let scale = (H - TOP - BOTTOM) / (top + bottom);
+        let slot = (W - LEFT) / n as f64;
+        Frame {
+            n,
+            top,
+            bottom,
+            zero: TOP + top * scale,
+            scale,
+            slot,
+            bar: (slot * 0.8).max(1.0),
+        }
+    }
+}
+
 /// A bar chart of `series` over `labels` (one slot per label), stacked up
 /// and down from a zero line, with `rules` across it. `title` labels the
 /// picture for screen readers; `unit` follows the axis values ("%").
@@ -65,100 +109,17 @@ pub fn bars(
     rules: &[Rule],
     unit: &str,
 ) -> String {
-    let n = labels.len().max(1);
-    let sum = |down: bool, i: usize| -> f64 {
-        series
-            .iter()
-            .filter(|s| s.down == down)
-            .map(|s| s.values.get(i).copied().unwrap_or(0.0).max(0.0))
-            .sum()
-    };
-    let up_max = (0..n).map(|i| sum(false, i)).fold(0.0, f64::max);
-    let rule_max = rules.iter().map(|r| r.value).fold(0.0, f64::max);
-    let down_max = (0..n).map(|i| sum(true, i)).fold(0.0, f64::max);
-    let has_down = series.iter().any(|s| s.down);
-    let top = nice(up_max.max(rule_max));
-    let bottom = if has_down { nice(down_max) } else { 0.0 };
-    let plot = H - TOP - BOTTOM;
-    let scale = plot / (top + bottom);
-    let zero = TOP + top * scale;
-    let slot = (W - LEFT) / n as f64;
-    let bar = (slot * 0.8).max(1.0);
-    let mut out = String::with_capacity(256 + n * series.len() * 160);
+    let f = Frame::new(labels.len().max(1), series, rules);
+    let mut out = String::with_capacity(256 + f.n * series.len() * 160);
     let _ = write!(
         out,
         "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
         esc(title)
     );
-    // Axis: the top value, zero, and the bottom value.
-    let _ = write!(
-        out,
-        "<g class=\"axis\"><line x1=\"{LEFT}\" x2=\"{W}\" y1=\"{zero:.1}\" y2=\"{zero:.1}\"/>\
-         <text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"end\">{t}{unit}</text>\
-         <text x=\"{x:.1}\" y=\"{z:.1}\" text-anchor=\"end\">0</text>",
-        x = LEFT - 4.0,
-        y = TOP + 8.0,
-        t = num(top),
-        z = zero + 4.0,
-    );
-    if has_down {
-        let _ = write!(
-            out,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">−{}</text>",
-            LEFT - 4.0,
-            H - BOTTOM,
-            num(bottom)
-        );
-    }
-    // Labels under the first, middle and last slot.
-    let mut shown: Vec<usize> = vec![0, n / 2, n - 1];
-    shown.dedup();
-    for i in shown.into_iter().filter(|i| *i < labels.len()) {
-        let anchor = match i {
-            0 => "start",
-            i if i == n - 1 => "end",
-            _ => "middle",
-        };
-        let x = match anchor {
-            "start" => LEFT + i as f64 * slot,
-            "end" => W,
-            _ => LEFT + (i as f64 + 0.5) * slot,
-        };
-        let _ = write!(
-            out,
-            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
-            H - 6.0,
-            esc(&labels[i])
-        );
-    }
-    out.push_str("</g>");
-    for i in 0..n {
-        let x = LEFT + i as f64 * slot + (slot - bar) / 2.0;
-        let (mut up, mut down) = (zero, zero);
-        for s in series {
-            let v = s.values.get(i).copied().unwrap_or(0.0);
-            let h = v.max(0.0) * scale;
-            let y = if s.down {
-                down += h;
-                down - h
-            } else {
-                up -= h;
-                up
-            };
-            let label = labels.get(i).map(String::as_str).unwrap_or("");
-            let _ = write!(
-                out,
-                "<rect class=\"s-{name}\" data-series=\"{name}\" data-label=\"{l}\" data-value=\"{v}\" \
-                 x=\"{x:.2}\" y=\"{y:.2}\" width=\"{bar:.2}\" height=\"{h:.2}\"><title>{l}: {sl} {v}{unit}</title></rect>",
-                name = esc(s.name),
-                l = esc(label),
-                sl = esc(&s.label),
-                v = num(v),
-            );
-        }
-    }
+    axis(&mut out, &f, labels, unit);
+    points(&mut out, &f, labels, series, unit);
     for r in rules {
-        let y = zero - r.value * scale;
+        let y = f.zero - r.value * f.scale;
         let _ = write!(
             out,
             "<g class=\"rule {c}\" data-rule=\"{v}\"><line x1=\"{LEFT}\" x2=\"{W}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
@@ -171,6 +132,77 @@ pub fn bars(
     }
     out.push_str("</svg>");
     out
+}
+
+/// The zero line, the top (and bottom) value, and the labels under the
+/// first, middle and last slot.
+fn axis(out: &mut String, f: &Frame, labels: &[String], unit: &str) {
+    let _ = write!(
+        out,
+        "<g class=\"axis\"><line x1=\"{LEFT}\" x2=\"{W}\" y1=\"{zero:.1}\" y2=\"{zero:.1}\"/>\
+         <text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"end\">{t}{unit}</text>\
+         <text x=\"{x:.1}\" y=\"{z:.1}\" text-anchor=\"end\">0</text>",
+        zero = f.zero,
+        x = LEFT - 4.0,
+        y = TOP + 8.0,
+        t = num(f.top),
+        z = f.zero + 4.0,
+    );
+    if f.bottom > 0.0 {
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">−{}</text>",
+            LEFT - 4.0,
+            H - BOTTOM,
+            num(f.bottom)
+        );
+    }
+    let n = f.n;
+    let mut shown: Vec<usize> = vec![0, n / 2, n - 1];
+    shown.dedup();
+    for i in shown.into_iter().filter(|i| *i < labels.len()) {
+        let (anchor, x) = match i {
+            0 => ("start", LEFT),
+            i if i == n - 1 => ("end", W),
+            _ => ("middle", LEFT + (i as f64 + 0.5) * f.slot),
+        };
+        let _ = write!(
+            out,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
+            H - 6.0,
+            esc(&labels[i])
+        );
+    }
+    out.push_str("</g>");
+}
+
+/// One `<rect>` per value of each series, stacked in its slot.
+fn points(out: &mut String, f: &Frame, labels: &[String], series: &[Series], unit: &str) {
+    for i in 0..f.n {
+        let x = LEFT + i as f64 * f.slot + (f.slot - f.bar) / 2.0;
+        let (mut up, mut down) = (f.zero, f.zero);
+        let label = esc(labels.get(i).map(String::as_str).unwrap_or(""));
+        for s in series {
+            let v = s.values.get(i).copied().unwrap_or(0.0);
+            let h = v.max(0.0) * f.scale;
+            let y = if s.down {
+                down += h;
+                down - h
+            } else {
+                up -= h;
+                up
+            };
+            let _ = write!(
+                out,
+                "<rect class=\"s-{name}\" data-series=\"{name}\" data-label=\"{label}\" data-value=\"{v}\" \
+                 x=\"{x:.2}\" y=\"{y:.2}\" width=\"{bar:.2}\" height=\"{h:.2}\"><title>{label}: {sl} {v}{unit}</title></rect>",
+                name = esc(s.name),
+                bar = f.bar,
+                sl = esc(&s.label),
+                v = num(v),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
