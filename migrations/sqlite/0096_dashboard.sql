@@ -24,6 +24,7 @@ CREATE TABLE campaign_counts (
 );
 
 -- Growth per week (confirmations), and the campaign an unsubscribe came
--- after (a reader's deliveries by time).
+-- after (a reader's deliveries by time, the campaign in the index so that
+-- the look-up reads no table row).
 CREATE INDEX subscribers_confirmed_at ON subscribers (confirmed_at);
-CREATE INDEX deliveries_subscriber_sent ON deliveries (subscriber_id, sent_at);
+CREATE INDEX deliveries_subscriber_sent ON deliveries (subscriber_id, sent_at, campaign_id);

@@ -186,7 +186,8 @@ impl Store {
             return Ok(Vec::new());
         };
         let bounces = self.bounce_counts_between(lo, hi).await?;
-        let unsubscribed = self.unsubscribed_after().await?;
+        let oldest = rows.iter().map(|r| r.created_at.0).min();
+        let unsubscribed = self.unsubscribed_after(oldest).await?;
         let clicks: HashMap<i64, i64> = self.clicks_per_campaign().await?.into_iter().collect();
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -242,9 +243,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Readers who unsubscribed, by the campaign that last reached them
+    /// Readers who unsubscribed (at or after `since`: those before cannot
+    /// be a later campaign's), by the campaign that last reached them
     /// before they did.
-    pub async fn unsubscribed_after(&self) -> Result<HashMap<i64, i64>> {
+    pub async fn unsubscribed_after(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<HashMap<i64, i64>> {
         let rows: Vec<(i64, i64)> = db!(&self.pool, p, pg => {
             sqlx::query_as(
                 "SELECT c, COUNT(*) FROM (
@@ -252,9 +257,10 @@ impl Store {
                            WHERE d.subscriber_id = s.id AND d.sent_at <= s.unsubscribed_at
                            ORDER BY d.sent_at DESC LIMIT 1) AS c
                    FROM subscribers s
-                   WHERE s.status = 'unsubscribed' AND s.unsubscribed_at IS NOT NULL
+                   WHERE s.status = 'unsubscribed' AND s.unsubscribed_at >= $1
                  ) x WHERE c IS NOT NULL GROUP BY c",
             )
+            .bind(Ts(since.unwrap_or(DateTime::UNIX_EPOCH)))
             .fetch_all(p)
             .await?
         });

@@ -96,7 +96,8 @@ pub(super) async fn one(
         let timeline = store.timeline(id).await?;
         let domains = store.verdicts_by_domain(Some(id), None, false, 20).await?;
         let links = store.link_clicks(id).await?;
-        let unsubscribed = store.unsubscribed_after().await?.get(&id).copied();
+        let created = crate::store::parse_ts(&c.created_at);
+        let unsubscribed = store.unsubscribed_after(created).await?.get(&id).copied();
         Ok::<_, crate::Error>(Some((c, bounces, timeline, domains, links, unsubscribed)))
     };
     let (c, bounces, timeline, domains, links, unsubscribed) = match gathered.await {

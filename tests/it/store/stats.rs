@@ -122,7 +122,14 @@ both!(
             .unwrap();
         assert!(done);
 
-        assert_eq!(store.unsubscribed_after().await.unwrap().get(&id), Some(&1));
+        assert_eq!(
+            store.unsubscribed_after(None).await.unwrap().get(&id),
+            Some(&1)
+        );
+        assert_eq!(
+            store.unsubscribed_after(Some(now)).await.unwrap().get(&id),
+            None
+        );
         assert_eq!(store.keep_finished_counts().await.unwrap(), 1);
         assert_eq!(store.keep_finished_counts().await.unwrap(), 0, "kept");
         let lines = store.campaign_lines(10, 0).await.unwrap();
