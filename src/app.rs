@@ -101,7 +101,7 @@ pub async fn bind_admin_with(
         .map_err(|e| Error::msg(e.to_string()))?;
     admin::check_exposure(local, settings.web.admin_token.as_ref()).map_err(Error::msg)?;
     tracing::info!(
-        "admin endpoints (/metrics, /api/v1) on http://{local}{}",
+        "admin endpoints (/metrics, /api/v1, /admin/) on http://{local}{}",
         if settings.web.admin_token.is_some() {
             ", bearer token required"
         } else {
@@ -110,9 +110,13 @@ pub async fn bind_admin_with(
     );
     let api = admin_api(settings, store.clone(), runs)?;
     let state = Arc::new(admin::AdminState {
-        store,
+        store: store.clone(),
         token: settings.web.admin_token.clone(),
         api: Some(Arc::new(api)),
+        dashboard: Some(Arc::new(web::dashboard::Dashboard::new(
+            settings,
+            store.clone(),
+        )?)),
     });
     Ok(Some((listener, state)))
 }

@@ -64,9 +64,12 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
     let c = get(store, id).await?;
     let b = store.campaign_bounce_counts(id).await?;
     let canary = store.canary(id).await?;
+    let mut links = store.link_clicks(id).await?;
+    links.sort_by_key(|l| l.link);
     if json {
         let mut v = serde_json::to_value(&c).expect("JSON");
         v["bounces"] = serde_json::to_value(b).expect("JSON");
+        v["clicks"] = serde_json::to_value(&links).expect("JSON");
         v["canary"] = serde_json::json!({
             "size": canary.size,
             "until": canary.until.map(crate::store::ts),
@@ -83,6 +86,7 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
         if let Some(e) = &c.last_error {
             println!("last error: {e}");
         }
+        print_clicks(&links);
         if let Some(n) = canary.size {
             let until = canary.until.map(crate::store::ts);
             println!(
@@ -104,6 +108,18 @@ async fn show(store: &Store, id: i64, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Clicks per counted link (`[tracking] clicks`), in link order.
+fn print_clicks(links: &[crate::store::clicks::LinkClicks]) {
+    if links.is_empty() {
+        return;
+    }
+    let total: i64 = links.iter().map(|l| l.clicks).sum();
+    println!("clicks: {total} on {} links", links.len());
+    for l in links {
+        println!("  {:>3}  {:>7}  {}", l.link, l.clicks, l.url);
+    }
 }
 
 /// A process sending it notices within a second and stops after the

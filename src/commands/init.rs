@@ -106,6 +106,12 @@ canary = 200             # first send to 200 random recipients (audiences of 2,0
 # canary_wait = "10m"    # for bounces and complaints before the rest is sent
 # growth_warning = "20%" # send --dry-run warns when the audience grew more since the last campaign
 
+# Click counts that track nobody: each link of a campaign's HTML part goes
+# through public_url/c/{campaign}/{link}, the same URL for every reader;
+# only a count per campaign and link is kept. Opens are never tracked.
+[tracking]
+# clicks = false
+
 # Sign every message with DKIM (optional; uncomment the section to enable).
 # [dkim]
 # domain = "example.com"

@@ -12,15 +12,62 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
     let store = Store::open(&settings.database_url).await?;
     let catalog = load_posts(&settings);
     let gathered = crate::ops::status::report(&settings, &store, &catalog.posts, now).await;
+    let growth = growth(&store, now).await;
     store.close().await;
     let st = gathered?;
+    let growth = growth?;
     let initialized = st.initialized;
     if json {
-        println!("{}", serde_json::to_string_pretty(&st).expect("JSON"));
+        let mut v = serde_json::to_value(&st).expect("JSON");
+        v["growth"] = serde_json::to_value(&growth).expect("JSON");
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
         return Ok(());
     }
     print_text(&st, initialized);
+    print_growth(&growth);
     Ok(())
+}
+
+/// The list's growth, as the dashboard shows it: active readers now and,
+/// per week (Monday, UTC) for a year, confirmations and readers lost.
+#[derive(serde::Serialize)]
+struct Growth {
+    active: i64,
+    confirmations_52_weeks: i64,
+    lost_52_weeks: i64,
+    weeks: Vec<crate::store::stats::Week>,
+}
+
+async fn growth(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Growth> {
+    let weeks = store.growth(52, now).await?;
+    Ok(Growth {
+        active: store
+            .counts()
+            .await?
+            .iter()
+            .filter(|(s, _)| *s == crate::audience::Status::Active)
+            .map(|(_, n)| n)
+            .sum(),
+        confirmations_52_weeks: weeks.iter().map(|w| w.confirmations).sum(),
+        lost_52_weeks: weeks
+            .iter()
+            .map(|w| w.unsubscribes + w.bounces + w.complaints)
+            .sum(),
+        weeks,
+    })
+}
+
+fn print_growth(g: &Growth) {
+    let last4 = &g.weeks[g.weeks.len().saturating_sub(4)..];
+    let joined: i64 = last4.iter().map(|w| w.confirmations).sum();
+    let lost: i64 = last4
+        .iter()
+        .map(|w| w.unsubscribes + w.bounces + w.complaints)
+        .sum();
+    println!(
+        "readers:          {} active; last 4 weeks +{joined} confirmed, -{lost} left; 52 weeks +{}, -{}",
+        g.active, g.confirmations_52_weeks, g.lost_52_weeks
+    );
 }
 
 fn print_text(st: &Status, initialized: bool) {

@@ -37,6 +37,15 @@ pub(super) struct RawConfig {
     pub source: super::source::RawSource,
     #[serde(default)]
     pub send: super::send::RawSend,
+    #[serde(default)]
+    pub tracking: RawTracking,
+}
+
+/// `[tracking]`: what is counted (issue 31; opens never are).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTracking {
+    pub clicks: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -60,6 +60,9 @@ pub struct Reading {
     /// `[digest] preheader`: a Tera template (as `[digest] subject`) for
     /// the inbox preview text of digests.
     pub digest_preheader: Option<String>,
+    /// `[tracking] clicks` (default false): each link of a campaign's HTML
+    /// part counted per campaign and link, never per reader.
+    pub track_clicks: bool,
 }
 
 /// The themes `[render] code_theme` accepts (syntect's built-in set).
@@ -148,6 +151,7 @@ pub(super) fn resolve(
             max_email_size: 0,         // set from `[paths]` by `validate`
             code_theme: String::new(), // set from `[render]` by `validate`
             digest_preheader: None,    // set by `validate`
+            track_clicks: false,       // `[tracking] clicks`, set by `validate`
         },
     ))
 }

@@ -50,6 +50,7 @@ pub(super) fn settings(
             max_email_size,
             code_theme: super::readers::code_theme(loc, raw.render.code_theme.take())?,
             digest_preheader: super::readers::digest_preheader(loc, raw.digest.preheader.take())?,
+            track_clicks: raw.tracking.clicks.unwrap_or(false),
             ..reading
         },
         dkim: match raw.dkim {

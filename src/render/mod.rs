@@ -7,7 +7,9 @@
 //! - [`size`]: an email's size, refused past `[paths] max_email_size`.
 //! - [`slots`]: per-recipient values filled into a prepared email.
 //! - [`message`]: the MIME message with its headers.
+//! - [`clicks`]: links counted per campaign (`[tracking] clicks`), never per reader.
 
+pub mod clicks;
 pub mod i18n;
 pub mod message;
 pub mod prepare;

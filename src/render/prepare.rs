@@ -266,7 +266,19 @@ pub fn prepare_post(templates: &Templates, nl: &Newsletter, post: &Post) -> Resu
     ctx.insert("preheader", &post_preheader(post));
     ctx.insert("post", &post_view(post, Some(body), &t));
     archive_link(nl, &mut ctx);
-    prepare(templates, subject, &ctx, &limit)
+    prepare(templates, subject, &ctx, &limit).map(|p| counted(nl, p))
+}
+
+/// A campaign's email with its links marked for counting when `[tracking]
+/// clicks` is on (`clicks`: numbered when the campaign is created).
+fn counted(nl: &Newsletter, p: Prepared) -> Prepared {
+    if !nl.reading.track_clicks {
+        return p;
+    }
+    Prepared {
+        html: super::clicks::track(&p.html, &nl.public_url),
+        ..p
+    }
 }
 
 #[derive(Serialize)]
@@ -324,7 +336,7 @@ pub fn prepare_digest(
     ctx.insert("preheader", &preheader_text(&preheader));
     archive_link(nl, &mut ctx);
     let limit = Limit::new(nl, EmailKind::Digest, None);
-    prepare(templates, subject, &ctx, &limit)
+    prepare(templates, subject, &ctx, &limit).map(|p| counted(nl, p))
 }
 
 /// Render the double opt-in confirmation email.

@@ -6,6 +6,17 @@ use serde_json::{Map, Value};
 
 use super::{EmailKind, Prepared};
 
+/// The key of a counted link's slot: `click:{public_url}/c/` SEP `{url}`
+/// (filled per campaign by `clicks`, never per reader).
+pub(super) const CLICK_PREFIX: &str = "click:";
+pub(super) const CLICK_SEP: char = '\u{1F}';
+
+/// The URL a click slot stands for where no campaign numbered it.
+fn click_original(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(CLICK_PREFIX)?;
+    rest.split_once(CLICK_SEP).map(|(_, url)| url)
+}
+
 /// Private-use characters that mark a per-recipient slot in rendered output.
 const SLOT_OPEN: char = '\u{E000}';
 const SLOT_CLOSE: char = '\u{E001}';
@@ -100,6 +111,10 @@ impl Recipient {
             },
             // Filled per campaign (`Prepared::for_campaign`), never per reader.
             "archive_url" => Cow::Borrowed(""),
+            // A counted link where no campaign numbered it: the original.
+            _ if key.starts_with("click:") => {
+                Cow::Owned(click_original(key).unwrap_or("").to_string())
+            }
             _ => {
                 let Some((name, default)) = key
                     .strip_prefix("attr:")
@@ -268,7 +283,7 @@ fn qp(s: &str) -> String {
 
 /// Walk `s`: text between slots goes through `text`, each slot's key
 /// through `slot`. A slot opener without a closer is text.
-fn walk_slots(
+pub(super) fn walk_slots(
     s: &str,
     out: &mut String,
     mut text: impl FnMut(&str, &mut String),

@@ -183,19 +183,18 @@ impl Store {
         posts: &[(String, DateTime<Utc>)],
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
-        let json = serde_json::to_string(prepared).expect("JSON");
         let mut tx = Tx::begin(&self.pool).await?;
         let id: i64 = db_tx!(&mut tx, t, pg => {
             sqlx::query_scalar(
-                "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES ($1, $2, $3, 'queued', $4) RETURNING id",
+                "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES ($1, $2, '', 'queued', $3) RETURNING id",
             )
             .bind(prepared.kind.name())
             .bind(&prepared.subject)
-            .bind(json)
             .bind(Ts(now))
             .fetch_one(&mut **t)
             .await?
         });
+        let json = super::clicks::attach(&mut tx, id, prepared).await?;
         insert_campaign_posts(&mut tx, id, posts).await?;
         let total = db_tx!(&mut tx, t, pg => {
             let total = sqlx::query(
@@ -207,9 +206,10 @@ impl Store {
             .execute(&mut **t)
             .await?
             .rows_affected() as i64;
-            sqlx::query("UPDATE campaigns SET total = $2 WHERE id = $1")
+            sqlx::query("UPDATE campaigns SET total = $2, prepared = $3 WHERE id = $1")
                 .bind(id)
                 .bind(total)
+                .bind(json)
                 .execute(&mut **t)
                 .await?;
             total

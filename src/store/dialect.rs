@@ -137,6 +137,24 @@ impl Dialect {
         }
     }
 
+    /// The day of the timestamp column `col` as `YYYY-MM-DD` (UTC).
+    pub(crate) fn utc_day(self, col: &str) -> String {
+        match self.0 {
+            Backend::Sqlite => format!("substr({col}, 1, 10)"),
+            Backend::Postgres => format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+        }
+    }
+
+    /// The minute of the timestamp column `col` as `YYYY-MM-DDTHH:MM` (UTC).
+    pub(crate) fn utc_minute(self, col: &str) -> String {
+        match self.0 {
+            Backend::Sqlite => format!("substr({col}, 1, 16)"),
+            Backend::Postgres => {
+                format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI')")
+            }
+        }
+    }
+
     /// `SUM(expr)` as a 64-bit integer (PostgreSQL sums bigints into a
     /// numeric).
     pub(crate) fn int_sum(self, expr: &str) -> String {

@@ -55,6 +55,8 @@
 //! - `safety`: the circuit breaker's and the canary's totals;
 //! - `bounces`: the bounce log and what bounces do to subscribers;
 //! - `copy`: `db copy` between backends;
+//! - `clicks`: click counters per campaign and link (never per reader);
+//!   `stats`: the dashboard's figures (growth, campaigns, health);
 //! - `webhooks`: nonces of signed provider webhooks (each used once);
 //! - `signups`: the sign-up tokens' key and their used nonces;
 //! - `worker`: what the worker remembers between runs.
@@ -75,11 +77,13 @@ use dialect::Dialect;
 pub mod bounces;
 pub mod campaigns;
 pub mod claims;
+pub mod clicks;
 pub mod copy;
 pub mod queue;
 pub mod safety;
 pub mod sends;
 pub mod signups;
+pub mod stats;
 pub mod webhooks;
 pub mod worker;
 

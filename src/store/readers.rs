@@ -263,8 +263,8 @@ impl Store {
             .await?
         });
         let link_id = variant_of.unwrap_or(id);
-        let json = serde_json::to_string(&prepared.for_campaign(link_id, public_url))
-            .map_err(|e| Error::msg(e.to_string()))?;
+        let prepared = prepared.for_campaign(link_id, public_url);
+        let json = super::clicks::attach(&mut tx, id, &prepared).await?;
         insert_campaign_posts(&mut tx, id, posts).await?;
         let total = db_tx!(&mut tx, t, d => {
             let (filter, a, b) = audience_sql(audience, d);

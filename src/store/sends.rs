@@ -30,20 +30,26 @@ impl Store {
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        let json = serde_json::to_string(prepared).expect("JSON");
         let mut tx = Tx::begin(&self.pool).await?;
         let id: i64 = db_tx!(&mut tx, t, pg => {
             sqlx::query_scalar(
                 "INSERT INTO campaigns (kind, subject, prepared, status, created_at, scheduled_at)
-                 VALUES ($1, $2, $3, 'scheduled', $4, $5) RETURNING id",
+                 VALUES ($1, $2, '', 'scheduled', $3, $4) RETURNING id",
             )
             .bind(prepared.kind.name())
             .bind(&prepared.subject)
-            .bind(json)
             .bind(Ts(now))
             .bind(Ts(at))
             .fetch_one(&mut **t)
             .await?
+        });
+        let json = super::clicks::attach(&mut tx, id, prepared).await?;
+        db_tx!(&mut tx, t, pg => {
+            sqlx::query("UPDATE campaigns SET prepared = $2 WHERE id = $1")
+                .bind(id)
+                .bind(json)
+                .execute(&mut **t)
+                .await?;
         });
         insert_campaign_posts(&mut tx, id, posts).await?;
         tx.commit().await?;

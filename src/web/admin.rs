@@ -1,5 +1,6 @@
 //! The operators' listener (`[web] admin_listen`, default 127.0.0.1:8081):
-//! `/metrics` now, and every operator endpoint to come (add its route to
+//! `/metrics`, the API (`/api/v1`), the dashboard (`/admin/`, its own
+//! sign-in), and every operator endpoint to come (add its route to
 //! [`router`]). Off the public listener, so nothing here can be used to
 //! count or probe subscribers from the outside.
 //!
@@ -29,6 +30,8 @@ pub struct AdminState {
     pub token: Option<AdminToken>,
     /// The admin API at `/api/v1` (`None`: not served).
     pub api: Option<Arc<super::api::Api>>,
+    /// The dashboard at `/admin/` (`None`: not served).
+    pub dashboard: Option<Arc<super::dashboard::Dashboard>>,
 }
 
 /// The shortest token accepted on a listener reachable beyond loopback.
@@ -68,6 +71,11 @@ pub fn router(state: Arc<AdminState>) -> Router {
     // The API checks the token itself and answers in JSON.
     let r = match &state.api {
         Some(api) => r.nest(super::api::PREFIX, super::api::router(api.clone())),
+        None => r,
+    };
+    // The dashboard signs its users in itself (a session cookie).
+    let r = match &state.dashboard {
+        Some(d) => r.merge(super::dashboard::router(d.clone())),
         None => r,
     };
     r.layer(middleware::from_fn(super::headers::add))
@@ -179,6 +187,19 @@ pub async fn metrics_text(store: &Store) -> crate::error::Result<String> {
         out,
         "# HELP gazette_last_digest_timestamp_seconds When the last digest campaign finished (0: never).\n# TYPE gazette_last_digest_timestamp_seconds gauge\ngazette_last_digest_timestamp_seconds {last}"
     );
+    let clicks = store.clicks_by_kind().await?;
+    let _ = writeln!(
+        out,
+        "# HELP gazette_link_clicks_total Clicks on counted links (per campaign and link, never per reader).\n# TYPE gazette_link_clicks_total counter"
+    );
+    for kind in ["post", "digest"] {
+        let n: i64 = clicks
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| n)
+            .sum();
+        let _ = writeln!(out, "gazette_link_clicks_total{{kind=\"{kind}\"}} {n}");
+    }
     out.push_str(&crate::ops::bounces::metrics(store).await?);
     out.push_str(&crate::ops::campaigns::breaker_metrics(store).await?);
     Ok(out)

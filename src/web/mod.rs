@@ -14,7 +14,9 @@ pub mod admin;
 pub mod api;
 pub mod archive;
 pub mod auth;
+pub mod clicks;
 pub mod conns;
+pub mod dashboard;
 pub mod embed;
 pub mod headers;
 pub mod listen;
@@ -105,6 +107,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(preferences::routes())
         .merge(test_sends::routes())
         .merge(archive::routes())
+        .merge(clicks::routes())
         .merge(webhooks::routes(&state.optin.settings))
         .fallback(nowhere)
         .method_not_allowed_fallback(wrong_method)

@@ -83,6 +83,17 @@ pub fn spawn_app(extra_config: &str) -> App {
 
 /// `spawn_app` with another `[newsletter]` section (`base`).
 pub fn spawn_app_with(base: &str, extra_config: &str) -> App {
+    spawn_app_full(base, extra_config, None)
+}
+
+/// `spawn_app` with `GAZETTE_ADMIN_TOKEN` set to `token` (the dashboard's
+/// sign-in and the API need one).
+pub fn spawn_app_with_token(extra_config: &str, token: &str) -> App {
+    spawn_app_full(super::CONFIG, extra_config, Some(token))
+}
+
+/// `spawn_app_with` and a token.
+pub fn spawn_app_full(base: &str, extra_config: &str, token: Option<&str>) -> App {
     let dir = tempfile::tempdir().unwrap();
     let cfg = format!(
         "{}\n[database]\nurl = \"sqlite://{}\"\n{extra_config}",
@@ -94,6 +105,7 @@ pub fn spawn_app_with(base: &str, extra_config: &str) -> App {
     let mut settings = config::load(&path, &Default::default(), &Default::default()).unwrap();
     // Parallel tests: the admin listener on an ephemeral port too.
     settings.web.admin_listen = Some("127.0.0.1:0".into());
+    settings.web.admin_token = token.map(|t| config::AdminToken::new(t.to_string()));
     // A test's form is filled at once: its token is good at once, unless
     // the test sets the fill time itself.
     if !extra_config.contains("min_fill_time") {

@@ -20,6 +20,7 @@ mod queue;
 mod readers;
 mod records;
 mod signups;
+mod stats;
 mod subscribers;
 
 /// A fresh, migrated store on `backend`, and what keeps it alive.

@@ -4,6 +4,9 @@ mod admin_token;
 mod api;
 mod api_ops;
 mod browser;
+pub mod clicks;
+pub mod dashboard;
+pub mod dashboard_browser;
 mod errors;
 mod language;
 mod optin;
@@ -16,4 +19,6 @@ mod timing;
 
 // The old path of the in-process application (`crate::web::spawn_app`).
 #[allow(unused_imports)]
-pub use crate::helpers::app::{spawn_app, spawn_app_with, App};
+pub use crate::helpers::app::{
+    spawn_app, spawn_app_full, spawn_app_with, spawn_app_with_token, App,
+};

@@ -9,7 +9,9 @@ use gazette::audience::Status;
 use gazette::audience::SubscriberEmail;
 
 #[allow(unused_imports)]
-pub use crate::helpers::app::{spawn_app, spawn_app_with, App};
+pub use crate::helpers::app::{
+    spawn_app, spawn_app_full, spawn_app_with, spawn_app_with_token, App,
+};
 
 fn link_path(email: &str, prefix: &str) -> String {
     let start = email
