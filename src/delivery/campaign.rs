@@ -8,8 +8,9 @@ use super::selections;
 use crate::audience::prefs::Frequency;
 use crate::config::Settings;
 use crate::content::Post;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::render::{self, EmailKind, Prepared, Templates};
+use crate::store::campaigns::CampaignEmail;
 use crate::store::Store;
 
 /// The posts of the default digest window: published, in no earlier digest,
@@ -52,6 +53,25 @@ pub fn prepare(
     match digest_window {
         Some((since, until)) => render::prepare_digest(templates, nl, posts, since, until),
         None => render::prepare_post(templates, nl, posts[0]),
+    }
+}
+
+/// What the store keeps of a prepared email.
+impl CampaignEmail for Prepared {
+    fn kind(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn body(&self, link: Option<(i64, &str)>) -> Result<String> {
+        let json = match link {
+            None => serde_json::to_string(self),
+            Some((id, public_url)) => serde_json::to_string(&self.for_campaign(id, public_url)),
+        };
+        json.map_err(|e| Error::msg(e.to_string()))
     }
 }
 

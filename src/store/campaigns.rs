@@ -9,7 +9,20 @@ use super::db::{db, db_tx, text_enum, Tx};
 use super::{ts, JsonText, Store, Ts};
 use crate::audience::Status;
 use crate::error::{Error, Result};
-use crate::render::Prepared;
+
+/// A campaign's email as the store keeps it: plain data it neither reads
+/// nor changes. `kind` and `subject` have columns of their own; `body` is
+/// the whole email as JSON (the delivery layer implements this for
+/// render's `Prepared`; the store reads it back into whatever type the
+/// caller names, `campaign_prepared`).
+pub trait CampaignEmail: Sync {
+    fn kind(&self) -> &str;
+    fn subject(&self) -> &str;
+    /// The email as JSON; with `link`, for a campaign whose "View in
+    /// browser" link points at the archive page of campaign `link.0` under
+    /// the public URL `link.1`.
+    fn body(&self, link: Option<(i64, &str)>) -> Result<String>;
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,18 +192,18 @@ impl Store {
     /// per active subscriber. Returns (id, recipients).
     pub async fn create_campaign(
         &self,
-        prepared: &Prepared,
+        email: &impl CampaignEmail,
         posts: &[(String, DateTime<Utc>)],
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
-        let json = serde_json::to_string(prepared).expect("JSON");
+        let json = email.body(None)?;
         let mut tx = Tx::begin(&self.pool).await?;
         let id: i64 = db_tx!(&mut tx, t, pg => {
             sqlx::query_scalar(
                 "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES ($1, $2, $3, 'queued', $4) RETURNING id",
             )
-            .bind(prepared.kind.name())
-            .bind(&prepared.subject)
+            .bind(email.kind())
+            .bind(email.subject())
             .bind(json)
             .bind(Ts(now))
             .fetch_one(&mut **t)
@@ -325,8 +338,9 @@ impl Store {
         Ok(Some(c))
     }
 
-    /// The rendered email a campaign sends.
-    pub async fn campaign_prepared(&self, id: i64) -> Result<Prepared> {
+    /// The email a campaign sends, read from its stored JSON into `T`
+    /// (render's `Prepared`).
+    pub async fn campaign_prepared<T: serde::de::DeserializeOwned>(&self, id: i64) -> Result<T> {
         let json: String = db!(&self.pool, p, pg => {
             sqlx::query_scalar("SELECT prepared FROM campaigns WHERE id = $1")
                 .bind(id)

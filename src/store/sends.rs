@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::campaigns::insert_campaign_posts;
+use super::campaigns::CampaignEmail;
 use super::campaigns::DeliveryStatus;
 use super::db::{db, db_tx, BeginWrite, Tx};
 use super::{ts, Store, Ts};
 use crate::error::Result;
-use crate::render::Prepared;
 
 /// One campaign that carried a post.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -25,20 +25,20 @@ impl Store {
     /// is fixed when it starts (`start_scheduled`), not now.
     pub async fn schedule_campaign(
         &self,
-        prepared: &Prepared,
+        email: &impl CampaignEmail,
         posts: &[(String, DateTime<Utc>)],
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        let json = serde_json::to_string(prepared).expect("JSON");
+        let json = email.body(None)?;
         let mut tx = Tx::begin(&self.pool).await?;
         let id: i64 = db_tx!(&mut tx, t, pg => {
             sqlx::query_scalar(
                 "INSERT INTO campaigns (kind, subject, prepared, status, created_at, scheduled_at)
                  VALUES ($1, $2, $3, 'scheduled', $4, $5) RETURNING id",
             )
-            .bind(prepared.kind.name())
-            .bind(&prepared.subject)
+            .bind(email.kind())
+            .bind(email.subject())
             .bind(json)
             .bind(Ts(now))
             .bind(Ts(at))

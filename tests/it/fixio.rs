@@ -284,7 +284,10 @@ async fn the_idn_migration_rekeys_old_rows() {
     // Once: the marker is gone, a second open changes nothing.
     let store = Store::open(&url).await.unwrap();
     let counts = store.counts().await.unwrap();
-    assert!(counts.contains(&(gazette::audience::Status::Active, 2)), "{counts:?}");
+    assert!(
+        counts.contains(&(gazette::audience::Status::Active, 2)),
+        "{counts:?}"
+    );
     store.close().await;
 }
 
