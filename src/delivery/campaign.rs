@@ -8,8 +8,9 @@ use super::selections;
 use crate::audience::prefs::Frequency;
 use crate::config::Settings;
 use crate::content::Post;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::render::{self, EmailKind, Prepared, Templates};
+use crate::store::campaigns::CampaignEmail;
 use crate::store::Store;
 
 /// The posts of the default digest window: published, in no earlier digest,
@@ -52,6 +53,30 @@ pub fn prepare(
     match digest_window {
         Some((since, until)) => render::prepare_digest(templates, nl, posts, since, until),
         None => render::prepare_post(templates, nl, posts[0]),
+    }
+}
+
+/// What the store keeps of a prepared email.
+impl CampaignEmail for Prepared {
+    fn kind(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn body(
+        &self,
+        campaign: i64,
+        link: Option<(i64, &str)>,
+    ) -> Result<(String, Vec<(i64, String)>)> {
+        let (numbered, links) = match link {
+            None => self.with_clicks(campaign),
+            Some((id, public_url)) => self.for_campaign(id, public_url).with_clicks(campaign),
+        };
+        let json = serde_json::to_string(&numbered).map_err(|e| Error::msg(e.to_string()))?;
+        Ok((json, links))
     }
 }
 

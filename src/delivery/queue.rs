@@ -25,6 +25,7 @@ use super::shared::Shared;
 use super::transport::Connector;
 use crate::config::Newsletter;
 use crate::error::{Error, Result};
+use crate::render::Prepared;
 use crate::store::campaigns::{CampaignStatus, ClaimRefused};
 use crate::store::claims::{ClaimOwner, Ending};
 use crate::store::Store;
@@ -194,7 +195,7 @@ pub async fn run(spec: &RunSpec, id: i64, progress: Arc<Progress>) -> Result<Fin
             )))
         }
     }
-    let prepared = match spec.store.campaign_prepared(id).await {
+    let prepared = match spec.store.campaign_prepared::<Prepared>(id).await {
         Ok(p) => p,
         Err(e) => {
             let why = format!("its stored email cannot be read: {e}");

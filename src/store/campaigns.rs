@@ -9,7 +9,25 @@ use super::db::{db, db_tx, text_enum, Tx};
 use super::{ts, JsonText, Store, Ts};
 use crate::audience::Status;
 use crate::error::{Error, Result};
-use crate::render::Prepared;
+
+/// A campaign's email as the store keeps it: plain data it neither reads
+/// nor changes. `kind` and `subject` have columns of their own; `body` is
+/// the whole email as JSON (the delivery layer implements this for
+/// render's `Prepared`; the store reads it back into whatever type the
+/// caller names, `campaign_prepared`).
+pub trait CampaignEmail: Sync {
+    fn kind(&self) -> &str;
+    fn subject(&self) -> &str;
+    /// The email of campaign `campaign` as JSON, its counted links
+    /// numbered (and returned: number, URL); with `link`, for a campaign
+    /// whose "View in browser" link points at the archive page of campaign
+    /// `link.0` under the public URL `link.1`.
+    fn body(
+        &self,
+        campaign: i64,
+        link: Option<(i64, &str)>,
+    ) -> Result<(String, Vec<(i64, String)>)>;
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,7 +197,7 @@ impl Store {
     /// per active subscriber. Returns (id, recipients).
     pub async fn create_campaign(
         &self,
-        prepared: &Prepared,
+        email: &impl CampaignEmail,
         posts: &[(String, DateTime<Utc>)],
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
@@ -188,13 +206,14 @@ impl Store {
             sqlx::query_scalar(
                 "INSERT INTO campaigns (kind, subject, prepared, status, created_at) VALUES ($1, $2, '', 'queued', $3) RETURNING id",
             )
-            .bind(prepared.kind.name())
-            .bind(&prepared.subject)
+            .bind(email.kind())
+            .bind(email.subject())
             .bind(Ts(now))
             .fetch_one(&mut **t)
             .await?
         });
-        let json = super::clicks::attach(&mut tx, id, prepared).await?;
+        let (json, links) = email.body(id, None)?;
+        super::clicks::attach(&mut tx, id, links).await?;
         insert_campaign_posts(&mut tx, id, posts).await?;
         let total = db_tx!(&mut tx, t, pg => {
             let total = sqlx::query(
@@ -325,8 +344,9 @@ impl Store {
         Ok(Some(c))
     }
 
-    /// The rendered email a campaign sends.
-    pub async fn campaign_prepared(&self, id: i64) -> Result<Prepared> {
+    /// The email a campaign sends, read from its stored JSON into `T`
+    /// (render's `Prepared`).
+    pub async fn campaign_prepared<T: serde::de::DeserializeOwned>(&self, id: i64) -> Result<T> {
         let json: String = db!(&self.pool, p, pg => {
             sqlx::query_scalar("SELECT prepared FROM campaigns WHERE id = $1")
                 .bind(id)

@@ -3,8 +3,7 @@
 
 use super::db::{db, db_tx, Tx};
 use super::Store;
-use crate::error::{Error, Result};
-use crate::render::Prepared;
+use crate::error::Result;
 
 /// One counted link of a campaign.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -14,11 +13,9 @@ pub struct LinkClicks {
     pub clicks: i64,
 }
 
-/// The prepared email of new campaign `id` with its links numbered, and
-/// the links stored (in the transaction that creates the campaign), as
-/// JSON for its `prepared` column.
-pub(super) async fn attach(tx: &mut Tx, id: i64, prepared: &Prepared) -> Result<String> {
-    let (prepared, links) = prepared.with_clicks(id);
+/// Store the numbered links of new campaign `id` (in the transaction that
+/// creates it).
+pub(super) async fn attach(tx: &mut Tx, id: i64, links: Vec<(i64, String)>) -> Result<()> {
     for (link, url) in links {
         db_tx!(tx, t, pg => {
             sqlx::query("INSERT INTO campaign_links (campaign_id, link, url) VALUES ($1, $2, $3)")
@@ -29,7 +26,7 @@ pub(super) async fn attach(tx: &mut Tx, id: i64, prepared: &Prepared) -> Result<
                 .await?;
         });
     }
-    serde_json::to_string(&prepared).map_err(|e| Error::msg(e.to_string()))
+    Ok(())
 }
 
 impl Store {

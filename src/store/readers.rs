@@ -2,12 +2,12 @@
 //! campaigns sent to a chosen audience, and the public archive.
 
 use super::campaigns::insert_campaign_posts;
+use super::campaigns::CampaignEmail;
 use super::db::{db, db_tx, Tx};
 use super::dialect::Dialect;
 use super::{JsonText, Store, Ts};
 use crate::audience::prefs::{Frequency, Preferences};
 use crate::error::{Error, Result};
-use crate::render::Prepared;
 use chrono::{DateTime, Utc};
 
 /// Who a campaign goes to (active subscribers only, always).
@@ -241,7 +241,7 @@ impl Store {
     /// this one carries a selection of. Returns (id, recipients).
     pub async fn create_campaign_for(
         &self,
-        prepared: &Prepared,
+        email: &impl CampaignEmail,
         posts: &[(String, DateTime<Utc>)],
         audience: &Audience<'_>,
         (public_url, summary): (&str, &str),
@@ -254,8 +254,8 @@ impl Store {
                 "INSERT INTO campaigns (kind, subject, prepared, status, created_at, variant_of, summary)
                  VALUES ($1, $2, '', 'queued', $3, $4, $5) RETURNING id",
             )
-            .bind(prepared.kind.name())
-            .bind(&prepared.subject)
+            .bind(email.kind())
+            .bind(email.subject())
             .bind(Ts(now))
             .bind(variant_of)
             .bind(summary)
@@ -263,8 +263,8 @@ impl Store {
             .await?
         });
         let link_id = variant_of.unwrap_or(id);
-        let prepared = prepared.for_campaign(link_id, public_url);
-        let json = super::clicks::attach(&mut tx, id, &prepared).await?;
+        let (json, links) = email.body(id, Some((link_id, public_url)))?;
+        super::clicks::attach(&mut tx, id, links).await?;
         insert_campaign_posts(&mut tx, id, posts).await?;
         let total = db_tx!(&mut tx, t, d => {
             let (filter, a, b) = audience_sql(audience, d);
@@ -333,8 +333,12 @@ impl Store {
         Ok((entries, total))
     }
 
-    /// One archived campaign and its email.
-    pub async fn archived(&self, id: i64) -> Result<Option<(ArchiveEntry, Prepared)>> {
+    /// One archived campaign and its email, read into `T` (render's
+    /// `Prepared`).
+    pub async fn archived<T: serde::de::DeserializeOwned>(
+        &self,
+        id: i64,
+    ) -> Result<Option<(ArchiveEntry, T)>> {
         let sql = format!(
             "SELECT kind, subject, COALESCE(summary, '') AS summary, prepared, COALESCE(started_at, created_at) AS at
              FROM campaigns WHERE id = $1 AND {ARCHIVED}"
@@ -348,7 +352,7 @@ impl Store {
         let Some((kind, subject, summary, json, at)) = row else {
             return Ok(None);
         };
-        let prepared: Prepared =
+        let prepared: T =
             serde_json::from_str(&json).map_err(|e| Error::msg(format!("campaign {id}: {e}")))?;
         Ok(Some((
             ArchiveEntry {

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::campaigns::insert_campaign_posts;
+use super::campaigns::CampaignEmail;
 use super::campaigns::DeliveryStatus;
 use super::db::{db, db_tx, BeginWrite, Tx};
 use super::{ts, Store, Ts};
 use crate::error::Result;
-use crate::render::Prepared;
 
 /// One campaign that carried a post.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -25,7 +25,7 @@ impl Store {
     /// is fixed when it starts (`start_scheduled`), not now.
     pub async fn schedule_campaign(
         &self,
-        prepared: &Prepared,
+        email: &impl CampaignEmail,
         posts: &[(String, DateTime<Utc>)],
         at: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -36,14 +36,15 @@ impl Store {
                 "INSERT INTO campaigns (kind, subject, prepared, status, created_at, scheduled_at)
                  VALUES ($1, $2, '', 'scheduled', $3, $4) RETURNING id",
             )
-            .bind(prepared.kind.name())
-            .bind(&prepared.subject)
+            .bind(email.kind())
+            .bind(email.subject())
             .bind(Ts(now))
             .bind(Ts(at))
             .fetch_one(&mut **t)
             .await?
         });
-        let json = super::clicks::attach(&mut tx, id, prepared).await?;
+        let (json, links) = email.body(id, None)?;
+        super::clicks::attach(&mut tx, id, links).await?;
         db_tx!(&mut tx, t, pg => {
             sqlx::query("UPDATE campaigns SET prepared = $2 WHERE id = $1")
                 .bind(id)

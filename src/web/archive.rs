@@ -150,7 +150,12 @@ async fn issue(
     let Some(id) = id else {
         return not_found(&state, &headers);
     };
-    let (entry, prepared) = match state.optin.store.archived(id).await {
+    let (entry, prepared) = match state
+        .optin
+        .store
+        .archived::<crate::render::Prepared>(id)
+        .await
+    {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(&state, &headers),
         Err(e) => return internal(&state, &headers, e),

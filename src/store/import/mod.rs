@@ -109,9 +109,6 @@ impl Import {
         now: DateTime<Utc>,
     ) -> Result<()> {
         match &mut self.tx {
-            Tx::Sqlite(t) if std::env::var_os("GAZETTE_BENCH_IMPORT_JSON_EACH").is_some() => {
-                super::sqlite::import::merge_sqlite_json(t, &mut self.tally, incoming, now).await
-            }
             Tx::Sqlite(t) => merge_sqlite(t, &mut self.tally, incoming, now).await,
             Tx::Postgres(t) => {
                 while let Some(batch) = incoming.recv().await {

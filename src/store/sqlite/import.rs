@@ -205,14 +205,8 @@ fn merge_sql(n: usize) -> String {
         }
         sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?)");
     }
-    sql.push_str(&on_conflict());
-    sql
-}
-
-/// What an upsert does to an address already stored (both forms).
-fn on_conflict() -> String {
     let new_status = new_status();
-    format!(
+    sql.push_str(&format!(
         " ON CONFLICT (email_key) DO UPDATE SET \
            name = COALESCE(excluded.name, subscribers.name), \
            attributes = json_patch(subscribers.attributes, excluded.attributes), \
@@ -224,82 +218,6 @@ fn on_conflict() -> String {
          WHERE subscribers.name IS NOT COALESCE(excluded.name, subscribers.name) \
             OR subscribers.attributes IS NOT json_patch(subscribers.attributes, excluded.attributes) \
             OR subscribers.status IS NOT ({new_status})"
-    )
-}
-
-/// The safe form measured against the C API (docs/BENCHMARKS.md): each
-/// batch bound through sqlx as one JSON array of rows, unpacked by
-/// `json_each` in one upsert; the count query through sqlx too.
-pub(crate) async fn merge_sqlite_json(
-    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    tally: &mut Tally,
-    incoming: &mut tokio::sync::mpsc::Receiver<Vec<ImportRow>>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let now_s = ts(now);
-    let became = became_sql(Dialect::SQLITE);
-    let merge = format!(
-        "INSERT INTO subscribers (email, email_key, name, status, source, attributes, created_at, confirmed_at, unsubscribed_at, unsub_verifier, selector, welcomed_at) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
-                value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11 \
-         FROM json_each($1) WHERE true ORDER BY key{}",
-        on_conflict()
-    );
-    while let Some(batch) = incoming.recv().await {
-        let rows = tally.keep(&batch);
-        if rows.is_empty() {
-            continue;
-        }
-        let mut queried = Vec::new();
-        if tally.needs_query(&rows) {
-            let found: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(became.clone()))
-                .bind(became_json(&rows))
-                .fetch_all(&mut **t)
-                .await?;
-            queried = vec![None; rows.len()];
-            for (i, status) in found {
-                answer(&mut queried, i, &status);
-            }
-        }
-        tally.count(&rows, &queried);
-        let json = rows_json(&rows, &now_s, tally.welcomed_on_insert);
-        tally.changes += sqlx::query(sqlx::AssertSqlSafe(merge.clone()))
-            .bind(json)
-            .execute(&mut **t)
-            .await?
-            .rows_affected();
-    }
-    Ok(())
-}
-
-/// A batch's rows as the JSON array of 12-value arrays `json_each` reads.
-fn rows_json(rows: &[&ImportRow], now_s: &str, welcomed: bool) -> String {
-    let verifiers = tokens::verifiers(rows.len());
-    let selectors = tokens::selectors(rows.len());
-    let out: Vec<serde_json::Value> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let active = r.status == Status::Active;
-            let out = r.status.is_opted_out();
-            let time = |own: Option<DateTime<Utc>>, default: Option<&str>| {
-                time_or(own, default).map(|t| t.into_owned())
-            };
-            serde_json::json!([
-                r.email.as_str(),
-                r.key,
-                r.name,
-                r.status.as_str(),
-                r.source.as_str(),
-                serde_json::to_string(&r.attributes).expect("JSON"),
-                time(r.created_at, Some(now_s)),
-                time(r.confirmed_at, active.then_some(now_s)),
-                time(r.unsubscribed_at, out.then_some(now_s)),
-                verifiers[i],
-                selectors[i],
-                (welcomed && active).then_some(now_s),
-            ])
-        })
-        .collect();
-    serde_json::Value::Array(out).to_string()
+    ));
+    sql
 }

@@ -163,7 +163,7 @@ both!(campaign_for_an_audience, |store: Store| async move {
     assert!(store.variants_of(variant).await.unwrap().is_empty());
     // Queued campaigns are not in the archive yet.
     assert_eq!(store.archive(0, 10).await.unwrap().1, 0);
-    assert!(store.archived(id).await.unwrap().is_none());
+    assert!(store.archived::<Prepared>(id).await.unwrap().is_none());
 });
 
 both!(
@@ -286,10 +286,10 @@ async fn archive_lists_sent_campaigns(backend: &str) {
     assert_eq!(entries[0].summary, "Third");
     let (page, total) = store.archive(1, 1).await.unwrap();
     assert_eq!((page.len(), page[0].id, total), (1, ids[0], 2));
-    let (entry, email) = store.archived(ids[0]).await.unwrap().unwrap();
+    let (entry, email) = store.archived::<Prepared>(ids[0]).await.unwrap().unwrap();
     assert_eq!((entry.kind.as_str(), entry.sent_at), ("post", now()));
     assert_eq!(email.subject, "First");
-    assert!(store.archived(ids[1]).await.unwrap().is_none());
+    assert!(store.archived::<Prepared>(ids[1]).await.unwrap().is_none());
     t.store.close().await;
 }
 

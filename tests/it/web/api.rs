@@ -437,7 +437,11 @@ fn campaigns_posts_and_worker_status() {
 
     // Pause and resume a campaign that waits for a worker.
     let id = api._rt.block_on(async {
-        let prepared = api.store.campaign_prepared(1).await.unwrap();
+        let prepared = api
+            .store
+            .campaign_prepared::<gazette::render::Prepared>(1)
+            .await
+            .unwrap();
         api.store
             .create_campaign(&prepared, &[], chrono::Utc::now())
             .await

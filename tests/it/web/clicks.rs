@@ -62,7 +62,7 @@ fn the_redirect_counts_and_redirects_only_known_links() {
     let id = campaign_with_links(&app);
     let html = tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(app.store.campaign_prepared(id))
+        .block_on(app.store.campaign_prepared::<gazette::render::Prepared>(id))
         .unwrap()
         .html;
     let base = format!("https://news.example.com/c/{id}/");
@@ -159,7 +159,7 @@ fn without_tracking_links_are_the_originals() {
     let id = campaign_with_links(&app);
     let html = tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(app.store.campaign_prepared(id))
+        .block_on(app.store.campaign_prepared::<gazette::render::Prepared>(id))
         .unwrap()
         .html;
     assert!(html.contains("href=\"https://example.org/spec\""), "{html}");

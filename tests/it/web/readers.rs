@@ -193,7 +193,12 @@ fn archive_pages_and_atom_feed() {
     // The email links to this page ("View in browser"); a reader's copy
     // keeps its own footer, the page does not.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let stored = rt.block_on(app.store.campaign_prepared(first)).unwrap();
+    let stored = rt
+        .block_on(
+            app.store
+                .campaign_prepared::<gazette::render::Prepared>(first),
+        )
+        .unwrap();
     let url = format!("https://news.example.com/archive/{first}/test-notes-first-foremost");
     assert!(
         stored.html.contains(&format!("href=\"{url}\"")),
