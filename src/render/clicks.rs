@@ -14,8 +14,6 @@
 use super::slots::{slot, walk_slots, CLICK_PREFIX as PREFIX, CLICK_SEP as SEP};
 use super::Prepared;
 
-/// The start of a click slot's key: `click:{base}\x1f{url}`.
-
 /// Paths of Gazette's reader pages: their links are never counted.
 const OWN_PAGES: &[&str] = &["/unsubscribe/", "/preferences/", "/confirm/"];
 

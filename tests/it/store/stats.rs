@@ -46,7 +46,11 @@ both!(
         assert_eq!(total, 3);
 
         // The links, numbered; counted; unknown ones are nothing.
-        let html = store.campaign_prepared::<gazette::render::Prepared>(id).await.unwrap().html;
+        let html = store
+            .campaign_prepared::<gazette::render::Prepared>(id)
+            .await
+            .unwrap()
+            .html;
         assert_eq!(
             html.matches(&format!("https://news.example.com/c/{id}/1"))
                 .count(),
