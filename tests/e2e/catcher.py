@@ -312,8 +312,15 @@ class CatcherSuite(unittest.TestCase):
                     pass
                 self.assertLess(time.time(), deadline, "server did not start")
                 time.sleep(0.1)
+            # As a person does: the page's form carries a signed token and
+            # an empty honeypot; it is sent after the minimum fill time.
+            status, page = http("GET", f"{self.project.public}/")
+            self.assertEqual(status, 200)
+            token = re.search(r'name="token" value="([^"]+)"', page.decode()).group(1)
+            time.sleep(3.2)
             status, _ = http("POST", f"{self.project.public}/subscribe",
-                             data=urllib.parse.urlencode({"email": "new@example.org", "name": "Nöé New"}).encode(),
+                             data=urllib.parse.urlencode({"email": "new@example.org", "name": "Nöé New",
+                                                          "token": token, "website": ""}).encode(),
                              headers={"Content-Type": "application/x-www-form-urlencoded"})
             self.assertEqual(status, 200)
             (raw, msg), = self.catcher.messages(1)
