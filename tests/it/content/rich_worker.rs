@@ -19,8 +19,9 @@ impl Clock for FixedClock {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_post_with_an_unknown_shortcode_is_reported_once_and_not_sent() {
+/// A project mailing each post to one reader, and its worker (stopped
+/// when the returned sender says so or is dropped).
+async fn one_reader_mailing_posts() -> (Project, Store, Worker, tokio::sync::watch::Sender<bool>) {
     let project = Project::with_config(&format!(
         "{}\n[publish]\nmode = \"email\"\nsettle = \"0s\"\nwait_until_live = false\n",
         crate::helpers::CONFIG
@@ -45,6 +46,12 @@ async fn a_post_with_an_unknown_shortcode_is_reported_once_and_not_sent() {
     let w = Worker::new(settings.clone(), store.clone(), clock, rx)
         .await
         .unwrap();
+    (project, store, w, tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_with_an_unknown_shortcode_is_reported_once_and_not_sent() {
+    let (project, store, w, tx) = one_reader_mailing_posts().await;
 
     project.post(
         "mystery",
@@ -79,30 +86,7 @@ async fn a_post_with_an_unknown_shortcode_is_reported_once_and_not_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_whose_campaign_the_database_refused_is_sent_by_the_next_scan() {
     use sqlx::Connection;
-    let project = Project::with_config(&format!(
-        "{}\n[publish]\nmode = \"email\"\nsettle = \"0s\"\nwait_until_live = false\n",
-        crate::helpers::CONFIG
-    ));
-    project.write("list.csv", "email\na@example.org\n");
-    project
-        .run(&["subscribers", "import", "list.csv", "--confirmed"])
-        .ok();
-    let settings = Arc::new(
-        config::load(
-            &project.path().join("gazette.toml"),
-            &Default::default(),
-            &Default::default(),
-        )
-        .unwrap(),
-    );
-    let store = Store::open(&settings.database_url).await.unwrap();
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let clock = Arc::new(FixedClock(
-        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
-    ));
-    let w = Worker::new(settings.clone(), store.clone(), clock, rx)
-        .await
-        .unwrap();
+    let (project, store, w, tx) = one_reader_mailing_posts().await;
     let mut db = sqlx::SqliteConnection::connect(&project.database_url())
         .await
         .unwrap();
