@@ -30,9 +30,11 @@
 //!    supervision `send` and the worker share), transports (SMTP, outbox,
 //!    an in-memory stub).
 //! 8. `optin`: double opt-in: subscribe, confirmation emails, confirm.
-//! 9. `ops`: operations the CLI and the admin API share (campaign controls,
-//!    test and scheduled sends, operator adds, status), so both do the same.
-//! 10. `web`: the public pages and the admin listener's endpoints (the API).
+//! 9. `ops`: operations the CLI and the admin API share (sends, campaign
+//!    controls, test and scheduled sends, imports and exports, operator
+//!    adds, bounces and their metrics, status), so both do the same.
+//! 10. `web`: the public pages (sign-up with its bot rules, the click
+//!    redirect) and the admin listener's endpoints (the API, the dashboard).
 //! 11. `app`: wiring of settings, store, mailer, opt-in, web and signals.
 //! 12. `worker`: the long-running process: schedule, posts watcher, queue.
 //! 13. `cli`: the command line as clap types.
