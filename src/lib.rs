@@ -34,7 +34,7 @@
 //!    controls, test and scheduled sends, imports and exports, operator
 //!    adds, bounces and their metrics, status), so both do the same.
 //! 10. `web`: the public pages (sign-up with its bot rules, the click
-//!    redirect) and the admin listener's endpoints (the API, the dashboard).
+//!     redirect) and the admin listener's endpoints (the API, the dashboard).
 //! 11. `app`: wiring of settings, store, mailer, opt-in, web and signals.
 //! 12. `worker`: the long-running process: schedule, posts watcher, queue.
 //! 13. `cli`: the command line as clap types.

@@ -282,6 +282,19 @@ fn email_file(dir: &Path, name: &str, mail: &str) -> PathBuf {
     path
 }
 
+/// Where screenshots go: docs/screenshots/ only on request
+/// (GAZETTE_SCREENSHOTS=1), so test runs leave the checkout clean; else a
+/// folder in `tmp`. Created.
+pub fn screenshots_dir(tmp: &Path) -> PathBuf {
+    let shots = if std::env::var_os("GAZETTE_SCREENSHOTS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        tmp.join("screenshots")
+    };
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
 #[test]
 fn a_reader_in_a_real_browser() {
     if !have("chromium") || !have("chromedriver") {
@@ -294,12 +307,7 @@ fn a_reader_in_a_real_browser() {
     // docs/screenshots/ is rewritten only on request
     // (GAZETTE_SCREENSHOTS=1), so test runs leave the checkout clean.
     let tmp = tempfile::tempdir().unwrap();
-    let shots = if std::env::var_os("GAZETTE_SCREENSHOTS").is_some() {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
-    } else {
-        tmp.path().join("screenshots")
-    };
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = screenshots_dir(tmp.path());
     let app = spawn_app("[archive]\nenabled = true\n[topics]\nrust = \"Rust\"\ngo = \"Go\"\n");
     let base = format!("http://{}", app.addr);
     let local = |url: &str| url.replace("https://news.example.com", &base);

@@ -4,8 +4,6 @@
 //! GAZETTE_SCREENSHOTS=1) and checks the charts' data points against the
 //! database.
 
-use std::path::Path;
-
 use chrono::{Duration, Utc};
 use gazette::audience::{Source, SubscriberEmail};
 use gazette::bounce::{Kind, Record};
@@ -13,7 +11,7 @@ use gazette::store::campaigns::{CampaignStatus, Recorded};
 use gazette::store::claims::ClaimOwner;
 
 use crate::http;
-use crate::web::browser::{have, Driver};
+use crate::web::browser::{have, screenshots_dir, Driver};
 use crate::web::clicks::campaign_with_links;
 use crate::web::dashboard::{point, TOKEN};
 use crate::web::{spawn_app_with_token, App};
@@ -105,12 +103,7 @@ fn the_dashboard_in_a_real_browser() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let shots = if std::env::var_os("GAZETTE_SCREENSHOTS").is_some() {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
-    } else {
-        tmp.path().join("screenshots")
-    };
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = screenshots_dir(tmp.path());
     let app = spawn_app_with_token("[tracking]\nclicks = true\n", TOKEN);
     let id = seed(&app);
     let admin = format!("http://{}", app.admin.unwrap());
