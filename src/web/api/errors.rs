@@ -134,3 +134,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
         }
     }
 }
+
+/// A list endpoint's `page` (from 1) and `per_page` (1 to 1000, default
+/// 100), checked, with the offset they give.
+pub struct Page {
+    pub page: i64,
+    pub per_page: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    pub fn of(page: Option<i64>, per_page: Option<i64>) -> Result<Page, ApiError> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(100);
+        if page < 1 || !(1..=1000).contains(&per_page) {
+            return Err(ApiError::bad_request(
+                "page starts at 1 and per_page is between 1 and 1000",
+            ));
+        }
+        let offset = (page - 1).saturating_mul(per_page);
+        Ok(Page {
+            page,
+            per_page,
+            offset,
+        })
+    }
+}

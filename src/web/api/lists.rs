@@ -15,7 +15,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::errors::Params;
+use super::errors::{Page, Params};
 use super::{Api, ApiError};
 use crate::audience::Status;
 use crate::error::Error;
@@ -160,19 +160,12 @@ pub async fn bounces(
         ),
         None => None,
     };
-    let page = p.page.unwrap_or(1);
-    let per_page = p.per_page.unwrap_or(100);
-    if page < 1 || !(1..=1000).contains(&per_page) {
-        return Err(ApiError::bad_request(
-            "page starts at 1 and per_page is between 1 and 1000",
-        ));
-    }
-    let offset = (page - 1).saturating_mul(per_page);
-    let (rows, total) = api.store.bounce_page(since, per_page, offset).await?;
+    let at = Page::of(p.page, p.per_page)?;
+    let (rows, total) = api.store.bounce_page(since, at.per_page, at.offset).await?;
     Ok(Json(json!({
         "bounces": rows,
         "total": total,
-        "page": page,
-        "per_page": per_page,
+        "page": at.page,
+        "per_page": at.per_page,
     })))
 }

@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::errors::{Body, Id, Params};
+use super::errors::{Body, Id, Page, Params};
 use super::{Api, ApiError};
 use crate::audience::{format_time, Source, Status, Subscriber, SubscriberEmail};
 use crate::ops::subscribers::PrefsChange;
@@ -76,28 +76,17 @@ pub async fn list(
         })?),
         None => None,
     };
-    let page = p.page.unwrap_or(1);
-    let per_page = p.per_page.unwrap_or(100);
-    if page < 1 || !(1..=1000).contains(&per_page) {
-        return Err(ApiError::bad_request(
-            "page starts at 1 and per_page is between 1 and 1000",
-        ));
-    }
+    let at = Page::of(p.page, p.per_page)?;
     let found = api
         .store
-        .search(
-            status,
-            p.q.as_deref(),
-            per_page,
-            (page - 1).saturating_mul(per_page),
-        )
+        .search(status, p.q.as_deref(), at.per_page, at.offset)
         .await?;
     let subs: Vec<ApiSubscriber> = found.subscribers.into_iter().map(Into::into).collect();
     Ok(Json(json!({
         "subscribers": subs,
         "total": found.total,
-        "page": page,
-        "per_page": per_page,
+        "page": at.page,
+        "per_page": at.per_page,
     })))
 }
 
