@@ -414,3 +414,61 @@ fn is_delay_warning(msg: &Message, notice: &str) -> bool {
         || lower.contains("will be retried")
         || lower.contains("still trying")
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::bounce::analyze;
+
+    /// (recipient, verdict) of a corpus message.
+    fn read(raw: &[u8]) -> Vec<(Option<String>, &'static str)> {
+        analyze(raw, "t")
+            .into_iter()
+            .map(|r| (r.recipient.clone(), r.verdict()))
+            .collect()
+    }
+
+    /// "The original message was received at …" opens the notice of an
+    /// X1 server; it is no copy of the message.
+    #[test]
+    fn a_notice_that_opens_with_the_original_message_is_read() {
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-x1-02.eml");
+        assert_eq!(read(raw), [(Some("kijitora@example.org".into()), "hard")]);
+    }
+
+    /// qmail names the failed address on its own line, even when it is
+    /// the address the bounce went to.
+    #[test]
+    fn qmail_s_failed_line_counts_for_the_bounce_s_own_address() {
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-qmail-08.eml");
+        assert_eq!(
+            read(raw),
+            [(Some("shironeko@example.ad.jp".into()), "soft")]
+        );
+    }
+
+    /// A notice that names no address: the returned copy's To failed.
+    #[test]
+    fn the_copy_s_recipient_when_the_notice_names_none() {
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-lhost-verizon-01.eml");
+        assert_eq!(read(raw), [(Some("0000000000@vzwpix.com".into()), "hard")]);
+    }
+
+    /// A multipart/report whose body lacks its boundary: the fields of
+    /// its delivery status are read from the raw body.
+    #[test]
+    fn delivery_status_fields_in_an_unsplit_body() {
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-messagingserver-03.eml");
+        assert_eq!(
+            read(raw),
+            [
+                (Some("sabineko@example.org".into()), "hard"),
+                (Some("mikeneko@example.org".into()), "hard")
+            ]
+        );
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-rfc3464-04.eml");
+        assert_eq!(
+            read(raw),
+            [(Some("kijitora@mailx-53.neko.example.edu".into()), "soft")]
+        );
+    }
+}
