@@ -420,3 +420,44 @@ fn refusals_of_the_sender_never_mark_a_reader_bounced() {
         assert_eq!(status_of(&p, email), "bounced", "{file}: a dead address");
     }
 }
+
+/// The parts of expected.tsv follow the rules committed before Gazette
+/// read the files (scripts/corpus-split.sh): `ss-`, the first half by
+/// the SHA-256 of the name is held out; `s3-`, a name whose SHA-256
+/// begins with 0-7.
+#[test]
+fn the_held_out_parts_follow_the_committed_rules() {
+    use sha2::Digest;
+    let digest = |name: &str| hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    let mut parts: std::collections::BTreeMap<String, String> = Default::default();
+    for line in std::fs::read_to_string(corpus().join("../expected.tsv"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let f: Vec<&str> = line.split('\t').collect();
+        parts.insert(f[0].to_string(), f[4].to_string());
+    }
+    let mut second: Vec<(String, &String)> = parts
+        .keys()
+        .filter(|n| n.starts_with("ss-"))
+        .map(|n| (digest(n), n))
+        .collect();
+    second.sort();
+    let held = second.len().div_ceil(2);
+    for (i, (_, name)) in second.iter().enumerate() {
+        let want = if i < held { "heldout" } else { "tune" };
+        assert_eq!(parts[*name], want, "{name}");
+    }
+    let third: Vec<&String> = parts.keys().filter(|n| n.starts_with("s3-")).collect();
+    assert!(
+        third.len() >= 60,
+        "{} files in the third collection",
+        third.len()
+    );
+    for name in third {
+        let first = digest(name).chars().next().unwrap();
+        let want = if first <= '7' { "heldout" } else { "tune" };
+        assert_eq!(parts[name], want, "{name}");
+    }
+}
