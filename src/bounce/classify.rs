@@ -338,4 +338,28 @@ mod tests {
         let text = "host mx.spamfilter.example.net[192.0.2.1] said: 550 5.1.1 <a@virus.example.org>: user unknown";
         assert_eq!(classify(None, None, text), v(Class::Hard, "userunknown"));
     }
+
+    /// The phrases the third collection's tune part called for, each in
+    /// its real message's words (tests/fixtures/bounces/corpus/s3-*).
+    #[test]
+    fn third_collection_phrases() {
+        let cases = [
+            // s3-email-ezweb-08: Hotmail refusing the sending IP at MAIL FROM.
+            ("550 SC-004 (COL0-MC1-F1) Unfortunately, messages from 111.86.156.22 weren't sent. We recommend that you contact your Internet service provider. The problem is that too many unwanted messages have been sent from the following IP address above.", None, Class::Blocked),
+            // s3-sendmail-16: a blocklisted sending IP, "(BL)".
+            ("554 IP=192.0.2.254 - A problem occurred. (Ask your postmaster for help or to contact neko@example.org to clarify.) (BL)", Some("5.5.0"), Class::Blocked),
+            // s3-email-google-10: Gmail gave up connecting; never hard.
+            ("The recipient server did not accept our requests to connect. Learn more at http://support.google.com/mail/bin/answer.py?answer=7720 [(0) 6jo.example.co.jp. [192.0.2.222]:25: socket error]", None, Class::Soft),
+            // s3-rfc3464-04: sendmail's "Service unavailable" for a failed procmail pipe.
+            ("554 \"|IFS=' ' && exec /usr/local/bin/procmail -f- || exit 75 #kijitora\"... Service unavailable", Some("5.5.0"), Class::Soft),
+            // s3-email-gsuite-03: a Null MX under a temporary status.
+            ("DNS Error: 80458680 DNS type 'mx' lookup of libsisimai.org responded with code NOERROR The domain libsisimai.org doesn't receive email according to the administrator: returned Null MX https://www.rfc-editor.org/info/rfc7505", Some("4.0.0"), Class::Hard),
+            // s3-lhost-verizon-01.
+            ("Message could not be delivered to mobile. Error: No valid recipients for this MM", None, Class::Hard),
+        ];
+        for (text, status, want) in cases {
+            let verdict = classify(find_code(text), status.and_then(Enhanced::parse), text);
+            assert_eq!(verdict.class, want, "{text}: {verdict:?}");
+        }
+    }
 }

@@ -183,7 +183,8 @@ pub fn analyze(raw: &[u8], source: &str) -> Vec<Record> {
             .unwrap_or_default()
     };
     if out.is_empty() {
-        if let Some(status) = report_part(&msg, "delivery-status") {
+        let status = report_part(&msg, "delivery-status").or_else(|| text::inline_report(&msg));
+        if let Some(status) = status {
             out = from_dsn(&msg, &status, source);
         }
     }

@@ -12,8 +12,7 @@ use super::{squash, Enhanced, Record};
 const COPY_MARKERS: &[&str] = &[
     "below this line is a copy of the message",
     "this is a copy of the message",
-    "original message",
-    "original message follows",
+    "copy of the original message",
     "header of the original message",
     // Lotus Notes: "------- Returned Message --------" (notes-01).
     "- returned message -",
@@ -24,26 +23,99 @@ const COPY_MARKERS: &[&str] = &[
     "content-type: text/rfc822-headers",
 ];
 
-/// The human-readable notice: the first text part, without the copy of
-/// the original message.
+/// Lines that start the returned copy when they begin with these words
+/// (after any dashes): "----- Original message -----", "Original
+/// Message:", "Original message headers:"; but "The original message was
+/// received at …" opens a sendmail or X1 notice (s3-x1-02).
+const COPY_STARTS: &[&str] = &["original message"];
+
 /// The human-readable part of a bounce is read up to this many bytes.
 const MAX_NOTICE: usize = 256 * 1024;
 
+/// Whether a line starts the returned copy of the original message.
+fn is_copy_marker(line: &str) -> bool {
+    let lower = line.trim().to_ascii_lowercase();
+    let bare = lower.trim_start_matches(|c: char| c == '-' || c == '=' || c.is_whitespace());
+    COPY_MARKERS.iter().any(|m| lower.contains(m))
+        || COPY_STARTS.iter().any(|m| bare.starts_with(m))
+}
+
+/// The first text part; for a message whose parts could not be split (a
+/// multipart body without its boundary, s3-messagingserver-03), the raw
+/// body.
+fn body_of(msg: &Message) -> String {
+    if let Some(b) = msg.body_text(0).filter(|b| !b.trim().is_empty()) {
+        return b.into_owned();
+    }
+    if msg.parts.len() > 1 {
+        return String::new();
+    }
+    let start = msg.root_part().raw_body_offset() as usize;
+    msg.raw_message()
+        .get(start..)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
+/// The human-readable notice: the first text part, without the copy of
+/// the original message.
 pub fn notice(msg: &Message) -> String {
-    let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+    let body = body_of(msg);
     let mut out = String::with_capacity(body.len().min(MAX_NOTICE));
     for line in body.lines() {
-        if out.len() > MAX_NOTICE {
-            break;
-        }
-        let lower = line.trim().to_ascii_lowercase();
-        if COPY_MARKERS.iter().any(|m| lower.contains(m)) {
+        if out.len() > MAX_NOTICE || is_copy_marker(line) {
             break;
         }
         out.push_str(line);
         out.push('\n');
     }
     out
+}
+
+/// The delivery-status fields of a report whose parts could not be split
+/// (no boundary in its body: sendmail's rfc3464-04/-06, PMDF's
+/// messagingserver-03 in the third collection): the raw body, when it
+/// holds a `Final-Recipient` field.
+pub fn inline_report(msg: &Message) -> Option<String> {
+    if msg.parts.len() > 1 || !looks_like_bounce(msg) {
+        return None;
+    }
+    let body = body_of(msg);
+    body.lines()
+        .any(|l| {
+            l.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("final-recipient:")
+        })
+        .then_some(body)
+}
+
+/// The recipient of the returned copy (its `To:`), for a notice that
+/// names no address of its own (Verizon's "No valid recipients for this
+/// MM", s3-lhost-verizon-01).
+fn copy_recipient(msg: &Message, skip: &[String]) -> Option<String> {
+    let body = body_of(msg);
+    let copy = body.lines().skip_while(|l| !is_copy_marker(l)).skip(1);
+    copy.take(60)
+        .filter(|l| l.to_ascii_lowercase().starts_with("to:"))
+        .flat_map(|l| addresses_in(l).into_iter().map(|(_, a)| a))
+        .find(|a| !is_system(a) && !skip.iter().any(|s| s.eq_ignore_ascii_case(a)))
+}
+
+/// Addresses the notice names on a line of their own as `<address>:`,
+/// qmail's way of naming a failed recipient: taken even when the address
+/// is the bounce's own (a message sent to oneself, s3-qmail-08).
+fn failed_lines(notice: &str, found: &[(usize, String)]) -> Vec<String> {
+    found
+        .iter()
+        .filter(|(_, a)| {
+            let line = format!("<{}>:", a.to_ascii_lowercase());
+            notice
+                .lines()
+                .any(|l| l.trim().to_ascii_lowercase() == line)
+        })
+        .map(|(_, a)| a.clone())
+        .collect()
 }
 
 /// The text about `addr` in a notice: from the address to the next
@@ -256,8 +328,17 @@ pub fn from_text(msg: &Message, source: &str) -> Vec<Record> {
             .trim_end_matches(|c: char| c == '<' || c.is_whitespace())
             .ends_with("expanded from")
     });
-    let candidates = candidates(&found, &skip);
-    for addr in candidates.iter().copied() {
+    let mut candidates: Vec<String> = candidates(&found, &skip)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if candidates.is_empty() {
+        candidates = failed_lines(&notice, &found);
+    }
+    if candidates.is_empty() && failed_header.is_empty() {
+        candidates.extend(copy_recipient(msg, &skip));
+    }
+    for addr in candidates.iter().map(String::as_str) {
         let (verdict, seg) = if delayed {
             // A delay is never a dead address; a delay because the sender
             // was refused is a block all the same.
@@ -332,4 +413,62 @@ fn is_delay_warning(msg: &Message, notice: &str) -> bool {
         || lower.contains("this is a warning only")
         || lower.contains("will be retried")
         || lower.contains("still trying")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bounce::analyze;
+
+    /// (recipient, verdict) of a corpus message.
+    fn read(raw: &[u8]) -> Vec<(Option<String>, &'static str)> {
+        analyze(raw, "t")
+            .into_iter()
+            .map(|r| (r.recipient.clone(), r.verdict()))
+            .collect()
+    }
+
+    /// "The original message was received at …" opens the notice of an
+    /// X1 server; it is no copy of the message.
+    #[test]
+    fn a_notice_that_opens_with_the_original_message_is_read() {
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-x1-02.eml");
+        assert_eq!(read(raw), [(Some("kijitora@example.org".into()), "hard")]);
+    }
+
+    /// qmail names the failed address on its own line, even when it is
+    /// the address the bounce went to.
+    #[test]
+    fn qmail_s_failed_line_counts_for_the_bounce_s_own_address() {
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-qmail-08.eml");
+        assert_eq!(
+            read(raw),
+            [(Some("shironeko@example.ad.jp".into()), "soft")]
+        );
+    }
+
+    /// A notice that names no address: the returned copy's To failed.
+    #[test]
+    fn the_copy_s_recipient_when_the_notice_names_none() {
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-lhost-verizon-01.eml");
+        assert_eq!(read(raw), [(Some("0000000000@vzwpix.com".into()), "hard")]);
+    }
+
+    /// A multipart/report whose body lacks its boundary: the fields of
+    /// its delivery status are read from the raw body.
+    #[test]
+    fn delivery_status_fields_in_an_unsplit_body() {
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-messagingserver-03.eml");
+        assert_eq!(
+            read(raw),
+            [
+                (Some("sabineko@example.org".into()), "hard"),
+                (Some("mikeneko@example.org".into()), "hard")
+            ]
+        );
+        let raw = include_bytes!("../../tests/fixtures/bounces/corpus/s3-rfc3464-04.eml");
+        assert_eq!(
+            read(raw),
+            [(Some("kijitora@mailx-53.neko.example.edu".into()), "soft")]
+        );
+    }
 }

@@ -86,6 +86,12 @@ pub const REFUSALS: &[(&str, Verdict)] = &[
     // take posts from the sender), in each reader's language, always with
     // its help link (ss-lhost-googlegroups-01, in Japanese).
     ("groups.google.com", v(Class::Blocked, "rejected")),
+    // Hotmail's SC-004 refusal of a sending IP, relayed by au/EZweb
+    // (s3-email-ezweb-08): "too many unwanted messages have been sent".
+    ("unwanted messages", v(Class::Blocked, "blocked")),
+    // Cox-style "554 IP=… - A problem occurred. (…) (BL)": BL marks a
+    // blocklisted sending IP (s3-sendmail-16).
+    ("(bl)", v(Class::Blocked, "blocked")),
     ("too many connections", v(Class::Blocked, "toomanyconn")),
     ("rate limit", v(Class::Blocked, "toomanyconn")),
     // The receiving system or the path, not the mailbox.
@@ -94,6 +100,18 @@ pub const REFUSALS: &[(&str, Verdict)] = &[
         v(Class::Soft, "systemerror"),
     ),
     ("too many hops", v(Class::Soft, "networkerror")),
+    // Gmail could not connect to the recipient's server and gave up
+    // (s3-email-google-10; issue 26 point 3): a path failure.
+    (
+        "did not accept our requests to connect",
+        v(Class::Soft, "expired"),
+    ),
+    // The local delivery program failed (a procmail pipe, sendmail's
+    // "Service unavailable" for it, s3-rfc3464-04): Sisimai's mailererror.
+    ("bin/procmail", v(Class::Soft, "mailererror")),
+    ("bin/maildrop", v(Class::Soft, "mailererror")),
+    ("mailer error", v(Class::Soft, "mailererror")),
+    ("command failed:", v(Class::Soft, "mailererror")),
     ("routing loop", v(Class::Soft, "networkerror")),
     ("mail loop", v(Class::Soft, "networkerror")),
     // ss-lhost-x6-01: "554 5.4.6 Hop count exceeded - possible mail loop".
@@ -179,6 +197,12 @@ pub const RECIPIENT: &[(&str, Verdict)] = &[
         v(Class::Hard, "userunknown"),
     ),
     ("host not found", v(Class::Hard, "hostunknown")),
+    // A domain that publishes a Null MX (RFC 7505) takes no mail, whatever
+    // the status Gmail sends with it (4.0.0, s3-email-gsuite-03).
+    ("null mx", v(Class::Hard, "notaccept")),
+    ("doesn't receive email", v(Class::Hard, "notaccept")),
+    // Verizon's MMS gateway (s3-lhost-verizon-01).
+    ("no valid recipients for", v(Class::Hard, "userunknown")),
     ("host unknown", v(Class::Hard, "hostunknown")),
     ("domain not found", v(Class::Hard, "hostunknown")),
     ("no mx", v(Class::Hard, "hostunknown")),

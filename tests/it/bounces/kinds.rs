@@ -113,3 +113,54 @@ fn a_google_groups_refusal_is_blocked() {
         "blocked",
     );
 }
+
+#[test]
+fn service_unavailable_is_soft() {
+    // sendmail: "554 … Service unavailable" for a failed procmail pipe
+    // (third collection, s3-rfc3464-04).
+    stays_active(
+        "s3-rfc3464-04.eml",
+        "kijitora@mailx-53.neko.example.edu",
+        "soft",
+    );
+}
+
+#[test]
+fn a_refusal_of_the_sending_ip_at_mail_from_is_blocked() {
+    // Hotmail via au/EZweb: "too many unwanted messages have been sent
+    // from the following IP address" (s3-email-ezweb-08); a Cox-style
+    // "554 IP=… (BL)" listing (s3-sendmail-16).
+    stays_active(
+        "s3-email-ezweb-08.eml",
+        "kijitora-neko-nyaan-22222-cats@hotmail.com",
+        "blocked",
+    );
+    stays_active(
+        "s3-sendmail-16.eml",
+        "aoduigoadiugoaiugaodiugao@example.org",
+        "blocked",
+    );
+}
+
+#[test]
+fn a_header_or_security_refusal_is_blocked() {
+    // "554 5.7.9 Header error" (s3-sendmail-09); Exchange 2007
+    // "550 5.7.1 RESOLVER.RST.AuthRequired" (s3-email-exchange2007-04).
+    stays_active("s3-sendmail-09.eml", "kijitora@example.co.jp", "blocked");
+    stays_active(
+        "s3-email-exchange2007-04.eml",
+        "neko-nyaan@example.jp",
+        "blocked",
+    );
+}
+
+#[test]
+fn gmail_giving_up_on_a_connection_is_soft() {
+    // "The recipient server did not accept our requests to connect"
+    // (issue 26, point 3; s3-email-google-10).
+    stays_active(
+        "s3-email-google-10.eml",
+        "kijitora@6jo.example.co.jp",
+        "soft",
+    );
+}
