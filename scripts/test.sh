@@ -15,4 +15,9 @@ export PROPTEST_CASES="${PROPTEST_CASES:-10000}"
 # The PostgreSQL backend's tests (scripts/setup/postgres.sh made sure the
 # server answers); each test creates and drops its own database.
 export GAZETTE_TEST_POSTGRES_URL="${GAZETTE_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/postgres}"
+# Two test threads per core: most of the suite waits (child processes, the
+# PostgreSQL server, timeouts it provokes, a browser) rather than computes;
+# measured in docs/BENCHMARKS.md ("Test time").
+cores="$(nproc 2>/dev/null || echo 2)"
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-$((cores * 2))}"
 cargo test --locked "$@"

@@ -57,7 +57,6 @@ impl Project {
         Some(self)
     }
 
-    #[allow(dead_code)]
     /// The project on `backend` ("sqlite" or "postgres"); `None` when
     /// PostgreSQL is asked for and no test server is configured.
     pub fn on(self, backend: &str) -> Option<Self> {
@@ -67,7 +66,6 @@ impl Project {
         }
     }
 
-    #[allow(dead_code)]
     /// The database URL the project's commands use.
     pub fn database_url(&self) -> String {
         match &self.db {

@@ -346,9 +346,10 @@ fn table(rows: usize, cols: usize) -> String {
 #[test]
 fn a_huge_post_is_refused_with_its_file_and_the_limit() {
     // Issue 24: a 4.8 MB post of a 5,000 × 500 table took 10 s and 1.84 GB
-    // to preview and gave a 158 MB email.
+    // to preview and gave a 158 MB email. A fifth of it (about 5 MB of
+    // HTML, over twice the 2 MB limit) is refused the same way.
     let p = two_posts();
-    p.post("huge", "Huge", "2026-11-21", &table(5_000, 500));
+    p.post("huge", "Huge", "2026-11-21", &table(1_000, 500));
     let out = p.run(&["preview", "post", "huge"]);
     out.fails_with(
         "huge.md: the post's HTML alone is over the largest allowed (2.0 MB, `[paths] max_email_size`)",

@@ -24,7 +24,6 @@ mod stats;
 mod subscribers;
 
 /// A fresh, migrated store on `backend`, and what keeps it alive.
-#[allow(dead_code)]
 pub struct TestStore {
     pub store: Store,
     pub url: String,
