@@ -333,12 +333,11 @@ impl Store {
             breaker: row.breaker,
         };
         for (status, n) in counts {
-            match DeliveryStatus::from_str(&status) {
-                Ok(DeliveryStatus::Sent) => c.sent = n,
-                Ok(DeliveryStatus::Failed) => c.failed = n,
-                Ok(DeliveryStatus::Pending) => c.pending = n,
-                Ok(DeliveryStatus::Skipped) => c.skipped = n,
-                Err(_) => {}
+            match status {
+                DeliveryStatus::Sent => c.sent = n,
+                DeliveryStatus::Failed => c.failed = n,
+                DeliveryStatus::Pending => c.pending = n,
+                DeliveryStatus::Skipped => c.skipped = n,
             }
         }
         Ok(Some(c))
@@ -460,7 +459,7 @@ impl Store {
 }
 
 /// A campaign's row, its delivery counts by status, and its posts.
-type CampaignParts = (CampaignRow, Vec<(String, i64)>, Vec<String>);
+type CampaignParts = (CampaignRow, Vec<(DeliveryStatus, i64)>, Vec<String>);
 
 #[derive(sqlx::FromRow)]
 struct CampaignRow {

@@ -62,7 +62,6 @@
 //! - `worker`: what the worker remembers between runs.
 
 use std::collections::HashSet;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
@@ -70,7 +69,7 @@ use sha2::{Digest, Sha256};
 
 pub(crate) mod db;
 pub(crate) mod dialect;
-use db::{db, Pool};
+use db::{db, text_enum, Pool};
 pub use db::{Backend, JsonText, Ts};
 use dialect::Dialect;
 
@@ -123,7 +122,7 @@ struct SubscriberRow {
     id: i64,
     email: String,
     name: Option<String>,
-    status: String,
+    status: Status,
     source: String,
     attributes: JsonText,
     created_at: Ts,
@@ -155,13 +154,17 @@ pub mod test_sends;
 pub use readers::{ArchiveEntry, Audience};
 mod sqlite;
 
+// A subscriber's status is read as the enum: a value it does not know is
+// an error naming it, never a silent `Pending`.
+text_enum!(Status);
+
 impl SubscriberRow {
     fn into_domain(self) -> Subscriber {
         Subscriber {
             id: self.id,
             email: self.email,
             name: self.name,
-            status: Status::from_str(&self.status).unwrap_or(Status::Pending),
+            status: self.status,
             source: self.source,
             attributes: serde_json::from_str(&self.attributes.0)
                 .unwrap_or_else(|_| serde_json::Value::Object(Default::default())),
@@ -321,17 +324,15 @@ impl Store {
     }
 
     pub async fn counts(&self) -> Result<Vec<(Status, i64)>> {
-        let rows: Vec<(String, i64)> = db!(&self.pool, p, pg => {
+        let rows: Vec<(Status, i64)> = db!(&self.pool, p, pg => {
             sqlx::query_as("SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status")
                 .fetch_all(p)
                 .await?
         });
         let mut out: Vec<(Status, i64)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
-        for (status, n) in rows {
-            if let Ok(st) = Status::from_str(&status) {
-                if let Some(slot) = out.iter_mut().find(|(s, _)| *s == st) {
-                    slot.1 = n;
-                }
+        for (st, n) in rows {
+            if let Some(slot) = out.iter_mut().find(|(s, _)| *s == st) {
+                slot.1 = n;
             }
         }
         Ok(out)

@@ -12,7 +12,6 @@
 //! counts.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
@@ -76,7 +75,7 @@ const OPTED_OUT_IN_MEMORY: i64 = 250_000;
 async fn opted_out_keys(tx: &mut Tx) -> Result<Option<HashMap<String, Status>>> {
     let count = format!("SELECT COUNT(*) FROM subscribers WHERE status IN {OPTED_OUT}");
     let list = format!("SELECT email_key, status FROM subscribers WHERE status IN {OPTED_OUT}");
-    let rows: Vec<(String, String)> = db_tx!(tx, t, pg => {
+    let rows: Vec<(String, Status)> = db_tx!(tx, t, pg => {
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
             .fetch_one(&mut **t)
             .await?;
@@ -87,11 +86,7 @@ async fn opted_out_keys(tx: &mut Tx) -> Result<Option<HashMap<String, Status>>> 
             .fetch_all(&mut **t)
             .await?
     });
-    Ok(Some(
-        rows.into_iter()
-            .filter_map(|(k, s)| Status::from_str(&s).ok().map(|s| (k, s)))
-            .collect(),
-    ))
+    Ok(Some(rows.into_iter().collect()))
 }
 
 impl Import {
