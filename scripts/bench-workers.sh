@@ -7,6 +7,7 @@
 #   scripts/bench-workers.sh --database postgres://root@127.0.0.1:5432/postgres --workers 1,2,4
 #   N=20000 RUNS=3 scripts/bench-workers.sh ...                # medians of 3 runs
 #   RTT_MS=20 scripts/bench-workers.sh ...   # a round trip added before the sink (scripts/lib/rtt.sh)
+#   GAZETTE_BIN=/path/to/gazette scripts/bench-workers.sh ...   # that binary, not a fresh release build
 # A postgres:// URL names a server (and a database to connect to for
 # CREATE/DROP DATABASE): each run gets a fresh database on it, dropped after.
 #
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --database=*) database=${1#*=}; shift ;;
     --workers) workers=$2; shift 2 ;;
     --workers=*) workers=${1#*=}; shift ;;
-    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -43,8 +44,11 @@ esac
 . scripts/lib/postfix.sh
 [ "$backend" = sqlite ] || command -v psql >/dev/null || { echo "psql is needed for --database postgres://" >&2; exit 2; }
 
-cargo build --quiet --release
-bin=$PWD/target/release/gazette
+if [ -z "${GAZETTE_BIN:-}" ]; then
+  cargo build --quiet --release
+  GAZETTE_BIN=$PWD/target/release/gazette
+fi
+bin=$GAZETTE_BIN
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 smtp-sink -u nobody "127.0.0.1:$port" 1000 &

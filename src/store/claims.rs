@@ -206,6 +206,20 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<CampaignStatus>> {
+        self.heartbeat_before(id, owner, now, until, until).await
+    }
+
+    /// As [`Store::heartbeat`], renewing only the leases that end before
+    /// `before` (those taken since end late enough: see
+    /// [`Store::renew_leases_before`]).
+    pub async fn heartbeat_before(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<Option<CampaignStatus>> {
         let beat = db!(&self.pool, p, pg => {
             sqlx::query("UPDATE senders SET heartbeat_at = $2 WHERE id = $1")
                 .bind(owner)
@@ -217,7 +231,7 @@ impl Store {
         if beat == 0 {
             return Ok(None);
         }
-        self.renew_leases(owner, until).await?;
+        self.renew_leases_before(owner, until, before).await?;
         Ok(db!(&self.pool, p, pg => {
             sqlx::query_scalar(
                 "UPDATE campaigns SET heartbeat_at = $2 WHERE id = $1 RETURNING status",

@@ -4,7 +4,7 @@
 //!
 //! - a JSON array parameter as rows: [`Dialect::text_list`],
 //!   [`Dialect::id_list`], [`Dialect::in_ids`], [`Dialect::elements`];
-//! - row locks: [`Dialect::for_update`], [`Dialect::skip_locked`];
+//! - row locks: [`Dialect::for_update`];
 //! - byte-order comparison: [`Dialect::bytewise`];
 //! - functions spelt differently: [`Dialect::domain_of`],
 //!   [`Dialect::int_sum`];
@@ -108,15 +108,6 @@ impl Dialect {
         match self.0 {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE",
-        }
-    }
-
-    /// Lock the rows a `SELECT` reads, skipping those another transaction
-    /// holds (never waiting for them).
-    pub(crate) fn skip_locked(self) -> &'static str {
-        match self.0 {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
 

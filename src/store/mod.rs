@@ -24,7 +24,7 @@
 //! })
 //! ```
 //!
-//! Also: `text_list`, `in_ids`, `elements`, `skip_locked`, `bytewise`
+//! Also: `text_list`, `in_ids`, `elements`, `bytewise`
 //! (collation), `domain_of`, `int_sum`, `linked_tables` (catalog). A write
 //! transaction begins with `p.begin_write()` (`BEGIN IMMEDIATE` on SQLite).
 //! Timestamps bind as [`Ts`], JSON as [`JsonText`]. What only one backend

@@ -13,7 +13,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::campaigns::{QueueItem, QueueRecipient, Recorded};
-use super::db::{db, BeginWrite};
+use super::db::{db, BeginWrite, Pool};
+use super::dialect::Dialect;
 use super::{postgres, sqlite};
 use super::{JsonText, Store, Ts};
 use crate::audience::{tokens, Status};
@@ -70,6 +71,11 @@ const SELECT_LEASED: &str = "SELECT d.id, d.attempts, s.id AS sid, s.email, s.na
         s.unsub_verifier, s.selector, s.attributes
      FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id";
 
+/// The same columns, of the rows a PostgreSQL claim just leased.
+const SELECT_CLAIMED: &str = "SELECT d.id, d.attempts, s.id AS sid, s.email, s.name, s.status,
+        s.unsub_verifier, s.selector, s.attributes
+     FROM claimed d LEFT JOIN subscribers s ON s.id = d.subscriber_id";
+
 /// A PostgreSQL deadlock or serialization failure: the transaction was
 /// rolled back and may simply be run again.
 fn is_conflict(e: &sqlx::Error) -> bool {
@@ -95,6 +101,18 @@ where
     }
 }
 
+/// The sent outcomes among `o` as JSON objects `{id, m, t}`.
+fn sent_json(o: &[(i64, Recorded)]) -> Vec<serde_json::Value> {
+    o.iter()
+        .filter_map(|(id, o)| match o {
+            Recorded::Sent { message_id, at } => {
+                Some(serde_json::json!({ "id": id, "m": message_id, "t": super::ts(*at) }))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 impl Store {
     /// Lease up to `limit` deliveries of campaign `campaign` that are due
     /// at `now` to `owner` until `until`, lowest ids first, and return them
@@ -108,35 +126,52 @@ impl Store {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<QueueItem>> {
-        let rows: Vec<QueueRow> = db!(&self.queue_pool, p, d => {
-            let mut tx = p.begin_write().await?;
-            let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "UPDATE deliveries SET lease_owner = $2, lease_until = $4
-                 WHERE id IN (SELECT id FROM deliveries WHERE {CLAIMABLE} ORDER BY id LIMIT $5{})
-                 RETURNING id",
-                d.skip_locked()
-            )))
-            .bind(campaign)
-            .bind(owner)
-            .bind(Ts(now))
-            .bind(Ts(until))
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
-            let rows = if ids.is_empty() {
-                Vec::new()
-            } else {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "{SELECT_LEASED} WHERE d.id {} ORDER BY d.id",
-                    d.in_ids("$1")
+        let rows: Vec<QueueRow> = match &self.queue_pool {
+            // One statement leases the batch and returns its rows: one
+            // round trip, no transaction around it.
+            Pool::Postgres(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(postgres::claim(
+                    CLAIMABLE,
+                    SELECT_CLAIMED,
                 )))
-                .bind(JsonText(serde_json::to_string(&ids).expect("JSON")))
-                .fetch_all(&mut *tx)
+                .bind(campaign)
+                .bind(owner)
+                .bind(Ts(now))
+                .bind(Ts(until))
+                .bind(limit)
+                .fetch_all(p)
                 .await?
-            };
-            tx.commit().await?;
-            rows
-        });
+            }
+            // The lease, then the rows, in one write transaction.
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin_write().await?;
+                let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET lease_owner = $2, lease_until = $4
+                     WHERE id IN (SELECT id FROM deliveries WHERE {CLAIMABLE} ORDER BY id LIMIT $5)
+                     RETURNING id"
+                )))
+                .bind(campaign)
+                .bind(owner)
+                .bind(Ts(now))
+                .bind(Ts(until))
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                let rows = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "{SELECT_LEASED} WHERE d.id {} ORDER BY d.id",
+                        Dialect::SQLITE.in_ids("$1")
+                    )))
+                    .bind(JsonText(serde_json::to_string(&ids).expect("JSON")))
+                    .fetch_all(&mut *tx)
+                    .await?
+                };
+                tx.commit().await?;
+                rows
+            }
+        };
         Ok(rows.into_iter().map(QueueRow::into_item).collect())
     }
 
@@ -165,10 +200,24 @@ impl Store {
     /// written, which ends the lease anyway) are skipped, never waited for:
     /// the renewal and the outcome writer cannot deadlock.
     pub async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
+        self.renew_leases_before(owner, until, until).await
+    }
+
+    /// Renew `owner`'s leases that end before `before` until `until`: a
+    /// lease taken a moment ago ends late enough already, and rewriting its
+    /// row would only cost (a new row version, its index entries and their
+    /// WAL, row locks the outcome writer would wait for).
+    pub async fn renew_leases_before(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<u64> {
         Ok(db!(&self.pool, p, d => {
             sqlx::query(d.either(sqlite::RENEW_LEASES, postgres::RENEW_LEASES))
             .bind(owner)
             .bind(Ts(until))
+            .bind(Ts(before))
             .execute(p)
             .await?
             .rows_affected()
@@ -261,16 +310,6 @@ impl Store {
         owner: &str,
         outcomes: &[(i64, Recorded)],
     ) -> Result<bool> {
-        let sent_json = |o: &[(i64, Recorded)]| -> Vec<serde_json::Value> {
-            o.iter()
-                .filter_map(|(id, o)| match o {
-                    Recorded::Sent { message_id, at } => {
-                        Some(serde_json::json!({ "id": id, "m": message_id, "t": super::ts(*at) }))
-                    }
-                    _ => None,
-                })
-                .collect()
-        };
         // A batch of sent messages (the common case) is one statement,
         // a transaction of its own: no BEGIN, lock and COMMIT round trips.
         // (On PostgreSQL its row locks are taken in scan order, not id
@@ -282,15 +321,7 @@ impl Store {
             .iter()
             .all(|(_, o)| matches!(o, Recorded::Sent { .. }))
         {
-            let batch = serde_json::Value::Array(sent_json(outcomes)).to_string();
-            let n = db!(&self.queue_pool, p, d => {
-                sqlx::query(d.either(sqlite::SENT, postgres::SENT))
-                    .bind(JsonText(batch))
-                    .bind(owner)
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            });
+            let n = self.record_sent(owner, outcomes).await?;
             return Ok(n == outcomes.len() as u64);
         }
         let mut changed = 0u64;
@@ -354,6 +385,44 @@ impl Store {
             }
             tx.commit().await?;
             Ok(changed == outcomes.len() as u64)
+        })
+    }
+
+    /// A batch of sent outcomes alone, in one statement; how many rows
+    /// `owner` still held.
+    async fn record_sent(&self, owner: &str, outcomes: &[(i64, Recorded)]) -> Result<u64> {
+        Ok(match &self.queue_pool {
+            // As three arrays (ids, Message-IDs, times): no JSON to
+            // build here nor to take apart in the server.
+            Pool::Postgres(p) => {
+                let mut ids = Vec::with_capacity(outcomes.len());
+                let mut mids = Vec::with_capacity(outcomes.len());
+                let mut times = Vec::with_capacity(outcomes.len());
+                for (id, o) in outcomes {
+                    if let Recorded::Sent { message_id, at } = o {
+                        ids.push(*id);
+                        mids.push(message_id.as_str());
+                        times.push(*at);
+                    }
+                }
+                sqlx::query(postgres::SENT_ARRAYS)
+                    .bind(ids)
+                    .bind(mids)
+                    .bind(times)
+                    .bind(owner)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
+            Pool::Sqlite(p) => {
+                let batch = serde_json::Value::Array(sent_json(outcomes)).to_string();
+                sqlx::query(sqlite::SENT)
+                    .bind(JsonText(batch))
+                    .bind(owner)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
         })
     }
 }

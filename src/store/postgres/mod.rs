@@ -15,9 +15,10 @@ use crate::error::{Error, Result};
 use crate::util::net::without_password;
 
 /// Sent outcomes of a batch, given as a JSON array of `{id, m, t}`: one
-/// statement. `= ANY(ARRAY(…))` finds the rows by id whatever the
-/// statistics say (a queue just filled has none, and a semi-join scanned
-/// the whole table per batch).
+/// statement (inside the transaction of a batch with other outcomes).
+/// `= ANY(ARRAY(…))` finds the rows by id whatever the statistics say (a
+/// queue just filled has none, and a semi-join scanned the whole table per
+/// batch).
 pub(super) const SENT: &str =
     "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = NULL,
      status = CASE WHEN subscriber_id IS NULL THEN status ELSE 'sent' END,
@@ -28,11 +29,41 @@ pub(super) const SENT: &str =
      WHERE deliveries.id = (v.value ->> 'id')::bigint AND lease_owner = $2
        AND deliveries.id = ANY(ARRAY(SELECT (jsonb_array_elements($1) ->> 'id')::bigint))";
 
-/// Renew `$1`'s leases until `$2`, skipping rows locked right now (their
-/// outcome is being written, which ends the lease anyway): the renewal and
-/// the outcome writer cannot deadlock.
+/// A batch of sent outcomes alone (the common case) as three arrays of one
+/// length: ids `$1`, Message-IDs `$2`, times `$3`; `$4` the lease owner.
+/// One statement, its own transaction; `= ANY($1)` finds the rows through
+/// the primary key.
+pub(super) const SENT_ARRAYS: &str =
+    "UPDATE deliveries SET attempts = deliveries.attempts + 1, next_attempt_at = NULL,
+     status = CASE WHEN deliveries.subscriber_id IS NULL THEN deliveries.status ELSE 'sent' END,
+     message_id = CASE WHEN deliveries.subscriber_id IS NULL THEN NULL ELSE v.m END,
+     sent_at = CASE WHEN deliveries.subscriber_id IS NULL THEN NULL ELSE v.t END,
+     lease_owner = NULL, lease_until = NULL
+     FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[]) AS v(id, m, t)
+     WHERE deliveries.id = v.id AND deliveries.lease_owner = $4 AND deliveries.id = ANY($1)";
+
+/// Lease a batch and return its rows with their recipients, in one
+/// statement (its own transaction): `$1` campaign, `$2` owner, `$3` now,
+/// `$4` lease end, `$5` how many. Rows another transaction holds are
+/// skipped, never waited for. `{claimable}` and `{select}` are the queue's
+/// (`store::queue`).
+pub(super) fn claim(claimable: &str, select_from_claimed: &str) -> String {
+    format!(
+        "WITH claimed AS (
+             UPDATE deliveries SET lease_owner = $2, lease_until = $4
+             WHERE id IN (SELECT id FROM deliveries WHERE {claimable}
+                          ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED)
+             RETURNING id, attempts, subscriber_id)
+         {select_from_claimed} ORDER BY d.id"
+    )
+}
+
+/// Renew `$1`'s leases until `$2` where they end before `$3` (a lease
+/// taken since ends late enough: rewriting it would only cost), skipping
+/// rows locked right now (their outcome is being written, which ends the
+/// lease anyway): the renewal and the outcome writer cannot deadlock.
 pub(super) const RENEW_LEASES: &str = "UPDATE deliveries SET lease_until = $2 WHERE id = ANY(ARRAY(
-     SELECT id FROM deliveries WHERE lease_owner = $1 AND status = 'pending'
+     SELECT id FROM deliveries WHERE lease_owner = $1 AND status = 'pending' AND lease_until < $3
      FOR UPDATE SKIP LOCKED))";
 
 /// A pool on the server `url` names.

@@ -25,9 +25,10 @@ pub(super) const SENT: &str =
      FROM json_each($1) AS v
      WHERE deliveries.id = v.value ->> 'id' AND +lease_owner = $2";
 
-/// Renew `$1`'s leases until `$2` (one writer at a time: nothing to skip).
-pub(super) const RENEW_LEASES: &str =
-    "UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 AND status = 'pending'";
+/// Renew `$1`'s leases until `$2` where they end before `$3` (one writer
+/// at a time: nothing to skip).
+pub(super) const RENEW_LEASES: &str = "UPDATE deliveries SET lease_until = $2
+     WHERE lease_owner = $1 AND status = 'pending' AND lease_until < $3";
 
 /// The shared pool and the queue's own connection (opened when first
 /// used; the same pool for an in-memory database).

@@ -164,6 +164,43 @@ both!(
 );
 
 both!(
+    a_heartbeat_leaves_fresh_leases_alone,
+    |store: Store| async move {
+        let now = now();
+        let id = campaign(&store, 5, now).await;
+        let lease = Duration::seconds(5);
+        let old = store
+            .claim_batch(id, "a", now, now + lease, 2)
+            .await
+            .unwrap();
+        assert_eq!(old.len(), 2);
+        let t1 = now + Duration::seconds(2);
+        let fresh = store.claim_batch(id, "a", t1, t1 + lease, 2).await.unwrap();
+        assert_eq!(fresh.len(), 2);
+        // A beat at t1 renewing what ends more than half a second before
+        // its own end: the two older leases, not the two just taken.
+        let (until, before) = (t1 + lease, t1 + lease - Duration::milliseconds(500));
+        let status = store
+            .heartbeat_before(id, "a", t1, until, before)
+            .await
+            .unwrap();
+        assert_eq!(status, Some(CampaignStatus::Sending));
+        // Every lease now runs until t1 + 5 s: nothing is free before.
+        let t2 = t1 + lease - Duration::milliseconds(1);
+        let taken = store
+            .claim_batch(id, "b", t2, t2 + lease, 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 1, "only the fifth, never leased");
+        assert_eq!(
+            store.renew_leases_before("a", until, before).await.unwrap(),
+            0
+        );
+        assert_eq!(store.renew_leases("a", until + lease).await.unwrap(), 4);
+    }
+);
+
+both!(
     an_expired_lease_goes_to_the_next_taker,
     |store: Store| async move {
         let now = now();
