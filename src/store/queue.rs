@@ -8,8 +8,6 @@
 //! several hosts never wait for each other nor take the same row; SQLite
 //! gets the same effect from its single writer (one write transaction).
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 
 use super::campaigns::{QueueItem, QueueRecipient, Recorded};
@@ -27,7 +25,7 @@ struct QueueRow {
     sid: Option<i64>,
     email: Option<String>,
     name: Option<String>,
-    status: Option<String>,
+    status: Option<Status>,
     unsub_verifier: Option<String>,
     selector: Option<String>,
     attributes: Option<JsonText>,
@@ -35,16 +33,12 @@ struct QueueRow {
 
 impl QueueRow {
     fn into_item(self) -> QueueItem {
-        let recipient = match (self.sid, self.email, self.unsub_verifier) {
-            (Some(sid), Some(email), Some(verifier)) => Some(QueueRecipient {
+        let recipient = match (self.sid, self.email, self.unsub_verifier, self.status) {
+            (Some(sid), Some(email), Some(verifier), Some(status)) => Some(QueueRecipient {
                 subscriber_id: sid,
                 email,
                 name: self.name,
-                status: self
-                    .status
-                    .as_deref()
-                    .and_then(|s| Status::from_str(s).ok())
-                    .unwrap_or(Status::Pending),
+                status,
                 unsub_token: tokens::row_token(sid, self.selector.as_deref(), &verifier),
                 attributes: self.attributes.map(|a| a.0),
             }),
