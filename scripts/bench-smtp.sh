@@ -34,6 +34,7 @@
 #   SMTPD=postfix  a private Postfix smtpd (scripts/lib/postfix-smtpd.sh:
 #                PIPELINING and CHUNKING, discard transport, queue on
 #                /dev/shm) instead of smtp-sink, which offers no CHUNKING.
+#                SMTPD_DISCARD=chunking: the same server without CHUNKING.
 #   GAZETTE_BIN  the binary (default target/release/gazette, built first), or
 #                several separated by spaces: each run sends with each of them
 #                in turn (same sink, same smtp-source run), so a change can be
@@ -63,7 +64,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 sink= smtpd=
 if [ "${SMTPD:-}" = postfix ]; then
   smtpd=$(mktemp -d /dev/shm/gazette-smtpd.XXXXXX)
-  scripts/lib/postfix-smtpd.sh start "$smtpd" "$port" >/dev/null
+  scripts/lib/postfix-smtpd.sh start "$smtpd" "$port" "${SMTPD_DISCARD:-}" >/dev/null
 else
   # shellcheck disable=SC2086
   smtp-sink ${SINK_OPTS:-} -u nobody "127.0.0.1:$port" 1000 &
@@ -96,7 +97,7 @@ rm list.csv
 cd "$work"
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d)"
-echo "== server: ${SMTPD:-smtp-sink} ${SINK_OPTS:-}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== server: ${SMTPD:-smtp-sink} ${SINK_OPTS:-}${SMTPD_DISCARD:+ without $SMTPD_DISCARD}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== message: $size bytes (headers, text and HTML parts); N = $N; concurrency ${CONCURRENCY:-4 (default)}; runs $RUNS"
 if [ -n "${RTT_MS:-}" ]; then
   echo "== round trip added: $RTT_MS ms; the wire's limit: $conc / $(python3 -c "print($RTT_MS / 1000)") s = $(rtt_limit "$conc") msg/s"

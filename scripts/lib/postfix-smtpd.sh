@@ -6,7 +6,10 @@
 # on /dev/shm: the queue's fsyncs then cost no disk). No system-wide mail
 # daemon is involved, and `stop` leaves none running.
 #
-#   scripts/lib/postfix-smtpd.sh start DIR PORT   # prints "ready" when it answers
+#   scripts/lib/postfix-smtpd.sh start DIR PORT [KEYWORDS]  # prints "ready" when it answers
+#
+# KEYWORDS: EHLO keywords smtpd leaves out (smtpd_discard_ehlo_keywords),
+# e.g. "chunking" to measure the same server without CHUNKING.
 #   scripts/lib/postfix-smtpd.sh stop DIR
 set -euo pipefail
 export PATH=$PATH:/usr/sbin
@@ -14,7 +17,7 @@ cmd=$1 dir=$2
 
 case "$cmd" in
   start)
-    port=$3
+    port=$3 discard=${4:-}
     mkdir -p "$dir/queue" "$dir/data"
     cat > "$dir/main.cf" <<EOF
 compatibility_level = 3.6
@@ -48,6 +51,7 @@ append_dot_mydomain = no
 alias_maps =
 alias_database =
 local_recipient_maps =
+smtpd_discard_ehlo_keywords = $discard
 EOF
     cat > "$dir/master.cf" <<EOF
 127.0.0.1:$port inet n - n - 100 smtpd

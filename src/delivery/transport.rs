@@ -2,7 +2,6 @@
 //! SMTP connection, the outbox folder, or an in-memory stub for tests. Each
 //! answers with a `policy::Reply`; the policy decides what it means.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -80,6 +79,9 @@ pub struct SmtpTransport {
     pub(super) broken: bool,
     /// The server offers PIPELINING (RFC 2920).
     pub(super) pipelining: bool,
+    /// The server offers CHUNKING (RFC 3030): content goes as `BDAT
+    /// <size> LAST`, with no 354 to wait for and no dot-stuffing.
+    pub(super) chunking: bool,
     /// The envelope whose transaction is open (the server answered 354 to
     /// its DATA): whatever is written now is that message's content, so
     /// the session can only go on with it, or be dropped (never QUIT).
@@ -118,11 +120,15 @@ impl Transport for SmtpTransport {
                 Ok(open) => open,
                 Err(reply) => return reply,
             };
-            let sent = transaction(&mut self.conn, self.pipelining, open, envelope, bytes, None);
-            let reply = match tokio::time::timeout(self.timeout, sent).await {
-                Err(_) => self.timed_out(),
-                Ok((reply, _)) => reply,
+            let reply = if self.chunking && !open {
+                let sent = chunked(&mut self.conn, self.pipelining, envelope, bytes);
+                tokio::time::timeout(self.timeout, sent).await
+            } else {
+                let sent =
+                    transaction(&mut self.conn, self.pipelining, open, envelope, bytes, None);
+                tokio::time::timeout(self.timeout, async { sent.await.0 }).await
             };
+            let reply = reply.unwrap_or_else(|_| self.timed_out());
             if super::policy::reconnect(&reply) {
                 self.broken = true;
             }
@@ -137,7 +143,9 @@ impl Transport for SmtpTransport {
         next: (&'a Envelope, &'a [u8]),
     ) -> BoxFuture<'a, (Reply, Opened)> {
         Box::pin(async move {
-            if !self.pipelining {
+            // With CHUNKING a message's commands and content go in one
+            // write already (one round trip): nothing to open ahead.
+            if !self.pipelining || self.chunking {
                 return (self.send(envelope, bytes).await, Opened::No);
             }
             let open = match self.take_open(envelope) {
@@ -237,10 +245,20 @@ pub fn dot_stuffed(message: &str) -> String {
 /// Whether an EHLO reply offers PIPELINING (RFC 2920). lettre parses only
 /// the extensions it uses and drops this one.
 pub fn offers_pipelining(ehlo: &Response) -> bool {
+    offers(ehlo, "PIPELINING")
+}
+
+/// Whether an EHLO reply offers CHUNKING (RFC 3030), which lettre does
+/// not use either.
+pub fn offers_chunking(ehlo: &Response) -> bool {
+    offers(ehlo, "CHUNKING")
+}
+
+fn offers(ehlo: &Response, keyword: &str) -> bool {
     ehlo.message().any(|l| {
         l.split_whitespace()
             .next()
-            .is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"))
+            .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
     })
 }
 
@@ -399,6 +417,66 @@ async fn transaction(
     }
 }
 
+/// One mail transaction with CHUNKING (RFC 3030): MAIL FROM, RCPT TO, then
+/// `BDAT <size> LAST` and the content as it is (no dot-stuffing, no final
+/// dot, no 354 to wait for), all in one write when the server offers
+/// PIPELINING: one round trip per message. The reply to BDAT is the
+/// message's; a negative reply to any command aborts the session, as in
+/// `transaction`. Content that is not UTF-8 goes by lettre's DATA.
+async fn chunked(
+    conn: &mut AsyncSmtpConnection,
+    pipelining: bool,
+    envelope: &Envelope,
+    email: &[u8],
+) -> Reply {
+    let Ok(text) = std::str::from_utf8(email) else {
+        return match conn.send(envelope, email).await {
+            Ok(resp) => code_reply(&resp),
+            Err(e) => lettre_reply(&e),
+        };
+    };
+    let (mail, rcpts) = match envelope_commands(conn, envelope, text) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    macro_rules! step {
+        ($e:expr) => {
+            match $e {
+                Ok(resp) => resp,
+                Err(e) => {
+                    conn.abort().await;
+                    return lettre_reply(&e);
+                }
+            }
+        };
+    }
+    let mut wire = String::with_capacity(text.len() + 160);
+    if pipelining {
+        use std::fmt::Write;
+        let _ = write!(wire, "{mail}");
+        for r in &rcpts {
+            let _ = write!(wire, "{r}");
+        }
+    } else {
+        step!(conn.command(mail).await);
+        for r in rcpts.iter().cloned() {
+            step!(conn.command(r).await);
+        }
+    }
+    wire.push_str("BDAT ");
+    wire.push_str(&text.len().to_string());
+    wire.push_str(" LAST\r\n");
+    wire.push_str(text);
+    let first = step!(conn.command(Wire(&wire)).await);
+    if !pipelining {
+        return code_reply(&first);
+    }
+    for _ in &rcpts {
+        step!(conn.read_response().await);
+    }
+    code_reply(&step!(conn.read_response().await))
+}
+
 fn code_reply(resp: &Response) -> Reply {
     Reply::Code(
         u16::from(resp.code()),
@@ -438,45 +516,6 @@ pub fn humantime(d: Duration) -> String {
     } else {
         format!("{}ms", d.as_millis())
     }
-}
-
-/// The outbox folder: one `.eml` file per message, written atomically.
-pub struct OutboxTransport {
-    pub(super) dir: PathBuf,
-}
-
-impl Transport for OutboxTransport {
-    fn send<'a>(&'a mut self, _: &'a Envelope, bytes: &'a [u8]) -> BoxFuture<'a, Reply> {
-        Box::pin(async move {
-            match write_outbox(&self.dir, bytes) {
-                Ok(_) => Reply::Code(250, "written to the outbox".into()),
-                // A full disk or a read-only folder: nothing was written
-                // (the temporary file is removed), try again later.
-                Err(e) => Reply::Refused(format!("outbox folder not writable: {e}")),
-            }
-        })
-    }
-
-    fn is_usable(&self) -> bool {
-        true
-    }
-
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
-
-/// Write one message as `outbox/<time>-<random>.eml`, atomically: a reader
-/// never sees a half-written file. `Err` names the folder and the reason.
-pub fn write_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<PathBuf, String> {
-    let name = format!(
-        "{}-{}.eml",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
-        crate::util::ids::random_hex(6)
-    );
-    let path = dir.join(name);
-    crate::util::fs::write_atomic(&path, bytes).map_err(|e| crate::error::io_reason(&e))?;
-    Ok(path)
 }
 
 #[cfg(test)]
@@ -523,5 +562,7 @@ mod tests {
             "mx.example",
             "PIPELINING-NOT"
         ])));
+        assert!(offers_chunking(&reply(&["mx.example", "CHUNKING"])));
+        assert!(!offers_chunking(&reply(&["mx.example", "PIPELINING"])));
     }
 }
