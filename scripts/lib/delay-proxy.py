@@ -80,6 +80,7 @@ class Half(asyncio.Protocol):
         self.pending = collections.deque()
         self.timer = None
         self.closed = False
+        self.eof_in = self.eof_out = False
 
     def connection_made(self, transport):
         self.transport = transport
@@ -93,7 +94,12 @@ class Half(asyncio.Protocol):
         self.later(data)
 
     def eof_received(self):
+        # Half-closed: what the other side still sends comes through. The
+        # socket is closed once the end went both ways.
+        self.eof_in = True
         self.later(None)
+        if self.eof_out:
+            self.transport.close()
         return True
 
     def connection_lost(self, exc):
@@ -125,9 +131,12 @@ class Half(asyncio.Protocol):
             if peer is None or peer.is_closing():
                 continue
             if data is None:
-                if peer.can_write_eof():
+                self.peer.eof_out = True
+                try:
                     peer.write_eof()
-                else:
+                except (OSError, RuntimeError, NotImplementedError):
+                    peer.close()
+                if self.peer.eof_in:
                     peer.close()
             else:
                 peer.write(data)
