@@ -120,14 +120,13 @@ impl Transport for SmtpTransport {
                 Ok(open) => open,
                 Err(reply) => return reply,
             };
-            let reply = if self.chunking && !open {
-                let sent = chunked(&mut self.conn, self.pipelining, envelope, bytes);
-                tokio::time::timeout(self.timeout, sent).await
+            let (conn, pipelining) = (&mut self.conn, self.pipelining);
+            let sent = if self.chunking {
+                chunked(conn, pipelining, open, envelope, bytes, None)
             } else {
-                let sent =
-                    transaction(&mut self.conn, self.pipelining, open, envelope, bytes, None);
-                tokio::time::timeout(self.timeout, async { sent.await.0 }).await
+                Box::pin(transaction(conn, pipelining, open, envelope, bytes, None))
             };
+            let reply = tokio::time::timeout(self.timeout, async { sent.await.0 }).await;
             let reply = reply.unwrap_or_else(|_| self.timed_out());
             if super::policy::reconnect(&reply) {
                 self.broken = true;
@@ -143,16 +142,25 @@ impl Transport for SmtpTransport {
         next: (&'a Envelope, &'a [u8]),
     ) -> BoxFuture<'a, (Reply, Opened)> {
         Box::pin(async move {
-            // With CHUNKING a message's commands and content go in one
-            // write already (one round trip): nothing to open ahead.
-            if !self.pipelining || self.chunking {
+            if !self.pipelining {
                 return (self.send(envelope, bytes).await, Opened::No);
             }
             let open = match self.take_open(envelope) {
                 Ok(open) => open,
                 Err(reply) => return (reply, Opened::No),
             };
-            let sent = transaction(&mut self.conn, true, open, envelope, bytes, Some(next));
+            let sent = if self.chunking {
+                chunked(&mut self.conn, true, open, envelope, bytes, Some(next))
+            } else {
+                Box::pin(transaction(
+                    &mut self.conn,
+                    true,
+                    open,
+                    envelope,
+                    bytes,
+                    Some(next),
+                ))
+            };
             // One `smtp.timeout` for both, so a stop's grace (the timeout
             // and ½ s) never cuts off a reply that arrived; the message's
             // reply is taken first and kept whatever the next one's
@@ -305,16 +313,22 @@ fn envelope_commands(
 
 /// The commands of a transaction written in one piece (PIPELINING).
 fn pipelined(mail: &Mail, rcpts: &[Rcpt], out: &mut String) {
+    envelope_only(mail, rcpts, out);
+    out.push_str("DATA\r\n");
+}
+
+/// MAIL FROM and RCPT TO in one piece (CHUNKING: no DATA).
+fn envelope_only(mail: &Mail, rcpts: &[Rcpt], out: &mut String) {
     use std::fmt::Write;
     let _ = write!(out, "{mail}");
     for r in rcpts {
         let _ = write!(out, "{r}");
     }
-    out.push_str("DATA\r\n");
 }
 
 /// Read the replies to a transaction's commands written in one piece:
-/// `replies` = the recipients + 2 (MAIL, each RCPT, DATA). `Err(Some)`: a
+/// `replies` = the recipients + 2 (MAIL, each RCPT, DATA; + 1 without DATA
+/// under CHUNKING). `Err(Some)`: a
 /// refusal of a recipient or of DATA; `Err(None)`: the session broke, or
 /// MAIL FROM was refused. Either way the caller drops the session without
 /// a QUIT (the server may have answered DATA with 354, and a QUIT would
@@ -417,64 +431,75 @@ async fn transaction(
     }
 }
 
-/// One mail transaction with CHUNKING (RFC 3030): MAIL FROM, RCPT TO, then
-/// `BDAT <size> LAST` and the content as it is (no dot-stuffing, no final
-/// dot, no 354 to wait for), all in one write when the server offers
-/// PIPELINING: one round trip per message. The reply to BDAT is the
-/// message's; a negative reply to any command aborts the session, as in
-/// `transaction`. Content that is not UTF-8 goes by lettre's DATA.
-async fn chunked(
-    conn: &mut AsyncSmtpConnection,
+/// One mail transaction with CHUNKING (RFC 3030), as `transaction` does it
+/// with DATA: MAIL FROM and RCPT TO (in one write under PIPELINING, unless
+/// `open`: already accepted), then `BDAT <size> LAST` and the content as it
+/// is (no dot-stuffing, no final dot, no 354), with `next`'s MAIL FROM and
+/// RCPT TO behind it in the same write (then the second value is how many
+/// replies they get). Never MAIL and RCPT ahead of BDAT in one write:
+/// Postfix answers them before it reads the chunk, and its reply to BDAT
+/// then waits for our delayed ACK (40 ms a message).
+fn chunked<'a>(
+    conn: &'a mut AsyncSmtpConnection,
     pipelining: bool,
-    envelope: &Envelope,
-    email: &[u8],
-) -> Reply {
-    let Ok(text) = std::str::from_utf8(email) else {
-        return match conn.send(envelope, email).await {
-            Ok(resp) => code_reply(&resp),
-            Err(e) => lettre_reply(&e),
+    open: bool,
+    envelope: &'a Envelope,
+    email: &'a [u8],
+    next: Option<(&'a Envelope, &'a [u8])>,
+) -> BoxFuture<'a, (Reply, Option<usize>)> {
+    Box::pin(async move {
+        let Ok(text) = std::str::from_utf8(email) else {
+            return transaction(conn, pipelining, open, envelope, email, None).await;
         };
-    };
-    let (mail, rcpts) = match envelope_commands(conn, envelope, text) {
-        Ok(c) => c,
-        Err(reply) => return reply,
-    };
-    macro_rules! step {
-        ($e:expr) => {
-            match $e {
-                Ok(resp) => resp,
-                Err(e) => {
-                    conn.abort().await;
-                    return lettre_reply(&e);
+        macro_rules! step {
+            ($e:expr) => {
+                match $e {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        conn.abort().await;
+                        return (lettre_reply(&e), None);
+                    }
+                }
+            };
+        }
+        if !open {
+            let (mail, rcpts) = match envelope_commands(conn, envelope, text) {
+                Ok(c) => c,
+                Err(reply) => return (reply, None),
+            };
+            if pipelining {
+                let mut commands = String::with_capacity(128);
+                envelope_only(&mail, &rcpts, &mut commands);
+                step!(conn.command(Wire(&commands)).await);
+                for _ in &rcpts {
+                    step!(conn.read_response().await);
+                }
+            } else {
+                step!(conn.command(mail).await);
+                for r in rcpts {
+                    step!(conn.command(r).await);
                 }
             }
-        };
-    }
-    let mut wire = String::with_capacity(text.len() + 160);
-    if pipelining {
-        use std::fmt::Write;
-        let _ = write!(wire, "{mail}");
-        for r in &rcpts {
-            let _ = write!(wire, "{r}");
         }
-    } else {
-        step!(conn.command(mail).await);
-        for r in rcpts.iter().cloned() {
-            step!(conn.command(r).await);
+        let mut wire = String::with_capacity(text.len() + 160);
+        wire.push_str(&format!("BDAT {} LAST\r\n", text.len()));
+        wire.push_str(text);
+        let opening = next.filter(|_| pipelining).and_then(|(e, bytes)| {
+            let text = std::str::from_utf8(bytes).ok()?;
+            let (mail, rcpts) = envelope_commands(conn, e, text).ok()?;
+            envelope_only(&mail, &rcpts, &mut wire);
+            Some(rcpts.len() + 1)
+        });
+        match conn.command(Wire(&wire)).await {
+            Ok(resp) => (code_reply(&resp), opening),
+            Err(e) => {
+                if opening.is_none() {
+                    conn.abort().await;
+                }
+                (lettre_reply(&e), None)
+            }
         }
-    }
-    wire.push_str("BDAT ");
-    wire.push_str(&text.len().to_string());
-    wire.push_str(" LAST\r\n");
-    wire.push_str(text);
-    let first = step!(conn.command(Wire(&wire)).await);
-    if !pipelining {
-        return code_reply(&first);
-    }
-    for _ in &rcpts {
-        step!(conn.read_response().await);
-    }
-    code_reply(&step!(conn.read_response().await))
+    })
 }
 
 fn code_reply(resp: &Response) -> Reply {

@@ -80,8 +80,9 @@ pub struct State {
     /// MAIL FROM commands that arrived with the next command already behind
     /// them (the client pipelined).
     pub pipelined: usize,
-    /// Messages whose final `.` arrived with more behind it (the client
-    /// opened the next transaction in the same write as this content).
+    /// Messages whose final `.` (or last BDAT chunk) arrived with more
+    /// behind it (the client opened the next transaction in the same write
+    /// as this content).
     pub chained: usize,
     /// Messages that arrived by `BDAT … LAST`.
     pub chunked: usize,
@@ -231,6 +232,9 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
             w.write_all(reply.as_bytes())?;
         } else if upper.starts_with("BDAT ") {
             let last = bdat(&mut r, &mut w, &cmd, &mut chunks)?;
+            if last && !r.buffer().is_empty() {
+                state.lock().unwrap().chained += 1;
+            }
             if last {
                 let content = std::mem::take(&mut chunks);
                 if let Some(reply) = bdat_refusal(script, &to) {

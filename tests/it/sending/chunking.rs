@@ -1,8 +1,8 @@
 //! CHUNKING (RFC 3030) against the test server: where EHLO offers it,
 //! each message goes as MAIL FROM, RCPT TO and `BDAT <size> LAST` with its
-//! content as it is (no dot-stuffing, no final dot, no 354), in one write
-//! when PIPELINING is offered too; refusals of BDAT end as refusals of
-//! DATA do.
+//! content as it is (no dot-stuffing, no final dot, no 354); under
+//! PIPELINING the next message's MAIL FROM and RCPT TO ride behind the
+//! content. Refusals of BDAT end as refusals of DATA do.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -33,7 +33,7 @@ fn dotted(p: &Project) {
 }
 
 #[test]
-fn chunking_sends_bdat_last_with_the_envelope_in_one_write() {
+fn chunking_sends_bdat_last_with_the_next_envelope_behind_it() {
     let smtp = SmtpServer::start(Script {
         pipelining: true,
         chunking: true,
@@ -44,12 +44,14 @@ fn chunking_sends_bdat_last_with_the_envelope_in_one_write() {
     send(&p, &smtp);
     assert_eq!(all_delivered(&p, 1, &smtp, 120), 0);
     let st = smtp.state.lock().unwrap();
-    // Every message by BDAT, none by DATA, and each BDAT in the same write
-    // as its MAIL FROM and RCPT TO: one round trip per message.
+    // Every message by BDAT, none by DATA. The next message's MAIL FROM
+    // and RCPT TO ride behind each content (one round trip a message);
+    // never MAIL and RCPT ahead of BDAT in one write, which Postfix
+    // answers in two parts, the second after a delayed ACK.
     assert_eq!(st.chunked, 120);
     assert_eq!(st.data_count, 120);
-    assert_eq!(st.chained, 0, "no DATA, so nothing behind a final dot");
-    assert_eq!(st.bdat_with_mail, 120);
+    assert_eq!(st.bdat_with_mail, 0);
+    assert!(st.chained >= 60, "chained {} of 120", st.chained);
     assert!(st.connections <= 4, "{} sessions", st.connections);
     for m in &st.received {
         let raw = String::from_utf8(m.raw.clone()).expect("UTF-8 as rendered");
@@ -74,7 +76,7 @@ fn chunking_without_pipelining_waits_for_each_command() {
     let st = smtp.state.lock().unwrap();
     assert_eq!(st.chunked, 40);
     assert_eq!(st.pipelined, 0);
-    assert_eq!(st.bdat_with_mail, 0);
+    assert_eq!(st.chained, 0);
 }
 
 #[test]
