@@ -71,7 +71,7 @@ else
   sink=$!
 fi
 proxy=
-trap 'kill $sink $proxy 2>/dev/null; [ -n "$smtpd" ] && "$root/scripts/lib/postfix-smtpd.sh" stop "$smtpd" && rm -rf "$smtpd"; rm -rf "$work" "${proxy_stats:-}"' EXIT
+trap 'kill $sink $proxy 2>/dev/null || true; [ -n "$smtpd" ] && "$root/scripts/lib/postfix-smtpd.sh" stop "$smtpd" && rm -rf "$smtpd"; rm -rf "$work" "${proxy_stats:-}"' EXIT
 sleep 0.5
 conc=${CONCURRENCY:-4}
 sessions=${SOURCE_SESSIONS:-8}

@@ -23,6 +23,7 @@ if [ -n "${RTT_MS:-}" ]; then
   rm -f "$proxy_out"
 fi
 rtt_stats() {
+  [ -n "$proxy" ] || return 0
   # A connection is counted once both sides closed, a round trip later.
   sleep "$(python3 -c "print($RTT_MS * 3 / 1000)")"
   [ -s "$proxy_stats" ] || return 0
