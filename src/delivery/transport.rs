@@ -83,8 +83,9 @@ pub struct SmtpTransport {
     /// <size> LAST`, with no 354 to wait for and no dot-stuffing.
     pub(super) chunking: bool,
     /// The envelope whose transaction is open (the server answered 354 to
-    /// its DATA): whatever is written now is that message's content, so
-    /// the session can only go on with it, or be dropped (never QUIT).
+    /// its DATA, or with CHUNKING accepted its MAIL and RCPT): the session
+    /// can only go on with that message's content, or be dropped (never
+    /// QUIT, which after a 354 would be content).
     pub(super) open: Option<Envelope>,
 }
 
