@@ -27,12 +27,21 @@
 #                messages per second (one round trip per message at best).
 #   SOURCE_SESSIONS  smtp-source's sessions (default 8; with RTT_MS, the
 #                same as Gazette's concurrency, so both face the same limit)
+#   SOURCE_N     messages smtp-source sends (default N): smtp-source waits
+#                for each command (4 round trips a message), so at RTT 60 ms
+#                and 4 sessions 10,000 messages take ten minutes; its rate
+#                is what is compared.
+#   SMTPD=postfix  a private Postfix smtpd (scripts/lib/postfix-smtpd.sh:
+#                PIPELINING and CHUNKING, discard transport, queue on
+#                /dev/shm) instead of smtp-sink, which offers no CHUNKING.
+#                SMTPD_DISCARD=chunking: the same server without CHUNKING.
 #   GAZETTE_BIN  the binary (default target/release/gazette, built first), or
 #                several separated by spaces: each run sends with each of them
 #                in turn (same sink, same smtp-source run), so a change can be
 #                measured against the binary before it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 N=${N:-100000}
 RUNS=${RUNS:-1}
 SIZE=${SIZE:-10k}
@@ -52,11 +61,17 @@ read -r -a bins <<< "$GAZETTE_BIN"
 bin=${bins[0]}
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# shellcheck disable=SC2086
-smtp-sink ${SINK_OPTS:-} -u nobody "127.0.0.1:$port" 1000 &
-sink=$!
+sink= smtpd=
+if [ "${SMTPD:-}" = postfix ]; then
+  smtpd=$(mktemp -d /dev/shm/gazette-smtpd.XXXXXX)
+  scripts/lib/postfix-smtpd.sh start "$smtpd" "$port" "${SMTPD_DISCARD:-}" >/dev/null
+else
+  # shellcheck disable=SC2086
+  smtp-sink ${SINK_OPTS:-} -u nobody "127.0.0.1:$port" 1000 &
+  sink=$!
+fi
 proxy=
-trap 'kill $sink $proxy 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $sink $proxy 2>/dev/null || true; [ -n "$smtpd" ] && "$root/scripts/lib/postfix-smtpd.sh" stop "$smtpd" && rm -rf "$smtpd"; rm -rf "$work" "${proxy_stats:-}"' EXIT
 sleep 0.5
 conc=${CONCURRENCY:-4}
 sessions=${SOURCE_SESSIONS:-8}
@@ -82,6 +97,7 @@ rm list.csv
 cd "$work"
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d)"
+echo "== server: ${SMTPD:-smtp-sink} ${SINK_OPTS:-}${SMTPD_DISCARD:+ without $SMTPD_DISCARD}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== message: $size bytes (headers, text and HTML parts); N = $N; concurrency ${CONCURRENCY:-4 (default)}; runs $RUNS"
 if [ -n "${RTT_MS:-}" ]; then
   echo "== round trip added: $RTT_MS ms; the wire's limit: $conc / $(python3 -c "print($RTT_MS / 1000)") s = $(rtt_limit "$conc") msg/s"
@@ -97,17 +113,20 @@ for run in $(seq 1 "$RUNS"); do
     gz[$b]=$(python3 -c "print(f'{$N / ($end - $start):.0f}')")
     rss[$b]=$(( $(cat rss.txt) / 1024 ))
     lats[$b]=$lat
+    wires[$b]=$(rtt_stats)
     cd "$work"
   done
   if [ "${SOURCE:-1}" = 0 ]; then
     src=0
   else
+    sn=${SOURCE_N:-$N}
     start=$(date +%s.%N)
-    smtp-source -d -s "$sessions" -l "$size" -m "$N" "127.0.0.1:$port"
+    smtp-source -d -s "$sessions" -l "$size" -m "$sn" "127.0.0.1:$port"
     end=$(date +%s.%N)
-    src=$(python3 -c "print(f'{$N / ($end - $start):.0f}')")
+    src=$(python3 -c "print(f'{$sn / ($end - $start):.0f}')")
   fi
-  echo "run $run: smtp-source -d -s $sessions (reference): $src msg/s"
+  echo "run $run: smtp-source -d -s $sessions -m ${SOURCE_N:-$N} (reference): $src msg/s"
+  [ -n "$proxy" ] && echo "run $run: smtp-source on the wire: $(rtt_stats)"
   for b in "${!bins[@]}"; do
     ratio=$(python3 -c "print(f'{${gz[$b]} / max($src, 1):.2f}')")
     echo "$b ${gz[$b]} $src $ratio ${rss[$b]}" >> results.txt
@@ -116,6 +135,7 @@ for run in $(seq 1 "$RUNS"); do
       wire="; of the wire's limit: $(python3 -c "print(f'{${gz[$b]} * $RTT_MS / 1000 / $conc:.2f}')")"
     fi
     echo "run $run: gazette ${bins[$b]}: ${gz[$b]} msg/s end to end, peak RSS ${rss[$b]} MB, ${lats[$b]}; ratio: $ratio$wire"
+    [ -n "$proxy" ] && echo "run $run: gazette on the wire: ${wires[$b]}"
   done
 done
 python3 - results.txt "${RTT_MS:-0}" "$conc" "${bins[@]}" <<'PY'

@@ -63,7 +63,7 @@ cleanup() {
   for p in "${wpids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   kill "$sink" $proxy 2>/dev/null || true
   [ -n "$dbname" ] && psql -q "$database" -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$work"
+  rm -rf "$work" "${proxy_stats:-}"
 }
 trap cleanup EXIT
 sleep 0.5

@@ -13,9 +13,10 @@ use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Message;
 
+use super::outbox::OutboxTransport;
 use super::policy::{self, Reply, Verdict};
 use super::transport::{
-    offers_pipelining, reason, Connector, OutboxTransport, SmtpTransport, Transport,
+    offers_chunking, offers_pipelining, reason, Connector, SmtpTransport, Transport,
 };
 use crate::config::{Settings, SmtpTls};
 use crate::error::{Error, Result};
@@ -119,12 +120,13 @@ impl Connector for Mailer {
                     Ok(Box::new(OutboxTransport { dir: dir.clone() }) as Box<dyn Transport>)
                 }
                 Mailer::Smtp(t) => {
-                    let (conn, pipelining) = t.connect().await?;
+                    let (conn, (pipelining, chunking)) = t.connect().await?;
                     Ok(Box::new(SmtpTransport {
                         conn,
                         timeout: t.timeout,
                         broken: false,
                         pipelining,
+                        chunking,
                         open: None,
                     }) as Box<dyn Transport>)
                 }
@@ -160,8 +162,9 @@ fn hostname_or(fallback: &str) -> String {
 
 impl SmtpTarget {
     /// Connect, greet, STARTTLS and log in, each step within the timeout;
-    /// with whether the server offers PIPELINING. `Err` names the server.
-    async fn connect(&self) -> std::result::Result<(AsyncSmtpConnection, bool), String> {
+    /// with whether the server offers PIPELINING and CHUNKING. `Err` names
+    /// the server.
+    async fn connect(&self) -> std::result::Result<(AsyncSmtpConnection, (bool, bool)), String> {
         let named = |e: String| format!("server unreachable: {}: {e}", self.display);
         let within = |what: &'static str| {
             move |_| {
@@ -219,15 +222,15 @@ impl SmtpTarget {
             conn
         };
         // lettre keeps only the extensions it uses from the EHLO reply, and
-        // PIPELINING is not one of them: ask again (before AUTH, which some
+        // PIPELINING and CHUNKING are not among them: ask again (before AUTH, which some
         // servers reset on EHLO).
         let ehlo = Ehlo::new(self.hello.clone());
-        let pipelining = tokio::time::timeout(self.timeout, conn.command(ehlo))
+        let offers = tokio::time::timeout(self.timeout, conn.command(ehlo))
             .await
             .map_err(within("EHLO"))
             .map_err(named)?
             .map_err(|e| named(format!("EHLO: {}", reason(&e))))
-            .map(|r| offers_pipelining(&r))?;
+            .map(|r| (offers_pipelining(&r), offers_chunking(&r)))?;
         if let Some(creds) = &self.credentials {
             tokio::time::timeout(
                 self.timeout,
@@ -238,6 +241,6 @@ impl SmtpTarget {
             .map_err(named)?
             .map_err(|e| named(format!("authentication failed: {}", reason(&e))))?;
         }
-        Ok((conn, pipelining))
+        Ok((conn, offers))
     }
 }

@@ -2,7 +2,6 @@
 //! SMTP connection, the outbox folder, or an in-memory stub for tests. Each
 //! answers with a `policy::Reply`; the policy decides what it means.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -80,9 +79,13 @@ pub struct SmtpTransport {
     pub(super) broken: bool,
     /// The server offers PIPELINING (RFC 2920).
     pub(super) pipelining: bool,
+    /// The server offers CHUNKING (RFC 3030): content goes as `BDAT
+    /// <size> LAST`, with no 354 to wait for and no dot-stuffing.
+    pub(super) chunking: bool,
     /// The envelope whose transaction is open (the server answered 354 to
-    /// its DATA): whatever is written now is that message's content, so
-    /// the session can only go on with it, or be dropped (never QUIT).
+    /// its DATA, or with CHUNKING accepted its MAIL and RCPT): the session
+    /// can only go on with that message's content, or be dropped (never
+    /// QUIT, which after a 354 would be content).
     pub(super) open: Option<Envelope>,
 }
 
@@ -118,11 +121,14 @@ impl Transport for SmtpTransport {
                 Ok(open) => open,
                 Err(reply) => return reply,
             };
-            let sent = transaction(&mut self.conn, self.pipelining, open, envelope, bytes, None);
-            let reply = match tokio::time::timeout(self.timeout, sent).await {
-                Err(_) => self.timed_out(),
-                Ok((reply, _)) => reply,
+            let (conn, pipelining) = (&mut self.conn, self.pipelining);
+            let sent = if self.chunking {
+                chunked(conn, pipelining, open, envelope, bytes, None)
+            } else {
+                Box::pin(transaction(conn, pipelining, open, envelope, bytes, None))
             };
+            let reply = tokio::time::timeout(self.timeout, async { sent.await.0 }).await;
+            let reply = reply.unwrap_or_else(|_| self.timed_out());
             if super::policy::reconnect(&reply) {
                 self.broken = true;
             }
@@ -144,7 +150,18 @@ impl Transport for SmtpTransport {
                 Ok(open) => open,
                 Err(reply) => return (reply, Opened::No),
             };
-            let sent = transaction(&mut self.conn, true, open, envelope, bytes, Some(next));
+            let sent = if self.chunking {
+                chunked(&mut self.conn, true, open, envelope, bytes, Some(next))
+            } else {
+                Box::pin(transaction(
+                    &mut self.conn,
+                    true,
+                    open,
+                    envelope,
+                    bytes,
+                    Some(next),
+                ))
+            };
             // One `smtp.timeout` for both, so a stop's grace (the timeout
             // and ½ s) never cuts off a reply that arrived; the message's
             // reply is taken first and kept whatever the next one's
@@ -237,10 +254,20 @@ pub fn dot_stuffed(message: &str) -> String {
 /// Whether an EHLO reply offers PIPELINING (RFC 2920). lettre parses only
 /// the extensions it uses and drops this one.
 pub fn offers_pipelining(ehlo: &Response) -> bool {
+    offers(ehlo, "PIPELINING")
+}
+
+/// Whether an EHLO reply offers CHUNKING (RFC 3030), which lettre does
+/// not use either.
+pub fn offers_chunking(ehlo: &Response) -> bool {
+    offers(ehlo, "CHUNKING")
+}
+
+fn offers(ehlo: &Response, keyword: &str) -> bool {
     ehlo.message().any(|l| {
         l.split_whitespace()
             .next()
-            .is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"))
+            .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
     })
 }
 
@@ -287,16 +314,22 @@ fn envelope_commands(
 
 /// The commands of a transaction written in one piece (PIPELINING).
 fn pipelined(mail: &Mail, rcpts: &[Rcpt], out: &mut String) {
+    envelope_only(mail, rcpts, out);
+    out.push_str("DATA\r\n");
+}
+
+/// MAIL FROM and RCPT TO in one piece (CHUNKING: no DATA).
+fn envelope_only(mail: &Mail, rcpts: &[Rcpt], out: &mut String) {
     use std::fmt::Write;
     let _ = write!(out, "{mail}");
     for r in rcpts {
         let _ = write!(out, "{r}");
     }
-    out.push_str("DATA\r\n");
 }
 
 /// Read the replies to a transaction's commands written in one piece:
-/// `replies` = the recipients + 2 (MAIL, each RCPT, DATA). `Err(Some)`: a
+/// `replies` = the recipients + 2 (MAIL, each RCPT, DATA; + 1 without DATA
+/// under CHUNKING). `Err(Some)`: a
 /// refusal of a recipient or of DATA; `Err(None)`: the session broke, or
 /// MAIL FROM was refused. Either way the caller drops the session without
 /// a QUIT (the server may have answered DATA with 354, and a QUIT would
@@ -399,6 +432,77 @@ async fn transaction(
     }
 }
 
+/// One mail transaction with CHUNKING (RFC 3030), as `transaction` does it
+/// with DATA: MAIL FROM and RCPT TO (in one write under PIPELINING, unless
+/// `open`: already accepted), then `BDAT <size> LAST` and the content as it
+/// is (no dot-stuffing, no final dot, no 354), with `next`'s MAIL FROM and
+/// RCPT TO behind it in the same write (then the second value is how many
+/// replies they get). Never MAIL and RCPT ahead of BDAT in one write:
+/// Postfix answers them before it reads the chunk, and its reply to BDAT
+/// then waits for our delayed ACK (40 ms a message).
+fn chunked<'a>(
+    conn: &'a mut AsyncSmtpConnection,
+    pipelining: bool,
+    open: bool,
+    envelope: &'a Envelope,
+    email: &'a [u8],
+    next: Option<(&'a Envelope, &'a [u8])>,
+) -> BoxFuture<'a, (Reply, Option<usize>)> {
+    Box::pin(async move {
+        let Ok(text) = std::str::from_utf8(email) else {
+            return transaction(conn, pipelining, open, envelope, email, None).await;
+        };
+        macro_rules! step {
+            ($e:expr) => {
+                match $e {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        conn.abort().await;
+                        return (lettre_reply(&e), None);
+                    }
+                }
+            };
+        }
+        if !open {
+            let (mail, rcpts) = match envelope_commands(conn, envelope, text) {
+                Ok(c) => c,
+                Err(reply) => return (reply, None),
+            };
+            if pipelining {
+                let mut commands = String::with_capacity(128);
+                envelope_only(&mail, &rcpts, &mut commands);
+                step!(conn.command(Wire(&commands)).await);
+                for _ in &rcpts {
+                    step!(conn.read_response().await);
+                }
+            } else {
+                step!(conn.command(mail).await);
+                for r in rcpts {
+                    step!(conn.command(r).await);
+                }
+            }
+        }
+        let mut wire = String::with_capacity(text.len() + 160);
+        wire.push_str(&format!("BDAT {} LAST\r\n", text.len()));
+        wire.push_str(text);
+        let opening = next.filter(|_| pipelining).and_then(|(e, bytes)| {
+            let text = std::str::from_utf8(bytes).ok()?;
+            let (mail, rcpts) = envelope_commands(conn, e, text).ok()?;
+            envelope_only(&mail, &rcpts, &mut wire);
+            Some(rcpts.len() + 1)
+        });
+        match conn.command(Wire(&wire)).await {
+            Ok(resp) => (code_reply(&resp), opening),
+            Err(e) => {
+                if opening.is_none() {
+                    conn.abort().await;
+                }
+                (lettre_reply(&e), None)
+            }
+        }
+    })
+}
+
 fn code_reply(resp: &Response) -> Reply {
     Reply::Code(
         u16::from(resp.code()),
@@ -438,45 +542,6 @@ pub fn humantime(d: Duration) -> String {
     } else {
         format!("{}ms", d.as_millis())
     }
-}
-
-/// The outbox folder: one `.eml` file per message, written atomically.
-pub struct OutboxTransport {
-    pub(super) dir: PathBuf,
-}
-
-impl Transport for OutboxTransport {
-    fn send<'a>(&'a mut self, _: &'a Envelope, bytes: &'a [u8]) -> BoxFuture<'a, Reply> {
-        Box::pin(async move {
-            match write_outbox(&self.dir, bytes) {
-                Ok(_) => Reply::Code(250, "written to the outbox".into()),
-                // A full disk or a read-only folder: nothing was written
-                // (the temporary file is removed), try again later.
-                Err(e) => Reply::Refused(format!("outbox folder not writable: {e}")),
-            }
-        })
-    }
-
-    fn is_usable(&self) -> bool {
-        true
-    }
-
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
-
-/// Write one message as `outbox/<time>-<random>.eml`, atomically: a reader
-/// never sees a half-written file. `Err` names the folder and the reason.
-pub fn write_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<PathBuf, String> {
-    let name = format!(
-        "{}-{}.eml",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
-        crate::util::ids::random_hex(6)
-    );
-    let path = dir.join(name);
-    crate::util::fs::write_atomic(&path, bytes).map_err(|e| crate::error::io_reason(&e))?;
-    Ok(path)
 }
 
 #[cfg(test)]
@@ -523,5 +588,7 @@ mod tests {
             "mx.example",
             "PIPELINING-NOT"
         ])));
+        assert!(offers_chunking(&reply(&["mx.example", "CHUNKING"])));
+        assert!(!offers_chunking(&reply(&["mx.example", "PIPELINING"])));
     }
 }

@@ -16,6 +16,8 @@ pub struct Received {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// The content's bytes as they arrived (after un-stuffing, for DATA).
+    pub raw: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -52,6 +54,13 @@ pub struct Script {
     /// nothing more on that connection (a server that does not take
     /// commands written behind the dot).
     pub deaf_after_chained_dot: bool,
+    /// Offer CHUNKING (RFC 3030): `BDAT <size> [LAST]` is taken, its
+    /// bytes read exactly as declared.
+    pub chunking: bool,
+    /// Recipient → the reply to `BDAT … LAST` of a message to them instead
+    /// of accepting it (e.g. "554 5.6.0 Message refused"), and how many
+    /// times (0: always). The chunk is read either way.
+    pub bdat_reply: HashMap<String, (String, u32)>,
 }
 
 fn nth(every: usize, n: usize) -> bool {
@@ -71,9 +80,14 @@ pub struct State {
     /// MAIL FROM commands that arrived with the next command already behind
     /// them (the client pipelined).
     pub pipelined: usize,
-    /// Messages whose final `.` arrived with more behind it (the client
-    /// opened the next transaction in the same write as this content).
+    /// Messages whose final `.` (or last BDAT chunk) arrived with more
+    /// behind it (the client opened the next transaction in the same write
+    /// as this content).
     pub chained: usize,
+    /// Messages that arrived by `BDAT … LAST`.
+    pub chunked: usize,
+    /// BDAT commands that arrived in the same write as their MAIL FROM.
+    pub bdat_with_mail: usize,
 }
 
 pub struct SmtpServer {
@@ -196,6 +210,7 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
     w.write_all(b"220 test.local ESMTP test server\r\n")?;
     let (mut from, mut to) = (String::new(), Vec::new());
     let mut deaf = false;
+    let mut chunks: Vec<u8> = Vec::new();
     let mut line = String::new();
     loop {
         line.clear();
@@ -205,14 +220,48 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            if script.lock().unwrap().pipelining {
-                w.write_all(b"250-test.local\r\n250-PIPELINING\r\n250 8BITMIME\r\n")?;
-            } else {
-                w.write_all(b"250-test.local\r\n250 8BITMIME\r\n")?;
+            let sc = script.lock().unwrap();
+            let mut reply = String::from("250-test.local\r\n");
+            if sc.pipelining {
+                reply.push_str("250-PIPELINING\r\n");
+            }
+            if sc.chunking {
+                reply.push_str("250-CHUNKING\r\n");
+            }
+            reply.push_str("250 8BITMIME\r\n");
+            w.write_all(reply.as_bytes())?;
+        } else if upper.starts_with("BDAT ") {
+            let last = bdat(&mut r, &mut w, &cmd, &mut chunks)?;
+            if last && !r.buffer().is_empty() {
+                state.lock().unwrap().chained += 1;
+            }
+            if last {
+                let content = std::mem::take(&mut chunks);
+                if let Some(reply) = bdat_refusal(script, &to) {
+                    w.write_all(format!("{reply}\r\n").as_bytes())?;
+                    continue;
+                }
+                let mut st = state.lock().unwrap();
+                st.data_count += 1;
+                st.chunked += 1;
+                st.received.push(Received {
+                    from: from.clone(),
+                    to: to.clone(),
+                    data: String::from_utf8_lossy(&content).into_owned(),
+                    raw: content,
+                });
+                w.write_all(b"250 2.0.0 Queued\r\n")?;
             }
         } else if upper.starts_with("MAIL FROM:") {
             if !r.buffer().is_empty() {
-                state.lock().unwrap().pipelined += 1;
+                let mut st = state.lock().unwrap();
+                st.pipelined += 1;
+                if r.buffer()
+                    .windows(5)
+                    .any(|w| w.eq_ignore_ascii_case(b"BDAT "))
+                {
+                    st.bdat_with_mail += 1;
+                }
             }
             let closing = {
                 let mut st = state.lock().unwrap();
@@ -300,6 +349,7 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
             state.lock().unwrap().received.push(Received {
                 from: from.clone(),
                 to: to.clone(),
+                raw: data.clone().into_bytes(),
                 data,
             });
             if drop_after {
@@ -325,6 +375,47 @@ fn session(stream: TcpStream, state: &Mutex<State>, script: &Mutex<Script>) -> s
             w.write_all(b"502 Command not implemented\r\n")?;
         }
     }
+}
+
+/// The scripted reply to a message's `BDAT … LAST` (counted down).
+fn bdat_refusal(script: &Mutex<Script>, to: &[String]) -> Option<String> {
+    let mut sc = script.lock().unwrap();
+    let key = to.iter().find(|t| sc.bdat_reply.contains_key(*t))?.clone();
+    let (reply, times) = sc.bdat_reply.get_mut(&key)?;
+    let reply = reply.clone();
+    match *times {
+        0 => {}
+        1 => {
+            sc.bdat_reply.remove(&key);
+        }
+        _ => *times -= 1,
+    }
+    Some(reply)
+}
+
+/// Read the chunk of `BDAT <size> [LAST]` (exactly `size` bytes, whatever
+/// they are) onto `chunks`; a chunk that is not the last is answered here.
+/// `true`: it was the last. A size that is not a number is refused (the
+/// session cannot go on: its bytes are unknown).
+fn bdat(
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    cmd: &str,
+    chunks: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    let mut words = cmd.split_whitespace().skip(1);
+    let Some(size) = words.next().and_then(|n| n.parse::<usize>().ok()) else {
+        w.write_all(b"501 5.5.4 Syntax: BDAT size [LAST]\r\n")?;
+        return Err(std::io::Error::other("bad BDAT"));
+    };
+    let last = words.next().is_some_and(|l| l.eq_ignore_ascii_case("LAST"));
+    let mut chunk = vec![0; size];
+    std::io::Read::read_exact(r, &mut chunk)?;
+    chunks.extend_from_slice(&chunk);
+    if !last {
+        w.write_all(format!("250 2.0.0 {size} octets received\r\n").as_bytes())?;
+    }
+    Ok(last)
 }
 
 fn addr_of(s: &str) -> String {
