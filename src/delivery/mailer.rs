@@ -1,7 +1,7 @@
-//! The mailer: SMTP connections that Gazette opens itself (TCP_NODELAY set,
-//! handed to lettre's `AsyncSmtpConnection`, every exchange bounded by
-//! `smtp.timeout`), or `.eml` files in the outbox folder when no SMTP server
-//! is configured. It is the production `Connector`.
+//! The mailer: SMTP connections that Gazette opens itself (TCP_NODELAY and
+//! quick ACKs, `socket`), handed to lettre's `AsyncSmtpConnection`, every
+//! exchange bounded by `smtp.timeout`, or `.eml` files in the outbox folder
+//! when no SMTP server is configured. It is the production `Connector`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use lettre::Message;
 
 use super::outbox::OutboxTransport;
 use super::policy::{self, Reply, Verdict};
+use super::socket::QuickAck;
 use super::transport::{
     offers_chunking, offers_pipelining, reason, Connector, SmtpTransport, Transport,
 };
@@ -200,9 +201,9 @@ impl SmtpTarget {
             .map_err(within("connect timed out"))
             .map_err(named)?
             .map_err(|e| named(crate::error::io_reason(&e)))?;
-            // lettre writes the body and the final "." separately; without
-            // TCP_NODELAY each message waits for a delayed ACK (~40 ms).
-            tcp.set_nodelay(true).map_err(|e| named(e.to_string()))?;
+            // TCP_NODELAY and quick ACKs (`socket`): without them a
+            // message can wait ~40 ms for a delayed ACK, on either side.
+            let tcp = QuickAck::new(tcp).map_err(|e| named(e.to_string()))?;
             let mut conn = tokio::time::timeout(
                 self.timeout,
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),

@@ -19,6 +19,7 @@ pub mod queue;
 pub mod ready;
 pub mod selections;
 pub mod shared;
+pub mod socket;
 pub mod supervise;
 pub mod throttle;
 pub mod transport;
