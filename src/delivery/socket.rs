@@ -1,5 +1,5 @@
 //! The TCP stream of an SMTP connection Gazette opens itself: TCP_NODELAY,
-//! and on Linux every read followed by TCP_QUICKACK, so that what the
+//! and on Linux TCP_QUICKACK whenever a read has to wait, so that what the
 //! server sent is acknowledged at once rather than after the delayed-ACK
 //! timer (about 40 ms).
 //!
@@ -10,7 +10,8 @@
 //! algorithm until the first is acknowledged. Gazette, waiting for those
 //! replies, has nothing to send that would carry the ACK, so each message
 //! stalled ~40 ms (89 msg/s against a local Postfix, `docs/BENCHMARKS.md`).
-//! Quick ACK mode is not sticky in Linux, hence after every read.
+//! Setting the option sends an ACK that is pending; it is set again at
+//! every wait because Linux does not keep it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -51,7 +52,13 @@ impl AsyncRead for QuickAck {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let read = Pin::new(&mut this.0).poll_read(cx, buf);
-        if read.is_ready() {
+        // About to wait for the server: acknowledge what came so far now
+        // (an ACK is then only sent if one is pending: when Gazette wrote
+        // after its last read, the ACK went with that write). Not after
+        // every read: that leaves the kernel's interactive mode and costs
+        // an extra ACK per reply where nothing stalls (about 5 % against
+        // smtp-sink on 127.0.0.1).
+        if read.is_pending() {
             this.ack_now();
         }
         read
