@@ -344,6 +344,55 @@ async fn read_opening(conn: &mut AsyncSmtpConnection, replies: usize) -> Result<
     Ok(())
 }
 
+/// Open a transaction: MAIL FROM, RCPT TO and (with `data`) DATA, in one
+/// write under PIPELINING, else each after the reply to the one before.
+/// `Err` is the reply that ends the message: a check that failed before
+/// anything was written, or a refusal, after which the session is aborted.
+async fn open_envelope(
+    conn: &mut AsyncSmtpConnection,
+    pipelining: bool,
+    envelope: &Envelope,
+    text: &str,
+    data: bool,
+) -> Result<(), Reply> {
+    let (mail, rcpts) = envelope_commands(conn, envelope, text)?;
+    let replies = if pipelining {
+        let mut commands = String::with_capacity(128);
+        if data {
+            pipelined(&mail, &rcpts, &mut commands);
+        } else {
+            envelope_only(&mail, &rcpts, &mut commands);
+        }
+        let mut got = conn.command(Wire(&commands)).await.map(drop);
+        for _ in 0..rcpts.len() + usize::from(data) {
+            if got.is_err() {
+                break;
+            }
+            got = conn.read_response().await.map(drop);
+        }
+        got
+    } else {
+        let mut got = conn.command(mail).await.map(drop);
+        for r in rcpts {
+            if got.is_err() {
+                break;
+            }
+            got = conn.command(r).await.map(drop);
+        }
+        if data && got.is_ok() {
+            got = conn.command(Data).await.map(drop);
+        }
+        got
+    };
+    match replies {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            conn.abort().await;
+            Err(lettre_reply(&e))
+        }
+    }
+}
+
 /// One mail transaction on a lettre connection, as lettre's `send` does it
 /// (the same checks; a negative reply aborts the session), except that
 /// MAIL FROM, RCPT TO and DATA go in one write when the server offers
@@ -373,36 +422,9 @@ async fn transaction(
             Err(e) => (lettre_reply(&e), None),
         };
     };
-    macro_rules! step {
-        ($e:expr) => {
-            match $e {
-                Ok(resp) => resp,
-                Err(e) => {
-                    conn.abort().await;
-                    return (lettre_reply(&e), None);
-                }
-            }
-        };
-    }
     if !open {
-        let (mail, rcpts) = match envelope_commands(conn, envelope, text) {
-            Ok(c) => c,
-            Err(reply) => return (reply, None),
-        };
-        if pipelining {
-            let mut commands = String::with_capacity(128);
-            pipelined(&mail, &rcpts, &mut commands);
-            step!(conn.command(Wire(&commands)).await);
-            for _ in &rcpts {
-                step!(conn.read_response().await);
-            }
-            step!(conn.read_response().await);
-        } else {
-            step!(conn.command(mail).await);
-            for r in rcpts {
-                step!(conn.command(r).await);
-            }
-            step!(conn.command(Data).await);
+        if let Err(reply) = open_envelope(conn, pipelining, envelope, text, true).await {
+            return (reply, None);
         }
     }
     let mut wire = dot_stuffed(text);
@@ -418,7 +440,17 @@ async fn transaction(
             pipelined(&mail, &rcpts, &mut wire);
             rcpts.len() + 2
         });
-    match conn.command(Wire(&wire)).await {
+    write_content(conn, &wire, opening).await
+}
+
+/// Write a message's content (with the next message's commands behind it
+/// when `opening` counts their replies) and take the message's reply.
+async fn write_content(
+    conn: &mut AsyncSmtpConnection,
+    wire: &str,
+    opening: Option<usize>,
+) -> (Reply, Option<usize>) {
+    match conn.command(Wire(wire)).await {
         Ok(resp) => (code_reply(&resp), opening),
         Err(e) => {
             // With the next transaction's commands behind the content, a
@@ -452,34 +484,9 @@ fn chunked<'a>(
         let Ok(text) = std::str::from_utf8(email) else {
             return transaction(conn, pipelining, open, envelope, email, None).await;
         };
-        macro_rules! step {
-            ($e:expr) => {
-                match $e {
-                    Ok(resp) => resp,
-                    Err(e) => {
-                        conn.abort().await;
-                        return (lettre_reply(&e), None);
-                    }
-                }
-            };
-        }
         if !open {
-            let (mail, rcpts) = match envelope_commands(conn, envelope, text) {
-                Ok(c) => c,
-                Err(reply) => return (reply, None),
-            };
-            if pipelining {
-                let mut commands = String::with_capacity(128);
-                envelope_only(&mail, &rcpts, &mut commands);
-                step!(conn.command(Wire(&commands)).await);
-                for _ in &rcpts {
-                    step!(conn.read_response().await);
-                }
-            } else {
-                step!(conn.command(mail).await);
-                for r in rcpts {
-                    step!(conn.command(r).await);
-                }
+            if let Err(reply) = open_envelope(conn, pipelining, envelope, text, false).await {
+                return (reply, None);
             }
         }
         let mut wire = String::with_capacity(text.len() + 160);
@@ -491,15 +498,7 @@ fn chunked<'a>(
             envelope_only(&mail, &rcpts, &mut wire);
             Some(rcpts.len() + 1)
         });
-        match conn.command(Wire(&wire)).await {
-            Ok(resp) => (code_reply(&resp), opening),
-            Err(e) => {
-                if opening.is_none() {
-                    conn.abort().await;
-                }
-                (lettre_reply(&e), None)
-            }
-        }
+        write_content(conn, &wire, opening).await
     })
 }
 
