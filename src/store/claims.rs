@@ -196,22 +196,11 @@ impl Store {
         Ok(())
     }
 
-    /// Renew `owner`'s heartbeat and its leases until `until`; returns the
-    /// campaign's status, or `None` when the sender was forgotten (another
-    /// process found it dead: its leases are gone).
-    pub async fn heartbeat(
-        &self,
-        id: i64,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Option<CampaignStatus>> {
-        self.heartbeat_before(id, owner, now, until, until).await
-    }
-
-    /// As [`Store::heartbeat`], renewing only the leases that end before
-    /// `before` (those taken since end late enough: see
-    /// [`Store::renew_leases_before`]).
+    /// Renew `owner`'s heartbeat, and its leases that end before `before`
+    /// until `until` (those taken since end late enough: see
+    /// [`Store::renew_leases_before`]); returns the campaign's status, or
+    /// `None` when the sender was forgotten (another process found it dead:
+    /// its leases are gone).
     pub async fn heartbeat_before(
         &self,
         id: i64,

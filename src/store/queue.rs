@@ -189,18 +189,13 @@ impl Store {
         }))
     }
 
-    /// Renew `owner`'s leases on the deliveries it still holds.
-    /// On PostgreSQL rows locked right now (their outcome is being
-    /// written, which ends the lease anyway) are skipped, never waited for:
-    /// the renewal and the outcome writer cannot deadlock.
-    pub async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
-        self.renew_leases_before(owner, until, until).await
-    }
-
-    /// Renew `owner`'s leases that end before `before` until `until`: a
-    /// lease taken a moment ago ends late enough already, and rewriting its
-    /// row would only cost (a new row version, its index entries and their
-    /// WAL, row locks the outcome writer would wait for).
+    /// Renew `owner`'s leases that end before `before` until `until` (all
+    /// of them when `before` is `until`): a lease taken a moment ago ends
+    /// late enough already, and rewriting its row would only cost (a new
+    /// row version, its index entries and their WAL, row locks the outcome
+    /// writer would wait for). On PostgreSQL rows locked right now (their
+    /// outcome is being written, which ends the lease anyway) are skipped,
+    /// never waited for: the renewal and the outcome writer cannot deadlock.
     pub async fn renew_leases_before(
         &self,
         owner: &str,

@@ -287,7 +287,7 @@ async fn leases_of_a_process_that_died_on_this_host_are_taken_at_once() {
     assert_eq!(mine.await.unwrap().len(), 5);
     assert_eq!(
         s.store
-            .heartbeat(id, "gone", now, now + lease)
+            .heartbeat_before(id, "gone", now, now + lease, now + lease)
             .await
             .unwrap(),
         None,

@@ -196,7 +196,13 @@ both!(
             store.renew_leases_before("a", until, before).await.unwrap(),
             0
         );
-        assert_eq!(store.renew_leases("a", until + lease).await.unwrap(), 4);
+        assert_eq!(
+            store
+                .renew_leases_before("a", until + lease, until + lease)
+                .await
+                .unwrap(),
+            4
+        );
     }
 );
 
@@ -213,7 +219,13 @@ both!(
         assert_eq!(a.len(), 3);
         // Renewed leases hold; unrenewed ones lapse.
         let t1 = now + Duration::seconds(4);
-        assert_eq!(store.renew_leases("a", t1 + lease).await.unwrap(), 3);
+        assert_eq!(
+            store
+                .renew_leases_before("a", t1 + lease, t1 + lease)
+                .await
+                .unwrap(),
+            3
+        );
         let t2 = now + Duration::seconds(6);
         assert!(store
             .claim_batch(id, "b", t2, t2 + lease, 100)
@@ -310,7 +322,10 @@ both!(senders_beat_and_share, |store: Store| async move {
         .iter()
         .all(|s| s.campaign == Some(id) && s.role == "worker"));
     let later = now + Duration::seconds(10);
-    let status = store.heartbeat(id, "a", later, later).await.unwrap();
+    let status = store
+        .heartbeat_before(id, "a", later, later, later)
+        .await
+        .unwrap();
     assert_eq!(status, Some(CampaignStatus::Sending));
     let live = store.live_senders(later, stale).await.unwrap();
     assert_eq!(
@@ -321,7 +336,13 @@ both!(senders_beat_and_share, |store: Store| async move {
         .finish_claim(id, "a", Ending::Release, later)
         .await
         .unwrap();
-    assert_eq!(store.heartbeat(id, "a", later, later).await.unwrap(), None);
+    assert_eq!(
+        store
+            .heartbeat_before(id, "a", later, later, later)
+            .await
+            .unwrap(),
+        None
+    );
 });
 
 both!(scheduled_campaigns_start_once, |store: Store| async move {
